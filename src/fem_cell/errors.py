@@ -1,0 +1,48 @@
+"""Typed errors.  Every error a user can cause derives from :class:`FemCellError`;
+the CLI prints its message (no traceback) and exits with status 2."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FemCellError(Exception):
+    """Base class of all user-facing fem_cell errors."""
+
+
+class ConfigError(FemCellError, ValueError):
+    """Bad input in a cell file or user configuration.
+
+    The message names the file, the key (dotted path), the offending value and what
+    was expected, e.g.::
+
+        my.toml: [layers.Li3PO4].thickness = '-1 um': expected a positive length
+    """
+
+    def __init__(self, source: str | None, key: str, value: Any, expected: str):
+        self.source = source or "<config>"
+        self.key = key
+        self.value = value
+        self.expected = expected
+        super().__init__(f"{self.source}: {key} = {value!r}: expected {expected}")
+
+
+class UnitError(FemCellError, ValueError):
+    """A unit string could not be parsed or has the wrong dimension."""
+
+
+class MeshError(FemCellError):
+    """A mesh could not be built or read, or lacks the required tags."""
+
+
+class ConvergenceError(FemCellError, RuntimeError):
+    """A nonlinear solve failed and the time step could not be cut back further.
+
+    Attributes:
+        reason: PETSc ``SNESConvergedReason`` code (negative = diverged), see
+            https://petsc.org/release/manualpages/SNES/SNESConvergedReason/
+    """
+
+    def __init__(self, message: str, reason: int | None = None):
+        self.reason = reason
+        super().__init__(message if reason is None else f"{message} (SNES reason {reason})")

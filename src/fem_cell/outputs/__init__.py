@@ -1,0 +1,1 @@
+"""Outputs, separate from physics: field time series, scalar histories, metadata, plots."""

@@ -1,0 +1,83 @@
+"""Plots (matplotlib, Agg) and off-screen pyvista renders of run outputs.
+
+Only rank 0 calls these; they read what the run wrote, so they can also be used on
+the outputs of an earlier run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from fem_cell.constants import ZERO_CELSIUS
+
+
+def plot_anneal_history(history, path: str | Path, title: str = "") -> None:
+    """Plate and film temperatures vs time, and the film lag behind the plate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = history.column("time_s") / 60.0
+    plate = history.column("T_plate_C")
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True,
+                                   gridspec_kw={"height_ratios": [2, 1]})
+    ax1.plot(t, plate, "k-", lw=2, label="hot plate")
+    ax1.plot(t, history.column("T_mean_C"), "C1--", label="film mean")
+    ax1.fill_between(t, history.column("T_min_C"), history.column("T_max_C"), color="C1",
+                     alpha=0.3, label="film min–max")
+    ax1.set_ylabel("temperature [°C]")
+    ax1.legend(loc="best")
+    ax1.grid(alpha=0.3)
+    if title:
+        ax1.set_title(title, fontsize=10)
+    lag = 1e3 * (history.column("T_mean_C") - plate)
+    ax2.plot(t, lag, "C0-", label="film mean − plate")
+    ax2.plot(t, 1e3 * (history.column("T_top_C") - plate), "C3:", label="Li top − plate")
+    ax2.set_xlabel("time [min]")
+    ax2.set_ylabel("ΔT [mK]")
+    ax2.legend(loc="best")
+    ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def render_temperature_2d(pvd: str | Path, t: float, T_plate_K: float, path: str | Path,
+                          film_top: float, film_thickness: float) -> None:
+    """Off-screen pyvista PNG of T − T_plate (mK) at time t: whole cross-section and a
+    zoom on the films (vertically stretched so µm films are visible).
+
+    Args:
+        pvd: the run's ``fields/temperature.pvd``.
+        t: output time to show (s).
+        T_plate_K: plate temperature at t (K).
+        path: PNG to write.
+        film_top: height of the stack top in mesh units.
+        film_thickness: total thickness of the films in mesh units.
+    """
+    import pyvista
+
+    pyvista.OFF_SCREEN = True
+    reader = pyvista.get_reader(str(pvd))
+    times = np.asarray(reader.time_values)
+    reader.set_active_time_value(float(times[np.argmin(np.abs(times - t))]))
+    grid = reader.read().combine()
+    grid.point_data["dT_mK"] = 1e3 * (np.asarray(grid.point_data["T_K"]) - T_plate_K)
+    zoom = grid.clip_box([grid.bounds[0], grid.bounds[1], film_top - 3 * film_thickness,
+                          film_top + film_thickness, -1, 1], invert=False)
+    height = grid.bounds[3] - grid.bounds[2]
+    zoom.points[:, 1] = (zoom.points[:, 1] - (film_top - 3 * film_thickness)) * (
+        0.25 * height / (4 * film_thickness)) + grid.bounds[3] + 0.15 * height
+    p = pyvista.Plotter(off_screen=True, window_size=(1400, 900))
+    bar = {"title": f"T − T_plate [mK] at t = {t / 60:.1f} min ({T_plate_K - ZERO_CELSIUS:.1f} °C)",
+           "vertical": False}
+    p.add_mesh(grid, scalars="dT_mK", cmap="coolwarm", scalar_bar_args=bar)
+    p.add_mesh(zoom, scalars="dT_mK", cmap="coolwarm", show_scalar_bar=False)
+    p.add_text("cross-section (µm); above: films, vertically stretched", font_size=10)
+    p.view_xy()
+    p.camera.zoom(1.1)
+    p.screenshot(str(path))
+    p.close()

@@ -1,0 +1,247 @@
+"""Compose physics blocks into one (possibly multi-field) transient nonlinear problem.
+
+Every physics block provides two UFL forms (design principle 1):
+
+* ``mass(u, udot, v)`` — linear in the time derivatives ``udot``: the ``M(u) u̇`` part;
+* ``residual(u, v)`` — the steady residual ``G(u)``;
+
+plus optionally ``dirichlet_bcs(spaces)`` and ``update(t)``.  ``u``, ``udot`` and ``v``
+are dicts keyed by field name, so a block may couple several fields (e.g. protons
+and potential) and a field may live on a sub-mesh (pass ``entity_maps``).
+
+:class:`TransientProblem` builds, once,
+
+    F_i = Σ_blocks  mass_i(u, u̇_h, v) + residual_i(u, v),
+    u̇_h = c0 u + c1 uⁿ + c2 uⁿ⁻¹              (c_k: fem.Constants set per step)
+
+which covers backward Euler and variable-step BDF2 without recompiling, and hands it
+to a PETSc SNES Newton solver (MUMPS LU by default; blocked ``kind="mpi"`` systems for
+several fields).  The same blocks give the small-signal operators
+``∂G/∂u|u0`` and ``M(u0)`` through :meth:`TransientProblem.linearised_forms`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from fem_cell._dolfinx import MPI, PETSc, fem, ufl
+from fem_cell.errors import ConvergenceError
+
+
+class PhysicsBlock(Protocol):
+    """What a physics block provides (see module docstring)."""
+
+    def mass(self, u: Mapping, udot: Mapping, v: Mapping): ...
+
+    def residual(self, u: Mapping, v: Mapping): ...
+
+
+@dataclass
+class Field:
+    """One unknown field.
+
+    Args:
+        name: key used by physics blocks.
+        u: the unknown (its space may be on a sub-mesh).
+        atol: absolute local time-error tolerance (field units, e.g. K).
+        rtol: relative local time-error tolerance (–).
+    """
+
+    name: str
+    u: fem.Function
+    atol: float = 1e-3
+    rtol: float = 1e-6
+    u_n: fem.Function = field(init=False)
+    u_nm1: fem.Function = field(init=False)
+
+    def __post_init__(self):
+        V = self.u.function_space
+        self.u_n = fem.Function(V, name=f"{self.name}_n")
+        self.u_nm1 = fem.Function(V, name=f"{self.name}_nm1")
+        self.u_n.x.array[:] = self.u.x.array
+        self.u_nm1.x.array[:] = self.u.x.array
+
+    @property
+    def space(self) -> fem.FunctionSpace:
+        return self.u.function_space
+
+    @property
+    def n_owned(self) -> int:
+        im = self.space.dofmap.index_map
+        return im.size_local * self.space.dofmap.index_map_bs
+
+
+def direct_solver_options() -> dict[str, str]:
+    """PETSc options for Newton + a parallel direct LU (MUMPS, else SuperLU_DIST/PETSc)."""
+    sys = PETSc.Sys()
+    if sys.hasExternalPackage("mumps"):
+        lu = "mumps"
+    elif sys.hasExternalPackage("superlu_dist"):
+        lu = "superlu_dist"
+    else:
+        lu = "petsc"
+    return {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": lu}
+
+
+class TransientProblem:
+    """Fields + physics blocks → one nonlinear problem per time step.
+
+    Args:
+        fields: the unknowns.
+        blocks: physics blocks contributing forms.
+        time: fem.Constant holding the time of the new level (s); blocks may use it.
+        prefix: unique PETSc options prefix (e.g. ``"fem_cell_heat_"``).
+        petsc_options: extra PETSc options (override the defaults).
+        newton_rtol: SNES relative residual tolerance.
+        newton_atol: SNES absolute tolerance on the (scaled) residual norm; it must sit
+            above the round-off floor eps·‖J‖·‖u‖ of the blocks' scaled residuals.
+        newton_stol: SNES tolerance on the Newton update relative to the solution.
+        newton_max_it: SNES iteration limit.
+        entity_maps: dolfinx EntityMaps for fields on sub-meshes.
+    """
+
+    def __init__(self, fields: Sequence[Field], blocks: Sequence[PhysicsBlock], *,
+                 time: fem.Constant, prefix: str, petsc_options: Mapping | None = None,
+                 newton_rtol: float = 1e-10, newton_atol: float = 1e-8,
+                 newton_stol: float = 1e-12, newton_max_it: int = 25, entity_maps=None):
+        if not fields:
+            raise ValueError("a problem needs at least one field")
+        self.fields = list(fields)
+        self.blocks = list(blocks)
+        self.time = time
+        self.prefix = prefix
+        msh = self.fields[0].space.mesh
+        self.coefficients = [fem.Constant(msh, 0.0) for _ in range(3)]
+        self.comm: MPI.Comm = msh.comm
+        c0, c1, c2 = self.coefficients
+
+        spaces = [f.space for f in self.fields]
+        if len(spaces) == 1:
+            tests = [ufl.TestFunction(spaces[0])]
+        else:
+            tests = list(ufl.TestFunctions(ufl.MixedFunctionSpace(*spaces)))
+        self._u = {f.name: f.u for f in self.fields}
+        self._v = {f.name: w for f, w in zip(self.fields, tests)}
+        udot = {f.name: c0 * f.u + c1 * f.u_n + c2 * f.u_nm1 for f in self.fields}
+
+        F = None
+        for b in self.blocks:
+            for term in (b.mass(self._u, udot, self._v), b.residual(self._u, self._v)):
+                if term is not None:
+                    F = term if F is None else F + term
+        if F is None:
+            raise ValueError("the physics blocks produced no forms")
+        self.bcs = []
+        space_map = {f.name: f.space for f in self.fields}
+        for b in self.blocks:
+            if hasattr(b, "dirichlet_bcs"):
+                self.bcs.extend(b.dirichlet_bcs(space_map))
+
+        opts = {"snes_type": "newtonls", "snes_linesearch_type": "none",
+                "snes_rtol": newton_rtol, "snes_atol": newton_atol, "snes_stol": newton_stol,
+                "snes_max_it": newton_max_it, "snes_error_if_not_converged": False,
+                **direct_solver_options()}
+        if petsc_options:
+            opts.update(petsc_options)
+        from dolfinx.fem.petsc import NonlinearProblem
+
+        if len(self.fields) == 1:
+            self._problem = NonlinearProblem(F, self.fields[0].u, bcs=self.bcs,
+                                             petsc_options_prefix=prefix, petsc_options=opts,
+                                             entity_maps=entity_maps)
+        else:
+            Fs = ufl.extract_blocks(F)
+            self._problem = NonlinearProblem(Fs, [f.u for f in self.fields], bcs=self.bcs,
+                                             kind="mpi", petsc_options_prefix=prefix,
+                                             petsc_options=opts, entity_maps=entity_maps)
+        self.form = F
+
+    @property
+    def snes(self):
+        return self._problem.solver
+
+    # -- time levels ---------------------------------------------------------------------
+    def set_time_level(self, t_new: float, dt: float, order: int, dt_prev: float | None) -> None:
+        """Set the time, the u̇ coefficients (BE: order 1; BDF2: order 2) and BC data."""
+        c0, c1, c2 = self.coefficients
+        if order == 1:
+            c0.value, c1.value, c2.value = 1.0 / dt, -1.0 / dt, 0.0
+        elif order == 2:
+            w = dt / dt_prev
+            c0.value = (1.0 + 2.0 * w) / ((1.0 + w) * dt)
+            c1.value = -(1.0 + w) / dt
+            c2.value = w * w / ((1.0 + w) * dt)
+        else:
+            raise ValueError(f"order must be 1 or 2, got {order}")
+        self.time.value = t_new
+        for b in self.blocks:
+            if hasattr(b, "update"):
+                b.update(t_new)
+
+    def solve(self) -> tuple[bool, int, int]:
+        """Newton solve from the current iterate.  Returns (converged, iterations, reason)."""
+        try:
+            self._problem.solve()
+        except RuntimeError:  # e.g. a factorisation failure inside PETSc
+            return False, self.snes.getIterationNumber(), -99
+        reason = self.snes.getConvergedReason()
+        its = self.snes.getIterationNumber()
+        finite = all(np.all(np.isfinite(f.u.x.array)) for f in self.fields)
+        ok = self.comm.allreduce(bool(reason > 0 and finite), op=MPI.LAND)
+        return ok, its, reason
+
+    def solve_or_raise(self) -> int:
+        ok, its, reason = self.solve()
+        if not ok:
+            raise ConvergenceError(f"{self.prefix}: Newton did not converge", reason)
+        return its
+
+    # -- state access for the stepper ------------------------------------------------------
+    def get_state(self) -> list[np.ndarray]:
+        return [f.u.x.array.copy() for f in self.fields]
+
+    def set_state(self, state: Sequence[np.ndarray]) -> None:
+        for f, a in zip(self.fields, state):
+            f.u.x.array[:] = a
+
+    def set_history(self, u_n: Sequence[np.ndarray], u_nm1: Sequence[np.ndarray]) -> None:
+        for f, a, b in zip(self.fields, u_n, u_nm1):
+            f.u_n.x.array[:] = a
+            f.u_nm1.x.array[:] = b
+
+    def error_norm(self, state: Sequence[np.ndarray], reference: Sequence[np.ndarray],
+                   factor: float) -> float:
+        """max_i factor·|state−reference| / (atol + rtol·|state|), over owned DOFs, all ranks."""
+        local = 0.0
+        for f, a, b in zip(self.fields, state, reference):
+            n = f.n_owned
+            err = factor * np.abs(a[:n] - b[:n]) / (f.atol + f.rtol * np.abs(a[:n]))
+            if n:
+                local = max(local, float(err.max()))
+        return self.comm.allreduce(local, op=MPI.MAX)
+
+    # -- small-signal operators ------------------------------------------------------------------
+    def linearised_forms(self):
+        """(J, M) UFL forms at the current state: J = ∂G/∂u, M = ∂(mass)/∂u̇.
+
+        Both are lists of lists (blocks) for several fields, or single forms.
+        """
+        trial = {f.name: ufl.TrialFunction(f.space) for f in self.fields}
+        G = None
+        Mform = None
+        for b in self.blocks:
+            r = b.residual(self._u, self._v)
+            G = r if G is None else G + r
+            m = b.mass(self._u, trial, self._v)
+            if m is not None:
+                Mform = m if Mform is None else Mform + m
+        if len(self.fields) == 1:
+            f = self.fields[0]
+            return ufl.derivative(G, f.u, trial[f.name]), Mform
+        Gs = ufl.extract_blocks(G)
+        J = [[ufl.derivative(Gi, f.u, trial[f.name]) for f in self.fields] for Gi in Gs]
+        return J, ufl.extract_blocks(Mform)

@@ -1,0 +1,220 @@
+"""Adaptive time stepping (backward Euler / variable-step BDF2) with milestones.
+
+The stepper drives any :class:`~fem_cell.problem.TransientProblem`:
+
+* **error control** — after each Newton solve the local truncation error is estimated
+  with Milne's device, from the difference between the solution and an explicit
+  polynomial predictor through the previous states (linear for backward Euler,
+  quadratic for BDF2):
+
+      BE:    LTE ≈ dt/(dt + dt₁) · |u − u_pred|
+      BDF2:  LTE ≈ 4/3 · dt² / ((dt + dt₁)(dt + dt₁ + dt₂)) · |u − u_pred|
+
+  measured as ``max |LTE| / (atol + rtol |u|)`` over all fields and ranks.  A step with
+  error > 1 is rejected; otherwise the next step is ``dt · min(growth, 0.9 err^(−1/(p+1)))``;
+* **Newton failure** — the step is retried with dt/4, down to ``dt_min``
+  (then :class:`~fem_cell.errors.ConvergenceError`);
+* **milestones** — program breakpoints and output times are hit exactly; steps are
+  stretched or balanced so no sliver step is left before a milestone;
+* **restarts** — at a breakpoint of the driving program (a kink in T_plate(t)) the
+  solution is not smooth, so the history is dropped: the next step restarts with
+  ``dt_initial`` and backward Euler, then BDF2 again once three states exist.
+
+With ``adaptive=False`` it takes fixed steps ``dt_max`` (still hitting milestones);
+the verification tests measure the temporal order this way.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fem_cell.errors import ConvergenceError
+from fem_cell.problem import TransientProblem
+
+
+@dataclass
+class StepInfo:
+    """What happened in one accepted step."""
+
+    step: int
+    t: float
+    dt: float
+    order: int
+    newton_iterations: int
+    error: float
+    rejected: int
+
+
+@dataclass
+class StepperStats:
+    accepted: int = 0
+    rejected_error: int = 0
+    rejected_newton: int = 0
+    newton_iterations: int = 0
+    wall_time: float = 0.0
+    dts: list[float] = field(default_factory=list)
+
+
+class TimeStepper:
+    """Adaptive time integration of a :class:`TransientProblem`.
+
+    Args:
+        problem: the composed problem (its fields hold the initial state).
+        t_end: end time (s).
+        scheme: ``"bdf2"`` or ``"backward_euler"``.
+        dt_initial: first step, and first step after each restart (s).
+        dt_max: largest step (s).
+        dt_min: smallest step before giving up (s).
+        milestones: times (s) to land on exactly (outputs, breakpoints).
+        restarts: subset of times at which the solution history is dropped (kinks).
+        adaptive: error-controlled steps (else fixed ``dt_max``).
+        growth: largest step growth factor per step.
+        t0: start time (s).
+    """
+
+    def __init__(self, problem: TransientProblem, *, t_end: float, scheme: str = "bdf2",
+                 dt_initial: float = 1e-2, dt_max: float = 60.0, dt_min: float = 1e-6,
+                 milestones: Iterable[float] = (), restarts: Iterable[float] = (),
+                 adaptive: bool = True, growth: float = 2.0, t0: float = 0.0):
+        if scheme not in ("bdf2", "backward_euler"):
+            raise ValueError(f"unknown scheme {scheme!r}")
+        if not 0 < dt_min <= dt_initial <= dt_max:
+            raise ValueError("need 0 < dt_min <= dt_initial <= dt_max")
+        self.problem = problem
+        self.t0, self.t_end = float(t0), float(t_end)
+        self.max_order = 2 if scheme == "bdf2" else 1
+        self.dt_initial, self.dt_max, self.dt_min = dt_initial, dt_max, dt_min
+        self.adaptive = adaptive
+        self.growth = growth
+        span = max(abs(self.t_end), 1.0)
+        self._eps = 1e-12 * span
+        ms = sorted({float(m) for m in milestones if self.t0 + self._eps < m < self.t_end - self._eps})
+        self.milestones = ms + [self.t_end]
+        self.restarts = sorted(float(r) for r in restarts)
+        self.stats = StepperStats()
+
+    def _next_milestone(self, t: float) -> float:
+        for m in self.milestones:
+            if m > t + self._eps:
+                return m
+        return self.t_end
+
+    def _is_restart(self, t: float) -> bool:
+        return any(abs(t - r) <= self._eps for r in self.restarts)
+
+    def run(self, on_step: Callable[[StepInfo], None] | None = None,
+            progress: Callable[[StepInfo, float], None] | None = None) -> StepperStats:
+        """Integrate from t0 to t_end, calling ``on_step`` after each accepted step.
+
+        Raises:
+            ConvergenceError: Newton failed with dt < dt_min.
+        """
+        p = self.problem
+        wall0 = _time.perf_counter()
+        t = self.t0
+        states = [p.get_state()]  # most recent first
+        dts: list[float] = []  # dts[0] = most recent accepted step
+        dt = self.dt_initial if self.adaptive else self.dt_max
+        step = 0
+        rejected = 0
+        while t < self.t_end - self._eps:
+            target = self._next_milestone(t)
+            remaining = target - t
+            dt_try = min(dt, self.dt_max)
+            if dt_try >= remaining - self._eps:
+                dt_try = remaining
+            elif dt_try > 0.5 * remaining:  # balance the last two steps before a milestone
+                dt_try = 0.5 * remaining
+            nhist = len(states)
+            order = min(self.max_order, nhist - 1) if nhist > 1 else 1
+            # predictor (also the Newton initial guess)
+            if nhist >= 3 and order == 2:
+                pred = _extrapolate(states[:3], [dt_try, dts[0], dts[1]])
+            elif nhist >= 2:
+                pred = _extrapolate(states[:2], [dt_try, dts[0]])
+            else:
+                pred = states[0]
+            u_nm1 = states[1] if nhist >= 2 else states[0]
+            p.set_history(states[0], u_nm1)
+            p.set_state(pred)
+            p.set_time_level(t + dt_try, dt_try, order, dts[0] if dts else None)
+            ok, its, reason = p.solve()
+            self.stats.newton_iterations += its
+            if not ok:
+                self.stats.rejected_newton += 1
+                rejected += 1
+                p.set_state(states[0])
+                dt = dt_try / 4.0
+                if dt < self.dt_min:
+                    raise ConvergenceError(
+                        f"{p.prefix}: Newton failed at t = {t + dt_try:.6g} s even with "
+                        f"dt = {dt_try:.3g} s (dt_min = {self.dt_min:.3g} s)", reason)
+                continue
+            new = p.get_state()
+            err = 0.0
+            factor = self.growth
+            if self.adaptive and nhist >= 2:
+                if order == 2:
+                    c = 4.0 / 3.0 * dt_try**2 / ((dt_try + dts[0]) * (dt_try + dts[0] + dts[1]))
+                else:
+                    c = dt_try / (dt_try + dts[0])
+                err = p.error_norm(new, pred, c)
+                if err > 1.0:
+                    self.stats.rejected_error += 1
+                    rejected += 1
+                    p.set_state(states[0])
+                    dt = max(dt_try * max(0.2, 0.9 * err ** (-1.0 / (order + 1))), self.dt_min)
+                    if dt_try <= self.dt_min:
+                        raise ConvergenceError(
+                            f"{p.prefix}: time-error tolerance not met at dt_min = {self.dt_min:.3g} s")
+                    continue
+                if err > 0:
+                    factor = min(self.growth, 0.9 * err ** (-1.0 / (order + 1)))
+            # accept
+            t = target if dt_try == remaining else t + dt_try
+            step += 1
+            states = [new] + states[:2]
+            dts = [dt_try] + dts[:1]
+            self.stats.accepted += 1
+            self.stats.dts.append(dt_try)
+            info = StepInfo(step, t, dt_try, order, its, err, rejected)
+            rejected = 0
+            if on_step is not None:
+                on_step(info)
+            if progress is not None:
+                progress(info, _time.perf_counter() - wall0)
+            if self._is_restart(t):
+                states = states[:1]
+                dts = []
+                dt = self.dt_initial if self.adaptive else self.dt_max
+            elif self.adaptive:
+                clipped = dt_try < dt  # shortened to land on a milestone
+                dt = max(dt_try * factor, dt) if clipped else dt_try * factor
+                dt = min(max(dt, self.dt_min), self.dt_max)
+            else:
+                dt = self.dt_max
+        self.stats.wall_time = _time.perf_counter() - wall0
+        return self.stats
+
+
+def _extrapolate(states: list[list[np.ndarray]], dts: list[float]) -> list[np.ndarray]:
+    """Polynomial extrapolation to t_new through the given past states.
+
+    states[0] at t_n, states[1] at t_n − dts[1], states[2] at t_n − dts[1] − dts[2];
+    dts[0] is the step to the new time.
+    """
+    h = dts[0]
+    if len(states) == 2:
+        w = h / dts[1]
+        return [(1 + w) * a - w * b for a, b in zip(*states)]
+    # Lagrange through t = 0, −h1, −h1−h2 evaluated at +h
+    h1, h2 = dts[1], dts[2]
+    x0, x1, x2 = 0.0, -h1, -h1 - h2
+    l0 = (h - x1) * (h - x2) / ((x0 - x1) * (x0 - x2))
+    l1 = (h - x0) * (h - x2) / ((x1 - x0) * (x1 - x2))
+    l2 = (h - x0) * (h - x1) / ((x2 - x0) * (x2 - x1))
+    return [l0 * a + l1 * b + l2 * c for a, b, c in zip(*states)]
