@@ -26,6 +26,9 @@ class ConfigError(FemCellError, ValueError):
         self.expected = expected
         super().__init__(f"{self.source}: {key} = {value!r}: expected {expected}")
 
+    def __reduce__(self):  # picklable, so rank 0 can broadcast it
+        return (type(self), (self.source, self.key, self.value, self.expected))
+
 
 class UnitError(FemCellError, ValueError):
     """A unit string could not be parsed or has the wrong dimension."""
@@ -45,4 +48,8 @@ class ConvergenceError(FemCellError, RuntimeError):
 
     def __init__(self, message: str, reason: int | None = None):
         self.reason = reason
+        self.message = message
         super().__init__(message if reason is None else f"{message} (SNES reason {reason})")
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.reason))

@@ -130,7 +130,7 @@ EXAMPLE_UNITS: dict[str, str] = {
     "frequency": "Hz",
 }
 
-_TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z°℃]+)(?P<exp>(?:\^|\*\*)?-?\d+)?|(?P<op>[*/.()]))")
+_TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-zΩ°℃]+)(?P<exp>(?:\^|\*\*)?-?\d+)?|(?P<op>[*/.()]))")
 
 
 def _lookup(name: str) -> Unit:
@@ -184,6 +184,7 @@ def parse_unit(text: str) -> Unit:
     def parse_expr(i: int, depth: int) -> tuple[Unit, int]:
         result = Unit(1.0, _d())
         divide = False
+        pending = False
         expect_factor = True
         while i < len(tokens):
             t = tokens[i]
@@ -191,12 +192,14 @@ def parse_unit(text: str) -> Unit:
             if op == ")":
                 if depth == 0:
                     raise UnitError(f"unbalanced ')' in unit {text!r}")
+                if pending or expect_factor:
+                    raise UnitError(f"operator without operand in unit {text!r}")
                 return result, i + 1
-            if op in ("*", "."):
-                i += 1
-                continue
-            if op == "/":
-                divide = True
+            if op in ("*", ".", "/"):
+                if pending:
+                    raise UnitError(f"two operators in a row in unit {text!r}")
+                divide = op == "/"
+                pending = True
                 i += 1
                 continue
             if op == "(":
@@ -209,7 +212,10 @@ def parse_unit(text: str) -> Unit:
                 i += 1
             result = result * (factor**-1 if divide else factor)
             divide = False
+            pending = False
             expect_factor = False
+        if pending:
+            raise UnitError(f"unit {text!r} ends with an operator")
         if depth:
             raise UnitError(f"unbalanced '(' in unit {text!r}")
         if expect_factor:

@@ -1,0 +1,34 @@
+# fem_cell — the two README commands:
+#   make run    set up (.venv, Python >= 3.12, dolfinx wheel) and run the main job
+#   make test   set up and run the whole test suite (serial + MPI subset on 2 ranks)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+MPIRUN := $(VENV)/bin/mpirun
+NP     ?= 2
+OUT    ?= results
+
+.PHONY: setup run test test-serial test-mpi bench meshes clean
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	$(VENV)/bin/fem-cell anneal --dim 1 --out $(OUT)/anneal_1d
+	$(MPIRUN) -n $(NP) $(VENV)/bin/fem-cell anneal --dim 2 --out $(OUT)/anneal_2d
+
+test: setup
+	@bash scripts/run_tests.sh
+
+test-serial: setup
+	$(PY) -m pytest -q tests
+
+test-mpi: setup
+	timeout 1800 $(MPIRUN) -n $(NP) $(PY) -m pytest -q -m mpi -p no:cacheprovider tests
+
+bench: setup
+	$(PY) scripts/bench_heat.py
+
+meshes: setup
+	$(PY) meshes/generate.py
+
+clean:
+	rm -rf $(OUT) .pytest_cache

@@ -1,0 +1,7 @@
+"""``python -m fem_cell`` = ``fem-cell``."""
+
+import sys
+
+from fem_cell.cli import main
+
+sys.exit(main())

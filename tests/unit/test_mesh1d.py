@@ -1,0 +1,58 @@
+"""1-D graded stack mesh: tags, layer thicknesses, grading."""
+
+import numpy as np
+import pytest
+
+from fem_cell.config import load_config
+from fem_cell.meshing import MeshSettings, build_line_mesh, layer_node_coordinates
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config()
+
+
+@pytest.mark.mpi
+def test_tags_and_thicknesses(cfg, comm):
+    g = cfg.geometry
+    d = build_line_mesh(g, cfg.mesh, comm)
+    assert set(d.cell_names) == set(g.layer_names)
+    assert set(d.facet_names) == {"bottom", "top", *g.interface_names}
+    assert "degraded|Li3PO4" in d.facet_names
+    for lay in g.layers:  # 1-D "volume" = thickness (m), globally reduced
+        assert d.volume(lay.name) == pytest.approx(lay.thickness, rel=1e-12)
+    # every facet group is exactly one vertex, at the right height
+    for (lo, up), (_, z_top) in zip(zip(g.layer_names[:-1], g.layer_names[1:]), g.z_bounds()[:-1]):
+        name = f"{lo}|{up}"
+        owned = d.facet_tags.indices < d.mesh.topology.index_map(0).size_local
+        n = comm.allreduce(int(np.sum((d.facet_tags.values == d.facet_tag(name)) & owned)))
+        assert n == 1, name
+        x = d.mesh.geometry.x[:, 0]
+        local = [x[i] * d.length_scale for i in d.facets(name)]
+        zs = comm.allgather(local)
+        assert any(np.isclose(z, z_top, rtol=0, atol=1e-15) for zz in zs for z in zz)
+
+
+def test_grading(cfg):
+    s = MeshSettings(cells_per_layer=8, growth=1.25, max_cell_size=20e-6)
+    nodes = layer_node_coordinates(cfg.geometry, s)
+    for lay, z in zip(cfg.geometry.layers, nodes):
+        h = np.diff(z)
+        assert len(h) >= s.cells_per_layer
+        assert z[-1] - z[0] == pytest.approx(lay.thickness, rel=1e-12)
+        assert h.max() <= min(lay.thickness / s.cells_per_layer, s.max_cell_size) * 1.05
+        ratio = np.maximum(h[1:] / h[:-1], h[:-1] / h[1:])
+        assert ratio.max() < s.growth * 1.1
+    # the nm layer is resolved and the substrate cell next to it is comparably small
+    degraded = np.diff(nodes[2])
+    substrate = np.diff(nodes[0])
+    assert degraded.max() <= 10e-9 / 8 * 1.001
+    assert substrate[-1] < 2 * (90e-9 / 8)
+    assert substrate.max() == pytest.approx(20e-6, rel=0.05)
+
+
+@pytest.mark.parametrize("cpl", [1, 4, 16])
+def test_refinement_scales(cfg, cpl):
+    s = MeshSettings(cells_per_layer=cpl)
+    n = sum(len(z) - 1 for z in layer_node_coordinates(cfg.geometry, s))
+    assert n >= 5 * cpl

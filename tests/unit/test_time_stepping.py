@@ -1,0 +1,120 @@
+"""Time stepper logic on an ODE (one DG0 dof): milestones, restarts, error control,
+Newton-failure handling."""
+
+import numpy as np
+import pytest
+
+from fem_cell._dolfinx import MPI, dolfinx, fem, ufl
+from fem_cell.errors import ConvergenceError
+from fem_cell.problem import Field, TransientProblem
+from fem_cell.time_stepping import TimeStepper
+
+
+class Decay:
+    """u' = -lam (u - g(t)),  g piecewise linear with a kink at t = 1."""
+
+    def __init__(self, V, lam, t):
+        self.lam, self.t, self.V = lam, t, V
+        self.g = fem.Constant(V.mesh, 0.0)
+
+    def g_of(self, t):
+        return min(t, 1.0)
+
+    def mass(self, u, udot, v):
+        return udot["u"] * v["u"] * ufl.dx
+
+    def residual(self, u, v):
+        return self.lam * (u["u"] - self.g) * v["u"] * ufl.dx
+
+    def update(self, t):
+        self.g.value = self.g_of(t)
+
+
+def exact(t, lam):
+    # u(0)=0; g = t for t<1 then 1
+    def ramp(s):
+        return s - (1 - np.exp(-lam * s)) / lam
+    if t <= 1:
+        return ramp(t)
+    return 1 + (ramp(1.0) - 1) * np.exp(-lam * (t - 1))
+
+
+def make(lam=5.0, atol=1e-6, **kw):
+    msh = dolfinx.mesh.create_unit_interval(MPI.COMM_SELF, 1)
+    V = fem.functionspace(msh, ("DG", 0))
+    u = fem.Function(V)
+    t = fem.Constant(msh, 0.0)
+    block = Decay(V, lam, t)
+    prob = TransientProblem([Field("u", u, atol=atol, rtol=0.0)], [block], time=t,
+                            prefix="test_ode_", **kw)
+    return prob, u
+
+
+def test_milestones_and_restarts_are_hit():
+    prob, u = make()
+    times = []
+    st = TimeStepper(prob, t_end=2.0, dt_initial=1e-3, dt_max=0.5, milestones=[0.3, 1.0, 1.7],
+                     restarts=[1.0])
+    orders = {}
+    st.run(on_step=lambda i: (times.append(i.t), orders.setdefault(i.t, i.order)))
+    for m in (0.3, 1.0, 1.7, 2.0):
+        assert any(t == m for t in times), m  # exactly, not approximately
+    i1 = times.index(1.0)
+    assert orders[times[i1 + 1]] == 1  # backward Euler right after the restart
+    assert max(orders.values()) == 2
+    assert times == sorted(times)
+
+
+@pytest.mark.parametrize("scheme", ["bdf2", "backward_euler"])
+def test_error_control_tracks_tolerance(scheme):
+    errs, steps = [], []
+    for atol in (1e-4, 1e-6):
+        prob, u = make(atol=atol)
+        st = TimeStepper(prob, t_end=2.0, scheme=scheme, dt_initial=1e-4, dt_max=1.0,
+                         restarts=[1.0], milestones=[1.0])
+        stats = st.run()
+        errs.append(abs(u.x.array[0] - exact(2.0, 5.0)))
+        steps.append(stats.accepted)
+    assert errs[1] < errs[0]
+    assert errs[0] < 50 * 1e-4  # global error within a modest multiple of the local tolerance
+    assert steps[1] > steps[0]
+
+
+def test_fixed_steps_bdf2_second_order():
+    errs = []
+    for dt in (0.1, 0.05, 0.025):
+        prob, u = make()
+        TimeStepper(prob, t_end=0.8, dt_initial=dt, dt_max=dt, adaptive=False).run()
+        errs.append(abs(u.x.array[0] - exact(0.8, 5.0)))
+    rates = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
+    assert np.all(rates > 1.8), rates
+
+
+class Stiff:
+    """A residual Newton cannot converge with one iteration: u^3 + u - g."""
+
+    def __init__(self, msh):
+        self.g = fem.Constant(msh, 0.0)
+
+    def mass(self, u, udot, v):
+        return udot["u"] * v["u"] * ufl.dx
+
+    def residual(self, u, v):
+        return (u["u"] ** 3 * 1e3 - self.g) * v["u"] * ufl.dx
+
+    def update(self, t):
+        self.g.value = 1e3 * (1 + t) ** 3
+
+
+def test_newton_failure_raises_convergence_error():
+    msh = dolfinx.mesh.create_unit_interval(MPI.COMM_SELF, 1)
+    V = fem.functionspace(msh, ("DG", 0))
+    u = fem.Function(V)
+    t = fem.Constant(msh, 0.0)
+    prob = TransientProblem([Field("u", u)], [Stiff(msh)], time=t, prefix="test_fail_",
+                            newton_max_it=1, newton_stol=0.0, newton_atol=1e-14)
+    st = TimeStepper(prob, t_end=1.0, dt_initial=0.1, dt_max=0.1, dt_min=0.01)
+    with pytest.raises(ConvergenceError, match="Newton failed") as exc:
+        st.run()
+    assert exc.value.reason is not None and exc.value.reason < 0
+    assert st.stats.rejected_newton >= 2
