@@ -94,7 +94,9 @@ def build_line_mesh(geometry: StackGeometry, settings: MeshSettings,
         layer_of_cell = np.zeros(0, dtype=np.int32)
 
     element = ufl.Mesh(basix.ufl.element("Lagrange", "interval", 1, shape=(1,)))
-    msh = dolfinx.mesh.create_mesh(comm, cells, element, x)
+    # ghost cells across shared facets: interface (dS) integrals need both sides
+    partitioner = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
+    msh = dolfinx.mesh.create_mesh(comm, cells, element, x, partitioner=partitioner)
 
     # cell tags: original_cell_index maps local cells to rank-0 input order
     layer_of_cell = comm.bcast(layer_of_cell, root=0)
