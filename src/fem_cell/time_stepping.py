@@ -7,11 +7,15 @@ The stepper drives any :class:`~fem_cell.problem.TransientProblem`:
   polynomial predictor through the previous states (linear for backward Euler,
   quadratic for BDF2):
 
-      BE:    LTE ≈ dt/(dt + dt₁) · |u − u_pred|
-      BDF2:  LTE ≈ 4/3 · dt² / ((dt + dt₁)(dt + dt₁ + dt₂)) · |u − u_pred|
+      BE:    LTE ≈ dt/(2dt + dt₁) · |u − u_pred|
+      BDF2:  LTE ≈ dt(dt + dt₁) / [dt(dt + dt₁) + (2dt + dt₁)(dt + dt₁ + dt₂)] · |u − u_pred|
+
+  (dt₁, dt₂: the previous steps; for constant steps the factors are 1/3 and 2/11),
 
   measured as ``max |LTE| / (atol + rtol |u|)`` over all fields and ranks.  A step with
-  error > 1 is rejected; otherwise the next step is ``dt · min(growth, 0.9 err^(−1/(p+1)))``;
+  error > 1 is rejected; otherwise the next step is ``dt · min(growth, 0.9 err^(−1/(p+1)))``,
+  the factor rounded down to a multiple of 1/16 so that the step sequence does not
+  depend on round-off (and so on the number of MPI ranks);
 * **Newton failure** — the step is retried with dt/4, down to ``dt_min``
   (then :class:`~fem_cell.errors.ConvergenceError`);
 * **milestones** — program breakpoints and output times are hit exactly; steps are
@@ -158,22 +162,25 @@ class TimeStepper:
             err = 0.0
             factor = self.growth
             if self.adaptive and nhist >= 2:
+                h, h1 = dt_try, dts[0]
                 if order == 2:
-                    c = 4.0 / 3.0 * dt_try**2 / ((dt_try + dts[0]) * (dt_try + dts[0] + dts[1]))
+                    h2 = dts[1]
+                    c = h * (h + h1) / (h * (h + h1) + (2 * h + h1) * (h + h1 + h2))
                 else:
-                    c = dt_try / (dt_try + dts[0])
+                    c = h / (2 * h + h1)
                 err = p.error_norm(new, pred, c)
                 if err > 1.0:
                     self.stats.rejected_error += 1
                     rejected += 1
                     p.set_state(states[0])
-                    dt = max(dt_try * max(0.2, 0.9 * err ** (-1.0 / (order + 1))), self.dt_min)
+                    dt = max(dt_try * _quantise(max(0.2, 0.9 * err ** (-1.0 / (order + 1)))),
+                             self.dt_min)
                     if dt_try <= self.dt_min:
                         raise ConvergenceError(
                             f"{p.prefix}: time-error tolerance not met at dt_min = {self.dt_min:.3g} s")
                     continue
                 if err > 0:
-                    factor = min(self.growth, 0.9 * err ** (-1.0 / (order + 1)))
+                    factor = _quantise(min(self.growth, 0.9 * err ** (-1.0 / (order + 1))))
             # accept
             t = target if dt_try == remaining else t + dt_try
             step += 1
@@ -199,6 +206,17 @@ class TimeStepper:
                 dt = self.dt_max
         self.stats.wall_time = _time.perf_counter() - wall0
         return self.stats
+
+
+def _quantise(factor: float) -> float:
+    """Round a step-size factor down to a multiple of 1/16.
+
+    Error estimates differ between runs on different rank counts at round-off level;
+    continuous factors would let that noise into every later step time.  Quantised
+    factors make the step sequence (and so the history) identical on any number of
+    ranks except in the rare case of an estimate within round-off of a grid point.
+    """
+    return max(np.floor(factor * 16.0) / 16.0, 1.0 / 16.0)
 
 
 def _extrapolate(states: list[list[np.ndarray]], dts: list[float]) -> list[np.ndarray]:
