@@ -134,7 +134,7 @@ class SolverSettings:
 
     scheme: str = "bdf2"
     dt_initial: float = 0.01
-    dt_max: float = 60.0
+    dt_max: float = 300.0
     dt_min: float = 1e-6
     temperature_tolerance: float = 1e-3
     relative_tolerance: float = 1e-6

@@ -1,0 +1,35 @@
+"""The same run on 1 rank (COMM_SELF) and on all ranks (COMM_WORLD) gives the same
+history (relative 1e-10).  Run under ``mpirun -n 2 python -m pytest -m mpi``."""
+
+import numpy as np
+import pytest
+
+from fem_cell._dolfinx import MPI
+from fem_cell.anneal import run_anneal
+from fem_cell.config import load_config
+
+COLUMNS = ["time_s", "T_plate_C", "T_min_C", "T_mean_C", "T_max_C", "T_top_C"]
+
+
+def _compare(cfg):
+    serial = run_anneal(cfg, None, MPI.COMM_SELF, progress=False).history
+    parallel = run_anneal(cfg, None, MPI.COMM_WORLD, progress=False).history
+    assert len(serial.rows) == len(parallel.rows)
+    for c in COLUMNS:
+        a, b = serial.column(c), parallel.column(c)
+        scale = np.maximum(np.abs(a), 1.0)
+        assert np.max(np.abs(a - b) / scale) < 1e-10, c
+    return serial
+
+
+@pytest.mark.mpi
+def test_history_1d_same_on_any_rank_count():
+    _compare(load_config(overrides={"output": {"fields": False}}))
+
+
+@pytest.mark.mpi
+def test_history_2d_same_on_any_rank_count():
+    pytest.importorskip("fem_cell.meshing.cross_section")
+    cfg = load_config(overrides={"mesh": {"dim": 2, "cells_per_layer": 2, "lateral_cells": 16,
+                                          "growth": 2.0, "max_cell_size": "100 um"}})
+    _compare(cfg)
