@@ -47,16 +47,15 @@ def plot_anneal_history(history, path: str | Path, title: str = "") -> None:
 
 def render_temperature_2d(pvd: str | Path, t: float, T_plate_K: float, path: str | Path,
                           film_top: float, film_thickness: float) -> None:
-    """Off-screen pyvista PNG of T − T_plate (mK) at time t: whole cross-section and a
-    zoom on the films (vertically stretched so µm films are visible).
+    """Off-screen pyvista PNG of T − T_plate (mK) at time t over the cross-section.
 
     Args:
         pvd: the run's ``fields/temperature.pvd``.
         t: output time to show (s).
         T_plate_K: plate temperature at t (K).
         path: PNG to write.
-        film_top: height of the stack top in mesh units.
-        film_thickness: total thickness of the films in mesh units.
+        film_top: height of the stack top in mesh units (unused, kept for callers).
+        film_thickness: total thickness of the films in mesh units (unused).
     """
     import pyvista
 
@@ -66,17 +65,11 @@ def render_temperature_2d(pvd: str | Path, t: float, T_plate_K: float, path: str
     reader.set_active_time_value(float(times[np.argmin(np.abs(times - t))]))
     grid = reader.read().combine()
     grid.point_data["dT_mK"] = 1e3 * (np.asarray(grid.point_data["T_K"]) - T_plate_K)
-    zoom = grid.clip_box([grid.bounds[0], grid.bounds[1], film_top - 3 * film_thickness,
-                          film_top + film_thickness, -1, 1], invert=False)
-    height = grid.bounds[3] - grid.bounds[2]
-    zoom.points[:, 1] = (zoom.points[:, 1] - (film_top - 3 * film_thickness)) * (
-        0.25 * height / (4 * film_thickness)) + grid.bounds[3] + 0.15 * height
     p = pyvista.Plotter(off_screen=True, window_size=(1400, 900))
     bar = {"title": f"T − T_plate [mK] at t = {t / 60:.1f} min ({T_plate_K - ZERO_CELSIUS:.1f} °C)",
            "vertical": False}
     p.add_mesh(grid, scalars="dT_mK", cmap="coolwarm", scalar_bar_args=bar)
-    p.add_mesh(zoom, scalars="dT_mK", cmap="coolwarm", show_scalar_bar=False)
-    p.add_text("cross-section (µm); above: films, vertically stretched", font_size=10)
+    p.add_text("cross-section, coordinates in µm (films are the top 1.6 µm)", font_size=10)
     p.view_xy()
     p.camera.zoom(1.1)
     p.screenshot(str(path))
