@@ -29,7 +29,6 @@ from fem_cell._dolfinx import MPI, fem
 from fem_cell.config import RunConfig
 from fem_cell.constants import ZERO_CELSIUS
 from fem_cell.domain import Domain
-from fem_cell.geometry import film_layers
 from fem_cell.outputs.fields import FieldSeriesWriter
 from fem_cell.outputs.history import History
 from fem_cell.outputs.metadata import write_metadata
@@ -279,9 +278,7 @@ def write_run_outputs(result: AnnealResult, config: RunConfig) -> None:
         if comm.rank == 0:
             plots.render_temperature_2d(out / "fields" / "temperature.pvd", t_render,
                                         config.anneal.temperature(t_render),
-                                        out / "temperature_2d.png",
-                                        film_top=config.geometry.total_thickness / domain.length_scale,
-                                        film_thickness=sum(lay.thickness for lay in config.geometry.layers[1:]) / domain.length_scale)
+                                        out / "temperature_2d.png")
         files.append("temperature_2d.png")
     comm.Barrier()
     n_dofs = result.model.T.function_space.dofmap.index_map.size_global

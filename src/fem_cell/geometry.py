@@ -107,7 +107,3 @@ class StackGeometry:
             for lay in self.layers)
         return StackGeometry(layers, self.width)
 
-
-def film_layers(geometry: StackGeometry) -> tuple[str, ...]:
-    """Names of the thin-film layers: every layer above the bottom one (the substrate)."""
-    return geometry.layer_names[1:]

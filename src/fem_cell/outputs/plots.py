@@ -45,8 +45,7 @@ def plot_anneal_history(history, path: str | Path, title: str = "") -> None:
     plt.close(fig)
 
 
-def render_temperature_2d(pvd: str | Path, t: float, T_plate_K: float, path: str | Path,
-                          film_top: float, film_thickness: float) -> None:
+def render_temperature_2d(pvd: str | Path, t: float, T_plate_K: float, path: str | Path) -> None:
     """Off-screen pyvista PNG of T − T_plate (mK) at time t over the cross-section.
 
     Args:
@@ -54,8 +53,6 @@ def render_temperature_2d(pvd: str | Path, t: float, T_plate_K: float, path: str
         t: output time to show (s).
         T_plate_K: plate temperature at t (K).
         path: PNG to write.
-        film_top: height of the stack top in mesh units (unused, kept for callers).
-        film_thickness: total thickness of the films in mesh units (unused).
     """
     import pyvista
 
