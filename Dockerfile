@@ -15,7 +15,7 @@ RUN apt-get update \
 
 WORKDIR /opt/fem_cell
 COPY pyproject.toml README.md ./
-COPY src ./src
+COPY fem_cell ./fem_cell
 COPY meshes ./meshes
 COPY scripts ./scripts
 COPY tests ./tests

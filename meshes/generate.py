@@ -12,7 +12,7 @@ coordinates in µm.  Use them as templates for your own meshes:
 from pathlib import Path
 
 from fem_cell._dolfinx import MPI
-from fem_cell.anneal import build_domain
+from fem_cell.model import build_domain
 from fem_cell.config import load_config
 from fem_cell.meshing.io import write_mesh
 

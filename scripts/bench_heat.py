@@ -29,7 +29,7 @@ def run_case(dim: int, lateral_cells: int, cells_per_layer: int) -> dict:
     import time
 
     from fem_cell._dolfinx import MPI
-    from fem_cell.anneal import run_anneal
+    from fem_cell.jobs.anneal import run_anneal
     from fem_cell.config import load_config
 
     over = {"mesh": {"dim": dim, "lateral_cells": lateral_cells,

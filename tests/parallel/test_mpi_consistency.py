@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fem_cell._dolfinx import MPI
-from fem_cell.anneal import run_anneal
+from fem_cell.jobs.anneal import run_anneal
 from fem_cell.config import load_config
 
 COLUMNS = ["time_s", "T_plate_C", "T_min_C", "T_mean_C", "T_max_C", "T_top_C"]

@@ -6,8 +6,8 @@ import pytest
 
 from fem_cell._dolfinx import MPI, dolfinx, fem, ufl
 from fem_cell.errors import ConvergenceError
-from fem_cell.problem import Field, TransientProblem
-from fem_cell.time_stepping import TimeStepper
+from fem_cell.solvers.problem import Field, TransientProblem
+from fem_cell.solvers.time_stepping import TimeStepper
 
 
 class Decay:

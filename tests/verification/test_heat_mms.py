@@ -34,8 +34,8 @@ from fem_cell.geometry import LayerSpec, StackGeometry
 from fem_cell.meshing.line import build_line_mesh
 from fem_cell.meshing.settings import MeshSettings
 from fem_cell.physics.heat import HeatFluxBC, HeatPhysics, SurfaceLossBC, TemperatureBC
-from fem_cell.problem import Field, TransientProblem
-from fem_cell.time_stepping import TimeStepper
+from fem_cell.solvers.problem import Field, TransientProblem
+from fem_cell.solvers.time_stepping import TimeStepper
 
 _prefix_counter = itertools.count()
 ORDER_TOL = 0.1  # |fitted spatial order − 2|

@@ -2,7 +2,7 @@
 
 Two kinds of TOML file:
 
-* a **cell file** (``src/fem_cell/data/cells/<name>.toml``, or any path) describes a
+* a **cell file** (``fem_cell/data/cells/<name>.toml``, or any path) describes a
   cell completely: layers bottom→top, materials, heat boundary conditions and its
   default anneal program; every value is ``{ value, unit, source }``;
 * a **user config** picks a cell (``cell = "kobayashi2022"`` or a path) and overrides

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _mesh(cfg, out: Path, comm) -> int:
-    from fem_cell.anneal import build_domain
+    from fem_cell.model import build_domain
     from fem_cell.meshing.io import write_mesh
 
     if out.suffix not in (".msh", ".vtu", ".xdmf"):
@@ -132,7 +132,7 @@ def _mesh(cfg, out: Path, comm) -> int:
 
 
 def _anneal(cfg, out: Path, comm, quiet: bool) -> int:
-    from fem_cell.anneal import run_anneal
+    from fem_cell.jobs.anneal import run_anneal
 
     if comm.rank == 0 and not quiet:
         print(f"fem-cell anneal: cell {cfg.name}, {cfg.mesh.dim}-D, program "

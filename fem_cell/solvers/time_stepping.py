@@ -1,6 +1,6 @@
 """Adaptive time stepping (backward Euler / variable-step BDF2) with milestones.
 
-The stepper drives any :class:`~fem_cell.problem.TransientProblem`:
+The stepper drives any :class:`~fem_cell.solvers.problem.TransientProblem`:
 
 * **error control** — after each Newton solve the local truncation error is estimated
   with Milne's device, from the difference between the solution and an explicit
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fem_cell.errors import ConvergenceError
-from fem_cell.problem import TransientProblem
+from fem_cell.solvers.problem import TransientProblem
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Jobs: run a cell model and write a run folder (anneal, ...)."""

@@ -1,0 +1,122 @@
+"""Build a cell model from a configuration: domain (mesh) + physics blocks + problem.
+
+No job logic here (no output folders, no progress): jobs in :mod:`fem_cell.jobs` run
+the models this module builds.  Every builder takes the communicator (or a domain that
+carries one) explicitly, so studies can run models on sub-communicators.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fem_cell._dolfinx import MPI, fem
+from fem_cell.config import RunConfig
+from fem_cell.domain import Domain
+from fem_cell.physics.heat import ContactBC, HeatPhysics, SurfaceLossBC, TemperatureBC
+from fem_cell.solvers.problem import Field, TransientProblem
+
+HEAT_NEWTON_ATOL = 1e-6  # scaled heat residual, see build_heat_problem
+
+
+def build_domain(config: RunConfig, comm: MPI.Comm) -> Domain:
+    """Build (or read) the mesh the configuration asks for."""
+    m = config.mesh
+    if m.file:
+        from fem_cell.meshing.io import check_domain_against_geometry, read_mesh
+
+        domain = read_mesh(m.file, comm, length_scale=m.length_scale)
+        check_domain_against_geometry(domain, config.geometry)
+        return domain
+    if m.dim == 1:
+        from fem_cell.meshing.line import build_line_mesh
+
+        return build_line_mesh(config.geometry, m, comm)
+    from fem_cell.meshing.cross_section import build_cross_section_mesh
+
+    return build_cross_section_mesh(config.geometry, m, comm)
+
+
+def top_boundaries(domain: Domain) -> tuple[str, ...]:
+    """Free upper surfaces that lose heat: ``top`` (+ ``exposed_top`` in 2-D)."""
+    return tuple(n for n in ("top", "exposed_top") if n in domain.facet_names)
+
+
+@dataclass
+class HeatModel:
+    """The assembled heat problem of a run."""
+
+    domain: Domain
+    T: fem.Function
+    physics: HeatPhysics
+    problem: TransientProblem
+
+
+def build_heat_problem(config: RunConfig, domain: Domain) -> HeatModel:
+    """Heat physics + boundary conditions of the anneal, as a transient problem."""
+    th = config.thermal
+    prog = config.anneal
+    k = config.layer_property("thermal_conductivity")
+    rho_cp = {n: config.material_of(n)["density"] * config.material_of(n)["specific_heat_capacity"]
+              for n in config.geometry.layer_names}
+    bcs: list = [SurfaceLossBC(top_boundaries(domain), th.top_heat_transfer_coefficient,
+                               th.top_emissivity, th.ambient_temperature)]
+    if th.bottom == "prescribed":
+        bcs.append(TemperatureBC(("bottom",), prog.temperature))
+    else:
+        bcs.append(ContactBC(("bottom",), th.contact_conductance, prog.temperature))
+    heat = HeatPhysics(domain, k, rho_cp, bcs)
+    V = fem.functionspace(domain.mesh, ("Lagrange", 1))
+    T = fem.Function(V, name="T_K")
+    T.x.array[:] = prog.initial_temperature
+    t = fem.Constant(domain.mesh, 0.0)
+    s = config.solver
+    # The heat Jacobian (mass + conduction + convection/radiation/contact terms, Dirichlet
+    # rows applied symmetrically) is symmetric positive definite: Cholesky halves the
+    # factorisation cost.  The scaled residual is in k_ref·K per unit cell size, so an
+    # absolute tolerance of 1e-6 means temperature corrections below ~1e-6 K; at least
+    # one Newton iteration is forced so the time-error estimate never sees u = predictor
+    # by default.
+    problem = TransientProblem([Field("T", T, atol=s.temperature_tolerance, rtol=s.relative_tolerance)],
+                               [heat], time=t, prefix="fem_cell_heat_",
+                               newton_rtol=s.newton_rtol, newton_atol=HEAT_NEWTON_ATOL,
+                               newton_max_it=s.newton_max_it,
+                               petsc_options={"pc_type": "cholesky", "snes_force_iteration": True})
+    return HeatModel(domain, T, heat, problem)
+
+
+class FilmDiagnostics:
+    """Globally reduced film-region temperatures (collective)."""
+
+    def __init__(self, domain: Domain, T: fem.Function):
+        self.domain = domain
+        self.T = T
+        V = T.function_space
+        tdim = domain.dim
+        films = film_layers_of(domain)
+        dofs = np.unique(V.dofmap.list[domain.cells(*films)].ravel())
+        n_owned = V.dofmap.index_map.size_local
+        self.film_dofs = dofs[dofs < n_owned]
+        top = fem.locate_dofs_topological(V, tdim - 1, domain.facets("top"))
+        self.top_dofs = top[top < n_owned]
+        self.film_volume = domain.volume(*films)
+        self._mean = fem.form(T * domain.dx(*films))
+
+    def __call__(self) -> dict[str, float]:
+        comm = self.domain.comm
+        a = self.T.x.array
+        loc = a[self.film_dofs]
+        tmin = comm.allreduce(float(loc.min()) if len(loc) else np.inf, op=MPI.MIN)
+        tmax = comm.allreduce(float(loc.max()) if len(loc) else -np.inf, op=MPI.MAX)
+        top = a[self.top_dofs]
+        ttop_sum = comm.allreduce(float(top.sum()), op=MPI.SUM)
+        ttop_n = comm.allreduce(len(top), op=MPI.SUM)
+        mean = comm.allreduce(fem.assemble_scalar(self._mean), op=MPI.SUM) / self.film_volume
+        return {"T_min": tmin, "T_max": tmax, "T_mean": mean, "T_top": ttop_sum / max(ttop_n, 1)}
+
+
+def film_layers_of(domain: Domain) -> tuple[str, ...]:
+    """Film regions of a domain: all regions but the one with the lowest tag (substrate)."""
+    names = sorted(domain.cell_names, key=domain.cell_names.get)
+    return tuple(names[1:])
