@@ -2,27 +2,33 @@
 
 Commands:
     anneal   heat diffusion through the stack over the anneal program (fields, history,
-             plots, metadata in --out DIR)
+             plots, run.json and summary.json in --out DIR)
     mesh     build the stack mesh and write it (gmsh .msh, .vtu or .xdmf)
-    config   print the resolved configuration (values, SI values, sources)
+    config   print the resolved configuration (value, unit, SI value, origin)
 
 CONFIG is an optional user TOML; without it the built-in default cell
 (``kobayashi2022``) and its default anneal program (5 K/min to 150 °C, 1 h hold,
 5 K/min back to 25 °C) are used.  Works the same under ``mpirun -n N``: rank 0 reads
 and validates the configuration and broadcasts it; only rank 0 prints.
 
-Exit status: 0 success, 2 invalid input (message, no traceback), 3 solver failure.
+The CLI is thin: it parses arguments, calls a job (:mod:`fem_cell.jobs`) and maps
+errors to exit statuses, always with one line on stderr and no traceback:
+
+    0    success
+    2    invalid input (configuration, mesh file, output folder)
+    3    the run failed (solver failure, a guard such as Li melting); run.json says why
+    130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; run.json status "interrupted"
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from fem_cell import __version__
-from fem_cell.errors import ConvergenceError, FemCellError
+from fem_cell.errors import ConvergenceError, FemCellError, RunAborted
+from fem_cell.jobs.interrupts import InterruptGuard, Interrupted
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,9 +42,14 @@ def _parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("anneal", help="heat diffusion through the stack during the anneal program",
                        description="Simulate heat diffusion through the stack over the anneal "
-                                   "program and write fields (.pvd), history.csv, plots and run.json.")
+                                   "program and write fields (.pvd), history.csv, plots, "
+                                   "summary.json and run.json into --out DIR.")
     a.add_argument("config", nargs="?", type=Path, help="user config TOML (default: built-in cell)")
-    a.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+    a.add_argument("--out", "-o", type=Path, required=True,
+                   help="output folder (must be new or empty, see --overwrite)")
+    a.add_argument("--overwrite", action="store_true",
+                   help="reuse an existing --out folder: replace the files an earlier fem-cell "
+                        "run wrote there (listed in its run.json); other files are never touched")
     a.add_argument("--dim", type=int, choices=(1, 2), help="mesh dimension (overrides [mesh].dim)")
     a.add_argument("--quiet", "-q", action="store_true", help="no progress line")
 
@@ -51,23 +62,28 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--out", "-o", type=Path, required=True, help="mesh file to write")
 
     c = sub.add_parser("config", help="print the resolved configuration",
-                       description="Validate CONFIG and print the resolved configuration as JSON "
-                                   "(values as given, SI values and sources).")
+                       description="Validate CONFIG and print every resolved setting with its "
+                                   "value as given, unit, SI value and origin (built-in cell, "
+                                   "your file, or default).")
     c.add_argument("config", nargs="?", type=Path, help="user config TOML (default: built-in cell)")
+    c.add_argument("--json", action="store_true", help="print JSON instead of the text listing")
     c.add_argument("--list-cells", action="store_true", help="list the built-in cells and exit")
     return p
 
 
 def _load(path: Path | None, comm, dim: int | None):
-    """Rank 0 reads and validates, then broadcasts the config (or the error)."""
+    """Rank 0 reads and validates, then broadcasts the config (or the error).
+
+    With ``[mesh] file``, the file's dimension is the run's dimension: ``--dim`` must
+    agree with it (or be omitted).
+    """
     from fem_cell.config import load_config
 
     payload = None
     if comm.rank == 0:
         try:
             cfg = load_config(path)
-            if dim is not None:
-                cfg = cfg.with_mesh(dim=dim)
+            cfg = _reconcile_dim(cfg, dim)
             payload = ("ok", cfg)
         except FemCellError as e:
             payload = ("error", e)
@@ -77,77 +93,157 @@ def _load(path: Path | None, comm, dim: int | None):
     return value
 
 
+def _reconcile_dim(cfg, dim: int | None):
+    if cfg.mesh.file:
+        from fem_cell.errors import MeshError
+        from fem_cell.meshing.io import mesh_file_dimension
+
+        fdim = mesh_file_dimension(cfg.mesh.file)
+        if dim is not None and dim != fdim:
+            raise MeshError(f"{cfg.mesh.file}: the mesh file is {fdim}-D but --dim {dim} was "
+                            f"given; drop --dim or give a {dim}-D mesh file")
+        return cfg.with_mesh(dim=fdim) if cfg.mesh.dim != fdim else cfg
+    return cfg.with_mesh(dim=dim) if dim is not None else cfg
+
+
+def _say(comm, msg: str, err: bool = True) -> None:
+    if comm.rank == 0:
+        print(msg, file=sys.stderr if err else sys.stdout, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``fem-cell``; returns the exit status."""
-    args = _parser().parse_args(argv)
-    from fem_cell._dolfinx import MPI
+    guard = InterruptGuard().install()
+    comm = None
+    args = None
+    try:
+        args = _parser().parse_args(argv)
+        from fem_cell._dolfinx import MPI
 
-    comm = MPI.COMM_WORLD
+        guard.install()  # PETSc's initialisation replaced our SIGTERM handler
+        comm = MPI.COMM_WORLD
+        return _dispatch(args, comm, guard)
+    except Interrupted as e:
+        return _interrupted(e, comm, getattr(args, "out", None))
+    except KeyboardInterrupt:  # pragma: no cover - a handler was not installed
+        return _interrupted(Interrupted(2), comm, None)
+    finally:
+        guard.uninstall()
+
+
+def _interrupted(e: Interrupted, comm, out) -> int:
+    where = "" if e.t is None else f" at t = {e.t / 60:.2f} min"
+    msg = f"fem-cell: interrupted{where} ({e.signal_name})"
+    if out is not None and Path(out, "run.json").exists():
+        msg += f"; partial results in {out}"
+    if comm is None or comm.rank == 0:
+        print(msg, file=sys.stderr, flush=True)
+    if comm is not None and comm.size > 1 and not e.collective:
+        # stopped outside a collective check: other ranks may sit in a collective
+        # call that never returns, so end them all with the same status
+        comm.Abort(e.exit_status)
+    return e.exit_status
+
+
+def _dispatch(args, comm, guard) -> int:
     try:
         if args.command == "config":
-            from fem_cell.config import available_cells
-
-            if args.list_cells:
-                if comm.rank == 0:
-                    print("\n".join(available_cells()))
-                return 0
-            cfg = _load(args.config, comm, None)
-            if comm.rank == 0:
-                print(json.dumps(cfg.to_dict(), indent=2, default=str))
-            return 0
+            return _config(args, comm)
         cfg = _load(args.config, comm, args.dim)
+        for w in getattr(cfg, "warnings", ()):
+            _say(comm, f"fem-cell: warning: {w}")
         if args.command == "mesh":
             return _mesh(cfg, args.out, comm)
         if args.command == "anneal":
-            return _anneal(cfg, args.out, comm, quiet=args.quiet)
-    except ConvergenceError as e:
-        if comm.rank == 0:
-            print(f"fem-cell: solver failure: {e}", file=sys.stderr)
+            return _anneal(cfg, args, comm, guard)
+    except (ConvergenceError, RunAborted) as e:
+        _say(comm, f"fem-cell: run failed: {e}")
         return 3
     except FemCellError as e:
-        if comm.rank == 0:
-            print(f"fem-cell: error: {e}", file=sys.stderr)
+        _say(comm, f"fem-cell: error: {e}")
         return 2
     return 1  # pragma: no cover - argparse guarantees a known command
 
 
-def _mesh(cfg, out: Path, comm) -> int:
-    from fem_cell.model import build_domain
-    from fem_cell.meshing.io import write_mesh
+def _config(args, comm) -> int:
+    from fem_cell.config import available_cells
 
-    if out.suffix not in (".msh", ".vtu", ".xdmf"):
-        raise FemCellError(f"--out {out}: expected a .msh, .vtu or .xdmf file name")
-    domain = build_domain(cfg, comm)
-    if comm.rank == 0:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    comm.Barrier()
-    write_mesh(domain, out)
-    n = domain.mesh.topology.index_map(domain.dim).size_global
-    if comm.rank == 0:
-        print(f"fem-cell: wrote {out} ({domain.dim}-D, {n} cells, regions "
-              f"{sorted(domain.cell_names, key=domain.cell_names.get)}, facet groups "
-              f"{sorted(domain.facet_names, key=domain.facet_names.get)}; coordinates in "
-              f"units of {domain.length_scale:g} m)")
+    if args.list_cells:
+        _say(comm, "\n".join(available_cells()), err=False)
+        return 0
+    cfg = _load(args.config, comm, None)
+    for w in getattr(cfg, "warnings", ()):
+        _say(comm, f"fem-cell: warning: {w}")
+    try:
+        from fem_cell.config_display import render
+    except ImportError:  # pragma: no cover - transitional
+        import json
+
+        text = json.dumps(cfg.to_dict(), indent=2, default=str)
+    else:
+        text = render(cfg, "json" if args.json else "text")
+    _say(comm, text, err=False)
     return 0
 
 
-def _anneal(cfg, out: Path, comm, quiet: bool) -> int:
-    from fem_cell.jobs.anneal import run_anneal
+def _mesh(cfg, out: Path, comm) -> int:
+    from fem_cell.meshing.io import write_mesh
+    from fem_cell.model import build_domain
+    from fem_cell.outputs.rundir import OutputError
 
-    if comm.rank == 0 and not quiet:
-        print(f"fem-cell anneal: cell {cfg.name}, {cfg.mesh.dim}-D, program "
-              f"{cfg.anneal.duration / 60:.1f} min up to "
-              f"{cfg.anneal.max_temperature - 273.15:.1f} °C, {comm.size} MPI rank(s) -> {out}",
-              flush=True)
-    res = run_anneal(cfg, out, comm, progress=not quiet)
-    h = res.history
+    if out.suffix not in (".msh", ".vtu", ".xdmf"):
+        raise FemCellError(f"--out {out}: expected a .msh, .vtu or .xdmf file name")
+    bad = None
     if comm.rank == 0:
-        lag = (h.column("T_mean_C") - h.column("T_plate_C")) * 1e3
-        st = res.stats
-        n = res.model.T.function_space.dofmap.index_map.size_global
-        print(f"fem-cell anneal: done in {res.wall_time:.1f} s ({n} DOFs, {st.accepted} steps, "
-              f"{st.rejected_error + st.rejected_newton} rejected); film mean lags the plate by "
-              f"up to {abs(lag).max():.1f} mK; outputs in {out}")
+        if out.is_dir():
+            bad = f"--out {out}: is a folder, expected a mesh file name"
+        else:
+            for parent in out.parents:
+                if parent.exists() and not parent.is_dir():
+                    bad = f"--out {out}: {parent} is a file, so nothing can be written under it"
+                    break
+    bad = comm.bcast(bad, root=0)
+    if bad:
+        raise OutputError(bad)
+    domain = build_domain(cfg, comm)
+    err = None
+    if comm.rank == 0:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            err = f"--out {out}: cannot create {out.parent} ({e.strerror or e})"
+    err = comm.bcast(err, root=0)
+    if err:
+        raise OutputError(err)
+    write_mesh(domain, out)
+    n = domain.mesh.topology.index_map(domain.dim).size_global
+    _say(comm, f"fem-cell: wrote {out} ({domain.dim}-D, {n} cells, regions "
+               f"{sorted(domain.cell_names, key=domain.cell_names.get)}, facet groups "
+               f"{sorted(domain.facet_names, key=domain.facet_names.get)}; coordinates in "
+               f"units of {domain.length_scale:g} m)", err=False)
+    return 0
+
+
+def _anneal(cfg, args, comm, guard) -> int:
+    from fem_cell.jobs.anneal import anneal_job
+
+    out = args.out
+    src = f"mesh file {cfg.mesh.file}" if cfg.mesh.file else "built mesh"
+
+    def banner():
+        _say(comm, f"fem-cell anneal: cell {cfg.name}, {cfg.mesh.dim}-D ({src}), program "
+                   f"{cfg.anneal.duration / 60:.1f} min up to "
+                   f"{cfg.anneal.max_temperature - 273.15:.1f} °C, {comm.size} MPI rank(s) "
+                   f"-> {out}", err=False)
+
+    res = anneal_job(cfg, out, comm, overwrite=args.overwrite, progress=not args.quiet,
+                     guard=guard, announce=banner)
+    lo, hi = res.film_minus_plate_mK()
+    st = res.stats
+    n = res.model.T.function_space.dofmap.index_map.size_global
+    _say(comm, f"fem-cell anneal: done in {res.wall_time:.1f} s ({n} DOFs, {st.accepted} steps, "
+               f"{st.rejected_error + st.rejected_newton} rejected); film mean − plate ranged "
+               f"from {lo:+.1f} to {hi:+.1f} mK; outputs in {out}", err=False)
     return 0
 
 

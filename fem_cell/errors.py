@@ -53,3 +53,9 @@ class ConvergenceError(FemCellError, RuntimeError):
 
     def __reduce__(self):
         return (type(self), (self.message, self.reason))
+
+
+class RunAborted(FemCellError):
+    """A run stopped because continuing would be meaningless or invalid: a physical
+    guard tripped (the Li layer melted), or nothing could be computed.  The CLI exits
+    with status 3 and records the reason in run.json."""

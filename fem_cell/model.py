@@ -21,13 +21,25 @@ HEAT_NEWTON_ATOL = 1e-6  # scaled heat residual, see build_heat_problem
 
 
 def build_domain(config: RunConfig, comm: MPI.Comm) -> Domain:
-    """Build (or read) the mesh the configuration asks for."""
+    """Build (or read) the mesh the configuration asks for.
+
+    A mesh file (``[mesh] file``) is read and validated collectively: its dimension
+    must equal ``[mesh] dim`` and its regions, facet groups and sizes must match the
+    configured stack (:func:`fem_cell.meshing.io.check_domain_against_geometry`).
+
+    Raises:
+        MeshError: the file cannot be used (same message on every rank).
+    """
     m = config.mesh
     if m.file:
+        from fem_cell.errors import MeshError
         from fem_cell.meshing.io import check_domain_against_geometry, read_mesh
 
         domain = read_mesh(m.file, comm, length_scale=m.length_scale)
-        check_domain_against_geometry(domain, config.geometry)
+        if domain.dim != m.dim:
+            raise MeshError(f"{m.file}: the mesh is {domain.dim}-D but the configuration asks "
+                            f"for a {m.dim}-D model ([mesh] dim = {m.dim})")
+        check_domain_against_geometry(domain, config.geometry, path=m.file)
         return domain
     if m.dim == 1:
         from fem_cell.meshing.line import build_line_mesh
@@ -87,17 +99,31 @@ def build_heat_problem(config: RunConfig, domain: Domain) -> HeatModel:
 
 
 class FilmDiagnostics:
-    """Globally reduced film-region temperatures (collective)."""
+    """Globally reduced temperatures (collective): over the films (every layer above the
+    substrate), at the top surface, and the hottest Li-metal point (for the melting guard).
 
-    def __init__(self, domain: Domain, T: fem.Function):
+    Args:
+        domain: the mesh with its named regions.
+        T: the temperature (K), P1 on ``domain``.
+        films: names of the film layers (from the cell description, see
+            :func:`film_layers`).
+        metal: names of the Li-metal layers watched by the melting guard.
+    """
+
+    def __init__(self, domain: Domain, T: fem.Function, films: tuple[str, ...],
+                 metal: tuple[str, ...] = ()):
         self.domain = domain
         self.T = T
         V = T.function_space
         tdim = domain.dim
-        films = film_layers_of(domain)
-        dofs = np.unique(V.dofmap.list[domain.cells(*films)].ravel())
         n_owned = V.dofmap.index_map.size_local
-        self.film_dofs = dofs[dofs < n_owned]
+
+        def owned_dofs(cells):
+            dofs = np.unique(V.dofmap.list[cells].ravel())
+            return dofs[dofs < n_owned]
+
+        self.film_dofs = owned_dofs(domain.cells(*films))
+        self.metal_dofs = owned_dofs(domain.cells(*metal)) if metal else np.zeros(0, np.int32)
         top = fem.locate_dofs_topological(V, tdim - 1, domain.facets("top"))
         self.top_dofs = top[top < n_owned]
         self.film_volume = domain.volume(*films)
@@ -109,14 +135,25 @@ class FilmDiagnostics:
         loc = a[self.film_dofs]
         tmin = comm.allreduce(float(loc.min()) if len(loc) else np.inf, op=MPI.MIN)
         tmax = comm.allreduce(float(loc.max()) if len(loc) else -np.inf, op=MPI.MAX)
+        met = a[self.metal_dofs]
+        tmet = comm.allreduce(float(met.max()) if len(met) else -np.inf, op=MPI.MAX)
         top = a[self.top_dofs]
         ttop_sum = comm.allreduce(float(top.sum()), op=MPI.SUM)
         ttop_n = comm.allreduce(len(top), op=MPI.SUM)
         mean = comm.allreduce(fem.assemble_scalar(self._mean), op=MPI.SUM) / self.film_volume
-        return {"T_min": tmin, "T_max": tmax, "T_mean": mean, "T_top": ttop_sum / max(ttop_n, 1)}
+        return {"T_min": tmin, "T_max": tmax, "T_mean": mean, "T_top": ttop_sum / max(ttop_n, 1),
+                "T_metal_max": tmet}
 
 
-def film_layers_of(domain: Domain) -> tuple[str, ...]:
-    """Film regions of a domain: all regions but the one with the lowest tag (substrate)."""
-    names = sorted(domain.cell_names, key=domain.cell_names.get)
-    return tuple(names[1:])
+def film_layers(config: RunConfig) -> tuple[str, ...]:
+    """Film layers: every layer of the cell description above the first (the substrate)."""
+    return tuple(config.geometry.layer_names[1:])
+
+
+def li_metal_layers(config: RunConfig) -> tuple[str, ...]:
+    """Layers whose material is Li metal (watched by the melting guard)."""
+    names = getattr(config, "li_layers", None)
+    if names is not None:
+        return tuple(names)
+    return tuple(lay.name for lay in config.geometry.layers
+                 if config.materials[lay.material].get("melting_point") is not None)

@@ -1,24 +1,28 @@
-"""Heat diffusion through the stack during the anneal program, end to end.
+"""The anneal job: heat diffusion through the stack over the anneal program.
 
-Wires: config → domain (mesh) → heat physics → transient problem → adaptive stepper →
-outputs.  The CLI (``fem-cell anneal``) and the scripts call :func:`run_anneal`; tests
-and benchmarks may use :func:`build_domain` and :func:`build_heat_problem` directly.
+:func:`run_anneal` runs a cell model (built by :mod:`fem_cell.model`) through the
+program; :func:`anneal_job` wraps it in a run folder (:mod:`fem_cell.outputs.rundir`)
+and is what ``fem-cell anneal`` calls.
 
-Outputs in ``out_dir`` (written collectively / by rank 0):
+Outputs in the run folder:
 
-* ``fields/temperature.pvd`` (+ ``.vtu`` pieces): T in K (``T_K``) and °C (``T_C``),
-  and the layer id (cell data ``layer``), at every output time;
-* ``history.csv``: one row per accepted step (``time_s, T_plate_C, T_min_C, T_mean_C,
-  T_max_C`` over the film region, step size, Newton iterations, …);
-* ``history.png``: plate and film temperatures and the film lag behind the plate;
-* ``temperature_2d.png`` (2-D): off-screen pyvista render of T − T_plate;
-* ``run.json``: resolved configuration, versions, MPI size, timings.
+* ``run.json``: status (running → completed / failed / interrupted), reason, resolved
+  configuration, versions, MPI size, timings, the list of files written;
+* ``history.csv``: one row per accepted step, appended and flushed as the run goes
+  (``time_s, T_plate_C, T_min_C, T_mean_C, T_max_C`` over the films, ``T_top_C``,
+  ``T_Li_max_C``, step size, Newton iterations);
+* ``summary.json``: headline numbers (peak temperatures, signed film − plate
+  difference, steps, wall time) and the status;
+* ``fields/temperature.pvd`` (+ ``.vtu`` pieces): T in K (``T_K``) and °C (``T_C``)
+  and the layer id (cell data ``layer``) at every output time;
+* ``history.png``, and ``temperature_2d.png`` for 2-D runs.
+
+Guards: if any Li-metal point exceeds the Li melting point during the run, the run
+stops with status ``failed`` (:class:`~fem_cell.errors.RunAborted`).
 """
 
 from __future__ import annotations
 
-import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,38 +33,21 @@ from fem_cell._dolfinx import MPI, fem
 from fem_cell.config import RunConfig
 from fem_cell.constants import ZERO_CELSIUS
 from fem_cell.domain import Domain
-from fem_cell.model import FilmDiagnostics, HeatModel, build_domain, build_heat_problem
+from fem_cell.errors import FemCellError, RunAborted
+from fem_cell.jobs.interrupts import NO_GUARD, Interrupted
+from fem_cell.jobs.progress import ProgressLine
+from fem_cell.model import (FilmDiagnostics, HeatModel, build_domain, build_heat_problem,
+                            film_layers, li_metal_layers)
 from fem_cell.outputs.fields import FieldSeriesWriter
 from fem_cell.outputs.history import History
-from fem_cell.outputs.metadata import write_metadata
-from fem_cell.solvers.time_stepping import StepInfo, TimeStepper
+from fem_cell.outputs.rundir import RunFolder
+from fem_cell.solvers.time_stepping import StepperStats, TimeStepper
 
 HISTORY_COLUMNS = ["time_s", "T_plate_C", "T_min_C", "T_mean_C", "T_max_C",
-                   "T_top_C", "dt_s", "newton_iterations"]
-
-
-class ProgressLine:
-    """Rank-0 progress line: simulated time, step, Newton iterations, ETA."""
-
-    def __init__(self, comm, t_end: float, every: float = 2.0, stream=None, label: str = "anneal"):
-        self.rank = comm.rank
-        self.t_end = t_end
-        self.every = every
-        self.stream = stream or sys.stdout
-        self.label = label
-        self._last = -np.inf
-
-    def __call__(self, info: StepInfo, wall: float) -> None:
-        done = info.t >= self.t_end * (1 - 1e-12)
-        if self.rank != 0 or (wall - self._last < self.every and not done):
-            return
-        self._last = wall
-        frac = info.t / self.t_end
-        eta = wall * (1 - frac) / frac if frac > 0 else float("nan")
-        print(f"[{self.label}] t = {info.t / 60:8.2f} / {self.t_end / 60:.2f} min "
-              f"({100 * frac:5.1f} %) | step {info.step:5d} | dt = {info.dt:9.3g} s | "
-              f"Newton {info.newton_iterations} | wall {wall:6.1f} s | ETA {eta:6.1f} s",
-              file=self.stream, flush=True)
+                   "T_top_C", "T_Li_max_C", "dt_s", "newton_iterations"]
+#: files an anneal run may write (checked against a user's files before it starts)
+PLANNED_FILES = ("run.json", "summary.json", "history.csv", "history.png",
+                 "temperature_2d.png", "fields/temperature*")
 
 
 @dataclass
@@ -69,10 +56,15 @@ class AnnealResult:
 
     history: History
     model: HeatModel
-    stats: object
+    stats: StepperStats
     out_dir: Path | None
     output_times: list[float] = field(default_factory=list)
     wall_time: float = 0.0
+
+    def film_minus_plate_mK(self) -> tuple[float, float]:
+        """(min, max) over the run of film mean − plate (mK), signed."""
+        d = (self.history.column("T_mean_C") - self.history.column("T_plate_C")) * 1e3
+        return float(d.min()), float(d.max())
 
 
 def output_times(config: RunConfig) -> list[float]:
@@ -86,41 +78,64 @@ def output_times(config: RunConfig) -> list[float]:
     return sorted(times)
 
 
-def run_anneal(config: RunConfig, out_dir: str | Path | None = None,
-               comm: MPI.Comm, progress: bool = True,
-               domain: Domain | None = None) -> AnnealResult:
+class MeltingGuard:
+    """Stops the run if any Li-metal point exceeds the melting point (K)."""
+
+    def __init__(self, melting_point: float | None, layers: tuple[str, ...]):
+        self.melting_point = melting_point
+        self.layers = layers
+
+    def __call__(self, t: float, T_metal_max: float) -> None:
+        tm = self.melting_point
+        if tm is None or not self.layers or not np.isfinite(T_metal_max):
+            return
+        if T_metal_max > tm:
+            raise RunAborted(
+                f"Li melted: the Li layer ({', '.join(self.layers)}) reached "
+                f"{T_metal_max - ZERO_CELSIUS:.2f} °C at t = {t / 60:.2f} min, above its melting "
+                f"point {tm - ZERO_CELSIUS:.1f} °C; the run was stopped")
+
+
+def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = None,
+               progress: bool = True, domain: Domain | None = None,
+               guard=NO_GUARD) -> AnnealResult:
     """Simulate heat diffusion through the stack over the whole anneal program.
 
     Args:
         config: validated run configuration.
-        out_dir: output folder (created; same path on every rank); None = no files.
-        comm: communicator (the mesh is distributed over it).
+        comm: communicator (the mesh is distributed over it); ignored if ``domain``
+            is given (its communicator is used).
+        folder: an opened run folder to write into; None = no files.
         progress: print a rank-0 progress line.
         domain: use this mesh instead of building one from the config.
+        guard: an :class:`~fem_cell.jobs.interrupts.InterruptGuard` polled between
+            steps (collectively); the default never interrupts.
 
     Returns:
         The history, the model (final state) and stepper statistics.
+
+    Raises:
+        ConvergenceError: the step could not be cut back further.
+        RunAborted: a guard stopped the run (Li melting).
+        Interrupted: a signal stopped the run (``guard``).
     """
     wall0 = time.perf_counter()
     domain = domain or build_domain(config, comm)
     comm = domain.comm
     model = build_heat_problem(config, domain)
     prog = config.anneal
-    diag = FilmDiagnostics(domain, model.T)
+    metal = tuple(n for n in li_metal_layers(config) if n in domain.cell_names)
+    diag = FilmDiagnostics(domain, model.T, film_layers(config), metal)
+    melt = MeltingGuard(getattr(config, "li_melting_point", None) or _melting_point(config, metal),
+                        metal)
     history = History(HISTORY_COLUMNS)
-    out = Path(out_dir) if out_dir is not None else None
     writer = None
     T_C = None
-    if out is not None:
-        if comm.rank == 0:
-            out.mkdir(parents=True, exist_ok=True)
-            fields_dir = out / "fields"
-            if fields_dir.exists():
-                shutil.rmtree(fields_dir)  # stale .vtu pieces of an earlier run
-        comm.Barrier()
+    if folder is not None:
+        history.stream_to(folder.file("history.csv"), comm)
         if config.output.fields:
             T_C = fem.Function(model.T.function_space, name="T_C")
-            writer = FieldSeriesWriter(comm, out / "fields" / "temperature.pvd",
+            writer = FieldSeriesWriter(comm, folder.file("fields/temperature.pvd"),
                                        [model.T, T_C, domain.layer_id_function()])
     out_times = output_times(config)
     out_set = {round(t, 9) for t in out_times}
@@ -130,63 +145,154 @@ def run_anneal(config: RunConfig, out_dir: str | Path | None = None,
         history.append(time_s=t, T_plate_C=prog.temperature(t) - ZERO_CELSIUS,
                        T_min_C=d["T_min"] - ZERO_CELSIUS, T_mean_C=d["T_mean"] - ZERO_CELSIUS,
                        T_max_C=d["T_max"] - ZERO_CELSIUS, T_top_C=d["T_top"] - ZERO_CELSIUS,
+                       T_Li_max_C=(d["T_metal_max"] - ZERO_CELSIUS
+                                   if np.isfinite(d["T_metal_max"]) else np.nan),
                        dt_s=dt, newton_iterations=its)
         if writer is not None and round(t, 9) in out_set:
             T_C.x.array[:] = model.T.x.array - ZERO_CELSIUS
             writer.write(t)
+        melt(t, d["T_metal_max"])
 
-    record(0.0, 0.0, 0)
     s = config.solver
     stepper = TimeStepper(model.problem, t_end=prog.duration, scheme=s.scheme,
                           dt_initial=s.dt_initial, dt_max=s.dt_max, dt_min=s.dt_min,
                           milestones=out_times, restarts=prog.breakpoints(), adaptive=s.adaptive)
     bar = ProgressLine(comm, prog.duration) if progress else None
     try:
-        stats = stepper.run(on_step=lambda i: record(i.t, i.dt, i.newton_iterations), progress=bar)
+        record(0.0, 0.0, 0)
+        with guard.deferred():
+            stats = stepper.run(on_step=lambda i: record(i.t, i.dt, i.newton_iterations),
+                                progress=bar, poll=lambda t: guard.check(comm, t))
+        if stats.accepted == 0:
+            raise RunAborted(f"the program ({prog.duration:.3g} s) is shorter than one time "
+                             f"step; nothing was computed")
+    except Interrupted as e:
+        if e.t is None and history.rows:
+            e.t = history.rows[-1][0]
+        raise
     finally:
+        history.close()
         if writer is not None:
             writer.close()
-    result = AnnealResult(history, model, stats, out, out_times, time.perf_counter() - wall0)
-    if out is not None:
-        write_run_outputs(result, config)
+    result = AnnealResult(history, model, stats, folder.path if folder else None, out_times,
+                          time.perf_counter() - wall0)
+    if folder is not None:
+        write_run_outputs(result, config, folder)
     result.wall_time = time.perf_counter() - wall0
     return result
 
 
-def write_run_outputs(result: AnnealResult, config: RunConfig) -> None:
-    """history.csv, plots, render, run.json (after the time loop)."""
+def _melting_point(config: RunConfig, metal: tuple[str, ...]) -> float | None:
+    for name in metal:
+        tm = config.material_of(name).get("melting_point")
+        if tm is not None:
+            return tm
+    return None
+
+
+def summary_of(result: AnnealResult) -> dict:
+    """Headline numbers of an anneal run (JSON-ready)."""
+    h = result.history
+    lo, hi = result.film_minus_plate_mK()
+    st = result.stats
+    li = h.column("T_Li_max_C")
+    return {
+        "T_plate_max_C": float(h.column("T_plate_C").max()),
+        "T_film_max_C": float(h.column("T_max_C").max()),
+        "T_Li_max_C": float(np.nanmax(li)) if np.isfinite(li).any() else None,
+        "film_mean_minus_plate_min_mK": lo,
+        "film_mean_minus_plate_max_mK": hi,
+        "t_end_s": float(h.column("time_s")[-1]),
+        "steps_accepted": st.accepted,
+        "steps_rejected": st.rejected_error + st.rejected_newton,
+        "newton_iterations": st.newton_iterations,
+        "dofs": result.model.T.function_space.dofmap.index_map.size_global,
+        "wall_time_s": result.wall_time,
+    }
+
+
+def write_run_outputs(result: AnnealResult, config: RunConfig, folder: RunFolder) -> None:
+    """Plots, render and the file list (after the time loop); collective."""
     from fem_cell.outputs import plots
 
-    out = result.out_dir
     domain = result.model.domain
     comm = domain.comm
-    result.history.write_csv(out / "history.csv", comm)
-    files = ["history.csv", "run.json"]
-    if config.output.fields:
-        files.append("fields/temperature.pvd")
     if config.output.plots and comm.rank == 0:
-        plots.plot_anneal_history(result.history, out / "history.png", title=config.title)
-        files.append("history.png")
-    comm.Barrier()
+        plots.plot_anneal_history(result.history, folder.file("history.png"), title=config.title)
     if config.output.render and config.output.fields and domain.dim == 2:
         t_render = config.anneal.hold_end() or config.anneal.duration
         t_render = min(result.output_times, key=lambda t: abs(t - t_render))
+        png = folder.file("temperature_2d.png")
         if comm.rank == 0:
-            plots.render_temperature_2d(out / "fields" / "temperature.pvd", t_render,
-                                        config.anneal.temperature(t_render),
-                                        out / "temperature_2d.png")
-        files.append("temperature_2d.png")
+            plots.render_temperature_2d(folder.path / "fields" / "temperature.pvd", t_render,
+                                        config.anneal.temperature(t_render), png)
     comm.Barrier()
-    n_dofs = result.model.T.function_space.dofmap.index_map.size_global
+
+
+def anneal_job(config: RunConfig, out: str | Path, comm: MPI.Comm, *, overwrite: bool = False,
+               progress: bool = True, guard=NO_GUARD, announce=None) -> AnnealResult:
+    """``fem-cell anneal``: :func:`run_anneal` in a run folder that keeps its contract.
+
+    The folder is checked before any work (:class:`~fem_cell.outputs.rundir.OutputError`),
+    ``run.json`` says ``running`` while the run goes and ``completed``, ``failed`` (with
+    the reason) or ``interrupted`` at the end; ``summary.json`` is written in every case
+    (from the history rows written so far when the run did not complete).
+
+    ``announce()``, if given, is called once the folder has passed its checks (the CLI
+    prints its banner there, so a refused folder gives one line only).
+    """
+    folder = RunFolder(out, comm, "anneal", overwrite=overwrite, planned=PLANNED_FILES)
+    if announce is not None:
+        announce()
+    folder.open(config.to_dict(), {"dim": config.mesh.dim})
+    wall0 = time.perf_counter()
+    try:
+        result = run_anneal(config, comm, folder=folder, progress=progress, guard=guard)
+    except BaseException as e:
+        _record_failure(folder, e, time.perf_counter() - wall0)
+        raise
+    folder.add_tree("fields", "temperature*")
     st = result.stats
-    write_metadata(out / "run.json", comm, config.to_dict(), {
-        "job": "anneal (heat)",
-        "dim": domain.dim,
-        "dofs": n_dofs,
-        "cells": domain.mesh.topology.index_map(domain.dim).size_global,
+    info = {
+        "dim": result.model.domain.dim,
+        "dofs": result.model.T.function_space.dofmap.index_map.size_global,
+        "cells": result.model.domain.mesh.topology.index_map(result.model.domain.dim).size_global,
         "steps": {"accepted": st.accepted, "rejected_error": st.rejected_error,
                   "rejected_newton": st.rejected_newton, "newton_iterations": st.newton_iterations},
         "wall_time_s": {"time_loop": st.wall_time, "setup_and_time_loop": result.wall_time},
         "output_times_s": result.output_times,
-        "files": files,
-    })
+    }
+    folder.finish("completed", **info)
+    folder.write_summary(summary_of(result))
+    folder.update()  # file list incl. summary.json
+    return result
+
+
+def _record_failure(folder: RunFolder, e: BaseException, wall: float) -> None:
+    """Rank-0 bookkeeping of a run that stopped early (no collectives: may run on one rank)."""
+    folder.add_tree("fields", "temperature*")
+    if isinstance(e, Interrupted):
+        t = "" if e.t is None else f" at t = {e.t:.6g} s"
+        folder.finish("interrupted", reason=f"{e.signal_name}{t}", wall_time_s=wall)
+    elif isinstance(e, (FemCellError, KeyboardInterrupt)):
+        folder.finish("failed", reason=str(e) or type(e).__name__, wall_time_s=wall)
+    else:
+        folder.finish("failed", reason=f"internal error: {type(e).__name__}: {e}",
+                      wall_time_s=wall)
+    folder.write_summary(_partial_summary(folder))
+    folder.update()
+
+
+def _partial_summary(folder: RunFolder) -> dict:
+    """Last history row of a run that did not complete (rank 0 reads the CSV)."""
+    if folder.comm.rank != 0:
+        return {}
+    from fem_cell.outputs.history import read_history
+
+    p = folder.path / "history.csv"
+    try:
+        h = read_history(p)
+    except (OSError, StopIteration, ValueError, IndexError):
+        return {"reason": folder._info.get("reason")}
+    last = {k: float(v[-1]) for k, v in h.items() if len(v)}
+    return {"reason": folder._info.get("reason"), "last_history_row": last}

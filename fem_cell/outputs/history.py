@@ -1,5 +1,9 @@
 """Scalar time histories: values are globally reduced before they get here; only
-rank 0 writes the CSV."""
+rank 0 writes the CSV.
+
+A history can stream to its CSV as the run goes (:meth:`History.stream_to`): the
+header is written at once and every row is appended and flushed when it is added, so
+a run that fails or is interrupted leaves a consistent, readable prefix."""
 
 from __future__ import annotations
 
@@ -19,12 +23,39 @@ class History:
     def __init__(self, columns: list[str]):
         self.columns = list(columns)
         self.rows: list[list[float]] = []
+        self._stream = None
+        self._writer = None
+
+    def stream_to(self, path: str | Path, comm) -> None:
+        """Write the header (and rows so far) to ``path`` now, then each new row as added.
+
+        Call on every rank; only rank 0 opens the file.
+        """
+        self.close()
+        if comm.rank != 0:
+            return
+        self._stream = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        self._writer = csv.writer(self._stream)
+        self._writer.writerow(self.columns)
+        for r in self.rows:
+            self._writer.writerow(_fmt(r))
+        self._stream.flush()
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+            self._writer = None
 
     def append(self, **values: float) -> None:
         missing = set(self.columns) - set(values)
         if missing:
             raise KeyError(f"history row lacks {sorted(missing)}")
-        self.rows.append([float(values[c]) for c in self.columns])
+        row = [float(values[c]) for c in self.columns]
+        self.rows.append(row)
+        if self._writer is not None:
+            self._writer.writerow(_fmt(row))
+            self._stream.flush()
 
     def column(self, name: str) -> np.ndarray:
         i = self.columns.index(name)
@@ -41,7 +72,11 @@ class History:
             w = csv.writer(f)
             w.writerow(self.columns)
             for r in self.rows:
-                w.writerow([repr(x) if isinstance(x, float) else x for x in r])
+                w.writerow(_fmt(r))
+
+
+def _fmt(row: list[float]) -> list[str]:
+    return [repr(x) if isinstance(x, float) else x for x in row]
 
 
 def read_history(path: str | Path) -> dict[str, np.ndarray]:

@@ -45,6 +45,36 @@ def plot_anneal_history(history, path: str | Path, title: str = "") -> None:
     plt.close(fig)
 
 
+def offscreen_pyvista():
+    """Import pyvista set up for headless off-screen rendering, without VTK noise.
+
+    On a machine without an X display VTK first tries an X window and prints "bad X
+    server connection. DISPLAY=" before falling back.  Unless the user chose a window
+    class (``VTK_DEFAULT_OPENGL_WINDOW``) or has a display, pick EGL when libEGL is
+    present, else OSMesa when libOSMesa is; and raise VTK's logger threshold to errors,
+    so a successful render prints nothing.
+    """
+    import ctypes.util
+    import os
+
+    if not os.environ.get("DISPLAY") and not os.environ.get("VTK_DEFAULT_OPENGL_WINDOW"):
+        if ctypes.util.find_library("EGL"):
+            os.environ["VTK_DEFAULT_OPENGL_WINDOW"] = "vtkEGLRenderWindow"
+        elif ctypes.util.find_library("OSMesa"):
+            os.environ["VTK_DEFAULT_OPENGL_WINDOW"] = "vtkOSOpenGLRenderWindow"
+    import pyvista
+
+    try:
+        from vtkmodules.vtkCommonCore import vtkLogger, vtkObject
+
+        vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_ERROR)
+        vtkObject.GlobalWarningDisplayOff()
+    except ImportError:  # pragma: no cover - very old VTK
+        pass
+    pyvista.OFF_SCREEN = True
+    return pyvista
+
+
 def render_temperature_2d(pvd: str | Path, t: float, T_plate_K: float, path: str | Path) -> None:
     """Off-screen pyvista PNG of T − T_plate (mK) at time t over the cross-section.
 
@@ -54,9 +84,7 @@ def render_temperature_2d(pvd: str | Path, t: float, T_plate_K: float, path: str
         T_plate_K: plate temperature at t (K).
         path: PNG to write.
     """
-    import pyvista
-
-    pyvista.OFF_SCREEN = True
+    pyvista = offscreen_pyvista()
     reader = pyvista.get_reader(str(pvd))
     times = np.asarray(reader.time_values)
     reader.set_active_time_value(float(times[np.argmin(np.abs(times - t))]))

@@ -111,8 +111,17 @@ class TimeStepper:
         return any(abs(t - r) <= self._eps for r in self.restarts)
 
     def run(self, on_step: Callable[[StepInfo], None] | None = None,
-            progress: Callable[[StepInfo, float], None] | None = None) -> StepperStats:
+            progress: Callable[[StepInfo, float], None] | None = None,
+            poll: Callable[[float], None] | None = None) -> StepperStats:
         """Integrate from t0 to t_end, calling ``on_step`` after each accepted step.
+
+        Args:
+            on_step: called after each accepted step (outputs, diagnostics, guards).
+            progress: called after each accepted step with the wall time so far.
+            poll: called (collectively) before every step attempt with the current
+                time; it may raise to stop the run (e.g. on Ctrl-C, see
+                :mod:`fem_cell.jobs.interrupts`).  Exceptions from ``poll`` and
+                ``on_step`` propagate; they are never taken for a Newton failure.
 
         Raises:
             ConvergenceError: Newton failed with dt < dt_min.
@@ -126,6 +135,8 @@ class TimeStepper:
         step = 0
         rejected = 0
         while t < self.t_end - self._eps:
+            if poll is not None:
+                poll(t)
             target = self._next_milestone(t)
             remaining = target - t
             dt_try = min(dt, self.dt_max)

@@ -133,7 +133,7 @@ def test_bad_config_exits_cleanly(tmp_path, case):
 
 @pytest.mark.serial
 def test_config_and_mesh_commands(tmp_path, capsys):
-    assert main(["config"]) == 0
+    assert main(["config", "--json"]) == 0
     meta = json.loads(capsys.readouterr().out)
     assert meta["layers"][3]["name"] == "Li3PO4"
     assert main(["config", "--list-cells"]) == 0
