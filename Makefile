@@ -12,8 +12,8 @@ setup:
 	@bash scripts/setup.sh
 
 run: setup
-	$(VENV)/bin/fem-cell anneal --dim 1 --out $(OUT)/anneal_1d
-	$(MPIRUN) -n $(NP) $(VENV)/bin/fem-cell anneal --dim 2 --out $(OUT)/anneal_2d
+	$(VENV)/bin/fem-cell anneal --dim 1 --overwrite --out $(OUT)/anneal_1d
+	$(MPIRUN) -n $(NP) $(VENV)/bin/fem-cell anneal --dim 2 --overwrite --out $(OUT)/anneal_2d
 
 test: setup
 	@bash scripts/run_tests.sh
