@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="reuse an existing --out folder: replace the files an earlier fem-cell "
                         "run wrote there (listed in its run.json); other files are never touched")
     a.add_argument("--dim", type=int, choices=(1, 2), help="mesh dimension (overrides [mesh].dim)")
+    a.add_argument("--restart", type=Path, metavar="CHECKPOINT",
+                   help="continue from a checkpoint (a file under DIR/checkpoints/, or a run "
+                        "folder = its last state); CONFIG defaults to the one that wrote it")
     a.add_argument("--quiet", "-q", action="store_true", help="no progress line")
 
     m = sub.add_parser("mesh", help="build and write the stack mesh",
@@ -85,6 +88,22 @@ def _load(path: Path | None, comm, dim: int | None):
             cfg = load_config(path)
             cfg = _reconcile_dim(cfg, dim)
             payload = ("ok", cfg)
+        except FemCellError as e:
+            payload = ("error", e)
+    status, value = comm.bcast(payload, root=0)
+    if status == "error":
+        raise value
+    return value
+
+
+def _load_for_state(args, comm):
+    """Rank 0 rebuilds the configuration of a checkpoint (see fem_cell.jobs.state)."""
+    from fem_cell.jobs.state import config_for_state
+
+    payload = None
+    if comm.rank == 0:
+        try:
+            payload = ("ok", config_for_state(args.restart, args.config, args.dim))
         except FemCellError as e:
             payload = ("error", e)
     status, value = comm.bcast(payload, root=0)
@@ -149,7 +168,13 @@ def _dispatch(args, comm, guard) -> int:
     try:
         if args.command == "config":
             return _config(args, comm)
-        cfg = _load(args.config, comm, args.dim)
+        if getattr(args, "restart", None) is not None:
+            cfg, args.restart, args.provenance = _load_for_state(args, comm)
+        else:
+            cfg = _load(args.config, comm, args.dim)
+            args.provenance = {
+                "config_file": str(args.config.resolve()) if args.config else None,
+                "dim": cfg.mesh.dim}
         for w in getattr(cfg, "warnings", ()):
             _say(comm, f"fem-cell: warning: {w}")
         if args.command == "mesh":
@@ -237,7 +262,8 @@ def _anneal(cfg, args, comm, guard) -> int:
                    f"-> {out}", err=False)
 
     res = anneal_job(cfg, out, comm, overwrite=args.overwrite, progress=not args.quiet,
-                     guard=guard, announce=banner)
+                     guard=guard, announce=banner, restart=args.restart,
+                     provenance=args.provenance)
     lo, hi = res.film_minus_plate_mK()
     st = res.stats
     n = res.model.T.function_space.dofmap.index_map.size_global

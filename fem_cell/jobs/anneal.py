@@ -41,13 +41,14 @@ from fem_cell.model import (FilmDiagnostics, HeatModel, build_domain, build_heat
 from fem_cell.outputs.fields import FieldSeriesWriter
 from fem_cell.outputs.history import History
 from fem_cell.outputs.rundir import RunFolder
-from fem_cell.solvers.time_stepping import StepperStats, TimeStepper
+from fem_cell.solvers.checkpoint import load_checkpoint, save_checkpoint
+from fem_cell.solvers.time_stepping import StepperState, StepperStats, TimeStepper
 
 HISTORY_COLUMNS = ["time_s", "T_plate_C", "T_min_C", "T_mean_C", "T_max_C",
                    "T_top_C", "T_Li_max_C", "dt_s", "newton_iterations"]
 #: files an anneal run may write (checked against a user's files before it starts)
 PLANNED_FILES = ("run.json", "summary.json", "history.csv", "history.png",
-                 "temperature_2d.png", "fields/temperature*")
+                 "temperature_2d.png", "fields/temperature*", "checkpoints/t*.h5")
 
 
 @dataclass
@@ -96,9 +97,15 @@ class MeltingGuard:
                 f"point {tm - ZERO_CELSIUS:.1f} °C; the run was stopped")
 
 
+def checkpoint_name(t: float) -> str:
+    """Checkpoint file (relative to the run folder) of the state at time t (s)."""
+    return f"checkpoints/t{t:013.3f}s.h5"
+
+
 def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = None,
                progress: bool = True, domain: Domain | None = None,
-               guard=NO_GUARD) -> AnnealResult:
+               guard=NO_GUARD, restart: str | Path | None = None,
+               checkpoint_meta: dict | None = None) -> AnnealResult:
     """Simulate heat diffusion through the stack over the whole anneal program.
 
     Args:
@@ -110,6 +117,10 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = 
         domain: use this mesh instead of building one from the config.
         guard: an :class:`~fem_cell.jobs.interrupts.InterruptGuard` polled between
             steps (collectively); the default never interrupts.
+        restart: a checkpoint file to continue from (its time, solution history and
+            step sizes): the continued run reproduces the uninterrupted one.
+        checkpoint_meta: extra metadata stored in every checkpoint written (the job
+            records how to rebuild the configuration).
 
     Returns:
         The history, the model (final state) and stepper statistics.
@@ -129,6 +140,12 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = 
     melt = MeltingGuard(getattr(config, "li_melting_point", None) or _melting_point(config, metal),
                         metal)
     history = History(HISTORY_COLUMNS)
+    spaces = {f.name: f.space for f in model.problem.fields}
+    resume: StepperState | None = None
+    if restart is not None:
+        resume, resume_meta = load_checkpoint(restart, comm, spaces)
+        model.problem.set_state(resume.states[0])
+    t_start = resume.t if resume is not None else 0.0
     writer = None
     T_C = None
     if folder is not None:
@@ -137,8 +154,9 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = 
             T_C = fem.Function(model.T.function_space, name="T_C")
             writer = FieldSeriesWriter(comm, folder.file("fields/temperature.pvd"),
                                        [model.T, T_C, domain.layer_id_function()])
-    out_times = output_times(config)
+    out_times = [t for t in output_times(config) if t >= t_start - 1e-9]
     out_set = {round(t, 9) for t in out_times}
+    holder: dict = {}
 
     def record(t: float, dt: float, its: int) -> None:
         d = diag()
@@ -148,22 +166,40 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = 
                        T_Li_max_C=(d["T_metal_max"] - ZERO_CELSIUS
                                    if np.isfinite(d["T_metal_max"]) else np.nan),
                        dt_s=dt, newton_iterations=its)
-        if writer is not None and round(t, 9) in out_set:
+        at_output = round(t, 9) in out_set
+        if writer is not None and at_output:
             T_C.x.array[:] = model.T.x.array - ZERO_CELSIUS
             writer.write(t)
+        if folder is not None and at_output and getattr(config.output, "checkpoints", True):
+            st = holder["stepper"].state
+            if st is None:  # the initial state
+                st = StepperState(t, 0, holder["stepper"].dt_initial, [],
+                                  [model.problem.get_state()])
+            save_checkpoint(folder.file(checkpoint_name(t)), comm, spaces, st,
+                            {"job": "anneal", "last_dt": dt, "newton_iterations": its,
+                             **(checkpoint_meta or {})})
         melt(t, d["T_metal_max"])
 
     s = config.solver
     stepper = TimeStepper(model.problem, t_end=prog.duration, scheme=s.scheme,
                           dt_initial=s.dt_initial, dt_max=s.dt_max, dt_min=s.dt_min,
-                          milestones=out_times, restarts=prog.breakpoints(), adaptive=s.adaptive)
-    bar = ProgressLine(comm, prog.duration) if progress else None
+                          milestones=out_times, restarts=prog.breakpoints(), adaptive=s.adaptive,
+                          t0=t_start)
+    holder["stepper"] = stepper
+    if resume is not None:
+        stepper.resume_from(resume)
+        stepper.state = resume
+    bar = ProgressLine(comm, prog.duration, t0=t_start) if progress else None
     try:
-        record(0.0, 0.0, 0)
+        if resume is None:
+            record(0.0, 0.0, 0)
+        else:  # the restart's first row repeats the checkpointed one
+            record(t_start, float(resume_meta.get("last_dt", 0.0)),
+                   int(resume_meta.get("newton_iterations", 0)))
         with guard.deferred():
             stats = stepper.run(on_step=lambda i: record(i.t, i.dt, i.newton_iterations),
                                 progress=bar, poll=lambda t: guard.check(comm, t))
-        if stats.accepted == 0:
+        if stats.accepted == 0 and t_start < prog.duration:
             raise RunAborted(f"the program ({prog.duration:.3g} s) is shorter than one time "
                              f"step; nothing was computed")
     except Interrupted as e:
@@ -230,7 +266,9 @@ def write_run_outputs(result: AnnealResult, config: RunConfig, folder: RunFolder
 
 
 def anneal_job(config: RunConfig, out: str | Path, comm: MPI.Comm, *, overwrite: bool = False,
-               progress: bool = True, guard=NO_GUARD, announce=None) -> AnnealResult:
+               progress: bool = True, guard=NO_GUARD, announce=None,
+               restart: str | Path | None = None,
+               provenance: dict | None = None) -> AnnealResult:
     """``fem-cell anneal``: :func:`run_anneal` in a run folder that keeps its contract.
 
     The folder is checked before any work (:class:`~fem_cell.outputs.rundir.OutputError`),
@@ -239,19 +277,28 @@ def anneal_job(config: RunConfig, out: str | Path, comm: MPI.Comm, *, overwrite:
     (from the history rows written so far when the run did not complete).
 
     ``announce()``, if given, is called once the folder has passed its checks (the CLI
-    prints its banner there, so a refused folder gives one line only).
+    prints its banner there, so a refused folder gives one line only).  ``restart``: a
+    checkpoint to continue from.  ``provenance``: how the configuration was made (the
+    user's config file, overrides such as ``--dim``); stored in run.json and in every
+    checkpoint so ``--restart`` can rebuild it (:func:`fem_cell.jobs.state.config_for_state`).
     """
     folder = RunFolder(out, comm, "anneal", overwrite=overwrite, planned=PLANNED_FILES)
     if announce is not None:
         announce()
-    folder.open(config.to_dict(), {"dim": config.mesh.dim})
+    from fem_cell.jobs.state import config_fingerprint
+
+    prov = {**(provenance or {}), "fingerprint": config_fingerprint(config)}
+    folder.open(config.to_dict(), {"dim": config.mesh.dim, "provenance": prov,
+                                   "restart": str(restart) if restart else None})
     wall0 = time.perf_counter()
     try:
-        result = run_anneal(config, comm, folder=folder, progress=progress, guard=guard)
+        result = run_anneal(config, comm, folder=folder, progress=progress, guard=guard,
+                            restart=restart, checkpoint_meta={"provenance": prov})
     except BaseException as e:
         _record_failure(folder, e, time.perf_counter() - wall0)
         raise
     folder.add_tree("fields", "temperature*")
+    folder.add_tree("checkpoints", "t*.h5")
     st = result.stats
     info = {
         "dim": result.model.domain.dim,
@@ -271,6 +318,7 @@ def anneal_job(config: RunConfig, out: str | Path, comm: MPI.Comm, *, overwrite:
 def _record_failure(folder: RunFolder, e: BaseException, wall: float) -> None:
     """Rank-0 bookkeeping of a run that stopped early (no collectives: may run on one rank)."""
     folder.add_tree("fields", "temperature*")
+    folder.add_tree("checkpoints", "t*.h5")
     if isinstance(e, Interrupted):
         t = "" if e.t is None else f" at t = {e.t:.6g} s"
         folder.finish("interrupted", reason=f"{e.signal_name}{t}", wall_time_s=wall)

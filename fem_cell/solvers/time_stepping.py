@@ -54,6 +54,19 @@ class StepInfo:
 
 
 @dataclass
+class StepperState:
+    """The stepper's state after an accepted step: time, step count, the proposed next
+    step, the last accepted steps (most recent first) and the solution history
+    (``states[k]`` = list of per-field DOF arrays at the k-th previous level)."""
+
+    t: float
+    step: int
+    dt_next: float
+    dts: list[float]
+    states: list[list[np.ndarray]]
+
+
+@dataclass
 class StepperStats:
     accepted: int = 0
     rejected_error: int = 0
@@ -100,6 +113,16 @@ class TimeStepper:
         self.milestones = ms + [self.t_end]
         self.restarts = sorted(float(r) for r in restarts)
         self.stats = StepperStats()
+        self.state: StepperState | None = None
+        self._resume: StepperState | None = None
+
+    def resume_from(self, state: StepperState) -> None:
+        """Continue from a saved :class:`StepperState` (its time must be ``t0``): the next
+        :meth:`run` starts with the saved solution history, step sizes and proposed
+        step, so it reproduces the uninterrupted run."""
+        if abs(state.t - self.t0) > self._eps:
+            raise ValueError(f"state at t = {state.t} but the stepper starts at t0 = {self.t0}")
+        self._resume = state
 
     def _next_milestone(self, t: float) -> float:
         for m in self.milestones:
@@ -128,11 +151,19 @@ class TimeStepper:
         """
         p = self.problem
         wall0 = _time.perf_counter()
-        t = self.t0
-        states = [p.get_state()]  # most recent first
-        dts: list[float] = []  # dts[0] = most recent accepted step
-        dt = self.dt_initial if self.adaptive else self.dt_max
-        step = 0
+        if self._resume is not None:  # continue exactly where a checkpointed run stood
+            r = self._resume
+            t, step, dt = r.t, r.step, r.dt_next
+            states = [list(s) for s in r.states]
+            dts = list(r.dts)
+            p.set_state(states[0])
+        else:
+            t = self.t0
+            states = [p.get_state()]  # most recent first
+            dts: list[float] = []  # dts[0] = most recent accepted step
+            dt = self.dt_initial if self.adaptive else self.dt_max
+            step = 0
+        self.state = StepperState(t, step, dt, list(dts), list(states))
         rejected = 0
         while t < self.t_end - self._eps:
             if poll is not None:
@@ -201,10 +232,6 @@ class TimeStepper:
             self.stats.dts.append(dt_try)
             info = StepInfo(step, t, dt_try, order, its, err, rejected)
             rejected = 0
-            if on_step is not None:
-                on_step(info)
-            if progress is not None:
-                progress(info, _time.perf_counter() - wall0)
             if self._is_restart(t):
                 states = states[:1]
                 dts = []
@@ -215,6 +242,12 @@ class TimeStepper:
                 dt = min(max(dt, self.dt_min), self.dt_max)
             else:
                 dt = self.dt_max
+            # everything a restart needs to continue bit-for-bit (see checkpoint.py)
+            self.state = StepperState(t, step, dt, list(dts), list(states))
+            if on_step is not None:
+                on_step(info)
+            if progress is not None:
+                progress(info, _time.perf_counter() - wall0)
         self.stats.wall_time = _time.perf_counter() - wall0
         return self.stats
 

@@ -1,0 +1,204 @@
+"""Checkpoints: a run's state, saved on N ranks and loaded on M ranks.
+
+A checkpoint is one HDF5 file (h5py, written by rank 0) holding, for every field of a
+:class:`~fem_cell.solvers.problem.TransientProblem`, the DOF values of each solution
+level the stepper keeps (the current state and the BDF2 history) keyed by the DOF
+coordinates, plus the stepper's scalars (time, step count, the last step sizes, the
+proposed next step) and free metadata (JSON).
+
+Why coordinates: the mesh is rebuilt from the run's configuration when a checkpoint is
+loaded, possibly on another number of ranks, so local DOF numbers differ; the DOF
+*positions* do not (P1 → vertices, DG0 → cell midpoints, all unique for the spaces used
+here).  Loading matches every local DOF to the stored position with a k-d tree and
+refuses a mesh that does not match (a different config or mesh file) with a clear
+error.  Scalar spaces only (every field of the models is scalar).
+
+Layout::
+
+    /meta                   attrs: format, t, step, dt_next, n_levels, json
+    /dts                    last accepted step sizes (most recent first)
+    /fields/<name>/coords   (n, 3) DOF coordinates (mesh units)
+    /fields/<name>/level<k> (n,)   values at history level k (0 = current)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fem_cell.errors import FemCellError
+from fem_cell.solvers.time_stepping import StepperState
+
+FORMAT = "fem_cell-checkpoint-1"
+
+
+class CheckpointError(FemCellError):
+    """A checkpoint that cannot be read or does not fit the model it is loaded into."""
+
+
+def _owned_coords_values(V, arrays: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    n = V.dofmap.index_map.size_local * V.dofmap.index_map_bs
+    if V.dofmap.index_map_bs != 1:
+        raise CheckpointError("only scalar spaces can be checkpointed")
+    X = V.tabulate_dof_coordinates()[:n]
+    return X, [a[:n] for a in arrays]
+
+
+def save_checkpoint(path: str | Path, comm, spaces: dict[str, Any], state: StepperState,
+                    meta: dict[str, Any] | None = None) -> None:
+    """Write a checkpoint (collective; rank 0 writes the file).
+
+    Args:
+        path: the ``.h5`` file to write (replaced atomically).
+        comm: the communicator of the problem.
+        spaces: field name → function space, in the problem's field order.
+        state: the stepper state (``TimeStepper.state``).
+        meta: JSON-serialisable metadata (job, config, diagnostics…).
+    """
+    import h5py
+
+    names = list(spaces)
+    gathered: dict[str, tuple] = {}
+    for i, name in enumerate(names):
+        X, vals = _owned_coords_values(spaces[name], [lvl[i] for lvl in state.states])
+        allX = comm.gather(X, root=0)
+        allV = [comm.gather(v, root=0) for v in vals]
+        if comm.rank == 0:
+            gathered[name] = (np.concatenate(allX), [np.concatenate(v) for v in allV])
+    if comm.rank == 0:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with h5py.File(tmp, "w") as f:
+            m = f.create_group("meta")
+            m.attrs["format"] = FORMAT
+            m.attrs["t"] = state.t
+            m.attrs["step"] = state.step
+            m.attrs["dt_next"] = state.dt_next
+            m.attrs["n_levels"] = len(state.states)
+            m.attrs["fields"] = json.dumps(names)
+            m.attrs["json"] = json.dumps(meta or {}, default=str)
+            f.create_dataset("dts", data=np.asarray(state.dts, dtype=float))
+            g = f.create_group("fields")
+            for name, (X, vals) in gathered.items():
+                h = g.create_group(name)
+                h.create_dataset("coords", data=X, compression="gzip", shuffle=True)
+                for k, v in enumerate(vals):
+                    h.create_dataset(f"level{k}", data=v, compression="gzip", shuffle=True)
+        tmp.replace(path)
+    comm.Barrier()
+
+
+def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
+    """Scalars and metadata of a checkpoint (no field data; any rank, not collective)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            m = f["meta"].attrs
+            if m.get("format") != FORMAT:
+                raise CheckpointError(f"{path}: not a fem_cell checkpoint (format "
+                                      f"{m.get('format')!r})")
+            return {"t": float(m["t"]), "step": int(m["step"]), "dt_next": float(m["dt_next"]),
+                    "n_levels": int(m["n_levels"]), "fields": json.loads(m["fields"]),
+                    "dts": f["dts"][...].tolist(), "meta": json.loads(m["json"])}
+    except (OSError, KeyError) as e:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({e})") from None
+
+
+def load_checkpoint(path: str | Path, comm, spaces: dict[str, Any],
+                    tol: float = 1e-9) -> tuple[StepperState, dict[str, Any]]:
+    """Read a checkpoint into a :class:`StepperState` for this model's spaces (collective).
+
+    Args:
+        path: the checkpoint file.
+        comm: the communicator of the problem (any size).
+        spaces: field name → function space of the model being restarted.
+        tol: coordinate match tolerance relative to the mesh extent.
+
+    Returns:
+        (stepper state with local DOF arrays incl. ghosts, metadata dict)
+
+    Raises:
+        CheckpointError: unreadable file, missing field, or a mesh that does not match.
+    """
+    from scipy.spatial import cKDTree
+
+    import h5py
+
+    payload: Any = None
+    if comm.rank == 0:
+        try:
+            info = read_checkpoint_meta(path)
+            data = {}
+            with h5py.File(path, "r") as f:
+                for name in spaces:
+                    if name not in f["fields"]:
+                        raise CheckpointError(f"{path}: has no field {name!r} (it has "
+                                              f"{sorted(f['fields'])})")
+                    h = f["fields"][name]
+                    data[name] = (h["coords"][...],
+                                  [h[f"level{k}"][...] for k in range(info["n_levels"])])
+            payload = ("ok", info, data)
+        except CheckpointError as e:
+            payload = ("error", str(e), None)
+    payload = comm.bcast(payload, root=0)
+    if payload[0] == "error":
+        raise CheckpointError(payload[1])
+    _, info, data = payload
+    levels: list[list[np.ndarray]] = [[] for _ in range(info["n_levels"])]
+    bad = ""
+    for name, V in spaces.items():
+        X_saved, vals = data[name]
+        X = V.tabulate_dof_coordinates()
+        ext = float(np.ptp(X_saved, axis=0).max()) if len(X_saved) else 1.0
+        tree = cKDTree(X_saved)
+        dist, idx = tree.query(X, k=1)
+        n_global = V.dofmap.index_map.size_global
+        if len(X_saved) != n_global:
+            bad = (f"{path}: field {name!r} has {len(X_saved)} DOFs in the checkpoint but "
+                   f"{n_global} in this model (a different mesh or configuration?)")
+        elif len(dist) and dist.max() > tol * max(ext, 1e-300):
+            bad = (f"{path}: field {name!r}: DOF positions differ from this model's mesh by up "
+                   f"to {dist.max():.3g} mesh units (a different mesh or configuration?)")
+        for k in range(info["n_levels"]):
+            levels[k].append(np.asarray(vals[k])[idx] if len(idx) else np.zeros(0))
+    from mpi4py import MPI
+
+    bad = comm.allreduce(bad, op=MPI.MAX)  # (Python strings: any non-empty message wins)
+    if bad:
+        raise CheckpointError(bad)
+    state = StepperState(info["t"], info["step"], info["dt_next"], list(info["dts"]), levels)
+    return state, info["meta"]
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or a run folder meaning its last state
+    (``DIR/checkpoints/`` with the latest time; ``latest.h5`` if present).
+
+    Raises:
+        CheckpointError: nothing usable at ``path``.
+    """
+    p = Path(path)
+    if p.is_file():
+        return p
+    if p.is_dir():
+        d = p / "checkpoints" if (p / "checkpoints").is_dir() else p
+        cands = sorted(d.glob("*.h5"))
+        if not cands:
+            raise CheckpointError(f"{path}: no checkpoint (*.h5) in {d}")
+        best, best_t = None, -np.inf
+        for c in cands:
+            try:
+                t = read_checkpoint_meta(c)["t"]
+            except CheckpointError:
+                continue
+            if t > best_t:
+                best, best_t = c, t
+        if best is None:
+            raise CheckpointError(f"{path}: no readable checkpoint in {d}")
+        return best
+    raise CheckpointError(f"{path}: no such checkpoint file or run folder")

@@ -1,0 +1,71 @@
+"""A checkpoint written on N ranks loads on M ranks (values to 1e-8): the 2-D heat state
+written by the whole communicator is loaded on one rank (COMM_SELF) and compared with
+the same run computed on one rank; and a 1-rank checkpoint loads on all ranks."""
+
+import textwrap
+
+import numpy as np
+import pytest
+
+from fem_cell._dolfinx import MPI
+from fem_cell.config import load_config
+from fem_cell.jobs.anneal import anneal_job, checkpoint_name
+from fem_cell.model import build_domain, build_heat_problem
+from fem_cell.solvers.checkpoint import load_checkpoint
+
+CFG = textwrap.dedent("""
+    [mesh]
+    dim = 2
+    cells_per_layer = 2
+    lateral_cells = 16
+    growth = 2.0
+    max_cell_size = "100 um"
+    [anneal]
+    initial_temperature = "25 degC"
+    segments = [{ ramp_to = "80 degC", rate = "10 K/min" }, { hold = "5 min" }]
+    [output]
+    field_interval = "2 min"
+    plots = false
+    render = false
+""")
+
+
+def _spaces(model):
+    return {f.name: f.space for f in model.problem.fields}
+
+
+@pytest.mark.mpi
+def test_checkpoint_n_to_m_ranks(shared_tmp):
+    world = MPI.COMM_WORLD
+    path = shared_tmp / "c.toml"
+    if world.rank == 0:
+        path.write_text(CFG)
+    world.Barrier()
+    cfg = load_config(path)
+    anneal_job(cfg, shared_tmp / "world", world, progress=False)
+    ck_world = shared_tmp / "world" / checkpoint_name(240.0)
+    # the same run on one rank (rank 0 only)
+    if world.rank == 0:
+        anneal_job(cfg, shared_tmp / "self", MPI.COMM_SELF, progress=False)
+    world.Barrier()
+    ck_self = shared_tmp / "self" / checkpoint_name(240.0)
+
+    if world.rank == 0:  # N (= world size) -> 1
+        model = build_heat_problem(cfg, build_domain(cfg, MPI.COMM_SELF))
+        s_world, _ = load_checkpoint(ck_world, MPI.COMM_SELF, _spaces(model))
+        s_self, _ = load_checkpoint(ck_self, MPI.COMM_SELF, _spaces(model))
+        assert s_world.t == s_self.t == 240.0
+        assert len(s_world.states) == len(s_self.states)
+        for lw, ls in zip(s_world.states, s_self.states):
+            assert np.allclose(lw[0], ls[0], rtol=1e-8, atol=0)
+        assert np.allclose(s_world.dts, s_self.dts, rtol=1e-8)
+    # 1 -> N: every rank gets its own DOFs of the 1-rank state
+    model = build_heat_problem(cfg, build_domain(cfg, world))
+    s_self, _ = load_checkpoint(ck_self, world, _spaces(model))
+    s_world, _ = load_checkpoint(ck_world, world, _spaces(model))
+    for lw, ls in zip(s_world.states, s_self.states):
+        assert np.allclose(lw[0], ls[0], rtol=1e-8, atol=0)
+    T = model.T
+    T.x.array[:] = s_self.states[0][0]
+    T_plate = cfg.anneal.temperature(240.0)  # 65 °C on the 10 K/min ramp
+    assert abs(world.allreduce(T.x.array.max(), op=MPI.MAX) - T_plate) < 0.5
