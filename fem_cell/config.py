@@ -16,6 +16,7 @@ naming the file, the key, the value and what was expected.  See ``docs/configura
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,8 +30,17 @@ from fem_cell.constants import ZERO_CELSIUS
 from fem_cell.errors import ConfigError, UnitError
 from fem_cell.geometry import LayerSpec, StackGeometry
 from fem_cell.meshing.settings import MeshSettings
-from fem_cell.program import AnnealProgram, from_segments
-from fem_cell.units import EXAMPLE_UNITS, parse_quantity, parse_unit, to_si
+from fem_cell.program import AnnealProgram, SegmentError, from_segments
+from fem_cell.units import (
+    EXAMPLE_UNITS,
+    SI_UNITS,
+    clean_number,
+    format_number,
+    from_si,
+    parse_quantity,
+    parse_unit,
+    to_si,
+)
 
 DEFAULT_CELL = "kobayashi2022"
 
@@ -61,6 +71,57 @@ THERMAL_KEYS = {
 BOTTOM_KINDS = ("prescribed", "contact")
 SCHEMES = ("bdf2", "backward_euler")
 
+# ---------------------------------------------------------- sanity bounds (SI) ----
+# Finite values that would still make a run impossible (overflow in the mesher, more
+# time steps than can be counted, ...) are refused at load.  Documented in
+# docs/configuration.md ("Bounds").
+#: shortest / longest allowed length: layer thickness and width, geometry width,
+#: mesh sizes (m).  The whole stack must also be at most MAX_LENGTH thick.
+MIN_LENGTH = 1e-12
+MAX_LENGTH = 1.0
+#: hottest allowed absolute temperature anywhere in a config (K)
+MAX_TEMPERATURE = 5000.0
+#: longest allowed anneal program, hold, ramp or solver time (s): one year
+MAX_DURATION = 365.25 * 86400.0
+#: the program duration divided by solver.dt_min must stay below this
+MAX_STEPS = 1e12
+#: largest heat transfer coefficient / contact conductance (W/(m2 K))
+MAX_HEAT_TRANSFER = 1e9
+#: (lower, upper) SI bounds of the material properties the heat model uses
+PROPERTY_BOUNDS: dict[str, tuple[float, float]] = {
+    "thermal_conductivity": (1e-4, 1e4),
+    "density": (1.0, 1e5),
+    "specific_heat_capacity": (1.0, 1e5),
+    "melting_point": (0.0, MAX_TEMPERATURE),
+}
+#: integer settings: (minimum, maximum)
+INTEGER_BOUNDS: dict[str, tuple[int, int]] = {
+    "mesh.cells_per_layer": (1, 10_000),
+    "mesh.lateral_cells": (2, 100_000),
+    "solver.newton_max_it": (1, 1000),
+}
+#: name of the material that is Li metal (its layers are watched by the Li-melting guard)
+LI_MATERIAL = "Li"
+
+
+class _Missing:
+    """Marks a required value that is absent (shown as ``(missing)`` in errors)."""
+
+    def __repr__(self) -> str:
+        return "(missing)"
+
+    def __reduce__(self):
+        return (_missing, ())
+
+
+def _missing() -> _Missing:
+    return MISSING
+
+
+MISSING = _Missing()
+#: origin of a value nobody set
+DEFAULT_ORIGIN = "default"
+
 
 # ------------------------------------------------------------------ data classes --
 @dataclass(frozen=True)
@@ -71,10 +132,44 @@ class Parameter:
     unit: str
     given: float
     source: str
+    origin: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"value": self.given, "unit": self.unit, "si_value": self.value,
-                "source": self.source}
+        return {"value": clean_number(self.given), "unit": self.unit,
+                "si_value": clean_number(self.value), "source": self.source,
+                "origin": self.origin}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One resolved setting as shown by ``fem-cell config`` and written to run.json.
+
+    Args:
+        key: dotted key, e.g. ``"layers.Li3PO4.thickness"``, ``"solver.dt_max"``.
+        value: the value as written (number, string, bool), or the default expressed
+            in ``unit``.
+        unit: unit of ``value`` (``""`` if it has none).
+        si_value: the value used by the model, in ``si_unit``.
+        si_unit: SI unit of ``si_value`` (``""`` for non-quantities, ``"1"`` for
+            dimensionless numbers).
+        origin: where it came from: a user config path, the cell file
+            (``"<built-in cell kobayashi2022>"`` or its path), ``"default"``,
+            ``"command line"`` or ``"derived"``.
+        source: the source note of a cell parameter (``""`` if none).
+    """
+
+    key: str
+    value: Any
+    unit: str
+    si_value: Any
+    si_unit: str
+    origin: str
+    source: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"value": clean_number(self.value), "unit": self.unit,
+                "si_value": clean_number(self.si_value), "si_unit": self.si_unit,
+                "origin": self.origin, "source": self.source}
 
 
 @dataclass(frozen=True)
@@ -163,7 +258,20 @@ class OutputSettings:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything a run needs, validated and in SI."""
+    """Everything a run needs, validated and in SI.
+
+    Besides the settings themselves it carries their provenance and the warnings
+    raised while loading:
+
+    Attributes:
+        settings: dotted key → :class:`Setting` for every resolved setting (value as
+            written, unit, SI value, origin, source note), in display order.
+        warnings: one-line warnings the caller should show (e.g. the config changed
+            or removed the Li metal layer the Li-melting guard relies on).
+        li_layers: names of the layers that are Li metal (material ``"Li"``).
+        li_melting_point: melting point (K) of that Li metal, or None when there is
+            no Li layer or its material has no ``melting_point``.
+    """
 
     name: str
     title: str
@@ -180,6 +288,15 @@ class RunConfig:
     solver: SolverSettings
     output: OutputSettings
     files: tuple[str, ...] = field(default_factory=tuple)
+    settings: Mapping[str, Setting] = field(default_factory=dict)
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+    li_layers: tuple[str, ...] = field(default_factory=tuple)
+    li_melting_point: float | None = None
+
+    @property
+    def origins(self) -> dict[str, str]:
+        """Dotted key → origin (file path, built-in cell, ``"default"``, ...)."""
+        return {k: s.origin for k, s in self.settings.items()}
 
     def material_of(self, layer: str) -> Material:
         return self.materials[self.geometry.layer(layer).material]
@@ -188,23 +305,42 @@ class RunConfig:
         """Layer name → SI value of a material property, for every layer."""
         return {lay.name: self.materials[lay.material][key] for lay in self.geometry.layers}
 
-    def with_mesh(self, **changes) -> RunConfig:
-        """Copy with some mesh settings changed (e.g. ``dim=2``)."""
+    def with_mesh(self, origin: str = "command line", **changes) -> RunConfig:
+        """Copy with some mesh settings changed (e.g. ``dim=2``).
+
+        Args:
+            origin: recorded as the origin of the changed settings.
+            **changes: :class:`MeshSettings` fields and their new values.
+        """
         import dataclasses
 
-        return dataclasses.replace(self, mesh=dataclasses.replace(self.mesh, **changes))
+        settings = dict(self.settings)
+        for k, v in changes.items():
+            old = settings.get(f"mesh.{k}")
+            unit = old.unit if old is not None else ""
+            si_unit = old.si_unit if old is not None else ""
+            shown = clean_number(from_si(v, unit)) if unit and isinstance(v, float) else v
+            settings[f"mesh.{k}"] = Setting(f"mesh.{k}", shown, unit, v, si_unit, origin)
+        return dataclasses.replace(self, mesh=dataclasses.replace(self.mesh, **changes),
+                                   settings=settings)
 
     def to_dict(self) -> dict[str, Any]:
-        """Resolved configuration (values as given + SI + sources), for metadata."""
+        """Resolved configuration for run metadata (``run.json``).
+
+        Values as given + SI + sources, numbers rounded to 12 significant digits
+        (no float noise), plus ``settings`` (dotted key → value, unit, SI value, SI
+        unit, origin, source) and the load ``warnings``.
+        """
         g = self.geometry
-        return {
+        return _clean({
             "cell": {"name": self.name, "title": self.title, "reference": self.reference},
             "files": list(self.files),
             "geometry": {"width_m": g.width,
                          **{k: p.as_dict() for k, p in self.geometry_sources.items()}},
             "layers": [
                 {"name": lay.name, "material": lay.material, "thickness_m": lay.thickness,
-                 "width_m": lay.width, "source": self.layer_sources.get(lay.name, "")}
+                 "width_m": lay.width, "source": self.layer_sources.get(lay.name, ""),
+                 "li_metal": lay.name in self.li_layers}
                 for lay in g.layers],
             "materials": {m.name: {k: p.as_dict() for k, p in m.properties.items()}
                           for m in self.materials.values()},
@@ -216,7 +352,20 @@ class RunConfig:
             "mesh": vars_of(self.mesh),
             "solver": vars_of(self.solver),
             "output": vars_of(self.output),
-        }
+            "li_layers": list(self.li_layers),
+            "li_melting_point_K": self.li_melting_point,
+            "settings": {k: s.as_dict() for k, s in self.settings.items()},
+            "warnings": list(self.warnings),
+        })
+
+
+def _clean(obj):
+    """Recursively round floats to 12 significant digits (see units.clean_number)."""
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return clean_number(obj)
 
 
 def vars_of(obj) -> dict[str, Any]:
@@ -233,17 +382,35 @@ def available_cells() -> list[str]:
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML file, turning I/O and syntax errors into ConfigError."""
+    """Read a TOML file, turning every I/O, encoding and syntax problem into ConfigError.
+
+    A missing file, a directory, an unreadable file, a file that is not UTF-8 text
+    (e.g. binary data) and invalid TOML each give one ConfigError naming the file.
+    A UTF-8 byte-order mark is accepted.
+    """
     path = Path(path)
+    where = str(path)
+    if path.is_dir():
+        raise ConfigError(where, "<file>", where, "a TOML file, not a directory")
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(str(path), "<file>", str(path), "an existing TOML file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(str(path), "<file>", str(path), f"valid TOML ({e})") from None
+        raise ConfigError(where, "<file>", where, "an existing TOML file") from None
     except OSError as e:
-        raise ConfigError(str(path), "<file>", str(path), f"a readable file ({e})") from None
+        raise ConfigError(where, "<file>", where, f"a readable file ({e.strerror or e})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(where, "<file>", f"byte 0x{data[e.start]:02x} at offset {e.start}",
+                          "a UTF-8 text file with TOML content (this file is binary or "
+                          "in another encoding)") from None
+    try:
+        return tomllib.loads(text.removeprefix("\ufeff"))
+    except tomllib.TOMLDecodeError as e:
+        msg = " ".join(str(e).split())
+        raise ConfigError(where, "<file>", where, f"valid TOML ({msg})") from None
+    except RecursionError:
+        raise ConfigError(where, "<file>", where, "valid TOML (nested too deeply)") from None
 
 
 def _cell_source(spec: str, base: Path | None) -> tuple[dict[str, Any], str]:
@@ -255,7 +422,13 @@ def _cell_source(spec: str, base: Path | None) -> tuple[dict[str, Any], str]:
     if base is not None and not p.is_absolute():
         p = base / p
     if p.suffix == ".toml" and p.exists():
-        return read_toml(p), str(p)
+        cell = read_toml(p)
+        if isinstance(cell.get("cell"), str) or set(cell) & (USER_KEYS - CELL_KEYS):
+            raise ConfigError(str(p), "cell", spec,
+                              f"a cell file ([cell], [[layers]], [materials], ...), but {p} "
+                              "looks like a user config (it has cell = \"...\" or "
+                              "[mesh]/[solver]/[output])")
+        return cell, str(p)
     raise ConfigError(None, "cell", spec,
                       f"a built-in cell ({', '.join(available_cells())}) or a path to a cell .toml")
 
@@ -281,8 +454,14 @@ class _Reader:
                 raise self.err(where, raw[k], f"one of the known keys {sorted(allowed)}")
 
     def quantity(self, raw: Any, key: str, dimension: str, *, positive: bool = True,
-                 difference: bool = False, default_source: str | None = None) -> Parameter:
-        """Parse a quantity written as ``"1 um"`` or ``{value, unit[, source]}``."""
+                 difference: bool = False, default_source: str | None = None,
+                 bounds: tuple[float, float] | None = None, bounds_text: str = "") -> Parameter:
+        """Parse a quantity written as ``"1 um"`` or ``{value, unit[, source]}``.
+
+        Args:
+            bounds: optional (lo, hi) on the SI value (inclusive); ``bounds_text``
+                says what they mean in the error message.
+        """
         expected = (f"a {'positive ' if positive else ''}{dimension} with a unit, "
                     f"e.g. '{_example(dimension)}' or {{ value = ..., unit = \"...\" }}")
         source = default_source or f"{self.source}"
@@ -302,10 +481,10 @@ class _Reader:
             try:
                 si = to_si(value, unit, dimension)
                 if difference:
-                    si = float(value) * parse_unit(unit).factor
+                    si -= parse_unit(unit).offset
             except UnitError as e:
                 raise self.err(key, raw, f"{expected}: {e}") from None
-            given = float(value)
+            given = value if isinstance(value, float) else float(value)
         elif isinstance(raw, str):
             try:
                 si = parse_quantity(raw, dimension)
@@ -324,11 +503,17 @@ class _Reader:
             raise self.err(key, raw, expected + " (finite)")
         if positive and not si > 0:
             raise self.err(key, raw, expected.replace("a positive", "a positive (> 0)"))
-        return Parameter(si, unit, given, source)
+        if bounds is not None and not bounds[0] <= si <= bounds[1]:
+            raise self.err(key, raw, f"a {dimension} between {format_number(bounds[0])} and "
+                                     f"{format_number(bounds[1])} {SI_UNITS[dimension]}"
+                                     + (f" ({bounds_text})" if bounds_text else ""))
+        return Parameter(si, unit, given, source, self.source)
 
-    def integer(self, raw: Any, key: str, minimum: int) -> int:
-        if isinstance(raw, bool) or not isinstance(raw, int) or raw < minimum:
-            raise self.err(key, raw, f"an integer >= {minimum}")
+    def integer(self, raw: Any, key: str, minimum: int, maximum: int | None = None) -> int:
+        if (isinstance(raw, bool) or not isinstance(raw, int) or raw < minimum
+                or (maximum is not None and raw > maximum)):
+            rng = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+            raise self.err(key, raw, f"an integer {rng}")
         return raw
 
     def number(self, raw: Any, key: str, lo: float, hi: float = np.inf, lo_open=True) -> float:
@@ -358,8 +543,11 @@ def _example(dimension: str) -> str:
 
 
 def _split(text: str) -> tuple[float, str]:
-    parts = text.strip().split(None, 1)
-    return float(parts[0]), (parts[1] if len(parts) > 1 else "1")
+    m = _QUANTITY_TEXT.match(text)
+    return float(m.group(1)), (m.group(2) or "1")
+
+
+_QUANTITY_TEXT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
 
 
 def _unit_of(text: str) -> str:
@@ -410,11 +598,64 @@ def _deep_merge(a: dict, b: Mapping) -> dict:
     return out
 
 
+class _Record:
+    """Collects the :class:`Setting` of every resolved key, in order."""
+
+    def __init__(self):
+        self.items: dict[str, Setting] = {}
+
+    def param(self, key: str, p: Parameter, dimension: str, source: str = "") -> None:
+        self.items[key] = Setting(key, p.given, p.unit, p.value, SI_UNITS[dimension], p.origin,
+                                  source)
+
+    def plain(self, key: str, value: Any, origin: str, si_value: Any = None) -> None:
+        self.items[key] = Setting(key, value, "", value if si_value is None else si_value, "",
+                                  origin)
+
+    def default(self, key: str, si_value: Any, unit: str = "",
+                dimension: str | None = None) -> None:
+        if dimension is None:
+            self.items[key] = Setting(key, si_value, "", si_value, "", DEFAULT_ORIGIN)
+            return
+        shown = clean_number(from_si(si_value, unit)) if si_value is not None else None
+        if dimension == "temperature difference":
+            shown, si_unit = si_value, "K"
+        else:
+            si_unit = SI_UNITS[dimension]
+        self.items[key] = Setting(key, shown, unit, si_value, si_unit, DEFAULT_ORIGIN)
+
+
+def _note(p: Parameter, raw: Any, reader: _Reader, cell_reader: _Reader) -> str:
+    """Source note to show: cell values and tables with a ``source``; else none."""
+    return p.source if reader is cell_reader or isinstance(raw, dict) else ""
+
+
+def _looks_like_cell_file(user: Mapping[str, Any]) -> str | None:
+    if isinstance(user.get("cell"), dict):
+        return "cell"
+    if isinstance(user.get("layers"), list):
+        return "layers"
+    return None
+
+
+LENGTH_BOUNDS = (MIN_LENGTH, MAX_LENGTH)
+LENGTH_TEXT = "1 pm to 1 m"
+
+
 def build_config(user: Mapping[str, Any], user_src: str = "<config>", base: Path | None = None) -> RunConfig:
     """Validate a user-config dict (see :func:`load_config`)."""
     ur = _Reader(user_src)
     ur.table(user, "")
+    kind = _looks_like_cell_file(user)
+    if kind is not None:
+        shown = "[cell] table" if kind == "cell" else "[[layers]] array"
+        raise ur.err(kind, shown,
+                     "a user config, but this file looks like a cell file (it has a "
+                     f"{shown}); to run a custom cell, write a user config containing "
+                     "cell = \"path/to/cell.toml\" (relative to that config) and pass that")
     ur.keys(user, "", USER_KEYS)
+    rec = _Record()
+    warnings: list[str] = []
     cell_spec = user.get("cell", DEFAULT_CELL)
     if not isinstance(cell_spec, str):
         raise ur.err("cell", cell_spec, "a cell name or a path to a cell .toml")
@@ -425,11 +666,13 @@ def build_config(user: Mapping[str, Any], user_src: str = "<config>", base: Path
     cr = _Reader(cell_src)
     cr.keys(cell, "", CELL_KEYS)
     files = tuple(s for s in (cell_src, user_src) if not s.startswith("<defaults"))
+    rec.plain("cell", cell_spec, user_src if "cell" in user else DEFAULT_ORIGIN, cell_src)
 
     # -- header
     head = cr.table(cell.get("cell", {}), "cell")
     cr.keys(head, "cell", {"name", "title", "reference", "description"})
     name = str(head.get("name", Path(cell_spec).stem))
+    rec.plain("cell.name", name, cell_src if "name" in head else DEFAULT_ORIGIN)
 
     # -- materials: cell, then user overrides
     materials_raw: dict[str, tuple[dict, _Reader]] = {}
@@ -441,6 +684,7 @@ def build_config(user: Mapping[str, Any], user_src: str = "<config>", base: Path
         for k, v in props.items():
             entry[k] = (v, ur)
     materials: dict[str, Material] = {}
+    cell_melting: dict[str, Parameter] = {}
     for mname, (props, _) in materials_raw.items():
         parsed = {}
         for k, (v, reader) in props.items():
@@ -448,51 +692,75 @@ def build_config(user: Mapping[str, Any], user_src: str = "<config>", base: Path
             if k not in MATERIAL_PROPERTIES:
                 raise reader.err(key, v, f"one of the known material properties {sorted(MATERIAL_PROPERTIES)}")
             dim, _unit = MATERIAL_PROPERTIES[k]
-            parsed[k] = reader.quantity(v, key, dim)
+            parsed[k] = reader.quantity(v, key, dim, bounds=PROPERTY_BOUNDS.get(k))
+            rec.param(key, parsed[k], dim, _note(parsed[k], v, reader, cr))
+        cell_props = cell.get("materials", {}).get(mname)
+        if isinstance(cell_props, dict) and "melting_point" in cell_props:
+            cell_melting[mname] = cr.quantity(cell_props["melting_point"],
+                                              f"materials.{mname}.melting_point", "temperature",
+                                              bounds=PROPERTY_BOUNDS["melting_point"])
         materials[mname] = Material(mname, parsed)
 
     # -- layers
     layers_raw = cell.get("layers")
     if not isinstance(layers_raw, list) or not layers_raw:
-        raise cr.err("layers", layers_raw, "an array of [[layers]] tables, bottom to top")
+        raise cr.err("layers", layers_raw if layers_raw is not None else MISSING,
+                     "an array of [[layers]] tables, bottom to top")
     user_layers = ur.table(user.get("layers", {}), "layers")
     known = [lay.get("name") for lay in layers_raw if isinstance(lay, dict)]
     for lname in user_layers:
         if lname not in known:
             raise ur.err(f"layers.{lname}", user_layers[lname], f"one of the cell's layers {known}")
     layers, layer_sources = [], {}
+    material_reader: dict[str, _Reader] = {}
+    cell_material: dict[str, Any] = {}
     for i, lay in enumerate(layers_raw):
         key = f"layers[{i}]"
         cr.table(lay, key)
         cr.keys(lay, key, {"name", "material", "thickness", "width"})
         lname = lay.get("name")
         if not isinstance(lname, str) or not lname:
-            raise cr.err(f"{key}.name", lname, "a non-empty string")
+            raise cr.err(f"{key}.name", lname if lname is not None else MISSING,
+                         "a non-empty string")
+        cell_material[lname] = lay.get("material")
         merged = {k: (v, cr, f"layers[{lname}].{k}") for k, v in lay.items()}
         over = ur.table(user_layers.get(lname, {}), f"layers.{lname}")
         ur.keys(over, f"layers.{lname}", {"material", "thickness", "width"})
         for k, v in over.items():
             merged[k] = (v, ur, f"layers.{lname}.{k}")
-        mat, mreader, mkey = merged.get("material", (None, cr, f"{key}.material"))
-        if mat not in materials:
+        mat, mreader, mkey = merged.get("material", (MISSING, cr, f"{key}.material"))
+        if not isinstance(mat, str) or mat not in materials:
             raise mreader.err(mkey, mat, f"a material defined under [materials] ({sorted(materials)})")
+        material_reader[lname] = mreader
+        rec.plain(f"layers.{lname}.material", mat, mreader.source)
         if "thickness" not in merged:
-            raise cr.err(f"{key}.thickness", None, "a positive length")
+            raise cr.err(f"{key}.thickness", MISSING, "a positive length")
         tv, treader, tkey = merged["thickness"]
-        th = treader.quantity(tv, tkey, "length")
+        th = treader.quantity(tv, tkey, "length", bounds=LENGTH_BOUNDS, bounds_text=LENGTH_TEXT)
+        rec.param(f"layers.{lname}.thickness", th, "length", _note(th, tv, treader, cr))
         width = None
         if "width" in merged:
             wv, wreader, wkey = merged["width"]
-            width = wreader.quantity(wv, wkey, "length").value
+            wp = wreader.quantity(wv, wkey, "length", bounds=LENGTH_BOUNDS, bounds_text=LENGTH_TEXT)
+            width = wp.value
+            rec.param(f"layers.{lname}.width", wp, "length", _note(wp, wv, wreader, cr))
+        else:
+            rec.items[f"layers.{lname}.width"] = Setting(
+                f"layers.{lname}.width", "(full geometry.width)", "", None, "", DEFAULT_ORIGIN)
         layers.append(LayerSpec(lname, mat, th.value, width))
         layer_sources[lname] = th.source
 
     for lay in layers:
         mat = materials[lay.material]
+        defined_by = materials_raw[mat.name][1]
         for req in REQUIRED_THERMAL:
             if req not in mat.properties:
-                raise cr.err(f"materials.{mat.name}.{req}", None,
-                             f"a {MATERIAL_PROPERTIES[req][0]} (needed by layer {lay.name!r})")
+                # blame the file that brought this material into the stack
+                reader = ur if (defined_by is ur or material_reader[lay.name] is ur) else cr
+                raise reader.err(f"materials.{mat.name}.{req}", MISSING,
+                                 f"a {MATERIAL_PROPERTIES[req][0]}, e.g. "
+                                 f"'{_example(MATERIAL_PROPERTIES[req][0])}' (material "
+                                 f"{mat.name!r} lacks it; needed by layer {lay.name!r})")
 
     # -- geometry
     graw = _merged_table(cell, user, "geometry", cr, ur)
@@ -500,13 +768,27 @@ def build_config(user: Mapping[str, Any], user_src: str = "<config>", base: Path
     for k, (v, reader) in graw.items():
         if k != "width":
             raise reader.err(f"geometry.{k}", v, "one of the known keys ['width']")
-        geometry_sources[k] = reader.quantity(v, f"geometry.{k}", "length")
+        geometry_sources[k] = reader.quantity(v, f"geometry.{k}", "length", bounds=LENGTH_BOUNDS,
+                                              bounds_text=LENGTH_TEXT)
+        rec.param(f"geometry.{k}", geometry_sources[k], "length",
+                  _note(geometry_sources[k], v, reader, cr))
     if "width" not in geometry_sources:
-        raise cr.err("geometry.width", None, "a positive length (2-D cross-section width)")
+        raise cr.err("geometry.width", MISSING, "a positive length (2-D cross-section width)")
+    stack_reader = ur if ("layers" in user or "geometry" in user) else cr
     try:
         geometry = StackGeometry(tuple(layers), geometry_sources["width"].value)
     except ValueError as e:
-        raise ur.err("layers", [lay.name for lay in layers], f"a consistent stack ({e})") from None
+        raise stack_reader.err("layers", [lay.name for lay in layers],
+                               f"a consistent stack ({e})") from None
+    for lay in layers:
+        key = f"layers.{lay.name}.width"
+        if rec.items[key].origin == DEFAULT_ORIGIN:
+            rec.items[key] = Setting(key, "(full geometry.width)", "", geometry.width, "m",
+                                     DEFAULT_ORIGIN)
+    total = geometry.total_thickness
+    if not total <= MAX_LENGTH:
+        raise stack_reader.err("layers", f"total thickness {format_number(total)} m",
+                               f"a stack at most {format_number(MAX_LENGTH)} m thick")
 
     # -- thermal
     traw = _merged_table(cell, user, "thermal", cr, ur)
@@ -518,37 +800,118 @@ def build_config(user: Mapping[str, Any], user_src: str = "<config>", base: Path
             raise reader.err(key, v, f"one of the known keys {sorted(THERMAL_KEYS)}")
         if k == "bottom":
             tvals[k] = reader.choice(v, key, BOTTOM_KINDS)
+            rec.plain(key, v, reader.source)
             continue
         dim, _ = THERMAL_KEYS[k]
-        p = reader.quantity(v, key, dim, positive=(k != "top_emissivity"))
-        if k == "top_emissivity" and not 0.0 <= p.value <= 1.0:
-            raise reader.err(key, v, "an emissivity between 0 and 1")
-        if k == "top_heat_transfer_coefficient" and p.value < 0:
-            raise reader.err(key, v, "a heat transfer coefficient >= 0")
+        if k == "ambient_temperature":
+            p = reader.quantity(v, key, dim, bounds=(0.0, MAX_TEMPERATURE))
+        elif k == "contact_conductance":
+            p = reader.quantity(v, key, dim, bounds=(0.0, MAX_HEAT_TRANSFER))
+        elif k == "top_heat_transfer_coefficient":
+            p = reader.quantity(v, key, dim, positive=False)
+            if not 0.0 <= p.value <= MAX_HEAT_TRANSFER:
+                raise reader.err(key, v, f"a heat transfer coefficient >= 0 (0 = no convection) "
+                                         f"and <= {format_number(MAX_HEAT_TRANSFER)} W/(m2 K)")
+        else:  # top_emissivity
+            p = reader.quantity(v, key, dim, positive=False)
+            if not 0.0 <= p.value <= 1.0:
+                raise reader.err(key, v, "an emissivity between 0 and 1")
         tsrc[k] = p
         tvals[k] = p.value
+        rec.param(key, p, dim, _note(p, v, reader, cr))
     thermal = ThermalSettings(**tvals)
+    for k, unit in (("bottom", ""), ("contact_conductance", "W/(m2 K)"),
+                    ("top_heat_transfer_coefficient", "W/(m2 K)"), ("top_emissivity", "1"),
+                    ("ambient_temperature", "degC")):
+        if f"thermal.{k}" not in rec.items:
+            dim = None if k == "bottom" else THERMAL_KEYS[k][0]
+            rec.default(f"thermal.{k}", getattr(thermal, k), unit, dim)
+
+    # -- run settings (the program checks need solver.dt_min)
+    mesh = _mesh_settings(ur.table(user.get("mesh", {}), "mesh"), ur, base, rec)
+    solver = _solver_settings(ur.table(user.get("solver", {}), "solver"), ur, rec)
+    output = _output_settings(ur.table(user.get("output", {}), "output"), ur, rec)
 
     # -- anneal program
-    anneal, anneal_spec = _anneal(cell, user, cr, ur)
+    anneal, anneal_spec, prog_reader = _anneal(cell, user, cr, ur, rec, solver)
+    user_mats = ur.table(user.get("materials", {}), "materials")
     for lay in layers:
         tm = materials[lay.material].get("melting_point")
         if tm is not None and anneal.max_temperature >= tm:
-            reader = ur if "anneal" in user else cr
+            if prog_reader is ur:
+                reader, key = ur, "anneal"
+            elif "melting_point" in user_mats.get(lay.material, {}):
+                reader, key = ur, f"materials.{lay.material}.melting_point"
+            elif material_reader[lay.name] is ur:
+                reader, key = ur, f"layers.{lay.name}.material"
+            else:
+                reader, key = cr, "anneal"
             raise reader.err(
-                "anneal", f"max {anneal.max_temperature - ZERO_CELSIUS:.1f} degC",
+                key, f"max {anneal.max_temperature - ZERO_CELSIUS:.1f} degC",
                 f"a program that stays below the melting point of {lay.material} "
                 f"({tm - ZERO_CELSIUS:.1f} degC) while layer {lay.name!r} is present")
 
-    mesh = _mesh_settings(ur.table(user.get("mesh", {}), "mesh"), ur, base)
-    solver = _solver_settings(ur.table(user.get("solver", {}), "solver"), ur)
-    output = _output_settings(ur.table(user.get("output", {}), "output"), ur)
+    # -- the Li metal layer(s) the Li-melting guard relies on
+    li_layers = tuple(lay.name for lay in layers if lay.material == LI_MATERIAL)
+    li_tm = materials[LI_MATERIAL].get("melting_point") if li_layers else None
+    for lay in layers:
+        if cell_material.get(lay.name) == LI_MATERIAL and lay.material != LI_MATERIAL:
+            warnings.append(
+                f"{user_src}: layers.{lay.name}.material = {lay.material!r}: layer {lay.name!r} "
+                f"is Li metal in the cell ({cell_src}) but now uses material {lay.material!r}; "
+                f"it is no longer treated as Li, so the Li-melting guard does not watch it")
+    li_user = user_mats.get(LI_MATERIAL, {}) if isinstance(user_mats.get(LI_MATERIAL), dict) else {}
+    if li_layers and "melting_point" in li_user:
+        old = cell_melting.get(LI_MATERIAL)
+        if old is None or li_tm is None or abs(old.value - li_tm) > 1e-9:
+            was = (f"{old.value - ZERO_CELSIUS:.6g} degC in the cell" if old is not None
+                   else "not set in the cell")
+            warnings.append(
+                f"{user_src}: materials.{LI_MATERIAL}.melting_point = "
+                f"{li_user['melting_point']!r}: the Li melting point ({was}) is changed to "
+                f"{li_tm - ZERO_CELSIUS:.6g} degC; "
+                "the Li-melting guard uses this value")
+    cell_li = [n for n, m in cell_material.items() if m == LI_MATERIAL]
+    if not cell_li and not li_layers:
+        warnings.append(
+            f"{cell_src}: no layer is Li metal (material {LI_MATERIAL!r}): the Li-melting "
+            "guard is off for this run")
+    if li_layers and li_tm is None:
+        warnings.append(
+            f"{cell_src}: materials.{LI_MATERIAL}.melting_point is missing: layers "
+            f"{list(li_layers)} are Li metal but the Li-melting guard has no melting point "
+            "to check against")
+
+    rec.items = _ordered(rec.items)
     return RunConfig(
         name=name, title=str(head.get("title", name)), reference=str(head.get("reference", "")),
         geometry=geometry, materials=materials, layer_sources=layer_sources,
         geometry_sources=geometry_sources, thermal=thermal, thermal_sources=tsrc,
         anneal=anneal, anneal_spec=anneal_spec, mesh=mesh, solver=solver, output=output,
-        files=files)
+        files=files, settings=rec.items, warnings=tuple(warnings), li_layers=li_layers,
+        li_melting_point=li_tm)
+
+
+#: display order of the top-level sections
+SECTION_ORDER = ("cell", "geometry", "layers", "materials", "thermal", "anneal", "mesh",
+                 "solver", "output")
+
+
+def _ordered(items: dict[str, Setting]) -> dict[str, Setting]:
+    import dataclasses
+
+    fields = {"mesh": MeshSettings, "solver": SolverSettings, "output": OutputSettings}
+    fields = {sec: [f.name for f in dataclasses.fields(cls)] for sec, cls in fields.items()}
+
+    def order(key: str) -> tuple[int, int]:
+        head = key.split(".", 1)[0].split("[", 1)[0]
+        sec = SECTION_ORDER.index(head) if head in SECTION_ORDER else len(SECTION_ORDER)
+        names = fields.get(head, [])
+        tail = key.split(".", 1)[-1]
+        return sec, names.index(tail) if tail in names else 0
+
+    keys = sorted(items, key=order)  # stable: keeps insertion order within a section
+    return {k: items[k] for k in keys}
 
 
 def _merged_table(cell, user, key, cr: _Reader, ur: _Reader) -> dict[str, tuple[Any, _Reader]]:
@@ -557,7 +920,9 @@ def _merged_table(cell, user, key, cr: _Reader, ur: _Reader) -> dict[str, tuple[
     return out
 
 
-def _anneal(cell, user, cr: _Reader, ur: _Reader) -> tuple[AnnealProgram, dict[str, Any]]:
+def _anneal(cell, user, cr: _Reader, ur: _Reader, rec: _Record,
+            solver: SolverSettings) -> tuple[AnnealProgram, dict[str, Any], _Reader]:
+    """The program, its spec as written, and the reader of the file its shape came from."""
     c = cr.table(cell.get("anneal", {}), "anneal")
     u = ur.table(user.get("anneal", {}), "anneal")
     allowed = {"initial_temperature", "segments", "breakpoints"}
@@ -571,6 +936,9 @@ def _anneal(cell, user, cr: _Reader, ur: _Reader) -> tuple[AnnealProgram, dict[s
         merged.pop("breakpoints", None)
     merged.update({k: (v, ur) for k, v in u.items()})
     spec = {k: v for k, (v, _) in merged.items()}
+    T_BOUNDS = (0.0, MAX_TEMPERATURE)
+    T_TEXT = "absolute temperature"
+    dt_min = solver.dt_min
     if "breakpoints" in merged:
         bp, r = merged["breakpoints"]
         if not isinstance(bp, list) or len(bp) < 2:
@@ -579,8 +947,14 @@ def _anneal(cell, user, cr: _Reader, ur: _Reader) -> tuple[AnnealProgram, dict[s
         for i, pair in enumerate(bp):
             if not isinstance(pair, list) or len(pair) != 2:
                 raise r.err(f"anneal.breakpoints[{i}]", pair, "a [time, temperature] pair, e.g. ['25 min', '150 degC']")
-            times.append(r.quantity(pair[0], f"anneal.breakpoints[{i}][0]", "time", positive=False).value)
-            temps.append(r.quantity(pair[1], f"anneal.breakpoints[{i}][1]", "temperature").value)
+            tp = r.quantity(pair[0], f"anneal.breakpoints[{i}][0]", "time", positive=False,
+                            bounds=(0.0, MAX_DURATION), bounds_text="at most one year")
+            Tp = r.quantity(pair[1], f"anneal.breakpoints[{i}][1]", "temperature", bounds=T_BOUNDS,
+                            bounds_text=T_TEXT)
+            rec.param(f"anneal.breakpoints[{i}][0]", tp, "time")
+            rec.param(f"anneal.breakpoints[{i}][1]", Tp, "temperature")
+            times.append(tp.value)
+            temps.append(Tp.value)
         if times[0] != 0.0:
             raise r.err("anneal.breakpoints[0][0]", bp[0][0], "the program to start at time 0")
         for i in range(1, len(times)):
@@ -588,13 +962,23 @@ def _anneal(cell, user, cr: _Reader, ur: _Reader) -> tuple[AnnealProgram, dict[s
                 raise r.err(f"anneal.breakpoints[{i}][0]", bp[i][0],
                             f"a time later than the previous breakpoint ({bp[i - 1][0]}): "
                             "breakpoint times must increase strictly")
-        return AnnealProgram(np.array(times), np.array(temps)), spec
+            if not times[i] - times[i - 1] >= dt_min:
+                raise r.err(f"anneal.breakpoints[{i}][0]", bp[i][0],
+                            f"a time at least solver.dt_min = {format_number(dt_min)} s after the "
+                            f"previous breakpoint ({bp[i - 1][0]}): shorter stretches would be "
+                            "stepped over")
+        program = AnnealProgram(np.array(times), np.array(temps))
+        _check_duration(program, r, "anneal.breakpoints", solver)
+        return program, spec, r
     if "segments" not in merged:
         raise ur.err("anneal", spec, "segments = [...] or breakpoints = [...]")
     if "initial_temperature" not in merged:
-        raise ur.err("anneal.initial_temperature", None, "a temperature, e.g. '25 degC'")
+        raise ur.err("anneal.initial_temperature", MISSING, "a temperature, e.g. '25 degC'")
     v0, r0 = merged["initial_temperature"]
-    T0 = r0.quantity(v0, "anneal.initial_temperature", "temperature").value
+    T0p = r0.quantity(v0, "anneal.initial_temperature", "temperature", bounds=T_BOUNDS,
+                      bounds_text=T_TEXT)
+    rec.param("anneal.initial_temperature", T0p, "temperature", _note(T0p, v0, r0, cr))
+    T0 = T0p.value
     segs, r = merged["segments"]
     if not isinstance(segs, list) or not segs:
         raise r.err("anneal.segments", segs, "a non-empty list of {ramp_to, rate|duration} or {hold} tables")
@@ -607,32 +991,81 @@ def _anneal(cell, user, cr: _Reader, ur: _Reader) -> tuple[AnnealProgram, dict[s
         for k, v in seg.items():
             dim = {"ramp_to": "temperature", "rate": "temperature rate", "duration": "time",
                    "hold": "time"}[k]
-            p[k] = r.quantity(v, f"{key}.{k}", dim, difference=(k == "rate")).value
+            if dim == "time":
+                q = r.quantity(v, f"{key}.{k}", dim, bounds=(0.0, MAX_DURATION),
+                               bounds_text="at most one year")
+            elif dim == "temperature":
+                q = r.quantity(v, f"{key}.{k}", dim, bounds=T_BOUNDS, bounds_text=T_TEXT)
+            else:
+                q = r.quantity(v, f"{key}.{k}", dim, difference=True)
+            rec.param(f"{key}.{k}", q, dim)
+            p[k] = q.value
         parsed.append(p)
     try:
-        return from_segments(T0, parsed), spec
+        program = from_segments(T0, parsed, min_duration=dt_min)
+    except SegmentError as e:
+        i = e.index
+        msg = str(e).removeprefix(f"segment {i}: ")
+        if e.too_short:
+            expected = (f"a segment lasting at least solver.dt_min = {format_number(dt_min)} s, "
+                        f"else the run would step over it ({msg})")
+        else:
+            expected = f"a valid ramp/hold segment ({msg})"
+        raise r.err(f"anneal.segments[{i}]", segs[i], expected) from None
     except ValueError as e:
         raise r.err("anneal.segments", segs, f"a valid ramp/hold program ({e})") from None
+    for i, d in enumerate(np.diff(program.times)):
+        if not d <= MAX_DURATION:
+            raise r.err(f"anneal.segments[{i}]", segs[i],
+                        f"a segment lasting at most one year ({format_number(MAX_DURATION)} s), "
+                        f"not {format_number(float(d))} s")
+    _check_duration(program, r, "anneal.segments", solver)
+    return program, spec, r
 
 
-def _mesh_settings(raw: Mapping[str, Any], r: _Reader, base: Path | None) -> MeshSettings:
+def _check_duration(program: AnnealProgram, r: _Reader, key: str, solver: SolverSettings) -> None:
+    """Whole-program bounds: at most one year, and at most MAX_STEPS smallest steps."""
+    d = program.duration
+    if not d <= MAX_DURATION:
+        raise r.err(key, f"{format_number(d)} s in total",
+                    f"a program lasting at most one year ({format_number(MAX_DURATION)} s)")
+    if not d / solver.dt_min <= MAX_STEPS:
+        raise r.err(key, f"{format_number(d)} s in total",
+                    f"a program at most {MAX_STEPS:.0e} × solver.dt_min = "
+                    f"{format_number(MAX_STEPS * solver.dt_min)} s long (solver.dt_min = "
+                    f"{format_number(solver.dt_min)} s); shorten it or raise solver.dt_min")
+
+
+MESH_DISPLAY_UNITS = {"max_cell_size": "um", "length_scale": "um"}
+SOLVER_TIME_KEYS = ("dt_initial", "dt_max", "dt_min")
+
+
+def _mesh_settings(raw: Mapping[str, Any], r: _Reader, base: Path | None,
+                   rec: _Record | None = None) -> MeshSettings:
+    rec = rec if rec is not None else _Record()
     allowed = {"dim", "cells_per_layer", "growth", "max_cell_size", "lateral_cells",
                "lateral_growth", "length_scale", "file"}
     r.keys(raw, "mesh", allowed)
     kw: dict[str, Any] = {}
     if "dim" in raw:
         kw["dim"] = r.choice(raw["dim"], "mesh.dim", (1, 2))
-    if "cells_per_layer" in raw:
-        kw["cells_per_layer"] = r.integer(raw["cells_per_layer"], "mesh.cells_per_layer", 1)
-    if "lateral_cells" in raw:
-        kw["lateral_cells"] = r.integer(raw["lateral_cells"], "mesh.lateral_cells", 2)
+    for k in ("cells_per_layer", "lateral_cells"):
+        if k in raw:
+            lo, hi = INTEGER_BOUNDS[f"mesh.{k}"]
+            kw[k] = r.integer(raw[k], f"mesh.{k}", lo, hi)
     if "growth" in raw:
         kw["growth"] = r.number(raw["growth"], "mesh.growth", 1.0, 10.0)
     if "lateral_growth" in raw:
         kw["lateral_growth"] = r.number(raw["lateral_growth"], "mesh.lateral_growth", 1.0, 10.0, lo_open=False)
+    for k in ("dim", "cells_per_layer", "lateral_cells", "growth", "lateral_growth"):
+        if k in kw:
+            rec.plain(f"mesh.{k}", raw[k], r.source, kw[k])
     for k in ("max_cell_size", "length_scale"):
         if k in raw:
-            kw[k] = r.quantity(raw[k], f"mesh.{k}", "length").value
+            q = r.quantity(raw[k], f"mesh.{k}", "length", bounds=LENGTH_BOUNDS,
+                           bounds_text=LENGTH_TEXT)
+            kw[k] = q.value
+            rec.param(f"mesh.{k}", q, "length")
     if "file" in raw:
         f = raw["file"]
         if not isinstance(f, str):
@@ -640,51 +1073,89 @@ def _mesh_settings(raw: Mapping[str, Any], r: _Reader, base: Path | None) -> Mes
         p = Path(f)
         if base is not None and not p.is_absolute():
             p = base / p
-        if not p.exists():
+        if not p.is_file():
             raise r.err("mesh.file", f, "an existing mesh file")
         kw["file"] = str(p)
-    return MeshSettings(**kw)
+        rec.plain("mesh.file", f, r.source, str(p))
+    m = MeshSettings(**kw)
+    for k in vars_of(m):
+        if f"mesh.{k}" not in rec.items:
+            if k in MESH_DISPLAY_UNITS:
+                rec.default(f"mesh.{k}", getattr(m, k), MESH_DISPLAY_UNITS[k], "length")
+            else:
+                rec.default(f"mesh.{k}", getattr(m, k))
+    return m
 
 
-def _solver_settings(raw: Mapping[str, Any], r: _Reader) -> SolverSettings:
-    times = {"dt_initial", "dt_max", "dt_min"}
+def _solver_settings(raw: Mapping[str, Any], r: _Reader,
+                     rec: _Record | None = None) -> SolverSettings:
+    rec = rec if rec is not None else _Record()
+    times = set(SOLVER_TIME_KEYS)
     allowed = times | {"scheme", "temperature_tolerance", "relative_tolerance", "adaptive",
                        "newton_rtol", "newton_max_it"}
     r.keys(raw, "solver", allowed)
     kw: dict[str, Any] = {}
-    for k in times:
+    for k in SOLVER_TIME_KEYS:
         if k in raw:
-            kw[k] = r.quantity(raw[k], f"solver.{k}", "time").value
+            q = r.quantity(raw[k], f"solver.{k}", "time", bounds=(0.0, MAX_DURATION),
+                           bounds_text="at most one year")
+            kw[k] = q.value
+            rec.param(f"solver.{k}", q, "time")
     if "scheme" in raw:
         kw["scheme"] = r.choice(raw["scheme"], "solver.scheme", SCHEMES)
     if "temperature_tolerance" in raw:
-        kw["temperature_tolerance"] = r.quantity(
-            raw["temperature_tolerance"], "solver.temperature_tolerance", "temperature",
-            difference=True).value
+        q = r.quantity(raw["temperature_tolerance"], "solver.temperature_tolerance", "temperature",
+                       difference=True)
+        kw["temperature_tolerance"] = q.value
+        rec.param("solver.temperature_tolerance", q, "temperature")
     if "relative_tolerance" in raw:
         kw["relative_tolerance"] = r.number(raw["relative_tolerance"], "solver.relative_tolerance", 0.0, 1.0, lo_open=False)
     if "newton_rtol" in raw:
         kw["newton_rtol"] = r.number(raw["newton_rtol"], "solver.newton_rtol", 0.0, 1.0)
     if "newton_max_it" in raw:
-        kw["newton_max_it"] = r.integer(raw["newton_max_it"], "solver.newton_max_it", 1)
+        lo, hi = INTEGER_BOUNDS["solver.newton_max_it"]
+        kw["newton_max_it"] = r.integer(raw["newton_max_it"], "solver.newton_max_it", lo, hi)
     if "adaptive" in raw:
         kw["adaptive"] = r.boolean(raw["adaptive"], "solver.adaptive")
+    for k in ("scheme", "relative_tolerance", "newton_rtol", "newton_max_it", "adaptive"):
+        if k in kw:
+            rec.plain(f"solver.{k}", raw[k], r.source, kw[k])
     s = SolverSettings(**kw)
     if not s.dt_min <= s.dt_initial <= s.dt_max:
         raise r.err("solver", {"dt_min": s.dt_min, "dt_initial": s.dt_initial, "dt_max": s.dt_max},
                     "dt_min <= dt_initial <= dt_max")
+    for k in vars_of(s):
+        if f"solver.{k}" not in rec.items:
+            if k in SOLVER_TIME_KEYS:
+                rec.default(f"solver.{k}", getattr(s, k), "s", "time")
+            elif k == "temperature_tolerance":
+                rec.default(f"solver.{k}", getattr(s, k), "K", "temperature difference")
+            else:
+                rec.default(f"solver.{k}", getattr(s, k))
     return s
 
 
-def _output_settings(raw: Mapping[str, Any], r: _Reader) -> OutputSettings:
+def _output_settings(raw: Mapping[str, Any], r: _Reader,
+                     rec: _Record | None = None) -> OutputSettings:
+    rec = rec if rec is not None else _Record()
     r.keys(raw, "output", {"field_interval", "fields", "plots", "render"})
     kw: dict[str, Any] = {}
     if "field_interval" in raw:
-        kw["field_interval"] = r.quantity(raw["field_interval"], "output.field_interval", "time",
-                                          positive=False).value
-        if kw["field_interval"] < 0:
-            raise r.err("output.field_interval", raw["field_interval"], "a time >= 0")
+        q = r.quantity(raw["field_interval"], "output.field_interval", "time", positive=False)
+        if q.value < 0 or q.value > MAX_DURATION:
+            raise r.err("output.field_interval", raw["field_interval"],
+                        "a time >= 0 and at most one year")
+        kw["field_interval"] = q.value
+        rec.param("output.field_interval", q, "time")
     for k in ("fields", "plots", "render"):
         if k in raw:
             kw[k] = r.boolean(raw[k], f"output.{k}")
-    return OutputSettings(**kw)
+            rec.plain(f"output.{k}", kw[k], r.source)
+    o = OutputSettings(**kw)
+    for k in vars_of(o):
+        if f"output.{k}" not in rec.items:
+            if k == "field_interval":
+                rec.default(f"output.{k}", o.field_interval, "s", "time")
+            else:
+                rec.default(f"output.{k}", getattr(o, k))
+    return o

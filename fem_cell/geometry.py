@@ -11,6 +11,7 @@ All lengths are SI metres.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 #: Names of the outer boundaries of every stack mesh.
@@ -54,9 +55,11 @@ class StackGeometry:
             raise ValueError(f"layer names must be unique, got {names}")
         if not self.layers:
             raise ValueError("a stack needs at least one layer")
+        if not (math.isfinite(self.width) and self.width > 0):
+            raise ValueError(f"the cross-section width must be finite and > 0, got {self.width}")
         for layer in self.layers:
-            if not layer.thickness > 0:
-                raise ValueError(f"layer {layer.name!r}: thickness must be > 0")
+            if not (layer.thickness > 0 and math.isfinite(layer.thickness)):
+                raise ValueError(f"layer {layer.name!r}: thickness must be finite and > 0")
             if layer.width is not None and not (0 < layer.width <= self.width):
                 raise ValueError(
                     f"layer {layer.name!r}: width must be in (0, {self.width}] m")
@@ -66,6 +69,8 @@ class StackGeometry:
             if uw > lw:
                 raise ValueError(
                     f"layer {upper.name!r} is wider than {lower.name!r} below it")
+        if not math.isfinite(self.total_thickness):
+            raise ValueError("the total stack thickness must be finite")
 
     @property
     def layer_names(self) -> tuple[str, ...]:

@@ -22,6 +22,23 @@ from dataclasses import dataclass
 import numpy as np
 
 
+class SegmentError(ValueError):
+    """A ramp/hold segment is invalid.
+
+    Attributes:
+        index: position of the offending segment in the list (0-based).
+        too_short: the segment is well formed but lasts less than the allowed minimum.
+    """
+
+    def __init__(self, index: int, message: str, too_short: bool = False):
+        self.index = index
+        self.too_short = too_short
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (type(self), (self.index, str(self), self.too_short))
+
+
 @dataclass(frozen=True)
 class AnnealProgram:
     """Piecewise-linear plate temperature.
@@ -69,6 +86,17 @@ class AnnealProgram:
         """Plate temperature (K) at time t (s); constant outside [0, duration]."""
         return float(np.interp(t, self.times, self.temperatures))
 
+    def shortest_interval(self) -> tuple[int, float]:
+        """The shortest stretch between breakpoints.
+
+        Returns:
+            ``(i, length)``: the interval from breakpoint ``i - 1`` to breakpoint ``i``
+            is the shortest one, ``length`` (s) long.
+        """
+        d = np.diff(self.times)
+        i = int(np.argmin(d))
+        return i + 1, float(d[i])
+
     def breakpoints(self) -> list[float]:
         """Times (s) where the slope changes: the stepper lands on them exactly."""
         return self.times.tolist()
@@ -80,16 +108,22 @@ class AnnealProgram:
         return float(self.times[idx[-1]]) if len(idx) > 1 else None
 
 
-def from_segments(initial_temperature: float, segments: Sequence[Mapping[str, float]]) -> AnnealProgram:
+def from_segments(initial_temperature: float, segments: Sequence[Mapping[str, float]],
+                  min_duration: float = 0.0) -> AnnealProgram:
     """Build a program from ramp/hold segments (SI values).
 
     Args:
         initial_temperature: plate temperature at t = 0 (K).
         segments: each one of ``{"ramp_to": T (K), "rate": r (K/s, > 0)}``,
             ``{"ramp_to": T (K), "duration": d (s)}`` or ``{"hold": d (s)}``.
+        min_duration: shortest allowed segment (s), e.g. the solver's smallest time
+            step: a segment shorter than that (a ramp at an absurd rate, say) would be
+            stepped over and is refused.
 
     Raises:
-        ValueError: a segment is malformed or has a non-positive duration/rate.
+        SegmentError: (a ValueError carrying the segment's index) a segment is
+            malformed, has a non-positive duration/rate, lasts less than
+            ``min_duration`` or is too short to advance the clock in floating point.
     """
     times, temps = [0.0], [float(initial_temperature)]
     for i, seg in enumerate(segments):
@@ -98,7 +132,8 @@ def from_segments(initial_temperature: float, segments: Sequence[Mapping[str, fl
         if keys == {"hold"}:
             d = float(seg["hold"])
             if not d > 0:
-                raise ValueError(f"segment {i}: hold duration must be > 0 s")
+                raise SegmentError(i, f"segment {i}: hold duration must be > 0 s")
+            _check_length(i, d, times[-1], min_duration)
             times.append(times[-1] + d)
             temps.append(T0)
         elif keys in ({"ramp_to", "rate"}, {"ramp_to", "duration"}):
@@ -106,18 +141,31 @@ def from_segments(initial_temperature: float, segments: Sequence[Mapping[str, fl
             if "rate" in seg:
                 r = float(seg["rate"])
                 if not r > 0:
-                    raise ValueError(f"segment {i}: ramp rate must be > 0 (its sign follows ramp_to)")
+                    raise SegmentError(
+                        i, f"segment {i}: ramp rate must be > 0 (its sign follows ramp_to)")
                 if T1 == T0:
-                    raise ValueError(f"segment {i}: ramp_to equals the current temperature")
+                    raise SegmentError(i, f"segment {i}: ramp_to equals the current temperature")
                 d = abs(T1 - T0) / r
             else:
                 d = float(seg["duration"])
                 if not d > 0:
-                    raise ValueError(f"segment {i}: ramp duration must be > 0 s")
+                    raise SegmentError(i, f"segment {i}: ramp duration must be > 0 s")
+            _check_length(i, d, times[-1], min_duration)
             times.append(times[-1] + d)
             temps.append(T1)
         else:
-            raise ValueError(
-                f"segment {i}: expected {{ramp_to, rate}}, {{ramp_to, duration}} or {{hold}}, "
+            raise SegmentError(
+                i, f"segment {i}: expected {{ramp_to, rate}}, {{ramp_to, duration}} or {{hold}}, "
                 f"got keys {sorted(keys)}")
     return AnnealProgram(np.array(times), np.array(temps))
+
+
+def _check_length(i: int, d: float, t_start: float, min_duration: float) -> None:
+    if not d >= min_duration:
+        raise SegmentError(
+            i, f"segment {i} lasts {d:.6g} s, less than the smallest time step "
+               f"({min_duration:.6g} s)", too_short=True)
+    if not t_start + d > t_start:
+        raise SegmentError(
+            i, f"segment {i} lasts {d:.6g} s, too short to advance the clock from "
+               f"t = {t_start:.6g} s", too_short=True)

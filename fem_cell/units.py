@@ -130,6 +130,68 @@ EXAMPLE_UNITS: dict[str, str] = {
     "frequency": "Hz",
 }
 
+#: The SI unit in which fem_cell stores each named dimension (for display).
+SI_UNITS: dict[str, str] = {
+    "dimensionless": "1",
+    "length": "m",
+    "mass": "kg",
+    "time": "s",
+    "temperature": "K",
+    "temperature rate": "K/s",
+    "thermal conductivity": "W/(m K)",
+    "density": "kg/m3",
+    "specific heat capacity": "J/(kg K)",
+    "heat transfer coefficient": "W/(m2 K)",
+    "electrical conductivity": "S/m",
+    "area-specific resistance": "Ohm m2",
+    "capacitance per area": "F/m2",
+    "diffusivity": "m2/s",
+    "velocity": "m/s",
+    "concentration": "mol/m3",
+    "energy": "J",
+    "frequency": "Hz",
+}
+
+#: Significant digits kept when numbers are shown or written to metadata.
+DISPLAY_DIGITS = 12
+
+
+def clean_number(x):
+    """Round a float to :data:`DISPLAY_DIGITS` significant digits (other values unchanged).
+
+    Removes binary floating-point noise from converted values, e.g.
+    ``0.09 * 1e-6 = 9.000000000000001e-08`` becomes ``9e-08``.  Integers, booleans,
+    strings and None are returned as they are; non-finite floats too.
+
+    Examples:
+        >>> clean_number(90 * 1e-9)
+        9e-08
+        >>> clean_number(5 / 60)
+        0.0833333333333
+    """
+    if isinstance(x, float) and x == x and abs(x) != float("inf"):
+        return float(f"{x:.{DISPLAY_DIGITS}g}")
+    return x
+
+
+def format_number(x) -> str:
+    """Text of a number with at most :data:`DISPLAY_DIGITS` significant digits.
+
+    Examples:
+        >>> format_number(90 * 1e-9)
+        '9e-08'
+        >>> format_number(423.15)
+        '423.15'
+        >>> format_number(8)
+        '8'
+    """
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return str(x)
+    if isinstance(x, int):
+        return str(x)
+    return f"{x:.{DISPLAY_DIGITS}g}"
+
+
 _TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-zΩ°℃]+)(?P<exp>(?:\^|\*\*)?-?\d+)?|(?P<op>[*/.()]))")
 
 
@@ -255,7 +317,11 @@ def to_si(value: float, unit: str, dimension: str | None = None) -> float:
             f"unit {unit!r} is a {dimension_name(u.dims)}, expected a {dimension} "
             f"(e.g. {EXAMPLE_UNITS[dimension]})"
         )
-    return float(value) * u.factor + u.offset
+    try:
+        number = float(value)
+    except OverflowError:
+        raise UnitError(f"the number {value!r} is too large for a float") from None
+    return number * u.factor + u.offset
 
 
 def from_si(value: float, unit: str) -> float:

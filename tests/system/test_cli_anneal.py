@@ -109,6 +109,9 @@ def _cli(*args, cwd):
 
 
 BAD_CONFIGS = {
+    "huge_thickness": '[layers.Li3PO4]\nthickness = "1e308 um"',
+    "huge_hold": '[anneal]\nsegments = [{ ramp_to = "150 degC", rate = "5 K/min" }, { hold = "1e308 s" }]',
+    "shorter_than_a_step": '[anneal]\nsegments = [{ ramp_to = "150 degC", rate = "1e308 K/min" }]',
     "melting": '[anneal]\nsegments = [{ ramp_to = "200 degC", rate = "5 K/min" }, { hold = "1 h" }]',
     "thickness": '[layers.Li3PO4]\nthickness = "-2 um"',
     "unknown": '[mesh]\nresolution = "fine"',
@@ -135,7 +138,20 @@ def test_bad_config_exits_cleanly(tmp_path, case):
 def test_config_and_mesh_commands(tmp_path, capsys):
     assert main(["config", "--json"]) == 0
     meta = json.loads(capsys.readouterr().out)
-    assert meta["layers"][3]["name"] == "Li3PO4"
+    th = meta["settings"]["layers.Li3PO4.thickness"]
+    assert th["si_value"] == 1e-6 and th["unit"] == "um" and "kobayashi2022" in th["origin"]
+    # text listing: a user-set value shows the user's file as its origin, defaults say so
+    user = tmp_path / "user.toml"
+    user.write_text('[layers.Li3PO4]\nthickness = "0.9 um"\n[solver]\ndt_max = "2 min"\n')
+    assert main(["config", str(user)]) == 0
+    text = capsys.readouterr().out
+    line = [ln for ln in text.splitlines() if ln.startswith("layers.Li3PO4.thickness")][0]
+    assert "0.9" in line and "9e-07" in line and str(user) in line
+    line = [ln for ln in text.splitlines() if ln.startswith("solver.dt_max")][0]
+    assert "120" in line and str(user) in line
+    line = [ln for ln in text.splitlines() if ln.startswith("solver.dt_min")][0]
+    assert "default" in line
+    assert "000000001" not in text  # no float noise
     assert main(["config", "--list-cells"]) == 0
     assert "kobayashi2022" in capsys.readouterr().out
     pytest.importorskip("fem_cell.meshing.io")
@@ -146,3 +162,39 @@ def test_config_and_mesh_commands(tmp_path, capsys):
     m = meshio.read(out)
     assert {"substrate", "LiCoO2", "degraded", "Li3PO4", "Li", "Li3PO4|Li"} <= set(m.field_data)
     assert main(["mesh", "--dim", "1", "--out", str(tmp_path / "x.stl")]) == 2
+
+
+@pytest.mark.serial
+def test_non_utf8_config_one_line(tmp_path):
+    cfg = tmp_path / "b.toml"
+    cfg.write_bytes(bytes(range(128, 256)) + b"\x00\xff" * 50)
+    for cmd in (["config", str(cfg)], ["anneal", str(cfg), "--out", str(tmp_path / "o")]):
+        r = _cli(*cmd, cwd=tmp_path)
+        assert r.returncode == 2
+        assert "Traceback" not in r.stderr
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and str(cfg) in lines[0] and "UTF-8" in lines[0], r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.serial
+def test_cell_file_as_config_hints_cell_key(tmp_path):
+    from fem_cell.config import available_cells  # noqa: F401 - the data file exists
+
+    import fem_cell
+
+    cell = tmp_path / "mycell.toml"
+    src = fem_cell.__file__.replace("__init__.py", "data/cells/kobayashi2022.toml")
+    cell.write_text(open(src, encoding="utf-8").read())
+    r = _cli("config", str(cell), cwd=tmp_path)
+    assert r.returncode == 2 and 'cell = ' in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.serial
+def test_li_material_override_warns(tmp_path):
+    cfg = tmp_path / "w.toml"
+    cfg.write_text('[materials.Li]\nmelting_point = { value = 300, unit = "degC", source = "x" }\n')
+    r = _cli("config", str(cfg), cwd=tmp_path)
+    assert r.returncode == 0
+    warn = [ln for ln in r.stderr.splitlines() if ln.startswith("fem-cell: warning:")]
+    assert warn and "melting" in warn[0]

@@ -124,7 +124,7 @@ BAD = [
     ('[anneal]\nsegments = [{ ramp_to = "200 degC", rate = "5 K/min" }, { hold = "1 h" }]',
      "anneal", "melting point of Li (180.5 degC)"),
     ('[anneal]\nsegments = [{ ramp_to = "150 degC", rate = "-5 K/min" }]', "anneal.segments[0].rate", "positive"),
-    ('[anneal]\nsegments = [{ ramp_to = "150 degC" }]', "anneal.segments", "ramp/hold"),
+    ('[anneal]\nsegments = [{ ramp_to = "150 degC" }]', "anneal.segments[0]", "ramp/hold"),
     ('[anneal]\nsegments = [{ hold = "0 min" }]', "anneal.segments[0].hold", "positive"),
     ('[anneal]\nsegments = [{ hold = "1 h" }]\nbreakpoints = [["0 s", "25 degC"], ["1 h", "25 degC"]]',
      "anneal", "not both"),
@@ -177,3 +177,232 @@ def test_config_error_pickles():
     e = ConfigError("f.toml", "a.b", 3, "something")
     e2 = pickle.loads(pickle.dumps(e))
     assert str(e2) == str(e) and e2.key == "a.b"
+
+
+# ---------------------------------------------------------------- unreadable files --
+def test_binary_file_is_one_clear_error(tmp_path):
+    """A file that is not UTF-8 text (random bytes) gives a ConfigError naming it."""
+    import os
+
+    p = tmp_path / "b.toml"
+    p.write_bytes(b"\xff\xfe\x80" + os.urandom(300))
+    with pytest.raises(ConfigError) as exc:
+        load_config(p)
+    msg = str(exc.value)
+    assert msg.startswith(f"{p}: <file> = "), msg
+    assert "UTF-8" in msg and "\n" not in msg
+
+
+def test_directory_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not a directory") as exc:
+        load_config(tmp_path)
+    assert str(exc.value).startswith(str(tmp_path))
+    with pytest.raises(ConfigError, match="an existing TOML file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_utf8_bom_is_accepted(tmp_path):
+    p = tmp_path / "bom.toml"
+    p.write_bytes(b"\xef\xbb\xbf[solver]\ndt_max = \"1 min\"\n")
+    assert load_config(p).solver.dt_max == 60
+
+
+def test_quantity_without_space_and_huge_integer(tmp_path):
+    cfg = load_config(write(tmp_path, '[layers.Li3PO4]\nthickness = "0.8um"'))
+    assert cfg.geometry.layer("Li3PO4").thickness == pytest.approx(0.8e-6)
+    p = write(tmp_path, "[layers.Li3PO4]\nthickness = { value = 1" + "0" * 400 + ', unit = "um" }')
+    with pytest.raises(ConfigError) as exc:
+        load_config(p)
+    assert exc.value.key == "layers.Li3PO4.thickness"
+
+
+# ---------------------------------------------------------------- bounds ------------
+BOUNDS = [
+    ('[layers.Li3PO4]\nthickness = "1e308 um"', "layers.Li3PO4.thickness", "between 1e-12 and 1 m"),
+    ('[layers.Li3PO4]\nthickness = "1e-20 m"', "layers.Li3PO4.thickness", "between 1e-12 and 1 m"),
+    ('[layers.Li]\nwidth = "1e308 um"', "layers.Li.width", "between 1e-12 and 1 m"),
+    ('[geometry]\nwidth = "2 m"', "geometry.width", "between 1e-12 and 1 m"),
+    ('[layers.substrate]\nthickness = "0.9 m"\n[layers.Li3PO4]\nthickness = "0.5 m"', "layers",
+     "at most 1 m thick"),
+    ('[mesh]\nmax_cell_size = "1e308 um"', "mesh.max_cell_size", "between"),
+    ('[mesh]\ncells_per_layer = 1000000000', "mesh.cells_per_layer", "from 1 to 10000"),
+    ('[mesh]\nlateral_cells = 1000000000', "mesh.lateral_cells", "from 2 to 100000"),
+    ('[solver]\nnewton_max_it = 100000', "solver.newton_max_it", "from 1 to 1000"),
+    ('[solver]\ndt_max = "1e308 s"', "solver.dt_max", "at most one year"),
+    ('[materials.Li]\ndensity = "1e308 kg/m3"', "materials.Li.density", "between 1 and 100000"),
+    ('[thermal]\nambient_temperature = "1e308 K"', "thermal.ambient_temperature",
+     "between 0 and 5000 K"),
+    ('[thermal]\ncontact_conductance = "1e308 W/(m2 K)"', "thermal.contact_conductance", "between"),
+    ('[thermal]\ntop_heat_transfer_coefficient = "-1 W/(m2 K)"',
+     "thermal.top_heat_transfer_coefficient", ">= 0"),
+    ('[output]\nfield_interval = "1e308 s"', "output.field_interval", "at most one year"),
+    # a hold of 1e308 s: more steps than can be represented
+    ('[anneal]\nsegments = [{ ramp_to = "150 degC", rate = "5 K/min" }, { hold = "1e308 s" }]',
+     "anneal.segments[1].hold", "at most one year"),
+    # a ramp at an absurd rate lasts ~0 s: the run would do 0 steps and "succeed"
+    ('[anneal]\nsegments = [{ ramp_to = "150 degC", rate = "1e308 K/min" }]',
+     "anneal.segments[0]", "solver.dt_min"),
+    ('[anneal]\nsegments = [{ ramp_to = "150 degC", rate = "5 K/min" }, { hold = "1 ns" }]',
+     "anneal.segments[1]", "solver.dt_min"),
+    ('[anneal]\nsegments = [{ ramp_to = "150 degC", duration = "1e-9 s" }]',
+     "anneal.segments[0]", "solver.dt_min"),
+    # a ramp so slow that it outlasts the maximum duration
+    ('[anneal]\nsegments = [{ ramp_to = "150 degC", rate = "1e-300 K/min" }]',
+     "anneal.segments[0]", "at most one year"),
+    ('[anneal]\nbreakpoints = [["0 s", "25 degC"], ["1e-9 s", "30 degC"], ["1 h", "30 degC"]]',
+     "anneal.breakpoints[1][0]", "solver.dt_min"),
+    ('[anneal]\nbreakpoints = [["0 s", "25 degC"], ["2 d", "1e308 degC"]]',
+     "anneal.breakpoints[1][1]", "between 0 and 5000 K"),
+    # 300 days with dt_min = 1 us: 2.6e13 smallest steps
+    ('[anneal]\nsegments = [{ ramp_to = "100 degC", rate = "5 K/min" }, { hold = "300 d" }]',
+     "anneal.segments", "solver.dt_min"),
+    ('[anneal]\nsegments = [{ ramp_to = "100 degC", rate = "5 K/min" }, { hold = "200 d" },'
+     ' { hold = "200 d" }]\n[solver]\ndt_min = "1 s"\ndt_initial = "1 s"', "anneal.segments",
+     "at most one year"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "words"), BOUNDS)
+def test_bounds(tmp_path, text, key, words):
+    test_bad_input(tmp_path, text, key, words)
+
+
+def test_long_program_with_coarser_dt_min(tmp_path):
+    p = write(tmp_path, """
+        [anneal]
+        segments = [{ ramp_to = "100 degC", rate = "5 K/min" }, { hold = "300 d" }]
+        [solver]
+        dt_min = "1 s"
+        dt_initial = "1 s"
+        dt_max = "1 h"
+    """)
+    assert load_config(p).anneal.duration == pytest.approx(900 + 300 * 86400)
+
+
+def test_adiabatic_top_is_allowed(tmp_path):
+    """docs: top_heat_transfer_coefficient >= 0; 0 (and emissivity 0) = adiabatic top."""
+    p = write(tmp_path, """
+        [thermal]
+        top_heat_transfer_coefficient = "0 W/(m2 K)"
+        top_emissivity = 0
+    """)
+    cfg = load_config(p)
+    assert cfg.thermal.top_heat_transfer_coefficient == 0.0
+    assert cfg.thermal.top_emissivity == 0.0
+
+
+# ---------------------------------------------------------------- Li guard ----------
+def test_default_li_layer_and_no_warnings():
+    cfg = load_config()
+    assert cfg.warnings == ()
+    assert cfg.li_layers == ("Li",)
+    assert cfg.li_melting_point == pytest.approx(453.65)
+
+
+def test_changing_li_layer_material_warns(tmp_path):
+    p = write(tmp_path, '[layers.Li]\nmaterial = "Li3PO4"')
+    cfg = load_config(p)
+    assert cfg.li_layers == () and cfg.li_melting_point is None
+    assert len(cfg.warnings) == 1
+    w = cfg.warnings[0]
+    assert str(p) in w and "layers.Li.material" in w and "Li-melting guard" in w
+
+
+def test_changing_li_melting_point_warns(tmp_path):
+    p = write(tmp_path, '[materials.Li]\nmelting_point = "170 degC"')
+    cfg = load_config(p)
+    assert cfg.li_melting_point == pytest.approx(443.15)
+    assert len(cfg.warnings) == 1
+    assert "materials.Li.melting_point" in cfg.warnings[0] and "180.5" in cfg.warnings[0]
+    # the same value as the cell: nothing to warn about
+    same = write(tmp_path, '[materials.Li]\nmelting_point = "180.5 degC"')
+    assert load_config(same).warnings == ()
+
+
+def test_melting_guard_blames_the_user_melting_point(tmp_path):
+    p = write(tmp_path, '[materials.Li]\nmelting_point = "100 degC"')
+    with pytest.raises(ConfigError) as exc:
+        load_config(p)
+    assert exc.value.source == str(p)
+    assert exc.value.key == "materials.Li.melting_point"
+    assert "melting point of Li (100.0 degC)" in str(exc.value)
+
+
+def _custom_cell(tmp_path, transform, name="custom_cell.toml"):
+    text = (resources.files("fem_cell") / "data/cells/kobayashi2022.toml").read_text()
+    return write(tmp_path, transform(text), name)
+
+
+def test_cell_without_li_melting_point_warns(tmp_path):
+    cell = _custom_cell(tmp_path, lambda t: "\n".join(
+        ln for ln in t.splitlines() if not ln.startswith("melting_point")))
+    cfg = load_config(write(tmp_path, f'cell = "{cell.name}"'))
+    assert cfg.li_layers == ("Li",) and cfg.li_melting_point is None
+    assert any("melting_point is missing" in w for w in cfg.warnings)
+
+
+def test_cell_without_li_layer_warns(tmp_path):
+    cell = _custom_cell(tmp_path, lambda t: t.replace('material = "Li"\n', 'material = "Li3PO4"\n'))
+    cfg = load_config(write(tmp_path, f'cell = "{cell.name}"'))
+    assert cfg.li_layers == ()
+    assert any("no layer is Li metal" in w and str(cell) in w for w in cfg.warnings)
+
+
+# ---------------------------------------------------------------- blame the right file
+def test_incomplete_user_material_blames_user_file(tmp_path):
+    p = write(tmp_path, """
+        [materials.Foo]
+        thermal_conductivity = "1 W/(m K)"
+        specific_heat_capacity = "800 J/(kg K)"
+        [layers.Li3PO4]
+        material = "Foo"
+    """)
+    with pytest.raises(ConfigError) as exc:
+        load_config(p)
+    assert exc.value.source == str(p)
+    assert exc.value.key == "materials.Foo.density"
+    assert "(missing)" in str(exc.value) and "needed by layer 'Li3PO4'" in str(exc.value)
+
+
+def test_cell_file_given_as_user_config_hints_at_cell_key(tmp_path):
+    cell = _custom_cell(tmp_path, lambda t: t)
+    with pytest.raises(ConfigError) as exc:
+        load_config(cell)
+    msg = str(exc.value)
+    assert exc.value.source == str(cell) and exc.value.key == "cell"
+    assert 'cell = "path/to/cell.toml"' in msg and "\n" not in msg
+
+
+def test_user_config_given_as_cell_file_is_explained(tmp_path):
+    other = write(tmp_path, '[solver]\ndt_max = "1 min"', "other.toml")
+    p = write(tmp_path, f'cell = "{other.name}"')
+    with pytest.raises(ConfigError) as exc:
+        load_config(p)
+    assert exc.value.source == str(p) and exc.value.key == "cell"
+    assert "looks like a user config" in str(exc.value)
+
+
+# ---------------------------------------------------------------- provenance --------
+def test_origins_distinguish_user_cell_and_default(tmp_path):
+    p = write(tmp_path, '[layers.Li3PO4]\nthickness = "0.8 um"\n[solver]\ndt_max = "2 min"')
+    cfg = load_config(p)
+    o = cfg.origins
+    assert o["layers.Li3PO4.thickness"] == str(p)
+    assert o["layers.LiCoO2.thickness"] == "<built-in cell kobayashi2022>"
+    assert o["solver.dt_max"] == str(p) and o["solver.dt_min"] == "default"
+    assert o["mesh.dim"] == "default" and o["output.fields"] == "default"
+    s = cfg.settings["solver.dt_max"]
+    assert (s.value, s.unit, s.si_value, s.si_unit) == (2.0, "min", 120.0, "s")
+    assert cfg.with_mesh(dim=2).origins["mesh.dim"] == "command line"
+
+
+def test_to_dict_is_clean_and_has_origins():
+    import json
+
+    d = load_config().to_dict()
+    text = json.dumps(d)
+    assert "9.000000000000001e-08" not in text and "0.08333333333333333" not in text
+    assert d["layers"][1]["thickness_m"] == 9e-08
+    assert d["settings"]["layers.LiCoO2.thickness"]["origin"] == "<built-in cell kobayashi2022>"
+    assert d["settings"]["mesh.dim"]["origin"] == "default"
+    assert d["warnings"] == [] and d["li_layers"] == ["Li"]

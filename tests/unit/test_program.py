@@ -42,3 +42,45 @@ def test_breakpoints_validation():
         AnnealProgram(np.array([1.0, 10.0]), np.array([300.0, 310.0]))
     with pytest.raises(ValueError, match="> 0 K"):
         AnnealProgram(np.array([0.0, 10.0]), np.array([300.0, -1.0]))
+
+
+def test_segment_errors_carry_the_index():
+    from fem_cell.program import SegmentError
+
+    with pytest.raises(SegmentError) as exc:
+        from_segments(300.0, [{"hold": 10.0}, {"ramp_to": 400.0}])
+    assert exc.value.index == 1 and not exc.value.too_short
+
+
+@pytest.mark.parametrize("segment", [{"ramp_to": 400.0, "rate": 1e9}, {"hold": 1e-9},
+                                     {"ramp_to": 400.0, "duration": 1e-9}])
+def test_segments_shorter_than_min_duration(segment):
+    from fem_cell.program import SegmentError
+
+    from_segments(300.0, [{"hold": 10.0}, segment])  # fine without a minimum
+    with pytest.raises(SegmentError, match="smallest time step") as exc:
+        from_segments(300.0, [{"hold": 10.0}, segment], min_duration=1e-6)
+    assert exc.value.index == 1 and exc.value.too_short
+
+
+def test_segment_too_short_for_the_clock():
+    """A segment that does not advance t in floating point is refused, not merged."""
+    from fem_cell.program import SegmentError
+
+    with pytest.raises(SegmentError, match="advance the clock") as exc:
+        from_segments(300.0, [{"hold": 1e20}, {"hold": 1.0}])
+    assert exc.value.index == 1
+
+
+def test_shortest_interval():
+    p = AnnealProgram(np.array([0.0, 10.0, 10.5, 30.0]), np.array([300.0, 310.0, 320.0, 320.0]))
+    assert p.shortest_interval() == (2, 0.5)
+
+
+def test_segment_error_pickles():
+    import pickle
+
+    from fem_cell.program import SegmentError
+
+    e = pickle.loads(pickle.dumps(SegmentError(3, "segment 3: x", True)))
+    assert e.index == 3 and e.too_short and str(e) == "segment 3: x"

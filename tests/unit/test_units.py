@@ -65,3 +65,29 @@ def test_quantity_and_inverse():
         parse_quantity("um 5", "length")
     assert from_si(423.15, "degC") == pytest.approx(150.0)
     assert from_si(1e-3, "Ohm cm2") == pytest.approx(10.0)
+
+
+def test_clean_and_format_numbers():
+    from fem_cell.units import clean_number, format_number
+
+    assert clean_number(90 * 1e-9) == 9e-08
+    assert clean_number(0.1 + 0.2) == 0.3
+    assert clean_number(3) == 3 and clean_number(True) is True and clean_number(None) is None
+    assert clean_number("x") == "x" and math.isinf(clean_number(math.inf))
+    assert format_number(to_si(90, "nm")) == "9e-08"
+    assert format_number(to_si(3e-7, "S/cm")) == "3e-05"
+    assert format_number(25) == "25" and format_number(423.15) == "423.15"
+
+
+def test_huge_integer_is_a_unit_error():
+    with pytest.raises(UnitError, match="too large"):
+        to_si(10**400, "um")
+
+
+def test_si_units_cover_every_dimension():
+    from fem_cell.units import DIMENSIONS, SI_UNITS
+
+    assert set(SI_UNITS) == set(DIMENSIONS)
+    for name, unit in SI_UNITS.items():
+        u = parse_unit(unit)
+        assert u.dims == DIMENSIONS[name] and u.factor == 1.0, name

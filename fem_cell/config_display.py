@@ -1,0 +1,149 @@
+"""Human- and machine-readable listing of a resolved :class:`~fem_cell.config.RunConfig`.
+
+``fem-cell config`` prints :func:`render` (``"text"``, or ``"json"`` with ``--json``).
+Every resolved setting is shown — cell parameters, layers, heat boundary conditions,
+the anneal program, ``[mesh]``, ``[solver]`` and ``[output]`` — with
+
+* the value as written (or the default, expressed in a readable unit),
+* its unit,
+* the SI value the model uses and its SI unit,
+* its origin: the user config's path, the cell file (``<built-in cell NAME>`` or the
+  cell's path), ``default`` (nobody set it), ``command line`` or ``derived``,
+* the source note of cell parameters.
+
+Numbers are printed with at most 12 significant digits, so converted values show no
+floating-point noise (``9e-08``, not ``9.000000000000001e-08``).
+
+Example:
+    >>> from fem_cell.config import load_config
+    >>> text = render(load_config())
+    >>> "layers.LiCoO2.thickness" in text and "9e-08" in text
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fem_cell.config import RunConfig, Setting
+from fem_cell.constants import ZERO_CELSIUS
+from fem_cell.units import clean_number, format_number
+
+FORMATS = ("text", "json")
+COLUMNS = ("key", "value", "unit", "SI value", "SI unit", "origin", "source")
+
+
+def render(cfg: RunConfig, fmt: str = "text") -> str:
+    """The resolved configuration as text or JSON.
+
+    Args:
+        cfg: a validated configuration (from :func:`fem_cell.config.load_config`).
+        fmt: ``"text"``: an aligned listing, one setting per line, grouped by
+            section, then the program's breakpoints and any warnings;
+            ``"json"``: the same content as a JSON document (see :func:`as_json_dict`).
+
+    Returns:
+        The listing, ending with a newline.
+
+    Raises:
+        ValueError: unknown ``fmt``.
+    """
+    if fmt == "text":
+        return _text(cfg)
+    if fmt == "json":
+        return json.dumps(as_json_dict(cfg), indent=2, ensure_ascii=False) + "\n"
+    raise ValueError(f"unknown format {fmt!r}; expected one of {list(FORMATS)}")
+
+
+def as_json_dict(cfg: RunConfig) -> dict[str, Any]:
+    """JSON-ready dict: ``cell``, ``files``, ``settings`` (dotted key → value, unit,
+    si_value, si_unit, origin, source), ``program`` (derived breakpoints),
+    ``li_layers``, ``li_melting_point_K`` and ``warnings``."""
+    prog = cfg.anneal
+    return {
+        "cell": {"name": cfg.name, "title": cfg.title, "reference": cfg.reference},
+        "files": list(cfg.files),
+        "settings": {k: s.as_dict() for k, s in cfg.settings.items()},
+        "program": {
+            "breakpoints_s": [clean_number(float(t)) for t in prog.times],
+            "breakpoints_K": [clean_number(float(T)) for T in prog.temperatures],
+            "duration_s": clean_number(prog.duration),
+            "max_temperature_K": clean_number(prog.max_temperature),
+        },
+        "li_layers": list(cfg.li_layers),
+        "li_melting_point_K": clean_number(cfg.li_melting_point),
+        "warnings": list(cfg.warnings),
+    }
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return format_number(value)
+    return str(value)
+
+
+def _row(s: Setting) -> tuple[str, ...]:
+    # a plain setting (no unit) whose model value is the value itself: no SI column
+    same = not s.unit and not s.si_unit and _show(s.si_value) == _show(s.value)
+    si = "" if same else _show(s.si_value)
+    return (s.key, _show(s.value), s.unit, si, s.si_unit, s.origin, s.source)
+
+
+def _section(key: str) -> str:
+    return key.split(".", 1)[0].split("[", 1)[0]
+
+
+def _text(cfg: RunConfig) -> str:
+    out = [f"cell {cfg.name}: {cfg.title}"]
+    if cfg.reference:
+        out.append(f"reference: {cfg.reference}")
+    out.append("files: " + (", ".join(cfg.files) if cfg.files else "(none: built-in defaults)"))
+    out.append("")
+    rows = [_row(s) for s in cfg.settings.values()]
+    widths = [max(len(COLUMNS[i]), *(len(r[i]) for r in rows)) if rows else len(COLUMNS[i])
+              for i in range(len(COLUMNS))]
+
+    def line(cells) -> str:
+        # pad every column but the last (source notes can be long)
+        padded = (c.ljust(w) for c, w in zip(cells[:-1], widths[:-1], strict=True))
+        return "  ".join(padded) + "  " + cells[-1]
+
+    out.append(line(COLUMNS).rstrip())
+    out.append(line(["-" * w for w in widths]).rstrip())
+    section = None
+    for s, r in zip(cfg.settings.values(), rows, strict=True):
+        sec = _section(s.key)
+        if sec != section:
+            if section is not None:
+                out.append("")
+            out.append(f"[{sec}]")
+            section = sec
+        out.append(line(r).rstrip())
+
+    prog = cfg.anneal
+    out += ["", "anneal program (derived breakpoints):",
+            f"  {'t [s]':>12}  {'t [min]':>10}  {'T [K]':>8}  {'T [degC]':>8}"]
+    for t, T in zip(prog.times, prog.temperatures, strict=True):
+        out.append(f"  {format_number(clean_number(float(t))):>12}  "
+                   f"{format_number(clean_number(float(t) / 60)):>10}  "
+                   f"{format_number(clean_number(float(T))):>8}  "
+                   f"{format_number(clean_number(float(T) - ZERO_CELSIUS)):>8}")
+    out.append(f"  duration {format_number(clean_number(prog.duration))} s, "
+               f"max plate temperature {format_number(clean_number(prog.max_temperature))} K")
+    if cfg.li_layers:
+        tm = ("no melting point" if cfg.li_melting_point is None else
+              f"melting point {format_number(clean_number(cfg.li_melting_point))} K")
+        out.append(f"Li metal layers: {', '.join(cfg.li_layers)} ({tm})")
+    else:
+        out.append("Li metal layers: none")
+    if cfg.warnings:
+        out += ["", "warnings:"] + [f"  WARNING: {w}" for w in cfg.warnings]
+    return "\n".join(out) + "\n"
+
+
+__all__ = ["as_json_dict", "render"]

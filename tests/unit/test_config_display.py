@@ -1,0 +1,108 @@
+"""`fem-cell config` listing: every resolved setting with value, unit, SI value, origin."""
+
+import dataclasses
+import json
+import textwrap
+
+import pytest
+
+from fem_cell.config import (
+    MeshSettings,
+    OutputSettings,
+    SolverSettings,
+    ThermalSettings,
+    load_config,
+)
+from fem_cell.config_display import render
+
+
+@pytest.fixture
+def user(tmp_path):
+    p = tmp_path / "user.toml"
+    p.write_text(textwrap.dedent("""
+        [layers.Li3PO4]
+        thickness = "0.8 um"
+        [solver]
+        dt_max = "2 min"
+        [mesh]
+        cells_per_layer = 4
+        [output]
+        plots = false
+    """))
+    return p
+
+
+def test_every_setting_is_listed(user):
+    cfg = load_config(user)
+    keys = set(cfg.settings)
+    for prefix, cls in (("mesh", MeshSettings), ("solver", SolverSettings),
+                        ("output", OutputSettings), ("thermal", ThermalSettings)):
+        for f in dataclasses.fields(cls):
+            assert f"{prefix}.{f.name}" in keys, f"{prefix}.{f.name}"
+    for lay in cfg.geometry.layers:
+        for k in ("material", "thickness", "width"):
+            assert f"layers.{lay.name}.{k}" in keys
+    for m in cfg.materials.values():
+        for k in m.properties:
+            assert f"materials.{m.name}.{k}" in keys
+    assert "anneal.initial_temperature" in keys and "anneal.segments[1].hold" in keys
+    assert "geometry.width" in keys
+    text = render(cfg)
+    for k in keys:
+        assert k in text, k
+
+
+def test_text_shows_unit_si_value_and_origin(user):
+    text = render(load_config(user))
+    lines = {ln.split()[0]: ln for ln in text.splitlines() if ln and not ln.startswith(" ")}
+    assert lines["layers.Li3PO4.thickness"].split()[1:5] == ["0.8", "um", "8e-07", "m"]
+    assert lines["layers.Li3PO4.thickness"].split()[5] == str(user)
+    lco = lines["layers.LiCoO2.thickness"].split()
+    assert lco[1:5] == ["90", "nm", "9e-08", "m"] and "<built-in" in lco[5]
+    assert lines["solver.dt_max"].split()[1:6] == ["2", "min", "120", "s", str(user)]
+    assert lines["solver.dt_min"].split()[-1] == "default"
+    assert lines["mesh.cells_per_layer"].split()[1:] == ["4", str(user)]
+    assert lines["mesh.growth"].split()[1:] == ["1.25", "default"]
+    assert lines["output.plots"].split()[1:] == ["false", str(user)]
+    assert lines["anneal.segments[0].rate"].split()[1:5] == ["5", "K/min", "0.0833333333333", "K/s"]
+    assert "9.000000000000001e-08" not in text and "0.08333333333333333" not in text
+    assert "anneal program" in text and "6600" in text
+
+
+def test_columns_are_aligned(user):
+    text = render(load_config(user))
+    rows = [ln for ln in text.splitlines() if ln.startswith(("layers.", "solver.", "mesh."))]
+    header = next(ln for ln in text.splitlines() if ln.startswith("key "))
+    col = header.index("origin")
+    assert all(ln[col - 2:col] == "  " for ln in rows)
+
+
+def test_json(user):
+    data = json.loads(render(load_config(user), "json"))
+    s = data["settings"]["layers.LiCoO2.thickness"]
+    assert s == {"value": 90.0, "unit": "nm", "si_value": 9e-08, "si_unit": "m",
+                 "origin": "<built-in cell kobayashi2022>", "source": s["source"]}
+    assert s["source"].startswith("C:")
+    assert data["settings"]["solver.dt_max"]["origin"] == str(user)
+    assert data["settings"]["solver.dt_min"]["origin"] == "default"
+    assert data["program"]["breakpoints_s"] == [0, 1500, 5100, 6600]
+    assert data["li_layers"] == ["Li"] and data["warnings"] == []
+
+
+def test_warnings_are_shown(tmp_path):
+    p = tmp_path / "w.toml"
+    p.write_text('[materials.Li]\nmelting_point = "170 degC"\n')
+    cfg = load_config(p)
+    assert "WARNING: " + cfg.warnings[0] in render(cfg)
+    assert json.loads(render(cfg, "json"))["warnings"] == list(cfg.warnings)
+
+
+def test_command_line_origin():
+    text = render(load_config().with_mesh(dim=2))
+    line = next(ln for ln in text.splitlines() if ln.startswith("mesh.dim "))
+    assert line.split()[1] == "2" and line.endswith("command line")
+
+
+def test_unknown_format():
+    with pytest.raises(ValueError, match="unknown format"):
+        render(load_config(), "yaml")
