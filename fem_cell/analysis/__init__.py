@@ -1,0 +1,1 @@
+"""Interpretation of results with the field's libraries (impedance spectra: circuit fit, KK)."""
