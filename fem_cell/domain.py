@@ -55,6 +55,11 @@ class Domain:
         cell_names: layer name → cell-tag value.
         facet_names: interface/boundary name → facet-tag value.
         length_scale: metres per mesh-coordinate unit.
+        parent: for a sub-mesh domain (:meth:`submesh`), the domain it was cut from.
+        entity_map: for a sub-mesh domain, the dolfinx ``EntityMap`` sub-mesh cells →
+            parent cells (pass it as ``entity_maps=[...]`` to mixed-domain forms).
+        vertex_map: for a sub-mesh domain, the vertex ``EntityMap``.
+        geometry_map: for a sub-mesh domain, sub-mesh geometry node → parent node.
     """
 
     mesh: dolfinx.mesh.Mesh
@@ -64,6 +69,10 @@ class Domain:
     facet_names: dict[str, int]
     length_scale: float = 1e-6
     _measures: dict = field(default_factory=dict, repr=False)
+    parent: Domain | None = field(default=None, repr=False)
+    entity_map: object = field(default=None, repr=False)
+    vertex_map: object = field(default=None, repr=False)
+    geometry_map: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self):
         tdim = self.mesh.topology.dim
@@ -101,6 +110,80 @@ class Domain:
         """Local facet indices of the named facet groups."""
         tags = [self.facet_tag(n) for n in names]
         return self.facet_tags.indices[np.isin(self.facet_tags.values, tags)]
+
+    # -- sub-meshes -------------------------------------------------------------------
+    def submesh(self, *region_names: str) -> Domain:
+        """A :class:`Domain` on the cells of the named regions (collective).
+
+        Cell tags and names of the kept regions are carried over.  Every facet of the
+        sub-mesh that was tagged in the parent keeps its tag and name: interfaces
+        between kept regions stay interior facet groups (``dS``); an interface to an
+        excluded region becomes an outer facet group (``ds``) with the interface's name
+        (e.g. ``"substrate|LiCoO2"`` is the bottom of a film sub-mesh); outer
+        boundaries of the parent that touch the kept cells keep their names.  Only
+        names whose tags occur on some rank are kept in ``facet_names``.
+
+        The parent's ghost layer is kept (all local parent cells of the regions, owned
+        and ghost, are passed to ``create_submesh``), so interface integrals work in
+        parallel as on the parent.
+
+        Args:
+            region_names: regions (cell-tag names) to keep; at least one.
+
+        Returns:
+            The sub-mesh domain, with ``parent``, ``entity_map`` (sub cell → parent
+            cell), ``vertex_map``, ``geometry_map`` and the parent's ``length_scale``.
+
+        Raises:
+            MeshError: an unknown region name, or no names.
+        """
+        if not region_names:
+            raise MeshError("submesh needs at least one region name")
+        tdim = self.dim
+        fdim = tdim - 1
+        pcells = np.sort(self.cells(*region_names)).astype(np.int32)
+        sub, emap, vmap, gmap = dolfinx.mesh.create_submesh(self.mesh, tdim, pcells)
+        top = sub.topology
+        top.create_connectivity(tdim, fdim)
+        top.create_connectivity(fdim, tdim)
+        n_sub = top.index_map(tdim).size_local + top.index_map(tdim).num_ghosts
+        sub_cells = np.arange(n_sub, dtype=np.int32)
+        parent_of = np.asarray(emap.sub_topology_to_topology(sub_cells, False), dtype=np.int32)
+
+        # cell tags
+        pim = self.mesh.topology.index_map(tdim)
+        ctag = np.full(pim.size_local + pim.num_ghosts, -1, dtype=np.int32)
+        ctag[self.cell_tags.indices] = self.cell_tags.values
+        cvals = ctag[parent_of]
+        keep = cvals >= 0
+        cell_tags = dolfinx.mesh.meshtags(sub, tdim, sub_cells[keep], cvals[keep])
+        cell_names = {n: self.cell_tag(n) for n in region_names}
+
+        # facet tags: match each sub facet with the parent facet of the same vertices
+        fim = self.mesh.topology.index_map(fdim)
+        ftag = np.full(fim.size_local + fim.num_ghosts, -1, dtype=np.int32)
+        ftag[self.facet_tags.indices] = self.facet_tags.values
+        sub_facet_parent = _facet_parent_map(self.mesh, sub, parent_of, vmap)
+        sfim = top.index_map(fdim)
+        n_sf = sfim.size_local + sfim.num_ghosts
+        fvals = np.full(n_sf, -1, dtype=np.int32)
+        ok = sub_facet_parent >= 0
+        fvals[ok] = ftag[sub_facet_parent[ok]]
+        fidx = np.flatnonzero(fvals >= 0).astype(np.int32)
+        facet_tags = dolfinx.mesh.meshtags(sub, fdim, fidx, fvals[fidx])
+        present = _global_unique(self.comm, fvals[fidx])
+        facet_names = {n: t for n, t in self.facet_names.items() if t in present}
+        cell_tags.name, facet_tags.name = self.cell_tags.name, self.facet_tags.name
+        return Domain(sub, cell_tags, facet_tags, cell_names, facet_names, self.length_scale,
+                      parent=self, entity_map=emap, vertex_map=vmap, geometry_map=gmap)
+
+    def parent_cells(self) -> np.ndarray:
+        """Parent-mesh cell of every local (owned + ghost) cell of a sub-mesh domain."""
+        if self.entity_map is None:
+            raise MeshError("not a sub-mesh domain")
+        im = self.mesh.topology.index_map(self.dim)
+        cells = np.arange(im.size_local + im.num_ghosts, dtype=np.int32)
+        return np.asarray(self.entity_map.sub_topology_to_topology(cells, False), dtype=np.int32)
 
     # -- SI measures and gradient --------------------------------------------------
     def _measure(self, kind: str):
@@ -160,3 +243,54 @@ class Domain:
     def layer_id_function(self) -> fem.Function:
         """DG0 field holding each cell's region tag (for ParaView thresholding)."""
         return self.region_indicator({n: float(t) for n, t in self.cell_names.items()}, "layer")
+
+
+def _global_unique(comm: MPI.Comm, values: np.ndarray) -> set[int]:
+    """Union over ranks of the distinct integer values (collective)."""
+    local = set(int(v) for v in np.unique(values))
+    out: set[int] = set()
+    for part in comm.allgather(local):
+        out |= part
+    return out
+
+
+def _facet_parent_map(parent: dolfinx.mesh.Mesh, sub: dolfinx.mesh.Mesh,
+                      parent_of: np.ndarray, vmap) -> np.ndarray:
+    """Parent facet index of every local sub-mesh facet (−1 if not found).
+
+    A sub-mesh facet and its parent facet have the same vertices (through the vertex
+    map); the pair is found cell by cell, comparing sorted vertex lists of the cell's
+    local facets (vectorised over cells, all cells of a mesh have the same type).
+    """
+    tdim = parent.topology.dim
+    fdim = tdim - 1
+    sub.topology.create_connectivity(fdim, 0)
+    parent.topology.create_connectivity(fdim, 0)
+    parent.topology.create_connectivity(tdim, fdim)
+    sc2f = sub.topology.connectivity(tdim, fdim)
+    pc2f = parent.topology.connectivity(tdim, fdim)
+    sf2v = sub.topology.connectivity(fdim, 0)
+    pf2v = parent.topology.connectivity(fdim, 0)
+    sfim = sub.topology.index_map(fdim)
+    out = np.full(sfim.size_local + sfim.num_ghosts, -1, dtype=np.int32)
+    n = len(parent_of)
+    if n == 0:
+        return out
+    s_facets = sc2f.array.reshape(n, -1)
+    p_all = pc2f.array
+    p_off = pc2f.offsets
+    nf = s_facets.shape[1]
+    p_facets = p_all[p_off[parent_of][:, None] + np.arange(nf)[None, :]]
+    nvf = len(sf2v.links(0))
+    s_fv = sf2v.array.reshape(-1, nvf)
+    p_fv = pf2v.array.reshape(-1, nvf)
+    sv_parent = np.asarray(vmap.sub_topology_to_topology(
+        np.arange(sub.topology.index_map(0).size_local + sub.topology.index_map(0).num_ghosts,
+                  dtype=np.int32), False), dtype=np.int64)
+    s_keys = np.sort(sv_parent[s_fv[s_facets]], axis=-1)  # (n, nf, nvf) parent vertex ids
+    p_keys = np.sort(p_fv[p_facets], axis=-1)
+    for i in range(nf):  # local facet i of the sub cell ↔ some local facet j of the parent
+        for j in range(nf):
+            match = np.all(s_keys[:, i, :] == p_keys[:, j, :], axis=-1)
+            out[s_facets[match, i]] = p_facets[match, j]
+    return out

@@ -49,12 +49,18 @@ class Field:
         u: the unknown (its space may be on a sub-mesh).
         atol: absolute local time-error tolerance (field units, e.g. K).
         rtol: relative local time-error tolerance (–).
+        newton_tol: if set (on any field of a problem), Newton converges when every
+            such field's largest update ``max |δu|`` (field units, over all ranks) is
+            at most this, after at least one iteration (scale-free per-field test; the
+            SNES residual tolerances are then not used).  Fields without it are not
+            tested.
     """
 
     name: str
     u: fem.Function
     atol: float = 1e-3
     rtol: float = 1e-6
+    newton_tol: float | None = None
     u_n: fem.Function = field(init=False)
     u_nm1: fem.Function = field(init=False)
 
@@ -159,6 +165,39 @@ class TransientProblem:
                                              kind="mpi", petsc_options_prefix=prefix,
                                              petsc_options=opts, entity_maps=entity_maps)
         self.form = F
+        self.entity_maps = entity_maps
+        self._max_it = newton_max_it
+        if any(f.newton_tol is not None for f in self.fields):
+            self.snes.setConvergenceTest(self._update_convergence_test)
+
+    def _update_convergence_test(self, snes, it, norms):
+        """Per-field Newton test on the update (see :attr:`Field.newton_tol`).
+
+        The update vector holds the owned DOFs of every field in order (``kind="mpi"``
+        layout, or the single field's owned DOFs).
+        """
+        reasons = PETSc.SNES.ConvergedReason
+        if not np.isfinite(norms[2]):
+            return reasons.DIVERGED_FNORM_NAN
+        if it == 0:
+            return reasons.ITERATING
+        dx = snes.getSolutionUpdate().getArray(readonly=True)
+        local = [0.0]
+        offset = 0
+        for f in self.fields:
+            n = f.n_owned
+            if f.newton_tol is not None and n:
+                m = float(np.max(np.abs(dx[offset:offset + n])))
+                local.append(m / f.newton_tol if np.isfinite(m) else np.inf)
+            offset += n
+        worst = self.comm.allreduce(max(local), op=MPI.MAX)
+        if not np.isfinite(worst):
+            return reasons.DIVERGED_FNORM_NAN
+        if worst <= 1.0:
+            return reasons.CONVERGED_SNORM_RELATIVE
+        if it >= self._max_it:
+            return reasons.DIVERGED_MAX_IT
+        return reasons.ITERATING
 
     @property
     def snes(self):
@@ -225,23 +264,63 @@ class TransientProblem:
         return self.comm.allreduce(local, op=MPI.MAX)
 
     # -- small-signal operators ------------------------------------------------------------------
-    def linearised_forms(self):
-        """(J, M) UFL forms at the current state: J = ∂G/∂u, M = ∂(mass)/∂u̇.
+    def linearised_forms(self, drive=None):
+        """Small-signal UFL forms at the current state (design principle 8).
 
-        Both are lists of lists (blocks) for several fields, or single forms.
+        J = ∂G/∂u and M = ∂(mass)/∂u̇, both UFL derivatives of the blocks' own forms,
+        M evaluated at u̇ = 0 (a steady operating point).  Several fields: the trial
+        functions come from ``ufl.MixedFunctionSpace`` and the blocks are split with
+        ``ufl.extract_blocks`` (zero blocks are ``None``).  The entity maps given to
+        the constructor are kept in ``self.entity_maps`` for compiling these forms.
+
+        Args:
+            drive: optional ``(p, p_dot)``: two ``fem.Function`` coefficients (e.g. DG0)
+                of a driving parameter and its rate (e.g. an electrode potential, V and
+                V/s) that the blocks' residual and mass forms use.
+
+        Returns:
+            ``(J, M)``; with ``drive`` also ``(dG, dMass)``: the linear forms
+            ∂G/∂p·1 and ∂(mass)/∂ṗ·1 (Gateaux derivatives in the direction p = 1).
+            Single forms for one field, lists (of lists) for several.
         """
-        trial = {f.name: ufl.TrialFunction(f.space) for f in self.fields}
+        spaces = [f.space for f in self.fields]
+        if len(spaces) == 1:
+            trials = [ufl.TrialFunction(spaces[0])]
+        else:
+            trials = list(ufl.TrialFunctions(ufl.MixedFunctionSpace(*spaces)))
+        udot = {f.name: fem.Function(f.space, name=f"{f.name}_dot") for f in self.fields}
         G = None
-        Mform = None
+        Mass = None
         for b in self.blocks:
             r = b.residual(self._u, self._v)
-            G = r if G is None else G + r
-            m = b.mass(self._u, trial, self._v)
+            if r is not None:
+                G = r if G is None else G + r
+            m = b.mass(self._u, udot, self._v)
             if m is not None:
-                Mform = m if Mform is None else Mform + m
-        if len(self.fields) == 1:
-            f = self.fields[0]
-            return ufl.derivative(G, f.u, trial[f.name]), Mform
-        Gs = ufl.extract_blocks(G)
-        J = [[ufl.derivative(Gi, f.u, trial[f.name]) for f in self.fields] for Gi in Gs]
-        return J, ufl.extract_blocks(Mform)
+                Mass = m if Mass is None else Mass + m
+        J = None
+        M = None
+        for f, du in zip(self.fields, trials, strict=True):
+            dJ = ufl.derivative(G, f.u, du)
+            J = dJ if J is None else J + dJ
+            if Mass is not None:
+                dM = ufl.derivative(Mass, udot[f.name], du)
+                M = dM if M is None else M + dM
+        J = ufl.algorithms.expand_derivatives(J)
+        M = None if M is None else ufl.algorithms.expand_derivatives(M)
+        out = [J, M]
+        if drive is not None:
+            p, pdot = drive
+            one = fem.Function(p.function_space)
+            one.x.array[:] = 1.0
+            one_dot = fem.Function(pdot.function_space)
+            one_dot.x.array[:] = 1.0
+            dG = ufl.algorithms.expand_derivatives(ufl.derivative(G, p, one))
+            dMass = (None if Mass is None else
+                     ufl.algorithms.expand_derivatives(ufl.derivative(Mass, pdot, one_dot)))
+            out += [dG, dMass]
+        if len(self.fields) > 1:
+            out = [None if a is None or a.empty() else ufl.extract_blocks(a) for a in out]
+        else:
+            out = [None if a is None or a.empty() else a for a in out]
+        return tuple(out)

@@ -1,0 +1,206 @@
+"""Initial proton profile in LiCoO2 from a gas exposure before Li3PO4 deposition.
+
+Model (science.md §2, calibrated to §3's feasible point)
+---------------------------------------------------------
+Only water reacts: at the LiCoO2 surface H2O exchanges H⁺ for Li⁺ (Kobayashi 2022: N2,
+O2, CO2, H2 do not degrade; humid air degrades through its water).  The profile is set
+by the surface reaction, not by room-temperature bulk diffusion (D_H(25 °C) ≈ 1e-26
+m²/s would move protons < 0.1 nm in 30 min):
+
+    x_H(depth) = x_s · erfc(depth / δ)
+
+with the water dose Q = p_H2O · t · a(T)  (Pa s; a(T) = exp(−E_a/k_B (1/T − 1/T_ref)),
+E_a = 0 by default: temperature enters through the vapour pressure only) and
+
+    x_s = x_sat (1 − exp(−Q / Q_x))          (saturating surface exchange)
+    δ   = δ_ref (Q / Q_ref)^(1/2)            (reaction depth ∝ √dose, diffusion-like)
+
+Q_ref is the paper's case: pure H2O vapour at its saturation pressure at 25 °C for
+30 min (p_sat(25 °C) = 3169.9 Pa, Buck 1996 ⇒ Q_ref = 5.706e6 Pa s).  Q_x is fixed so
+that x_s(Q_ref) = 0.6, and δ_ref = 3 nm: the paper's case gives the feasible profile
+0.6 erfc(depth / 3 nm) of science.md §3 exactly.  Dry gases, and air at 0 % RH, give
+x_H = 0.
+
+Water saturation pressure: Buck (1996) over liquid water,
+p_sat(T) = 611.21 exp[(18.678 − T_c/234.5) · T_c / (257.14 + T_c)] Pa, T_c in °C
+(A. L. Buck, J. Appl. Meteorol. 20, 1527 (1981), 1996 update; ±0.05 % 0–50 °C).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fem_cell._dolfinx import MPI
+from fem_cell.constants import BOLTZMANN_EV, ZERO_CELSIUS
+
+GASES = ("air", "N2", "O2", "CO2", "H2", "H2O", "vacuum")
+REFERENCE_DURATION = 30 * 60.0  # s, Kobayashi 2022 (A)
+REFERENCE_TEMPERATURE = 25.0 + ZERO_CELSIUS  # K
+
+
+def water_saturation_pressure(T: float) -> float:
+    """Saturation vapour pressure of water (Pa) at T (K), Buck (1996) over liquid."""
+    tc = T - ZERO_CELSIUS
+    return 611.21 * math.exp((18.678 - tc / 234.5) * tc / (257.14 + tc))
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """One exposure of the bare LiCoO2 surface.
+
+    Args:
+        gas: one of ``air``, ``N2``, ``O2``, ``CO2``, ``H2``, ``H2O``, ``vacuum``.
+        duration: exposure time (s), default 30 min (Kobayashi 2022).
+        temperature: gas/sample temperature (K), default 25 °C.
+        relative_humidity: for ``air`` (0…1), default 0.5 (C: laboratory air).
+        water_pressure: for ``H2O``: vapour pressure (Pa); None = saturation pressure
+            at ``temperature`` (C: the paper's "H2O vapour" taken as saturated).
+    """
+
+    gas: str = "H2O"
+    duration: float = REFERENCE_DURATION
+    temperature: float = REFERENCE_TEMPERATURE
+    relative_humidity: float = 0.5
+    water_pressure: float | None = None
+
+    def __post_init__(self):
+        if self.gas not in GASES:
+            raise ValueError(f"unknown gas {self.gas!r}; expected one of {GASES}")
+        if self.duration < 0:
+            raise ValueError("duration must be >= 0 s")
+        if not self.temperature > 0:
+            raise ValueError("temperature must be > 0 K")
+        if not 0.0 <= self.relative_humidity <= 1.0:
+            raise ValueError("relative_humidity must be in [0, 1]")
+        if self.water_pressure is not None and self.water_pressure < 0:
+            raise ValueError("water_pressure must be >= 0 Pa")
+
+    def water_partial_pressure(self) -> float:
+        """p_H2O (Pa) of the gas."""
+        if self.gas == "H2O":
+            if self.water_pressure is not None:
+                return self.water_pressure
+            return water_saturation_pressure(self.temperature)
+        if self.gas == "air":
+            return self.relative_humidity * water_saturation_pressure(self.temperature)
+        return 0.0
+
+
+@dataclass(frozen=True)
+class ExposureModel:
+    """Calibrated dose → profile law (see module docstring).
+
+    Args:
+        surface_fraction_ref: x_s at the reference dose (–); 0.6, science.md §3 (C).
+        saturation_fraction: x_sat, largest surface fraction (–); 0.8 (C: ≤ 1, a
+            fully exchanged surface is not observed).
+        depth_ref: δ at the reference dose (m); 3 nm, science.md §3 (C).
+        depth_exponent: δ ∝ Q^n (–); 0.5 (C: diffusion-like growth).
+        activation_energy: of the surface reaction (eV); 0 (C: unknown).
+    """
+
+    surface_fraction_ref: float = 0.6
+    saturation_fraction: float = 0.8
+    depth_ref: float = 3e-9
+    depth_exponent: float = 0.5
+    activation_energy: float = 0.0
+
+    def __post_init__(self):
+        if not 0 < self.surface_fraction_ref < self.saturation_fraction <= 1.0:
+            raise ValueError("need 0 < surface_fraction_ref < saturation_fraction <= 1")
+
+    @property
+    def reference_dose(self) -> float:
+        """Q_ref (Pa s): saturated H2O vapour, 25 °C, 30 min."""
+        return water_saturation_pressure(REFERENCE_TEMPERATURE) * REFERENCE_DURATION
+
+    @property
+    def saturation_dose(self) -> float:
+        """Q_x (Pa s) so that x_s(Q_ref) = surface_fraction_ref."""
+        r = self.surface_fraction_ref / self.saturation_fraction
+        return self.reference_dose / -math.log(1.0 - r)
+
+    def dose(self, exposure: Exposure) -> float:
+        """Effective water dose Q (Pa s)."""
+        a = math.exp(-self.activation_energy / BOLTZMANN_EV
+                     * (1.0 / exposure.temperature - 1.0 / REFERENCE_TEMPERATURE))
+        return exposure.water_partial_pressure() * exposure.duration * a
+
+    def surface_fraction(self, exposure: Exposure) -> float:
+        """x_s (–)."""
+        return self.saturation_fraction * -math.expm1(-self.dose(exposure) / self.saturation_dose)
+
+    def depth(self, exposure: Exposure) -> float:
+        """δ (m)."""
+        q = self.dose(exposure)
+        return self.depth_ref * (q / self.reference_dose) ** self.depth_exponent if q > 0 else 0.0
+
+    def profile(self, exposure: Exposure) -> ExposureProfile:
+        return ExposureProfile(self.surface_fraction(exposure), self.depth(exposure))
+
+
+@dataclass(frozen=True)
+class ExposureProfile:
+    """x_H(depth) = surface_fraction · erfc(depth / depth_scale); depth in m, ≥ 0."""
+
+    surface_fraction: float
+    depth_scale: float
+
+    def __call__(self, depth: np.ndarray) -> np.ndarray:
+        depth = np.asarray(depth, dtype=float)
+        if self.surface_fraction == 0.0 or self.depth_scale == 0.0:
+            return np.zeros_like(depth)
+        return np.where(depth >= 0.0,
+                        self.surface_fraction * _erfc(np.maximum(depth, 0.0) / self.depth_scale),
+                        0.0)
+
+    def inventory(self, site_density: float) -> float:
+        """∫₀^∞ c x dz = c x_s δ / √π (mol/m²), semi-infinite."""
+        return site_density * self.surface_fraction * self.depth_scale / math.sqrt(math.pi)
+
+
+_erfc = np.vectorize(math.erfc, otypes=[float])
+
+
+def exposure_profile(exposure: Exposure, model: ExposureModel | None = None) -> ExposureProfile:
+    """The erfc profile an exposure leaves (default calibrated model)."""
+    return (model or ExposureModel()).profile(exposure)
+
+
+def apply_exposure(block, profile: ExposureProfile, phase: str = "LiCoO2",
+                   surface: str | None = None) -> None:
+    """Set the initial fields of a :class:`~fem_cell.physics.transport.TransportPhysics`.
+
+    x_H = profile(depth) in ``phase`` (depth below the exposed surface, i.e. the top of
+    the phase = its interface with the next phase), 0 in the other phases, Φ = 0.
+
+    Args:
+        block: the transport block.
+        profile: from :func:`exposure_profile`.
+        phase: the exposed phase.
+        surface: height of the exposed surface (m); default: top of the phase
+            (largest vertical coordinate of its cells, over all ranks).
+    """
+    d = block.domain
+    vert = d.dim - 1
+    if surface is None:
+        p = block.phase(phase)
+        cells = d.cells(*p.regions)
+        V = block.V
+        dofs = np.unique(V.dofmap.list[cells].ravel())
+        xyz = V.tabulate_dof_coordinates()[dofs]
+        local = float(xyz[:, vert].max()) if len(dofs) else -np.inf
+        surface = d.comm.allreduce(local, op=MPI.MAX) * d.length_scale
+    for q in block.phases:
+        if q.name == phase:
+            block.set_profile(q.name, lambda X, s=surface: profile(s - X[vert]))
+        else:
+            block.set_uniform(q.name, 0.0)
+    block.phi.x.array[:] = 0.0
+
+
+__all__ = ["Exposure", "ExposureModel", "ExposureProfile", "GASES", "apply_exposure",
+           "exposure_profile", "water_saturation_pressure"]

@@ -1,0 +1,610 @@
+"""Coupled Li⁺/H⁺ transport in the films (LiCoO2 incl. the degraded layer, Li3PO4).
+
+Model (SI; science.md §2)
+-------------------------
+In each phase p (site density c_p, mol/m³) the cations share the Li sites,
+``c_Li + c_H = c_p``; with the proton site fraction x (x_Li = 1 − x) and the
+dimensionless potential ``Φ = F φ / (R T_ref)`` (θ = T_ref / T):
+
+    J_H  = −D_H(T) c_p (∇x + x θ ∇Φ)
+    J_Li = −D_Li(T) c_p (−∇x + (1 − x) θ ∇Φ)
+    c_p ∂x/∂t + ∇·J_H = 0                  (protons)
+    ∇·(J_H + J_Li) = 0                      (open circuit: no net ionic current)
+
+Li⁺ conservation follows from the two.  Every coefficient is Arrhenius in the local
+temperature T (a ``fem.Function`` on the film mesh), D(T) = D_ref exp(−E_a/k_B (1/T −
+1/T_ref)).  Eliminating Φ (1-D, zero current) gives the ion-exchange interdiffusion
+coefficient D̃ = D_H D_Li / (x D_H + (1 − x) D_Li); the P1 discretisation here
+reproduces the one-equation form with D̃ at cell midpoints *exactly* (tested).
+
+Interface LiCoO2|Li3PO4 — per-phase fields, exchange-rate flux
+---------------------------------------------------------------
+The proton fraction jumps at the interface (K ≫ 1: protons prefer Li3PO4), so each
+phase has its own proton field and the phases exchange protons at the rate
+
+    j = k_ex(T) c_LCO (x_LCO − x_LPO / K(T))      (mol m⁻² s⁻¹, LiCoO2 → Li3PO4)
+
+with Li⁺ going the other way (the net current across the interface is the natural
+continuity of the single, continuous potential field Φ).  This is FESTIM v2's
+discontinuous (per-material) formulation with a kinetic interface flux, and it is the
+form the feasible parameter point of science.md §3 was found with (k_ex 1e-17 m/s at
+25 °C, E_a 1.4 eV: the exchange is what keeps protons in place at room temperature).
+An equilibrium-partition variable (ψ = ln(x/(1−x)) − ln K, continuous) was rejected:
+it makes the exchange infinitely fast (no room-temperature protection), and a
+logarithmic variable cannot represent the perfect sink x = 0 or x = 0 deep in the
+film, which the erfc exposure profile and the Crank verification need.
+
+Realisation: instead of one sub-mesh per phase and mixed-domain assembly, each phase's
+proton field is a P1 field on the whole film sub-mesh whose equation is integrated over
+that phase's cells only; DOFs not touching the phase are pinned to 0 (Dirichlet).
+The discrete equations are identical to per-phase sub-meshes (each field is P1 on its
+phase, both carry their own value at the interface nodes), but it needs no entity
+maps, no facet-orientation bookkeeping for ``dS`` between two meshes, and it works
+unchanged in 1-D/2-D and in parallel.  The cost is a few pinned DOFs.
+
+Boundaries: the bottom of LiCoO2 (current collector) and free Li3PO4 surfaces: no
+flux (natural).  Li3PO4|Li: ``"sink"`` (x = 0: protons reduced by Li, a Li⁺ released
+for each), ``"rate"`` (flux k_s c x out), or ``"blocking"``.  The net current is zero
+through every outer boundary, so Φ is fixed by a gauge Φ = 0 at the lowest film node.
+
+Scaling: both equations are multiplied by ``ℓ^(2−d) / (c_ref D_ref)`` (c_ref =
+1e4 mol/m³, D_ref = 1e-16 m²/s); Newton convergence is judged by the size of the
+update of each field (``Field.newton_tol``), so it does not depend on this scaling.
+Mass: lumped (vertex/GLL quadrature on intervals and quadrilaterals), which keeps the
+fractions non-negative for steep fronts; inventories are integrated exactly either way.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fem_cell._dolfinx import MPI, fem, ufl
+from fem_cell.constants import BOLTZMANN_EV, FARADAY, GAS_CONSTANT, ZERO_CELSIUS
+from fem_cell.domain import Domain
+from fem_cell.errors import FemCellError
+from fem_cell.solvers.problem import Field, TransientProblem
+
+T_REF = 25.0 + ZERO_CELSIUS  # K, reference temperature of all Arrhenius laws
+C_REF = 1.0e4  # mol/m³, residual scaling
+D_REF = 1.0e-16  # m²/s, residual scaling
+
+_prefixes = itertools.count()
+
+
+class FractionOutOfRangeError(FemCellError):
+    """A proton site fraction left [0, 1] by more than the tolerance."""
+
+
+# ------------------------------------------------------------------------- parameters --
+@dataclass(frozen=True)
+class Arrhenius:
+    """k(T) = value · exp(−E_a/k_B · (1/T − 1/T_ref)).
+
+    Args:
+        value: value at ``T_ref`` (SI unit of the quantity).
+        activation_energy: E_a (eV).
+        T_ref: reference temperature (K).
+        source: where the numbers come from.
+    """
+
+    value: float
+    activation_energy: float = 0.0
+    T_ref: float = T_REF
+    source: str = ""
+
+    def __call__(self, T):
+        """Value at T (K): float for a number, UFL expression for a UFL T."""
+        arg = -self.activation_energy / BOLTZMANN_EV * (1.0 / T - 1.0 / self.T_ref)
+        if isinstance(T, (int, float, np.floating)):
+            return self.value * math.exp(arg)
+        if self.activation_energy == 0.0:
+            return self.value
+        return self.value * ufl.exp(arg)
+
+
+def lithium_diffusivity_from_conductivity(sigma: float, site_density: float,
+                                          T: float = T_REF) -> float:
+    """Nernst–Einstein D = σ R T / (F² c) (m²/s) from σ (S/m) and c (mol/m³)."""
+    return sigma * GAS_CONSTANT * T / (FARADAY**2 * site_density)
+
+
+@dataclass(frozen=True)
+class PhaseTransport:
+    """Transport properties of one phase.
+
+    Args:
+        site_density: Li-site density c_p (mol/m³), shared by Li⁺ and H⁺.
+        proton_diffusivity: D_H(T) (m²/s).
+        lithium_diffusivity: D_Li(T) (m²/s).
+    """
+
+    site_density: float
+    proton_diffusivity: Arrhenius
+    lithium_diffusivity: Arrhenius
+
+
+#: LiCoO2 (science.md §3 feasible point; cell file kobayashi2022.toml).
+LICOO2_TRANSPORT = PhaseTransport(
+    site_density=5.16e4,  # C: cell file li_site_density
+    proton_diffusivity=Arrhenius(1e-26, 1.3, source="C: science.md §3 feasible point"),
+    lithium_diffusivity=Arrhenius(1e-16, 0.45, source="A/B: cell file LiCoO2 "
+                                  "li_chemical_diffusivity 1e-12 cm²/s, Ea 0.45 eV"),
+)
+#: Li3PO4: D_Li from σ = 3e-7 S/cm at 25 °C (Nernst–Einstein), Ea 0.57 eV (cell file).
+LI3PO4_TRANSPORT = PhaseTransport(
+    site_density=6.4e4,  # C: cell file li_site_density
+    proton_diffusivity=Arrhenius(1e-20, 0.8, source="C: science.md §3 feasible point"),
+    lithium_diffusivity=Arrhenius(lithium_diffusivity_from_conductivity(3e-5, 6.4e4), 0.57,
+                                  source="A/B: Nernst–Einstein from cell-file σ 3e-7 S/cm, "
+                                  "Ea 0.57 eV (σ's extra 1/T factor neglected)"),
+)
+
+
+@dataclass(frozen=True)
+class ExchangeParameters:
+    """Proton exchange across the lower|upper phase interface.
+
+    j = velocity(T) · c_lower · (x_lower − x_upper / partition(T))   (mol m⁻² s⁻¹)
+
+    Args:
+        velocity: k_ex(T) (m/s); default 1e-17 m/s at 25 °C, E_a 1.4 eV (science.md §3).
+        partition: K(T) (–), x_upper/x_lower at equilibrium; default 1e3, T-independent.
+    """
+
+    velocity: Arrhenius = Arrhenius(1e-17, 1.4, source="C: science.md §3 feasible point")
+    partition: Arrhenius = Arrhenius(1e3, 0.0, source="C: science.md §3 feasible point")
+
+
+@dataclass(frozen=True)
+class SinkBC:
+    """Proton condition on a boundary of the upper phase (Li3PO4|Li).
+
+    Args:
+        boundary: facet-group name.
+        mode: ``"sink"`` (x = 0), ``"rate"`` (outflux k_s c x) or ``"blocking"``.
+        velocity: k_s(T) (m/s) for ``"rate"``.
+    """
+
+    boundary: str = "Li3PO4|Li"
+    mode: str = "sink"
+    velocity: Arrhenius = Arrhenius(1e-9, 0.0, source="C: fast reduction of H⁺ by Li")
+
+    def __post_init__(self):
+        if self.mode not in ("sink", "rate", "blocking"):
+            raise ValueError(f"sink mode must be 'sink', 'rate' or 'blocking', got {self.mode!r}")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A transport phase: a name, its regions (cell-tag names) and properties."""
+
+    name: str
+    regions: tuple[str, ...]
+    properties: PhaseTransport
+
+
+def default_phases(domain: Domain) -> tuple[Phase, ...]:
+    """LiCoO2 (regions ``LiCoO2`` + ``degraded`` present) below Li3PO4."""
+    lco = tuple(r for r in ("LiCoO2", "degraded") if r in domain.cell_names)
+    return (Phase("LiCoO2", lco, LICOO2_TRANSPORT), Phase("Li3PO4", ("Li3PO4",), LI3PO4_TRANSPORT))
+
+
+# ------------------------------------------------------------------------- the block --
+def _lumped_metadata(domain: Domain) -> dict:
+    name = domain.mesh.topology.cell_name()
+    if name in ("interval", "quadrilateral", "hexahedron"):
+        return {"quadrature_rule": "GLL", "quadrature_degree": 1}
+    return {}
+
+
+class TransportPhysics:
+    """Coupled Li⁺/H⁺ Nernst–Planck transport on a film (sub-)mesh (physics block).
+
+    Fields (P1 on ``domain.mesh``): ``xH_<phase>`` per phase (site fraction, –) and
+    ``phi`` (Φ = Fφ/(R T_ref), –).  See the module docstring for the equations.
+
+    Args:
+        domain: the film domain (e.g. ``parent.submesh("LiCoO2", "degraded", "Li3PO4")``).
+        temperature: T (K), a P1 ``fem.Function`` on ``domain.mesh``; the block reads it
+            at every assembly (update it between steps, e.g. with
+            :class:`TemperatureTransfer` or ``temperature_program``).
+        phases: one or two phases, bottom → top (default :func:`default_phases`).
+        exchange: interface exchange (two phases only).
+        sink: proton condition at the top of the upper phase (None: blocking).
+        temperature_program: optional T(t) (K): sets T uniformly in ``update(t)``.
+        lumped_mass: lumped (vertex-quadrature) mass term.
+        gauge_value: Φ at the gauge node (lowest film node).
+        prefix: name prefix of the fields.
+    """
+
+    def __init__(self, domain: Domain, temperature: fem.Function,
+                 phases: Sequence[Phase] | None = None,
+                 exchange: ExchangeParameters | None = None, sink: SinkBC | None = SinkBC(),
+                 *, temperature_program: Callable[[float], float] | None = None,
+                 lumped_mass: bool = True, gauge_value: float = 0.0, prefix: str = ""):
+        self.domain = domain
+        self.T = temperature
+        self.phases = tuple(phases) if phases is not None else default_phases(domain)
+        if not 1 <= len(self.phases) <= 2:
+            raise ValueError("one or two phases")
+        self.exchange = exchange if exchange is not None else ExchangeParameters()
+        self.sink = sink if (sink is not None and sink.boundary in domain.facet_names) else None
+        if sink is not None and sink.mode != "blocking" and self.sink is None:
+            raise ValueError(f"sink boundary {sink.boundary!r} not in {sorted(domain.facet_names)}")
+        self.temperature_program = temperature_program
+        msh = domain.mesh
+        self.V = fem.functionspace(msh, ("Lagrange", 1))
+        self.names = {p.name: f"{prefix}xH_{p.name}" for p in self.phases}
+        self.phi_name = f"{prefix}phi"
+        # one space object per field: Dirichlet conditions are matched to a field of a
+        # blocked problem through their function space
+        self.x = {p.name: fem.Function(fem.functionspace(msh, ("Lagrange", 1)),
+                                       name=self.names[p.name]) for p in self.phases}
+        self.phi = fem.Function(fem.functionspace(msh, ("Lagrange", 1)), name=self.phi_name)
+        self.gauge_value = gauge_value
+        self.scale = domain.length_scale ** (2 - domain.dim) / (C_REF * D_REF)
+        self._md = _lumped_metadata(domain) if lumped_mass else {}
+        self.interfaces = self._interface_names()
+        self._udot = None
+        self._pad = fem.Constant(msh, 0.0)
+        self._active = {p.name: self._active_dofs(p) for p in self.phases}
+
+    # -- geometry helpers ---------------------------------------------------------------
+    def _interface_names(self) -> tuple[str, ...]:
+        if len(self.phases) < 2:
+            return ()
+        lo, up = self.phases
+        return tuple(f"{a}|{b}" for a in lo.regions for b in up.regions
+                     if f"{a}|{b}" in self.domain.facet_names)
+
+    def _active_dofs(self, phase: Phase) -> np.ndarray:
+        """Local DOFs (owned + ghost) touching the phase's cells, consistent over ranks."""
+        ind = fem.Function(self.V)
+        ind.x.array[self.V.dofmap.list[self.domain.cells(*phase.regions)].ravel()] = 1.0
+        ind.x.scatter_reverse(_add_mode())
+        ind.x.scatter_forward()
+        return ind.x.array > 0.5
+
+    def dx(self, phase: Phase, lumped: bool = False):
+        d = self.domain
+        m = ufl.Measure("dx", domain=d.mesh, subdomain_data=d.cell_tags,
+                        metadata=self._md if lumped else {})
+        ids = tuple(d.cell_tag(r) for r in phase.regions)
+        from fem_cell.domain import ScaledMeasure
+
+        return ScaledMeasure(d.length_scale**d.dim, m(ids))
+
+    def phase(self, name: str) -> Phase:
+        for p in self.phases:
+            if p.name == name:
+                return p
+        raise KeyError(f"no phase {name!r}; phases are {[p.name for p in self.phases]}")
+
+    # -- fields ----------------------------------------------------------------------------
+    def create_fields(self, x_atol: float = 1e-3, x_rtol: float = 1e-3,
+                      x_newton_tol: float = 1e-11, phi_newton_tol: float = 1e-9) -> list[Field]:
+        """The problem's fields (current values as the initial state).
+
+        Args:
+            x_atol, x_rtol: local time-error tolerances of the fractions (–).
+            x_newton_tol: Newton update tolerance of the fractions (–).
+            phi_newton_tol: Newton update tolerance of Φ (–); Φ is algebraic (no time
+                derivative) and does not enter the time-error control.
+        """
+        out = [Field(self.names[p.name], self.x[p.name], atol=x_atol, rtol=x_rtol,
+                     newton_tol=x_newton_tol) for p in self.phases]
+        out.append(Field(self.phi_name, self.phi, atol=1e300, rtol=0.0, newton_tol=phi_newton_tol))
+        return out
+
+    # -- coefficients ------------------------------------------------------------------------
+    def _theta(self):
+        return T_REF / self.T
+
+    def proton_flux(self, phase: Phase, x, phi):
+        """J_H (mol m⁻² s⁻¹) as UFL."""
+        d, pr = self.domain, phase.properties
+        return -pr.proton_diffusivity(self.T) * pr.site_density * (
+            d.grad(x) + x * self._theta() * d.grad(phi))
+
+    def lithium_flux(self, phase: Phase, x, phi):
+        """J_Li (mol m⁻² s⁻¹) as UFL."""
+        d, pr = self.domain, phase.properties
+        return -pr.lithium_diffusivity(self.T) * pr.site_density * (
+            -d.grad(x) + (1.0 - x) * self._theta() * d.grad(phi))
+
+    def exchange_flux(self, x_lo, x_up, T):
+        """j (mol m⁻² s⁻¹) lower → upper phase, UFL (arguments restricted already)."""
+        lo = self.phases[0]
+        e = self.exchange
+        return e.velocity(T) * lo.properties.site_density * (x_lo - x_up / e.partition(T))
+
+    def _sink_flux_expr(self, x):
+        up = self.phases[-1]
+        return self.sink.velocity(self.T) * up.properties.site_density * x
+
+    # -- forms -----------------------------------------------------------------------------
+    def _proton_equation(self, i: int, u: Mapping, udot: Mapping | None, w) -> ufl.Form:
+        """Unscaled SI residual of phase i's proton equation, tested with w."""
+        p = self.phases[i]
+        x, phi = u[self.names[p.name]], u[self.phi_name]
+        d = self.domain
+        F = -ufl.inner(self.proton_flux(p, x, phi), d.grad(w)) * self.dx(p)
+        if udot is not None:
+            F += p.properties.site_density * udot[self.names[p.name]] * w * self.dx(p, True)
+        if self.interfaces:
+            lo, up = (u[self.names[q.name]] for q in self.phases)
+            j = self.exchange_flux(ufl.avg(lo), ufl.avg(up), ufl.avg(self.T))
+            sign = 1.0 if i == 0 else -1.0
+            F += sign * j * ufl.avg(w) * d.dS(*self.interfaces)
+        if self.sink is not None and self.sink.mode == "rate" and i == len(self.phases) - 1:
+            F += self._sink_flux_expr(x) * w * d.ds(self.sink.boundary)
+        return F
+
+    def mass(self, u: Mapping, udot: Mapping, v: Mapping):
+        """∫ c_p ẋ v dx per phase (scaled, lumped).
+
+        The first call (from the time-stepping problem) records ``udot`` for
+        :meth:`rate_of_change` / :meth:`sink_flux`; later calls (e.g. small-signal
+        linearisation with other ``udot`` coefficients) do not replace it.
+        """
+        if self._udot is None:
+            self._udot = udot
+        F = None
+        for p in self.phases:
+            n = self.names[p.name]
+            t = p.properties.site_density * udot[n] * v[n] * self.dx(p, True)
+            F = t if F is None else F + t
+        return self.scale * F
+
+    def residual(self, u: Mapping, v: Mapping):
+        """Steady residual: proton equations (−∫J_H·∇v + interface/sink terms) and the
+        zero-current equation −∫(J_H + J_Li)·∇w (scaled)."""
+        d = self.domain
+        F = None
+        for i, p in enumerate(self.phases):
+            t = self._proton_equation(i, u, None, v[self.names[p.name]])
+            F = t if F is None else F + t
+        phi, w = u[self.phi_name], v[self.phi_name]
+        # zero-valued term on all film cells: puts the diagonal of every DOF of every
+        # proton field into the sparsity pattern, so that the pinned (inactive) DOFs
+        # get their Dirichlet diagonal
+        for p in self.phases:
+            n = self.names[p.name]
+            F += self._pad * u[n] * v[n] * d.dx()
+        for p in self.phases:
+            x = u[self.names[p.name]]
+            J = self.proton_flux(p, x, phi) + self.lithium_flux(p, x, phi)
+            F += -ufl.inner(J, d.grad(w)) * self.dx(p)
+        return self.scale * F
+
+    def dirichlet_bcs(self, spaces: Mapping[str, fem.FunctionSpace]) -> list:
+        """Pinned inactive DOFs (0), the sink (x = 0) and the Φ gauge."""
+        d = self.domain
+        out = []
+        zero = fem.Constant(d.mesh, 0.0)
+        for p in self.phases:
+            V = spaces[self.names[p.name]]
+            dofs = np.flatnonzero(~self._active[p.name]).astype(np.int32)
+            out.append(fem.dirichletbc(zero, dofs, V))
+        if self.sink is not None and self.sink.mode == "sink":
+            V = spaces[self.names[self.phases[-1].name]]
+            dofs = fem.locate_dofs_topological(V, d.dim - 1, d.facets(self.sink.boundary))
+            out.append(fem.dirichletbc(zero, dofs, V))
+        V = spaces[self.phi_name]
+        out.append(fem.dirichletbc(fem.Constant(d.mesh, float(self.gauge_value)),
+                                   self._gauge_dofs(V), V))
+        return out
+
+    def _gauge_dofs(self, V) -> np.ndarray:
+        """The film node with the smallest height (then smallest x), on every rank."""
+        comm = self.domain.comm
+        im = V.dofmap.index_map
+        n = im.size_local
+        xyz = V.tabulate_dof_coordinates()[:n]
+        vert = self.domain.dim - 1
+        if n:
+            keys = np.round(np.stack([xyz[:, vert], xyz[:, 0]], axis=1), 12)
+            k = int(np.lexsort((keys[:, 1], keys[:, 0]))[0])
+            best = (float(keys[k, 0]), float(keys[k, 1]), comm.rank)
+        else:
+            k, best = -1, (np.inf, np.inf, comm.rank)
+        winner = min(comm.allgather(best))
+        ind = fem.Function(V)
+        if winner[2] == comm.rank:
+            ind.x.array[k] = 1.0
+        ind.x.scatter_forward()
+        return np.flatnonzero(ind.x.array > 0.5).astype(np.int32)
+
+    def update(self, t: float) -> None:
+        """Set T from ``temperature_program`` (if given) at time t (s)."""
+        if self.temperature_program is not None:
+            self.T.x.array[:] = float(self.temperature_program(t))
+
+    # -- initial state ------------------------------------------------------------------------
+    def set_uniform(self, phase: str, value: float) -> None:
+        """x = value on the phase's active DOFs (0 elsewhere)."""
+        a = self.x[phase].x.array
+        a[:] = 0.0
+        a[self._active[phase]] = value
+
+    def set_profile(self, phase: str, func: Callable[[np.ndarray], np.ndarray]) -> None:
+        """Interpolate x = func(X) (X: SI coordinates, shape (3, n)) on the phase."""
+        ell = self.domain.length_scale
+        f = self.x[phase]
+        f.interpolate(lambda X: func(X * ell))
+        f.x.array[~self._active[phase]] = 0.0
+        if self.sink is not None and self.sink.mode == "sink" and phase == self.phases[-1].name:
+            dofs = fem.locate_dofs_topological(self.V, self.domain.dim - 1,
+                                               self.domain.facets(self.sink.boundary))
+            f.x.array[dofs] = 0.0
+        f.x.scatter_forward()
+
+    # -- derived quantities (collective) -------------------------------------------------------
+    def inventory(self, phase: str | None = None) -> float:
+        """Protons in a phase (all phases if None): mol/m² in 1-D, mol/m in 2-D."""
+        phases = self.phases if phase is None else (self.phase(phase),)
+        total = 0.0
+        for p in phases:
+            form = p.properties.site_density * self.x[p.name] * self.dx(p)
+            total += self.domain.comm.allreduce(fem.assemble_scalar(fem.form(form)), op=MPI.SUM)
+        return total
+
+    def interface_flux(self) -> float:
+        """Proton flux lower → upper phase through the interface (mol/(m² s) in 1-D)."""
+        if not self.interfaces:
+            return 0.0
+        lo, up = (self.x[p.name] for p in self.phases)
+        j = self.exchange_flux(ufl.avg(lo), ufl.avg(up), ufl.avg(self.T))
+        return self.domain.integrate(j, self.domain.dS(*self.interfaces))
+
+    def rate_of_change(self) -> float:
+        """d/dt of the total inventory from the time discretisation (after a step)."""
+        if self._udot is None:
+            raise RuntimeError("the block is not part of a problem yet")
+        total = 0.0
+        for p in self.phases:
+            total += self.domain.integrate(
+                p.properties.site_density * self._udot[self.names[p.name]], self.dx(p, True))
+        return total
+
+    def sink_flux(self) -> float:
+        """Protons leaving through the sink boundary (mol/(m² s) in 1-D), after a step.
+
+        ``"rate"``: the law ∫ k_s c x ds.  ``"sink"``: the consistent reaction flux, i.e.
+        minus the unconstrained proton residual tested with the indicator of the sink
+        nodes (exactly the discrete outflow).  ``"blocking"``: 0.
+        """
+        if self.sink is None or self.sink.mode == "blocking":
+            return 0.0
+        d = self.domain
+        if self.sink.mode == "rate":
+            return d.integrate(self._sink_flux_expr(self.x[self.phases[-1].name]),
+                               d.ds(self.sink.boundary))
+        if self._udot is None:
+            raise RuntimeError("the block is not part of a problem yet")
+        chi = fem.Function(self.V)
+        dofs = fem.locate_dofs_topological(self.V, d.dim - 1, d.facets(self.sink.boundary))
+        chi.x.array[dofs] = 1.0
+        u = {**{self.names[p.name]: self.x[p.name] for p in self.phases}, self.phi_name: self.phi}
+        F = self._proton_equation(len(self.phases) - 1, u, self._udot, chi)
+        return -self.domain.comm.allreduce(fem.assemble_scalar(fem.form(F)), op=MPI.SUM)
+
+    def mass_balance_residual(self) -> float:
+        """Relative discrete proton balance of the last step (–):
+        (d/dt inventory + sink flux) / max(|d/dt inventory|, |sink flux|,
+        |interface flux|, |d/dt of each phase's inventory|)."""
+        r, s = self.rate_of_change(), self.sink_flux()
+        scale = [abs(r), abs(s), abs(self.interface_flux()), 1e-300]
+        for p in self.phases:
+            scale.append(abs(self.domain.integrate(
+                p.properties.site_density * self._udot[self.names[p.name]], self.dx(p, True))))
+        return (r + s) / max(scale)
+
+    def fraction_bounds(self) -> dict[str, tuple[float, float]]:
+        """Global (min, max) of each phase's fraction over its active owned DOFs."""
+        comm = self.domain.comm
+        n = self.V.dofmap.index_map.size_local
+        out = {}
+        for p in self.phases:
+            a = self.x[p.name].x.array[:n][self._active[p.name][:n]]
+            lo = comm.allreduce(float(a.min()) if a.size else np.inf, op=MPI.MIN)
+            hi = comm.allreduce(float(a.max()) if a.size else -np.inf, op=MPI.MAX)
+            out[p.name] = (lo, hi)
+        return out
+
+    def check_fractions(self, tol: float = 1e-9, raise_error: bool = True) -> dict:
+        """Report fractions outside [−tol, 1 + tol] (never clipped).
+
+        Returns:
+            ``{"ok": bool, "bounds": {phase: (min, max)}}``.
+
+        Raises:
+            FractionOutOfRangeError: if ``raise_error`` and a fraction is out of range.
+        """
+        b = self.fraction_bounds()
+        bad = {k: v for k, v in b.items() if v[0] < -tol or v[1] > 1.0 + tol}
+        if bad and raise_error:
+            raise FractionOutOfRangeError(
+                "proton site fraction outside [0, 1] beyond tolerance "
+                f"{tol:g}: " + ", ".join(f"{k}: min {v[0]:.3e}, max {v[1]:.3e}"
+                                          for k, v in bad.items()))
+        return {"ok": not bad, "bounds": b}
+
+    def potential_volts(self) -> fem.Function:
+        """φ = Φ R T_ref / F (V) as a new P1 function."""
+        f = fem.Function(self.V, name="phi_V")
+        f.x.array[:] = self.phi.x.array * GAS_CONSTANT * T_REF / FARADAY
+        return f
+
+
+def _add_mode():
+    from fem_cell._dolfinx import dolfinx
+
+    return dolfinx.la.InsertMode.add
+
+
+# ---------------------------------------------------------------------- problem helper --
+def build_transport_problem(block: TransportPhysics, *, prefix: str | None = None,
+                            x_atol: float = 1e-3, x_rtol: float = 1e-3,
+                            x_newton_tol: float = 1e-11, phi_newton_tol: float = 1e-9,
+                            newton_max_it: int = 25) -> TransientProblem:
+    """A :class:`TransientProblem` for the block (MUMPS LU, per-field Newton test).
+
+    The coupled Jacobian is non-symmetric: LU (the default of TransientProblem).
+    """
+    t = fem.Constant(block.domain.mesh, 0.0)
+    fields = block.create_fields(x_atol, x_rtol, x_newton_tol, phi_newton_tol)
+    pre = prefix or f"fem_cell_transport_{next(_prefixes)}_"
+    return TransientProblem(fields, [block], time=t, prefix=pre, newton_max_it=newton_max_it)
+
+
+# ---------------------------------------------------------------- temperature transfer --
+class TemperatureTransfer:
+    """Copy a parent-mesh P1 temperature onto a sub-mesh P1 function (collective-free).
+
+    The DOF pairing is built once (cell by cell through the sub-mesh's entity map,
+    matching DOF coordinates); each call then is an array copy.  Call it after every
+    heat step (the parent T must be up to date on ghosts, as after a solve).
+
+    Args:
+        T_parent: temperature on the parent mesh (K).
+        T_sub: temperature on the sub-mesh (K), same element family/degree.
+        sub_domain: the sub-mesh :class:`Domain` (from :meth:`Domain.submesh`).
+    """
+
+    def __init__(self, T_parent: fem.Function, T_sub: fem.Function, sub_domain: Domain):
+        self.T_parent, self.T_sub = T_parent, T_sub
+        Vp, Vs = T_parent.function_space, T_sub.function_space
+        pc = sub_domain.parent_cells()
+        sd = Vs.dofmap.list[: len(pc)]
+        pdofs = Vp.dofmap.list[pc]
+        xs = Vs.tabulate_dof_coordinates()[sd]
+        xp = Vp.tabulate_dof_coordinates()[pdofs]
+        k = sd.shape[1]
+        sub_idx, par_idx = [], []
+        tol = 1e-10 * max(1.0, float(np.abs(xp).max()) if xp.size else 1.0)
+        for i in range(k):
+            for j in range(k):
+                m = np.all(np.abs(xs[:, i, :] - xp[:, j, :]) <= tol, axis=-1)
+                sub_idx.append(sd[m, i])
+                par_idx.append(pdofs[m, j])
+        self.sub_idx = np.concatenate(sub_idx) if sub_idx else np.zeros(0, np.int32)
+        self.par_idx = np.concatenate(par_idx) if par_idx else np.zeros(0, np.int32)
+        covered = np.zeros(len(T_sub.x.array), bool)
+        covered[self.sub_idx] = True
+        if not covered.all():
+            raise RuntimeError("TemperatureTransfer: sub-mesh DOFs without a parent DOF")
+
+    def __call__(self) -> None:
+        self.T_sub.x.array[self.sub_idx] = self.T_parent.x.array[self.par_idx]
+
+
+__all__ = ["Arrhenius", "ExchangeParameters", "FractionOutOfRangeError", "LI3PO4_TRANSPORT",
+           "LICOO2_TRANSPORT", "Phase", "PhaseTransport", "SinkBC", "TemperatureTransfer",
+           "TransportPhysics", "build_transport_problem", "default_phases",
+           "lithium_diffusivity_from_conductivity"]
