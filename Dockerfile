@@ -35,7 +35,7 @@ ENV PYVISTA_OFF_SCREEN=true MPLBACKEND=Agg OMP_NUM_THREADS=1
 # Smoke test at build time: a broken image stops `docker build` here.
 RUN python3 -c "import dolfinx, gmsh, pyvista; print('dolfinx', dolfinx.__version__, '| gmsh', gmsh.__version__, '| pyvista', pyvista.__version__)" \
     && fem-cell anneal --dim 1 --quiet --out /tmp/fem_cell_check_1d \
-    && printf '[mesh]\ndim = 2\ncells_per_layer = 2\nlateral_cells = 16\ngrowth = 2.0\nmax_cell_size = "100 um"\n[anneal]\nsegments = [{ ramp_to = "60 degC", rate = "10 K/min" }]\n' > /tmp/check2d.toml \
+    && printf '[mesh]\ndim = 2\ncells_per_layer = 2\nlateral_cells = 16\nlateral_growth = 1.5\ngrowth = 2.0\nmax_cell_size = "100 um"\n[anneal]\nsegments = [{ ramp_to = "60 degC", rate = "10 K/min" }]\n' > /tmp/check2d.toml \
     && fem-cell anneal /tmp/check2d.toml --quiet --out /tmp/fem_cell_check_2d \
     && test -s /tmp/fem_cell_check_2d/temperature_2d.png \
     && rm -rf /tmp/fem_cell_check_1d /tmp/fem_cell_check_2d /tmp/check2d.toml

@@ -14,9 +14,14 @@ Grading
 * Through the thickness every layer gets exactly the nodes of
   :func:`fem_cell.meshing.line.layer_node_coordinates` (the 1-D grading).
 * Laterally the cell sizes grow geometrically (ratio ``settings.lateral_growth``)
-  away from every narrow-layer edge, capped at ``LATERAL_SIZE_RATIO`` (20) times the
-  smallest size; the smallest size is chosen so that there are about
-  ``settings.lateral_cells`` cells across the width (:func:`lateral_node_coordinates`).
+  away from every narrow-layer edge, capped at ``LATERAL_SIZE_RATIO`` (20) times a
+  scale size h_n chosen so that grading from h_n would give about
+  ``settings.lateral_cells`` cells across the width.  The grading starts at the edge
+  from the smaller of h_n and the *edge size* (``settings.lateral_edge_size``, by
+  default the total film thickness above the substrate), so the first cell at a Li
+  pad edge resolves the film stack (1.6 µm in the default cell instead of 10.6 µm)
+  and the pad-edge refinement adds cells on top of ``lateral_cells``
+  (:func:`lateral_node_coordinates`).
 
 gmsh itself can only place transfinite nodes by a geometric progression, so every
 layer (zone) is split into two blocks at its largest cell, each block graded with the
@@ -158,6 +163,19 @@ def _pad_edges(geometry: StackGeometry) -> list[float]:
     return sorted(edges)
 
 
+def lateral_edge_size(geometry: StackGeometry, settings: MeshSettings) -> float:
+    """Largest lateral cell width (m) at a narrow-layer (Li pad) edge.
+
+    ``settings.lateral_edge_size`` if set, else the total film thickness above the
+    substrate (every layer but the lowest): current and heat spread near a pad edge
+    over about that distance.
+    """
+    if settings.lateral_edge_size is not None:
+        return settings.lateral_edge_size
+    films = [layer.thickness for layer in geometry.layers[1:]]
+    return sum(films) if films else geometry.layers[0].thickness
+
+
 def _lateral_blocks(geometry: StackGeometry, settings: MeshSettings) -> list[_Block1D]:
     """Sub-columns (m), graded away from the narrow-layer edges."""
     w = geometry.width
@@ -168,7 +186,7 @@ def _lateral_blocks(geometry: StackGeometry, settings: MeshSettings) -> list[_Bl
 
     # sub-columns: (start, end, fine_at_start, zone index)
     subs: list[tuple[float, float, bool, int]] = []
-    for k, (x0, x1) in enumerate(zip(breaks[:-1], breaks[1:])):
+    for k, (x0, x1) in enumerate(zip(breaks[:-1], breaks[1:], strict=True)):
         e0, e1 = x0 in edges, x1 in edges
         if e0 and e1:
             xm = 0.5 * (x0 + x1)
@@ -178,38 +196,43 @@ def _lateral_blocks(geometry: StackGeometry, settings: MeshSettings) -> list[_Bl
 
     uniform = not edges or a == 0.0
 
-    def cells(length: float, h0: float) -> float:
-        """∫ dx / h over a sub-column of this length, fine end at 0 (h capped at R·h0)."""
+    def cells(length: float, h0: float, hmax: float) -> float:
+        """∫ dx / h over a sub-column of this length, fine end (size h0) at 0, h <= hmax."""
         if uniform:
             return length / h0
-        hmax = LATERAL_SIZE_RATIO * h0
         d_cap = (hmax - h0) / a
         if length <= d_cap:
             return math.log1p(a * length / h0) / a
-        return math.log(LATERAL_SIZE_RATIO) / a + (length - d_cap) / hmax
+        return math.log(hmax / h0) / a + (length - d_cap) / hmax
 
-    def position(c: float, h0: float) -> float:
+    def position(c: float, h0: float, hmax: float) -> float:
         """Inverse of ``cells``: distance from the fine end holding c cells."""
         if uniform:
             return c * h0
-        hmax = LATERAL_SIZE_RATIO * h0
-        c_cap = math.log(LATERAL_SIZE_RATIO) / a
+        c_cap = math.log(hmax / h0) / a
         if c <= c_cap:
             return h0 * math.expm1(a * c) / a
         return (hmax - h0) / a + (c - c_cap) * hmax
 
-    # smallest size h0: W/(R N) <= h0 <= W/N brackets "about N cells"
-    h0 = w / n_target
+    # scale h_n: W/(R N) <= h_n <= W/N brackets "about N cells" when grading from h_n
+    h_n = w / n_target
     if not uniform:
         lo, hi = math.log(w / (n_target * LATERAL_SIZE_RATIO)), math.log(w / n_target)
         for _ in range(100):
             mid = 0.5 * (lo + hi)
-            total = sum(cells(x1 - x0, math.exp(mid)) for x0, x1, _, _ in subs)
+            h = math.exp(mid)
+            total = sum(cells(x1 - x0, h, LATERAL_SIZE_RATIO * h) for x0, x1, _, _ in subs)
             if total > n_target:
                 lo = mid
             else:
                 hi = mid
-        h0 = math.exp(0.5 * (lo + hi))
+        h_n = math.exp(0.5 * (lo + hi))
+    # edge refinement: the first cell at a narrow-layer edge (one unit of ∫ dx / h,
+    # h growing from h_edge) is at most lateral_edge_size wide
+    h_edge = h_n
+    if not uniform:
+        h_edge = min(h_n, lateral_edge_size(geometry, settings) * a / math.expm1(a))
+    h_cap = LATERAL_SIZE_RATIO * h_n
 
     blocks = []
     for x0, x1, fine_at_start, zone in subs:
@@ -218,9 +241,9 @@ def _lateral_blocks(geometry: StackGeometry, settings: MeshSettings) -> list[_Bl
             nodes = np.linspace(x0, x1, n_target + 1)
             blocks.append(_Block1D(x0, x1, nodes, 1.0, zone))
             continue
-        c_total = cells(length, h0)
-        n = max(1, int(math.ceil(c_total - 1e-6)))  # ceil: ratio <= growth, size <= R·h0
-        d = np.array([position(c_total * j / n, h0) for j in range(n + 1)])
+        c_total = cells(length, h_edge, h_cap)
+        n = max(1, int(math.ceil(c_total - 1e-6)))  # ceil: ratio <= growth, size <= cap
+        d = np.array([position(c_total * j / n, h_edge, h_cap) for j in range(n + 1)])
         d *= length / d[-1]
         nodes = x0 + d if fine_at_start else x1 - d[::-1]
         nodes[0], nodes[-1] = x0, x1
@@ -241,13 +264,17 @@ def lateral_node_coordinates(geometry: StackGeometry, settings: MeshSettings) ->
 
     Cell sizes grow geometrically (ratio ``settings.lateral_growth``) with distance
     from the nearest narrow-layer edge and are capped at ``LATERAL_SIZE_RATIO`` times
-    the smallest size, which is chosen so that the total is about
-    ``settings.lateral_cells`` cells (rounded up per block).  Without narrow layers
-    the spacing is uniform.  Every narrow-layer edge is a node.
+    a scale size h_n, chosen so that grading from h_n gives about
+    ``settings.lateral_cells`` cells (rounded up per block).  The grading starts from
+    the smaller of h_n and the edge size, so the first cell on either side of every
+    edge is at most :func:`lateral_edge_size` wide (edge refinement; it adds cells
+    when the edge size is the smaller).  Without narrow layers the spacing
+    is uniform.  Every narrow-layer edge is a node.
 
     Args:
         geometry: the layer stack (widths in m).
-        settings: ``lateral_cells`` and ``lateral_growth`` are used.
+        settings: ``lateral_cells``, ``lateral_growth`` and ``lateral_edge_size`` are
+            used.
 
     Returns:
         Strictly increasing x-coordinates (m).

@@ -305,8 +305,34 @@ def _convert_to_msh(path: Path, out: Path) -> None:
     meshio.write(out, out_mesh, file_format="gmsh22", binary=False)
 
 
+def _group_label(model, dim: int, tag: int) -> str:
+    name = model.getPhysicalName(dim, tag)
+    return repr(name) if name else f"tag {tag} (unnamed)"
+
+
+#: Local node numbers of the facets of the linear gmsh cells (gmsh node order).
+_GMSH_CELL_FACETS = {
+    1: [[0], [1]],                              # 2-node line -> its end points
+    2: [[0, 1], [1, 2], [2, 0]],                # 3-node triangle -> edges
+    3: [[0, 1], [1, 2], [2, 3], [3, 0]],        # 4-node quadrangle -> edges
+}
+
+
+def _facet_keys(nodes: np.ndarray, base: int) -> np.ndarray:
+    """One int64 key per facet (rows of node tags, any order)."""
+    nodes = np.sort(np.asarray(nodes, dtype=np.int64), axis=1)
+    key = np.zeros(len(nodes), dtype=np.int64)
+    for c in range(nodes.shape[1]):
+        key = key * base + nodes[:, c]
+    return key
+
+
 def _inspect_gmsh_model(path: Path) -> tuple[int, int]:
-    """Check the current gmsh model (rank 0); return (tdim, gdim)."""
+    """Check the current gmsh model (rank 0); return (tdim, gdim).
+
+    Everything dolfinx would choke on (or that would only fail much later) is refused
+    here with a :class:`MeshError` naming the file and the group involved.
+    """
     import gmsh
 
     supported = dolfinx.io.gmsh._gmsh_to_cells
@@ -319,6 +345,9 @@ def _inspect_gmsh_model(path: Path) -> tuple[int, int]:
             break
     if tdim == 0:
         raise MeshError(f"{path}: the file holds no cells (no line, surface or volume elements)")
+    if tdim == 3:
+        raise MeshError(f"{path}: the mesh is 3-D (volume cells); only 1-D (through-thickness "
+                        "line) and 2-D (cross-section) meshes are supported")
     groups = model.getPhysicalGroups()
     if not groups:
         raise MeshError(f"{path}: the mesh has no physical groups; name every region "
@@ -326,7 +355,7 @@ def _inspect_gmsh_model(path: Path) -> tuple[int, int]:
     if not any(model.getPhysicalName(d, t) for d, t in groups):
         raise MeshError(f"{path}: the mesh has no named physical groups; give the physical "
                         "groups names (gmsh $PhysicalNames / meshio field_data)")
-    types, elem_tags, _ = model.mesh.getElements(tdim)
+    types, elem_tags, elem_nodes = model.mesh.getElements(tdim)
     if len(types) != 1:
         raise MeshError(f"{path}: mixed {tdim}-D cell types are not supported")
     if int(types[0]) not in supported or supported[int(types[0])][1] != 1:
@@ -336,6 +365,10 @@ def _inspect_gmsh_model(path: Path) -> tuple[int, int]:
     cell_groups = [t for d, t in groups if d == tdim]
     if not cell_groups:
         raise MeshError(f"{path}: no {tdim}-D physical group: the cells belong to no region")
+    unnamed = [t for t in cell_groups if not model.getPhysicalName(tdim, t)]
+    if unnamed:
+        raise MeshError(f"{path}: {tdim}-D physical group(s) with tag(s) {unnamed} have no name; "
+                        "every cell must belong to a region named like a layer of the cell")
     tagged = []
     for t in cell_groups:
         for ent in model.getEntitiesForPhysicalGroup(tdim, t):
@@ -348,15 +381,42 @@ def _inspect_gmsh_model(path: Path) -> tuple[int, int]:
     if len(missing):
         raise MeshError(f"{path}: {len(missing)} of {len(all_cells)} cells belong to no "
                         f"{tdim}-D physical group (every cell needs a region)")
+
+    # every tagged facet must be a side of some cell (dolfinx aborts with an MPI
+    # error stack otherwise)
+    ctype = int(types[0])
+    cell_nodes = np.asarray(elem_nodes[0], dtype=np.int64).reshape(len(all_cells), -1)
+    node_tags, coords, _ = model.mesh.getNodes()
+    base = int(np.max(node_tags)) + 1 if len(node_tags) else 1
+    local = np.asarray(_GMSH_CELL_FACETS[ctype])
+    cell_facets = np.unique(_facet_keys(
+        cell_nodes[:, local].reshape(-1, local.shape[1]), base))
     for d, t in groups:
-        if d == tdim - 1:
-            ftypes = model.mesh.getElementTypes(d)
-            if len(ftypes) > 1 or any(int(ft) not in supported for ft in ftypes):
-                raise MeshError(f"{path}: the {d}-D physical groups mix element types")
-    _, coords, _ = model.mesh.getNodes()
+        if d != tdim - 1:
+            continue
+        label = _group_label(model, d, t)
+        for ent in model.getEntitiesForPhysicalGroup(d, t):
+            ftypes, _, fnodes = model.mesh.getElements(d, ent)
+            for ft, fn in zip(ftypes, fnodes, strict=True):
+                nn = model.mesh.getElementProperties(ft)[3]
+                if int(ft) not in supported or nn != local.shape[1]:
+                    raise MeshError(f"{path}: facet group {label} holds "
+                                    f"{model.mesh.getElementProperties(ft)[0]!r} elements, "
+                                    f"not the sides of the {tdim}-D cells")
+                fn = np.asarray(fn, dtype=np.int64).reshape(-1, nn)
+                orphan = ~np.isin(_facet_keys(fn, base), cell_facets)
+                if np.any(orphan):
+                    raise MeshError(
+                        f"{path}: facet group {label}: {int(orphan.sum())} of {len(fn)} "
+                        f"facet(s) are not a side of any cell (first one has gmsh node tags "
+                        f"{fn[orphan][0].tolist()}); tagged facets must lie on the mesh")
     coords = np.asarray(coords).reshape(-1, 3)
     used = [c for c in range(3) if np.any(coords[:, c] != 0.0)]
     gdim = max(tdim, (max(used) + 1) if used else 0)
+    if gdim > tdim:
+        where = "along x (y = z = 0)" if tdim == 1 else "in the x-y plane (z = 0)"
+        raise MeshError(f"{path}: the mesh is {tdim}-D but its nodes do not lie {where}; "
+                        f"{'the height is x' if tdim == 1 else 'x is lateral, y the height'}")
     return tdim, gdim
 
 
@@ -366,8 +426,11 @@ def read_mesh(path: str | os.PathLike, comm: MPI.Comm = MPI.COMM_WORLD,
 
     ``.msh`` files go to gmsh directly; other formats are converted by meshio (rank
     0) into a temporary gmsh 2.2 file first.  Region and facet-group names come from
-    the gmsh physical names; unnamed groups keep their tags but get no name.  The mesh
-    is distributed with ghosted shared facets (needed for ``dS`` in parallel).
+    the gmsh physical names; unnamed facet groups keep their tags but get no name
+    (unnamed cell groups are refused).  The mesh is distributed with ghosted shared
+    facets (needed for ``dS`` in parallel).  Everything is checked on rank 0 before
+    dolfinx sees the mesh, and the verdict is broadcast, so every rank raises the same
+    error.
 
     Args:
         path: mesh file (``.msh``, ``.vtu``, ``.xdmf`` or another meshio format).
@@ -381,8 +444,11 @@ def read_mesh(path: str | os.PathLike, comm: MPI.Comm = MPI.COMM_WORLD,
         ``facet_names`` those one dimension lower.
 
     Raises:
-        MeshError: the file is missing or unreadable, has no named physical groups,
-            or some cells belong to no (or more than one) region.
+        MeshError: the file is missing or unreadable; has no named physical groups;
+            is 3-D, or a 1-D/2-D mesh not along x / in the x-y plane; has non-linear
+            or mixed cells; some cells belong to no region, to more than one, or to an
+            unnamed one; a tagged facet is not a side of any cell.  The message names
+            the file and the group.
     """
     import gmsh
 
@@ -444,27 +510,146 @@ def read_mesh(path: str | os.PathLike, comm: MPI.Comm = MPI.COMM_WORLD,
     return Domain(msh, cell_tags, facet_tags, cell_names, facet_names, length_scale)
 
 
-def check_domain_against_geometry(domain: Domain, geometry: StackGeometry) -> None:
-    """Check that every layer of the stack has a non-empty region in the mesh.
+#: Relative tolerance of the geometric checks of a read mesh against the configured
+#: stack (layer thicknesses, region widths): 1 %.
+GEOMETRY_RTOL = 0.01
+
+#: Facet groups every mesh needs (boundary conditions of the heat problem).
+REQUIRED_FACET_GROUPS = ("bottom", "top")
+
+
+def mesh_file_dimension(path: str | os.PathLike) -> int:
+    """Topological dimension of the cells in a mesh file (no MPI, no gmsh session).
+
+    Cheap and rank-independent: every rank may call it on its own (it reads the file
+    with meshio and looks at the cell types only).  Vertex-only files give 0; 3-D files
+    give 3 (which :func:`read_mesh` then refuses).
 
     Args:
-        domain: the (read) mesh with its region names.
-        geometry: the layer stack the physics will be set up for.
+        path: mesh file (any format meshio reads: ``.msh``, ``.vtu``, ``.xdmf`` …).
+
+    Returns:
+        The largest topological dimension of the file's cells (0 … 3).
 
     Raises:
-        MeshError: naming the layers without a region (collective).
+        MeshError: the file is missing or unreadable, or holds no cells.
     """
+    path = Path(path)
+    if not path.is_file():
+        raise MeshError(f"{path}: no such mesh file")
+    try:
+        m = _meshio_read(path)
+    except MeshError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise MeshError(f"{path}: cannot read mesh file: {exc}") from None
+    dims = [int(block.dim) for block in m.cells if len(block.data)]
+    if not dims:
+        raise MeshError(f"{path}: the file holds no cells")
+    return max(dims)
+
+
+def _extents(domain: Domain, name: str) -> np.ndarray:
+    """Global (min, max) of every coordinate over the cells of a region (collective).
+
+    Returns an array of shape (gdim, 2), in mesh units; (inf, -inf) if empty.
+    """
+    msh = domain.mesh
+    gdim = msh.geometry.dim
+    cells = domain.cells(name) if name in domain.cell_names else np.zeros(0, dtype=np.int32)
+    x = msh.geometry.x[:, :gdim]
+    if len(cells):
+        pts = x[msh.geometry.dofmaps[0][cells].ravel()]
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+    else:
+        lo, hi = np.full(gdim, np.inf), np.full(gdim, -np.inf)
+    lo, hi = np.array(lo, dtype=np.float64), np.array(hi, dtype=np.float64)
+    domain.comm.Allreduce(MPI.IN_PLACE, lo, op=MPI.MIN)
+    domain.comm.Allreduce(MPI.IN_PLACE, hi, op=MPI.MAX)
+    return np.stack([lo, hi], axis=1)
+
+
+def check_domain_against_geometry(domain: Domain, geometry: StackGeometry,
+                                  path: str | os.PathLike | None = None,
+                                  rtol: float = GEOMETRY_RTOL) -> None:
+    """Validate a read mesh against the configured stack (collective).
+
+    Checks, in this order (the first failure is raised, identically on every rank):
+
+    1. every layer of the stack has a non-empty region named like it;
+    2. every region of the mesh is a layer of the stack (no extra regions);
+    3. the facet groups ``bottom`` and ``top`` exist and are not empty;
+    4. each region's extent along the thickness axis (x in 1-D, y in 2-D) equals the
+       layer's thickness, and in 2-D each region's lateral extent (x) equals the
+       layer's width (``width`` or the cross-section width; the Li pad for the top
+       layer), both within the relative tolerance ``rtol`` (1 %).  Extents are
+       ``length_scale`` × mesh coordinates, so a mesh drawn in the wrong unit fails
+       here with a hint at ``[mesh] length_scale``.
+
+    Args:
+        domain: the (read) mesh with its region names and length scale (m per unit).
+        geometry: the layer stack the physics will be set up for (SI).
+        path: the mesh file, named in the messages.
+        rtol: relative tolerance of the geometric checks.
+
+    Raises:
+        MeshError: one line naming the file, the region/group and what was expected.
+    """
+    src = f"{path}: " if path is not None else ""
+    comm = domain.comm
     msh = domain.mesh
     tdim = msh.topology.dim
     n_own = msh.topology.index_map(tdim).size_local
     ct = domain.cell_tags
     own_vals = ct.values[ct.indices < n_own]
-    missing = []
-    for name in geometry.layer_names:
+    layers = list(geometry.layer_names)
+    regions = sorted(domain.cell_names, key=domain.cell_names.get)
+
+    counts = {}
+    for name in sorted(set(layers) | set(regions)):  # same order on every rank
         tag = domain.cell_names.get(name)
-        count = 0 if tag is None else int(np.count_nonzero(own_vals == tag))
-        if domain.comm.allreduce(count, op=MPI.SUM) == 0:
-            missing.append(name)
+        local = 0 if tag is None else int(np.count_nonzero(own_vals == tag))
+        counts[name] = comm.allreduce(local, op=MPI.SUM)
+    missing = [n for n in layers if counts[n] == 0]
     if missing:
-        raise MeshError(f"the mesh has no region for layer(s) {missing}; its regions are "
-                        f"{sorted(domain.cell_names)}")
+        raise MeshError(f"{src}the mesh has no region for layer(s) {missing}; its regions are "
+                        f"{regions}; every layer of the cell needs a non-empty region named "
+                        "like it")
+    extra = [n for n in regions if n not in layers]
+    if extra:
+        raise MeshError(f"{src}region(s) {extra} in the mesh are not layers of the cell "
+                        f"(layers: {layers}); every region must be one of its layers")
+
+    n_own_f = msh.topology.index_map(tdim - 1).size_local
+    ft = domain.facet_tags
+    for name in REQUIRED_FACET_GROUPS:
+        tag = domain.facet_names.get(name)
+        local = 0 if tag is None else int(np.count_nonzero(
+            (ft.values == tag) & (ft.indices < n_own_f)))
+        if comm.allreduce(local, op=MPI.SUM) == 0:
+            raise MeshError(f"{src}facet group {name!r} is missing or empty (groups: "
+                            f"{sorted(domain.facet_names)}); the boundary conditions need "
+                            f"{' and '.join(repr(g) for g in REQUIRED_FACET_GROUPS)}")
+
+    ell = domain.length_scale
+    axis = tdim - 1  # thickness axis: x in 1-D, y in 2-D
+    checks = []  # (region, quantity, mesh value in m, configured value in m)
+    for layer in geometry.layers:
+        ext = _extents(domain, layer.name)
+        checks.append((layer.name, "thickness", float(ext[axis, 1] - ext[axis, 0]) * ell,
+                       layer.thickness))
+        if tdim == 2:
+            lo, hi = geometry.lateral_extent(layer.name)
+            checks.append((layer.name, "width", float(ext[0, 1] - ext[0, 0]) * ell, hi - lo))
+    bad = [c for c in checks if not abs(c[2] - c[3]) <= rtol * c[3]]
+    if bad:
+        name, what, got, want = bad[0]
+        factors = np.array([c[3] / c[2] for c in checks if c[2] > 0])
+        hint = "check [mesh] length_scale (metres per mesh-coordinate unit"
+        hint += f", now {ell:g} m) and the configured geometry"
+        if len(factors) == len(checks) and np.ptp(np.log(factors)) < 2 * rtol:
+            hint += (f"; every size is off by the same factor {float(np.median(factors)):.4g}: "
+                     f"length_scale = {ell * float(np.median(factors)):.4g} m would match")
+        raise MeshError(f"{src}region {name!r}: {what} in the mesh {got:.6g} m "
+                        f"({got / ell:.6g} mesh units x length_scale {ell:g} m) differs from "
+                        f"the configured {want:.6g} m by more than {rtol:.0%}; {hint}")

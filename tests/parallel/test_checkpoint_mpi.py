@@ -18,6 +18,7 @@ CFG = textwrap.dedent("""
     dim = 2
     cells_per_layer = 2
     lateral_cells = 16
+    lateral_growth = 1.5
     growth = 2.0
     max_cell_size = "100 um"
     [anneal]

@@ -12,8 +12,8 @@ COLUMNS = ["time_s", "T_plate_C", "T_min_C", "T_mean_C", "T_max_C", "T_top_C"]
 
 
 def _compare(cfg):
-    serial = run_anneal(cfg, None, MPI.COMM_SELF, progress=False).history
-    parallel = run_anneal(cfg, None, MPI.COMM_WORLD, progress=False).history
+    serial = run_anneal(cfg, MPI.COMM_SELF, progress=False).history
+    parallel = run_anneal(cfg, MPI.COMM_WORLD, progress=False).history
     assert len(serial.rows) == len(parallel.rows)
     for c in COLUMNS:
         a, b = serial.column(c), parallel.column(c)
@@ -31,5 +31,6 @@ def test_history_1d_same_on_any_rank_count():
 def test_history_2d_same_on_any_rank_count():
     pytest.importorskip("fem_cell.meshing.cross_section")
     cfg = load_config(overrides={"mesh": {"dim": 2, "cells_per_layer": 2, "lateral_cells": 16,
+                                          "lateral_growth": 1.5,
                                           "growth": 2.0, "max_cell_size": "100 um"}})
     _compare(cfg)

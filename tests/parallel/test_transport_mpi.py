@@ -26,7 +26,8 @@ def run(comm, dim, t_end):
     else:
         from fem_cell.meshing.cross_section import build_cross_section_mesh
 
-        s = MeshSettings(dim=2, cells_per_layer=4, lateral_cells=12, growth=2.0,
+        s = MeshSettings(dim=2, cells_per_layer=4, lateral_cells=12, lateral_growth=1.5,
+                         growth=2.0,
                          max_cell_size=100e-6)
         d = build_cross_section_mesh(cfg.geometry, s, comm)
     film = d.submesh("LiCoO2", "degraded", "Li3PO4")

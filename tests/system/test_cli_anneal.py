@@ -84,6 +84,7 @@ def test_anneal_2d_coarse(tmp_path):
         [mesh]
         cells_per_layer = 2
         lateral_cells = 16
+        lateral_growth = 1.5
         growth = 2.0
         max_cell_size = "100 um"
         [output]

@@ -22,7 +22,8 @@ def parent(comm, dim):
         return build_line_mesh(cfg.geometry, cfg.mesh, comm)
     from fem_cell.meshing.cross_section import build_cross_section_mesh
 
-    s = MeshSettings(dim=2, cells_per_layer=2, lateral_cells=16, growth=2.0, max_cell_size=100e-6)
+    s = MeshSettings(dim=2, cells_per_layer=2, lateral_cells=16, lateral_growth=1.5, growth=2.0,
+                     max_cell_size=100e-6)
     return build_cross_section_mesh(cfg.geometry, s, comm)
 
 

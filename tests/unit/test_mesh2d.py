@@ -39,6 +39,9 @@ def stack() -> StackGeometry:
 
 
 SETTINGS = MeshSettings(dim=2, lateral_cells=60)
+FILMS = sum(t for n, t in THICK.items() if n != "substrate")  # film stack above the substrate (m)
+#: no pad-edge refinement (edge size = the whole width): the ``lateral_cells`` scale only
+NO_EDGE = {"lateral_edge_size": W}
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +146,7 @@ def test_vertical_grading_equals_1d(domain):
 
 @pytest.mark.mpi
 def test_lateral_grading():
-    g, s = stack(), SETTINGS
+    g, s = stack(), MeshSettings(dim=2, lateral_cells=60, **NO_EDGE)
     x = lateral_node_coordinates(g, s)
     h = np.diff(x)
     assert x[0] == 0.0 and x[-1] == pytest.approx(W, rel=1e-15)
@@ -162,7 +165,7 @@ def test_lateral_grading():
 @pytest.mark.parametrize("n", [1000, 4000])
 def test_lateral_grading_fine_meshes_stay_sane(n):
     """Many lateral cells refine everywhere; edge cells do not collapse."""
-    h = np.diff(lateral_node_coordinates(stack(), MeshSettings(dim=2, lateral_cells=n)))
+    h = np.diff(lateral_node_coordinates(stack(), MeshSettings(dim=2, lateral_cells=n, **NO_EDGE)))
     assert len(h) == pytest.approx(n, abs=4)
     assert h.min() >= W / n / LATERAL_SIZE_RATIO
     assert h.max() <= W / n * LATERAL_SIZE_RATIO
@@ -182,10 +185,10 @@ def test_p1_dofs_scale_with_lateral_cells():
     rows = sum(len(z) - 1 for z in layer_node_coordinates(g, SETTINGS)) + 1
     sizes = {}
     for n in (40, 80):
-        d = build_cross_section_mesh(g, MeshSettings(dim=2, lateral_cells=n), comm)
+        d = build_cross_section_mesh(g, MeshSettings(dim=2, lateral_cells=n, **NO_EDGE), comm)
         V = fem.functionspace(d.mesh, ("Lagrange", 1))
         sizes[n] = V.dofmap.index_map.size_global
-        cols = len(lateral_node_coordinates(g, MeshSettings(dim=2, lateral_cells=n)))
+        cols = len(lateral_node_coordinates(g, MeshSettings(dim=2, lateral_cells=n, **NO_EDGE)))
         assert cols == pytest.approx(n + 1, abs=4)
         # full tensor grid minus the nodes of the Li rows outside the pad
         assert sizes[n] < rows * cols
@@ -236,3 +239,86 @@ def test_large_mesh_is_fast():
     elapsed = time.perf_counter() - t0
     assert d.mesh.topology.index_map(0).size_global > 90_000
     assert elapsed < 30.0
+
+
+# ---------------------------------------------------------------------------------
+# pad-edge lateral refinement (hardening: 10.6 µm wide cells over a 1.6 µm film stack)
+# ---------------------------------------------------------------------------------
+def edge_cells(x: np.ndarray, edges) -> list[float]:
+    """Widths of the two cells flanking every edge."""
+    h = np.diff(x)
+    out = []
+    for e in edges:
+        i = int(np.argmin(np.abs(x - e)))
+        assert x[i] == pytest.approx(e, rel=1e-14)
+        out += [h[i - 1], h[i]]
+    return out
+
+
+@pytest.mark.mpi
+def test_pad_edge_cells_resolve_the_film_stack():
+    g = stack()
+    x = lateral_node_coordinates(g, SETTINGS)
+    h = np.diff(x)
+    widths = edge_cells(x, g.lateral_extent("Li"))
+    assert max(widths) <= FILMS * (1 + 1e-9)  # no wider than the film stack
+    assert min(widths) >= 0.5 * FILMS  # ... and not needlessly finer
+    assert h.min() == pytest.approx(min(widths), rel=1e-9)
+    ratio = np.maximum(h[1:] / h[:-1], h[:-1] / h[1:])
+    assert ratio.max() <= SETTINGS.lateral_growth * (1 + 1e-6)
+    # the size cap is still set by lateral_cells (20 x its scale); refinement only adds cells
+    plain = lateral_node_coordinates(g, MeshSettings(dim=2, lateral_cells=60, **NO_EDGE))
+    assert h.max() <= LATERAL_SIZE_RATIO * np.diff(plain).min() * (1 + 1e-9)
+    assert len(h) > len(plain) - 1
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("edge", [0.2e-6, 5e-6])
+def test_lateral_edge_size_setting(edge):
+    g = stack()
+    s = MeshSettings(dim=2, lateral_cells=60, lateral_edge_size=edge)
+    x = lateral_node_coordinates(g, s)
+    widths = edge_cells(x, g.lateral_extent("Li"))
+    assert max(widths) <= edge * (1 + 1e-9)
+    assert min(widths) >= 0.9 * edge
+    h = np.diff(x)
+    assert np.max(np.maximum(h[1:] / h[:-1], h[:-1] / h[1:])) <= s.lateral_growth * (1 + 1e-6)
+
+
+def test_lateral_edge_size_must_be_positive():
+    with pytest.raises(ValueError, match="lateral_edge_size"):
+        MeshSettings(dim=2, lateral_edge_size=0.0)
+
+
+@pytest.mark.mpi
+def test_pad_edge_cells_in_the_mesh(domain):
+    """From the mesh itself: the Li cells at the pad edges are film-thickness wide."""
+    msh = domain.mesh
+    ell = domain.length_scale
+    dofs = msh.geometry.dofmaps[0][domain.cells("Li")]
+    x = msh.geometry.x[:, 0][dofs] * ell
+    lo, hi = stack().lateral_extent("Li")
+    at_edge = np.any(np.isclose(x, lo, rtol=0, atol=1e-12) | np.isclose(x, hi, rtol=0, atol=1e-12),
+                     axis=1)
+    local = np.ptp(x[at_edge], axis=1)
+    widest = domain.comm.allreduce(float(local.max()) if len(local) else 0.0, op=MPI.MAX)
+    count = domain.comm.allreduce(int(len(local)), op=MPI.SUM)
+    assert count > 0
+    assert 0.5 * FILMS <= widest <= FILMS * (1 + 1e-9)
+
+
+# ---------------------------------------------------------------------------------
+# growth = largest neighbouring-cell size ratio through the thickness (2-D rows)
+# ---------------------------------------------------------------------------------
+@pytest.mark.mpi
+@pytest.mark.parametrize("growth", [1.1, 1.25, 2.0, 10.0])
+def test_vertical_growth_is_the_largest_neighbour_ratio(growth):
+    s = MeshSettings(dim=2, lateral_cells=10, growth=growth, **NO_EDGE)
+    d = build_cross_section_mesh(stack(), s, MPI.COMM_WORLD)
+    y = d.mesh.geometry.x[:, 1]
+    rows = np.unique(np.concatenate(d.comm.allgather(np.unique(y))))
+    h = np.diff(rows)
+    assert h.min() > 0
+    ratio = np.maximum(h[1:] / h[:-1], h[:-1] / h[1:])
+    assert ratio.max() <= growth * (1 + 1e-6)
+    assert len(h) == sum(len(z) - 1 for z in layer_node_coordinates(stack(), s))
