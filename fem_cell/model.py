@@ -157,3 +157,111 @@ def li_metal_layers(config: RunConfig) -> tuple[str, ...]:
         return tuple(names)
     return tuple(lay.name for lay in config.geometry.layers
                  if config.materials[lay.material].get("melting_point") is not None)
+
+
+# --------------------------------------------------------------- anneal chemistry ------
+FILM_TRANSPORT_LAYERS = ("LiCoO2", "degraded", "Li3PO4")
+
+
+@dataclass
+class ChemistryModel:
+    """Heat on the whole stack + Li⁺/H⁺ transport on the film sub-mesh.
+
+    Attributes:
+        heat: the heat model (parent mesh).
+        film: the film sub-mesh (LiCoO2, degraded layer, Li3PO4) with its entity map.
+        T_film: the temperature on the film mesh (copied from the heat solution).
+        transfer: the copy operation (call after each heat solve).
+        transport: the transport block (fields ``xH_<phase>`` and ``phi``).
+        transport_problem: its TransientProblem (LU, per-field Newton test).
+        problem: heat then transport within each step (what the stepper drives).
+        resistance: R_interface of the proton field in LiCoO2.
+        exposure: the exposure that made the initial profile (None: proton-free).
+    """
+
+    heat: HeatModel
+    film: Domain
+    T_film: fem.Function
+    transfer: object
+    transport: object
+    transport_problem: TransientProblem
+    problem: object
+    resistance: object
+    exposure: object = None
+
+    @property
+    def domain(self) -> Domain:
+        return self.heat.domain
+
+    @property
+    def T(self) -> fem.Function:
+        return self.heat.T
+
+    def transport_layers(self) -> tuple[str, ...]:
+        return tuple(n for n in FILM_TRANSPORT_LAYERS if n in self.film.cell_names)
+
+
+def chemistry_parameters(config: RunConfig) -> dict:
+    """The physics parameter objects of the chemistry (from the config's data when it
+    carries them, else the physics modules' documented defaults)."""
+    from fem_cell.physics import degraded, exposure, transport
+
+    try:
+        from fem_cell.physics import parameters as P
+    except ImportError:  # pragma: no cover - transitional
+        P = None
+    if P is not None and getattr(config, "chemistry", None) is not None:
+        return {"phase_properties": P.transport_phase_properties(config),
+                "exchange": P.exchange_parameters(config), "sink": P.sink_bc(config),
+                "law": P.degraded_law(config), "exposure_model": P.exposure_model(config),
+                "exposure": P.exposure(config)}
+    return {"phase_properties": {"LiCoO2": transport.LICOO2_TRANSPORT,
+                                 "Li3PO4": transport.LI3PO4_TRANSPORT},
+            "exchange": transport.ExchangeParameters(), "sink": transport.SinkBC(),
+            "law": degraded.DegradedLayerLaw(), "exposure_model": exposure.ExposureModel(),
+            "exposure": exposure.Exposure()}
+
+
+def build_chemistry_model(config: RunConfig, domain: Domain, *, expose: bool = True,
+                          exposure=None) -> ChemistryModel:
+    """Heat + transport model of the anneal, with the exposed initial proton profile.
+
+    Args:
+        config: validated configuration.
+        domain: the stack mesh (parent).
+        expose: set the initial proton profile from the exposure (else proton-free).
+        exposure: an :class:`~fem_cell.physics.exposure.Exposure` overriding the config's.
+    """
+    from fem_cell.physics.degraded import InterfaceResistance
+    from fem_cell.physics.exposure import apply_exposure, exposure_profile
+    from fem_cell.physics.transport import (Phase, TemperatureTransfer, TransportPhysics,
+                                            build_transport_problem)
+    from fem_cell.solvers.coupled import SequentialProblem
+
+    heat = build_heat_problem(config, domain)
+    pars = chemistry_parameters(config)
+    layers = tuple(n for n in FILM_TRANSPORT_LAYERS if n in domain.cell_names)
+    film = domain.submesh(*layers)
+    T_film = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)), name="T_film_K")
+    transfer = TemperatureTransfer(heat.T, T_film, film)
+    transfer()
+    props = pars["phase_properties"]
+    lco = tuple(r for r in ("LiCoO2", "degraded") if r in film.cell_names)
+    phases = (Phase("LiCoO2", lco, props["LiCoO2"]), Phase("Li3PO4", ("Li3PO4",), props["Li3PO4"]))
+    block = TransportPhysics(film, T_film, phases=phases, exchange=pars["exchange"],
+                             sink=pars["sink"])
+    ex = exposure if exposure is not None else pars["exposure"]
+    if expose:
+        apply_exposure(block, exposure_profile(ex, pars["exposure_model"]), phase="LiCoO2")
+    else:
+        for p in phases:
+            block.set_uniform(p.name, 0.0)
+    s = config.solver
+    tp = build_transport_problem(block, prefix="fem_cell_transport_",
+                                 x_atol=s.fraction_tolerance if hasattr(s, "fraction_tolerance")
+                                 else 1e-3,
+                                 newton_max_it=s.newton_max_it)
+    problem = SequentialProblem([heat.problem, tp], [None, transfer], prefix="fem_cell_anneal")
+    R = InterfaceResistance(film, block.x["LiCoO2"], T_film, law=pars["law"], regions=lco)
+    return ChemistryModel(heat, film, T_film, transfer, block, tp, problem, R,
+                          ex if expose else None)

@@ -39,6 +39,7 @@ from fem_cell.jobs.progress import ProgressLine
 from fem_cell.model import (FilmDiagnostics, HeatModel, build_domain, build_heat_problem,
                             film_layers, li_metal_layers)
 from fem_cell.outputs.fields import FieldSeriesWriter
+from fem_cell.outputs.film_fields import FilmFields, ProfileRecorder
 from fem_cell.outputs.history import History
 from fem_cell.outputs.rundir import RunFolder
 from fem_cell.solvers.checkpoint import load_checkpoint, save_checkpoint
@@ -48,7 +49,9 @@ HISTORY_COLUMNS = ["time_s", "T_plate_C", "T_min_C", "T_mean_C", "T_max_C",
                    "T_top_C", "T_Li_max_C", "dt_s", "newton_iterations"]
 #: files an anneal run may write (checked against a user's files before it starts)
 PLANNED_FILES = ("run.json", "summary.json", "history.csv", "history.png",
-                 "temperature_2d.png", "fields/temperature*", "checkpoints/t*.h5")
+                 "temperature_2d.png", "fields/temperature*", "fields/films*",
+                 "checkpoints/t*.h5", "R_interface.png", "proton_profiles.png",
+                 "proton_profiles.csv", "protons_2d.png")
 
 
 @dataclass
@@ -61,6 +64,8 @@ class AnnealResult:
     out_dir: Path | None
     output_times: list[float] = field(default_factory=list)
     wall_time: float = 0.0
+    chemistry: object = None
+    profiles: object = None
 
     def film_minus_plate_mK(self) -> tuple[float, float]:
         """(min, max) over the run of film mean − plate (mK), signed."""
@@ -105,8 +110,10 @@ def checkpoint_name(t: float) -> str:
 def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = None,
                progress: bool = True, domain: Domain | None = None,
                guard=NO_GUARD, restart: str | Path | None = None,
-               checkpoint_meta: dict | None = None) -> AnnealResult:
-    """Simulate heat diffusion through the stack over the whole anneal program.
+               checkpoint_meta: dict | None = None, chemistry: bool = True,
+               exposure=None) -> AnnealResult:
+    """Run the anneal program: heat through the stack and, with ``chemistry``, the
+    exposure's protons leaving LiCoO2 (coupled Li⁺/H⁺ transport on the films).
 
     Args:
         config: validated run configuration.
@@ -121,6 +128,8 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = 
             step sizes): the continued run reproduces the uninterrupted one.
         checkpoint_meta: extra metadata stored in every checkpoint written (the job
             records how to rebuild the configuration).
+        chemistry: solve the proton transport too (False: heat only).
+        exposure: an Exposure overriding the configuration's (chemistry only).
 
     Returns:
         The history, the model (final state) and stepper statistics.
@@ -128,60 +137,89 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = 
     Raises:
         ConvergenceError: the step could not be cut back further.
         RunAborted: a guard stopped the run (Li melting).
+        FractionOutOfRangeError: a proton fraction left [0, 1] beyond 1e-6.
         Interrupted: a signal stopped the run (``guard``).
     """
     wall0 = time.perf_counter()
     domain = domain or build_domain(config, comm)
     comm = domain.comm
-    model = build_heat_problem(config, domain)
+    if chemistry:
+        from fem_cell.diagnostics import CHEMISTRY_COLUMNS, ChemistryDiagnostics
+        from fem_cell.model import build_chemistry_model
+
+        chem = build_chemistry_model(config, domain, exposure=exposure)
+        model, problem = chem.heat, chem.problem
+        chem_diag = ChemistryDiagnostics(chem)
+        columns = HISTORY_COLUMNS + CHEMISTRY_COLUMNS
+    else:
+        chem = None
+        model = build_heat_problem(config, domain)
+        problem = model.problem
+        columns = list(HISTORY_COLUMNS)
     prog = config.anneal
     metal = tuple(n for n in li_metal_layers(config) if n in domain.cell_names)
     diag = FilmDiagnostics(domain, model.T, film_layers(config), metal)
     melt = MeltingGuard(getattr(config, "li_melting_point", None) or _melting_point(config, metal),
                         metal)
-    history = History(HISTORY_COLUMNS)
-    spaces = {f.name: f.space for f in model.problem.fields}
+    history = History(columns)
+    spaces = {f.name: f.space for f in problem.fields}
     resume: StepperState | None = None
     if restart is not None:
         resume, resume_meta = load_checkpoint(restart, comm, spaces)
-        model.problem.set_state(resume.states[0])
+        problem.set_state(resume.states[0])
     t_start = resume.t if resume is not None else 0.0
+    if chem is not None and resume is not None:
+        chem_diag.initial_total = resume_meta.get("H_initial_total_mol_m2")
     writer = None
+    film_writer = None
     T_C = None
+    profiles = ProfileRecorder(chem) if chem is not None and domain.dim == 1 else None
     if folder is not None:
         history.stream_to(folder.file("history.csv"), comm)
         if config.output.fields:
             T_C = fem.Function(model.T.function_space, name="T_C")
             writer = FieldSeriesWriter(comm, folder.file("fields/temperature.pvd"),
                                        [model.T, T_C, domain.layer_id_function()])
+            if chem is not None:
+                film_writer = FilmFields(chem, folder.file("fields/films.pvd"))
     out_times = [t for t in output_times(config) if t >= t_start - 1e-9]
     out_set = {round(t, 9) for t in out_times}
     holder: dict = {}
 
-    def record(t: float, dt: float, its: int) -> None:
+    def record(t: float, dt: float, its: int, after_step: bool = True) -> None:
         d = diag()
-        history.append(time_s=t, T_plate_C=prog.temperature(t) - ZERO_CELSIUS,
-                       T_min_C=d["T_min"] - ZERO_CELSIUS, T_mean_C=d["T_mean"] - ZERO_CELSIUS,
-                       T_max_C=d["T_max"] - ZERO_CELSIUS, T_top_C=d["T_top"] - ZERO_CELSIUS,
-                       T_Li_max_C=(d["T_metal_max"] - ZERO_CELSIUS
-                                   if np.isfinite(d["T_metal_max"]) else np.nan),
-                       dt_s=dt, newton_iterations=its)
+        row = dict(time_s=t, T_plate_C=prog.temperature(t) - ZERO_CELSIUS,
+                   T_min_C=d["T_min"] - ZERO_CELSIUS, T_mean_C=d["T_mean"] - ZERO_CELSIUS,
+                   T_max_C=d["T_max"] - ZERO_CELSIUS, T_top_C=d["T_top"] - ZERO_CELSIUS,
+                   T_Li_max_C=(d["T_metal_max"] - ZERO_CELSIUS
+                               if np.isfinite(d["T_metal_max"]) else np.nan),
+                   dt_s=dt, newton_iterations=its)
+        if chem is not None:
+            row.update(chem_diag(after_step=after_step))
+        history.append(**row)
         at_output = round(t, 9) in out_set
-        if writer is not None and at_output:
-            T_C.x.array[:] = model.T.x.array - ZERO_CELSIUS
-            writer.write(t)
+        if at_output:
+            if writer is not None:
+                T_C.x.array[:] = model.T.x.array - ZERO_CELSIUS
+                writer.write(t)
+            if film_writer is not None:
+                film_writer.write(t)
+            if profiles is not None:
+                profiles.record(t)
         if folder is not None and at_output and getattr(config.output, "checkpoints", True):
             st = holder["stepper"].state
             if st is None:  # the initial state
-                st = StepperState(t, 0, holder["stepper"].dt_initial, [],
-                                  [model.problem.get_state()])
-            save_checkpoint(folder.file(checkpoint_name(t)), comm, spaces, st,
-                            {"job": "anneal", "last_dt": dt, "newton_iterations": its,
-                             **(checkpoint_meta or {})})
+                st = StepperState(t, 0, holder["stepper"].dt_initial, [], [problem.get_state()])
+            meta = {"job": "anneal", "last_dt": dt, "newton_iterations": its,
+                    **(checkpoint_meta or {})}
+            if chem is not None:
+                meta["H_initial_total_mol_m2"] = chem_diag.initial_total
+                meta["R_interface_ohm_cm2"] = row["R_interface_ohm_cm2"]
+            save_checkpoint(folder.file(checkpoint_name(t)), comm, spaces, st, meta)
         melt(t, d["T_metal_max"])
 
     s = config.solver
-    stepper = TimeStepper(model.problem, t_end=prog.duration, scheme=s.scheme,
+    stepper = TimeStepper(problem, t_end=prog.duration, scheme=s.scheme,
                           dt_initial=s.dt_initial, dt_max=s.dt_max, dt_min=s.dt_min,
                           milestones=out_times, restarts=prog.breakpoints(), adaptive=s.adaptive,
                           t0=t_start)
@@ -192,10 +230,10 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = 
     bar = ProgressLine(comm, prog.duration, t0=t_start) if progress else None
     try:
         if resume is None:
-            record(0.0, 0.0, 0)
+            record(0.0, 0.0, 0, after_step=False)
         else:  # the restart's first row repeats the checkpointed one
             record(t_start, float(resume_meta.get("last_dt", 0.0)),
-                   int(resume_meta.get("newton_iterations", 0)))
+                   int(resume_meta.get("newton_iterations", 0)), after_step=False)
         with guard.deferred():
             stats = stepper.run(on_step=lambda i: record(i.t, i.dt, i.newton_iterations),
                                 progress=bar, poll=lambda t: guard.check(comm, t))
@@ -210,8 +248,10 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = 
         history.close()
         if writer is not None:
             writer.close()
+        if film_writer is not None:
+            film_writer.close()
     result = AnnealResult(history, model, stats, folder.path if folder else None, out_times,
-                          time.perf_counter() - wall0)
+                          time.perf_counter() - wall0, chemistry=chem, profiles=profiles)
     if folder is not None:
         write_run_outputs(result, config, folder)
     result.wall_time = time.perf_counter() - wall0
@@ -227,12 +267,13 @@ def _melting_point(config: RunConfig, metal: tuple[str, ...]) -> float | None:
 
 
 def summary_of(result: AnnealResult) -> dict:
-    """Headline numbers of an anneal run (JSON-ready)."""
+    """Headline numbers of an anneal run (JSON-ready): temperatures, and with chemistry
+    the interface resistance and proton inventories (initial and final values)."""
     h = result.history
     lo, hi = result.film_minus_plate_mK()
     st = result.stats
     li = h.column("T_Li_max_C")
-    return {
+    out = {
         "T_plate_max_C": float(h.column("T_plate_C").max()),
         "T_film_max_C": float(h.column("T_max_C").max()),
         "T_Li_max_C": float(np.nanmax(li)) if np.isfinite(li).any() else None,
@@ -245,16 +286,37 @@ def summary_of(result: AnnealResult) -> dict:
         "dofs": result.model.T.function_space.dofmap.index_map.size_global,
         "wall_time_s": result.wall_time,
     }
+    if result.chemistry is not None:
+        from fem_cell.diagnostics import summary_values
+
+        out.update(summary_values({c: h.column(c) for c in h.columns}))
+        ex = result.chemistry.exposure
+        if ex is not None:
+            out["exposure"] = {"gas": ex.gas, "duration_min": ex.duration / 60.0,
+                               "temperature_C": ex.temperature - ZERO_CELSIUS,
+                               "relative_humidity_percent": 100.0 * ex.relative_humidity}
+        out["transport_dofs"] = sum(f.space.dofmap.index_map.size_global
+                                    for f in result.chemistry.transport_problem.fields)
+    return out
 
 
 def write_run_outputs(result: AnnealResult, config: RunConfig, folder: RunFolder) -> None:
-    """Plots, render and the file list (after the time loop); collective."""
+    """Plots, renders and profile tables (after the time loop); collective."""
     from fem_cell.outputs import plots
 
     domain = result.model.domain
     comm = domain.comm
+    chem = result.chemistry
     if config.output.plots and comm.rank == 0:
         plots.plot_anneal_history(result.history, folder.file("history.png"), title=config.title)
+        if chem is not None:
+            plots.plot_interface_resistance(result.history, folder.file("R_interface.png"),
+                                            title=config.title)
+    if result.profiles is not None and comm.rank == 0:
+        result.profiles.write_csv(folder.file("proton_profiles.csv"))
+        if config.output.plots:
+            plots.plot_proton_profiles(result.profiles, folder.file("proton_profiles.png"),
+                                       title=config.title)
     if config.output.render and config.output.fields and domain.dim == 2:
         t_render = config.anneal.hold_end() or config.anneal.duration
         t_render = min(result.output_times, key=lambda t: abs(t - t_render))
@@ -262,6 +324,11 @@ def write_run_outputs(result: AnnealResult, config: RunConfig, folder: RunFolder
         if comm.rank == 0:
             plots.render_temperature_2d(folder.path / "fields" / "temperature.pvd", t_render,
                                         config.anneal.temperature(t_render), png)
+        if chem is not None:
+            png = folder.file("protons_2d.png")
+            if comm.rank == 0:
+                plots.render_protons_2d(folder.path / "fields" / "films.pvd",
+                                        [result.output_times[0], result.output_times[-1]], png)
     comm.Barrier()
 
 
@@ -298,6 +365,7 @@ def anneal_job(config: RunConfig, out: str | Path, comm: MPI.Comm, *, overwrite:
         _record_failure(folder, e, time.perf_counter() - wall0)
         raise
     folder.add_tree("fields", "temperature*")
+    folder.add_tree("fields", "films*")
     folder.add_tree("checkpoints", "t*.h5")
     st = result.stats
     info = {
@@ -318,6 +386,7 @@ def anneal_job(config: RunConfig, out: str | Path, comm: MPI.Comm, *, overwrite:
 def _record_failure(folder: RunFolder, e: BaseException, wall: float) -> None:
     """Rank-0 bookkeeping of a run that stopped early (no collectives: may run on one rank)."""
     folder.add_tree("fields", "temperature*")
+    folder.add_tree("fields", "films*")
     folder.add_tree("checkpoints", "t*.h5")
     if isinstance(e, Interrupted):
         t = "" if e.t is None else f" at t = {e.t:.6g} s"

@@ -99,3 +99,108 @@ def render_temperature_2d(pvd: str | Path, t: float, T_plate_K: float, path: str
     p.camera.zoom(1.1)
     p.screenshot(str(path))
     p.close()
+
+
+def plot_interface_resistance(history, path: str | Path, title: str = "") -> None:
+    """R_interface(t) at 25 °C (and at the current temperature) over the program."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = history.column("time_s") / 60.0
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    ax.semilogy(t, history.column("R_interface_ohm_cm2"), "C0-", lw=2,
+                label="R_interface at 25 °C")
+    ax.semilogy(t, history.column("R_interface_T_ohm_cm2"), "C0:",
+                label="R_interface at the current temperature")
+    ax.set_xlabel("time [min]")
+    ax.set_ylabel("interface resistance [Ω cm²]")
+    ax.grid(alpha=0.3, which="both")
+    ax2 = ax.twinx()
+    ax2.plot(t, history.column("T_plate_C"), "k-", lw=1, alpha=0.6, label="plate")
+    ax2.set_ylabel("plate temperature [°C]")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="center right", fontsize=9)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_proton_profiles(recorder, path: str | Path, times: list[float] | None = None,
+                         title: str = "") -> None:
+    """1-D proton site fraction vs height above the LiCoO2|Li3PO4 interface (nm), at
+    up to six of the recorded times (first, last and evenly spread between)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(recorder.times)
+    if n == 0:
+        return
+    if times is None:
+        idx = sorted(set(np.linspace(0, n - 1, min(n, 6)).round().astype(int)))
+    else:
+        idx = [int(np.argmin(np.abs(np.asarray(recorder.times) - t))) for t in times]
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for k, i in enumerate(idx):
+        prof = recorder.profiles[i]
+        c = f"C{k}"
+        lab = f"t = {recorder.times[i] / 60:.1f} min"
+        for j, phase in enumerate(p for p in prof if p != "height_nm"):
+            x = np.maximum(prof[phase], 1e-12)
+            ax.semilogy(prof["height_nm"], x, color=c, ls="-" if j == 0 else "--",
+                        label=lab if j == 0 else None)
+    ax.axvline(0.0, color="k", lw=0.8)
+    ax.set_xlim(-100, 1000)
+    ax.set_ylim(1e-9, 1.5)
+    ax.set_xlabel("height above the LiCoO2|Li3PO4 interface [nm] (LiCoO2 < 0 < Li3PO4)")
+    ax.set_ylabel("proton site fraction x_H [–]")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="upper right")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def render_protons_2d(pvd: str | Path, times: list[float], path: str | Path,
+                      stretch: float | None = None) -> None:
+    """Off-screen render of log10 x_H over the film cross-section at the given times
+    (one panel each), the thickness axis stretched so µm films under a mm pad show.
+
+    Args:
+        pvd: the run's ``fields/films.pvd``.
+        times: output times to show (s); nearest stored times are used.
+        path: PNG to write.
+        stretch: thickness magnification (default: films drawn 1/4 as tall as wide).
+    """
+    pyvista = offscreen_pyvista()
+    reader = pyvista.get_reader(str(pvd))
+    stored = np.asarray(reader.time_values)
+    p = pyvista.Plotter(off_screen=True, shape=(len(times), 1), window_size=(1600, 420 * len(times)))
+    for row, t in enumerate(times):
+        tt = float(stored[np.argmin(np.abs(stored - t))])
+        reader.set_active_time_value(tt)
+        grid = reader.read().combine()
+        b = grid.bounds
+        width, height = b[1] - b[0], b[3] - b[2]
+        k = stretch if stretch is not None else max(1.0, 0.25 * width / max(height, 1e-30))
+        pts = np.asarray(grid.points).copy()
+        pts[:, 1] = (pts[:, 1] - b[2]) * k
+        grid.points = pts
+        grid.point_data["log10_xH"] = np.log10(np.maximum(np.asarray(grid.point_data["xH"]), 1e-8))
+        p.subplot(row, 0)
+        p.add_mesh(grid, scalars="log10_xH", cmap="viridis", clim=(-8, 0),
+                   scalar_bar_args={"title": f"log10 x_H, t = {tt / 60:.1f} min",
+                                    "vertical": False})
+        p.add_text(f"films (LiCoO2 | Li3PO4), thickness stretched ×{k:.0f}; x in µm",
+                   font_size=9)
+        p.view_xy()
+    p.screenshot(str(path))
+    p.close()
