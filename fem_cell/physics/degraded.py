@@ -161,9 +161,13 @@ class InterfaceResistance:
     def _mean_T(self) -> float:
         if isinstance(self.T, (int, float)):
             return float(self.T)
+        from fem_cell._dolfinx import MPI
+
         d = self.domain
-        ids = self.regions
-        return d.integrate(self._T_expr, d.dx(*ids)) / d.volume(*ids)
+        if not hasattr(self, "_form_Tmean"):  # compiled once
+            self._form_Tmean = fem.form(self._T_expr * d.dx(*self.regions))
+            self._volume = d.volume(*self.regions)
+        return d.comm.allreduce(fem.assemble_scalar(self._form_Tmean), op=MPI.SUM) / self._volume
 
 
 __all__ = ["DegradedLayerLaw", "InterfaceResistance", "OHM_M2_PER_OHM_CM2", "ohm_m2_to_ohm_cm2"]

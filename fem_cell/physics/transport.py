@@ -253,6 +253,7 @@ class TransportPhysics:
         self._udot = None
         self._pad = fem.Constant(msh, 0.0)
         self._active = {p.name: self._active_dofs(p) for p in self.phases}
+        self._forms: dict[str, fem.Form] = {}  # compiled diagnostics (see _scalar)
 
     # -- geometry helpers ---------------------------------------------------------------
     def _interface_names(self) -> tuple[str, ...]:
@@ -445,32 +446,41 @@ class TransportPhysics:
         f.x.scatter_forward()
 
     # -- derived quantities (collective) -------------------------------------------------------
+    def _scalar(self, key: str, build: Callable[[], ufl.Form]) -> float:
+        """Assemble a scalar form, compiled once per ``key`` (collective)."""
+        form = self._forms.get(key)
+        if form is None:
+            form = self._forms[key] = fem.form(build())
+        return self.domain.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)
+
     def inventory(self, phase: str | None = None) -> float:
         """Protons in a phase (all phases if None): mol/m² in 1-D, mol/m in 2-D."""
         phases = self.phases if phase is None else (self.phase(phase),)
-        total = 0.0
-        for p in phases:
-            form = p.properties.site_density * self.x[p.name] * self.dx(p)
-            total += self.domain.comm.allreduce(fem.assemble_scalar(fem.form(form)), op=MPI.SUM)
-        return total
+        return sum(self._scalar(f"inventory:{p.name}",
+                                lambda p=p: p.properties.site_density * self.x[p.name] * self.dx(p))
+                   for p in phases)
 
     def interface_flux(self) -> float:
         """Proton flux lower → upper phase through the interface (mol/(m² s) in 1-D)."""
         if not self.interfaces:
             return 0.0
-        lo, up = (self.x[p.name] for p in self.phases)
-        j = self.exchange_flux(ufl.avg(lo), ufl.avg(up), ufl.avg(self.T))
-        return self.domain.integrate(j, self.domain.dS(*self.interfaces))
+
+        def build():
+            lo, up = (self.x[p.name] for p in self.phases)
+            j = self.exchange_flux(ufl.avg(lo), ufl.avg(up), ufl.avg(self.T))
+            return j * self.domain.dS(*self.interfaces)
+
+        return self._scalar("interface_flux", build)
+
+    def _phase_rate(self, p: Phase) -> float:
+        return self._scalar(f"rate:{p.name}", lambda: p.properties.site_density
+                            * self._udot[self.names[p.name]] * self.dx(p, True))
 
     def rate_of_change(self) -> float:
         """d/dt of the total inventory from the time discretisation (after a step)."""
         if self._udot is None:
             raise RuntimeError("the block is not part of a problem yet")
-        total = 0.0
-        for p in self.phases:
-            total += self.domain.integrate(
-                p.properties.site_density * self._udot[self.names[p.name]], self.dx(p, True))
-        return total
+        return sum(self._phase_rate(p) for p in self.phases)
 
     def sink_flux(self) -> float:
         """Protons leaving through the sink boundary (mol/(m² s) in 1-D), after a step.
@@ -483,26 +493,28 @@ class TransportPhysics:
             return 0.0
         d = self.domain
         if self.sink.mode == "rate":
-            return d.integrate(self._sink_flux_expr(self.x[self.phases[-1].name]),
-                               d.ds(self.sink.boundary))
+            return self._scalar("sink_rate", lambda: self._sink_flux_expr(
+                self.x[self.phases[-1].name]) * d.ds(self.sink.boundary))
         if self._udot is None:
             raise RuntimeError("the block is not part of a problem yet")
-        chi = fem.Function(self.V)
-        dofs = fem.locate_dofs_topological(self.V, d.dim - 1, d.facets(self.sink.boundary))
-        chi.x.array[dofs] = 1.0
-        u = {**{self.names[p.name]: self.x[p.name] for p in self.phases}, self.phi_name: self.phi}
-        F = self._proton_equation(len(self.phases) - 1, u, self._udot, chi)
-        return -self.domain.comm.allreduce(fem.assemble_scalar(fem.form(F)), op=MPI.SUM)
+
+        def build():
+            chi = fem.Function(self.V)
+            dofs = fem.locate_dofs_topological(self.V, d.dim - 1, d.facets(self.sink.boundary))
+            chi.x.array[dofs] = 1.0
+            u = {**{self.names[p.name]: self.x[p.name] for p in self.phases},
+                 self.phi_name: self.phi}
+            return self._proton_equation(len(self.phases) - 1, u, self._udot, chi)
+
+        return -self._scalar("sink_reaction", build)
 
     def mass_balance_residual(self) -> float:
         """Relative discrete proton balance of the last step (–):
         (d/dt inventory + sink flux) / max(|d/dt inventory|, |sink flux|,
         |interface flux|, |d/dt of each phase's inventory|)."""
-        r, s = self.rate_of_change(), self.sink_flux()
-        scale = [abs(r), abs(s), abs(self.interface_flux()), 1e-300]
-        for p in self.phases:
-            scale.append(abs(self.domain.integrate(
-                p.properties.site_density * self._udot[self.names[p.name]], self.dx(p, True))))
+        rates = [self._phase_rate(p) for p in self.phases]
+        r, s = sum(rates), self.sink_flux()
+        scale = [abs(r), abs(s), abs(self.interface_flux()), 1e-300, *map(abs, rates)]
         return (r + s) / max(scale)
 
     def fraction_bounds(self) -> dict[str, tuple[float, float]]:
