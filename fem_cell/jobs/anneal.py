@@ -186,7 +186,8 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = 
     out_set = {round(t, 9) for t in out_times}
     holder: dict = {}
 
-    def record(t: float, dt: float, its: int, after_step: bool = True) -> None:
+    def record(t: float, dt: float, its: int, after_step: bool = True,
+               stored: dict | None = None) -> None:
         d = diag()
         row = dict(time_s=t, T_plate_C=prog.temperature(t) - ZERO_CELSIUS,
                    T_min_C=d["T_min"] - ZERO_CELSIUS, T_mean_C=d["T_mean"] - ZERO_CELSIUS,
@@ -196,6 +197,8 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = 
                    dt_s=dt, newton_iterations=its)
         if chem is not None:
             row.update(chem_diag(after_step=after_step))
+        if stored:  # a restart repeats the checkpointed row exactly
+            row.update({k: v for k, v in stored.items() if k in row})
         history.append(**row)
         at_output = round(t, 9) in out_set
         if at_output:
@@ -212,6 +215,7 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = 
                 st = StepperState(t, 0, holder["stepper"].dt_initial, [], [problem.get_state()])
             meta = {"job": "anneal", "last_dt": dt, "newton_iterations": its,
                     **(checkpoint_meta or {})}
+            meta["history_row"] = {k: float(v) for k, v in row.items()}
             if chem is not None:
                 meta["H_initial_total_mol_m2"] = chem_diag.initial_total
                 meta["R_interface_ohm_cm2"] = row["R_interface_ohm_cm2"]
@@ -233,7 +237,8 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = 
             record(0.0, 0.0, 0, after_step=False)
         else:  # the restart's first row repeats the checkpointed one
             record(t_start, float(resume_meta.get("last_dt", 0.0)),
-                   int(resume_meta.get("newton_iterations", 0)), after_step=False)
+                   int(resume_meta.get("newton_iterations", 0)), after_step=False,
+                   stored=resume_meta.get("history_row"))
         with guard.deferred():
             stats = stepper.run(on_step=lambda i: record(i.t, i.dt, i.newton_iterations),
                                 progress=bar, poll=lambda t: guard.check(comm, t))
