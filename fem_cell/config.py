@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from fem_cell.constants import ZERO_CELSIUS
+from fem_cell.constants import ELEMENTARY_CHARGE, FARADAY, GAS_CONSTANT, ZERO_CELSIUS
 from fem_cell.errors import ConfigError, UnitError
 from fem_cell.geometry import LayerSpec, StackGeometry
 from fem_cell.meshing.settings import MeshSettings
@@ -94,6 +94,24 @@ PROPERTY_BOUNDS: dict[str, tuple[float, float]] = {
     "specific_heat_capacity": (1.0, 1e5),
     "melting_point": (0.0, MAX_TEMPERATURE),
 }
+#: one electronvolt (J): activation energies are written in eV and stored in J
+EV = ELEMENTARY_CHARGE
+#: largest activation energy of any Arrhenius law (J): 5 eV
+MAX_ACTIVATION_ENERGY = 5.0 * EV
+#: largest diffusivity (m²/s), exclusive: solid-state values are < 1e-8 m²/s
+MAX_DIFFUSIVITY = 1.0
+#: largest exchange / sink velocity (m/s)
+MAX_VELOCITY = 1.0
+#: largest proton partition coefficient K (–)
+MAX_PARTITION = 1e12
+#: largest water partial pressure of an exposure (Pa): 100 bar
+MAX_PRESSURE = 1e7
+PROPERTY_BOUNDS.update({
+    "li_chemical_diffusivity": (0.0, MAX_DIFFUSIVITY),
+    "li_diffusivity_activation_energy": (0.0, MAX_ACTIVATION_ENERGY),
+    "ionic_conductivity_activation_energy": (0.0, MAX_ACTIVATION_ENERGY),
+    "li_site_density": (1.0, 1e6),
+})
 #: integer settings: (minimum, maximum)
 INTEGER_BOUNDS: dict[str, tuple[int, int]] = {
     "mesh.cells_per_layer": (1, 10_000),
@@ -102,6 +120,120 @@ INTEGER_BOUNDS: dict[str, tuple[int, int]] = {
 }
 #: name of the material that is Li metal (its layers are watched by the Li-melting guard)
 LI_MATERIAL = "Li"
+
+# ------------------------------------------------- chemistry (transport, exposure) ----
+#: transport phases, bottom → top.  ``[transport.<phase>]``; a phase is made of the
+#: layers whose material has the phase's name (LiCoO2: ``LiCoO2`` + ``degraded``).
+TRANSPORT_PHASES = ("LiCoO2", "Li3PO4")
+#: ``lithium_diffusivity_from`` → (material property, its activation-energy property):
+#: ``li_chemical_diffusivity`` is D_Li itself; ``ionic_conductivity`` gives D_Li by
+#: Nernst–Einstein, D = σ R T_ref / (F² c) with c = ``li_site_density``.
+LI_DIFFUSIVITY_SOURCES = {
+    "li_chemical_diffusivity": ("li_chemical_diffusivity", "li_diffusivity_activation_energy"),
+    "ionic_conductivity": ("ionic_conductivity", "ionic_conductivity_activation_energy"),
+}
+#: proton condition at the top of the upper phase (Li3PO4|Li)
+SINK_MODES = ("sink", "rate", "blocking")
+#: gases of an exposure (the same list as fem_cell.physics.exposure.GASES)
+EXPOSURE_GASES = ("air", "N2", "O2", "CO2", "H2", "H2O", "vacuum")
+#: reference temperature of the transport Arrhenius laws (K): 25 °C
+CHEMISTRY_T_REF = 25.0 + ZERO_CELSIUS
+#: top-level sections holding chemistry parameters (all three, or none, per run)
+CHEMISTRY_SECTIONS = ("transport", "degraded_layer", "exposure_model")
+#: water_pressure values meaning "saturated vapour at the exposure temperature"
+SATURATED = "saturated"
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """How one chemistry quantity is read: dimension, display unit, SI bounds."""
+
+    dimension: str
+    unit: str
+    lo: float
+    hi: float
+    text: str
+    lo_open: bool = False
+    hi_open: bool = False
+    example: str = ""
+
+    def ok(self, v: float) -> bool:
+        return ((v > self.lo if self.lo_open else v >= self.lo)
+                and (v < self.hi if self.hi_open else v <= self.hi))
+
+    @property
+    def expected(self) -> str:
+        noun = "a number" if self.dimension == "dimensionless" else f"a {self.dimension}"
+        return f"{noun} {self.text}, e.g. '{self.example}'"
+
+
+_ENERGY = _Spec("energy", "eV", 0.0, MAX_ACTIVATION_ENERGY, "from 0 to 5 eV",
+                example="1.3 eV")
+_DIFFUSIVITY = _Spec("diffusivity", "m2/s", 0.0, MAX_DIFFUSIVITY, "> 0 and < 1 m2/s",
+                     lo_open=True, hi_open=True, example="1e-26 m2/s")
+_VELOCITY = _Spec("velocity", "m/s", 0.0, MAX_VELOCITY, "> 0 and <= 1 m/s", lo_open=True,
+                  example="1e-17 m/s")
+_FRACTION = _Spec("dimensionless", "1", 0.0, 1.0, "> 0 and <= 1 (a site fraction)",
+                  lo_open=True, example="0.6")
+_ABS_TEMPERATURE = _Spec("temperature", "degC", 0.0, MAX_TEMPERATURE, "> 0 and <= 5000 K",
+                         lo_open=True, example="25 degC")
+#: [transport.<phase>] quantities (``lithium_diffusivity_from`` is a choice)
+TRANSPORT_PHASE_KEYS: dict[str, _Spec | None] = {
+    "proton_diffusivity": _DIFFUSIVITY,
+    "proton_diffusivity_activation_energy": _ENERGY,
+    "lithium_diffusivity_from": None,
+}
+TRANSPORT_EXCHANGE_KEYS: dict[str, _Spec | None] = {
+    "velocity": _VELOCITY,
+    "velocity_activation_energy": _ENERGY,
+    "partition": _Spec("dimensionless", "1", 0.0, MAX_PARTITION, "> 0 and <= 1e12",
+                       lo_open=True, example="1000"),
+    # a heat of transfer: either sign is physical
+    "partition_activation_energy": _Spec("energy", "eV", -MAX_ACTIVATION_ENERGY,
+                                         MAX_ACTIVATION_ENERGY, "from -5 to 5 eV",
+                                         example="0 eV"),
+}
+TRANSPORT_SINK_KEYS: dict[str, _Spec | None] = {
+    "mode": None,
+    "velocity": _VELOCITY,
+    "velocity_activation_energy": _ENERGY,
+}
+DEGRADED_LAYER_KEYS: dict[str, _Spec] = {
+    "sigma0": _Spec("electrical conductivity", "S/m", 0.0, 1e8, "> 0 and <= 1e8 S/m",
+                    lo_open=True, example="1e-5 S/m"),
+    "beta": _Spec("dimensionless", "1", 0.0, 100.0, "from 0 to 100", example="9.6"),
+    "activation_energy": _ENERGY,
+    "pristine_resistance": _Spec("area-specific resistance", "Ohm cm2", 0.0, 1.0,
+                                 "from 0 to 1e4 Ohm cm2 (1 Ohm m2)", example="9.75 Ohm cm2"),
+    "pristine_activation_energy": _ENERGY,
+    "reference_temperature": _ABS_TEMPERATURE,
+}
+EXPOSURE_MODEL_KEYS: dict[str, _Spec] = {
+    "surface_fraction_ref": _FRACTION,
+    "saturation_fraction": _FRACTION,
+    "depth_ref": _Spec("length", "nm", MIN_LENGTH, MAX_LENGTH, "from 1 pm to 1 m",
+                       example="3 nm"),
+    "depth_exponent": _Spec("dimensionless", "1", 0.0, 10.0, "> 0 and <= 10", lo_open=True,
+                            example="0.5"),
+    "activation_energy": _ENERGY,
+}
+#: [exposure] keys (``gas`` is a choice; ``water_pressure`` is optional)
+EXPOSURE_KEYS: dict[str, _Spec | None] = {
+    "gas": None,
+    "duration": _Spec("time", "min", 0.0, MAX_DURATION, "from 0 s to one year",
+                      example="30 min"),
+    "temperature": _ABS_TEMPERATURE,
+    "relative_humidity": _Spec("dimensionless", "%", 0.0, 1.0, "from 0 to 100 % (0 to 1)",
+                               example="50 %"),
+    "water_pressure": _Spec("pressure", "Pa", 0.0, MAX_PRESSURE,
+                            f"from 0 to 1e7 Pa, or '{SATURATED}'", example="1000 Pa"),
+}
+#: what the choice keys (spec None above) expect
+CHOICES: dict[str, tuple[str, ...]] = {
+    "lithium_diffusivity_from": tuple(LI_DIFFUSIVITY_SOURCES),
+    "mode": SINK_MODES,
+    "gas": EXPOSURE_GASES,
+}
 
 
 class _Missing:
@@ -257,6 +389,155 @@ class OutputSettings:
 
 
 @dataclass(frozen=True)
+class RateSettings:
+    """An Arrhenius law k(T) = value · exp(−E_a/k_B · (1/T − 1/T_ref)), T_ref = 25 °C (SI).
+
+    Args:
+        value: k at T_ref (SI unit of the quantity: m²/s, m/s, –).
+        activation_energy: E_a (J per particle; written in eV: 1 eV = 1.602176634e-19 J).
+    """
+
+    value: float
+    activation_energy: float
+
+
+@dataclass(frozen=True)
+class PhaseTransportSettings:
+    """Li⁺/H⁺ transport in one phase (``[transport.<name>]`` + its material), SI.
+
+    Args:
+        name: phase name = name of its material (``"LiCoO2"``, ``"Li3PO4"``).
+        site_density: Li-site density (mol/m³), from ``materials.<name>.li_site_density``.
+        proton_diffusivity: D_H(T) (m²/s).
+        lithium_diffusivity: D_Li(T) (m²/s), derived from the material (see
+            ``lithium_diffusivity_from``).
+        lithium_diffusivity_from: ``"li_chemical_diffusivity"`` (D_Li = that property,
+            E_a = ``li_diffusivity_activation_energy``) or ``"ionic_conductivity"``
+            (Nernst–Einstein D = σ R T_ref/(F² c), E_a =
+            ``ionic_conductivity_activation_energy``; σ's extra 1/T factor neglected).
+    """
+
+    name: str
+    site_density: float
+    proton_diffusivity: RateSettings
+    lithium_diffusivity: RateSettings
+    lithium_diffusivity_from: str
+
+
+@dataclass(frozen=True)
+class ExchangeSettings:
+    """``[transport.exchange]``: j = k_ex(T) c_lower (x_lower − x_upper/K(T)).
+
+    Args:
+        velocity: k_ex (m/s).
+        partition: K (–), x_upper/x_lower at equilibrium.
+    """
+
+    velocity: RateSettings
+    partition: RateSettings
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    """``[transport.sink]``: proton condition at the top of the upper phase (Li3PO4|Li).
+
+    Args:
+        mode: ``"sink"`` (x = 0), ``"rate"`` (outflux k_s c x) or ``"blocking"``.
+        velocity: k_s (m/s), used when mode = ``"rate"``.
+    """
+
+    mode: str
+    velocity: RateSettings
+
+
+@dataclass(frozen=True)
+class DegradedLayerSettings:
+    """``[degraded_layer]``: σ_d(x_H, T) = σ0 a(T) exp(−β x_H) and R_p(T), SI.
+
+    Args:
+        sigma0: σ0 at the reference temperature (S/m).
+        beta: β (–).
+        activation_energy: E_a of σ0 (J).
+        pristine_resistance: R_p at the reference temperature (Ω m²).
+        pristine_activation_energy: E_a of 1/R_p (J).
+        reference_temperature: T_ref of both laws (K).
+    """
+
+    sigma0: float
+    beta: float
+    activation_energy: float
+    pristine_resistance: float
+    pristine_activation_energy: float
+    reference_temperature: float
+
+
+@dataclass(frozen=True)
+class ExposureModelSettings:
+    """``[exposure_model]``: water dose → erfc profile x_s erfc(depth/δ), SI.
+
+    Args:
+        surface_fraction_ref: x_s at the reference dose (–).
+        saturation_fraction: x_sat, largest surface fraction (–).
+        depth_ref: δ at the reference dose (m).
+        depth_exponent: δ ∝ dose^n (–).
+        activation_energy: of the surface reaction (J).
+    """
+
+    surface_fraction_ref: float
+    saturation_fraction: float
+    depth_ref: float
+    depth_exponent: float
+    activation_energy: float
+
+
+@dataclass(frozen=True)
+class ChemistrySettings:
+    """Transport, degraded-layer and exposure-model parameters (SI).
+
+    Args:
+        phases: the transport phases, bottom → top (``LiCoO2``, ``Li3PO4``).
+        exchange: proton exchange across the phase interface.
+        sink: proton condition at the top of the upper phase.
+        degraded_layer: the degraded-layer conductivity law.
+        exposure_model: the exposure dose → profile law.
+        reference_temperature: T_ref of the transport laws (K), 25 °C.
+    """
+
+    phases: tuple[PhaseTransportSettings, ...]
+    exchange: ExchangeSettings
+    sink: SinkSettings
+    degraded_layer: DegradedLayerSettings
+    exposure_model: ExposureModelSettings
+    reference_temperature: float = CHEMISTRY_T_REF
+
+    def phase(self, name: str) -> PhaseTransportSettings:
+        for p in self.phases:
+            if p.name == name:
+                return p
+        raise KeyError(f"no transport phase {name!r}; phases are {[p.name for p in self.phases]}")
+
+
+@dataclass(frozen=True)
+class ExposureSettings:
+    """``[exposure]``: the gas exposure of the bare LiCoO2 before Li3PO4 deposition (SI).
+
+    Args:
+        gas: one of :data:`EXPOSURE_GASES`.
+        duration: exposure time (s).
+        temperature: gas/sample temperature (K).
+        relative_humidity: for ``air`` (0…1).
+        water_pressure: for ``H2O``: vapour pressure (Pa); None = saturated vapour at
+            ``temperature``.
+    """
+
+    gas: str
+    duration: float
+    temperature: float
+    relative_humidity: float
+    water_pressure: float | None = None
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything a run needs, validated and in SI.
 
@@ -271,6 +552,11 @@ class RunConfig:
         li_layers: names of the layers that are Li metal (material ``"Li"``).
         li_melting_point: melting point (K) of that Li metal, or None when there is
             no Li layer or its material has no ``melting_point``.
+        chemistry: transport, degraded-layer and exposure-model parameters
+            (``[transport.*]``, ``[degraded_layer]``, ``[exposure_model]``), or None when
+            neither the cell nor the user config has any of them (heat-only cell).
+            :mod:`fem_cell.physics.parameters` turns them into the physics objects.
+        exposure: the ``[exposure]`` before the anneal, or None when there is none.
     """
 
     name: str
@@ -292,6 +578,8 @@ class RunConfig:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     li_layers: tuple[str, ...] = field(default_factory=tuple)
     li_melting_point: float | None = None
+    chemistry: ChemistrySettings | None = None
+    exposure: ExposureSettings | None = None
 
     @property
     def origins(self) -> dict[str, str]:
@@ -324,6 +612,50 @@ class RunConfig:
         return dataclasses.replace(self, mesh=dataclasses.replace(self.mesh, **changes),
                                    settings=settings)
 
+    def with_exposure(self, origin: str = "command line", **changes) -> RunConfig:
+        """Copy with some exposure settings changed (CLI ``--gas``, ``--minutes``, ...).
+
+        Validated like ``[exposure]`` in a config file; a bad value raises
+        :class:`~fem_cell.errors.ConfigError` naming ``origin`` and the key.
+
+        Args:
+            origin: recorded as the origin of the changed settings (and named in errors).
+            **changes: :class:`ExposureSettings` fields.  Each value is an SI number
+                (``duration=2700.0`` s, ``temperature=313.15`` K,
+                ``relative_humidity=0.3``, ``water_pressure=1000.0`` Pa or None =
+                saturated), or written as in a config file (``"45 min"``, ``"40 degC"``,
+                ``"30 %"``, ``"saturated"``); ``gas`` is a name of :data:`EXPOSURE_GASES`.
+
+        Raises:
+            ConfigError: a bad value, or the configuration has no exposure to change.
+            TypeError: an unknown field name.
+        """
+        import dataclasses
+
+        unknown = sorted(set(changes) - set(EXPOSURE_KEYS))
+        if unknown:
+            raise TypeError(f"with_exposure: unknown exposure field(s) {unknown}; "
+                            f"known: {sorted(EXPOSURE_KEYS)}")
+        r = _Reader(origin)
+        if self.exposure is None:
+            raise r.err("exposure", dict(changes),
+                        "a cell or user config with an [exposure] table to change")
+        rec = _Record()
+        kw = vars_of(self.exposure)
+        for k, v in changes.items():
+            spec = EXPOSURE_KEYS[k]
+            number = isinstance(v, (int, float)) and not isinstance(v, bool)
+            raw = ({"value": v, "unit": SI_UNITS[spec.dimension]}
+                   if number and spec is not None and spec.dimension != "dimensionless" else v)
+            kw[k] = _exposure_value(k, raw, r, rec, None)
+            if number and spec is not None and kw[k] is not None:
+                rec.items[f"exposure.{k}"] = Setting(
+                    f"exposure.{k}", clean_number(from_si(kw[k], spec.unit)), spec.unit, kw[k],
+                    SI_UNITS[spec.dimension], origin)
+        settings = dict(self.settings)
+        settings.update(rec.items)
+        return dataclasses.replace(self, exposure=ExposureSettings(**kw), settings=settings)
+
     def to_dict(self) -> dict[str, Any]:
         """Resolved configuration for run metadata (``run.json``).
 
@@ -354,6 +686,8 @@ class RunConfig:
             "output": vars_of(self.output),
             "li_layers": list(self.li_layers),
             "li_melting_point_K": self.li_melting_point,
+            "chemistry": chemistry_dict(self.chemistry),
+            "exposure": None if self.exposure is None else vars_of(self.exposure),
             "settings": {k: s.as_dict() for k, s in self.settings.items()},
             "warnings": list(self.warnings),
         })
@@ -366,6 +700,17 @@ def _clean(obj):
     if isinstance(obj, (list, tuple)):
         return [_clean(v) for v in obj]
     return clean_number(obj)
+
+
+def chemistry_dict(chem: ChemistrySettings | None) -> dict[str, Any] | None:
+    """SI values of the chemistry settings (phases keyed by name; energies in J)."""
+    import dataclasses
+
+    if chem is None:
+        return None
+    d = dataclasses.asdict(chem)
+    d["phases"] = {p.pop("name"): p for p in d["phases"]}
+    return d
 
 
 def vars_of(obj) -> dict[str, Any]:
@@ -556,8 +901,9 @@ def _unit_of(text: str) -> str:
 
 # ------------------------------------------------------------------ building ------
 USER_KEYS = {"cell", "layers", "materials", "geometry", "thermal", "anneal", "mesh",
-             "solver", "output"}
-CELL_KEYS = {"cell", "layers", "materials", "geometry", "thermal", "anneal"}
+             "solver", "output", "exposure", *CHEMISTRY_SECTIONS}
+CELL_KEYS = {"cell", "layers", "materials", "geometry", "thermal", "anneal", "exposure",
+             *CHEMISTRY_SECTIONS}
 
 
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> RunConfig:
@@ -882,6 +1228,10 @@ def build_config(user: Mapping[str, Any], user_src: str = "<config>", base: Path
             f"{list(li_layers)} are Li metal but the Li-melting guard has no melting point "
             "to check against")
 
+    # -- chemistry and exposure
+    chemistry = _chemistry(cell, user, cr, ur, rec, materials, materials_raw)
+    exposure = _exposure(cell, user, cr, ur, rec, required=chemistry is not None)
+
     rec.items = _ordered(rec.items)
     return RunConfig(
         name=name, title=str(head.get("title", name)), reference=str(head.get("reference", "")),
@@ -889,12 +1239,12 @@ def build_config(user: Mapping[str, Any], user_src: str = "<config>", base: Path
         geometry_sources=geometry_sources, thermal=thermal, thermal_sources=tsrc,
         anneal=anneal, anneal_spec=anneal_spec, mesh=mesh, solver=solver, output=output,
         files=files, settings=rec.items, warnings=tuple(warnings), li_layers=li_layers,
-        li_melting_point=li_tm)
+        li_melting_point=li_tm, chemistry=chemistry, exposure=exposure)
 
 
 #: display order of the top-level sections
-SECTION_ORDER = ("cell", "geometry", "layers", "materials", "thermal", "anneal", "mesh",
-                 "solver", "output")
+SECTION_ORDER = ("cell", "geometry", "layers", "materials", "thermal", "anneal", "exposure",
+                 "transport", "degraded_layer", "exposure_model", "mesh", "solver", "output")
 
 
 def _ordered(items: dict[str, Setting]) -> dict[str, Setting]:
@@ -1036,7 +1386,7 @@ def _check_duration(program: AnnealProgram, r: _Reader, key: str, solver: Solver
                     f"{format_number(solver.dt_min)} s); shorten it or raise solver.dt_min")
 
 
-MESH_DISPLAY_UNITS = {"max_cell_size": "um", "length_scale": "um"}
+MESH_DISPLAY_UNITS = {"max_cell_size": "um", "length_scale": "um", "lateral_edge_size": "um"}
 SOLVER_TIME_KEYS = ("dt_initial", "dt_max", "dt_min")
 
 
@@ -1044,7 +1394,7 @@ def _mesh_settings(raw: Mapping[str, Any], r: _Reader, base: Path | None,
                    rec: _Record | None = None) -> MeshSettings:
     rec = rec if rec is not None else _Record()
     allowed = {"dim", "cells_per_layer", "growth", "max_cell_size", "lateral_cells",
-               "lateral_growth", "length_scale", "file"}
+               "lateral_growth", "lateral_edge_size", "length_scale", "file"}
     r.keys(raw, "mesh", allowed)
     kw: dict[str, Any] = {}
     if "dim" in raw:
@@ -1060,7 +1410,7 @@ def _mesh_settings(raw: Mapping[str, Any], r: _Reader, base: Path | None,
     for k in ("dim", "cells_per_layer", "lateral_cells", "growth", "lateral_growth"):
         if k in kw:
             rec.plain(f"mesh.{k}", raw[k], r.source, kw[k])
-    for k in ("max_cell_size", "length_scale"):
+    for k in ("max_cell_size", "length_scale", "lateral_edge_size"):
         if k in raw:
             q = r.quantity(raw[k], f"mesh.{k}", "length", bounds=LENGTH_BOUNDS,
                            bounds_text=LENGTH_TEXT)
@@ -1080,7 +1430,7 @@ def _mesh_settings(raw: Mapping[str, Any], r: _Reader, base: Path | None,
     m = MeshSettings(**kw)
     for k in vars_of(m):
         if f"mesh.{k}" not in rec.items:
-            if k in MESH_DISPLAY_UNITS:
+            if k in MESH_DISPLAY_UNITS and getattr(m, k) is not None:
                 rec.default(f"mesh.{k}", getattr(m, k), MESH_DISPLAY_UNITS[k], "length")
             else:
                 rec.default(f"mesh.{k}", getattr(m, k))
@@ -1159,3 +1509,214 @@ def _output_settings(raw: Mapping[str, Any], r: _Reader,
             else:
                 rec.default(f"output.{k}", getattr(o, k))
     return o
+
+
+# ------------------------------------------------------------------ chemistry -----
+def _section_items(cell: Mapping[str, Any], user: Mapping[str, Any], path: tuple[str, ...],
+                   cr: _Reader, ur: _Reader) -> dict[str, tuple[Any, _Reader]]:
+    """Merged ``key → (value, reader)`` of the table at ``path`` (cell, then user)."""
+    out: dict[str, tuple[Any, _Reader]] = {}
+    for raw, r in ((cell, cr), (user, ur)):
+        t: Any = raw
+        for i, name in enumerate(path):
+            t = r.table(t, ".".join(path[:i])).get(name, {})
+        out.update({k: (v, r) for k, v in r.table(t, ".".join(path)).items()})
+    return out
+
+
+def _spec_quantity(raw: Any, key: str, spec: _Spec, r: _Reader) -> Parameter:
+    """Parse a quantity and check it against ``spec`` (one-line ConfigError)."""
+    p = r.quantity(raw, key, spec.dimension, positive=False)
+    if not spec.ok(p.value):
+        raise r.err(key, raw, spec.expected)
+    return p
+
+
+def _required(items: Mapping[str, tuple[Any, _Reader]], section: str, keys: Mapping[str, Any],
+              blame: _Reader, why: str = "") -> None:
+    for k, spec in keys.items():
+        if k not in items:
+            what = spec.expected if spec is not None else f"one of {list(CHOICES[k])}"
+            raise blame.err(f"{section}.{k}", MISSING, what + why)
+
+
+def _chemistry(cell: Mapping[str, Any], user: Mapping[str, Any], cr: _Reader, ur: _Reader,
+               rec: _Record, materials: Mapping[str, Material],
+               materials_raw: Mapping[str, tuple[dict, _Reader]]) -> ChemistrySettings | None:
+    """``[transport.*]``, ``[degraded_layer]``, ``[exposure_model]`` → SI (None if absent)."""
+    in_cell = [k for k in CHEMISTRY_SECTIONS if k in cell]
+    in_user = [k for k in CHEMISTRY_SECTIONS if k in user]
+    if not in_cell and not in_user:
+        return None
+    blame = cr if in_cell else ur
+    why = (" (the chemistry parameters [transport.*], [degraded_layer] and [exposure_model] "
+           "are needed together)")
+
+    def param(items, section, k, spec) -> Parameter:
+        v, r = items[k]
+        p = _spec_quantity(v, f"{section}.{k}", spec, r)
+        rec.param(f"{section}.{k}", p, spec.dimension, _note(p, v, r, cr))
+        return p
+
+    def rate(items, section, k, spec, energy=_ENERGY) -> RateSettings:
+        return RateSettings(param(items, section, k, spec).value,
+                            param(items, section, f"{k}_activation_energy", energy).value)
+
+    # -- [transport]
+    allowed = set(TRANSPORT_PHASES) | {"exchange", "sink"}
+    cr.keys(cr.table(cell.get("transport", {}), "transport"), "transport", allowed)
+    ur.keys(ur.table(user.get("transport", {}), "transport"), "transport", allowed)
+    phases = []
+    for name in TRANSPORT_PHASES:
+        section = f"transport.{name}"
+        items = _section_items(cell, user, ("transport", name), cr, ur)
+        for k, (v, r) in items.items():
+            if k not in TRANSPORT_PHASE_KEYS:
+                raise r.err(f"{section}.{k}", v,
+                            f"one of the known keys {sorted(TRANSPORT_PHASE_KEYS)}")
+        _required(items, section, TRANSPORT_PHASE_KEYS, blame, why)
+        d_h = rate(items, section, "proton_diffusivity", _DIFFUSIVITY)
+        v, r = items["lithium_diffusivity_from"]
+        how = r.choice(v, f"{section}.lithium_diffusivity_from", tuple(LI_DIFFUSIVITY_SOURCES))
+        rec.plain(f"{section}.lithium_diffusivity_from", how, r.source)
+        phases.append(_phase_transport(name, how, d_h, r, rec, materials, materials_raw,
+                                       blame, ur))
+
+    ex = _section_items(cell, user, ("transport", "exchange"), cr, ur)
+    sk = _section_items(cell, user, ("transport", "sink"), cr, ur)
+    for section, items, keys in (("transport.exchange", ex, TRANSPORT_EXCHANGE_KEYS),
+                                 ("transport.sink", sk, TRANSPORT_SINK_KEYS)):
+        for k, (v, r) in items.items():
+            if k not in keys:
+                raise r.err(f"{section}.{k}", v, f"one of the known keys {sorted(keys)}")
+        _required(items, section, keys, blame, why)
+    exchange = ExchangeSettings(rate(ex, "transport.exchange", "velocity", _VELOCITY),
+                                rate(ex, "transport.exchange", "partition",
+                                     TRANSPORT_EXCHANGE_KEYS["partition"],
+                                     TRANSPORT_EXCHANGE_KEYS["partition_activation_energy"]))
+    v, r = sk["mode"]
+    mode = r.choice(v, "transport.sink.mode", SINK_MODES)
+    rec.plain("transport.sink.mode", mode, r.source)
+    sink = SinkSettings(mode, rate(sk, "transport.sink", "velocity", _VELOCITY))
+
+    # -- [degraded_layer], [exposure_model]
+    values: dict[str, dict[str, float]] = {}
+    readers: dict[str, dict[str, _Reader]] = {}
+    for section, keys in (("degraded_layer", DEGRADED_LAYER_KEYS),
+                          ("exposure_model", EXPOSURE_MODEL_KEYS)):
+        items = _section_items(cell, user, (section,), cr, ur)
+        for k, (v, r) in items.items():
+            if k not in keys:
+                raise r.err(f"{section}.{k}", v, f"one of the known keys {sorted(keys)}")
+        _required(items, section, keys, blame, why)
+        values[section] = {k: param(items, section, k, spec).value for k, spec in keys.items()}
+        readers[section] = {k: items[k][1] for k in keys}
+    em = values["exposure_model"]
+    if not em["surface_fraction_ref"] < em["saturation_fraction"]:
+        rd = readers["exposure_model"]
+        k = "saturation_fraction" if rd["saturation_fraction"] is ur else "surface_fraction_ref"
+        other = "surface_fraction_ref" if k == "saturation_fraction" else "saturation_fraction"
+        rel = "above" if k == "saturation_fraction" else "below"
+        raise rd[k].err(f"exposure_model.{k}", clean_number(em[k]),
+                        f"a fraction {rel} exposure_model.{other} = "
+                        f"{format_number(clean_number(em[other]))} (x_s at the reference dose "
+                        "must stay below the saturation fraction)")
+    return ChemistrySettings(
+        phases=tuple(phases), exchange=exchange, sink=sink,
+        degraded_layer=DegradedLayerSettings(**values["degraded_layer"]),
+        exposure_model=ExposureModelSettings(**em))
+
+
+def _phase_transport(name: str, how: str, d_h: RateSettings, how_reader: _Reader, rec: _Record,
+                     materials: Mapping[str, Material],
+                     materials_raw: Mapping[str, tuple[dict, _Reader]],
+                     blame: _Reader, ur: _Reader) -> PhaseTransportSettings:
+    """A phase's properties: D_H from [transport.<name>], D_Li and c from its material."""
+    section = f"transport.{name}"
+    if name not in materials:
+        raise blame.err(f"materials.{name}", MISSING,
+                        f"a material named {name!r} (the transport phase [{section}] is made "
+                        f"of it)")
+    mat = materials[name]
+    props, mat_reader = materials_raw[name]
+    d_key, e_key = LI_DIFFUSIVITY_SOURCES[how]
+    needs = ("li_site_density", d_key, e_key)
+    for k in needs:
+        if k not in mat.properties:
+            # blame the file that asked for it: the user's lithium_diffusivity_from, else the
+            # file that defines the material
+            r = ur if how_reader is ur else mat_reader
+            dim, _unit = MATERIAL_PROPERTIES[k]
+            raise r.err(f"materials.{name}.{k}", MISSING,
+                        f"a {dim}, e.g. '{_example(dim)}' (needed by [{section}] with "
+                        f"lithium_diffusivity_from = {how!r})")
+    c = mat["li_site_density"]
+    ea = mat[e_key]
+    if how == "ionic_conductivity":
+        d_li = mat[d_key] * GAS_CONSTANT * CHEMISTRY_T_REF / (FARADAY**2 * c)
+        note = (f"Nernst-Einstein D = sigma R T_ref/(F^2 c) from materials.{name}.{d_key} and "
+                f"li_site_density at 25 degC (sigma's extra 1/T factor neglected)")
+    else:
+        d_li = mat[d_key]
+        note = f"materials.{name}.{d_key}"
+    if not _DIFFUSIVITY.ok(d_li):
+        v, r = props.get(d_key, (None, mat_reader))
+        raise r.err(f"materials.{name}.{d_key}", v,
+                    f"a value giving a Li diffusivity {_DIFFUSIVITY.text} "
+                    f"(it gives {format_number(clean_number(d_li))} m2/s for [{section}])")
+    for key, si, unit, dim, src in (
+            ("site_density", c, "mol/m3", "concentration", f"materials.{name}.li_site_density"),
+            ("lithium_diffusivity", d_li, "m2/s", "diffusivity", note),
+            ("lithium_diffusivity_activation_energy", ea, "eV", "energy",
+             f"materials.{name}.{e_key}")):
+        rec.items[f"{section}.{key}"] = Setting(
+            f"{section}.{key}", clean_number(from_si(si, unit)), unit, si, SI_UNITS[dim],
+            "derived", src)
+    return PhaseTransportSettings(name, c, d_h, RateSettings(d_li, ea), how)
+
+
+def _exposure_value(k: str, raw: Any, r: _Reader, rec: _Record, cr: _Reader | None):
+    """SI value of one [exposure] key (str for gas, None for a saturated water pressure)."""
+    key = f"exposure.{k}"
+    if k == "gas":
+        g = r.choice(raw, key, EXPOSURE_GASES)
+        rec.plain(key, g, r.source)
+        return g
+    if k == "water_pressure" and (raw is None or raw == SATURATED):
+        rec.items[key] = Setting(key, f"({SATURATED} at exposure.temperature)", "", None, "Pa",
+                                 r.source)
+        return None
+    spec = EXPOSURE_KEYS[k]
+    p = _spec_quantity(raw, key, spec, r)
+    rec.param(key, p, spec.dimension, _note(p, raw, r, cr) if cr is not None else "")
+    return p.value
+
+
+def _exposure(cell: Mapping[str, Any], user: Mapping[str, Any], cr: _Reader, ur: _Reader,
+              rec: _Record, required: bool) -> ExposureSettings | None:
+    """``[exposure]`` → SI (None when neither file has one and it is not ``required``)."""
+    if "exposure" not in cell and "exposure" not in user:
+        if not required:
+            return None
+        blame = cr if any(k in cell for k in CHEMISTRY_SECTIONS) else ur
+        raise blame.err("exposure", MISSING,
+                        "an [exposure] table (gas, duration, temperature, relative_humidity): "
+                        "the chemistry parameters need the exposure that sets the initial "
+                        "proton profile")
+    items = _section_items(cell, user, ("exposure",), cr, ur)
+    for k, (v, r) in items.items():
+        if k not in EXPOSURE_KEYS:
+            raise r.err(f"exposure.{k}", v, f"one of the known keys {sorted(EXPOSURE_KEYS)}")
+    blame = cr if "exposure" in cell else ur
+    required = {k: s for k, s in EXPOSURE_KEYS.items() if k != "water_pressure"}
+    _required(items, "exposure", required, blame)
+    kw = {k: _exposure_value(k, v, r, rec, cr) for k, (v, r) in items.items()}
+    if "water_pressure" not in kw:
+        kw["water_pressure"] = None
+        rec.items["exposure.water_pressure"] = Setting(
+            "exposure.water_pressure", f"({SATURATED} at exposure.temperature)", "", None, "Pa",
+            DEFAULT_ORIGIN)
+    order = list(EXPOSURE_KEYS)
+    for k in order:  # display in the documented order
+        rec.items[f"exposure.{k}"] = rec.items.pop(f"exposure.{k}")
+    return ExposureSettings(**kw)

@@ -11,6 +11,11 @@ the anneal program, ``[mesh]``, ``[solver]`` and ``[output]`` — with
   cell's path), ``default`` (nobody set it), ``command line`` or ``derived``,
 * the source note of cell parameters.
 
+The chemistry sections (``[exposure]``, ``[transport.*]``, ``[degraded_layer]``,
+``[exposure_model]``) are listed like the rest; values derived from materials (a
+phase's Li diffusivity and site density) have origin ``derived`` and name the material
+key they come from.
+
 Numbers are printed with at most 12 significant digits, so converted values show no
 floating-point noise (``9e-08``, not ``9.000000000000001e-08``).
 
@@ -26,7 +31,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fem_cell.config import RunConfig, Setting
+from fem_cell.config import RunConfig, Setting, chemistry_dict, vars_of
 from fem_cell.constants import ZERO_CELSIUS
 from fem_cell.units import clean_number, format_number
 
@@ -59,7 +64,8 @@ def render(cfg: RunConfig, fmt: str = "text") -> str:
 def as_json_dict(cfg: RunConfig) -> dict[str, Any]:
     """JSON-ready dict: ``cell``, ``files``, ``settings`` (dotted key → value, unit,
     si_value, si_unit, origin, source), ``program`` (derived breakpoints),
-    ``li_layers``, ``li_melting_point_K`` and ``warnings``."""
+    ``li_layers``, ``li_melting_point_K``, ``exposure`` and ``chemistry`` (SI values,
+    energies in J; None when the configuration has none) and ``warnings``."""
     prog = cfg.anneal
     return {
         "cell": {"name": cfg.name, "title": cfg.title, "reference": cfg.reference},
@@ -73,8 +79,34 @@ def as_json_dict(cfg: RunConfig) -> dict[str, Any]:
         },
         "li_layers": list(cfg.li_layers),
         "li_melting_point_K": clean_number(cfg.li_melting_point),
+        "exposure": _clean(None if cfg.exposure is None else vars_of(cfg.exposure)),
+        "chemistry": _clean(chemistry_dict(cfg.chemistry)),
         "warnings": list(cfg.warnings),
     }
+
+
+def _clean(obj):
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    return clean_number(obj)
+
+
+def exposure_summary(cfg: RunConfig) -> str:
+    """One line describing the exposure, e.g.
+    ``exposure: H2O, 30 min at 25 degC, water pressure: saturated``."""
+    e = cfg.exposure
+    if e is None:
+        return "exposure: none"
+    text = (f"exposure: {e.gas}, {format_number(clean_number(e.duration / 60))} min at "
+            f"{format_number(clean_number(e.temperature - ZERO_CELSIUS))} degC")
+    if e.gas == "air":
+        text += f", relative humidity {format_number(clean_number(100 * e.relative_humidity))} %"
+    elif e.gas == "H2O":
+        text += (", water pressure: saturated" if e.water_pressure is None else
+                 f", water pressure {format_number(clean_number(e.water_pressure))} Pa")
+    else:
+        text += " (no water: leaves no protons)"
+    return text
 
 
 def _show(value: Any) -> str:
@@ -135,6 +167,8 @@ def _text(cfg: RunConfig) -> str:
                    f"{format_number(clean_number(float(T) - ZERO_CELSIUS)):>8}")
     out.append(f"  duration {format_number(clean_number(prog.duration))} s, "
                f"max plate temperature {format_number(clean_number(prog.max_temperature))} K")
+    if cfg.exposure is not None:
+        out.append(exposure_summary(cfg))
     if cfg.li_layers:
         tm = ("no melting point" if cfg.li_melting_point is None else
               f"melting point {format_number(clean_number(cfg.li_melting_point))} K")
@@ -146,4 +180,4 @@ def _text(cfg: RunConfig) -> str:
     return "\n".join(out) + "\n"
 
 
-__all__ = ["as_json_dict", "render"]
+__all__ = ["as_json_dict", "exposure_summary", "render"]

@@ -8,7 +8,8 @@ returns SI floats.  Nothing is stored in non-SI units.
 Unit grammar (small, explicit, no magic):
 
 * names: SI base and derived units (m, g, s, K, A, mol, N, J, W, C, V, Ohm/Ω, S, F,
-  Pa, Hz, eV) with SI prefixes p n u/µ m c d k M G, plus ``min``, ``h``, ``degC``/``°C``;
+  Pa, Hz, eV) with SI prefixes p n u/µ m c d k M G, plus ``min``, ``h``, ``degC``/``°C``
+  and ``%`` (dimensionless, 1 % = 0.01; no prefixes);
 * an exponent follows a name as digits (``cm2``, ``m-3``), ``^n`` or ``**n``; ² and ³ work;
 * products are written with spaces, ``*`` or ``.``; ``/`` divides by the *next* factor
   (``W/m/K``) or by a parenthesised group (``W/(m K)``);
@@ -80,6 +81,7 @@ _UNITS: dict[str, tuple[float, Dims, bool]] = {
     "Hz": (1.0, _d(s=-1), True),
     "eV": (_ELEMENTARY_CHARGE, _d(m=2, kg=1, s=-2), True),
     "degC": (1.0, _d(K=1), False),
+    "%": (0.01, _d(), False),
 }
 _ALIASES = {"Ω": "Ohm", "ohm": "Ohm", "°C": "degC", "℃": "degC", "µ": "u", "μ": "u", "hr": "h"}
 _PREFIXES = {"p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3, "c": 1e-2, "d": 1e-1, "k": 1e3,
@@ -106,6 +108,7 @@ DIMENSIONS: dict[str, Dims] = {
     "concentration": _d(m=-3, mol=1),
     "energy": _d(m=2, kg=1, s=-2),
     "frequency": _d(s=-1),
+    "pressure": _d(m=-1, kg=1, s=-2),
 }
 
 #: An example unit for each named dimension (used in error messages).
@@ -128,6 +131,7 @@ EXAMPLE_UNITS: dict[str, str] = {
     "concentration": "mol/m3",
     "energy": "eV",
     "frequency": "Hz",
+    "pressure": "Pa, kPa",
 }
 
 #: The SI unit in which fem_cell stores each named dimension (for display).
@@ -150,6 +154,7 @@ SI_UNITS: dict[str, str] = {
     "concentration": "mol/m3",
     "energy": "J",
     "frequency": "Hz",
+    "pressure": "Pa",
 }
 
 #: Significant digits kept when numbers are shown or written to metadata.
@@ -192,7 +197,7 @@ def format_number(x) -> str:
     return f"{x:.{DISPLAY_DIGITS}g}"
 
 
-_TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-zΩ°℃]+)(?P<exp>(?:\^|\*\*)?-?\d+)?|(?P<op>[*/.()]))")
+_TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-zΩ°℃]+|%)(?P<exp>(?:\^|\*\*)?-?\d+)?|(?P<op>[*/.()]))")
 
 
 def _lookup(name: str) -> Unit:

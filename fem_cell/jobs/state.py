@@ -21,7 +21,8 @@ from typing import Any
 from fem_cell.solvers.checkpoint import CheckpointError, read_checkpoint_meta, resolve_checkpoint
 
 #: sections of RunConfig.to_dict() that do not change the computed state
-_NOT_PHYSICS = ("files", "output", "origin", "origins", "source", "sources", "warnings")
+_NOT_PHYSICS = ("files", "output", "origin", "origins", "source", "sources", "warnings",
+                "exposure", "settings")
 
 
 def _strip(d: Any) -> Any:

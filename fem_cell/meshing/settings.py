@@ -29,7 +29,7 @@ class MeshSettings:
     """
 
     dim: int = 1
-    cells_per_layer: int = 8
+    cells_per_layer: int = 16
     growth: float = 1.25
     max_cell_size: float = 20e-6
     lateral_cells: int = 120

@@ -146,24 +146,30 @@ def plot_proton_profiles(recorder, path: str | Path, times: list[float] | None =
         idx = sorted(set(np.linspace(0, n - 1, min(n, 6)).round().astype(int)))
     else:
         idx = [int(np.argmin(np.abs(np.asarray(recorder.times) - t))) for t in times]
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for k, i in enumerate(idx):
-        prof = recorder.profiles[i]
-        c = f"C{k}"
-        lab = f"t = {recorder.times[i] / 60:.1f} min"
-        for j, phase in enumerate(p for p in prof if p != "height_nm"):
-            x = np.maximum(prof[phase], 1e-12)
-            ax.semilogy(prof["height_nm"], x, color=c, ls="-" if j == 0 else "--",
-                        label=lab if j == 0 else None)
-    ax.axvline(0.0, color="k", lw=0.8)
-    ax.set_xlim(-100, 1000)
-    ax.set_ylim(1e-9, 1.5)
-    ax.set_xlabel("height above the LiCoO2|Li3PO4 interface [nm] (LiCoO2 < 0 < Li3PO4)")
-    ax.set_ylabel("proton site fraction x_H [–]")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="upper right")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [1, 1.4]})
+    zmin = min(float(np.nanmin(p["height_nm"])) for p in recorder.profiles)
+    zmax = max(float(np.nanmax(p["height_nm"])) for p in recorder.profiles)
+    for ax, xlim, where in ((axes[0], (max(zmin, -40.0), 5.0), "LiCoO2 side (zoom)"),
+                            (axes[1], (-10.0, zmax), "whole film")):
+        for k, i in enumerate(idx):
+            prof = recorder.profiles[i]
+            c = f"C{k}"
+            lab = f"t = {recorder.times[i] / 60:.1f} min"
+            for j, phase in enumerate(p for p in prof if p != "height_nm"):
+                x = np.maximum(prof[phase], 1e-12)
+                ax.semilogy(prof["height_nm"], x, color=c, ls="-" if j == 0 else "--",
+                            marker="." if ax is axes[0] else None, ms=3,
+                            label=lab if j == 0 else None)
+        ax.axvline(0.0, color="k", lw=0.8)
+        ax.set_xlim(*xlim)
+        ax.set_ylim(1e-9, 1.5)
+        ax.set_title(where, fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        ax.set_xlabel("height above the LiCoO2|Li3PO4 interface [nm]")
+    axes[0].set_ylabel("proton site fraction x_H [–] (solid: LiCoO2, dashed: Li3PO4)")
+    axes[1].legend(fontsize=8, loc="upper right")
     if title:
-        ax.set_title(title, fontsize=10)
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -183,14 +189,15 @@ def render_protons_2d(pvd: str | Path, times: list[float], path: str | Path,
     pyvista = offscreen_pyvista()
     reader = pyvista.get_reader(str(pvd))
     stored = np.asarray(reader.time_values)
-    p = pyvista.Plotter(off_screen=True, shape=(len(times), 1), window_size=(1600, 420 * len(times)))
+    p = pyvista.Plotter(off_screen=True, shape=(len(times), 1),
+                        window_size=(1600, 520 * len(times)))
     for row, t in enumerate(times):
         tt = float(stored[np.argmin(np.abs(stored - t))])
         reader.set_active_time_value(tt)
         grid = reader.read().combine()
         b = grid.bounds
         width, height = b[1] - b[0], b[3] - b[2]
-        k = stretch if stretch is not None else max(1.0, 0.25 * width / max(height, 1e-30))
+        k = stretch if stretch is not None else max(1.0, width / 8.0 / max(height, 1e-30))
         pts = np.asarray(grid.points).copy()
         pts[:, 1] = (pts[:, 1] - b[2]) * k
         grid.points = pts
@@ -198,9 +205,11 @@ def render_protons_2d(pvd: str | Path, times: list[float], path: str | Path,
         p.subplot(row, 0)
         p.add_mesh(grid, scalars="log10_xH", cmap="viridis", clim=(-8, 0),
                    scalar_bar_args={"title": f"log10 x_H, t = {tt / 60:.1f} min",
-                                    "vertical": False})
+                                    "vertical": False, "position_x": 0.25,
+                                    "position_y": 0.04, "width": 0.5, "height": 0.12})
         p.add_text(f"films (LiCoO2 | Li3PO4), thickness stretched ×{k:.0f}; x in µm",
                    font_size=9)
         p.view_xy()
+        p.camera.tight(padding=0.15, adjust_render_window=False)
     p.screenshot(str(path))
     p.close()

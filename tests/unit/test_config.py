@@ -39,6 +39,12 @@ def test_every_cell_parameter_has_value_unit_source():
     entries = [v for m in raw["materials"].values() for v in m.values()]
     entries += [lay["thickness"] for lay in raw["layers"]] + [raw["geometry"]["width"]]
     entries += [v for k, v in raw["thermal"].items() if k != "bottom"]
+    # chemistry: every quantity (choices such as gas / mode are plain strings)
+    choices = {"gas", "mode", "lithium_diffusivity_from"}
+    tables = [raw["exposure"], raw["degraded_layer"], raw["exposure_model"],
+              *raw["transport"].values()]
+    entries += [v for t in tables for k, v in t.items() if k not in choices]
+    assert len(entries) > 40
     for e in entries:
         assert set(e) == {"value", "unit", "source"}, e
         assert e["source"].strip()
@@ -128,6 +134,61 @@ BAD = [
     ('[anneal]\nsegments = [{ hold = "0 min" }]', "anneal.segments[0].hold", "positive"),
     ('[anneal]\nsegments = [{ hold = "1 h" }]\nbreakpoints = [["0 s", "25 degC"], ["1 h", "25 degC"]]',
      "anneal", "not both"),
+    # chemistry and exposure
+    ('[exposure]\ngas = "Ar"', "exposure.gas",
+     "one of ['air', 'N2', 'O2', 'CO2', 'H2', 'H2O', 'vacuum']"),
+    ('[exposure]\nrelative_humidity = "150 %"', "exposure.relative_humidity", "from 0 to 100 %"),
+    ('[exposure]\nrelative_humidity = 1.5', "exposure.relative_humidity", "from 0 to 100 %"),
+    ('[exposure]\nduration = "30 degC"', "exposure.duration", "expected a time"),
+    ('[exposure]\nduration = "-1 min"', "exposure.duration", "from 0 s to one year"),
+    ('[exposure]\nduration = "2 yr"', "exposure.duration", "unknown unit"),
+    ('[exposure]\nduration = "400 d"', "exposure.duration", "from 0 s to one year"),
+    ('[exposure]\ntemperature = "0 K"', "exposure.temperature", "> 0 and <= 5000 K"),
+    ('[exposure]\nwater_pressure = "-3 Pa"', "exposure.water_pressure", "from 0 to 1e7 Pa"),
+    ('[exposure]\nwater_pressure = "3 m"', "exposure.water_pressure", "expected a pressure"),
+    ('[exposure]\nhumidity = "30 %"', "exposure.humidity", "known keys"),
+    ('[transport.LiCoO2]\nproton_diffusivity = "-1e-26 m2/s"',
+     "transport.LiCoO2.proton_diffusivity", "a diffusivity > 0 and < 1 m2/s"),
+    ('[transport.LiCoO2]\nproton_diffusivity = "2 m2/s"', "transport.LiCoO2.proton_diffusivity",
+     "a diffusivity > 0 and < 1 m2/s"),
+    ('[transport.LiCoO2]\nproton_diffusivity = "1e-26 m/s"', "transport.LiCoO2.proton_diffusivity",
+     "expected a diffusivity"),
+    ('[transport.LiCoO2]\nproton_diffusivity = 1e-26', "transport.LiCoO2.proton_diffusivity",
+     "bare number has no unit"),
+    ('[transport.Li3PO4]\nproton_diffusivity_activation_energy = "6 eV"',
+     "transport.Li3PO4.proton_diffusivity_activation_energy", "from 0 to 5 eV"),
+    ('[transport.Li3PO4]\nproton_diffusivity_activation_energy = "-0.1 eV"',
+     "transport.Li3PO4.proton_diffusivity_activation_energy", "from 0 to 5 eV"),
+    ('[transport.Li3PO4]\nlithium_diffusivity_from = "magic"',
+     "transport.Li3PO4.lithium_diffusivity_from", "'li_chemical_diffusivity', 'ionic_conductivity'"),
+    ('[transport.Li3PO4]\nlithium_diffusivity = "1e-16 m2/s"',
+     "transport.Li3PO4.lithium_diffusivity", "known keys"),
+    ('[transport.Li3PO4]\nlithium_diffusivity_from = "li_chemical_diffusivity"',
+     "materials.Li3PO4.li_chemical_diffusivity", "(missing)"),
+    ('[transport.LiPON]\nproton_diffusivity = "1e-20 m2/s"', "transport.LiPON", "known keys"),
+    ('[transport]\ntemperature = "25 degC"', "transport.temperature", "known keys"),
+    ('[transport.exchange]\nvelocity = "0 m/s"', "transport.exchange.velocity", "> 0 and <= 1 m/s"),
+    ('[transport.exchange]\npartition = 0', "transport.exchange.partition", "> 0 and <= 1e12"),
+    ('[transport.exchange]\npartition_activation_energy = "-6 eV"',
+     "transport.exchange.partition_activation_energy", "from -5 to 5 eV"),
+    ('[transport.sink]\nmode = "leaky"', "transport.sink.mode", "'sink', 'rate', 'blocking'"),
+    ('[degraded_layer]\nsigma0 = "0 S/m"', "degraded_layer.sigma0", "> 0 and <= 1e8 S/m"),
+    ('[degraded_layer]\nbeta = 1000', "degraded_layer.beta", "from 0 to 100"),
+    ('[degraded_layer]\npristine_resistance = "9.75 Ohm"', "degraded_layer.pristine_resistance",
+     "area-specific resistance"),
+    ('[degraded_layer]\nR0 = "1 Ohm cm2"', "degraded_layer.R0", "known keys"),
+    ('[exposure_model]\nsaturation_fraction = 1.2', "exposure_model.saturation_fraction",
+     "> 0 and <= 1"),
+    ('[exposure_model]\nsaturation_fraction = 0.5', "exposure_model.saturation_fraction",
+     "above exposure_model.surface_fraction_ref = 0.6"),
+    ('[exposure_model]\nsurface_fraction_ref = "90 %"', "exposure_model.surface_fraction_ref",
+     "below exposure_model.saturation_fraction = 0.8"),
+    ('[exposure_model]\ndepth_ref = "3 s"', "exposure_model.depth_ref", "expected a length"),
+    ('[exposure_model]\ndepth_exponent = 0', "exposure_model.depth_exponent", "> 0 and <= 10"),
+    ('[materials.LiCoO2]\nli_chemical_diffusivity = "2e4 cm2/s"',
+     "materials.LiCoO2.li_chemical_diffusivity", "between 0 and 1 m2/s"),
+    ('[materials.Li3PO4]\nionic_conductivity_activation_energy = "7 eV"',
+     "materials.Li3PO4.ionic_conductivity_activation_energy", "between"),
 ]
 
 
@@ -406,3 +467,146 @@ def test_to_dict_is_clean_and_has_origins():
     assert d["settings"]["layers.LiCoO2.thickness"]["origin"] == "<built-in cell kobayashi2022>"
     assert d["settings"]["mesh.dim"]["origin"] == "default"
     assert d["warnings"] == [] and d["li_layers"] == ["Li"]
+
+
+# ---------------------------------------------------------------- chemistry ---------
+def test_chemistry_defaults_in_si():
+    cfg = load_config()
+    chem, ex = cfg.chemistry, cfg.exposure
+    eV = 1.602176634e-19
+    lco, lpo = chem.phases
+    assert (lco.name, lpo.name) == ("LiCoO2", "Li3PO4")
+    assert lco.proton_diffusivity.value == pytest.approx(1e-26)
+    assert lco.proton_diffusivity.activation_energy == pytest.approx(1.3 * eV)
+    # D_Li of LiCoO2 is the material's li_chemical_diffusivity (not repeated in [transport])
+    d_li = cfg.materials["LiCoO2"]["li_chemical_diffusivity"]
+    assert lco.lithium_diffusivity.value == pytest.approx(d_li)
+    assert lco.lithium_diffusivity.activation_energy == pytest.approx(0.45 * eV)
+    assert lco.site_density == pytest.approx(5.16e4)
+    # Li3PO4: Nernst-Einstein from sigma = 3e-7 S/cm
+    assert lpo.lithium_diffusivity.value == pytest.approx(1.2482e-16, rel=1e-4)
+    assert chem.exchange.partition.value == 1e3
+    assert chem.sink.mode == "sink"
+    assert chem.degraded_layer.pristine_resistance == pytest.approx(9.75e-4)
+    assert chem.exposure_model.depth_ref == pytest.approx(3e-9)
+    assert (ex.gas, ex.duration, ex.relative_humidity) == ("H2O", 1800.0, 0.5)
+    assert ex.water_pressure is None
+    assert ex.temperature == pytest.approx(298.15)
+
+
+def test_chemistry_user_overrides_and_origins(tmp_path):
+    p = write(tmp_path, """
+        [exposure]
+        gas = "air"
+        relative_humidity = "30 %"
+        duration = "2 h"
+        [transport.exchange]
+        velocity = "2e-17 m/s"
+        [transport.sink]
+        mode = "rate"
+        [transport.LiCoO2]
+        proton_diffusivity = { value = 3e-26, unit = "m2/s", source = "my fit" }
+        [materials.LiCoO2]
+        li_chemical_diffusivity = "2e-12 cm2/s"
+        [degraded_layer]
+        beta = 8
+        [exposure_model]
+        depth_ref = "4 nm"
+    """)
+    cfg = load_config(p)
+    chem, ex = cfg.chemistry, cfg.exposure
+    assert (ex.gas, ex.relative_humidity, ex.duration) == ("air", pytest.approx(0.3), 7200.0)
+    assert chem.exchange.velocity.value == pytest.approx(2e-17)
+    assert chem.sink.mode == "rate"
+    assert chem.phase("LiCoO2").proton_diffusivity.value == pytest.approx(3e-26)
+    assert chem.phase("LiCoO2").lithium_diffusivity.value == pytest.approx(2e-16)
+    assert chem.degraded_layer.beta == 8.0
+    assert chem.exposure_model.depth_ref == pytest.approx(4e-9)
+    o = cfg.origins
+    assert o["exposure.gas"] == str(p)
+    assert o["exposure.temperature"] == "<built-in cell kobayashi2022>"
+    assert o["transport.exchange.velocity"] == str(p)
+    assert o["transport.exchange.velocity_activation_energy"] == "<built-in cell kobayashi2022>"
+    assert o["transport.LiCoO2.lithium_diffusivity"] == "derived"
+    assert cfg.settings["transport.LiCoO2.proton_diffusivity"].source == "my fit"
+    s = cfg.settings["exposure.relative_humidity"]
+    assert (s.value, s.unit, s.si_value, s.si_unit) == (30.0, "%", 0.3, "1")
+
+
+def test_water_pressure_and_saturated(tmp_path):
+    cfg = load_config(write(tmp_path, '[exposure]\nwater_pressure = "1.5 kPa"'))
+    assert cfg.exposure.water_pressure == pytest.approx(1500.0)
+    cfg = load_config(write(tmp_path, '[exposure]\nwater_pressure = "saturated"'))
+    assert cfg.exposure.water_pressure is None
+
+
+def test_with_exposure_validates_like_a_file():
+    cfg = load_config()
+    c2 = cfg.with_exposure(gas="N2", duration=2700.0, temperature="40 degC",
+                           relative_humidity="30 %")
+    e = c2.exposure
+    assert (e.gas, e.duration, e.relative_humidity) == ("N2", 2700.0, pytest.approx(0.3))
+    assert e.temperature == pytest.approx(313.15)
+    s = c2.settings["exposure.duration"]
+    assert (s.value, s.unit, s.si_value, s.origin) == (45.0, "min", 2700.0, "command line")
+    assert cfg.exposure.gas == "H2O"  # the original is unchanged
+    assert c2.with_exposure(water_pressure=None).exposure.water_pressure is None
+    for kw, key, words in ((dict(gas="Ar"), "exposure.gas", "one of"),
+                           (dict(relative_humidity=1.5), "exposure.relative_humidity", "100 %"),
+                           (dict(relative_humidity="150 %"), "exposure.relative_humidity", "100 %"),
+                           (dict(duration=-60.0), "exposure.duration", "from 0 s to one year"),
+                           (dict(temperature="25 m"), "exposure.temperature", "temperature")):
+        with pytest.raises(ConfigError) as exc:
+            cfg.with_exposure(**kw)
+        msg = str(exc.value)
+        assert msg.startswith("command line: ") and exc.value.key == key and words in msg, msg
+        assert "\n" not in msg
+    with pytest.raises(TypeError, match="unknown exposure field"):
+        cfg.with_exposure(minutes=3)
+
+
+def test_heat_only_cell_has_no_chemistry(tmp_path):
+    """A custom cell without the chemistry sections still loads (heat only)."""
+    def strip(text):
+        return text.split("# " + "-" * 64 + " exposure", 1)[0]
+    cell = _custom_cell(tmp_path, strip)
+    cfg = load_config(write(tmp_path, f'cell = "{cell.name}"'))
+    assert cfg.chemistry is None and cfg.exposure is None
+    assert cfg.to_dict()["chemistry"] is None
+    # a user config that brings only part of the chemistry is refused, naming the user file
+    p = write(tmp_path, f'cell = "{cell.name}"\n[transport.sink]\nmode = "blocking"')
+    with pytest.raises(ConfigError) as exc:
+        load_config(p)
+    assert exc.value.source == str(p) and exc.value.key.startswith("transport.")
+    assert "(missing)" in str(exc.value) and "needed together" in str(exc.value)
+
+
+def test_partial_chemistry_in_cell_blames_cell(tmp_path):
+    cell = _custom_cell(tmp_path, lambda t: t.replace("beta = { value = 9.6",
+                                                      "betta = { value = 9.6"))
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, f'cell = "{cell.name}"'))
+    assert exc.value.source == str(cell) and exc.value.key == "degraded_layer.betta"
+    cell = _custom_cell(tmp_path, lambda t: t.replace("beta = { value = 9.6", "# beta"))
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, f'cell = "{cell.name}"'))
+    assert exc.value.source == str(cell) and exc.value.key == "degraded_layer.beta"
+    assert "(missing)" in str(exc.value)
+
+
+def test_to_dict_has_chemistry_and_exposure():
+    d = load_config().to_dict()
+    assert d["exposure"]["gas"] == "H2O" and d["exposure"]["water_pressure"] is None
+    assert d["chemistry"]["phases"]["LiCoO2"]["proton_diffusivity"]["value"] == 1e-26
+    assert d["chemistry"]["exchange"]["partition"]["value"] == 1000.0
+    assert d["settings"]["transport.sink.mode"]["origin"] == "<built-in cell kobayashi2022>"
+
+
+def test_mesh_lateral_edge_size(tmp_path):
+    from fem_cell.config import load_config
+
+    cfg = load_config(overrides={"mesh": {"lateral_edge_size": "0.5 um"}})
+    assert cfg.mesh.lateral_edge_size == pytest.approx(5e-7)
+    assert load_config().mesh.lateral_edge_size is None
+    with pytest.raises(ConfigError, match="mesh.lateral_edge_size"):
+        load_config(overrides={"mesh": {"lateral_edge_size": "2 s"}})

@@ -7,6 +7,8 @@ import textwrap
 import pytest
 
 from fem_cell.config import (
+    DegradedLayerSettings,
+    ExposureModelSettings,
     MeshSettings,
     OutputSettings,
     SolverSettings,
@@ -47,6 +49,21 @@ def test_every_setting_is_listed(user):
             assert f"materials.{m.name}.{k}" in keys
     assert "anneal.initial_temperature" in keys and "anneal.segments[1].hold" in keys
     assert "geometry.width" in keys
+    for k in ("gas", "duration", "temperature", "relative_humidity", "water_pressure"):
+        assert f"exposure.{k}" in keys
+    for d in (DegradedLayerSettings, ExposureModelSettings):
+        sec = "degraded_layer" if d is DegradedLayerSettings else "exposure_model"
+        for f in dataclasses.fields(d):
+            assert f"{sec}.{f.name}" in keys, f"{sec}.{f.name}"
+    for ph in ("LiCoO2", "Li3PO4"):
+        for k in ("proton_diffusivity", "proton_diffusivity_activation_energy",
+                  "lithium_diffusivity_from", "site_density", "lithium_diffusivity",
+                  "lithium_diffusivity_activation_energy"):
+            assert f"transport.{ph}.{k}" in keys
+    for k in ("exchange.velocity", "exchange.velocity_activation_energy", "exchange.partition",
+              "exchange.partition_activation_energy", "sink.mode", "sink.velocity",
+              "sink.velocity_activation_energy"):
+        assert f"transport.{k}" in keys
     text = render(cfg)
     for k in keys:
         assert k in text, k
@@ -106,3 +123,32 @@ def test_command_line_origin():
 def test_unknown_format():
     with pytest.raises(ValueError, match="unknown format"):
         render(load_config(), "yaml")
+
+
+def test_chemistry_rows_and_exposure_line(tmp_path):
+    p = tmp_path / "chem.toml"
+    p.write_text('[exposure]\ngas = "air"\nrelative_humidity = "30 %"\n'
+                 '[transport.exchange]\nvelocity = "2e-17 m/s"\n')
+    cfg = load_config(p)
+    text = render(cfg)
+    lines = {ln.split()[0]: ln for ln in text.splitlines() if ln and not ln.startswith(" ")}
+    assert lines["exposure.relative_humidity"].split()[1:6] == ["30", "%", "0.3", "1", str(p)]
+    assert lines["transport.exchange.velocity"].split()[1:6] == ["2e-17", "m/s", "2e-17", "m/s",
+                                                                 str(p)]
+    ea = lines["transport.LiCoO2.proton_diffusivity_activation_energy"].split()
+    assert ea[1:3] == ["1.3", "eV"] and ea[4] == "J" and ea[5] == "<built-in"
+    d_li = lines["transport.Li3PO4.lithium_diffusivity"].split()
+    assert d_li[2] == "m2/s" and d_li[5] == "derived" and "Nernst-Einstein" in d_li[6]
+    assert "[exposure]" in text and "[transport]" in text and "[degraded_layer]" in text
+    assert "exposure: air, 30 min at 25 degC, relative humidity 30 %" in text
+    data = json.loads(render(cfg, "json"))
+    assert data["exposure"]["gas"] == "air" and data["exposure"]["relative_humidity"] == 0.3
+    assert data["chemistry"]["exchange"]["velocity"]["value"] == 2e-17
+    assert data["settings"]["exposure.gas"]["origin"] == str(p)
+
+
+def test_exposure_command_line_origin():
+    text = render(load_config().with_exposure(gas="N2", duration=600.0))
+    line = next(ln for ln in text.splitlines() if ln.startswith("exposure.duration "))
+    assert line.split()[1:5] == ["10", "min", "600", "s"] and line.endswith("command line")
+    assert "exposure: N2, 10 min at 25 degC (no water: leaves no protons)" in text

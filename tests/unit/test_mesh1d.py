@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from fem_cell.config import load_config
-from fem_cell.meshing import MeshSettings, build_line_mesh, layer_node_coordinates
+from fem_cell.meshing.line import build_line_mesh, layer_node_coordinates
+from fem_cell.meshing.settings import MeshSettings
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ import pytest
 
 from fem_cell._dolfinx import MPI, dolfinx, fem
 from fem_cell.geometry import LayerSpec, StackGeometry
-from fem_cell.meshing import MeshSettings, layer_node_coordinates
+from fem_cell.meshing.line import layer_node_coordinates
+from fem_cell.meshing.settings import MeshSettings
 from fem_cell.meshing.cross_section import (
     LATERAL_SIZE_RATIO,
     build_cross_section_mesh,

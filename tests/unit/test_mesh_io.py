@@ -12,7 +12,8 @@ import pytest
 from fem_cell._dolfinx import MPI, fem
 from fem_cell.errors import MeshError
 from fem_cell.geometry import LayerSpec, StackGeometry
-from fem_cell.meshing import MeshSettings, build_line_mesh
+from fem_cell.meshing.line import build_line_mesh
+from fem_cell.meshing.settings import MeshSettings
 from fem_cell.meshing.cross_section import build_cross_section_mesh
 from fem_cell.meshing.io import check_domain_against_geometry, read_mesh, write_mesh
 

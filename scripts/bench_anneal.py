@@ -1,0 +1,123 @@
+"""Benchmark of the anneal chemistry (exposure → heat + Li⁺/H⁺ transport, full program).
+
+Prints DOFs, steps, Newton iterations per step and wall time, measured in one run:
+
+* 1-D in-process (the calibration's inner loop): the first run pays JIT compilation,
+  later runs reuse it — target < 1 s per exposure + full anneal program;
+* 2-D default cross-section on 1 and on 2 ranks (child processes under mpirun), with the
+  1-rank/2-rank ratio — target < 2 min on 2 ranks with ≥ 100k DOFs.
+
+Usage::
+
+    .venv/bin/python scripts/bench_anneal.py            # 1-D + 2-D on 1 and 2 ranks
+    .venv/bin/python scripts/bench_anneal.py --only-1d
+    .venv/bin/python scripts/bench_anneal.py --cells-per-layer 16   # a finer 2-D mesh
+
+(no timing assertions: tests never time anything; this script reports.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve()
+QUIET = {"output": {"fields": False, "plots": False, "render": False}}
+
+
+def run_case(dim: int, cells_per_layer: int | None, repeats: int) -> dict:
+    from fem_cell._dolfinx import MPI
+    from fem_cell.config import load_config
+    from fem_cell.jobs.anneal import run_anneal
+
+    mesh = {"dim": dim}
+    if cells_per_layer:
+        mesh["cells_per_layer"] = cells_per_layer
+    cfg = load_config(overrides={**QUIET, "mesh": mesh})
+    comm = MPI.COMM_WORLD
+    walls = []
+    for _ in range(repeats):
+        comm.Barrier()
+        t0 = time.perf_counter()
+        r = run_anneal(cfg, comm, progress=False)
+        comm.Barrier()
+        walls.append(time.perf_counter() - t0)
+    st = r.stats
+    h = r.history
+    chem = r.chemistry
+    return {
+        "dim": dim, "ranks": comm.size,
+        "heat_dofs": r.model.T.function_space.dofmap.index_map.size_global,
+        "transport_dofs": sum(f.space.dofmap.index_map.size_global
+                              for f in chem.transport_problem.fields),
+        "steps": st.accepted, "rejected": st.rejected_error + st.rejected_newton,
+        "newton_per_step": st.newton_iterations / max(st.accepted, 1),
+        "wall_s": walls,
+        "R_initial": float(h.column("R_interface_ohm_cm2")[0]),
+        "R_final": float(h.column("R_interface_ohm_cm2")[-1]),
+    }
+
+
+def child(args) -> None:
+    res = run_case(args.case, args.cells_per_layer, args.repeats)
+    from fem_cell._dolfinx import MPI
+
+    if MPI.COMM_WORLD.rank == 0:
+        print("RESULT " + json.dumps(res), flush=True)
+
+
+def spawn(dim: int, ranks: int, cells: int | None, repeats: int) -> dict:
+    py = sys.executable
+    mpirun = Path(py).with_name("mpirun")
+    cmd = [py, str(HERE), "--case", str(dim), "--repeats", str(repeats)]
+    if cells:
+        cmd += ["--cells-per-layer", str(cells)]
+    if ranks > 1:
+        cmd = [str(mpirun), "-n", str(ranks), *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    line = [ln for ln in out.splitlines() if ln.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+def show(r: dict) -> None:
+    w = r["wall_s"]
+    print(f"  {r['dim']}-D on {r['ranks']} rank(s): heat {r['heat_dofs']} + transport "
+          f"{r['transport_dofs']} DOFs, {r['steps']} steps ({r['rejected']} rejected), "
+          f"{r['newton_per_step']:.2f} Newton iterations/step (heat + transport), wall "
+          + ", ".join(f"{x:.2f} s" for x in w)
+          + f"; R_interface {r['R_initial']:.1f} -> {r['R_final']:.2f} Ohm cm2")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--case", type=int, choices=(1, 2), help=argparse.SUPPRESS)
+    ap.add_argument("--repeats", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--cells-per-layer", type=int, default=None)
+    ap.add_argument("--only-1d", action="store_true")
+    args = ap.parse_args()
+    if args.case:
+        child(args)
+        return
+    print("1-D, in-process (first run includes JIT compilation):")
+    r1 = spawn(1, 1, None, repeats=4)
+    show(r1)
+    best = min(r1["wall_s"][1:])
+    print(f"  -> exposure + full anneal program: {best:.2f} s per run after the first "
+          f"(target < 1 s)")
+    if args.only_1d:
+        return
+    print("2-D default cross-section:")
+    r_1 = spawn(2, 1, args.cells_per_layer, repeats=1)
+    show(r_1)
+    r_2 = spawn(2, 2, args.cells_per_layer, repeats=1)
+    show(r_2)
+    print(f"  -> 1-rank / 2-rank wall-time ratio: {r_1['wall_s'][0] / r_2['wall_s'][0]:.2f} "
+          f"(2 ranks: {r_2['wall_s'][0]:.1f} s, target < 120 s with >= 100k DOFs)")
+
+
+if __name__ == "__main__":
+    main()
