@@ -1,8 +1,9 @@
 """Command-line interface: ``fem-cell <command> [CONFIG] ...``.
 
 Commands:
-    anneal   heat diffusion through the stack over the anneal program (fields, history,
-             plots, run.json and summary.json in --out DIR)
+    anneal   exposure -> heat + Li+/H+ transport through the anneal program (fields,
+             history with R_interface, plots, checkpoints, run.json, summary.json)
+    expose   the exposed state of the cell (checkpoint, film fields, summary.json)
     mesh     build the stack mesh and write it (gmsh .msh, .vtu or .xdmf)
     config   print the resolved configuration (value, unit, SI value, origin)
 
@@ -54,7 +55,25 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--restart", type=Path, metavar="CHECKPOINT",
                    help="continue from a checkpoint (a file under DIR/checkpoints/, or a run "
                         "folder = its last state); CONFIG defaults to the one that wrote it")
+    a.add_argument("--heat-only", action="store_true",
+                   help="solve heat only (no exposure, no proton transport)")
+    _exposure_flags(a)
     a.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+
+    e = sub.add_parser("expose", help="the exposed state of the cell (before the anneal)",
+                       description="Expose the bare LiCoO2 surface to a gas ([exposure] of the "
+                                   "config, or the flags) and write the exposed state "
+                                   "(checkpoints/), its film fields, proton profiles and "
+                                   "summary.json (R_interface at 25 °C, proton inventories).")
+    e.add_argument("config", nargs="?", type=Path, help="user config TOML (default: built-in cell)")
+    e.add_argument("--out", "-o", type=Path, required=True,
+                   help="output folder (must be new or empty, see --overwrite)")
+    e.add_argument("--overwrite", action="store_true",
+                   help="reuse an existing --out folder (only files of an earlier fem-cell run "
+                        "are replaced)")
+    e.add_argument("--dim", type=int, choices=(1, 2), help="mesh dimension (overrides [mesh].dim)")
+    _exposure_flags(e)
+    e.add_argument("--quiet", "-q", action="store_true", help="no progress line")
 
     m = sub.add_parser("mesh", help="build and write the stack mesh",
                        description="Build the tagged stack mesh and write it; the format follows "
@@ -72,6 +91,30 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print JSON instead of the text listing")
     c.add_argument("--list-cells", action="store_true", help="list the built-in cells and exit")
     return p
+
+
+def _exposure_flags(p) -> None:
+    g = p.add_argument_group("exposure (override [exposure] of the config)")
+    g.add_argument("--gas", choices=("air", "N2", "O2", "CO2", "H2", "H2O", "vacuum"),
+                   help="gas the LiCoO2 surface is exposed to")
+    g.add_argument("--minutes", type=float, metavar="M", help="exposure time (min)")
+    g.add_argument("--relative-humidity", type=float, metavar="PCT",
+                   help="relative humidity of air (%%)")
+    g.add_argument("--temperature-C", type=float, metavar="T", dest="exposure_temperature_C",
+                   help="exposure temperature (°C)")
+
+
+def _apply_exposure_flags(cfg, args):
+    changes = {}
+    if getattr(args, "gas", None) is not None:
+        changes["gas"] = args.gas
+    if getattr(args, "minutes", None) is not None:
+        changes["duration"] = f"{args.minutes!r} min"
+    if getattr(args, "relative_humidity", None) is not None:
+        changes["relative_humidity"] = f"{args.relative_humidity!r} %"
+    if getattr(args, "exposure_temperature_C", None) is not None:
+        changes["temperature"] = f"{args.exposure_temperature_C!r} degC"
+    return cfg.with_exposure(**changes) if changes else cfg
 
 
 def _load(path: Path | None, comm, dim: int | None):
@@ -175,12 +218,16 @@ def _dispatch(args, comm, guard) -> int:
             args.provenance = {
                 "config_file": str(args.config.resolve()) if args.config else None,
                 "dim": cfg.mesh.dim}
+        if args.command in ("anneal", "expose"):
+            cfg = _apply_exposure_flags(cfg, args)
         for w in getattr(cfg, "warnings", ()):
             _say(comm, f"fem-cell: warning: {w}")
         if args.command == "mesh":
             return _mesh(cfg, args.out, comm)
         if args.command == "anneal":
             return _anneal(cfg, args, comm, guard)
+        if args.command == "expose":
+            return _expose(cfg, args, comm, guard)
     except (ConvergenceError, RunAborted) as e:
         _say(comm, f"fem-cell: run failed: {e}")
         return 3
@@ -263,13 +310,40 @@ def _anneal(cfg, args, comm, guard) -> int:
 
     res = anneal_job(cfg, out, comm, overwrite=args.overwrite, progress=not args.quiet,
                      guard=guard, announce=banner, restart=args.restart,
-                     provenance=args.provenance)
+                     provenance=args.provenance, chemistry=not args.heat_only)
     lo, hi = res.film_minus_plate_mK()
     st = res.stats
     n = res.model.T.function_space.dofmap.index_map.size_global
     _say(comm, f"fem-cell anneal: done in {res.wall_time:.1f} s ({n} DOFs, {st.accepted} steps, "
                f"{st.rejected_error + st.rejected_newton} rejected); film mean − plate ranged "
                f"from {lo:+.1f} to {hi:+.1f} mK; outputs in {out}", err=False)
+    if res.chemistry is not None:
+        R = res.history.column("R_interface_ohm_cm2")
+        lco = res.history.column("H_LiCoO2_mol_m2")
+        gone = 100.0 * (1.0 - lco[-1] / lco[0]) if lco[0] > 0 else 0.0
+        _say(comm, f"fem-cell anneal: R_interface (25 °C) {R[0]:.1f} -> {R[-1]:.2f} Ω cm²; "
+                   f"{gone:.1f} % of the protons left LiCoO2", err=False)
+    return 0
+
+
+def _expose(cfg, args, comm, guard) -> int:
+    from fem_cell.jobs.expose import expose_job
+
+    ex = cfg.exposure
+
+    def banner():
+        _say(comm, f"fem-cell expose: cell {cfg.name}, {cfg.mesh.dim}-D, {ex.gas} for "
+                   f"{ex.duration / 60:g} min at {ex.temperature - 273.15:g} °C"
+                   + (f", {100 * ex.relative_humidity:g} % RH" if ex.gas == "air" else "")
+                   + f" -> {args.out}", err=False)
+
+    s = expose_job(cfg, args.out, comm, overwrite=args.overwrite, progress=not args.quiet,
+                   guard=guard, announce=banner, provenance=args.provenance)
+    e = s["exposure"]
+    _say(comm, f"fem-cell expose: water dose {e['water_dose_Pa_s']:.4g} Pa s -> surface proton "
+               f"fraction {e['surface_fraction']:.3f}, depth {e['depth_scale_nm']:.2f} nm; "
+               f"R_interface (25 °C) {s['R_interface_ohm_cm2']:.1f} Ω cm²; state in "
+               f"{args.out / s['state']}", err=False)
     return 0
 
 

@@ -340,7 +340,7 @@ def write_run_outputs(result: AnnealResult, config: RunConfig, folder: RunFolder
 def anneal_job(config: RunConfig, out: str | Path, comm: MPI.Comm, *, overwrite: bool = False,
                progress: bool = True, guard=NO_GUARD, announce=None,
                restart: str | Path | None = None,
-               provenance: dict | None = None) -> AnnealResult:
+               provenance: dict | None = None, chemistry: bool = True) -> AnnealResult:
     """``fem-cell anneal``: :func:`run_anneal` in a run folder that keeps its contract.
 
     The folder is checked before any work (:class:`~fem_cell.outputs.rundir.OutputError`),
@@ -359,13 +359,15 @@ def anneal_job(config: RunConfig, out: str | Path, comm: MPI.Comm, *, overwrite:
         announce()
     from fem_cell.jobs.state import config_fingerprint
 
-    prov = {**(provenance or {}), "fingerprint": config_fingerprint(config)}
+    prov = {**(provenance or {}), "fingerprint": config_fingerprint(config),
+            "chemistry": bool(chemistry and config.chemistry is not None)}
     folder.open(config.to_dict(), {"dim": config.mesh.dim, "provenance": prov,
                                    "restart": str(restart) if restart else None})
     wall0 = time.perf_counter()
     try:
         result = run_anneal(config, comm, folder=folder, progress=progress, guard=guard,
-                            restart=restart, checkpoint_meta={"provenance": prov})
+                            restart=restart, checkpoint_meta={"provenance": prov},
+                            chemistry=chemistry and config.chemistry is not None)
     except BaseException as e:
         _record_failure(folder, e, time.perf_counter() - wall0)
         raise
