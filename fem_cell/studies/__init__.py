@@ -1,0 +1,1 @@
+"""Studies: many runs of the model (sweeps, calibration), spread over MPI sub-communicators."""

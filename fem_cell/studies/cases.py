@@ -1,0 +1,141 @@
+"""One case of a study: a configuration (base + overrides) run through a job in-process
+on a given communicator, reduced to named numbers.
+
+Jobs:
+
+* ``"anneal"`` — exposure → heat + Li⁺/H⁺ transport through the program
+  (:func:`fem_cell.jobs.anneal.run_anneal`); values: the anneal summary
+  (``R_interface_ohm_cm2`` = final value at 25 °C, ``R_interface_ohm_cm2_initial``,
+  ``H_LiCoO2_removed_fraction``, …) and, on request, history columns at chosen times;
+* ``"expose"`` — the exposed state only (``R_interface_ohm_cm2``, inventories).
+
+History values at a time between two recorded rows are interpolated linearly in time;
+program breakpoints and output times are rows, so values there are exact.
+
+Overrides use the user-config structure (a nested dict, as in a TOML file), built from
+dotted keys by :func:`overrides_from_keys`; see :mod:`fem_cell.studies.spec`.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+JOBS = ("anneal", "expose")
+QUIET_OUTPUT = {"output": {"fields": False, "plots": False, "render": False}}
+
+_INDEX = re.compile(r"^(?P<name>[^\[\]]+)(?P<idx>(\[\d+\])*)$")
+
+
+def set_by_key(d: dict, key: str, value: Any) -> None:
+    """Set ``d[a][b][i]...`` for a dotted key ``"a.b[i].c"`` (creating tables as needed;
+    list indices must exist).
+
+    Raises:
+        KeyError: a list index that does not exist, or a path through a non-table.
+    """
+    parts = key.split(".")
+    cur: Any = d
+    for n, part in enumerate(parts):
+        m = _INDEX.match(part)
+        if not m:
+            raise KeyError(f"{key}: cannot parse {part!r}")
+        name = m.group("name")
+        idxs = [int(i) for i in re.findall(r"\[(\d+)\]", m.group("idx"))]
+        last = n == len(parts) - 1
+        if not isinstance(cur, dict):
+            raise KeyError(f"{key}: {'.'.join(parts[:n])} is not a table")
+        if last and not idxs:
+            cur[name] = value
+            return
+        if name not in cur:
+            if idxs:
+                raise KeyError(f"{key}: {name} has no list to index (give the whole list in the "
+                               f"base config)")
+            cur[name] = {}
+        cur = cur[name]
+        for j, i in enumerate(idxs):
+            if not isinstance(cur, list) or i >= len(cur):
+                raise KeyError(f"{key}: index [{i}] does not exist")
+            if last and j == len(idxs) - 1:
+                cur[i] = value
+                return
+            cur = cur[i]
+
+
+def overrides_from_keys(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict:
+    """A deep copy of the user-config dict ``base`` with dotted-key values set."""
+    d = copy.deepcopy(dict(base))
+    for k, v in values.items():
+        set_by_key(d, k, v)
+    return d
+
+
+@dataclass
+class Record:
+    """What a case records.
+
+    Attributes:
+        summary: summary keys to keep (empty: all numeric ones).
+        history: (column, time in s) pairs, reported as ``<column>@<time>s``.
+    """
+
+    summary: Sequence[str] = ()
+    history: Sequence[tuple[str, float]] = field(default_factory=tuple)
+
+
+def history_at(history, column: str, t: float) -> float:
+    """Value of a history column at time t (s), linear in time between rows."""
+    times = history.column("time_s")
+    if not times[0] - 1e-9 <= t <= times[-1] + 1e-9:
+        raise ValueError(f"time {t} s outside the run (0 … {times[-1]} s)")
+    return float(np.interp(t, times, history.column(column)))
+
+
+def run_case(config, comm, job: str = "anneal", record: Record | None = None,
+             exposure=None) -> dict[str, Any]:
+    """Run one case and return its values (on every rank of ``comm``).
+
+    Args:
+        config: a validated RunConfig (base + this case's overrides).
+        comm: the communicator the case runs on (a study's sub-communicator).
+        job: ``"anneal"`` or ``"expose"``.
+        record: what to keep (default: every numeric summary value).
+        exposure: optional Exposure object overriding the configuration's.
+    """
+    from fem_cell.jobs.anneal import run_anneal, summary_of
+
+    record = record or Record()
+    if job == "anneal":
+        res = run_anneal(config, comm, progress=False, exposure=exposure,
+                         chemistry=config.chemistry is not None)
+        summary = summary_of(res)
+        out = _numeric(summary, record.summary)
+        for col, t in record.history:
+            out[f"{col}@{t:g}s"] = history_at(res.history, col, t)
+        return out
+    if job == "expose":
+        from fem_cell.diagnostics import ChemistryDiagnostics
+        from fem_cell.model import build_chemistry_model, build_domain
+
+        chem = build_chemistry_model(config, build_domain(config, comm), exposure=exposure)
+        return _numeric(ChemistryDiagnostics(chem)(after_step=False), record.summary)
+    raise ValueError(f"unknown job {job!r}; expected one of {JOBS}")
+
+
+def _numeric(summary: Mapping[str, Any], keep: Sequence[str]) -> dict[str, float]:
+    out = {}
+    for k, v in summary.items():
+        if keep and k not in keep:
+            continue
+        if isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool):
+            out[k] = float(v)
+    missing = [k for k in keep if k not in out]
+    if missing:
+        raise KeyError(f"the case has no value(s) {missing}; it has {sorted(out)}")
+    return out
