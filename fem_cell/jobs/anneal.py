@@ -51,7 +51,7 @@ HISTORY_COLUMNS = ["time_s", "T_plate_C", "T_min_C", "T_mean_C", "T_max_C",
 PLANNED_FILES = ("run.json", "summary.json", "history.csv", "history.png",
                  "temperature_2d.png", "fields/temperature*", "fields/films*",
                  "checkpoints/t*.h5", "R_interface.png", "proton_profiles.png",
-                 "proton_profiles.csv", "protons_2d.png")
+                 "proton_profiles.csv", "protons_2d.png", "solver_log.txt")
 
 
 @dataclass
@@ -222,6 +222,21 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = 
             save_checkpoint(folder.file(checkpoint_name(t)), comm, spaces, st, meta)
         melt(t, d["T_metal_max"])
 
+    log_path = folder.path / "solver_log.txt" if folder is not None else None
+
+    def log_rejection(rej) -> None:
+        """Newton failures are logged with their reason (rank 0: solver_log.txt, and the
+        console when progress is shown); time-error rejections only to the file."""
+        if comm.rank != 0:
+            return
+        line = f"[{'anneal'}] {rej}"
+        if log_path is not None:
+            folder.add_file("solver_log.txt")  # recorded once something is written
+            with open(log_path, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+        if progress and rej.kind == "newton":
+            print(line, flush=True)
+
     s = config.solver
     stepper = TimeStepper(problem, t_end=prog.duration, scheme=s.scheme,
                           dt_initial=s.dt_initial, dt_max=s.dt_max, dt_min=s.dt_min,
@@ -241,7 +256,8 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = 
                    stored=resume_meta.get("history_row"))
         with guard.deferred():
             stats = stepper.run(on_step=lambda i: record(i.t, i.dt, i.newton_iterations),
-                                progress=bar, poll=lambda t: guard.check(comm, t))
+                                progress=bar, poll=lambda t: guard.check(comm, t),
+                                on_reject=log_rejection)
         if stats.accepted == 0 and t_start < prog.duration:
             raise RunAborted(f"the program ({prog.duration:.3g} s) is shorter than one time "
                              f"step; nothing was computed")
@@ -380,7 +396,8 @@ def anneal_job(config: RunConfig, out: str | Path, comm: MPI.Comm, *, overwrite:
         "dofs": result.model.T.function_space.dofmap.index_map.size_global,
         "cells": result.model.domain.mesh.topology.index_map(result.model.domain.dim).size_global,
         "steps": {"accepted": st.accepted, "rejected_error": st.rejected_error,
-                  "rejected_newton": st.rejected_newton, "newton_iterations": st.newton_iterations},
+                  "rejected_newton": st.rejected_newton, "newton_iterations": st.newton_iterations,
+                  "rejections": [str(r) for r in st.rejections[:200]]},
         "wall_time_s": {"time_loop": st.wall_time, "setup_and_time_loop": result.wall_time},
         "output_times_s": result.output_times,
     }

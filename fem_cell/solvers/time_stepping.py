@@ -67,6 +67,23 @@ class StepperState:
 
 
 @dataclass
+class Rejection:
+    """A rejected step: at time t (s) the step dt_tried (s) was refused — ``kind``
+    ``"newton"`` (no convergence) or ``"error"`` (local time error above tolerance) —
+    and the stepper retries with dt_next (s)."""
+
+    t: float
+    dt_tried: float
+    kind: str
+    reason: str
+    dt_next: float
+
+    def __str__(self) -> str:
+        return (f"step rejected at t = {self.t:.6g} s, dt = {self.dt_tried:.3g} s: {self.reason}; "
+                f"retrying with dt = {self.dt_next:.3g} s")
+
+
+@dataclass
 class StepperStats:
     accepted: int = 0
     rejected_error: int = 0
@@ -74,6 +91,7 @@ class StepperStats:
     newton_iterations: int = 0
     wall_time: float = 0.0
     dts: list[float] = field(default_factory=list)
+    rejections: list = field(default_factory=list)
 
 
 class TimeStepper:
@@ -124,6 +142,11 @@ class TimeStepper:
             raise ValueError(f"state at t = {state.t} but the stepper starts at t0 = {self.t0}")
         self._resume = state
 
+    def _reject(self, cb, rej: Rejection) -> None:
+        self.stats.rejections.append(rej)
+        if cb is not None:
+            cb(rej)
+
     def _next_milestone(self, t: float) -> float:
         for m in self.milestones:
             if m > t + self._eps:
@@ -135,7 +158,8 @@ class TimeStepper:
 
     def run(self, on_step: Callable[[StepInfo], None] | None = None,
             progress: Callable[[StepInfo, float], None] | None = None,
-            poll: Callable[[float], None] | None = None) -> StepperStats:
+            poll: Callable[[float], None] | None = None,
+            on_reject: Callable[[Rejection], None] | None = None) -> StepperStats:
         """Integrate from t0 to t_end, calling ``on_step`` after each accepted step.
 
         Args:
@@ -145,6 +169,9 @@ class TimeStepper:
                 time; it may raise to stop the run (e.g. on Ctrl-C, see
                 :mod:`fem_cell.jobs.interrupts`).  Exceptions from ``poll`` and
                 ``on_step`` propagate; they are never taken for a Newton failure.
+            on_reject: called with a :class:`Rejection` (time, step tried, kind,
+                reason, next step) whenever a step is rejected; the stepper also keeps
+                them in ``stats.rejections``.
 
         Raises:
             ConvergenceError: Newton failed with dt < dt_min.
@@ -195,6 +222,9 @@ class TimeStepper:
                 rejected += 1
                 p.set_state(states[0])
                 dt = dt_try / 4.0
+                self._reject(on_reject, Rejection(t, dt_try, "newton",
+                                                  f"Newton failed (SNES reason {reason}, "
+                                                  f"{its} iterations)", dt))
                 if dt < self.dt_min:
                     raise ConvergenceError(
                         f"{p.prefix}: Newton failed at t = {t + dt_try:.6g} s even with "
@@ -217,6 +247,8 @@ class TimeStepper:
                     p.set_state(states[0])
                     dt = max(dt_try * _quantise(max(0.2, 0.9 * err ** (-1.0 / (order + 1)))),
                              self.dt_min)
+                    self._reject(on_reject, Rejection(t, dt_try, "error",
+                                                      f"time error {err:.3g} x tolerance", dt))
                     if dt_try <= self.dt_min:
                         raise ConvergenceError(
                             f"{p.prefix}: time-error tolerance not met at dt_min = {self.dt_min:.3g} s")

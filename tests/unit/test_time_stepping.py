@@ -118,3 +118,59 @@ def test_newton_failure_raises_convergence_error():
         st.run()
     assert exc.value.reason is not None and exc.value.reason < 0
     assert st.stats.rejected_newton >= 2
+
+
+class _FlakyDecay:
+    """du/dt = -u solved exactly per BE step; Newton 'fails' on the steps listed."""
+
+    prefix = "flaky"
+
+    def __init__(self, fail_at_calls):
+        self.u = np.array([1.0])
+        self.u_n = self.u.copy()
+        self.dt = None
+        self.calls = 0
+        self.fail_at = set(fail_at_calls)
+
+    def set_time_level(self, t_new, dt, order, dt_prev):
+        self.dt = dt
+
+    def solve(self):
+        self.calls += 1
+        if self.calls in self.fail_at:
+            return False, 25, -5  # DIVERGED_LINE_SEARCH-like
+        self.u = self.u_n / (1.0 + self.dt)
+        return True, 1, 2
+
+    def get_state(self):
+        return [self.u.copy()]
+
+    def set_state(self, s):
+        self.u = s[0].copy()
+
+    def set_history(self, u_n, u_nm1):
+        self.u_n = u_n[0].copy()
+
+    def error_norm(self, state, ref, factor):
+        return 0.0
+
+
+def test_newton_failure_cuts_the_step_and_logs_the_reason():
+    p = _FlakyDecay(fail_at_calls={2})
+    seen = []
+    st = TimeStepper(p, t_end=1.0, scheme="backward_euler", dt_initial=0.1, dt_max=0.1,
+                     dt_min=1e-4, adaptive=False).run(on_reject=seen.append)
+    assert st.rejected_newton == 1 and len(st.rejections) == 1 and seen == st.rejections
+    rej = st.rejections[0]
+    assert rej.kind == "newton" and "SNES reason -5" in rej.reason
+    assert rej.t == pytest.approx(0.1) and rej.dt_next == pytest.approx(rej.dt_tried / 4)
+    assert "retrying with dt" in str(rej)
+
+
+def test_newton_failure_below_dt_min_raises():
+    from fem_cell.errors import ConvergenceError
+
+    p = _FlakyDecay(fail_at_calls=set(range(1, 100)))
+    with pytest.raises(ConvergenceError, match="Newton failed"):
+        TimeStepper(p, t_end=1.0, scheme="backward_euler", dt_initial=0.1, dt_max=0.1,
+                    dt_min=1e-2, adaptive=False).run()
