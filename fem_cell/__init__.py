@@ -3,8 +3,23 @@
 Li | Li3PO4 | degraded interfacial layer | LiCoO2 | Nb:SrTiO3 substrate/current
 collector, during a post-fabrication anneal.  Importing the package does not import
 dolfinx; the sub-modules that need it do (through :mod:`fem_cell._dolfinx`).
+
+Python API (imported on first use)::
+
+    from mpi4py import MPI
+    import fem_cell
+
+    cfg = fem_cell.load_config("my.toml")                 # or None: the built-in cell
+    res = fem_cell.run_anneal(cfg, MPI.COMM_SELF)         # in memory, no files
+    res.history.column("R_interface_ohm_cm2")             # R(t) at 25 °C, Ω cm²
+    fem_cell.anneal_job(cfg, "out/anneal", MPI.COMM_WORLD)  # the CLI's job, run folder
+    fem_cell.expose_job(cfg.with_exposure(gas="air", relative_humidity="40 %"),
+                        "out/air40", MPI.COMM_WORLD)
+
+Every function that computes takes the MPI communicator explicitly.
 """
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 try:
@@ -12,4 +27,20 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+_API = {
+    "load_config": "fem_cell.config",
+    "run_anneal": "fem_cell.jobs.anneal",
+    "anneal_job": "fem_cell.jobs.anneal",
+    "expose_job": "fem_cell.jobs.expose",
+    "build_domain": "fem_cell.model",
+    "build_chemistry_model": "fem_cell.model",
+    "run_case": "fem_cell.studies.cases",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(import_module(_API[name]), name)
+    raise AttributeError(f"module 'fem_cell' has no attribute {name!r}")
