@@ -13,3 +13,24 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "docs" / "examples").gl
 def test_example_config_is_valid(path):
     cfg = load_config(path)
     assert cfg.anneal.duration > 0 and cfg.geometry.layers
+
+
+def _python_blocks(md: Path) -> list[str]:
+    text = md.read_text(encoding="utf-8")
+    return [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+
+
+@pytest.mark.serial
+def test_readme_python_api_example_runs(tmp_path):
+    """README's anneal-chemistry snippet runs as printed (a regression test of the docs)."""
+    import subprocess
+    import sys
+
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    blocks = [b for b in _python_blocks(readme) if "fem_cell.run_anneal" in b]
+    assert blocks, "README lost its Python API example"
+    r = subprocess.run([sys.executable, "-c", blocks[0]], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    before, after = (float(x) for x in r.stdout.strip().strip("[]").split())
+    assert before > after > 0
