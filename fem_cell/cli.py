@@ -4,6 +4,8 @@ Commands:
     anneal   exposure -> heat + Li+/H+ transport through the anneal program (fields,
              history with R_interface, plots, checkpoints, run.json, summary.json)
     expose   the exposed state of the cell (checkpoint, film fields, summary.json)
+    impedance  impedance spectrum of a state (pristine, exposed, any checkpoint), fit, KK
+    reproduce  the paper's experiment: all exposures, anneal, 7-day hold, spectra, report
     mesh     build the stack mesh and write it (gmsh .msh, .vtu or .xdmf)
     config   print the resolved configuration (value, unit, SI value, origin)
 
@@ -74,6 +76,48 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--dim", type=int, choices=(1, 2), help="mesh dimension (overrides [mesh].dim)")
     _exposure_flags(e)
     e.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+
+    i = sub.add_parser("impedance", help="impedance spectrum of a state of the cell",
+                       description="Small-signal impedance spectrum of the cell at a state "
+                                   "(pristine by default; --state a checkpoint or a run folder = "
+                                   "its last state; --exposed the configured exposure), at a "
+                                   "temperature: impedance.csv, Nyquist/Bode plots, element "
+                                   "contributions, equivalent-circuit fit (impedance.py) and "
+                                   "Kramers-Kronig check in summary.json.")
+    i.add_argument("config", nargs="?", type=Path, help="user config TOML (default: built-in cell)")
+    i.add_argument("--out", "-o", type=Path, required=True,
+                   help="output folder (must be new or empty, see --overwrite)")
+    i.add_argument("--overwrite", action="store_true",
+                   help="reuse an existing --out folder (only files of an earlier fem-cell run "
+                        "are replaced)")
+    i.add_argument("--state", type=Path, metavar="CHECKPOINT",
+                   help="checkpoint file, or run folder (its last state); CONFIG defaults to "
+                        "the one that wrote it")
+    i.add_argument("--exposed", action="store_true",
+                   help="the state right after the configured exposure (no anneal)")
+    i.add_argument("--temperature-C", type=float, default=25.0, dest="eis_temperature_C",
+                   metavar="T", help="measurement temperature (°C, default 25)")
+    i.add_argument("--dim", type=int, choices=(1, 2), help="mesh dimension (overrides [mesh].dim)")
+    i.add_argument("--frequencies", type=float, nargs=3, metavar=("FMIN", "FMAX", "N"),
+                   help="log-spaced frequencies (Hz, Hz, count); default 0.01 1e6 61")
+    i.add_argument("--method", choices=("rom", "direct"), default="rom",
+                   help="reduced-order sweep (default) or one factorisation per frequency")
+    i.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+
+    r = sub.add_parser("reproduce", help="the paper's experiment: all cases, spectra, report",
+                       description="Reproduce Kobayashi et al. 2022 on the cell: exposures to "
+                                   "air, N2, O2, CO2, H2, H2O; the 150 °C / 1 h anneal of the "
+                                   "H2O-exposed cell; 7 days at 25 °C; the impedance of each; "
+                                   "reproduction.csv, nyquist.png and a self-contained "
+                                   "report.html.")
+    r.add_argument("config", nargs="?", type=Path, help="user config TOML (default: built-in cell)")
+    r.add_argument("--out", "-o", type=Path, required=True,
+                   help="output folder (must be new or empty, see --overwrite)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="reuse an existing --out folder (only files of an earlier fem-cell run "
+                        "are replaced)")
+    r.add_argument("--dim", type=int, choices=(1, 2), help="mesh dimension (overrides [mesh].dim)")
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
 
     m = sub.add_parser("mesh", help="build and write the stack mesh",
                        description="Build the tagged stack mesh and write it; the format follows "
@@ -211,8 +255,12 @@ def _dispatch(args, comm, guard) -> int:
     try:
         if args.command == "config":
             return _config(args, comm)
-        if getattr(args, "restart", None) is not None:
+        if getattr(args, "restart", None) is not None or getattr(args, "state", None) is not None:
+            if getattr(args, "state", None) is not None:
+                args.restart = args.state
             cfg, args.restart, args.provenance = _load_for_state(args, comm)
+            if getattr(args, "state", None) is not None:
+                args.state = args.restart
         else:
             cfg = _load(args.config, comm, args.dim)
             args.provenance = {
@@ -220,6 +268,9 @@ def _dispatch(args, comm, guard) -> int:
                 "dim": cfg.mesh.dim}
         if args.command in ("anneal", "expose"):
             cfg = _apply_exposure_flags(cfg, args)
+        if args.command == "reproduce" and cfg.chemistry is None:
+            raise FemCellError("reproduce needs a cell with chemistry ([transport], "
+                               "[degraded_layer], [exposure_model] sections)")
         for w in getattr(cfg, "warnings", ()):
             _say(comm, f"fem-cell: warning: {w}")
         if args.command == "mesh":
@@ -228,6 +279,10 @@ def _dispatch(args, comm, guard) -> int:
             return _anneal(cfg, args, comm, guard)
         if args.command == "expose":
             return _expose(cfg, args, comm, guard)
+        if args.command == "impedance":
+            return _impedance(cfg, args, comm, guard)
+        if args.command == "reproduce":
+            return _reproduce(cfg, args, comm, guard)
     except (ConvergenceError, RunAborted) as e:
         _say(comm, f"fem-cell: run failed: {e}")
         return 3
@@ -323,6 +378,60 @@ def _anneal(cfg, args, comm, guard) -> int:
         gone = 100.0 * (1.0 - lco[-1] / lco[0]) if lco[0] > 0 else 0.0
         _say(comm, f"fem-cell anneal: R_interface (25 °C) {R[0]:.1f} -> {R[-1]:.2f} Ω cm²; "
                    f"{gone:.1f} % of the protons left LiCoO2", err=False)
+    return 0
+
+
+def _impedance(cfg, args, comm, guard) -> int:
+    import numpy as np
+
+    from fem_cell.errors import FemCellError as _E
+    from fem_cell.jobs.impedance import impedance_job
+
+    if args.state is not None and args.exposed:
+        raise _E("give --state or --exposed, not both")
+    f = None
+    if args.frequencies is not None:
+        fmin, fmax, n = args.frequencies
+        if not (0 < fmin < fmax and np.isfinite(fmax) and n >= 2 and float(n).is_integer()):
+            raise _E(f"--frequencies {fmin:g} {fmax:g} {n:g}: expected 0 < FMIN < FMAX (Hz) and "
+                     f"an integer N >= 2")
+        f = np.logspace(np.log10(fmin), np.log10(fmax), int(n))
+    T = args.eis_temperature_C + 273.15
+    if not 0 < T <= 1000:
+        raise _E(f"--temperature-C {args.eis_temperature_C:g}: expected a temperature above "
+                 f"absolute zero and at most 726.85 °C")
+    what = (f"state {args.state}" if args.state else "exposed state" if args.exposed
+            else "pristine cell")
+
+    def banner():
+        _say(comm, f"fem-cell impedance: cell {cfg.name}, {cfg.mesh.dim}-D, {what}, "
+                   f"{args.eis_temperature_C:g} °C, {args.method} -> {args.out}", err=False)
+
+    res = impedance_job(cfg, args.out, comm, state=args.state, temperature=T, frequencies=f,
+                        method=args.method, overwrite=args.overwrite, progress=not args.quiet,
+                        announce=banner, guard=guard, provenance=args.provenance,
+                        proton_fraction="exposed" if args.exposed else None)
+    s = res.summary()
+    _say(comm, f"fem-cell impedance: R_interface {s['R_interface_fit_ohm_cm2']:.2f} ± "
+               f"{s['R_interface_fit_stderr_ohm_cm2']:.2g} Ω cm² (fit), "
+               f"{s['R_interface_ohm_cm2']:.2f} (state); Kramers-Kronig residual "
+               f"{s['kk_residual_max']:.1e}; {s['factorizations']} factorisations; outputs in "
+               f"{args.out}", err=False)
+    return 0
+
+
+def _reproduce(cfg, args, comm, guard) -> int:
+    from fem_cell.jobs.reproduce import reproduce_job
+
+    def banner():
+        _say(comm, f"fem-cell reproduce: cell {cfg.name}, {cfg.mesh.dim}-D, {comm.size} MPI "
+                   f"rank(s) -> {args.out}", err=False)
+
+    s = reproduce_job(cfg, args.out, comm, overwrite=args.overwrite, progress=not args.quiet,
+                      guard=guard, announce=banner, provenance=args.provenance)
+    _say(comm, f"fem-cell reproduce: {s['cases_meeting_paper']}/{s['cases_total']} cases meet "
+               f"the paper; {100 * s['H_LiCoO2_removed_fraction_after_anneal']:.1f} % of the "
+               f"protons left LiCoO2; report: {args.out / 'report.html'}", err=False)
     return 0
 
 

@@ -213,3 +213,40 @@ def render_protons_2d(pvd: str | Path, times: list[float], path: str | Path,
         p.camera.tight(padding=0.15, adjust_render_window=False)
     p.screenshot(str(path))
     p.close()
+
+
+def plot_nyquist_overlay(spectra: dict, path: str | Path, title: str = "") -> None:
+    """Nyquist plots (−Z'' vs Z', Ω cm², equal axes) of several spectra, and a zoom on the
+    interface arcs below 60 Ω cm².
+
+    Args:
+        spectra: case name → (frequencies in Hz, complex Z in Ω cm²).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+    for k, (name, (f, Z)) in enumerate(spectra.items()):
+        ls = "-" if k < 10 else "--"
+        for ax in axes:
+            ax.plot(Z.real, -Z.imag, ls, color=f"C{k % 10}", lw=1.5, label=name)
+    for ax in axes:
+        ax.set_xlabel("Z' [Ω cm²]")
+        ax.set_ylabel("−Z'' [Ω cm²]")
+        ax.grid(alpha=0.3)
+    axes[0].set_aspect("equal", adjustable="datalim")
+    axes[0].set_title("whole spectra (10 mHz – 1 MHz)", fontsize=9)
+    zr = [Z.real.min() for _, (_, Z) in spectra.items()]
+    lo = min(zr)
+    axes[1].set_xlim(lo - 5, lo + 400)
+    axes[1].set_ylim(-5, 250)
+    axes[1].set_aspect("equal", adjustable="box")
+    axes[1].set_title("bulk and interface arcs", fontsize=9)
+    axes[1].legend(fontsize=8, loc="upper left")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
