@@ -1,5 +1,6 @@
 # fem_cell — the two README commands:
-#   make run    set up (.venv, Python >= 3.12, dolfinx wheel) and run the main job
+#   make run    set up (.venv, Python >= 3.12, dolfinx wheel) and run the main job:
+#               the reproduction of the paper on the built-in cell (1-D, report.html)
 #   make test   set up and run the whole test suite (serial + MPI subset on 2 ranks)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -7,12 +8,14 @@ MPIRUN := $(VENV)/bin/mpirun
 NP     ?= 2
 OUT    ?= results
 
-.PHONY: setup run test test-serial test-mpi bench meshes clean
+.PHONY: setup run run-2d test test-serial test-mpi bench meshes clean
 setup:
 	@bash scripts/setup.sh
 
 run: setup
-	$(VENV)/bin/fem-cell anneal --dim 1 --overwrite --out $(OUT)/anneal_1d
+	$(VENV)/bin/fem-cell reproduce --overwrite --out $(OUT)/reproduction
+
+run-2d: setup
 	$(MPIRUN) -n $(NP) $(VENV)/bin/fem-cell anneal --dim 2 --overwrite --out $(OUT)/anneal_2d
 
 test: setup
