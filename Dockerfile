@@ -4,7 +4,8 @@
 # `solver` extra (the PyPI dolfinx wheel) is NOT installed here, so nothing is shadowed.
 #
 #   docker build -t fem_cell .
-#   docker run --rm -v "$PWD/results:/work/results" fem_cell                 # main job
+#   docker run --rm -v "$PWD/results:/work/results" fem_cell                 # main job:
+#       the reproduction of the paper -> results/reproduction/report.html
 #   docker run --rm -v "$PWD/results:/work/results" fem_cell \
 #       mpirun -n 4 fem-cell anneal --dim 2 --out /work/results/anneal_2d
 #
@@ -41,4 +42,4 @@ RUN python3 -c "import dolfinx, gmsh, pyvista; print('dolfinx', dolfinx.__versio
     && rm -rf /tmp/fem_cell_check_1d /tmp/fem_cell_check_2d /tmp/check2d.toml
 
 WORKDIR /work
-CMD ["sh", "-c", "fem-cell anneal --dim 1 --overwrite --out /work/results/anneal_1d && mpirun -n 2 fem-cell anneal --dim 2 --overwrite --out /work/results/anneal_2d"]
+CMD ["fem-cell", "reproduce", "--overwrite", "--out", "/work/results/reproduction"]
