@@ -199,3 +199,32 @@ def test_li_material_override_warns(tmp_path):
     assert r.returncode == 0
     warn = [ln for ln in r.stderr.splitlines() if ln.startswith("fem-cell: warning:")]
     assert warn and "melting" in warn[0]
+
+
+@pytest.mark.serial
+def test_mesh_file_dimension_drives_the_run(tmp_path):
+    """A 2-D mesh file without [mesh] dim runs as 2-D (banner, run.json); --dim 1 with it
+    is refused with one line naming the file."""
+    from pathlib import Path
+
+    msh = Path(__file__).resolve().parents[2] / "meshes" / "kobayashi2022_2d.msh"
+    cfg = tmp_path / "file.toml"
+    cfg.write_text(textwrap.dedent(f"""
+        [mesh]
+        file = "{msh}"
+        [anneal]
+        initial_temperature = "25 degC"
+        segments = [{{ ramp_to = "60 degC", rate = "20 K/min" }}]
+        [output]
+        render = false
+    """))
+    r = _cli("anneal", str(cfg), "--heat-only", "--out", str(tmp_path / "o"), "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "2-D (mesh file" in r.stdout
+    meta = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert meta["dim"] == 2 and meta["config"]["mesh"]["dim"] == 2
+    r = _cli("anneal", str(cfg), "--dim", "1", "--out", str(tmp_path / "p"), cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and str(msh) in lines[0] and "--dim 1" in lines[0], r.stderr
+    assert not (tmp_path / "p").exists()
