@@ -6,6 +6,7 @@ Commands:
     expose   the exposed state of the cell (checkpoint, film fields, summary.json)
     impedance  impedance spectrum of a state (pristine, exposed, any checkpoint), fit, KK
     reproduce  the paper's experiment: all exposures, anneal, 7-day hold, spectra, report
+    study    many runs from a study spec, spread over MPI sub-communicators (resumable)
     mesh     build the stack mesh and write it (gmsh .msh, .vtu or .xdmf)
     config   print the resolved configuration (value, unit, SI value, origin)
 
@@ -34,6 +35,26 @@ from fem_cell.errors import ConvergenceError, FemCellError, RunAborted
 from fem_cell.jobs.interrupts import InterruptGuard, Interrupted
 
 
+def _job_parser(sub, name: str, help: str, description: str, *, config: bool = True,
+                dim: bool = True) -> argparse.ArgumentParser:
+    """A job command with the arguments every job shares: [CONFIG] --out --overwrite
+    [--dim] --quiet."""
+    p = sub.add_parser(name, help=help, description=description)
+    if config:
+        p.add_argument("config", nargs="?", type=Path,
+                       help="user config TOML (default: built-in cell)")
+    p.add_argument("--out", "-o", type=Path, required=True,
+                   help="output folder (must be new or empty, see --overwrite)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="reuse an existing --out folder: replace the files an earlier fem-cell "
+                        "run wrote there (listed in its run.json); other files are never touched")
+    if dim:
+        p.add_argument("--dim", type=int, choices=(1, 2),
+                       help="mesh dimension (overrides [mesh].dim)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    return p
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fem-cell",
@@ -43,53 +64,30 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"fem_cell {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    a = sub.add_parser("anneal", help="heat diffusion through the stack during the anneal program",
-                       description="Simulate heat diffusion through the stack over the anneal "
-                                   "program and write fields (.pvd), history.csv, plots, "
-                                   "summary.json and run.json into --out DIR.")
-    a.add_argument("config", nargs="?", type=Path, help="user config TOML (default: built-in cell)")
-    a.add_argument("--out", "-o", type=Path, required=True,
-                   help="output folder (must be new or empty, see --overwrite)")
-    a.add_argument("--overwrite", action="store_true",
-                   help="reuse an existing --out folder: replace the files an earlier fem-cell "
-                        "run wrote there (listed in its run.json); other files are never touched")
-    a.add_argument("--dim", type=int, choices=(1, 2), help="mesh dimension (overrides [mesh].dim)")
+    a = _job_parser(sub, "anneal", "exposure -> heat + Li+/H+ transport through the anneal",
+                    "Expose the cell ([exposure]), then simulate heat through the stack and the "
+                    "protons leaving LiCoO2 over the anneal program; write fields (.pvd), "
+                    "history.csv (with R_interface), plots, checkpoints, summary.json and "
+                    "run.json into --out DIR.")
     a.add_argument("--restart", type=Path, metavar="CHECKPOINT",
                    help="continue from a checkpoint (a file under DIR/checkpoints/, or a run "
                         "folder = its last state); CONFIG defaults to the one that wrote it")
     a.add_argument("--heat-only", action="store_true",
                    help="solve heat only (no exposure, no proton transport)")
     _exposure_flags(a)
-    a.add_argument("--quiet", "-q", action="store_true", help="no progress line")
 
-    e = sub.add_parser("expose", help="the exposed state of the cell (before the anneal)",
-                       description="Expose the bare LiCoO2 surface to a gas ([exposure] of the "
-                                   "config, or the flags) and write the exposed state "
-                                   "(checkpoints/), its film fields, proton profiles and "
-                                   "summary.json (R_interface at 25 °C, proton inventories).")
-    e.add_argument("config", nargs="?", type=Path, help="user config TOML (default: built-in cell)")
-    e.add_argument("--out", "-o", type=Path, required=True,
-                   help="output folder (must be new or empty, see --overwrite)")
-    e.add_argument("--overwrite", action="store_true",
-                   help="reuse an existing --out folder (only files of an earlier fem-cell run "
-                        "are replaced)")
-    e.add_argument("--dim", type=int, choices=(1, 2), help="mesh dimension (overrides [mesh].dim)")
+    e = _job_parser(sub, "expose", "the exposed state of the cell (before the anneal)",
+                    "Expose the bare LiCoO2 surface to a gas ([exposure] of the config, or the "
+                    "flags) and write the exposed state (checkpoints/), its film fields, proton "
+                    "profiles and summary.json (R_interface at 25 °C, proton inventories).")
     _exposure_flags(e)
-    e.add_argument("--quiet", "-q", action="store_true", help="no progress line")
 
-    i = sub.add_parser("impedance", help="impedance spectrum of a state of the cell",
-                       description="Small-signal impedance spectrum of the cell at a state "
-                                   "(pristine by default; --state a checkpoint or a run folder = "
-                                   "its last state; --exposed the configured exposure), at a "
-                                   "temperature: impedance.csv, Nyquist/Bode plots, element "
-                                   "contributions, equivalent-circuit fit (impedance.py) and "
-                                   "Kramers-Kronig check in summary.json.")
-    i.add_argument("config", nargs="?", type=Path, help="user config TOML (default: built-in cell)")
-    i.add_argument("--out", "-o", type=Path, required=True,
-                   help="output folder (must be new or empty, see --overwrite)")
-    i.add_argument("--overwrite", action="store_true",
-                   help="reuse an existing --out folder (only files of an earlier fem-cell run "
-                        "are replaced)")
+    i = _job_parser(sub, "impedance", "impedance spectrum of a state of the cell",
+                    "Small-signal impedance spectrum of the cell at a state (pristine by "
+                    "default; --state a checkpoint or a run folder = its last state; --exposed "
+                    "the configured exposure), at a temperature: impedance.csv, Nyquist/Bode "
+                    "plots, element contributions, equivalent-circuit fit (impedance.py) and "
+                    "Kramers-Kronig check in summary.json.")
     i.add_argument("--state", type=Path, metavar="CHECKPOINT",
                    help="checkpoint file, or run folder (its last state); CONFIG defaults to "
                         "the one that wrote it")
@@ -97,27 +95,24 @@ def _parser() -> argparse.ArgumentParser:
                    help="the state right after the configured exposure (no anneal)")
     i.add_argument("--temperature-C", type=float, default=25.0, dest="eis_temperature_C",
                    metavar="T", help="measurement temperature (°C, default 25)")
-    i.add_argument("--dim", type=int, choices=(1, 2), help="mesh dimension (overrides [mesh].dim)")
     i.add_argument("--frequencies", type=float, nargs=3, metavar=("FMIN", "FMAX", "N"),
                    help="log-spaced frequencies (Hz, Hz, count); default 0.01 1e6 61")
     i.add_argument("--method", choices=("rom", "direct"), default="rom",
                    help="reduced-order sweep (default) or one factorisation per frequency")
-    i.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
 
-    r = sub.add_parser("reproduce", help="the paper's experiment: all cases, spectra, report",
-                       description="Reproduce Kobayashi et al. 2022 on the cell: exposures to "
-                                   "air, N2, O2, CO2, H2, H2O; the 150 °C / 1 h anneal of the "
-                                   "H2O-exposed cell; 7 days at 25 °C; the impedance of each; "
-                                   "reproduction.csv, nyquist.png and a self-contained "
-                                   "report.html.")
-    r.add_argument("config", nargs="?", type=Path, help="user config TOML (default: built-in cell)")
-    r.add_argument("--out", "-o", type=Path, required=True,
-                   help="output folder (must be new or empty, see --overwrite)")
-    r.add_argument("--overwrite", action="store_true",
-                   help="reuse an existing --out folder (only files of an earlier fem-cell run "
-                        "are replaced)")
-    r.add_argument("--dim", type=int, choices=(1, 2), help="mesh dimension (overrides [mesh].dim)")
-    r.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    _job_parser(sub, "reproduce", "the paper's experiment: all cases, spectra, report",
+                "Reproduce Kobayashi et al. 2022 on the cell: exposures to air, N2, O2, CO2, "
+                "H2, H2O; the 150 °C / 1 h anneal of the H2O-exposed cell; 7 days at 25 °C; "
+                "the impedance of each; reproduction.csv, nyquist.png and a self-contained "
+                "report.html.")
+
+    st = _job_parser(sub, "study", "a study: many runs spread over MPI (sweeps, calibration)",
+                     "Run the cases of a study spec (see docs/studies.md and studies/) on "
+                     "groups of MPI ranks; results.csv, plots, summary.json; re-running into "
+                     "the same folder resumes.", config=False, dim=False)
+    st.add_argument("spec", type=Path, help="study spec TOML")
+    st.add_argument("--group-size", type=int, metavar="N",
+                    help="MPI ranks per case (default: the spec's, else 1)")
 
     m = sub.add_parser("mesh", help="build and write the stack mesh",
                        description="Build the tagged stack mesh and write it; the format follows "
@@ -255,6 +250,8 @@ def _dispatch(args, comm, guard) -> int:
     try:
         if args.command == "config":
             return _config(args, comm)
+        if args.command == "study":
+            return _study(args, comm, guard)
         if getattr(args, "restart", None) is not None or getattr(args, "state", None) is not None:
             if getattr(args, "state", None) is not None:
                 args.restart = args.state
@@ -417,6 +414,21 @@ def _impedance(cfg, args, comm, guard) -> int:
                f"{s['R_interface_ohm_cm2']:.2f} (state); Kramers-Kronig residual "
                f"{s['kk_residual_max']:.1e}; {s['factorizations']} factorisations; outputs in "
                f"{args.out}", err=False)
+    return 0
+
+
+def _study(args, comm, guard) -> int:
+    from fem_cell.jobs.study import study_job
+
+    def banner():
+        _say(comm, f"fem-cell study: {args.spec}, {comm.size} MPI rank(s) -> {args.out}",
+             err=False)
+
+    s = study_job(args.spec, args.out, comm, overwrite=args.overwrite, progress=not args.quiet,
+                  guard=guard, announce=banner, group_size=args.group_size)
+    counts = s.get("counts", s) if isinstance(s, dict) else {}
+    _say(comm, f"fem-cell study: done ({counts}); results in {args.out / 'results.csv'}",
+         err=False)
     return 0
 
 

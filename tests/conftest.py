@@ -8,8 +8,12 @@
 from __future__ import annotations
 
 import gc
+import sys
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/helpers.py
 
 from fem_cell._dolfinx import MPI
 

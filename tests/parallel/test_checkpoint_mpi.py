@@ -13,15 +13,9 @@ from fem_cell.config import load_config
 from fem_cell.jobs.anneal import anneal_job, checkpoint_name
 from fem_cell.model import build_chemistry_model, build_domain
 from fem_cell.solvers.checkpoint import load_checkpoint
+from helpers import COARSE_2D_MESH
 
-CFG = textwrap.dedent("""
-    [mesh]
-    dim = 2
-    cells_per_layer = 2
-    lateral_cells = 16
-    lateral_growth = 1.5
-    growth = 2.0
-    max_cell_size = "100 um"
+CFG = COARSE_2D_MESH + textwrap.dedent("""
     [anneal]
     initial_temperature = "25 degC"
     segments = [{ ramp_to = "80 degC", rate = "10 K/min" }, { hold = "5 min" }]

@@ -3,22 +3,16 @@ annealing it by --restart equals the one-command anneal, dry gases leave the cel
 pristine, bad flags give one line, --heat-only skips the chemistry."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from fem_cell.outputs.history import read_history
+from helpers import run_cli as cli
 
 pytestmark = pytest.mark.serial
 
 
-def cli(*args, cwd):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-m", "fem_cell", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from fem_cell.outputs.history import read_history
+from helpers import COARSE_2D_MESH
 
 pytestmark = pytest.mark.serial
 
@@ -31,14 +32,7 @@ SLOW_1D = textwrap.dedent("""
     [output]
     field_interval = "1 min"
 """)
-SLOW_2D = textwrap.dedent("""
-    [mesh]
-    dim = 2
-    cells_per_layer = 2
-    lateral_cells = 16
-    lateral_growth = 1.5
-    growth = 2.0
-    max_cell_size = "100 um"
+SLOW_2D = COARSE_2D_MESH + textwrap.dedent("""
     [solver]
     dt_max = "2 s"
     adaptive = false

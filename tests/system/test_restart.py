@@ -4,23 +4,17 @@ folder given as a state means its last checkpoint; a state is refused with a
 configuration that did not produce it.  N → M ranks: tests/parallel/test_checkpoint_mpi.py."""
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
 from fem_cell.outputs.history import read_history
+from helpers import run_cli as cli
 
 pytestmark = pytest.mark.serial
 
 
-def cli(*args, cwd):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-m", "fem_cell", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,14 @@ run ended, and physical guards stop a run with status "failed"."""
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
 from fem_cell.outputs.history import read_history
+from helpers import COARSE_2D_MESH
+from helpers import run_cli as cli
 
 pytestmark = pytest.mark.serial
 
@@ -24,21 +24,7 @@ FAST = textwrap.dedent("""
     field_interval = "1 min"
 """)
 
-COARSE_2D = textwrap.dedent("""
-    [mesh]
-    dim = 2
-    cells_per_layer = 2
-    lateral_cells = 16
-    lateral_growth = 1.5
-    growth = 2.0
-    max_cell_size = "100 um"
-""") + FAST
-
-
-def cli(*args, cwd, timeout=300):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-m", "fem_cell", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+COARSE_2D = COARSE_2D_MESH + FAST
 
 
 def one_error_line(r, prefix="fem-cell: error: "):
