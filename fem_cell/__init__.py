@@ -35,6 +35,9 @@ _API = {
     "build_domain": "fem_cell.model",
     "build_chemistry_model": "fem_cell.model",
     "run_case": "fem_cell.studies.cases",
+    "cell_impedance": "fem_cell.jobs.impedance",
+    "impedance_job": "fem_cell.jobs.impedance",
+    "reproduce_job": "fem_cell.jobs.reproduce",
 }
 
 __all__ = ["__version__", *_API]

@@ -94,6 +94,9 @@ class ElectrochemParameters:
             LiCoO2 Li-diffusion activation energy, science §3 0.3–0.6 eV).
         degraded_beta: β of g(x_H) = exp(−β x_H) (–). 9.6 (C, science §3 feasibility run).
         degraded_relative_permittivity: εr of the degraded layer (–). 10 (C, estimate).
+            0 turns the layer's displacement current off (the degraded layer as
+            electronically conducting LiCoO2 whose Li⁺ path is purely resistive, as the
+            impedance job uses it: see docs/impedance.md, "Job model").
         electrode_diffusivity: LiCoO2 chemical diffusivity D̃ at T_ref (m²/s).
             1e-12 cm²/s (A/B, films 2e-13 – 8e-12 cm²/s).
         electrode_diffusivity_activation_energy: Ea of D̃ (J). 0.45 eV (A/B, 0.3–0.6 eV).
@@ -152,13 +155,13 @@ class ElectrochemParameters:
                     f"ElectrochemParameters.{f.name} = {v!r}: expected a finite number")
         positive = ("reference_temperature", "electrolyte_conductivity", "degraded_conductivity",
                     "electrode_diffusivity", "electrode_site_density", "electrode_exchange_current",
-                    "li_exchange_current", "pad_area", "electrolyte_relative_permittivity",
-                    "degraded_relative_permittivity")
+                    "li_exchange_current", "pad_area", "electrolyte_relative_permittivity")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"ElectrochemParameters.{name} = {getattr(self, name)!r}: "
                                  "expected a positive value")
         for name in ("electrode_double_layer_capacitance", "li_double_layer_capacitance",
+                     "degraded_relative_permittivity",
                      "lead_resistance", "lead_inductance", "alpha_a", "alpha_c"):
             if getattr(self, name) < 0:
                 raise ValueError(f"ElectrochemParameters.{name} = {getattr(self, name)!r}: "
@@ -392,6 +395,14 @@ class FilmRegions:
             (default: ``"<electrode>|<next region>"``, resolved by the block).
         li_contact: facet of the Li pad (Butler–Volmer + C_dl,Li).
         ground: facet held at φ = 0 when ``electrode`` is None.
+        double_layer: facet carrying the LiCoO2-side double layer C_dl (between the
+            ionic potential there and the grounded solid); None = the electrode
+            interface (Randles: C_dl ∥ (R_ct + Z_D)).  ``"degraded|Li3PO4"`` puts it on
+            the electrolyte side of the degraded layer: C_dl ∥ (R_d + R_ct + Z_D).
+        li_contact_exterior: True if ``li_contact`` is an outer facet group (``ds``),
+            False for an interior interface (``dS``, '+' side); None = decided by the
+            name (a name with ``|`` is an interface).  A film sub-mesh cut from the
+            stack has ``Li3PO4|Li`` as an outer group: pass True.
     """
 
     electrode: str | None = "LiCoO2"
@@ -400,6 +411,8 @@ class FilmRegions:
     electrode_interface: str | None = None
     li_contact: str = "top"
     ground: str = "bottom"
+    double_layer: str | None = None
+    li_contact_exterior: bool | None = None
 
 
 def _as_ufl(domain: Domain, value, name: str):
@@ -455,6 +468,8 @@ class ElectrochemPhysics:
                 iface = f"{regions.electrode}|{above}"
             domain.facet_tag(iface)
             self.electrode_interface = iface
+            self.double_layer_facet = regions.double_layer or iface
+            domain.facet_tag(self.double_layer_facet)
         else:
             domain.facet_tag(regions.ground)
             self.electrode_interface = None
@@ -498,7 +513,10 @@ class ElectrochemPhysics:
         mesh), ``dS`` with '+' restrictions for an interface (e.g. ``Li3PO4|Li`` when the
         Li pad is meshed as an inactive region)."""
         name = self.regions.li_contact
-        if "|" in name:
+        exterior = self.regions.li_contact_exterior
+        if exterior is None:
+            exterior = "|" not in name
+        if not exterior:
             return self.domain.dS(name), (lambda e: e("+"))
         return self.domain.ds(name), (lambda e: e)
 
@@ -528,6 +546,8 @@ class ElectrochemPhysics:
         phid, vp = udot[self.phi_name], v[self.phi_name]
         F = None
         for region, _, eps in self._conductors():
+            if eps == 0:
+                continue
             t = eps * ufl.inner(d.grad(phid), d.grad(vp)) * d.dx(region)
             F = t if F is None else F + t
         ds_li, r = self._contact()
@@ -537,7 +557,7 @@ class ElectrochemPhysics:
             cd, w = udot[self.c_name], v[self.c_name]
             if p.electrode_double_layer_capacitance > 0:
                 F += (p.electrode_double_layer_capacitance * phid("+") * vp("+")
-                      * d.dS(self.electrode_interface))
+                      * d.dS(self.double_layer_facet))
             F += FARADAY * cd * w * d.dx(self.regions.electrode)
         return self.scale * F
 

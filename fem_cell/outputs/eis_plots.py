@@ -1,0 +1,107 @@
+"""Nyquist and Bode plots of an impedance spectrum (matplotlib, Agg; rank 0 only).
+
+Units at the edge: Ω cm² per unit Li-pad area, Hz, degrees.  The Nyquist plot has equal
+axes and −Z'' pointing up (the electrochemists' convention); a fitted equivalent circuit
+(:class:`fem_cell.analysis.eis.CircuitFit`) is overlaid when given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_nyquist(path: str | Path, f, Z, fit=None, title: str = "",
+                 label: str = "FEM", zoom: tuple[float, float] | None = None) -> None:
+    """−Z'' vs Z' (Ω cm², equal axes), decades of frequency marked, fit overlaid.
+
+    The low-frequency capacitive tail of the diffusion can be orders of magnitude taller
+    than the arcs; the view is limited to the real span of the spectrum above 1 Hz so
+    the arcs stay visible (the full tail is in bode.png).  ``zoom`` = (Z'min, Z'max) in
+    Ω cm² adds an inset (equal axes) of that span, e.g. around the interface arcs that
+    are small next to the Li3PO4 bulk arc.
+    """
+    plt = _plt()
+    f = np.asarray(f, float)
+    Z = np.asarray(Z, complex)
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.plot(Z.real, -Z.imag, "o", ms=3.5, color="C0", label=label)
+    if fit is not None:
+        ax.plot(fit.Z_fit.real, -fit.Z_fit.imag, "-", color="C3", lw=1.2,
+                label=f"fit {fit.circuit}")
+    dec = np.arange(np.ceil(np.log10(f.min())), np.floor(np.log10(f.max())) + 1)
+    for d in dec:
+        k = int(np.argmin(np.abs(np.log10(f) - d)))
+        ax.annotate(f"$10^{{{int(d)}}}$ Hz", (Z[k].real, -Z[k].imag), fontsize=7,
+                    textcoords="offset points", xytext=(4, 4), color="0.3")
+    sel = f >= min(1.0, np.median(f))
+    xr = (min(0.0, Z.real[sel].min()), Z.real[sel].max())
+    span = xr[1] - xr[0]
+    ax.set_xlim(xr[0] - 0.03 * span, xr[1] + 0.05 * span)
+    ax.set_ylim(min(0.0, (-Z.imag[sel]).min()) - 0.03 * span, 0.6 * span)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel("Z' [Ω cm²]")
+    ax.set_ylabel("−Z'' [Ω cm²]")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    if zoom is not None and zoom[1] > zoom[0]:
+        z0, z1 = zoom
+        ins = ax.inset_axes([0.56, 0.56, 0.42, 0.42])
+        m = (Z.real >= z0) & (Z.real <= z1)
+        ins.plot(Z.real[m], -Z.imag[m], "o", ms=2.5, color="C0")
+        if fit is not None:
+            mf = (fit.Z_fit.real >= z0) & (fit.Z_fit.real <= z1)
+            ins.plot(fit.Z_fit.real[mf], -fit.Z_fit.imag[mf], "-", color="C3", lw=1)
+        for d in dec:
+            k = int(np.argmin(np.abs(np.log10(f) - d)))
+            if m[k]:
+                ins.annotate(f"$10^{{{int(d)}}}$", (Z[k].real, -Z[k].imag), fontsize=6,
+                             textcoords="offset points", xytext=(3, 3), color="0.3")
+        ins.set_xlim(z0, z1)
+        ins.set_ylim(0.0, 0.6 * (z1 - z0))
+        ins.set_aspect("equal", adjustable="box")
+        ins.tick_params(labelsize=6)
+        ins.grid(alpha=0.3)
+        ins.set_title("interface arcs", fontsize=7)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_bode(path: str | Path, f, Z, fit=None, title: str = "") -> None:
+    """|Z| (Ω cm², log) and phase (degrees) vs frequency, fit overlaid."""
+    plt = _plt()
+    f = np.asarray(f, float)
+    Z = np.asarray(Z, complex)
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    a1.loglog(f, np.abs(Z), "o", ms=3.5, color="C0", label="FEM")
+    a2.semilogx(f, np.degrees(np.angle(Z)), "o", ms=3.5, color="C0")
+    if fit is not None:
+        a1.loglog(f, np.abs(fit.Z_fit), "-", color="C3", lw=1.2, label="fit")
+        a2.semilogx(f, np.degrees(np.angle(fit.Z_fit)), "-", color="C3", lw=1.2)
+    a1.set_ylabel("|Z| [Ω cm²]")
+    a2.set_ylabel("phase [°]")
+    a2.set_xlabel("frequency [Hz]")
+    for a in (a1, a2):
+        a.grid(alpha=0.3, which="both")
+    a1.legend(fontsize=8)
+    if title:
+        a1.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+__all__ = ["plot_bode", "plot_nyquist"]
