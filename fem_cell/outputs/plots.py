@@ -238,12 +238,18 @@ def plot_nyquist_overlay(spectra: dict, path: str | Path, title: str = "") -> No
         ax.grid(alpha=0.3)
     axes[0].set_aspect("equal", adjustable="datalim")
     axes[0].set_title("whole spectra (10 mHz – 1 MHz)", fontsize=9)
-    zr = [Z.real.min() for _, (_, Z) in spectra.items()]
-    lo = min(zr)
-    axes[1].set_xlim(lo - 5, lo + 400)
-    axes[1].set_ylim(-5, 250)
+    # zoom past the electrolyte (bulk) arc: from the first minimum of −Z'' (high → low f)
+    starts = []
+    for _, (f, Z) in spectra.items():
+        order = np.argsort(f)[::-1]
+        y, x = -Z.imag[order], Z.real[order]
+        mins = [i for i in range(1, len(y) - 1) if y[i] <= y[i - 1] and y[i] <= y[i + 1]]
+        starts.append(x[mins[0]] if mins else x.min())
+    lo = min(starts)
+    axes[1].set_xlim(lo - 30, lo + 220)
+    axes[1].set_ylim(-10, 125)
     axes[1].set_aspect("equal", adjustable="box")
-    axes[1].set_title("bulk and interface arcs", fontsize=9)
+    axes[1].set_title("interface arcs and diffusion (zoom after the Li3PO4 bulk arc)", fontsize=9)
     axes[1].legend(fontsize=8, loc="upper left")
     if title:
         fig.suptitle(title, fontsize=10)
