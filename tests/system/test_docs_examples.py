@@ -21,16 +21,16 @@ def _python_blocks(md: Path) -> list[str]:
 
 
 @pytest.mark.serial
-def test_readme_python_api_example_runs(tmp_path):
-    """README's anneal-chemistry snippet runs as printed (a regression test of the docs)."""
+def test_readme_python_api_examples_run(tmp_path):
+    """README's Python API snippets (those importing fem_cell) run as printed."""
     import subprocess
     import sys
 
     readme = Path(__file__).resolve().parents[2] / "README.md"
-    blocks = [b for b in _python_blocks(readme) if "fem_cell.run_anneal" in b]
-    assert blocks, "README lost its Python API example"
-    r = subprocess.run([sys.executable, "-c", blocks[0]], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    before, after = (float(x) for x in r.stdout.strip().strip("[]").split())
-    assert before > after > 0
+    blocks = [b for b in _python_blocks(readme) if "import fem_cell" in b]
+    assert len(blocks) >= 2, "README lost its Python API examples"
+    for b in blocks:
+        r = subprocess.run([sys.executable, "-c", b], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, (b, r.stderr)
+        assert r.stdout.strip(), b
