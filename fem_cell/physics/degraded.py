@@ -21,7 +21,8 @@ only the mesh refinement where the initial profile lives.
 In 2-D the form gives the lateral mean of the column resistances (∫_Ω … dA divided by
 the length of the LiCoO2 top interface), exact for laterally uniform profiles.
 
-Defaults: σ0 = 1e-5 S/m, β = 9.6 (C, science.md §3); R_p = 9.75 Ω cm² at 25 °C (A:
+Defaults (= the cell file's): σ0 = 1e-5 S/m (C, science.md §3), β = 9.626 (C, calibrated by
+scripts/calibrate.py from the feasible point's 9.6); R_p = 9.75 Ω cm² at 25 °C (A:
 8.6–10 Ω cm² measured, feasible point 9.5–10); E_a of σ0 and of R_p 0.6 eV (C: typical
 LiCoO2|solid-electrolyte charge-transfer activation energies 0.5–0.7 eV; not fitted).
 """
@@ -51,7 +52,7 @@ class DegradedLayerLaw:
 
     Args:
         sigma0: σ0 at T_ref (S/m); 1e-5 (C, science.md §3).
-        beta: β of g = exp(−β x) (–); 9.6 (C, science.md §3).
+        beta: β of g = exp(−β x) (–); 9.626 (C, calibrated; science.md §3: 9.6).
         activation_energy: E_a of σ0 (eV); 0.6 (C).
         pristine_resistance: R_p at T_ref (Ω m²); 9.75e-4 = 9.75 Ω cm² (A/C).
         pristine_activation_energy: E_a of 1/R_p (eV); 0.6 (C).
@@ -59,7 +60,7 @@ class DegradedLayerLaw:
     """
 
     sigma0: float = 1e-5
-    beta: float = 9.6
+    beta: float = 9.626
     activation_energy: float = 0.6
     pristine_resistance: float = 9.75e-4
     pristine_activation_energy: float = 0.6

@@ -16,7 +16,7 @@ Example:
     >>> from fem_cell.config import load_config
     >>> cfg = load_config()
     >>> exchange_parameters(cfg).velocity.value
-    1e-17
+    8.19e-18
 """
 
 from __future__ import annotations

@@ -135,7 +135,8 @@ class PhaseTransport:
 #: LiCoO2 (science.md §3 feasible point; cell file kobayashi2022.toml).
 LICOO2_TRANSPORT = PhaseTransport(
     site_density=5.16e4,  # C: cell file li_site_density
-    proton_diffusivity=Arrhenius(1e-26, 1.3, source="C: science.md §3 feasible point"),
+    proton_diffusivity=Arrhenius(1e-26, 1.415, source="C: science.md §3 feasible point, E_a "
+                                 "calibrated (scripts/calibrate.py, docs/calibration.md)"),
     lithium_diffusivity=Arrhenius(1e-16, 0.45, source="A/B: cell file LiCoO2 "
                                   "li_chemical_diffusivity 1e-12 cm²/s, Ea 0.45 eV"),
 )
@@ -156,11 +157,13 @@ class ExchangeParameters:
     j = velocity(T) · c_lower · (x_lower − x_upper / partition(T))   (mol m⁻² s⁻¹)
 
     Args:
-        velocity: k_ex(T) (m/s); default 1e-17 m/s at 25 °C, E_a 1.4 eV (science.md §3).
+        velocity: k_ex(T) (m/s); default 8.19e-18 m/s at 25 °C (calibrated from science.md
+            §3's 1e-17 m/s), E_a 1.4 eV.
         partition: K(T) (–), x_upper/x_lower at equilibrium; default 1e3, T-independent.
     """
 
-    velocity: Arrhenius = Arrhenius(1e-17, 1.4, source="C: science.md §3 feasible point")
+    velocity: Arrhenius = Arrhenius(8.19e-18, 1.4, source="C: calibrated (scripts/calibrate.py, "
+                                    "docs/calibration.md); E_a: science.md §3 feasible point")
     partition: Arrhenius = Arrhenius(1e3, 0.0, source="C: science.md §3 feasible point")
 
 

@@ -93,6 +93,20 @@ def direct_solver_options() -> dict[str, str]:
     return {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": lu}
 
 
+def _weak_convergence_test(problem):
+    import weakref
+
+    ref = weakref.ref(problem)
+
+    def test(snes, it, norms):
+        p = ref()
+        if p is None:  # pragma: no cover - the problem is gone
+            return PETSc.SNES.ConvergedReason.DIVERGED_FUNCTION_DOMAIN
+        return p._update_convergence_test(snes, it, norms)
+
+    return test
+
+
 class TransientProblem:
     """Fields + physics blocks → one nonlinear problem per time step.
 
@@ -168,7 +182,10 @@ class TransientProblem:
         self.entity_maps = entity_maps
         self._max_it = newton_max_it
         if any(f.newton_tol is not None for f in self.fields):
-            self.snes.setConvergenceTest(self._update_convergence_test)
+            # a weak reference: a bound method would make the SNES and this problem keep
+            # each other alive, leaking every case's mesh and communicators in a study
+            # (MPICH runs out of communicators after ~100 cases)
+            self.snes.setConvergenceTest(_weak_convergence_test(self))
 
     def _update_convergence_test(self, snes, it, norms):
         """Per-field Newton test on the update (see :attr:`Field.newton_tol`).

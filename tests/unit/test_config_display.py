@@ -136,7 +136,7 @@ def test_chemistry_rows_and_exposure_line(tmp_path):
     assert lines["transport.exchange.velocity"].split()[1:6] == ["2e-17", "m/s", "2e-17", "m/s",
                                                                  str(p)]
     ea = lines["transport.LiCoO2.proton_diffusivity_activation_energy"].split()
-    assert ea[1:3] == ["1.3", "eV"] and ea[4] == "J" and ea[5] == "<built-in"
+    assert ea[1:3] == ["1.415", "eV"] and ea[4] == "J" and ea[5] == "<built-in"
     d_li = lines["transport.Li3PO4.lithium_diffusivity"].split()
     assert d_li[2] == "m2/s" and d_li[5] == "derived" and "Nernst-Einstein" in d_li[6]
     assert "[exposure]" in text and "[transport]" in text and "[degraded_layer]" in text

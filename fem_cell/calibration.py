@@ -1,0 +1,792 @@
+"""Weighted least-squares calibration of configuration parameters against target values of
+study cases.
+
+A calibration has
+
+* **free parameters** (:class:`FitParameter`): dotted configuration keys
+  (``"transport.exchange.velocity"``) with bounds, fitted in log10 space (``log=True``,
+  positive rate-like quantities) or linearly (activation energies);
+* **targets** (:class:`Target`): a recorded value of one case (a job run with this target's
+  configuration overrides) and what it should be — equal to a value within ``sigma``, or at
+  least / at most a value (one-sided hinge);
+* **a base configuration** on which every case runs.
+
+:func:`calibrate` minimises ½ Σ r_i² with :func:`scipy.optimize.least_squares` (bounds
+respected; the optimiser sees every parameter scaled to [0, 1] over its bounds in its fit
+space), and returns a :class:`CalibrationResult` with the fitted values, standard errors
+from the Jacobian at the optimum, and the residual of every target.
+
+Units
+-----
+Parameter values (``initial``, ``lower``, ``upper``, the fitted value) are numbers **in the
+parameter's ``unit``** — a unit string the configuration understands (``"m/s"``, ``"eV"``,
+``"nm"``, ``"1"``).  ``unit=None`` takes the unit the base configuration writes the key in
+(the cell file's ``unit``; for ``transport.exchange.velocity`` that is ``"m/s"``), and
+``initial=None`` takes the base configuration's value.  A case receives a parameter as the
+override ``{value = v, unit = "<unit>"}`` (dimensionless: a bare number), so the
+configuration's own validation and unit conversion apply unchanged.
+
+Residuals
+---------
+With ``f`` the target's transform (``"log"``: natural log, ``"linear"``: identity),
+``d = (f(model) − f(value)) / sigma``:
+
+* ``kind="equal"``:    r = d;
+* ``kind="at_least"``: r = min(d, 0) — zero (and without gradient) while satisfied;
+* ``kind="at_most"``:  r = max(d, 0).
+
+So ``sigma`` is a **relative** tolerance for ``transform="log"`` (0.05 ≈ 5 %) and an absolute
+one, in the quantity's unit, for ``"linear"``.
+
+Quantities
+----------
+A target's ``quantity`` names a value :func:`fem_cell.studies.cases.run_case` records: a
+summary value (``"R_interface_ohm_cm2"`` = final value of an anneal,
+``"R_interface_ohm_cm2_initial"``, ``"H_LiCoO2_removed_fraction"``, …), a history column at
+a time (``"R_interface_ohm_cm2@604800s"``), or the ratio of two of them
+(``"R_interface_ohm_cm2@604800s/R_interface_ohm_cm2_initial"``).  Targets with the same
+job and overrides share one case run per evaluation.
+
+Standard errors
+---------------
+With J the Jacobian of the weighted residuals with respect to the fit-space parameters
+(log10 of the value, or the value) at the optimum, the covariance is
+``s² (JᵀJ)⁻¹`` (pseudo-inverse by SVD; directions with singular values below 1e-8 of the
+largest are reported as not identifiable, error ``inf``).  ``s²`` is the residual variance
+``Σ r² / (m − n)`` over the m *active* targets (one-sided targets that hold are inactive:
+they carry no information at the optimum) when m > n.  When the problem is exactly
+determined (m = n) or under-determined, there is no residual variance to estimate: ``s² = 1``
+is used, i.e. the errors are the target sigmas propagated through the Jacobian — how far each
+parameter moves when the targets move by one sigma.  ``error_basis`` in the result says which
+was used.  The errors are linear: for a log parameter the error is a factor
+``10**stderr_log10`` (``stderr`` gives the linearised absolute error value·ln10·σ).
+
+The Jacobian is by forward differences in fit space, step ``fd_step`` × (upper − lower)
+(default 1e-3: e.g. 0.006 decades over 6 decades; far above the time-stepping noise of
+the cases, far below the scale of their nonlinearity); evaluations are cached, so the
+optimiser's evaluation at the current point is reused.
+
+MPI
+---
+Every case runs on the full ``comm`` (collectively).  Rank 0 drives the optimiser and
+broadcasts each point to evaluate; the other ranks evaluate in step; the result is
+broadcast, so it is identical on all ranks.  Only rank 0 prints and writes files.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FitParameter", "Target", "CalibrationResult", "CalibrationError", "calibrate",
+           "evaluate_targets", "parse_quantity_name", "residual_of"]
+
+KINDS = ("equal", "at_least", "at_most")
+TRANSFORMS = ("log", "linear")
+#: the output settings of every calibration case (no files, no field breakpoints)
+QUIET_OUTPUT = {"output": {"fields": False, "plots": False, "render": False,
+                           "field_interval": "0 s"}}
+_SINGULAR_RTOL = 1e-8
+
+
+class CalibrationError(RuntimeError):
+    """A calibration that cannot be set up (bad parameter, target or quantity)."""
+
+
+# ----------------------------------------------------------------- definitions ----
+@dataclass(frozen=True)
+class FitParameter:
+    """A free parameter: a dotted configuration key, its bounds and fit space.
+
+    Attributes:
+        key: dotted configuration key, e.g. ``"transport.exchange.velocity"``.
+        initial: start value in ``unit``; None = the base configuration's value.
+        lower: lower bound in ``unit`` (> 0 when ``log``).
+        upper: upper bound in ``unit``.
+        log: fit log10(value) (rates, diffusivities); False: fit the value (energies).
+        unit: unit string of the values; None = the unit the base configuration uses.
+    """
+
+    key: str
+    initial: float | None = None
+    lower: float = field(default=-math.inf, kw_only=True)
+    upper: float = field(default=math.inf, kw_only=True)
+    log: bool = field(default=True, kw_only=True)
+    unit: str | None = field(default=None, kw_only=True)
+
+    def __post_init__(self):
+        if not (math.isfinite(self.lower) and math.isfinite(self.upper)
+                and self.lower < self.upper):
+            raise CalibrationError(f"{self.key}: bounds must be finite with lower < upper "
+                                   f"(got {self.lower}, {self.upper})")
+        if self.log and self.lower <= 0:
+            raise CalibrationError(f"{self.key}: log=True needs lower > 0 (got {self.lower})")
+        if self.initial is not None and not self.lower <= self.initial <= self.upper:
+            raise CalibrationError(f"{self.key}: initial {self.initial} outside "
+                                   f"[{self.lower}, {self.upper}]")
+
+    def to_fit(self, value: float) -> float:
+        """Value (in ``unit``) → fit space (log10 or the value)."""
+        return math.log10(value) if self.log else float(value)
+
+    def from_fit(self, p: float) -> float:
+        """Fit space → value in ``unit``."""
+        return float(10.0 ** p) if self.log else float(p)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one recorded value of one case should be.
+
+    Attributes:
+        name: label (unique within a calibration).
+        overrides: dotted configuration keys → values for this target's case (an anneal
+            program, an exposure, solver settings), on top of the base overrides.
+        job: ``"anneal"`` or ``"expose"``.
+        quantity: recorded value name, ``"<column>@<t>s"`` history value, or ``"a/b"``.
+        value: target value (the quantity's unit, e.g. Ω cm²).
+        sigma: tolerance: relative for ``transform="log"``, absolute for ``"linear"``.
+        transform: ``"log"`` or ``"linear"``.
+        kind: ``"equal"``, ``"at_least"`` or ``"at_most"`` (one-sided hinge).
+    """
+
+    name: str
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    job: str = "anneal"
+    quantity: str = "R_interface_ohm_cm2"
+    value: float = 0.0
+    sigma: float = 1.0
+    transform: str = "log"
+    kind: str = "equal"
+
+    def __post_init__(self):
+        from fem_cell.studies.cases import JOBS
+
+        if self.job not in JOBS:
+            raise CalibrationError(f"target {self.name}: job {self.job!r} not one of {JOBS}")
+        if self.transform not in TRANSFORMS:
+            raise CalibrationError(f"target {self.name}: transform {self.transform!r} not one "
+                                   f"of {TRANSFORMS}")
+        if self.kind not in KINDS:
+            raise CalibrationError(f"target {self.name}: kind {self.kind!r} not one of {KINDS}")
+        if not self.sigma > 0:
+            raise CalibrationError(f"target {self.name}: sigma must be > 0 (got {self.sigma})")
+        if self.transform == "log" and not self.value > 0:
+            raise CalibrationError(f"target {self.name}: transform 'log' needs value > 0")
+        parse_quantity_name(self.quantity)
+
+    def case_key(self) -> str:
+        """Identifies the case (job + overrides): targets with equal keys share a run."""
+        return json.dumps([self.job, _jsonable(self.overrides)], sort_keys=True)
+
+
+def parse_quantity_name(quantity: str) -> tuple[list[str], list[tuple[str, float]]]:
+    """Summary names and (column, time) history requests a quantity needs.
+
+    ``"a"`` → one value; ``"a/b"`` → the ratio; each part is a summary name or
+    ``"<column>@<time>s"``.
+
+    Raises:
+        CalibrationError: an empty part or an unparsable time.
+    """
+    parts = quantity.split("/")
+    if len(parts) > 2 or not all(p.strip() for p in parts):
+        raise CalibrationError(f"quantity {quantity!r}: expected 'name', 'col@<t>s' or 'a/b'")
+    summary, history = [], []
+    for p in parts:
+        p = p.strip()
+        if "@" in p:
+            col, t = p.split("@", 1)
+            if not t.endswith("s"):
+                raise CalibrationError(f"quantity {quantity!r}: time must be in s ('{col}@600s')")
+            try:
+                history.append((col, float(t[:-1])))
+            except ValueError:
+                raise CalibrationError(f"quantity {quantity!r}: bad time {t!r}") from None
+        else:
+            summary.append(p)
+    return summary, history
+
+
+def quantity_value(quantity: str, values: Mapping[str, float]) -> float:
+    """Value of a quantity from a case's recorded values (see :func:`parse_quantity_name`)."""
+    def one(p: str) -> float:
+        p = p.strip()
+        if "@" in p:
+            col, t = p.split("@", 1)
+            p = f"{col}@{float(t[:-1]):g}s"
+        if p not in values:
+            raise CalibrationError(f"the case recorded no {p!r}; it has {sorted(values)}")
+        return float(values[p])
+
+    parts = quantity.split("/")
+    v = one(parts[0])
+    return v / one(parts[1]) if len(parts) == 2 else v
+
+
+def residual_of(target: Target, model: float) -> float:
+    """Weighted residual of one target (see the module docstring)."""
+    if not np.isfinite(model):
+        raise CalibrationError(f"target {target.name}: model value {model} is not finite")
+    if target.transform == "log":
+        if model <= 0:
+            raise CalibrationError(f"target {target.name}: model value {model} <= 0 with a "
+                                   f"log transform")
+        d = (math.log(model) - math.log(target.value)) / target.sigma
+    else:
+        d = (model - target.value) / target.sigma
+    if target.kind == "at_least":
+        return min(d, 0.0)
+    if target.kind == "at_most":
+        return max(d, 0.0)
+    return d
+
+
+# ----------------------------------------------------------------- case evaluation -
+def _jsonable(obj):
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    return obj
+
+
+def _base_user_dict(base_config) -> tuple[str | Path | None, dict]:
+    """(path for load_config, user-config dict) of a base configuration."""
+    if base_config is None or isinstance(base_config, (str, Path)):
+        return base_config, {}
+    if isinstance(base_config, Mapping):
+        return None, copy.deepcopy(dict(base_config))
+    raise CalibrationError("base_config must be None (built-in default cell), a user-config "
+                           f"path or a user-config dict; got {type(base_config).__name__}")
+
+
+def _override_value(p: FitParameter, unit: str, value: float):
+    if unit in ("", "1"):
+        return float(value)
+    return {"value": float(value), "unit": unit}
+
+
+def apply_overrides(user: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict:
+    """A deep copy of the user-config dict ``user`` with ``overrides`` applied.
+
+    A dotted key (``"transport.exchange.velocity"``, ``"anneal.segments"``) sets that value
+    (replacing it whole, e.g. a ``{value, unit}`` table); a plain key whose value is a table
+    (``"mesh": {"cells_per_layer": 32}``, i.e. the user-config structure) is merged into
+    the existing table key by key.
+    """
+    from fem_cell.studies.cases import set_by_key
+
+    d = copy.deepcopy(dict(user))
+    for k, v in overrides.items():
+        if "." not in k and "[" not in k and isinstance(v, Mapping):
+            d[k] = _deep_merge(d.get(k, {}) if isinstance(d.get(k), dict) else {}, v)
+        else:
+            set_by_key(d, k, copy.deepcopy(v))
+    return d
+
+
+def _deep_merge(a: dict, b: Mapping) -> dict:
+    out = copy.deepcopy(a)
+    for k, v in b.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def case_config(base_config, *overrides: Mapping[str, Any]):
+    """The validated RunConfig of a base configuration + override layers applied in order
+    (each as in :func:`apply_overrides`)."""
+    from fem_cell.config import load_config
+
+    path, user = _base_user_dict(base_config)
+    for layer in overrides:
+        user = apply_overrides(user, layer)
+    return load_config(path, overrides=user)
+
+
+def default_case_runner(base_config, overrides, job: str, record, comm):
+    """Run one case (collective on ``comm``) and return its recorded values.
+
+    ``overrides``: one mapping or a sequence of mappings applied in order (see
+    :func:`case_config`).
+
+    Releases the case's solvers afterwards (see :func:`release_case_solvers`): without
+    that, every case leaks its meshes and solvers, and MPI runs out of communicators
+    (2048 per process) after ~100 cases.
+    """
+    from fem_cell.studies.cases import run_case
+
+    before = _live_problem_ids()
+    try:
+        layers = [overrides] if isinstance(overrides, Mapping) else list(overrides)
+        return run_case(case_config(base_config, *layers), comm, job, record)
+    finally:
+        release_case_solvers(before, comm)
+
+
+def _live_problem_ids() -> set[int]:
+    import gc
+
+    from fem_cell.solvers.problem import TransientProblem
+
+    return {id(o) for o in gc.get_objects() if isinstance(o, TransientProblem)}
+
+
+def release_case_solvers(before: set[int], comm) -> int:
+    """Free the solvers (and with them meshes, forms, functions) a finished case left alive.
+
+    A :class:`fem_cell.solvers.problem.TransientProblem` registers its bound method as the
+    SNES convergence test, so the SNES (a C object the garbage collector cannot see into)
+    and the problem keep each other alive: the cycle is never collected and each case's
+    meshes — each holding duplicated MPI communicators — leak.  This destroys the SNES of
+    every problem created since ``before`` (ids from :func:`_live_problem_ids`) that is
+    still alive, which drops the callback and lets ``gc`` free the rest; then
+    ``PETSc.garbage_cleanup(comm)`` destroys the collected PETSc objects.  Collective; the
+    problems are handled in the order of their PETSc option prefixes (unique, the same on
+    every rank).  Call it only when the case's objects are no longer used.
+
+    Returns:
+        The number of solvers released.
+    """
+    import gc
+
+    from petsc4py import PETSc
+
+    from fem_cell.solvers.problem import TransientProblem
+
+    new = [o for o in gc.get_objects() if isinstance(o, TransientProblem) and id(o) not in before]
+    snes = []
+    for o in new:
+        try:
+            snes.append(o.snes)
+        except Exception:  # noqa: BLE001 — a half-built problem has no solver
+            continue
+    del new
+    snes.sort(key=lambda s: s.getOptionsPrefix() or "")
+    for s in snes:
+        s.destroy()
+    n = len(snes)
+    del snes
+    gc.collect()
+    PETSc.garbage_cleanup(comm)
+    return n
+
+
+def evaluate_targets(base_config, targets: Sequence[Target], values: Mapping[str, Any],
+                     comm, *, base_overrides: Mapping[str, Any] | None = None,
+                     runner: Callable | None = None) -> dict[str, float]:
+    """Model value of every target with the given parameter overrides (collective).
+
+    Args:
+        base_config: None (built-in default cell), a user-config path, or a user-config dict.
+        targets: the targets.
+        values: dotted key → override value (as a config accepts it) of the parameters.
+        comm: communicator every case runs on.
+        base_overrides: overrides for every case (before the target's): dotted keys, or
+            the user-config structure (``{"mesh": {"cells_per_layer": 32}}``).
+        runner: ``runner(base_config, overrides, job, record, comm) -> dict`` (default: the
+            in-process case of :func:`fem_cell.studies.cases.run_case`); ``overrides`` is
+            the list [quiet output, base overrides, target overrides, parameter values],
+            applied in that order (:func:`apply_overrides`).
+
+    Returns:
+        target name → model value.
+    """
+    from fem_cell.studies.cases import Record
+
+    runner = runner or default_case_runner
+    groups: dict[str, list[Target]] = {}
+    for t in targets:
+        groups.setdefault(t.case_key(), []).append(t)
+    out: dict[str, float] = {}
+    for group in groups.values():
+        summary, history = [], []
+        for t in group:
+            s, h = parse_quantity_name(t.quantity)
+            summary += [x for x in s if x not in summary]
+            history += [x for x in h if x not in history]
+        ov = [QUIET_OUTPUT, dict(base_overrides or {}), dict(group[0].overrides), dict(values)]
+        rec = runner(base_config, ov, group[0].job, Record(tuple(summary), tuple(history)), comm)
+        for t in group:
+            out[t.name] = quantity_value(t.quantity, rec)
+    return out
+
+
+
+# ----------------------------------------------------------------- result ---------
+@dataclass
+class CalibrationResult:
+    """Outcome of :func:`calibrate` (identical on all ranks).
+
+    Attributes:
+        parameters: one dict per free parameter: ``key``, ``unit``, ``log``, ``lower``,
+            ``upper``, ``initial``, ``value``, ``stderr_fit`` (in fit space: decades for log
+            parameters, else the unit), ``stderr`` (linearised, in ``unit``),
+            ``factor`` (10**stderr_fit for log parameters), ``stderr_fit_sigmas`` (fit
+            space, from the target sigmas alone, s² = 1), ``identifiable``, ``at_bound``.
+        targets: one dict per target: its definition, ``model_initial``, ``model``,
+            ``residual_initial``, ``residual``, ``active`` (contributes at the optimum),
+            ``satisfied`` (|residual| ≤ 1 for equal targets, hinge holds for one-sided).
+        cost: ½ Σ r² at the optimum; ``cost_initial`` at the start.
+        nfev: case-set evaluations (each runs every distinct case once).
+        dof: active targets − free parameters; ``residual_variance`` s² used for the errors;
+            ``error_basis``: ``"residual variance"`` or ``"target sigmas (exactly or
+            under-determined)"``.
+        covariance, correlation: in fit space (lists of lists, JSON-ready).
+        jacobian: ∂r_i/∂p_j in fit space at the optimum.
+        singular_values: of the Jacobian; ``identifiable``: per parameter.
+        success, status, message: from scipy.optimize.least_squares.
+        wall_time: s.
+        evaluations: every evaluated point (fit-space parameters, model values, cost).
+    """
+
+    parameters: list[dict]
+    targets: list[dict]
+    cost: float
+    cost_initial: float
+    nfev: int
+    dof: int
+    residual_variance: float
+    error_basis: str
+    covariance: list[list[float]]
+    correlation: list[list[float]]
+    jacobian: list[list[float]]
+    singular_values: list[float]
+    success: bool
+    status: int
+    message: str
+    wall_time: float
+    method: str = "trf"
+    evaluations: list[dict] = field(default_factory=list)
+
+    @property
+    def values(self) -> dict[str, float]:
+        """Dotted key → fitted value (in the parameter's unit)."""
+        return {p["key"]: p["value"] for p in self.parameters}
+
+    def overrides(self) -> dict[str, Any]:
+        """Dotted key → config override of the fitted values (``{value, unit}``)."""
+        return {p["key"]: (p["value"] if p["unit"] in ("", "1")
+                           else {"value": p["value"], "unit": p["unit"]})
+                for p in self.parameters}
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable({
+            "parameters": self.parameters, "targets": self.targets, "cost": self.cost,
+            "cost_initial": self.cost_initial, "nfev": self.nfev, "dof": self.dof,
+            "residual_variance": self.residual_variance, "error_basis": self.error_basis,
+            "covariance_fit_space": self.covariance, "correlation": self.correlation,
+            "jacobian_fit_space": self.jacobian, "singular_values": self.singular_values,
+            "success": self.success, "status": self.status, "message": self.message,
+            "method": self.method, "wall_time_s": self.wall_time})
+
+    def table(self) -> str:
+        """Human-readable parameter and target tables."""
+        lines = [f"{'parameter':55s} {'initial':>11s} {'fitted':>11s}  {'std. error':22s} unit"]
+        for p in self.parameters:
+            if p["log"]:
+                err = (f"x/ {p['factor']:.3g} ({p['stderr_fit']:.2g} dec)"
+                       if math.isfinite(p["stderr_fit"]) else "not identifiable")
+            else:
+                err = (f"+- {p['stderr']:.3g}" if math.isfinite(p["stderr"])
+                       else "not identifiable")
+            flag = " (at bound)" if p["at_bound"] else ""
+            lines.append(f"{p['key']:55s} {p['initial']:11.4g} {p['value']:11.4g}  "
+                         f"{err:22s} {p['unit']}{flag}")
+        lines.append("")
+        lines.append(f"{'target':24s} {'kind':9s} {'value':>9s} {'sigma':>7s} {'initial':>10s} "
+                     f"{'fitted':>10s} {'r_init':>8s} {'r':>8s}  ok")
+        sym = {"equal": "=", "at_least": ">=", "at_most": "<="}
+        for t in self.targets:
+            lines.append(f"{t['name']:24s} {sym[t['kind']]:9s} {t['value']:9.4g} "
+                         f"{t['sigma']:7.3g} {t['model_initial']:10.5g} {t['model']:10.5g} "
+                         f"{t['residual_initial']:8.3f} {t['residual']:8.3f}  "
+                         f"{'yes' if t['satisfied'] else 'NO'}")
+        lines.append("")
+        lines.append(f"cost {self.cost_initial:.4g} -> {self.cost:.4g}, {self.nfev} evaluations, "
+                     f"dof {self.dof}, errors from {self.error_basis} (s2 = "
+                     f"{self.residual_variance:.3g}), {self.wall_time:.1f} s; "
+                     f"{self.message}")
+        return "\n".join(lines)
+
+    def write(self, out: str | Path) -> None:
+        """Write ``parameters.json`` (everything in :meth:`to_dict`), ``targets.csv`` and
+        ``evaluations.csv`` into the folder ``out`` (created). Call on rank 0 only."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "parameters.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        cols = ["name", "job", "quantity", "kind", "transform", "value", "sigma",
+                "model_initial", "model", "residual_initial", "residual", "active",
+                "satisfied", "overrides"]
+        with open(out / "targets.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(cols)
+            for t in self.targets:
+                w.writerow([json.dumps(_jsonable(t[c])) if c == "overrides" else t[c]
+                            for c in cols])
+        if self.evaluations:
+            keys = [p["key"] for p in self.parameters]
+            names = [t["name"] for t in self.targets]
+            with open(out / "evaluations.csv", "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(["evaluation", *keys, *names, "cost"])
+                for e in self.evaluations:
+                    w.writerow([e["n"], *e["values"], *[e["model"][n] for n in names],
+                                e["cost"]])
+
+
+# ----------------------------------------------------------------- driver ---------
+def _resolve(parameters: Sequence[FitParameter], base_config, base_overrides, comm):
+    """(units, initial values) of the parameters, from the base configuration as needed."""
+    need = [p for p in parameters if p.unit is None or p.initial is None]
+    settings = {}
+    if need:
+        cfg = None
+        if comm.rank == 0:
+            try:
+                cfg = case_config(base_config, dict(base_overrides or {}))
+            except Exception as e:  # noqa: BLE001 — broadcast and re-raise on every rank
+                cfg = e
+        cfg = comm.bcast(None if cfg is None else (cfg if isinstance(cfg, Exception) else
+                                                   {p.key: cfg.settings.get(p.key)
+                                                    for p in need}), root=0)
+        if isinstance(cfg, Exception):
+            raise cfg
+        settings = cfg
+    units, initial = [], []
+    for p in parameters:
+        s = settings.get(p.key)
+        if (p.unit is None or p.initial is None) and s is None:
+            raise CalibrationError(f"{p.key}: not a setting of the base configuration; give "
+                                   f"unit and initial explicitly")
+        unit = p.unit if p.unit is not None else (s.unit or "1")
+        if p.initial is not None:
+            x0 = float(p.initial)
+        else:
+            from fem_cell.units import from_si
+
+            x0 = (float(s.value) if (s.unit or "1") == unit
+                  else from_si(float(s.si_value), unit))
+        if not p.lower <= x0 <= p.upper:
+            raise CalibrationError(f"{p.key}: initial value {x0:g} {unit} outside the bounds "
+                                   f"[{p.lower:g}, {p.upper:g}]")
+        units.append(unit)
+        initial.append(x0)
+    return units, initial
+
+
+def calibrate(base_config, parameters: Sequence[FitParameter], targets: Sequence[Target], comm,
+              *, base_overrides: Mapping[str, Any] | None = None, out: str | Path | None = None,
+              progress: bool = True, method: str = "trf", max_nfev: int | None = 40,
+              fd_step: float = 1e-3, xtol: float = 1e-6, ftol: float = 1e-8,
+              gtol: float = 1e-8, runner: Callable | None = None) -> CalibrationResult:
+    """Fit the free parameters so that the targets hold (weighted least squares).
+
+    Args:
+        base_config: None (built-in default cell), a user-config path, or a user-config dict.
+        parameters: the free parameters (values in their units; see the module docstring).
+        targets: the targets (names unique).
+        comm: communicator every case runs on (collective; rank 0 drives the optimiser).
+        base_overrides: overrides for every case (dotted keys or the user-config
+            structure, e.g. ``{"mesh": {"cells_per_layer": 32}}``).
+        out: folder to write the result into (rank 0), or None.
+        progress: print one line per evaluation (rank 0).
+        method: ``"trf"`` or ``"dogbox"`` (bounded methods of least_squares).
+        max_nfev: limit on optimiser evaluations (Jacobian evaluations not counted).
+        fd_step: finite-difference step as a fraction of each parameter's fit-space range.
+        xtol, ftol, gtol: least_squares tolerances (in the scaled [0, 1] variables).
+        runner: case runner (see :func:`evaluate_targets`), e.g. a cheap model in tests.
+
+    Returns:
+        The :class:`CalibrationResult`, identical on every rank.
+
+    Raises:
+        CalibrationError: bad set-up, or a model value a target cannot use.
+    """
+    from scipy.optimize import least_squares
+
+    if method not in ("trf", "dogbox"):
+        raise CalibrationError(f"method {method!r}: use 'trf' or 'dogbox' (bounds)")
+    if not parameters:
+        raise CalibrationError("no free parameters")
+    if not targets:
+        raise CalibrationError("no targets")
+    names = [t.name for t in targets]
+    if len(set(names)) != len(names):
+        raise CalibrationError(f"target names must be unique: {names}")
+    keys = [p.key for p in parameters]
+    if len(set(keys)) != len(keys):
+        raise CalibrationError(f"parameter keys must be unique: {keys}")
+
+    t_start = time.perf_counter()
+    units, x_init = _resolve(parameters, base_config, base_overrides, comm)
+    lo = np.array([p.to_fit(p.lower) for p in parameters])
+    hi = np.array([p.to_fit(p.upper) for p in parameters])
+    span = hi - lo
+    p_init = np.array([p.to_fit(x) for p, x in zip(parameters, x_init, strict=True)])
+    u_init = np.clip((p_init - lo) / span, 0.0, 1.0)
+    root = comm.rank == 0
+
+    cache: dict[bytes, tuple[np.ndarray, dict]] = {}
+    evaluations: list[dict] = []
+
+    def values_of(u: np.ndarray) -> list[float]:
+        return [p.from_fit(lo[i] + span[i] * u[i]) for i, p in enumerate(parameters)]
+
+    def run_point(u: np.ndarray) -> tuple[np.ndarray, dict]:
+        """Collective: every rank calls with the same u."""
+        k = np.asarray(u, dtype=float).tobytes()
+        if k in cache:
+            return cache[k]
+        vals = values_of(u)
+        ov = {p.key: _override_value(p, unit, v) for p, unit, v in zip(parameters, units, vals,
+                                                                      strict=True)}
+        t0 = time.perf_counter()
+        model = evaluate_targets(base_config, targets, ov, comm, base_overrides=base_overrides,
+                                 runner=runner)
+        r = np.array([residual_of(t, model[t.name]) for t in targets])
+        cache[k] = (r, model)
+        n = len(evaluations) + 1
+        evaluations.append({"n": n, "values": vals, "model": model,
+                            "cost": 0.5 * float(r @ r)})
+        if progress and root:
+            pv = " ".join(f"{v:.4g}" for v in vals)
+            mv = " ".join(f"{t.name}={model[t.name]:.4g}" for t in targets)
+            print(f"[calibrate] eval {n:3d} ({time.perf_counter() - t0:5.1f} s) params {pv} | "
+                  f"{mv} | cost {0.5 * float(r @ r):.4g}", flush=True)
+        return r, model
+
+    # ---- rank 0 drives; the others evaluate the points it broadcasts ----------------
+    STOP, EVAL = 0, 1
+    if root:
+        def fun(u):
+            comm.bcast((EVAL, np.array(u, dtype=float)), root=0)
+            return run_point(np.array(u, dtype=float))[0]
+
+        def jac(u):
+            # each point is broadcast by fun() inside run_point's callers
+            u = np.array(u, dtype=float)
+            r0 = fun(u)
+            J = np.empty((len(targets), len(parameters)))
+            for j in range(len(parameters)):
+                h = fd_step if u[j] + fd_step <= 1.0 else -fd_step
+                uj = u.copy()
+                uj[j] += h
+                J[:, j] = (fun(uj) - r0) / h
+            return J
+
+        error = None
+        try:
+            ls = least_squares(fun, u_init, jac=jac, bounds=(0.0, 1.0), method=method,
+                               x_scale=1.0, max_nfev=max_nfev, xtol=xtol, ftol=ftol, gtol=gtol)
+            u_opt = np.array(ls.x)
+            J_u = jac(u_opt)
+            r_opt, model_opt = fun(u_opt), cache[u_opt.tobytes()][1]
+            r_init, model_init = fun(u_init), cache[u_init.tobytes()][1]
+            info = (u_opt, J_u, r_opt, model_opt, r_init, model_init, int(ls.nfev),
+                    bool(ls.success), int(ls.status), str(ls.message))
+        except Exception as e:  # noqa: BLE001 — stop the workers, then re-raise
+            error = e
+            info = None
+        comm.bcast((STOP, None), root=0)
+        info = comm.bcast(info if error is None else error, root=0)
+        if error is not None:
+            raise error
+    else:
+        while True:
+            cmd, u = comm.bcast(None, root=0)
+            if cmd == STOP:
+                break
+            run_point(u)
+        info = comm.bcast(None, root=0)
+        if isinstance(info, Exception):
+            raise info
+    (u_opt, J_u, r_opt, model_opt, r_init, model_init, nfev, success, status, message) = info
+    if not root:
+        evaluations = comm.bcast(None, root=0)
+    else:
+        comm.bcast(evaluations, root=0)
+
+    # ---- statistics in fit space ------------------------------------------------------
+    J = J_u / span[None, :]                       # ∂r/∂p = ∂r/∂u / span
+    active = np.array([not (t.kind != "equal" and r == 0.0) for t, r in
+                        zip(targets, r_opt, strict=True)])
+    m_active = int(active.sum())
+    n = len(parameters)
+    dof = m_active - n
+    if dof > 0:
+        s2 = float(np.sum(r_opt[active] ** 2) / dof)
+        basis = "residual variance"
+    else:
+        s2 = 1.0
+        basis = ("target sigmas (exactly determined)" if dof == 0
+                 else "target sigmas (under-determined)")
+    Ja = J[active]
+    _, sv, vt = np.linalg.svd(Ja, full_matrices=True)
+    tol = _SINGULAR_RTOL * (sv.max() if sv.size else 1.0)
+    rank = int(np.sum(sv > tol))
+    null = vt[rank:].T                              # n × (n − rank): unidentifiable directions
+    identifiable = [bool(np.all(np.abs(null[j]) < 1e-6)) for j in range(n)]
+    inv = np.zeros(n)
+    inv[:rank] = 1.0 / sv[:rank] ** 2
+    cov1 = (vt.T * inv) @ vt                       # (JᵀJ)⁻¹: errors from the target sigmas
+    for j in range(n):
+        if not identifiable[j]:
+            cov1[j, :] = np.inf
+            cov1[:, j] = np.inf
+    cov = s2 * cov1
+    std1 = np.sqrt(np.abs(np.diag(cov1)))
+    std = np.sqrt(np.abs(np.diag(cov)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / np.outer(std, std)
+    params_out = []
+    for j, p in enumerate(parameters):
+        v = p.from_fit(lo[j] + span[j] * u_opt[j])
+        sf = float(std[j])
+        params_out.append({
+            "key": p.key, "unit": units[j], "log": p.log, "lower": p.lower, "upper": p.upper,
+            "initial": float(x_init[j]), "value": v, "stderr_fit": sf,
+            "stderr": (v * math.log(10.0) * sf) if p.log else sf,
+            "stderr_fit_sigmas": float(std1[j]),
+            "factor": (10.0 ** sf if math.isfinite(sf) else math.inf) if p.log else None,
+            "identifiable": identifiable[j],
+            "at_bound": bool(u_opt[j] <= 1e-6 or u_opt[j] >= 1 - 1e-6)})
+    targets_out = []
+    for i, t in enumerate(targets):
+        r = float(r_opt[i])
+        targets_out.append({
+            "name": t.name, "job": t.job, "quantity": t.quantity, "kind": t.kind,
+            "transform": t.transform, "value": t.value, "sigma": t.sigma,
+            "overrides": _jsonable(dict(t.overrides)),
+            "model_initial": float(model_init[t.name]), "model": float(model_opt[t.name]),
+            "residual_initial": float(r_init[i]), "residual": r, "active": bool(active[i]),
+            "satisfied": bool(abs(r) <= 1.0) if t.kind == "equal" else r == 0.0})
+    result = CalibrationResult(
+        parameters=params_out, targets=targets_out, cost=0.5 * float(r_opt @ r_opt),
+        cost_initial=0.5 * float(r_init @ r_init), nfev=nfev, dof=dof, residual_variance=s2,
+        error_basis=basis, covariance=_listify(cov), correlation=_listify(corr),
+        jacobian=_listify(J), singular_values=[float(s) for s in sv], success=success,
+        status=status, message=message, wall_time=time.perf_counter() - t_start,
+        method=method, evaluations=evaluations)
+    result.wall_time = float(comm.bcast(result.wall_time, root=0))
+    if out is not None and root:
+        result.write(out)
+    return result
+
+
+def _listify(a: np.ndarray) -> list[list[float]]:
+    return [[float(x) for x in row] for row in np.asarray(a)]
