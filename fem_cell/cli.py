@@ -424,11 +424,10 @@ def _study(args, comm, guard) -> int:
         _say(comm, f"fem-cell study: {args.spec}, {comm.size} MPI rank(s) -> {args.out}",
              err=False)
 
-    s = study_job(args.spec, args.out, comm, overwrite=args.overwrite, progress=not args.quiet,
-                  guard=guard, announce=banner, group_size=args.group_size)
-    counts = s.get("counts", s) if isinstance(s, dict) else {}
-    _say(comm, f"fem-cell study: done ({counts}); results in {args.out / 'results.csv'}",
-         err=False)
+    res = study_job(args.spec, args.out, comm, overwrite=args.overwrite,
+                    progress=not args.quiet, guard=guard, announce=banner,
+                    group_size=args.group_size)
+    _say(comm, f"fem-cell study: {res.report()}", err=False)
     return 0
 
 

@@ -98,7 +98,7 @@ def history_at(history, column: str, t: float) -> float:
 
 
 def run_case(config, comm, job: str = "anneal", record: Record | None = None,
-             exposure=None) -> dict[str, Any]:
+             exposure=None, guard=None) -> dict[str, Any]:
     """Run one case and return its values (on every rank of ``comm``).
 
     Args:
@@ -107,13 +107,17 @@ def run_case(config, comm, job: str = "anneal", record: Record | None = None,
         job: ``"anneal"`` or ``"expose"``.
         record: what to keep (default: every numeric summary value).
         exposure: optional Exposure object overriding the configuration's.
+        guard: polled (collectively on ``comm``) between the time steps of an anneal;
+            default: never interrupts (see :mod:`fem_cell.jobs.interrupts`).
     """
     from fem_cell.jobs.anneal import run_anneal, summary_of
+    from fem_cell.jobs.interrupts import NO_GUARD
 
     record = record or Record()
     if job == "anneal":
         res = run_anneal(config, comm, progress=False, exposure=exposure,
-                         chemistry=config.chemistry is not None)
+                         chemistry=config.chemistry is not None,
+                         guard=guard if guard is not None else NO_GUARD)
         summary = summary_of(res)
         out = _numeric(summary, record.summary)
         for col, t in record.history:
@@ -126,6 +130,38 @@ def run_case(config, comm, job: str = "anneal", record: Record | None = None,
         chem = build_chemistry_model(config, build_domain(config, comm), exposure=exposure)
         return _numeric(ChemistryDiagnostics(chem)(after_step=False), record.summary)
     raise ValueError(f"unknown job {job!r}; expected one of {JOBS}")
+
+
+#: numeric summary keys of the anneal job without chemistry
+#: (:func:`~fem_cell.jobs.anneal.summary_of`)
+ANNEAL_HEAT_KEYS = ("T_plate_max_C", "T_film_max_C", "T_Li_max_C", "film_mean_minus_plate_min_mK",
+                    "film_mean_minus_plate_max_mK", "t_end_s", "steps_accepted",
+                    "steps_rejected", "newton_iterations", "dofs", "wall_time_s")
+#: the anneal history columns besides the chemistry ones
+#: (:data:`fem_cell.jobs.anneal.HISTORY_COLUMNS`)
+HEAT_HISTORY_COLUMNS = ("time_s", "T_plate_C", "T_min_C", "T_mean_C", "T_max_C", "T_top_C",
+                        "T_Li_max_C", "dt_s", "newton_iterations")
+
+
+def history_columns() -> list[str]:
+    """Columns a case's anneal history has (heat + chemistry)."""
+    from fem_cell.diagnostics import CHEMISTRY_COLUMNS
+
+    return list(HEAT_HISTORY_COLUMNS) + list(CHEMISTRY_COLUMNS)
+
+
+def summary_keys(job: str) -> set[str]:
+    """The numeric values a case of ``job`` can record (``record.summary`` keys)."""
+    from fem_cell.diagnostics import CHEMISTRY_COLUMNS
+
+    if job == "expose":
+        return set(CHEMISTRY_COLUMNS)
+    keys = set(ANNEAL_HEAT_KEYS) | {"transport_dofs", "H_LiCoO2_removed_fraction",
+                                    "mass_balance_rel_max", "R_interface_ohm_cm2",
+                                    "H_LiCoO2_mol_m2", "H_Li3PO4_mol_m2", "H_consumed_mol_m2"}
+    for c in CHEMISTRY_COLUMNS:
+        keys |= {f"{c}_initial", f"{c}_final"}
+    return keys
 
 
 def _numeric(summary: Mapping[str, Any], keep: Sequence[str]) -> dict[str, float]:

@@ -1,0 +1,766 @@
+"""Study specs (TOML) → validated cases, before anything runs.
+
+A spec (``studies/*.toml``, reference in ``docs/studies.md``)::
+
+    [study]
+    name = "recovery_map"
+    base = "../my_config.toml"   # a user config, relative to the spec; omitted = built-in cell
+    job = "anneal"               # "anneal" | "expose"
+    kind = "sweep"               # "sweep" (default) | "calibration"
+    combine = "grid"             # "grid" (default, every combination) | "zip" (side by side)
+    group_size = 1               # MPI ranks per case
+
+    [config]                     # optional: user-config values applied to every case
+    mesh = { cells_per_layer = 8 }
+
+    [[parameters]]
+    key = "program.hold_temperature"
+    range = { start = 60, stop = 175, num = 6, unit = "degC" }
+
+    [[parameters]]
+    key = "anneal.segments[1].hold"
+    values = ["10 min", "1 h"]
+
+    [record]
+    summary = ["R_interface_ohm_cm2"]
+    history = [{ column = "R_interface_ohm_cm2", times = ["10 min", "1 h"] }]
+
+    [plot]
+    value = "R_interface_ohm_cm2"
+    log = true
+
+Everything is checked by :func:`load_spec`: the spec's own keys, every parameter
+(empty ranges, units), every case's configuration (built with
+:func:`fem_cell.config.load_config`, so an unknown key, a wrong unit or a program that
+would melt the Li is refused naming the case), and the record keys.  A problem raises
+:class:`SpecError` (a :class:`~fem_cell.errors.ConfigError`): one line naming the spec
+file, the key and what was expected.
+
+This module does not import dolfinx.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fem_cell.config import load_config, read_toml
+from fem_cell.errors import ConfigError, UnitError
+from fem_cell.studies.cases import JOBS, QUIET_OUTPUT, Record, set_by_key, summary_keys
+from fem_cell.units import format_number, from_si, parse_quantity, parse_unit, to_si
+
+KINDS = ("sweep", "calibration")
+COMBINE = ("grid", "zip")
+#: convenience keys that (re)write a ramp-up / hold / ramp-down program:
+#: key → (dimension, display unit, dotted key of the written program)
+PROGRAM_KEYS: dict[str, tuple[str, str, str]] = {
+    "program.hold_temperature": ("temperature", "degC", "anneal.segments[0].ramp_to"),
+    "program.hold_time": ("time", "min", "anneal.segments[1].hold"),
+    "program.ramp_rate": ("temperature rate", "K/min", "anneal.segments[0].rate"),
+}
+TOP_KEYS = ("study", "config", "parameters", "record", "plot", "summary", "targets")
+STUDY_KEYS = ("name", "description", "base", "job", "kind", "combine", "group_size")
+#: largest number of cases a spec may expand to
+MAX_CASES = 100_000
+
+
+class SpecError(ConfigError):
+    """A study spec that cannot run (one line: spec file, key, value, expected)."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One swept parameter.
+
+    Attributes:
+        key: dotted user-config key (or a ``program.*`` key).
+        values: the values written into the configuration, one per level (strings with
+            units, numbers, or ``{value, unit}`` tables for ranges).
+        shown: the values as text, as given (``"150 degC"``).
+        unit: display unit (the range's, the base setting's, or the program key's).
+    """
+
+    key: str
+    values: tuple
+    shown: tuple[str, ...]
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case of a sweep.
+
+    Attributes:
+        index: position in the study (0-based).
+        id: ``"case0007"``: its JSON is ``cases/<id>.json``.
+        values: parameter key → value as given (text).
+        si: parameter key → SI value (None when not a number).
+        overrides: the user-config dict (spec ``[config]`` + output defaults + this
+            case's values) passed to :func:`~fem_cell.config.load_config` with the base.
+        cost: a relative cost estimate (the anneal program's duration in s; 1 for
+            expose): the engine hands out the costliest cases first, so the study does
+            not end waiting for one long case.
+    """
+
+    index: int
+    id: str
+    values: dict
+    si: dict
+    overrides: dict
+    cost: float = 1.0
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    value: str | None = None
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """A calibration's parameters and targets (SI), see :mod:`fem_cell.calibration`."""
+
+    parameters: tuple = ()
+    targets: tuple = ()
+    #: the spec's ``[config]`` table (user-config structure), the calibration's base overrides
+    config: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated study."""
+
+    path: Path | None
+    name: str
+    base: Path | None
+    job: str
+    kind: str
+    combine: str
+    group_size: int
+    parameters: tuple[Parameter, ...]
+    record: Record
+    plot: PlotSpec
+    config: dict
+    cases: tuple[Case, ...]
+    hash: str
+    description: str = ""
+    fit: FitSpec = field(default_factory=FitSpec)
+    reach: dict | None = None
+
+    @property
+    def source(self) -> str:
+        return str(self.path) if self.path is not None else "<study>"
+
+    def value_columns(self) -> list[str]:
+        """Names of the recorded values, in order (summary keys, then history values)."""
+        cols = list(self.record.summary)
+        cols += [history_label(c, t) for c, t in self.record.history]
+        return cols
+
+    def grid_shape(self) -> tuple[int, ...]:
+        if self.combine == "zip":
+            return (len(self.cases),)
+        return tuple(len(p.values) for p in self.parameters)
+
+
+def history_label(column: str, t: float) -> str:
+    """Name of a history value at a time (as :func:`~fem_cell.studies.cases.run_case`)."""
+    return f"{column}@{t:g}s"
+
+
+# ------------------------------------------------------------------ loading -------
+def load_spec(path: str | Path | Mapping[str, Any], *, group_size: int | None = None,
+              source: str | None = None, base_dir: str | Path | None = None) -> StudySpec:
+    """Read and validate a study spec; build (and validate) every case's configuration.
+
+    Args:
+        path: the spec TOML, or a spec dict (then ``source`` names it in errors and
+            ``base_dir`` resolves a relative ``base``; default the working directory).
+        group_size: overrides ``[study] group_size`` (CLI ``--group-size``).
+
+    Raises:
+        SpecError: one line naming the spec file, the key and what was expected.
+    """
+    if isinstance(path, Mapping):
+        raw = copy.deepcopy(dict(path))
+        spath = None
+        src = source or "<study>"
+        root = Path(base_dir) if base_dir is not None else Path.cwd()
+    else:
+        spath = Path(path)
+        src = str(spath)
+        try:
+            raw = read_toml(spath)
+        except ConfigError as e:
+            raise SpecError(e.source, e.key, e.value, e.expected) from None
+        root = spath.resolve().parent
+    r = _R(src)
+    r.keys(raw, "", TOP_KEYS)
+    st = r.table(raw.get("study", {}), "study")
+    r.keys(st, "study", STUDY_KEYS)
+    name = st.get("name", spath.stem if spath else "study")
+    if not isinstance(name, str) or not name:
+        raise r.err("study.name", name, "a non-empty string")
+    desc = st.get("description", "")
+    kind = r.choice(st.get("kind", "sweep"), "study.kind", KINDS)
+    job = st.get("job", "anneal")
+    if kind == "sweep":
+        job = r.choice(job, "study.job", JOBS)
+    combine = r.choice(st.get("combine", "grid"), "study.combine", COMBINE)
+    gs = st.get("group_size", 1) if group_size is None else group_size
+    if isinstance(gs, bool) or not isinstance(gs, int) or gs < 1:
+        raise r.err("study.group_size" if group_size is None else "--group-size", gs,
+                    "an integer >= 1 (MPI ranks per case)")
+    base = None
+    if "base" in st:
+        b = st["base"]
+        if not isinstance(b, str) or not b:
+            raise r.err("study.base", b, "a path to a user config TOML (relative to the spec)")
+        base = Path(b) if Path(b).is_absolute() else (root / b)
+        if not base.is_file():
+            raise r.err("study.base", b, f"an existing user config file ({base} does not exist)")
+    config = r.table(raw.get("config", {}), "config")
+    common = _merge(copy.deepcopy(QUIET_OUTPUT), config)
+    base_cfg = _build(base, common, r, "config", "a valid configuration for every case")
+
+    if kind == "calibration":
+        fit = _fit_spec(raw, r, base, common, base_cfg, config)
+        text = _hash_text(raw, base, exclude=("plot",))
+        return StudySpec(spath, name, base, "calibration", kind, combine, gs, (), Record(),
+                         PlotSpec(), common, (), _digest(text), desc, fit)
+    if "targets" in raw:
+        raise r.err("targets", "[[targets]]", "no [[targets]] in a sweep (they belong to "
+                    "kind = \"calibration\")")
+
+    params_raw = raw.get("parameters")
+    if not isinstance(params_raw, list) or not params_raw:
+        raise r.err("parameters", params_raw if params_raw is not None else "(missing)",
+                    "one or more [[parameters]] tables with key and values or range")
+    params = tuple(_parameter(p, i, r, base_cfg) for i, p in enumerate(params_raw))
+    keys = [p.key for p in params]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise r.err("parameters", dup, "each key once")
+    if combine == "zip":
+        n = {p.key: len(p.values) for p in params}
+        if len(set(n.values())) > 1:
+            raise r.err("study.combine", "zip", f"parameters with the same number of values "
+                        f"to zip (they have {n})")
+        combos = list(zip(*(range(len(p.values)) for p in params), strict=True))
+    else:
+        total = math.prod(len(p.values) for p in params)
+        if total > MAX_CASES:
+            raise r.err("parameters", f"{total} cases", f"at most {MAX_CASES} cases")
+        combos = list(itertools.product(*(range(len(p.values)) for p in params)))
+
+    record = _record(raw.get("record", {}), r, job)
+    plot = _plot(raw.get("plot", {}), r, record, params, combine)
+    reach = _reach(raw.get("summary", {}), r, record, params, combine)
+    cases = []
+    for n, combo in enumerate(combos):
+        values = {p.key: p.values[i] for p, i in zip(params, combo, strict=True)}
+        shown = {p.key: p.shown[i] for p, i in zip(params, combo, strict=True)}
+        cases.append(_case(n, values, shown, common, base, base_cfg, r, record, job))
+    text = _hash_text(raw, base, exclude=("plot",), study_exclude=("group_size", "name",
+                                                                   "description"))
+    return StudySpec(spath, name, base, job, kind, combine, gs, params, record, plot, common,
+                     tuple(cases), _digest(text), desc, reach=reach)
+
+
+class _R:
+    """Error helpers naming the spec file."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def err(self, key: str, value: Any, expected: str) -> SpecError:
+        return SpecError(self.source, key, value, expected)
+
+    def table(self, raw: Any, key: str) -> dict:
+        if not isinstance(raw, dict):
+            raise self.err(key, raw, "a table")
+        return raw
+
+    def keys(self, raw: Mapping, key: str, allowed) -> None:
+        for k in raw:
+            if k not in allowed:
+                raise self.err(f"{key}.{k}" if key else k, raw[k],
+                               f"one of the known keys {sorted(allowed)}")
+
+    def choice(self, raw: Any, key: str, choices) -> str:
+        if raw not in choices:
+            raise self.err(key, raw, f"one of {list(choices)}")
+        return raw
+
+
+def _merge(a: dict, b: Mapping) -> dict:
+    out = copy.deepcopy(a)
+    for k, v in b.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _build(base: Path | None, overrides: dict, r: _R, key: str, expected: str, value=None):
+    try:
+        return load_config(base, overrides)
+    except ConfigError as e:
+        raise r.err(key, value if value is not None else "[config]",
+                    f"{expected}; the configuration says: {e}") from None
+
+
+def _parameter(p: Any, i: int, r: _R, base_cfg) -> Parameter:
+    where = f"parameters[{i}]"
+    p = r.table(p, where)
+    r.keys(p, where, ("key", "values", "range"))
+    key = p.get("key")
+    if not isinstance(key, str) or not key.strip():
+        raise r.err(f"{where}.key", key if key is not None else "(missing)",
+                    "a dotted config key, e.g. 'exposure.relative_humidity', "
+                    "'anneal.segments[1].hold' or 'program.hold_temperature'")
+    key = key.strip()
+    where = f"parameters[{i}] (key = {key!r})"
+    if key.startswith("program.") and key not in PROGRAM_KEYS:
+        raise r.err(f"{where}.key", key, f"one of the program keys {sorted(PROGRAM_KEYS)}")
+    has_v, has_r = "values" in p, "range" in p
+    if has_v == has_r:
+        raise r.err(where, {k: v for k, v in p.items() if k != "key"},
+                    "exactly one of values = [...] or range = { start, stop, num, log, unit }")
+    default_unit = _unit_of_key(key, base_cfg)
+    if has_v:
+        vals = p["values"]
+        if not isinstance(vals, list) or not vals:
+            raise r.err(f"{where}.values", vals, "a non-empty list of values (strings with "
+                        "units as in a config, e.g. '150 degC', or numbers)")
+        for j, v in enumerate(vals):
+            if v is None or (isinstance(v, float) and not math.isfinite(v)):
+                raise r.err(f"{where}.values[{j}]", v, "a finite value")
+            if key in PROGRAM_KEYS:
+                dim = PROGRAM_KEYS[key][0]
+                try:
+                    parse_quantity(v, dim) if isinstance(v, str) else _reject(v, dim)
+                except UnitError as e:
+                    raise r.err(f"{where}.values[{j}]", v, f"a {dim} with a unit ({e})") from None
+        shown = tuple(v if isinstance(v, str) else format_number(v) if not isinstance(v, dict)
+                      else f"{format_number(v.get('value'))} {v.get('unit', '')}".strip()
+                      for v in vals)
+        return Parameter(key, tuple(vals), shown, default_unit)
+    rg = r.table(p["range"], f"{where}.range")
+    r.keys(rg, f"{where}.range", ("start", "stop", "num", "log", "unit"))
+    for k in ("start", "stop", "num"):
+        if k not in rg:
+            raise r.err(f"{where}.range.{k}", "(missing)", "start, stop and num")
+    start, stop, num = rg["start"], rg["stop"], rg["num"]
+    for k, v in (("start", start), ("stop", stop)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise r.err(f"{where}.range.{k}", v, "a finite number (the unit goes in unit = ...)")
+    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+        raise r.err(f"{where}.range.num", num, "an integer >= 1 (an empty range runs nothing)")
+    if num == 1 and start != stop:
+        raise r.err(f"{where}.range.num", num, "num >= 2 when start != stop")
+    log = rg.get("log", False)
+    if not isinstance(log, bool):
+        raise r.err(f"{where}.range.log", log, "true or false")
+    if log and not (start > 0 and stop > 0):
+        raise r.err(f"{where}.range", rg, "start and stop > 0 for log = true")
+    unit = rg.get("unit", "")
+    if not isinstance(unit, str):
+        raise r.err(f"{where}.range.unit", unit, "a unit string, e.g. 'degC', 'min', 'm/s'")
+    if unit:
+        try:
+            u = parse_unit(unit)
+        except UnitError as e:
+            raise r.err(f"{where}.range.unit", unit, f"a unit ({e})") from None
+        if key in PROGRAM_KEYS:
+            dim = PROGRAM_KEYS[key][0]
+            try:
+                to_si(1.0, unit, dim)
+            except UnitError as e:
+                raise r.err(f"{where}.range.unit", unit, f"a {dim} unit ({e})") from None
+        del u
+    elif key in PROGRAM_KEYS:
+        raise r.err(f"{where}.range.unit", "(missing)",
+                    f"a {PROGRAM_KEYS[key][0]} unit, e.g. '{PROGRAM_KEYS[key][1]}'")
+    nums = np.geomspace(start, stop, num) if log else np.linspace(start, stop, num)
+    nums = [float(f"{x:.12g}") for x in nums]  # no float noise in the written values
+    vals = tuple({"value": x, "unit": unit} if unit else x for x in nums)
+    shown = tuple(f"{x:.6g} {unit}".strip() for x in nums)  # the values keep 12 digits
+    return Parameter(key, vals, shown, unit or default_unit)
+
+
+def _reject(v: Any, dim: str) -> None:
+    if isinstance(v, dict) and set(v) == {"value", "unit"}:
+        to_si(v["value"], v["unit"], dim)
+        return
+    raise UnitError(f"{v!r} has no unit")
+
+
+def _unit_of_key(key: str, cfg) -> str:
+    if key in PROGRAM_KEYS:
+        return PROGRAM_KEYS[key][1]
+    s = cfg.settings.get(key)
+    return s.unit if s is not None and isinstance(s.unit, str) else ""
+
+
+# ------------------------------------------------------------------ programs ------
+def _program_defaults(cfg) -> dict[str, Any]:
+    """Hold temperature (K), hold time (s), ramp rate (K/s) of the base program
+    (None where it has none), and its initial temperature as written."""
+    prog = cfg.anneal
+    t, T = prog.times, prog.temperatures
+    Tmax = float(T.max())
+    at = np.nonzero(np.isclose(T, Tmax, rtol=0, atol=1e-9))[0]
+    first, last = int(at[0]), int(at[-1])
+    hold = float(t[last] - t[first]) if last > first else None
+    rate = (Tmax - float(T[0])) / float(t[first]) if first > 0 and Tmax > T[0] else None
+    spec = dict(cfg.anneal_spec)
+    t0 = spec.get("initial_temperature", {"value": float(T[0]), "unit": "K"})
+    return {"program.hold_temperature": {"value": Tmax, "unit": "K"} if Tmax > T[0] else None,
+            "program.hold_time": {"value": hold, "unit": "s"} if hold else None,
+            "program.ramp_rate": {"value": rate, "unit": "K/s"} if rate else None,
+            "initial": t0}
+
+
+def program_segments(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> list[dict]:
+    """Ramp-up / hold / ramp-down segments from ``program.*`` values (else defaults)."""
+    v = {k: values.get(k, defaults.get(k)) for k in PROGRAM_KEYS}
+    return [{"ramp_to": v["program.hold_temperature"], "rate": v["program.ramp_rate"]},
+            {"hold": v["program.hold_time"]},
+            {"ramp_to": defaults["initial"], "rate": v["program.ramp_rate"]}]
+
+
+def expand_keys(values: Mapping[str, Any], base_cfg, r: _R | None = None,
+                where: str = "") -> dict[str, Any]:
+    """Dotted-key values with the ``program.*`` keys turned into ``anneal.*`` ones.
+
+    Raises:
+        SpecError: a program key has no default in the base program (with ``r``).
+    """
+    out = {k: v for k, v in values.items() if k not in PROGRAM_KEYS}
+    prog = {k: v for k, v in values.items() if k in PROGRAM_KEYS}
+    if prog:
+        d = _program_defaults(base_cfg)
+        for k in PROGRAM_KEYS:
+            if k not in prog and d[k] is None:
+                what = k.split(".", 1)[1].replace("_", " ")
+                msg = (f"a sweep of {k} too: the base program has no {what} to keep "
+                       f"(it is not ramp-up / hold / ramp-down)")
+                if r is None:
+                    raise ValueError(msg)
+                raise r.err(where or "parameters", sorted(prog), msg)
+        out["anneal.segments"] = program_segments(prog, d)
+        out.setdefault("anneal.initial_temperature", d["initial"])
+    return out
+
+
+def case_overrides(common: dict, values: Mapping[str, Any], base_cfg) -> dict:
+    """The user-config dict of one case (``common`` + the case's dotted-key values).
+
+    A key into a list of the program (``anneal.segments[1].hold``) that only the base
+    (or the cell) defines gets that list first.
+    """
+    d = copy.deepcopy(common)
+    for k, v in values.items():
+        if k.startswith("anneal.") and "[" in k:
+            head = k.split("[", 1)[0]  # anneal.segments / anneal.breakpoints
+            name = head.split(".", 1)[1]
+            a = d.setdefault("anneal", {})
+            if name not in a and name in base_cfg.anneal_spec:
+                a[name] = copy.deepcopy(list(base_cfg.anneal_spec[name]))
+                if "initial_temperature" in base_cfg.anneal_spec:
+                    a.setdefault("initial_temperature",
+                                 copy.deepcopy(base_cfg.anneal_spec["initial_temperature"]))
+        set_by_key(d, k, copy.deepcopy(v))
+    return d
+
+
+def _case(n: int, values: dict, shown: dict, common: dict, base: Path | None, base_cfg,
+          r: _R, record: Record, job: str) -> Case:
+    label = ", ".join(f"{k} = {v}" for k, v in shown.items())
+    where = f"case {n} ({label})"
+    expanded = expand_keys(values, base_cfg, r, f"case {n}")
+    try:
+        ov = case_overrides(common, expanded, base_cfg)
+    except KeyError as e:
+        raise r.err(f"case {n}", label, f"keys that exist in the configuration "
+                    f"({e.args[0]})") from None
+    try:
+        cfg = load_config(base, ov)
+    except ConfigError as e:
+        inner = str(e).removeprefix("<overrides>: ")
+        raise r.err(f"case {n}", label, f"a configuration the model accepts, but {inner}") from None
+    si = {}
+    for k in values:
+        sk = PROGRAM_KEYS[k][2] if k in PROGRAM_KEYS else k
+        s = cfg.settings.get(sk)
+        if s is None and not any(x.startswith(sk + ".") or x.startswith(sk + "[")
+                                 for x in cfg.settings):
+            raise r.err(f"case {n}", label, f"a key the configuration uses ({k} is not one of its "
+                        f"settings; see `fem-cell config`)")
+        v = None if s is None else s.si_value
+        si[k] = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    if job == "anneal":
+        T = cfg.anneal.duration
+        for col, t in record.history:
+            if not 0.0 <= t <= T + 1e-9:
+                raise r.err("record.history", f"{col} at {format_number(t)} s",
+                            f"times within the program of every case ({where} lasts "
+                            f"{format_number(T)} s)")
+    if job in ("anneal", "expose") and cfg.chemistry is None:
+        needs = [k for k in record.summary if k.startswith(("R_interface", "H_"))]
+        if needs:
+            raise r.err("record.summary", needs, f"keys the case computes ({where} has no "
+                        f"chemistry parameters)")
+    cost = float(cfg.anneal.duration) if job == "anneal" else 1.0
+    return Case(n, f"case{n:04d}", dict(shown), si, ov, cost)
+
+
+# ------------------------------------------------------------------ record, plot --
+def _record(raw: Any, r: _R, job: str) -> Record:
+    raw = r.table(raw, "record")
+    r.keys(raw, "record", ("summary", "history"))
+    known = summary_keys(job)
+    summ = raw.get("summary", ["R_interface_ohm_cm2"])
+    if not isinstance(summ, list) or not all(isinstance(s, str) for s in summ):
+        raise r.err("record.summary", summ, "a list of summary keys")
+    for s in summ:
+        if s not in known:
+            raise r.err("record.summary", s, f"a summary key of the {job} job, one of "
+                        f"{sorted(known)}")
+    hist = raw.get("history", [])
+    if not isinstance(hist, list):
+        raise r.err("record.history", hist, "a list of { column = ..., times = [...] }")
+    if hist and job != "anneal":
+        raise r.err("record.history", hist, "no history for the expose job (it has no time "
+                    "loop); use record.summary")
+    from fem_cell.studies.cases import history_columns
+
+    cols = history_columns()
+    pairs = []
+    for i, h in enumerate(hist):
+        w = f"record.history[{i}]"
+        h = r.table(h, w)
+        r.keys(h, w, ("column", "times"))
+        c = h.get("column")
+        if c not in cols:
+            raise r.err(f"{w}.column", c, f"a history column, one of {cols}")
+        ts = h.get("times")
+        if not isinstance(ts, list) or not ts:
+            raise r.err(f"{w}.times", ts, "a non-empty list of times, e.g. ['10 min', '1 h']")
+        for j, t in enumerate(ts):
+            try:
+                tv = parse_quantity(t, "time") if isinstance(t, str) else _reject(t, "time")
+            except UnitError as e:
+                raise r.err(f"{w}.times[{j}]", t, f"a time with a unit ({e})") from None
+            pairs.append((c, tv))
+    return Record(tuple(summ), tuple(pairs))
+
+
+def _plot(raw: Any, r: _R, record: Record, params, combine: str) -> PlotSpec:
+    raw = r.table(raw, "plot")
+    r.keys(raw, "plot", ("value", "log"))
+    cols = list(record.summary) + [history_label(c, t) for c, t in record.history]
+    value = raw.get("value", cols[0] if cols else None)
+    if value is not None and value not in cols:
+        raise r.err("plot.value", value, f"one of the recorded values {cols}")
+    log = raw.get("log", False)
+    if not isinstance(log, bool):
+        raise r.err("plot.log", log, "true or false")
+    return PlotSpec(value, log)
+
+
+def _reach(raw: Any, r: _R, record: Record, params, combine: str) -> dict | None:
+    """``[summary] reach = { value, target, along, log = true }``: per level of the other
+    parameter, the smallest ``along`` value where ``value`` falls to ``target``."""
+    raw = r.table(raw, "summary")
+    r.keys(raw, "summary", ("reach",))
+    if "reach" not in raw:
+        return None
+    rc = r.table(raw["reach"], "summary.reach")
+    r.keys(rc, "summary.reach", ("value", "target", "along", "log"))
+    cols = list(record.summary) + [history_label(c, t) for c, t in record.history]
+    if rc.get("value") not in cols:
+        raise r.err("summary.reach.value", rc.get("value", "(missing)"),
+                    f"one of the recorded values {cols}")
+    t = rc.get("target")
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+        raise r.err("summary.reach.target", t if t is not None else "(missing)", "a number")
+    keys = [p.key for p in params]
+    if rc.get("along") not in keys:
+        raise r.err("summary.reach.along", rc.get("along", "(missing)"),
+                    f"one of the swept keys {keys}")
+    if combine != "grid" or len(keys) > 2:
+        raise r.err("summary.reach", rc, "a grid study of one or two parameters")
+    log = rc.get("log", True)
+    if not isinstance(log, bool):
+        raise r.err("summary.reach.log", log, "true or false")
+    return {"value": rc["value"], "target": float(t), "along": rc["along"], "log": log}
+
+
+# ------------------------------------------------------------------ calibration ---
+def _fit_spec(raw: dict, r: _R, base: Path | None, common: dict, base_cfg,
+              config: dict) -> FitSpec:
+    """``[[parameters]]`` (key, initial, lower, upper, log) and ``[[targets]]`` (name, job,
+    overrides, quantity, value, sigma, transform, kind) of a calibration, as
+    :class:`fem_cell.calibration.FitParameter` / ``Target`` arguments (dicts; parameter
+    values in ``unit``, the unit the base configuration writes the key in)."""
+    params_raw = raw.get("parameters")
+    if not isinstance(params_raw, list) or not params_raw:
+        raise r.err("parameters", params_raw if params_raw is not None else "(missing)",
+                    "one or more [[parameters]] with key, initial, lower, upper (log)")
+    params = []
+    for i, p in enumerate(params_raw):
+        w = f"parameters[{i}]"
+        p = r.table(p, w)
+        r.keys(p, w, ("key", "initial", "lower", "upper", "log"))
+        key = p.get("key")
+        s = base_cfg.settings.get(key) if isinstance(key, str) else None
+        if s is None or not isinstance(s.si_value, (int, float)) or isinstance(s.si_value, bool):
+            raise r.err(f"{w}.key", key, "a numeric setting of the configuration, e.g. "
+                        "'transport.exchange.velocity' (see `fem-cell config`)")
+        si_unit = s.si_unit or "1"
+        unit = s.unit if isinstance(s.unit, str) and s.unit else si_unit
+        vals = {}
+        for k in ("initial", "lower", "upper"):
+            if k not in p:
+                raise r.err(f"{w}.{k}", "(missing)", "initial, lower and upper")
+            v = p[k]
+            try:
+                if isinstance(v, str):
+                    vals[k] = _si_like(v, si_unit)
+                elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                    vals[k] = float(v)  # taken as SI
+                else:
+                    raise UnitError(f"{v!r} is not a quantity")
+            except UnitError as e:
+                raise r.err(f"{w}.{k}", v, f"a value in a unit of {si_unit} ({e})") from None
+        vals = {k: _in_unit(x, unit) for k, x in vals.items()}
+        log = p.get("log", True)
+        if not isinstance(log, bool):
+            raise r.err(f"{w}.log", log, "true or false")
+        if not vals["lower"] < vals["initial"] < vals["upper"]:
+            raise r.err(w, {k: p[k] for k in ("initial", "lower", "upper")},
+                        "lower < initial < upper")
+        if log and not vals["lower"] > 0:
+            raise r.err(f"{w}.lower", p["lower"], "a value > 0 for log = true")
+        params.append({"key": key, **vals, "log": log, "unit": unit})
+    targets_raw = raw.get("targets")
+    if not isinstance(targets_raw, list) or not targets_raw:
+        raise r.err("targets", targets_raw if targets_raw is not None else "(missing)",
+                    "one or more [[targets]] with name, job, overrides, quantity, value, sigma")
+    targets = []
+    for i, t in enumerate(targets_raw):
+        w = f"targets[{i}]"
+        t = r.table(t, w)
+        r.keys(t, w, ("name", "job", "overrides", "quantity", "value", "sigma", "transform",
+                      "kind"))
+        name = t.get("name", f"target{i}")
+        if not isinstance(name, str) or not name:
+            raise r.err(f"{w}.name", name, "a non-empty string")
+        if name in [x["name"] for x in targets]:
+            raise r.err(f"{w}.name", name, "a name no other target has")
+        job = r.choice(t.get("job", "anneal"), f"{w}.job", JOBS)
+        transform = r.choice(t.get("transform", "log"), f"{w}.transform", ("log", "linear"))
+        kind = r.choice(t.get("kind", "equal"), f"{w}.kind", ("equal", "at_least", "at_most"))
+        ov = r.table(t.get("overrides", {}), f"{w}.overrides")
+        q = t.get("quantity", "R_interface_ohm_cm2")
+        bad = _bad_quantity(q, job)
+        if bad:
+            raise r.err(f"{w}.quantity", q, f"a recorded value of the {job} job: a summary "
+                        f"key, '<history column>@<t>s' or 'a/b' ({bad})")
+        for k in ("value", "sigma"):
+            v = t.get(k)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise r.err(f"{w}.{k}", v if v is not None else "(missing)", "a number")
+        if not t["sigma"] > 0:
+            raise r.err(f"{w}.sigma", t["sigma"], "a number > 0 (relative for transform = "
+                        "'log', in the quantity's unit for 'linear')")
+        if transform == "log" and not t["value"] > 0:
+            raise r.err(f"{w}.value", t["value"], "a value > 0 for transform = 'log'")
+        expanded = expand_keys(ov, base_cfg, r, w)
+        try:
+            full = case_overrides(common, expanded, base_cfg)
+        except KeyError as e:
+            raise r.err(f"{w}.overrides", ov, f"keys of the configuration ({e.args[0]})") from None
+        _build(base, full, r, f"{w}.overrides", "a valid configuration", ov)
+        targets.append({"name": name, "overrides": expanded, "job": job, "quantity": q,
+                        "value": float(t["value"]), "sigma": float(t["sigma"]),
+                        "transform": transform, "kind": kind})
+    return FitSpec(tuple(params), tuple(targets), copy.deepcopy(config))
+
+
+def _in_unit(si: float, unit: str) -> float:
+    return float(f"{from_si(si, unit):.12g}") if unit not in ("", "1") else si
+
+
+def _bad_quantity(q: Any, job: str) -> str:
+    """Why ``q`` is not a recorded value of ``job`` ('' when it is)."""
+    import re
+
+    from fem_cell.studies.cases import history_columns
+
+    if not isinstance(q, str) or not q.strip():
+        return "not a string"
+    for part in q.split("/"):
+        part = part.strip()
+        m = re.fullmatch(r"(?P<col>[A-Za-z_][A-Za-z0-9_]*)@(?P<t>[-+0-9.eE]+)s", part)
+        if m:
+            if job != "anneal":
+                return f"{part}: history values need the anneal job"
+            if m["col"] not in history_columns():
+                return f"{m['col']} is not a history column ({history_columns()})"
+            continue
+        if part not in summary_keys(job):
+            return f"{part} is not one of {sorted(summary_keys(job))}"
+    return ""
+
+
+def _si_like(text: str, si_unit: str) -> float:
+    """SI value of ``text`` whose unit must have the dimension of ``si_unit``."""
+    from fem_cell.units import _QUANTITY
+
+    m = _QUANTITY.match(text)
+    if not m:
+        raise UnitError(f"{text!r} is not '<number> <unit>'")
+    num, unit = m.groups()
+    u, ref = parse_unit(unit or "1"), parse_unit(si_unit)
+    if u.dims != ref.dims:
+        raise UnitError(f"unit {unit or '1'!r} does not match {si_unit!r}")
+    return float(num) * u.factor + u.offset
+
+
+# ------------------------------------------------------------------ hashing -------
+def _hash_text(raw: dict, base: Path | None, exclude=(), study_exclude=()) -> str:
+    d = {k: v for k, v in raw.items() if k not in exclude}
+    if "study" in d:
+        d["study"] = {k: v for k, v in d["study"].items() if k not in study_exclude}
+        d["study"].pop("base", None)
+    d["__base__"] = base.read_text(encoding="utf-8") if base is not None else None
+    return json.dumps(d, sort_keys=True, default=str)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def display_value(p: Parameter, si: float | None) -> float | None:
+    """A case's SI value of ``p`` in its display unit (for tables and plots)."""
+    if si is None:
+        return None
+    if not p.unit:
+        return si
+    try:
+        return from_si(si, p.unit)
+    except UnitError:
+        return si
