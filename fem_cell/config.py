@@ -208,6 +208,30 @@ DEGRADED_LAYER_KEYS: dict[str, _Spec] = {
     "pristine_activation_energy": _ENERGY,
     "reference_temperature": _ABS_TEMPERATURE,
 }
+#: [electrochemistry] (optional; the small-signal model): key -> spec.  Absent keys keep
+#: the documented defaults of fem_cell.physics.electrochem.ElectrochemParameters.
+ELECTROCHEMISTRY_KEYS: dict[str, _Spec] = {
+    "degraded_pristine_share": _Spec("dimensionless", "1", 0.0, 1.0, "from 0 to 1", example="0.513"),
+    "electrode_site_fraction": _Spec("dimensionless", "1", 0.0, 1.0, "> 0 and < 1", lo_open=True,
+                                     hi_open=True, example="0.9"),
+    "ocv_slope": _Spec("voltage", "V", -100.0, 0.0, "< 0 and >= -100 V", hi_open=True,
+                       example="-0.75 V"),
+    "electrode_double_layer_capacitance": _Spec("capacitance per area", "uF/cm2", 0.0, 100.0,
+                                                "from 0 to 1e4 uF/cm2", example="10 uF/cm2"),
+    "li_interface_resistance": _Spec("area-specific resistance", "Ohm cm2", 0.0, 1.0,
+                                     "> 0 and <= 1e4 Ohm cm2", lo_open=True,
+                                     example="2 Ohm cm2"),
+    "li_exchange_activation_energy": _ENERGY,
+    "li_double_layer_capacitance": _Spec("capacitance per area", "uF/cm2", 0.0, 100.0,
+                                         "from 0 to 1e4 uF/cm2", example="10 uF/cm2"),
+    "alpha_a": _Spec("dimensionless", "1", 0.0, 1.0, "from 0 to 1", example="0.5"),
+    "alpha_c": _Spec("dimensionless", "1", 0.0, 1.0, "from 0 to 1", example="0.5"),
+    "pad_area": _Spec("area", "mm2", 0.0, 1.0, "> 0 and <= 1 m2", lo_open=True,
+                      example="1 mm2"),
+    "lead_resistance": _Spec("resistance", "Ohm", 0.0, 1e6, "from 0 to 1e6 Ohm",
+                             example="0 Ohm"),
+    "lead_inductance": _Spec("inductance", "H", 0.0, 1.0, "from 0 to 1 H", example="0 H"),
+}
 EXPOSURE_MODEL_KEYS: dict[str, _Spec] = {
     "surface_fraction_ref": _FRACTION,
     "saturation_fraction": _FRACTION,
@@ -579,6 +603,7 @@ class RunConfig:
     li_layers: tuple[str, ...] = field(default_factory=tuple)
     li_melting_point: float | None = None
     chemistry: ChemistrySettings | None = None
+    electrochemistry: Mapping[str, float] = field(default_factory=dict)
     exposure: ExposureSettings | None = None
 
     @property
@@ -687,6 +712,7 @@ class RunConfig:
             "li_layers": list(self.li_layers),
             "li_melting_point_K": self.li_melting_point,
             "chemistry": chemistry_dict(self.chemistry),
+            "electrochemistry": {k: clean_number(v) for k, v in self.electrochemistry.items()},
             "exposure": None if self.exposure is None else vars_of(self.exposure),
             "settings": {k: s.as_dict() for k, s in self.settings.items()},
             "warnings": list(self.warnings),
@@ -901,9 +927,9 @@ def _unit_of(text: str) -> str:
 
 # ------------------------------------------------------------------ building ------
 USER_KEYS = {"cell", "layers", "materials", "geometry", "thermal", "anneal", "mesh",
-             "solver", "output", "exposure", *CHEMISTRY_SECTIONS}
+             "solver", "output", "exposure", "electrochemistry", *CHEMISTRY_SECTIONS}
 CELL_KEYS = {"cell", "layers", "materials", "geometry", "thermal", "anneal", "exposure",
-             *CHEMISTRY_SECTIONS}
+             "electrochemistry", *CHEMISTRY_SECTIONS}
 
 
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> RunConfig:
@@ -1230,6 +1256,7 @@ def build_config(user: Mapping[str, Any], user_src: str = "<config>", base: Path
 
     # -- chemistry and exposure
     chemistry = _chemistry(cell, user, cr, ur, rec, materials, materials_raw)
+    electrochemistry = _electrochemistry(cell, user, cr, ur, rec)
     exposure = _exposure(cell, user, cr, ur, rec, required=chemistry is not None)
 
     rec.items = _ordered(rec.items)
@@ -1239,12 +1266,14 @@ def build_config(user: Mapping[str, Any], user_src: str = "<config>", base: Path
         geometry_sources=geometry_sources, thermal=thermal, thermal_sources=tsrc,
         anneal=anneal, anneal_spec=anneal_spec, mesh=mesh, solver=solver, output=output,
         files=files, settings=rec.items, warnings=tuple(warnings), li_layers=li_layers,
-        li_melting_point=li_tm, chemistry=chemistry, exposure=exposure)
+        li_melting_point=li_tm, chemistry=chemistry, exposure=exposure,
+        electrochemistry=electrochemistry)
 
 
 #: display order of the top-level sections
 SECTION_ORDER = ("cell", "geometry", "layers", "materials", "thermal", "anneal", "exposure",
-                 "transport", "degraded_layer", "exposure_model", "mesh", "solver", "output")
+                 "transport", "degraded_layer", "exposure_model", "electrochemistry", "mesh",
+                 "solver", "output")
 
 
 def _ordered(items: dict[str, Setting]) -> dict[str, Setting]:
@@ -1625,6 +1654,22 @@ def _chemistry(cell: Mapping[str, Any], user: Mapping[str, Any], cr: _Reader, ur
         phases=tuple(phases), exchange=exchange, sink=sink,
         degraded_layer=DegradedLayerSettings(**values["degraded_layer"]),
         exposure_model=ExposureModelSettings(**em))
+
+
+def _electrochemistry(cell: Mapping[str, Any], user: Mapping[str, Any], cr: _Reader,
+                      ur: _Reader, rec: _Record) -> dict[str, float]:
+    """``[electrochemistry]`` (optional) → {key: SI value} for the small-signal model."""
+    items = _section_items(cell, user, ("electrochemistry",), cr, ur)
+    out: dict[str, float] = {}
+    for k, (v, r) in items.items():
+        spec = ELECTROCHEMISTRY_KEYS.get(k)
+        if spec is None:
+            raise r.err(f"electrochemistry.{k}", v,
+                        f"one of the known keys {sorted(ELECTROCHEMISTRY_KEYS)}")
+        p = _spec_quantity(v, f"electrochemistry.{k}", spec, r)
+        rec.param(f"electrochemistry.{k}", p, spec.dimension, _note(p, v, r, cr))
+        out[k] = p.value
+    return out
 
 
 def _phase_transport(name: str, how: str, d_h: RateSettings, how_reader: _Reader, rec: _Record,

@@ -555,7 +555,9 @@ def build_cell_model(config, op: OperatingPoint, temperature: float = 298.15, *,
     g = config.geometry
     L_lco, L_d, L_se = (g.layer(n).thickness for n in FILM_REGIONS)
     R_p = law.pristine(T)
-    R_dp = DEGRADED_PRISTINE_SHARE * R_p
+    share = float(getattr(config, "electrochemistry", {}).get("degraded_pristine_share",
+                                                             DEGRADED_PRISTINE_SHARE))
+    R_dp = share * R_p
     x = op.x_lco
     ex_deg = InterfaceResistance(film, x, T, law=law, regions=("degraded",)).excess(T)
     ex_bulk = InterfaceResistance(film, x, T, law=law, regions=("LiCoO2",)).excess(T)

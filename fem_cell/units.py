@@ -78,6 +78,7 @@ _UNITS: dict[str, tuple[float, Dims, bool]] = {
     "Ohm": (1.0, _d(m=2, kg=1, s=-3, A=-2), True),
     "S": (1.0, _d(m=-2, kg=-1, s=3, A=2), True),
     "F": (1.0, _d(m=-2, kg=-1, s=4, A=2), True),
+    "H": (1.0, _d(m=2, kg=1, s=-2, A=-2), True),
     "Hz": (1.0, _d(s=-1), True),
     "eV": (_ELEMENTARY_CHARGE, _d(m=2, kg=1, s=-2), True),
     "degC": (1.0, _d(K=1), False),
@@ -109,6 +110,10 @@ DIMENSIONS: dict[str, Dims] = {
     "energy": _d(m=2, kg=1, s=-2),
     "frequency": _d(s=-1),
     "pressure": _d(m=-1, kg=1, s=-2),
+    "voltage": _d(m=2, kg=1, s=-3, A=-1),
+    "area": _d(m=2),
+    "resistance": _d(m=2, kg=1, s=-3, A=-2),
+    "inductance": _d(m=2, kg=1, s=-2, A=-2),
 }
 
 #: An example unit for each named dimension (used in error messages).
@@ -132,6 +137,10 @@ EXAMPLE_UNITS: dict[str, str] = {
     "energy": "eV",
     "frequency": "Hz",
     "pressure": "Pa, kPa",
+    "voltage": "V",
+    "area": "mm2",
+    "resistance": "Ohm",
+    "inductance": "H",
 }
 
 #: The SI unit in which fem_cell stores each named dimension (for display).
@@ -155,6 +164,10 @@ SI_UNITS: dict[str, str] = {
     "energy": "J",
     "frequency": "Hz",
     "pressure": "Pa",
+    "voltage": "V",
+    "area": "m2",
+    "resistance": "Ohm",
+    "inductance": "H",
 }
 
 #: Significant digits kept when numbers are shown or written to metadata.

@@ -177,7 +177,9 @@ class ElectrochemParameters:
     @classmethod
     def from_config(cls, cfg, **overrides) -> ElectrochemParameters:
         """Parameters with what ``cfg.materials`` holds (Li3PO4 σ, Ea, εr; LiCoO2 D̃, Ea,
-        site density), defaults for the rest, then ``overrides`` (SI)."""
+        site density) and the cell file's ``[electrochemistry]`` table (site fraction, OCV
+        slope, double layers, Li interface resistance, transfer coefficients, pad area,
+        leads), defaults for the rest, then ``overrides`` (SI)."""
         kw: dict[str, float] = {}
         mats = cfg.materials
         lpo = mats.get("Li3PO4")
@@ -198,6 +200,16 @@ class ElectrochemParameters:
                 v = lco.get(key)
                 if v is not None:
                     kw[name] = float(v)
+        ec = dict(getattr(cfg, "electrochemistry", {}) or {})
+        direct = ("electrode_site_fraction", "ocv_slope", "electrode_double_layer_capacitance",
+                  "li_exchange_activation_energy", "li_double_layer_capacitance", "alpha_a",
+                  "alpha_c", "pad_area", "lead_resistance", "lead_inductance")
+        for name in direct:
+            if name in ec:
+                kw[name] = float(ec[name])
+        if "li_interface_resistance" in ec:
+            kw["li_exchange_current"] = _rct_to_i0(float(ec["li_interface_resistance"]),
+                                                   kw.get("reference_temperature", 298.15))
         kw.update(overrides)
         return cls(**kw)
 
