@@ -87,6 +87,8 @@ from typing import Any
 
 import numpy as np
 
+from fem_cell.config import deep_merge as _deep_merge
+
 __all__ = ["FitParameter", "Target", "CalibrationResult", "CalibrationError", "calibrate",
            "evaluate_targets", "parse_quantity_name", "residual_of"]
 
@@ -297,14 +299,6 @@ def apply_overrides(user: Mapping[str, Any], overrides: Mapping[str, Any]) -> di
     return d
 
 
-def _deep_merge(a: dict, b: Mapping) -> dict:
-    out = copy.deepcopy(a)
-    for k, v in b.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
 
 
 def case_config(base_config, *overrides: Mapping[str, Any]):

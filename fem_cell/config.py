@@ -960,14 +960,19 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     return build_config(user, user_src, base)
 
 
-def _deep_merge(a: dict, b: Mapping) -> dict:
+def deep_merge(a: dict, b: Mapping) -> dict:
+    """A deep copy of ``a`` with ``b`` merged in: tables recursively, other values
+    (including lists) replaced.  Used for user overrides, studies and calibrations."""
     out = copy.deepcopy(a)
     for k, v in b.items():
         if isinstance(v, Mapping) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
+            out[k] = deep_merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)
     return out
+
+
+_deep_merge = deep_merge
 
 
 class _Record:

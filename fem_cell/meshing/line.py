@@ -285,14 +285,23 @@ def build_line_mesh(geometry: StackGeometry, settings: MeshSettings,
     pairs = zip(names[:-1], names[1:], strict=True)
     for (lo, up), (_, z_top) in zip(pairs, bounds[:-1], strict=True):
         locs[interface_name(lo, up)] = z_top / ell
+    facet_tags = tag_line_vertices(msh, locs, tol, facet_names)
+    cell_tags.name = "layers"
+    return Domain(msh, cell_tags, facet_tags, cell_names, facet_names, ell)
+
+
+def tag_line_vertices(msh, locations: dict[str, float], tol: float,
+                      facet_names: dict[str, int]):
+    """Vertex (facet) tags of a 1-D mesh: ``facet_names[name]`` on the vertices within
+    ``tol`` of ``locations[name]`` (mesh units; interfaces are nodes, so this is exact)."""
     idx, vals = [], []
-    for name, z0 in locs.items():
+    for name, z0 in locations.items():
         f = dolfinx.mesh.locate_entities(msh, 0, lambda x, z0=z0: np.abs(x[0] - z0) < tol)
         idx.append(f)
         vals.append(np.full(len(f), facet_names[name], dtype=np.int32))
     idx = np.concatenate(idx).astype(np.int32)
     vals = np.concatenate(vals)
     order = np.argsort(idx)
-    facet_tags = dolfinx.mesh.meshtags(msh, 0, idx[order], vals[order])
-    cell_tags.name, facet_tags.name = "layers", "facets"
-    return Domain(msh, cell_tags, facet_tags, cell_names, facet_names, ell)
+    tags = dolfinx.mesh.meshtags(msh, 0, idx[order], vals[order])
+    tags.name = "facets"
+    return tags

@@ -369,16 +369,10 @@ def build_film_mesh(layers: Sequence[tuple[str, float]], comm: MPI.Comm,
     zc = np.cumsum(th)
     for i in range(len(names) - 1):
         locs[f"{names[i]}|{names[i + 1]}"] = zc[i] / ell
-    idx, vals = [], []
-    for name, zz in locs.items():
-        f = dolfinx.mesh.locate_entities(msh, 0, lambda x, zz=zz: np.abs(x[0] - zz) < tol)
-        idx.append(f)
-        vals.append(np.full(len(f), facet_names[name], dtype=np.int32))
-    idx = np.concatenate(idx).astype(np.int32)
-    vals = np.concatenate(vals)
-    order = np.argsort(idx)
-    facet_tags = dolfinx.mesh.meshtags(msh, 0, idx[order], vals[order])
-    cell_tags.name, facet_tags.name = "layers", "facets"
+    from fem_cell.meshing.line import tag_line_vertices
+
+    facet_tags = tag_line_vertices(msh, locs, tol, facet_names)
+    cell_tags.name = "layers"
     return Domain(msh, cell_tags, facet_tags, cell_names, facet_names, ell)
 
 

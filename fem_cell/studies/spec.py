@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from fem_cell.config import deep_merge as _merge
 from fem_cell.config import load_config, read_toml
 from fem_cell.errors import ConfigError, UnitError
 from fem_cell.studies.cases import JOBS, QUIET_OUTPUT, Record, set_by_key, summary_keys
@@ -302,14 +303,6 @@ class _R:
         return raw
 
 
-def _merge(a: dict, b: Mapping) -> dict:
-    out = copy.deepcopy(a)
-    for k, v in b.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
 
 
 def _build(base: Path | None, overrides: dict, r: _R, key: str, expected: str, value=None):
