@@ -410,7 +410,7 @@ def _snap(values: np.ndarray, native: np.ndarray, exact: np.ndarray) -> np.ndarr
 
 
 def build_cross_section_mesh(geometry: StackGeometry, settings: MeshSettings,
-                             comm: MPI.Comm = MPI.COMM_WORLD) -> Domain:
+                             comm: MPI.Comm) -> Domain:
     """Build the tagged 2-D cross-section mesh (structured quadrilaterals).
 
     gmsh runs on rank 0 only; dolfinx distributes the mesh with ghosted shared

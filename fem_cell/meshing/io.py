@@ -420,7 +420,7 @@ def _inspect_gmsh_model(path: Path) -> tuple[int, int]:
     return tdim, gdim
 
 
-def read_mesh(path: str | os.PathLike, comm: MPI.Comm = MPI.COMM_WORLD,
+def read_mesh(path: str | os.PathLike, comm: MPI.Comm,
               length_scale: float = 1e-6, dim: int | None = None) -> Domain:
     """Read a tagged mesh file into a :class:`~fem_cell.domain.Domain` (collective).
 

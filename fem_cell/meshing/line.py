@@ -233,7 +233,7 @@ def _cached_layer_nodes(geometry: StackGeometry, settings: MeshSettings) -> tupl
 
 
 def build_line_mesh(geometry: StackGeometry, settings: MeshSettings,
-                    comm: MPI.Comm = MPI.COMM_WORLD) -> Domain:
+                    comm: MPI.Comm) -> Domain:
     """Build the tagged 1-D stack mesh.
 
     Args:

@@ -66,7 +66,7 @@ import numpy as np
 from fem_cell._dolfinx import MPI, fem, ufl
 from fem_cell.constants import BOLTZMANN_EV, FARADAY, GAS_CONSTANT, ZERO_CELSIUS
 from fem_cell.domain import Domain
-from fem_cell.errors import FemCellError
+from fem_cell.errors import RunAborted
 from fem_cell.solvers.problem import Field, TransientProblem
 
 T_REF = 25.0 + ZERO_CELSIUS  # K, reference temperature of all Arrhenius laws
@@ -80,8 +80,9 @@ D_REF = 1.0e-16  # m²/s, residual scaling
 _prefixes = itertools.count()
 
 
-class FractionOutOfRangeError(FemCellError):
-    """A proton site fraction left [0, 1] by more than the tolerance."""
+class FractionOutOfRangeError(RunAborted):
+    """A proton site fraction left [0, 1] by more than the tolerance (the run stops:
+    status failed, exit 3; fractions are never clipped)."""
 
 
 # ------------------------------------------------------------------------- parameters --

@@ -6,7 +6,6 @@ number of ranks (``mpirun -n 2 python -m pytest -m mpi``).
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -227,19 +226,18 @@ def test_gmsh_model_groups():
 
 def test_no_narrow_layer_has_empty_exposed_top():
     g = StackGeometry((LayerSpec("a", "a", 10e-6), LayerSpec("b", "b", 1e-9)), 100e-6)
-    d = build_cross_section_mesh(g, MeshSettings(dim=2, lateral_cells=10))
+    d = build_cross_section_mesh(g, MeshSettings(dim=2, lateral_cells=10), MPI.COMM_WORLD)
     assert d.facet_tag("exposed_top") == 3
     assert facet_measure(d, "exposed_top") == 0.0
     assert facet_measure(d, "top") == pytest.approx(100e-6, rel=1e-12)
     assert facet_measure(d, "a|b") == pytest.approx(100e-6, rel=1e-12)
 
 
-def test_large_mesh_is_fast():
-    t0 = time.perf_counter()
-    d = build_cross_section_mesh(stack(), MeshSettings(dim=2, lateral_cells=1000))
-    elapsed = time.perf_counter() - t0
+def test_large_mesh_builds():
+    """A 1000-column cross-section (> 90k nodes) builds (timing: scripts/bench_heat.py)."""
+    d = build_cross_section_mesh(stack(), MeshSettings(dim=2, lateral_cells=1000),
+                                 MPI.COMM_WORLD)
     assert d.mesh.topology.index_map(0).size_global > 90_000
-    assert elapsed < 30.0
 
 
 # ---------------------------------------------------------------------------------

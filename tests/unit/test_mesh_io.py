@@ -131,7 +131,7 @@ def test_no_physical_groups_is_an_error(tmp_path, suffix):
     path = shared_dir(tmp_path) / f"plain{suffix}"
     _write_with_meshio(path)
     with pytest.raises(MeshError, match="physical") as err:
-        read_mesh(path)
+        read_mesh(path, MPI.COMM_WORLD)
     assert str(path) in str(err.value)
 
 
@@ -140,7 +140,7 @@ def test_unnamed_groups_are_an_error(tmp_path):
     path = shared_dir(tmp_path) / "unnamed.vtu"
     _write_with_meshio(path, cell_data={"gmsh:physical": [np.array([1, 1])]})
     with pytest.raises(MeshError, match="names") as err:
-        read_mesh(path)
+        read_mesh(path, MPI.COMM_WORLD)
     assert str(path) in str(err.value)
 
 
@@ -151,7 +151,7 @@ def test_untagged_cells_are_an_error(tmp_path):
     _write_with_meshio(path, cell_data={"gmsh:physical": tags, "gmsh:geometrical": tags},
                        field_data={"a": np.array([1, 2])})
     with pytest.raises(MeshError, match="1 of 2 cells") as err:
-        read_mesh(path)
+        read_mesh(path, MPI.COMM_WORLD)
     assert str(path) in str(err.value)
 
 
@@ -163,9 +163,9 @@ def test_unreadable_and_missing_files(tmp_path):
         garbage.write_text("this is not a mesh\n")
     MPI.COMM_WORLD.Barrier()
     with pytest.raises(MeshError, match="garbage.msh"):
-        read_mesh(garbage)
+        read_mesh(garbage, MPI.COMM_WORLD)
     with pytest.raises(MeshError, match="no such mesh file"):
-        read_mesh(folder / "missing.vtu")
+        read_mesh(folder / "missing.vtu", MPI.COMM_WORLD)
 
 
 @pytest.mark.mpi
