@@ -218,12 +218,18 @@ def main(argv: list[str] | None = None) -> int:
     comm = None
     args = None
     try:
-        args = _parser().parse_args(argv)
-        from fem_cell._dolfinx import MPI
+        # Signals only set a flag for the whole command; it is checked collectively at
+        # safe points (after set-up stages, between time steps, between cases).  Raising
+        # from the handler itself could unwind through C++ frames (dolfinx calls Python
+        # callbacks, e.g. mesh markers) and abort the process.
+        with guard.deferred():
+            args = _parser().parse_args(argv)
+            from fem_cell._dolfinx import MPI
 
-        guard.install()  # PETSc's initialisation replaced our SIGTERM handler
-        comm = MPI.COMM_WORLD
-        return _dispatch(args, comm, guard)
+            guard.install()  # PETSc's initialisation replaced our SIGTERM handler
+            comm = MPI.COMM_WORLD
+            guard.check(comm)
+            return _dispatch(args, comm, guard)
     except Interrupted as e:
         return _interrupted(e, comm, getattr(args, "out", None))
     except KeyboardInterrupt:  # pragma: no cover - a handler was not installed
@@ -252,6 +258,7 @@ def _dispatch(args, comm, guard) -> int:
             return _config(args, comm)
         if args.command == "study":
             return _study(args, comm, guard)
+        guard.check(comm)
         if getattr(args, "restart", None) is not None or getattr(args, "state", None) is not None:
             if getattr(args, "state", None) is not None:
                 args.restart = args.state

@@ -143,6 +143,7 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = 
     wall0 = time.perf_counter()
     domain = domain or build_domain(config, comm)
     comm = domain.comm
+    guard.check(comm)  # a Ctrl-C during set-up stops here (see fem_cell.jobs.interrupts)
     if chemistry:
         from fem_cell.diagnostics import CHEMISTRY_COLUMNS, ChemistryDiagnostics
         from fem_cell.model import build_chemistry_model
@@ -161,6 +162,7 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = 
     diag = FilmDiagnostics(domain, model.T, film_layers(config), metal)
     melt = MeltingGuard(getattr(config, "li_melting_point", None) or _melting_point(config, metal),
                         metal)
+    guard.check(comm)
     history = History(columns)
     spaces = {f.name: f.space for f in problem.fields}
     resume: StepperState | None = None
