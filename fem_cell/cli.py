@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 from fem_cell import __version__
-from fem_cell.errors import ConvergenceError, FemCellError, RunAborted
+from fem_cell.errors import ConvergenceError, FemCellError, RunAborted, on_root
 from fem_cell.jobs.interrupts import InterruptGuard, Interrupted
 
 
@@ -164,34 +164,14 @@ def _load(path: Path | None, comm, dim: int | None):
     """
     from fem_cell.config import load_config
 
-    payload = None
-    if comm.rank == 0:
-        try:
-            cfg = load_config(path)
-            cfg = _reconcile_dim(cfg, dim)
-            payload = ("ok", cfg)
-        except FemCellError as e:
-            payload = ("error", e)
-    status, value = comm.bcast(payload, root=0)
-    if status == "error":
-        raise value
-    return value
+    return on_root(comm, lambda: _reconcile_dim(load_config(path), dim))
 
 
 def _load_for_state(args, comm):
     """Rank 0 rebuilds the configuration of a checkpoint (see fem_cell.jobs.state)."""
     from fem_cell.jobs.state import config_for_state
 
-    payload = None
-    if comm.rank == 0:
-        try:
-            payload = ("ok", config_for_state(args.restart, args.config, args.dim))
-        except FemCellError as e:
-            payload = ("error", e)
-    status, value = comm.bcast(payload, root=0)
-    if status == "error":
-        raise value
-    return value
+    return on_root(comm, lambda: config_for_state(args.restart, args.config, args.dim))
 
 
 def _reconcile_dim(cfg, dim: int | None):

@@ -59,3 +59,18 @@ class RunAborted(FemCellError):
     """A run stopped because continuing would be meaningless or invalid: a physical
     guard tripped (the Li layer melted), or nothing could be computed.  The CLI exits
     with status 3 and records the reason in run.json."""
+
+
+def on_root(comm, fn):
+    """Run ``fn()`` on rank 0 and broadcast its result; a :class:`FemCellError` raised
+    there is raised on every rank (so all ranks fail with the same one-line message)."""
+    payload = None
+    if comm.rank == 0:
+        try:
+            payload = ("ok", fn())
+        except FemCellError as e:
+            payload = ("error", e)
+    status, value = comm.bcast(payload, root=0)
+    if status == "error":
+        raise value
+    return value

@@ -127,23 +127,23 @@ def reproduce_job(config: RunConfig, out: str | Path, comm: MPI.Comm, *, overwri
                 say(f"{case}: exposure + impedance")
                 keep(case, cell_impedance(config, comm, proton_fraction=_exposure(config, case)))
                 guard.check(comm)
+
+        def anneal_and_measure(case: str, cfg: RunConfig, sub: str):
+            """The H2O-exposed cell through ``cfg``'s program (a run folder ``sub``), then
+            the impedance of its last state."""
+            res = anneal_job(cfg.with_exposure(gas="H2O", origin="reproduce"),
+                             folder.path / sub, comm, overwrite=overwrite, progress=False,
+                             guard=guard, provenance=provenance)
+            folder.add_file(sub)
+            with guard.deferred():
+                keep(case, cell_impedance(cfg, comm, state=folder.path / sub))
+            return res
+
         say("H2O_annealed_150C_1h: anneal of the H2O-exposed cell (heat + transport)")
-        a = anneal_job(config.with_exposure(gas="H2O", origin="reproduce"),
-                       folder.path / "anneal_H2O", comm, overwrite=overwrite, progress=False,
-                       guard=guard, provenance=provenance)
-        folder.add_file("anneal_H2O")
-        with guard.deferred():
-            keep("H2O_annealed_150C_1h", cell_impedance(config, comm,
-                                                        state=folder.path / "anneal_H2O"))
+        a = anneal_and_measure("H2O_annealed_150C_1h", config, "anneal_H2O")
         say("H2O_7days_25C: 7 days at 25 °C after the H2O exposure")
-        hold_cfg = _with_overrides(config, SEVEN_DAYS, provenance)
-        anneal_job(hold_cfg.with_exposure(gas="H2O", origin="reproduce"),
-                   folder.path / "hold_7days_25C", comm, overwrite=overwrite, progress=False,
-                   guard=guard, provenance=provenance)
-        folder.add_file("hold_7days_25C")
-        with guard.deferred():
-            keep("H2O_7days_25C", cell_impedance(hold_cfg, comm,
-                                                 state=folder.path / "hold_7days_25C"))
+        anneal_and_measure("H2O_7days_25C", _with_overrides(config, SEVEN_DAYS, provenance),
+                           "hold_7days_25C")
         small_2d = None
         if render_2d and config.mesh.dim == 1:
             say("small 2-D exposure + anneal for the proton field before/after")

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from fem_cell.errors import ConfigError, FemCellError
+from fem_cell.errors import ConfigError, FemCellError, on_root
 from fem_cell.jobs.interrupts import NO_GUARD, Interrupted
 from fem_cell.outputs.rundir import OutputError, RunFolder, json_default, read_run_json
 from fem_cell.studies import cases as _cases
@@ -665,16 +665,7 @@ def _as_spec(spec, comm, group_size: int | None) -> StudySpec:
 
             spec = dataclasses.replace(spec, group_size=group_size)
         return spec
-    payload = None
-    if comm.rank == 0:
-        try:
-            payload = ("ok", load_spec(spec, group_size=group_size))
-        except FemCellError as e:
-            payload = ("error", e)
-    status, value = comm.bcast(payload, root=0)
-    if status == "error":
-        raise value
-    return value
+    return on_root(comm, lambda: load_spec(spec, group_size=group_size))
 
 
 def run_study(spec, comm, out=None, *, progress: bool = True, guard=NO_GUARD,
