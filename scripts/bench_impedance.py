@@ -43,6 +43,12 @@ def main(argv=None) -> int:
     ap.add_argument("--job", action="store_true",
                     help="time the impedance job's model on the default cell (--dim 1|2)")
     ap.add_argument("--no-direct", action="store_true", help="--job: skip the direct sweep")
+    ap.add_argument("--cells-per-layer", type=int, default=None,
+                    help="--job: mesh.cells_per_layer (default: the cell file's)")
+    ap.add_argument("--job-lateral-cells", type=int, default=None,
+                    help="--job --dim 2: mesh.lateral_cells (default: the cell file's)")
+    ap.add_argument("--lateral-edge-um", type=float, default=None,
+                    help="--job --dim 2: mesh.lateral_edge_size in µm (default: the cell file's)")
     args = ap.parse_args(argv)
     comm = MPI.COMM_WORLD
     f = log_frequencies(args.fmin, args.fmax, args.n)
@@ -119,7 +125,14 @@ def _bench_job(comm, args, f) -> int:
     from fem_cell.config import load_config
     from fem_cell.jobs import impedance as J
 
-    cfg = load_config(None).with_mesh(dim=args.dim)
+    mesh = {"dim": args.dim}
+    if args.cells_per_layer is not None:
+        mesh["cells_per_layer"] = args.cells_per_layer
+    if args.job_lateral_cells is not None:
+        mesh["lateral_cells"] = args.job_lateral_cells
+    if args.lateral_edge_um is not None:
+        mesh["lateral_edge_size"] = args.lateral_edge_um * 1e-6
+    cfg = load_config(None).with_mesh(**mesh)
     times = {}
 
     def timed(name, fn):
