@@ -487,7 +487,7 @@ class _Basis:
 
     def __init__(self, system: SmallSignalSystem, drop_tol: float = 1e-12):
         self.s = system
-        self._Q = np.empty((system.n_local, 16))
+        self._Q = np.empty((system.n_local, 16), order="F")     # columns contiguous
         self.k = 0
         self.drop_tol = drop_tol
 
@@ -498,7 +498,8 @@ class _Basis:
     def _append(self, V: np.ndarray) -> None:
         m = V.shape[1]
         if self.k + m > self._Q.shape[1]:
-            grown = np.empty((self._Q.shape[0], max(2 * self._Q.shape[1], self.k + m)))
+            grown = np.empty((self._Q.shape[0], max(2 * self._Q.shape[1], self.k + m)),
+                             order="F")
             grown[:, :self.k] = self.Q
             self._Q = grown
         self._Q[:, self.k:self.k + m] = V
@@ -697,7 +698,7 @@ class _Projection:
     def __init__(self, system: SmallSignalSystem, chunk: int = 16):
         self.s = system
         self.k = 0
-        self._JV = self._MV = np.zeros((system.n_local, 0))
+        self._JV = self._MV = np.zeros((system.n_local, 0), order="F")
         self.chunk = chunk
 
     def extend(self, Q: np.ndarray) -> None:
@@ -706,7 +707,7 @@ class _Projection:
         k0, k = self.k, Q.shape[1]
         if k > self._JV.shape[1]:
             cap = max(k, 2 * self._JV.shape[1])
-            JV, MV = np.empty((s.n_local, cap)), np.empty((s.n_local, cap))
+            JV, MV = (np.empty((s.n_local, cap), order="F") for _ in range(2))
             JV[:, :k0], MV[:, :k0] = self._JV[:, :k0], self._MV[:, :k0]
             self._JV, self._MV = JV, MV
         for j in range(k0, k):
@@ -717,11 +718,13 @@ class _Projection:
         self.k = k
         b1 = np.zeros(s.n_local) if s.b1 is None else s.b1
         # reduced operators and current functionals: one reduction for all of them
-        red = s._dot(Q, np.column_stack([self.JV, self.MV, s.b0, b1]))
-        g = s._sum(np.asarray((s.scale[:, None] * Q).T @ np.column_stack([s.g_u, s.g_udot])))
-        self.Jr, self.Mr = red[:, :k], red[:, k:2 * k]
-        self.b0r, self.b1r = red[:, 2 * k], red[:, 2 * k + 1]
-        self.gu, self.gud = g[:, 0], g[:, 1]
+        QT = Q.T
+        parts = [QT @ self.JV, QT @ self.MV, QT @ s.b0, QT @ b1,
+                 QT @ (s.scale * s.g_u), QT @ (s.scale * s.g_udot)]
+        red = s._sum(np.concatenate([a.ravel() for a in parts]))
+        kk = k * k
+        self.Jr, self.Mr = red[:kk].reshape(k, k), red[kk:2 * kk].reshape(k, k)
+        self.b0r, self.b1r, self.gu, self.gud = red[2 * kk:].reshape(4, k)
         self.b1 = b1
 
     def evaluate(self, w: np.ndarray):
