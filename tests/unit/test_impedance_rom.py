@@ -213,3 +213,71 @@ def test_block_runs_in_the_newton_time_stepper():
     c0 = phys.c0
     assert comm.allreduce(c.max(), op=MPI.MAX) > c0          # Li inserted
     assert comm.allreduce(c.min(), op=MPI.MIN) == pytest.approx(c0, abs=1e-9 * c0)
+
+
+@pytest.mark.mpi
+def test_operators_from_csr_and_refactorisation(default_cell):
+    """J + σM and [[J, −ωM], [ωM, J]] built from the CSR of J and M act like J and M;
+    a refactorisation at a new parameter (values overwritten in the same pattern, the
+    symbolic analysis reused) solves the new system, on any number of ranks."""
+    from fem_cell.solvers.impedance import _LU
+
+    _, solver, _ = default_cell
+    s = solver.system
+    rng = np.random.default_rng(3 + MPI.COMM_WORLD.rank)
+    x = rng.standard_normal(s.n_local)
+    free = ~s.bc_mask
+    for sigma in (2.0, 7.0e3):
+        K = s.shifted_operator(sigma)
+        X, Y = K.createVecs()
+        X.getArray()[:] = x
+        K.mult(X, Y)
+        Kx = Y.getArray(readonly=True).copy()
+        for obj in (K, X, Y):
+            obj.destroy()
+        ref = s._apply(s.J, x) + sigma * s._apply(s.M, x)
+        assert np.allclose(Kx[free], ref[free], rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+        assert np.array_equal(Kx[~free], x[~free])          # unit rows
+    b = rng.standard_normal(s.n_local)
+    b[~free] = 0.0
+    lu = _LU(s, "real")
+    try:
+        for sigma in (10.0, 1.0e5):                          # second: numeric only
+            lu.factor(sigma)
+            xs = lu.solve_many(np.column_stack([b, 2 * b]))
+            r = s._apply(s.J, xs[:, 0]) + sigma * s._apply(s.M, xs[:, 0]) - b
+            assert s._norm(r[free]) < 1e-9 * s._norm(b)
+            assert np.allclose(xs[:, 1], 2 * xs[:, 0], rtol=1e-12, atol=1e-300)
+        assert lu.n_factorizations == 2
+    finally:
+        lu.destroy()
+    lu = _LU(s, "block")
+    try:
+        for f in (1.0, 1.0e4):
+            w = 2 * np.pi * f
+            lu.factor(w)
+            xc = lu.solve(s.rhs(w))
+            assert s.residual(xc, w) < 1e-9
+    finally:
+        lu.destroy()
+
+
+@pytest.mark.mpi
+def test_block_orthonormalisation_deflates(default_cell):
+    """add_block keeps the basis orthonormal and drops directions already spanned."""
+    from fem_cell.solvers.impedance import _Basis
+
+    _, solver, _ = default_cell
+    s = solver.system
+    rng = np.random.default_rng(5 + MPI.COMM_WORLD.rank)
+    basis = _Basis(s)
+    A = rng.standard_normal((s.n_local, 3))
+    assert basis.add_block(A) == 3
+    # two new directions, one combination of the first block, one duplicate column
+    B = np.column_stack([rng.standard_normal(s.n_local), A @ [1.0, -2.0, 0.5],
+                         rng.standard_normal(s.n_local)])
+    B = np.column_stack([B, B[:, 0]])
+    assert basis.add_block(B) == 2
+    G = s._dot(basis.Q, basis.Q)
+    assert basis.k == 5
+    assert np.abs(G - np.eye(5)).max() < 1e-13
