@@ -313,7 +313,7 @@ def line_domain(comm, z, xv, levels, film, *, refine: bool = True, interface_cel
     """A tagged 1-D film Domain on nodes ``z`` (m) (+ graded LiCoO2-bulk nodes with
     ``refine``), the P1 field of nodal values ``xv`` on it, facet groups at ``levels``
     (name → z in m) named and tagged as in ``film``.  Collective."""
-    from fem_cell._dolfinx import basix, dolfinx
+    from fem_cell.meshing.line import mesh_from_root, tag_line_vertices
     from fem_cell.physics.electrochem import _layer_nodes
 
     ell = film.length_scale
@@ -338,29 +338,13 @@ def line_domain(comm, z, xv, levels, film, *, refine: bool = True, interface_cel
     else:
         pts = np.zeros((0, 1))
         cells = np.zeros((0, 2), dtype=np.int64)
-    element = ufl.Mesh(basix.ufl.element("Lagrange", "interval", 1, shape=(1,)))
-    part = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
-    msh = dolfinx.mesh.create_mesh(comm, cells, element, pts, partitioner=part)
-    tdim = 1
-    im = msh.topology.index_map(tdim)
-    nl = im.size_local + im.num_ghosts
-    orig = np.asarray(msh.topology.original_cell_index)[:nl]
-    ctags = dolfinx.mesh.meshtags(msh, tdim, np.arange(nl, dtype=np.int32), tags_at[orig])
-    hmin = float(np.min(np.diff(znew)))
-    tol = 0.25 * hmin / ell
-    locs = dict(levels)
-    idx, tv = [], []
-    for name, zz in locs.items():
-        f = dolfinx.mesh.locate_entities(msh, 0, lambda p, zz=zz: np.abs(p[0] - zz / ell) < tol)
-        idx.append(f)
-        tv.append(np.full(len(f), film.facet_names[name], dtype=np.int32))
-    idx = np.concatenate(idx).astype(np.int32)
-    tv = np.concatenate(tv)
-    o = np.argsort(idx)
-    ftags = dolfinx.mesh.meshtags(msh, 0, idx[o], tv[o])
+    msh, ctags = mesh_from_root(comm, "interval", pts, cells, tags_at)
+    tol = 0.25 * float(np.min(np.diff(znew))) / ell
+    ftags = tag_line_vertices(msh, {n: zz / ell for n, zz in levels.items()}, tol,
+                              film.facet_names)
     ctags.name, ftags.name = film.cell_tags.name, film.facet_tags.name
     dom = Domain(msh, ctags, ftags, dict(names),
-                 {n: film.facet_names[n] for n in locs}, ell)
+                 {n: film.facet_names[n] for n in levels}, ell)
     xr = None
     if name is not None:
         xr = _p1(dom, name)
@@ -397,7 +381,8 @@ def refined_section_domain(film: Domain, x: fem.Function | None = None,
     Raises:
         ImpedanceJobError: the film mesh is not a tensor grid.
     """
-    from fem_cell._dolfinx import basix, dolfinx
+    from fem_cell._dolfinx import dolfinx
+    from fem_cell.meshing.line import mesh_from_root
     from fem_cell.physics.electrochem import _layer_nodes
 
     comm = film.comm
@@ -449,15 +434,7 @@ def refined_section_domain(film: Domain, x: fem.Function | None = None,
         cells = np.zeros((0, 4), dtype=np.int64)
         pts = np.zeros((0, 2))
         ctag_all = None
-    ctag_all = comm.bcast(ctag_all, root=0)
-    element = ufl.Mesh(basix.ufl.element("Lagrange", "quadrilateral", 1, shape=(2,)))
-    part = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
-    msh = dolfinx.mesh.create_mesh(comm, cells, element, pts, partitioner=part)
-    tdim = 2
-    im = msh.topology.index_map(tdim)
-    nl = im.size_local + im.num_ghosts
-    orig = np.asarray(msh.topology.original_cell_index)[:nl]
-    ctags = dolfinx.mesh.meshtags(msh, tdim, np.arange(nl, dtype=np.int32), ctag_all[orig])
+    msh, ctags = mesh_from_root(comm, "quadrilateral", pts, cells, ctag_all)
     hz = float(np.min(np.diff(zn)))
     tol = 0.25 * hz
     x0, x1 = ux[0], ux[-1]

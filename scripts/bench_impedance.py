@@ -163,8 +163,9 @@ def _bench_job(comm, args, f) -> int:
     idx = np.arange(f.size)
     if args.direct_sample is not None:
         idx = np.unique(np.linspace(0, f.size - 1, max(args.direct_sample, 1)).round().astype(int))
+    label = f"direct sweep ({idx.size} frequencies)"
     direct = (None if args.no_direct else
-              timed(f"direct sweep ({idx.size} frequencies)", lambda: solver.sweep(f[idx], "direct")))
+              timed(label, lambda: solver.sweep(f[idx], "direct")))
     Z = rom.impedance_ohm_cm2
     fit = timed("circuit fit + Lin-KK (rank 0)", lambda: J.interpret(f, Z, cm.elements, comm))
     if comm.rank == 0:
@@ -176,7 +177,7 @@ def _bench_job(comm, args, f) -> int:
         print(f"rom: factorisations {rom.n_factorizations}, basis {rom.n_basis}, worst residual "
               f"{rom.residuals.max():.2e}")
         if direct is not None:
-            per_f = times[f"direct sweep ({idx.size} frequencies)"] / idx.size
+            per_f = times[label] / idx.size
             print(f"direct: {1e3 * per_f:.3g} ms per frequency (one factorisation each); "
                   f"{f.size} frequencies ≈ {per_f * f.size:.3g} s = "
                   f"{per_f * f.size / times['rom sweep']:.1f}x the rom sweep")

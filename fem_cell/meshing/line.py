@@ -265,18 +265,7 @@ def build_line_mesh(geometry: StackGeometry, settings: MeshSettings,
         cells = np.zeros((0, 2), dtype=np.int64)
         layer_of_cell = np.zeros(0, dtype=np.int32)
 
-    element = ufl.Mesh(basix.ufl.element("Lagrange", "interval", 1, shape=(1,)))
-    # ghost cells across shared facets: interface (dS) integrals need both sides
-    partitioner = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
-    msh = dolfinx.mesh.create_mesh(comm, cells, element, x, partitioner=partitioner)
-
-    # cell tags: original_cell_index maps local cells to rank-0 input order
-    layer_of_cell = comm.bcast(layer_of_cell, root=0)
-    tdim = msh.topology.dim
-    n_local = msh.topology.index_map(tdim).size_local + msh.topology.index_map(tdim).num_ghosts
-    orig = np.asarray(msh.topology.original_cell_index)[:n_local]
-    cell_tags = dolfinx.mesh.meshtags(msh, tdim, np.arange(n_local, dtype=np.int32),
-                                      layer_of_cell[orig].astype(np.int32))
+    msh, cell_tags = mesh_from_root(comm, "interval", x, cells, layer_of_cell)
 
     # facet (vertex) tags located geometrically (exact: interfaces are nodes)
     bounds = geometry.z_bounds()
@@ -288,6 +277,33 @@ def build_line_mesh(geometry: StackGeometry, settings: MeshSettings,
     facet_tags = tag_line_vertices(msh, locs, tol, facet_names)
     cell_tags.name = "layers"
     return Domain(msh, cell_tags, facet_tags, cell_names, facet_names, ell)
+
+
+def mesh_from_root(comm: MPI.Comm, cell_type: str, points: np.ndarray, cells: np.ndarray,
+                   cell_values: np.ndarray):
+    """A distributed P1 mesh from rank 0's vertex and cell arrays (the other ranks pass
+    empty ones), with ghost cells across shared facets (interface ``dS`` integrals need
+    both sides), and its cell tags: ``cell_values`` in rank 0's cell order (only rank 0's
+    array is used; broadcast), mapped through ``original_cell_index`` (collective).
+
+    Args:
+        cell_type: ``"interval"`` or ``"quadrilateral"``/``"triangle"``.
+        points: (n, gdim) coordinates in mesh units.
+        cells: (m, vertices per cell) int64.
+        cell_values: (m,) int tags.
+    """
+    gdim = points.shape[1]
+    element = ufl.Mesh(basix.ufl.element("Lagrange", cell_type, 1, shape=(gdim,)))
+    partitioner = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
+    msh = dolfinx.mesh.create_mesh(comm, cells, element, points, partitioner=partitioner)
+    values = np.asarray(comm.bcast(cell_values if comm.rank == 0 else None, root=0))
+    tdim = msh.topology.dim
+    im = msh.topology.index_map(tdim)
+    n_local = im.size_local + im.num_ghosts
+    orig = np.asarray(msh.topology.original_cell_index)[:n_local]
+    cell_tags = dolfinx.mesh.meshtags(msh, tdim, np.arange(n_local, dtype=np.int32),
+                                      values[orig].astype(np.int32))
+    return msh, cell_tags
 
 
 def tag_line_vertices(msh, locations: dict[str, float], tol: float,
