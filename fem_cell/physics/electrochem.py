@@ -52,7 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fem_cell._dolfinx import MPI, basix, dolfinx, fem, ufl
+from fem_cell._dolfinx import MPI, fem, ufl
 from fem_cell.constants import (
     BOLTZMANN_EV,
     ELEMENTARY_CHARGE,
@@ -354,23 +354,14 @@ def build_film_mesh(layers: Sequence[tuple[str, float]], comm: MPI.Comm,
         layer_of_cell = np.zeros(0, dtype=np.int32)
         x = np.zeros((0, 1))
         cells = np.zeros((0, 2), dtype=np.int64)
-    element = ufl.Mesh(basix.ufl.element("Lagrange", "interval", 1, shape=(1,)))
-    partitioner = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
-    msh = dolfinx.mesh.create_mesh(comm, cells, element, x, partitioner=partitioner)
-    layer_of_cell = comm.bcast(layer_of_cell, root=0)
-    tdim = msh.topology.dim
-    imap = msh.topology.index_map(tdim)
-    n_local = imap.size_local + imap.num_ghosts
-    orig = np.asarray(msh.topology.original_cell_index)[:n_local]
-    cell_tags = dolfinx.mesh.meshtags(msh, tdim, np.arange(n_local, dtype=np.int32),
-                                      layer_of_cell[orig].astype(np.int32))
+    from fem_cell.meshing.line import mesh_from_root, tag_line_vertices
+
+    msh, cell_tags = mesh_from_root(comm, "interval", x, cells, layer_of_cell)
     tol = 0.25 * hmin / ell
     locs = {"bottom": 0.0, "top": z[-1] / ell}
     zc = np.cumsum(th)
     for i in range(len(names) - 1):
         locs[f"{names[i]}|{names[i + 1]}"] = zc[i] / ell
-    from fem_cell.meshing.line import tag_line_vertices
-
     facet_tags = tag_line_vertices(msh, locs, tol, facet_names)
     cell_tags.name = "layers"
     return Domain(msh, cell_tags, facet_tags, cell_names, facet_names, ell)
