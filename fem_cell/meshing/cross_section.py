@@ -47,7 +47,7 @@ from fem_cell._dolfinx import MPI, dolfinx
 from fem_cell.domain import Domain
 from fem_cell.errors import MeshError
 from fem_cell.geometry import StackGeometry, interface_name
-from fem_cell.meshing.line import layer_node_coordinates
+from fem_cell.meshing.line import _bisect_log, layer_node_coordinates
 from fem_cell.meshing.settings import MeshSettings
 
 #: Fixed facet-tag values of the outer boundaries of a cross-section.
@@ -104,23 +104,15 @@ def _progression_ratio(n: int, length: float, first: float) -> float:
         return 1.0
     i = np.arange(n, dtype=float)
 
-    def total(logr: float) -> float:
-        return first * float(np.sum(np.exp(np.minimum(i * logr, 700.0))))
+    def excess(r: float) -> float:
+        return first * float(np.sum(np.exp(np.minimum(i * math.log(r), 700.0)))) - length
 
-    lo, hi = -10.0 / n, 10.0 / n
-    while total(hi) < length:
-        hi *= 2.0
-    while total(lo) > length:
-        lo *= 2.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if total(mid) < length:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-15:
-            break
-    return math.exp(0.5 * (lo + hi))
+    lo, hi = math.exp(-10.0 / n), math.exp(10.0 / n)
+    while excess(hi) < 0.0:
+        hi *= hi                          # log r doubled
+    while excess(lo) > 0.0:
+        lo *= lo
+    return _bisect_log(excess, lo, hi)
 
 
 def _graded_block(nodes: np.ndarray, fine_at_start: bool, owner: int) -> _Block1D:
