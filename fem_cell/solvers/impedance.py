@@ -11,21 +11,26 @@ its derivatives give δI = (g_u + iω g_u̇)·δu + g_V + iω g_V̇, and
 
     Z(ω) = A_contact / δI(ω)  +  (R_lead + iω L_lead) A_pad      (Ω m², area-specific)
 
-PETSc is real, so every complex solve uses the real 2×2 block form
+PETSc is real.  A complex solve uses the real 2×2 block form
 
     [[J, −ωM], [ωM, J]] [x_r; x_i] = [b_r; b_i]
 
-with MUMPS LU.  Two sweeps:
+and the reduced-order sweep factorises the real J + σM (σ > 0); both are built from the
+CSR of J and M with one fixed pattern each (constrained rows are unit rows), so MUMPS
+orders once and every further shift or frequency is a numeric refactorisation.  Two sweeps:
 
-* ``direct``: one factorisation per frequency.
-* ``rom`` (default): a few shifted factorisations at s_k = iω_k; per shift a block
-  shift-invert Arnoldi sequence x0 = K_k⁻¹ δb(ω_k), (K_k⁻¹ ∂δb/∂s), K_k⁻¹ M q, … —
-  every vector normalised and re-orthogonalised (complex CGS2) as it is added — span
-  the reduced basis V (complex, orthonormalised across shifts, CGS2 with deflation).
-  Per frequency a dense (Vᴴ(J + iωM)V) y = Vᴴδb(ω) is solved (all frequencies at once)
-  and the a-posteriori residual ‖(J + iωM)Vy − δb‖/‖δb‖ is checked with full vectors.
-  Where it exceeds ``tol`` a new shift is added at the worst frequency (up to
-  ``max_shifts``), then any frequency still above ``tol`` falls back to a direct solve.
+* ``direct``: one factorisation of the block form per frequency.
+* ``rom`` (default): real shifts σ_k log-spaced over the band; per shift one factorisation
+  of K = J + σ_kM and a block shift-invert Krylov sequence K⁻¹[b0, b1], K⁻¹M Q, … (b0, b1
+  the parts of δb = b0 + iω b1; a block's columns in one MUMPS solve), orthonormalised
+  within the shift as it grows, then into one real basis V (block CGS2, TSQR + SVD
+  deflation).  The cell's relaxation times are real, so moments at real shifts span
+  the response on the imaginary axis.  Per frequency a dense
+  (Vᵀ(J + iωM)SV) y = Vᵀδb(ω) is solved (all frequencies at once; S the per-field
+  scaling) and the a-posteriori residual ‖(J + iωM)SVy − δb‖/‖δb‖ is checked with the
+  full vectors.  Where it exceeds ``tol`` a new shift is added at the worst frequency
+  (up to ``max_shifts``), then any frequency still above ``tol`` falls back to a direct
+  solve.
 
 Everything is collective on the mesh communicator; no solver state lives at module level.
 """
