@@ -167,11 +167,11 @@ def _load(path: Path | None, comm, dim: int | None):
     return on_root(comm, lambda: _reconcile_dim(load_config(path), dim))
 
 
-def _load_for_state(args, comm):
+def _load_for_state(path, args, comm):
     """Rank 0 rebuilds the configuration of a checkpoint (see fem_cell.jobs.state)."""
     from fem_cell.jobs.state import config_for_state
 
-    return on_root(comm, lambda: config_for_state(args.restart, args.config, args.dim))
+    return on_root(comm, lambda: config_for_state(path, args.config, args.dim))
 
 
 def _reconcile_dim(cfg, dim: int | None):
@@ -239,12 +239,13 @@ def _dispatch(args, comm, guard) -> int:
         if args.command == "study":
             return _study(args, comm, guard)
         guard.check(comm)
-        if getattr(args, "restart", None) is not None or getattr(args, "state", None) is not None:
-            if getattr(args, "state", None) is not None:
-                args.restart = args.state
-            cfg, args.restart, args.provenance = _load_for_state(args, comm)
-            if getattr(args, "state", None) is not None:
-                args.state = args.restart
+        # anneal --restart / impedance --state: a checkpoint whose config is the default
+        state_flag = next((a for a in ("restart", "state")
+                           if getattr(args, a, None) is not None), None)
+        if state_flag is not None:
+            cfg, resolved, args.provenance = _load_for_state(getattr(args, state_flag), args,
+                                                             comm)
+            setattr(args, state_flag, resolved)
         else:
             cfg = _load(args.config, comm, args.dim)
             args.provenance = {

@@ -319,14 +319,15 @@ def write_field_maps(cm: CellModel, solver, frequencies, path: Path) -> list[flo
         part[key] = fem.Expression(e, W.element.interpolation_points)
     writer = FieldSeriesWriter(film.comm, path, [*out.values(), jr, ji, layer])
     done = []
+    fac = None
     try:
         for fr in frequencies:
             w = 2 * math.pi * float(fr)
-            fac = s.factorize(w)
-            try:
-                x = fac.solve(s.rhs(w))
-            finally:
-                fac.destroy()
+            if fac is None:
+                fac = s.factorize(w)
+            else:
+                fac.factor(w)            # same pattern: numeric refactorisation only
+            x = fac.solve(s.rhs(w))
             dI = s.current(x, w)
             scale = s.area / dI          # δu per unit pad current density
             x = x * scale
@@ -344,6 +345,8 @@ def write_field_maps(cm: CellModel, solver, frequencies, path: Path) -> list[flo
             writer.write(float(fr))
             done.append(float(fr))
     finally:
+        if fac is not None:
+            fac.destroy()
         writer.close()
     return done
 

@@ -11,14 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from fem_cell.outputs.plots import pyplot, save_figure
 
 
 def plot_nyquist(path: str | Path, f, Z, fit=None, title: str = "",
@@ -31,7 +24,7 @@ def plot_nyquist(path: str | Path, f, Z, fit=None, title: str = "",
     Ω cm² adds an inset (equal axes) of that span, e.g. around the interface arcs that
     are small next to the Li3PO4 bulk arc.
     """
-    plt = _plt()
+    plt = pyplot()
     f = np.asarray(f, float)
     Z = np.asarray(Z, complex)
     fig, ax = plt.subplots(figsize=(7, 5))
@@ -76,13 +69,12 @@ def plot_nyquist(path: str | Path, f, Z, fit=None, title: str = "",
         ins.tick_params(labelsize=6)
         ins.grid(alpha=0.3)
         ins.set_title("interface arcs", fontsize=7)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, tight=False)          # laid out before the inset was added
 
 
 def plot_bode(path: str | Path, f, Z, fit=None, title: str = "") -> None:
     """|Z| (Ω cm², log) and phase (degrees) vs frequency, fit overlaid."""
-    plt = _plt()
+    plt = pyplot()
     f = np.asarray(f, float)
     Z = np.asarray(Z, complex)
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
@@ -99,9 +91,7 @@ def plot_bode(path: str | Path, f, Z, fit=None, title: str = "") -> None:
     a1.legend(fontsize=8)
     if title:
         a1.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 __all__ = ["plot_bode", "plot_nyquist"]

@@ -13,13 +13,27 @@ import numpy as np
 from fem_cell.constants import ZERO_CELSIUS
 
 
-def plot_anneal_history(history, path: str | Path, title: str = "") -> None:
-    """Plate and film temperatures vs time, and the film lag behind the plate."""
+def pyplot():
+    """``matplotlib.pyplot`` on the headless Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig, path: str | Path, *, dpi: int = 120, tight: bool = True) -> None:
+    """Lay out (unless ``tight=False``), write ``path`` and close the figure."""
+    if tight:
+        fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+
+
+def plot_anneal_history(history, path: str | Path, title: str = "") -> None:
+    """Plate and film temperatures vs time, and the film lag behind the plate."""
+    plt = pyplot()
     t = history.column("time_s") / 60.0
     plate = history.column("T_plate_C")
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True,
@@ -40,9 +54,7 @@ def plot_anneal_history(history, path: str | Path, title: str = "") -> None:
     ax2.set_ylabel("ΔT [mK]")
     ax2.legend(loc="best")
     ax2.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def offscreen_pyvista():
@@ -103,11 +115,7 @@ def render_temperature_2d(pvd: str | Path, t: float, T_plate_K: float, path: str
 
 def plot_interface_resistance(history, path: str | Path, title: str = "") -> None:
     """R_interface(t) at 25 °C (and at the current temperature) over the program."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     t = history.column("time_s") / 60.0
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     ax.semilogy(t, history.column("R_interface_ohm_cm2"), "C0-", lw=2,
@@ -125,20 +133,14 @@ def plot_interface_resistance(history, path: str | Path, title: str = "") -> Non
     ax.legend(h1 + h2, l1 + l2, loc="center right", fontsize=9)
     if title:
         ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_proton_profiles(recorder, path: str | Path, times: list[float] | None = None,
                          title: str = "") -> None:
     """1-D proton site fraction vs height above the LiCoO2|Li3PO4 interface (nm), at
     up to six of the recorded times (first, last and evenly spread between)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     n = len(recorder.times)
     if n == 0:
         return
@@ -170,9 +172,7 @@ def plot_proton_profiles(recorder, path: str | Path, times: list[float] | None =
     axes[1].legend(fontsize=8, loc="upper right")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def render_protons_2d(pvd: str | Path, times: list[float], path: str | Path,
@@ -222,11 +222,7 @@ def plot_nyquist_overlay(spectra: dict, path: str | Path, title: str = "") -> No
     Args:
         spectra: case name → (frequencies in Hz, complex Z in Ω cm²).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
     for k, (name, (f, Z)) in enumerate(spectra.items()):
         ls = "-" if k < 10 else "--"
@@ -253,6 +249,4 @@ def plot_nyquist_overlay(spectra: dict, path: str | Path, title: str = "") -> No
     axes[1].legend(fontsize=8, loc="upper left")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)

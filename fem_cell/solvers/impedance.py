@@ -300,16 +300,13 @@ class SmallSignalSystem:
             sums[kind] = _CsrSum(self, kind)
         return sums[kind]
 
-    def block_operator(self, omega: float) -> PETSc.Mat:
-        """AIJ matrix [[J, −ωM], [ωM, J]] (local rows: [real owned; imag owned])."""
-        return self._csr("block").matrix(omega)
-
     def shifted_operator(self, sigma: float) -> PETSc.Mat:
         """AIJ matrix J + σM (real shift σ, rad/s), unit rows on the constrained DOFs."""
         return self._csr("real").matrix(sigma)
 
     def factorize(self, omega: float) -> _LU:
-        """LU (MUMPS) of the block operator at ω (rad/s); ``.solve(b)`` for complex b."""
+        """LU (MUMPS) of the block operator [[J, −ωM], [ωM, J]] at ω (rad/s); ``.solve(b)``
+        for complex b, ``.factor(ω2)`` refactorises at another ω (ordering reused)."""
         lu = _LU(self, "block")
         lu.factor(omega)
         return lu

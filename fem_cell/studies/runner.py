@@ -249,11 +249,10 @@ class _Client:
 
 def _warm_plotting() -> None:
     """Import matplotlib (~0.5 s) while rank 0 would otherwise only wait."""
-    try:
-        import matplotlib
+    from fem_cell.outputs.plots import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot  # noqa: F401
+    try:
+        pyplot()
     except ImportError:  # pragma: no cover
         pass
 
@@ -607,11 +606,11 @@ def plot_study(spec: StudySpec, rows: list[dict], folder: Path) -> str | None:
     value = spec.plot.value
     if value is None or spec.combine != "grid" or len(spec.parameters) not in (1, 2):
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
+
+    from fem_cell.outputs.plots import pyplot, save_figure
+
+    plt = pyplot()
 
     z = _grid(spec, rows, value)
     ps = spec.parameters
@@ -651,9 +650,7 @@ def plot_study(spec: StudySpec, rows: list[dict], folder: Path) -> str | None:
         ax.set_ylabel(label(ps[0]))
         name = "heatmap.png"
     ax.set_title(f"{spec.name}: {value}")
-    fig.tight_layout()
-    fig.savefig(folder / name, dpi=110)
-    plt.close(fig)
+    save_figure(fig, folder / name, dpi=110)
     return name
 
 

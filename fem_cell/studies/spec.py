@@ -242,10 +242,8 @@ def load_spec(path: str | Path | Mapping[str, Any], *, group_size: int | None = 
         raise r.err("targets", "[[targets]]", "no [[targets]] in a sweep (they belong to "
                     "kind = \"calibration\")")
 
-    params_raw = raw.get("parameters")
-    if not isinstance(params_raw, list) or not params_raw:
-        raise r.err("parameters", params_raw if params_raw is not None else "(missing)",
-                    "one or more [[parameters]] tables with key and values or range")
+    params_raw = r.nonempty_list(raw.get("parameters"), "parameters",
+                                 "one or more [[parameters]] tables with key and values or range")
     params = tuple(_parameter(p, i, r, base_cfg) for i, p in enumerate(params_raw))
     keys = [p.key for p in params]
     dup = sorted({k for k in keys if keys.count(k) > 1})
@@ -289,6 +287,12 @@ class _R:
     def table(self, raw: Any, key: str) -> dict:
         if not isinstance(raw, dict):
             raise self.err(key, raw, "a table")
+        return raw
+
+    def nonempty_list(self, raw: Any, key: str, expected: str) -> list:
+        """``raw`` if it is a non-empty list (e.g. an array of tables ``[[key]]``)."""
+        if not isinstance(raw, list) or not raw:
+            raise self.err(key, raw if raw is not None else "(missing)", expected)
         return raw
 
     def keys(self, raw: Mapping, key: str, allowed) -> None:
@@ -608,10 +612,8 @@ def _fit_spec(raw: dict, r: _R, base: Path | None, common: dict, base_cfg,
     overrides, quantity, value, sigma, transform, kind) of a calibration, as
     :class:`fem_cell.calibration.FitParameter` / ``Target`` arguments (dicts; parameter
     values in ``unit``, the unit the base configuration writes the key in)."""
-    params_raw = raw.get("parameters")
-    if not isinstance(params_raw, list) or not params_raw:
-        raise r.err("parameters", params_raw if params_raw is not None else "(missing)",
-                    "one or more [[parameters]] with key, initial, lower, upper (log)")
+    params_raw = r.nonempty_list(raw.get("parameters"), "parameters",
+                                 "one or more [[parameters]] with key, initial, lower, upper (log)")
     params = []
     for i, p in enumerate(params_raw):
         w = f"parameters[{i}]"
@@ -648,10 +650,9 @@ def _fit_spec(raw: dict, r: _R, base: Path | None, common: dict, base_cfg,
         if log and not vals["lower"] > 0:
             raise r.err(f"{w}.lower", p["lower"], "a value > 0 for log = true")
         params.append({"key": key, **vals, "log": log, "unit": unit})
-    targets_raw = raw.get("targets")
-    if not isinstance(targets_raw, list) or not targets_raw:
-        raise r.err("targets", targets_raw if targets_raw is not None else "(missing)",
-                    "one or more [[targets]] with name, job, overrides, quantity, value, sigma")
+    targets_raw = r.nonempty_list(
+        raw.get("targets"), "targets",
+        "one or more [[targets]] with name, job, overrides, quantity, value, sigma")
     targets = []
     for i, t in enumerate(targets_raw):
         w = f"targets[{i}]"
