@@ -111,6 +111,7 @@ def operating_point(config, comm: MPI.Comm, *, state=None, proton_fraction=None)
         chem = build_chemistry_model(
             config, domain, exposure=proton_fraction if isinstance(proton_fraction, Exposure)
             else None)
+        chem.destroy()  # only its proton fields are needed (they stay usable)
         x = chem.transport.x
         return OperatingPoint(chem.film, x["LiCoO2"], x["Li3PO4"], "exposed", keep=chem)
     film = film_domain(config, comm)

@@ -64,6 +64,10 @@ class HeatModel:
     physics: HeatPhysics
     problem: TransientProblem
 
+    def destroy(self) -> None:
+        """Destroy the solver objects (collective; the fields stay usable)."""
+        self.problem.destroy()
+
 
 def build_heat_problem(config: RunConfig, domain: Domain) -> HeatModel:
     """Heat physics + boundary conditions of the anneal, as a transient problem."""
@@ -196,6 +200,11 @@ class ChemistryModel:
     @property
     def T(self) -> fem.Function:
         return self.heat.T
+
+    def destroy(self) -> None:
+        """Destroy the heat and transport solvers, in that order (collective; the
+        fields stay usable)."""
+        self.problem.destroy()
 
     def transport_layers(self) -> tuple[str, ...]:
         return tuple(n for n in FILM_TRANSPORT_LAYERS if n in self.film.cell_names)

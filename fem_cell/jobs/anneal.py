@@ -23,6 +23,7 @@ stops with status ``failed`` (:class:`~fem_cell.errors.RunAborted`).
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,6 +274,13 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, folder: RunFolder | None = 
             writer.close()
         if film_writer is not None:
             film_writer.close()
+        # Solvers are destroyed here, on every rank in the same order (the fields stay
+        # usable).  Errors raised in the loop are collective (FemCellError, Interrupted);
+        # after any other error the ranks may be out of step, and a collective destroy
+        # could wait forever: the CLI aborts the job then.
+        exc = sys.exc_info()[1]
+        if exc is None or isinstance(exc, (FemCellError, Interrupted)):
+            problem.destroy()
     result = AnnealResult(history, model, stats, folder.path if folder else None, out_times,
                           time.perf_counter() - wall0, chemistry=chem, profiles=profiles)
     if folder is not None:

@@ -68,6 +68,7 @@ def expose_job(config: RunConfig, out: str | Path, comm: MPI.Comm, *, overwrite:
             domain = build_domain(config, comm)
             guard.check(comm)
             chem = build_chemistry_model(config, domain)
+            chem.destroy()  # no solve: the exposed state needs the fields only
             guard.check(comm)
             pars = chemistry_parameters(config)
             diag = ChemistryDiagnostics(chem)

@@ -267,6 +267,7 @@ def cell_impedance(config, comm: MPI.Comm, *, state=None, proton_fraction=None,
                            temperature=temperature, frequencies=frequencies, method=method,
                            refine_electrode=refine_electrode)
     solver.destroy()
+    cm.model.destroy()
     return res
 
 
@@ -487,6 +488,7 @@ def impedance_job(config, out, comm: MPI.Comm, *, state=None, temperature: float
                 folder.add_tree("fields", "impedance*")
         finally:
             solver.destroy()
+            cm.model.destroy()
         guard.check(comm)
         if res.dim == 2 and compare_1d:
             summary["comparison_1d"] = _compare_1d(config, comm, res, state, proton_fraction,

@@ -668,6 +668,10 @@ class ElectrochemModel:
     def comm(self) -> MPI.Comm:
         return self.domain.comm
 
+    def destroy(self) -> None:
+        """Destroy the problem's solver objects (collective; forms and fields stay)."""
+        self.problem.destroy()
+
     def n_dofs(self) -> int:
         """Global number of unknowns (all fields, pinned DOFs included)."""
         return sum(f.space.dofmap.index_map.size_global for f in self.problem.fields)

@@ -47,6 +47,11 @@ class SequentialProblem:
         self._counts = [len(p.fields) for p in self.problems]
         self.last_iterations: list[int] = [0] * len(self.problems)
 
+    def destroy(self) -> None:
+        """Destroy every sub-problem's PETSc objects, in solve order (collective)."""
+        for p in self.problems:
+            p.destroy()
+
     def _split(self, state: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
         out, i = [], 0
         for n in self._counts:

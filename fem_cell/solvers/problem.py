@@ -220,6 +220,21 @@ class TransientProblem:
     def snes(self):
         return self._problem.solver
 
+    def destroy(self) -> None:
+        """Destroy the PETSc objects (SNES with its KSP/MUMPS factor, matrices, vectors).
+
+        Collective on the problem's communicator: call it on every rank, in the same
+        order as the other problems of the run.  Left to the garbage collector,
+        dolfinx destroys them in ``NonlinearProblem.__del__`` whenever a collection
+        happens to run, at a different moment on each rank; a MUMPS factor's destroy is
+        collective, so one rank then waits for the others forever (a finished
+        ``mpirun -n 2`` run that never exited).  Idempotent.
+        """
+        p = self._problem
+        for obj in (p.solver, p.A, p.P_mat, p.b, p.x):
+            if obj is not None:
+                obj.destroy()
+
     # -- time levels ---------------------------------------------------------------------
     def set_time_level(self, t_new: float, dt: float, order: int, dt_prev: float | None) -> None:
         """Set the time, the u̇ coefficients (BE: order 1; BDF2: order 2) and BC data."""

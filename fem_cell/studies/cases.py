@@ -128,6 +128,7 @@ def run_case(config, comm, job: str = "anneal", record: Record | None = None,
         from fem_cell.model import build_chemistry_model, build_domain
 
         chem = build_chemistry_model(config, build_domain(config, comm), exposure=exposure)
+        chem.destroy()  # no solve: the diagnostics need the fields only
         return _numeric(ChemistryDiagnostics(chem)(after_step=False), record.summary)
     raise ValueError(f"unknown job {job!r}; expected one of {JOBS}")
 
