@@ -1,0 +1,138 @@
+"""Record (or compare against) the refactoring regression reference.
+
+A refactoring must not change the numbers.  This script runs, through the command line
+as a user would, the outputs that cover the whole pipeline and keeps their numeric
+columns under ``tests/regression/reference/``:
+
+* ``reproduce`` (1-D, built-in cell): ``reproduction.csv``;
+* ``anneal --dim 1`` (built-in cell): ``history.csv``;
+* ``impedance --dim 1`` pristine and ``--exposed``: ``impedance.csv``;
+* ``anneal --dim 2`` (the default cross-section, on 2 ranks): the last row of
+  ``history.csv`` (``--with-2d``; about 1-2 minutes).
+
+These are *not* physics verification (the code produced them); they only show that a
+restructuring left every number where it was (``tests/regression``, 1e-8 relative).
+
+Usage::
+
+    python scripts/regression_reference.py --record [--with-2d]
+    python scripts/regression_reference.py --compare [--with-2d]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+REF = ROOT / "tests" / "regression" / "reference"
+BIN = Path(sys.executable).parent
+
+#: name -> (fem-cell arguments, file in the run folder, keep only the last row, ranks)
+RUNS = {
+    "reproduction": (["reproduce", "--dim", "1"], "reproduction.csv", False, 1),
+    "anneal_1d_history": (["anneal", "--dim", "1"], "history.csv", False, 1),
+    "impedance_pristine": (["impedance", "--dim", "1"], "impedance.csv", False, 1),
+    "impedance_exposed": (["impedance", "--dim", "1", "--exposed"], "impedance.csv", False, 1),
+    "anneal_2d_final": (["anneal", "--dim", "2"], "history.csv", True, 2),
+}
+TWO_D = ("anneal_2d_final",)
+#: columns that are wall times, counters of the run itself, or text
+SKIP = {"wall_time_s", "criterion", "meets_paper", "role", "note"}
+
+
+def run(name: str, work: Path) -> list[dict]:
+    args, fname, last, ranks = RUNS[name]
+    out = work / name
+    cmd = [str(BIN / "fem-cell"), *args, "--out", str(out), "-q"]
+    if ranks > 1:
+        cmd = [str(BIN / "mpirun"), "-n", str(ranks), *cmd]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    if r.returncode != 0:
+        raise SystemExit(f"{name}: exit {r.returncode}\n{r.stderr}")
+    with open(out / fname, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return rows[-1:] if last else rows
+
+
+def numeric(rows: list[dict]) -> dict[str, np.ndarray]:
+    """Numeric columns (text columns and wall times left out)."""
+    out = {}
+    for k in rows[0]:
+        if k in SKIP:
+            continue
+        try:
+            out[k] = np.array([float(r[k]) if r[k] not in ("", "None") else np.nan
+                               for r in rows])
+        except ValueError:
+            continue
+    return out
+
+
+def compare(name: str, rows: list[dict], rtol: float = 1e-8) -> list[str]:
+    with open(REF / f"{name}.csv", newline="", encoding="utf-8") as f:
+        ref = numeric(list(csv.DictReader(f)))
+    new = numeric(rows)
+    bad = []
+    for k, a in ref.items():
+        if k not in new:
+            bad.append(f"{name}: column {k} missing")
+            continue
+        b = new[k]
+        if a.shape != b.shape:
+            bad.append(f"{name}: {k} has {b.size} rows, reference {a.size}")
+            continue
+        scale = np.maximum(np.abs(a), 1e-300)
+        d = np.where(np.isnan(a) & np.isnan(b), 0.0, np.abs(a - b) / scale)
+        # absolute floor for values that are round-off zeros (e.g. a balance residual)
+        d = np.where(np.abs(a - b) < 1e-12, 0.0, d)
+        if np.nanmax(d) > rtol or np.isnan(d).any():
+            i = int(np.nanargmax(d))
+            bad.append(f"{name}: {k} differs by {np.nanmax(d):.2e} (row {i}: {b[i]!r} vs "
+                       f"reference {a[i]!r})")
+    return bad
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    g = ap.add_mutually_exclusive_group(required=True)
+    g.add_argument("--record", action="store_true")
+    g.add_argument("--compare", action="store_true")
+    ap.add_argument("--with-2d", action="store_true", help="also the default 2-D anneal")
+    ap.add_argument("--only", nargs="*", help="run only these names")
+    a = ap.parse_args()
+    names = [n for n in RUNS if (a.with_2d or n not in TWO_D) and (not a.only or n in a.only)]
+    work = Path(tempfile.mkdtemp(prefix="fem_cell_regression_"))
+    problems = []
+    try:
+        for n in names:
+            rows = run(n, work)
+            if a.record:
+                REF.mkdir(parents=True, exist_ok=True)
+                with open(REF / f"{n}.csv", "w", newline="", encoding="utf-8") as f:
+                    w = csv.DictWriter(f, fieldnames=list(rows[0]))
+                    w.writeheader()
+                    w.writerows(rows)
+                print(f"recorded {n}: {len(rows)} row(s)")
+            else:
+                p = compare(n, rows)
+                problems += p
+                print(f"{n}: {'OK' if not p else 'DIFFERS'}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for p in problems:
+        print(p)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
