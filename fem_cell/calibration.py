@@ -316,68 +316,19 @@ def default_case_runner(base_config, overrides, job: str, record, comm):
     """Run one case (collective on ``comm``) and return its recorded values.
 
     ``overrides``: one mapping or a sequence of mappings applied in order (see
-    :func:`case_config`).
-
-    Releases the case's solvers afterwards (see :func:`release_case_solvers`): without
-    that, every case leaks its meshes and solvers, and MPI runs out of communicators
-    (2048 per process) after ~100 cases.
+    :func:`case_config`).  The case's solvers are destroyed by the job itself; what is
+    left (meshes, forms, with their duplicated communicators) is collected afterwards
+    (:func:`~fem_cell.solvers.problem.collect_garbage`): MPI allows only ~2000
+    communicators per process, so a leak per case would end a long calibration.
     """
+    from fem_cell.solvers.problem import collect_garbage
     from fem_cell.studies.cases import run_case
 
-    before = _live_problem_ids()
     try:
         layers = [overrides] if isinstance(overrides, Mapping) else list(overrides)
         return run_case(case_config(base_config, *layers), comm, job, record)
     finally:
-        release_case_solvers(before, comm)
-
-
-def _live_problem_ids() -> set[int]:
-    import gc
-
-    from fem_cell.solvers.problem import TransientProblem
-
-    return {id(o) for o in gc.get_objects() if isinstance(o, TransientProblem)}
-
-
-def release_case_solvers(before: set[int], comm) -> int:
-    """Free the solvers (and with them meshes, forms, functions) a finished case left alive.
-
-    A :class:`fem_cell.solvers.problem.TransientProblem` registers its bound method as the
-    SNES convergence test, so the SNES (a C object the garbage collector cannot see into)
-    and the problem keep each other alive: the cycle is never collected and each case's
-    meshes — each holding duplicated MPI communicators — leak.  This destroys the SNES of
-    every problem created since ``before`` (ids from :func:`_live_problem_ids`) that is
-    still alive, which drops the callback and lets ``gc`` free the rest; then
-    ``PETSc.garbage_cleanup(comm)`` destroys the collected PETSc objects.  Collective; the
-    problems are handled in the order of their PETSc option prefixes (unique, the same on
-    every rank).  Call it only when the case's objects are no longer used.
-
-    Returns:
-        The number of solvers released.
-    """
-    import gc
-
-    from petsc4py import PETSc
-
-    from fem_cell.solvers.problem import TransientProblem
-
-    new = [o for o in gc.get_objects() if isinstance(o, TransientProblem) and id(o) not in before]
-    snes = []
-    for o in new:
-        try:
-            snes.append(o.snes)
-        except Exception:  # noqa: BLE001 — a half-built problem has no solver
-            continue
-    del new
-    snes.sort(key=lambda s: s.getOptionsPrefix() or "")
-    for s in snes:
-        s.destroy()
-    n = len(snes)
-    del snes
-    gc.collect()
-    PETSc.garbage_cleanup(comm)
-    return n
+        collect_garbage(comm)
 
 
 def evaluate_targets(base_config, targets: Sequence[Target], values: Mapping[str, Any],

@@ -1,38 +1,44 @@
 """Command-line interface: ``fem-cell <command> [CONFIG] ...``.
 
 Commands:
-    anneal   exposure -> heat + Li+/H+ transport through the anneal program (fields,
-             history with R_interface, plots, checkpoints, run.json, summary.json)
-    expose   the exposed state of the cell (checkpoint, film fields, summary.json)
+    anneal     exposure -> heat + Li+/H+ transport through the anneal program
+    expose     the exposed state of the cell (checkpoint, film fields, summary.json)
     impedance  impedance spectrum of a state (pristine, exposed, any checkpoint), fit, KK
     reproduce  the paper's experiment: all exposures, anneal, 7-day hold, spectra, report
-    study    many runs from a study spec, spread over MPI sub-communicators (resumable)
-    mesh     build the stack mesh and write it (gmsh .msh, .vtu or .xdmf)
-    config   print the resolved configuration (value, unit, SI value, origin)
+    study      many runs from a study spec, spread over MPI sub-communicators (resumable)
+    mesh       build the stack mesh and write it (gmsh .msh, .vtu or .xdmf)
+    config     print the resolved configuration (value, unit, SI value, origin)
 
 CONFIG is an optional user TOML; without it the built-in default cell
 (``kobayashi2022``) and its default anneal program (5 K/min to 150 °C, 1 h hold,
 5 K/min back to 25 °C) are used.  Works the same under ``mpirun -n N``: rank 0 reads
 and validates the configuration and broadcasts it; only rank 0 prints.
 
-The CLI is thin: it parses arguments, calls a job (:mod:`fem_cell.jobs`) and maps
-errors to exit statuses, always with one line on stderr and no traceback:
+The CLI is thin: it parses arguments, loads the inputs, calls a job
+(:mod:`fem_cell.jobs`) and maps errors to exit statuses, always with one line on
+stderr and no traceback:
 
     0    success
-    2    invalid input (configuration, mesh file, output folder)
-    3    the run failed (solver failure, a guard such as Li melting); run.json says why
+    2    invalid input (configuration, mesh file, state, output folder)
+    3    the run failed (solver failure, a guard such as Li melting, an internal error:
+         its traceback goes to the run folder's error_log.txt); run.json says why
     130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; run.json status "interrupted"
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 
 from fem_cell import __version__
 from fem_cell.errors import ConvergenceError, FemCellError, RunAborted, on_root
 from fem_cell.jobs.interrupts import InterruptGuard, Interrupted
+
+GASES = ("air", "N2", "O2", "CO2", "H2", "H2O", "vacuum")
 
 
 def _job_parser(sub, name: str, help: str, description: str, *, config: bool = True,
@@ -63,7 +69,6 @@ def _parser() -> argparse.ArgumentParser:
                "See README.md and docs/ for the configuration reference.")
     p.add_argument("--version", action="version", version=f"fem_cell {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
     a = _job_parser(sub, "anneal", "exposure -> heat + Li+/H+ transport through the anneal",
                     "Expose the cell ([exposure]), then simulate heat through the stack and the "
                     "protons leaving LiCoO2 over the anneal program; write fields (.pvd), "
@@ -74,14 +79,44 @@ def _parser() -> argparse.ArgumentParser:
                         "folder = its last state); CONFIG defaults to the one that wrote it")
     a.add_argument("--heat-only", action="store_true",
                    help="solve heat only (no exposure, no proton transport)")
-    _exposure_flags(a)
-
+    _program_flags(a)
+    _exposure_flags(a, "--exposure-temperature-C")
     e = _job_parser(sub, "expose", "the exposed state of the cell (before the anneal)",
                     "Expose the bare LiCoO2 surface to a gas ([exposure] of the config, or the "
                     "flags) and write the exposed state (checkpoints/), its film fields, proton "
                     "profiles and summary.json (R_interface at 25 °C, proton inventories).")
-    _exposure_flags(e)
+    _exposure_flags(e, "--temperature-C", "--exposure-temperature-C")
+    _impedance_parser(sub)
+    _job_parser(sub, "reproduce", "the paper's experiment: all cases, spectra, report",
+                "Reproduce Kobayashi et al. 2022 on the cell: exposures to air, N2, O2, CO2, "
+                "H2, H2O; the 150 °C / 1 h anneal of the H2O-exposed cell; 7 days at 25 °C; "
+                "the impedance of each; reproduction.csv, nyquist.png and a self-contained "
+                "report.html.")
+    st = _job_parser(sub, "study", "a study: many runs spread over MPI (sweeps, calibration)",
+                     "Run the cases of a study spec (see docs/studies.md and studies/) on "
+                     "groups of MPI ranks; results.csv, plots, summary.json; re-running into "
+                     "the same folder resumes.", config=False, dim=False)
+    st.add_argument("spec", type=Path, help="study spec TOML")
+    st.add_argument("--group-size", type=int, metavar="N",
+                    help="MPI ranks per case (default: the spec's, else 1)")
+    m = sub.add_parser("mesh", help="build and write the stack mesh",
+                       description="Build the tagged stack mesh and write it; the format follows "
+                                   "the suffix (.msh gmsh with named physical groups, .vtu, .xdmf). "
+                                   "Coordinates are in mesh units ([mesh].length_scale, default µm).")
+    m.add_argument("config", nargs="?", type=Path, help="user config TOML (default: built-in cell)")
+    m.add_argument("--dim", type=int, choices=(1, 2), help="mesh dimension (overrides [mesh].dim)")
+    m.add_argument("--out", "-o", type=Path, required=True, help="mesh file to write")
+    c = sub.add_parser("config", help="print the resolved configuration",
+                       description="Validate CONFIG and print every resolved setting with its "
+                                   "value as given, unit, SI value and origin (built-in cell, "
+                                   "your file, or default).")
+    c.add_argument("config", nargs="?", type=Path, help="user config TOML (default: built-in cell)")
+    c.add_argument("--json", action="store_true", help="print JSON instead of the text listing")
+    c.add_argument("--list-cells", action="store_true", help="list the built-in cells and exit")
+    return p
 
+
+def _impedance_parser(sub) -> None:
     i = _job_parser(sub, "impedance", "impedance spectrum of a state of the cell",
                     "Small-signal impedance spectrum of the cell at a state (pristine by "
                     "default; --state a checkpoint or a run folder = its last state; --exposed "
@@ -100,98 +135,110 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--method", choices=("rom", "direct"), default="rom",
                    help="reduced-order sweep (default) or one factorisation per frequency")
 
-    _job_parser(sub, "reproduce", "the paper's experiment: all cases, spectra, report",
-                "Reproduce Kobayashi et al. 2022 on the cell: exposures to air, N2, O2, CO2, "
-                "H2, H2O; the 150 °C / 1 h anneal of the H2O-exposed cell; 7 days at 25 °C; "
-                "the impedance of each; reproduction.csv, nyquist.png and a self-contained "
-                "report.html.")
 
-    st = _job_parser(sub, "study", "a study: many runs spread over MPI (sweeps, calibration)",
-                     "Run the cases of a study spec (see docs/studies.md and studies/) on "
-                     "groups of MPI ranks; results.csv, plots, summary.json; re-running into "
-                     "the same folder resumes.", config=False, dim=False)
-    st.add_argument("spec", type=Path, help="study spec TOML")
-    st.add_argument("--group-size", type=int, metavar="N",
-                    help="MPI ranks per case (default: the spec's, else 1)")
-
-    m = sub.add_parser("mesh", help="build and write the stack mesh",
-                       description="Build the tagged stack mesh and write it; the format follows "
-                                   "the suffix (.msh gmsh with named physical groups, .vtu, .xdmf). "
-                                   "Coordinates are in mesh units ([mesh].length_scale, default µm).")
-    m.add_argument("config", nargs="?", type=Path, help="user config TOML (default: built-in cell)")
-    m.add_argument("--dim", type=int, choices=(1, 2), help="mesh dimension (overrides [mesh].dim)")
-    m.add_argument("--out", "-o", type=Path, required=True, help="mesh file to write")
-
-    c = sub.add_parser("config", help="print the resolved configuration",
-                       description="Validate CONFIG and print every resolved setting with its "
-                                   "value as given, unit, SI value and origin (built-in cell, "
-                                   "your file, or default).")
-    c.add_argument("config", nargs="?", type=Path, help="user config TOML (default: built-in cell)")
-    c.add_argument("--json", action="store_true", help="print JSON instead of the text listing")
-    c.add_argument("--list-cells", action="store_true", help="list the built-in cells and exit")
-    return p
-
-
-def _exposure_flags(p) -> None:
+def _exposure_flags(p, temperature_flag: str, *aliases: str) -> None:
     g = p.add_argument_group("exposure (override [exposure] of the config)")
-    g.add_argument("--gas", choices=("air", "N2", "O2", "CO2", "H2", "H2O", "vacuum"),
-                   help="gas the LiCoO2 surface is exposed to")
+    g.add_argument("--gas", choices=GASES, help="gas the LiCoO2 surface is exposed to")
     g.add_argument("--minutes", type=float, metavar="M", help="exposure time (min)")
     g.add_argument("--relative-humidity", type=float, metavar="PCT",
-                   help="relative humidity of air (%%)")
-    g.add_argument("--temperature-C", type=float, metavar="T", dest="exposure_temperature_C",
-                   help="exposure temperature (°C)")
+                   help="relative humidity of air (%%; gas air only)")
+    g.add_argument(temperature_flag, *aliases, type=float, metavar="T",
+                   dest="exposure_temperature_C", help="exposure temperature (°C)")
 
 
-def _apply_exposure_flags(cfg, args):
+def _program_flags(p) -> None:
+    g = p.add_argument_group("anneal program (instead of [anneal] of the config)")
+    g.add_argument("--hold-temperature-C", type=float, metavar="T",
+                   help="ramp to T (°C), hold, ramp back to the initial temperature")
+    g.add_argument("--hold-time", metavar="TIME", help="hold duration with a unit, e.g. 2h, "
+                   "90min (needs --hold-temperature-C)")
+    g.add_argument("--rate", metavar="RATE", default=None,
+                   help="ramp rate with a unit (default 5K/min)")
+
+
+# ------------------------------------------------------------------ inputs ---------
+def _program_flags_given(args) -> bool:
+    """Whether --hold-temperature-C (with --hold-time/--rate) replaces the program."""
+    if not hasattr(args, "hold_temperature_C"):
+        return False
+    if args.hold_temperature_C is None:
+        if args.hold_time is not None or args.rate is not None:
+            raise FemCellError("--hold-time and --rate need --hold-temperature-C")
+        return False
+    return True
+
+
+def _program_overrides(args, initial_temperature: float) -> dict:
+    """``[anneal]`` from the program flags (validated like a file)."""
+    from fem_cell.program import hold_program
+
+    return {"anneal": hold_program(f"{args.hold_temperature_C!r} degC", args.hold_time or "1 h",
+                                   args.rate or "5 K/min", initial_temperature)}
+
+
+def _exposure_changes(args) -> dict:
     changes = {}
-    if getattr(args, "gas", None) is not None:
+    if args.gas is not None:
         changes["gas"] = args.gas
-    if getattr(args, "minutes", None) is not None:
+    if args.minutes is not None:
         changes["duration"] = f"{args.minutes!r} min"
-    if getattr(args, "relative_humidity", None) is not None:
+    if args.relative_humidity is not None:
         changes["relative_humidity"] = f"{args.relative_humidity!r} %"
-    if getattr(args, "exposure_temperature_C", None) is not None:
+    if args.exposure_temperature_C is not None:
         changes["temperature"] = f"{args.exposure_temperature_C!r} degC"
-    return cfg.with_exposure(**changes) if changes else cfg
+    return changes
 
 
-def _load(path: Path | None, comm, dim: int | None):
-    """Rank 0 reads and validates, then broadcasts the config (or the error).
+def _with_exposure(cfg, changes: dict):
+    if not changes:
+        return cfg
+    gas = changes.get("gas", cfg.exposure.gas if cfg.exposure is not None else None)
+    if "relative_humidity" in changes and gas != "air":
+        raise FemCellError(f"--relative-humidity applies to gas 'air' only (the exposure's gas "
+                           f"is {gas!r}); drop it or pass --gas air")
+    return cfg.with_exposure(**changes)
 
-    With ``[mesh] file``, the file's dimension is the run's dimension: ``--dim`` must
-    agree with it (or be omitted).
-    """
+
+def _load(args, comm):
+    """The configuration of the command, the state it starts from, its provenance
+    (rank 0 reads and validates, then broadcasts; any failure there reaches every rank)."""
     from fem_cell.config import load_config
+    from fem_cell.jobs.state import config_for_state, reconcile_dim
 
-    return on_root(comm, lambda: _reconcile_dim(load_config(path), dim))
+    state = getattr(args, "restart", None) or getattr(args, "state", None)
+    changes = _exposure_changes(args) if hasattr(args, "gas") else {}
+    program = _program_flags_given(args)
+    if state is not None:
+        if changes:
+            raise FemCellError(f"{', '.join('--' + k.replace('_', '-') for k in changes)}: a "
+                               "state's exposure is fixed; drop the exposure flags")
+        if program:
+            raise FemCellError("--hold-temperature-C: a restart continues the state's own "
+                               "program; pass the program in CONFIG instead")
+        return on_root(comm, lambda: config_for_state(state, args.config, args.dim))
 
+    def load():
+        cfg = load_config(args.config)
+        overrides = _program_overrides(args, cfg.anneal.initial_temperature) if program else {}
+        if overrides:
+            cfg = load_config(args.config, overrides=overrides, origin="command line")
+        cfg = reconcile_dim(cfg, getattr(args, "dim", None))
+        if args.command in ("anneal", "expose"):
+            cfg = _with_exposure(cfg, changes)
+        prov = {"config_file": str(args.config.resolve()) if args.config else None,
+                "dim": cfg.mesh.dim, "overrides": overrides or None,
+                "exposure": changes or None}
+        return cfg, None, prov
 
-def _load_for_state(path, args, comm):
-    """Rank 0 rebuilds the configuration of a checkpoint (see fem_cell.jobs.state)."""
-    from fem_cell.jobs.state import config_for_state
-
-    return on_root(comm, lambda: config_for_state(path, args.config, args.dim))
-
-
-def _reconcile_dim(cfg, dim: int | None):
-    if cfg.mesh.file:
-        from fem_cell.errors import MeshError
-        from fem_cell.meshing.io import mesh_file_dimension
-
-        fdim = mesh_file_dimension(cfg.mesh.file)
-        if dim is not None and dim != fdim:
-            raise MeshError(f"{cfg.mesh.file}: the mesh file is {fdim}-D but --dim {dim} was "
-                            f"given; drop --dim or give a {dim}-D mesh file")
-        return cfg.with_mesh(dim=fdim) if cfg.mesh.dim != fdim else cfg
-    return cfg.with_mesh(dim=dim) if dim is not None else cfg
+    return on_root(comm, load)
 
 
 def _say(comm, msg: str, err: bool = True) -> None:
-    if comm.rank == 0:
+    if comm is None or comm.rank == 0:
         print(msg, file=sys.stderr if err else sys.stdout, flush=True)
 
 
+# ------------------------------------------------------------------ main ------------
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``fem-cell``; returns the exit status."""
     guard = InterruptGuard().install()
@@ -214,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         return _interrupted(e, comm, getattr(args, "out", None))
     except KeyboardInterrupt:  # pragma: no cover - a handler was not installed
         return _interrupted(Interrupted(2), comm, None)
+    except Exception as e:  # noqa: BLE001 - the outermost guard: one line, exit 3
+        return _unexpected(e, comm, getattr(args, "out", None))
     finally:
         guard.uninstall()
 
@@ -223,13 +272,37 @@ def _interrupted(e: Interrupted, comm, out) -> int:
     msg = f"fem-cell: interrupted{where} ({e.signal_name})"
     if out is not None and Path(out, "run.json").exists():
         msg += f"; partial results in {out}"
-    if comm is None or comm.rank == 0:
-        print(msg, file=sys.stderr, flush=True)
+    _say(comm, msg)
     if comm is not None and comm.size > 1 and not e.collective:
         # stopped outside a collective check: other ranks may sit in a collective
         # call that never returns, so end them all with the same status
         comm.Abort(e.exit_status)
     return e.exit_status
+
+
+def _unexpected(e: BaseException, comm, out) -> int:
+    """An exception nobody expected: its traceback to a log file, one line on the
+    console, exit 3 (every rank: under MPI the others may wait in a collective)."""
+    text = "".join(traceback.format_exception(e))
+    log = None
+    try:
+        if out is not None and Path(out, "run.json").is_file():
+            log = Path(out, "error_log.txt")
+        else:
+            fd, name = tempfile.mkstemp(prefix="fem_cell_error_", suffix=".txt")
+            os.close(fd)
+            log = Path(name)
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(text)
+    except OSError:
+        log = None
+    where = f"; traceback in {log}" if log is not None else ""
+    rank = "" if comm is None or comm.size == 1 else f" (rank {comm.rank})"
+    print(f"fem-cell: internal error{rank}: {type(e).__name__}: {str(e)[:300]}{where}",
+          file=sys.stderr, flush=True)
+    if comm is not None and comm.size > 1:
+        comm.Abort(3)
+    return 3
 
 
 def _dispatch(args, comm, guard) -> int:
@@ -239,62 +312,33 @@ def _dispatch(args, comm, guard) -> int:
         if args.command == "study":
             return _study(args, comm, guard)
         guard.check(comm)
-        # anneal --restart / impedance --state: a checkpoint whose config is the default
-        state_flag = next((a for a in ("restart", "state")
-                           if getattr(args, a, None) is not None), None)
-        if state_flag is not None:
-            cfg, resolved, args.provenance = _load_for_state(getattr(args, state_flag), args,
-                                                             comm)
-            setattr(args, state_flag, resolved)
-        else:
-            cfg = _load(args.config, comm, args.dim)
-            args.provenance = {
-                "config_file": str(args.config.resolve()) if args.config else None,
-                "dim": cfg.mesh.dim}
-        if args.command in ("anneal", "expose"):
-            cfg = _apply_exposure_flags(cfg, args)
-        if args.command == "reproduce" and cfg.chemistry is None:
-            raise FemCellError("reproduce needs a cell with chemistry ([transport], "
-                               "[degraded_layer], [exposure_model] sections)")
-        for w in getattr(cfg, "warnings", ()):
+        cfg, state, provenance = _load(args, comm)
+        for w in cfg.warnings:
             _say(comm, f"fem-cell: warning: {w}")
         if args.command == "mesh":
             return _mesh(cfg, args.out, comm)
-        if args.command == "anneal":
-            return _anneal(cfg, args, comm, guard)
-        if args.command == "expose":
-            return _expose(cfg, args, comm, guard)
-        if args.command == "impedance":
-            return _impedance(cfg, args, comm, guard)
-        if args.command == "reproduce":
-            return _reproduce(cfg, args, comm, guard)
+        run = {"anneal": _anneal, "expose": _expose, "impedance": _impedance,
+               "reproduce": _reproduce}[args.command]
+        return run(cfg, args, comm, guard, state, provenance)
     except (ConvergenceError, RunAborted) as e:
         _say(comm, f"fem-cell: run failed: {e}")
         return 3
     except FemCellError as e:
         _say(comm, f"fem-cell: error: {e}")
         return 2
-    return 1  # pragma: no cover - argparse guarantees a known command
 
 
 def _config(args, comm) -> int:
-    from fem_cell.config import available_cells
+    from fem_cell.config import available_cells, load_config
+    from fem_cell.config.display import render
 
     if args.list_cells:
         _say(comm, "\n".join(available_cells()), err=False)
         return 0
-    cfg = _load(args.config, comm, None)
-    for w in getattr(cfg, "warnings", ()):
+    cfg = on_root(comm, lambda: load_config(args.config))
+    for w in cfg.warnings:
         _say(comm, f"fem-cell: warning: {w}")
-    try:
-        from fem_cell.config_display import render
-    except ImportError:  # pragma: no cover - transitional
-        import json
-
-        text = json.dumps(cfg.to_dict(), indent=2, default=str)
-    else:
-        text = render(cfg, "json" if args.json else "text")
-    _say(comm, text, err=False)
+    _say(comm, render(cfg, "json" if args.json else "text"), err=False)
     return 0
 
 
@@ -305,28 +349,22 @@ def _mesh(cfg, out: Path, comm) -> int:
 
     if out.suffix not in (".msh", ".vtu", ".xdmf"):
         raise FemCellError(f"--out {out}: expected a .msh, .vtu or .xdmf file name")
-    bad = None
-    if comm.rank == 0:
+
+    def check():
         if out.is_dir():
-            bad = f"--out {out}: is a folder, expected a mesh file name"
-        else:
-            for parent in out.parents:
-                if parent.exists() and not parent.is_dir():
-                    bad = f"--out {out}: {parent} is a file, so nothing can be written under it"
-                    break
-    bad = comm.bcast(bad, root=0)
-    if bad:
-        raise OutputError(bad)
-    domain = build_domain(cfg, comm)
-    err = None
-    if comm.rank == 0:
+            raise OutputError(f"--out {out}: is a folder, expected a mesh file name")
+        for parent in out.parents:
+            if parent.exists() and not parent.is_dir():
+                raise OutputError(f"--out {out}: {parent} is a file, so nothing can be "
+                                  "written under it")
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            err = f"--out {out}: cannot create {out.parent} ({e.strerror or e})"
-    err = comm.bcast(err, root=0)
-    if err:
-        raise OutputError(err)
+            raise OutputError(f"--out {out}: cannot create {out.parent} "
+                              f"({e.strerror or e})") from None
+
+    on_root(comm, check)
+    domain = build_domain(cfg, comm)
     write_mesh(domain, out)
     n = domain.mesh.topology.index_map(domain.dim).size_global
     _say(comm, f"fem-cell: wrote {out} ({domain.dim}-D, {n} cells, regions "
@@ -336,77 +374,76 @@ def _mesh(cfg, out: Path, comm) -> int:
     return 0
 
 
-def _anneal(cfg, args, comm, guard) -> int:
+def _anneal(cfg, args, comm, guard, state, provenance) -> int:
     from fem_cell.jobs.anneal import anneal_job
 
-    out = args.out
     src = f"mesh file {cfg.mesh.file}" if cfg.mesh.file else "built mesh"
+    ex = cfg.exposure
+    what = ("heat only" if args.heat_only or cfg.chemistry is None else
+            f"state {state}" if state is not None else
+            f"exposure {ex.gas} {ex.duration / 60:g} min at {ex.temperature - 273.15:g} °C")
 
     def banner():
-        _say(comm, f"fem-cell anneal: cell {cfg.name}, {cfg.mesh.dim}-D ({src}), program "
-                   f"{cfg.anneal.duration / 60:.1f} min up to "
+        _say(comm, f"fem-cell anneal: cell {cfg.name}, {cfg.mesh.dim}-D ({src}), {what}, "
+                   f"program {cfg.anneal.duration / 60:.1f} min up to "
                    f"{cfg.anneal.max_temperature - 273.15:.1f} °C, {comm.size} MPI rank(s) "
-                   f"-> {out}", err=False)
+                   f"-> {args.out}", err=False)
 
-    res = anneal_job(cfg, out, comm, overwrite=args.overwrite, progress=not args.quiet,
-                     guard=guard, announce=banner, restart=args.restart,
-                     provenance=args.provenance, chemistry=not args.heat_only)
-    lo, hi = res.film_minus_plate_mK()
-    st = res.stats
-    n = res.model.T.function_space.dofmap.index_map.size_global
-    _say(comm, f"fem-cell anneal: done in {res.wall_time:.1f} s ({n} DOFs, {st.accepted} steps, "
-               f"{st.rejected_error + st.rejected_newton} rejected); film mean − plate ranged "
-               f"from {lo:+.1f} to {hi:+.1f} mK; outputs in {out}", err=False)
-    if res.chemistry is not None:
-        R = res.history.column("R_interface_ohm_cm2")
-        lco = res.history.column("H_LiCoO2_mol_m2")
-        gone = 100.0 * (1.0 - lco[-1] / lco[0]) if lco[0] > 0 else 0.0
-        _say(comm, f"fem-cell anneal: R_interface (25 °C) {R[0]:.1f} -> {R[-1]:.2f} Ω cm²; "
-                   f"{gone:.1f} % of the protons left LiCoO2", err=False)
+    res = anneal_job(cfg, args.out, comm, overwrite=args.overwrite, progress=not args.quiet,
+                     guard=guard, announce=banner, restart=state, provenance=provenance,
+                     chemistry=not args.heat_only)
+    s = res.summary
+    _say(comm, f"fem-cell anneal: done in {res.wall_time:.1f} s ({s['dofs']} DOFs, "
+               f"{s['steps_accepted']} steps, {s['steps_rejected']} rejected); film mean − "
+               f"plate ranged from {s['film_mean_minus_plate_min_mK']:+.1f} to "
+               f"{s['film_mean_minus_plate_max_mK']:+.1f} mK; outputs in {args.out}", err=False)
+    if "R_interface_ohm_cm2" in s:
+        gone = 100.0 * s.get("H_LiCoO2_removed_fraction", 0.0)
+        _say(comm, f"fem-cell anneal: R_interface (25 °C) {s['R_interface_ohm_cm2_initial']:.1f} "
+                   f"-> {s['R_interface_ohm_cm2']:.2f} Ω cm²; {gone:.1f} % of the protons "
+                   "left LiCoO2", err=False)
     return 0
 
 
-def _impedance(cfg, args, comm, guard) -> int:
+def _impedance(cfg, args, comm, guard, state, provenance) -> int:
     import numpy as np
 
-    from fem_cell.errors import FemCellError as _E
     from fem_cell.jobs.impedance import impedance_job
+    from fem_cell.model.impedance import check_temperature
 
-    if args.state is not None and args.exposed:
-        raise _E("give --state or --exposed, not both")
+    if state is not None and args.exposed:
+        raise FemCellError("give --state or --exposed, not both")
     f = None
     if args.frequencies is not None:
         fmin, fmax, n = args.frequencies
         if not (0 < fmin < fmax and np.isfinite(fmax) and n >= 2 and float(n).is_integer()):
-            raise _E(f"--frequencies {fmin:g} {fmax:g} {n:g}: expected 0 < FMIN < FMAX (Hz) and "
-                     f"an integer N >= 2")
+            raise FemCellError(f"--frequencies {fmin:g} {fmax:g} {n:g}: expected 0 < FMIN < FMAX "
+                               f"(Hz) and an integer N >= 2")
         f = np.logspace(np.log10(fmin), np.log10(fmax), int(n))
-    T = args.eis_temperature_C + 273.15
-    if not 0 < T <= 1000:
-        raise _E(f"--temperature-C {args.eis_temperature_C:g}: expected a temperature above "
-                 f"absolute zero and at most 726.85 °C")
-    what = (f"state {args.state}" if args.state else "exposed state" if args.exposed
-            else "pristine cell")
+    T = check_temperature(args.eis_temperature_C + 273.15, cfg, "--temperature-C")
+    what = (f"state {state}" if state else "exposed state" if args.exposed else "pristine cell")
 
     def banner():
         _say(comm, f"fem-cell impedance: cell {cfg.name}, {cfg.mesh.dim}-D, {what}, "
                    f"{args.eis_temperature_C:g} °C, {args.method} -> {args.out}", err=False)
 
-    res = impedance_job(cfg, args.out, comm, state=args.state, temperature=T, frequencies=f,
+    res = impedance_job(cfg, args.out, comm, state=state, temperature=T, frequencies=f,
                         method=args.method, overwrite=args.overwrite, progress=not args.quiet,
-                        announce=banner, guard=guard, provenance=args.provenance,
+                        announce=banner, guard=guard, provenance=provenance,
                         proton_fraction="exposed" if args.exposed else None)
-    s = res.summary()
-    _say(comm, f"fem-cell impedance: R_interface {s['R_interface_fit_ohm_cm2']:.2f} ± "
-               f"{s['R_interface_fit_stderr_ohm_cm2']:.2g} Ω cm² (fit), "
-               f"{s['R_interface_ohm_cm2']:.2f} (state); Kramers-Kronig residual "
-               f"{s['kk_residual_max']:.1e}; {s['factorizations']} factorisations; outputs in "
+    s = res.summary
+    fit = ("no fit (" + s["fit_error"] + ")" if s.get("fit_error") and s.get("fit") is None
+           else f"{s['R_interface_fit_ohm_cm2']:.2f} ± "
+                f"{s['R_interface_fit_stderr_ohm_cm2']:.2g} Ω cm² (fit)")
+    kk = "skipped" if s["kk_residual_max"] is None else f"{s['kk_residual_max']:.1e}"
+    _say(comm, f"fem-cell impedance: R_interface {fit}, {s['R_interface_ohm_cm2']:.2f} (state); "
+               f"Kramers-Kronig residual {kk}; {s['factorizations']} factorisations; outputs in "
                f"{args.out}", err=False)
     return 0
 
 
 def _study(args, comm, guard) -> int:
-    from fem_cell.jobs.study import study_job
+    from fem_cell.studies.job import study_job
 
     def banner():
         _say(comm, f"fem-cell study: {args.spec}, {comm.size} MPI rank(s) -> {args.out}",
@@ -419,25 +456,31 @@ def _study(args, comm, guard) -> int:
     return 0
 
 
-def _reproduce(cfg, args, comm, guard) -> int:
+def _reproduce(cfg, args, comm, guard, state, provenance) -> int:
     from fem_cell.jobs.reproduce import reproduce_job
+
+    if cfg.chemistry is None:
+        raise FemCellError("reproduce needs a cell with chemistry ([transport], "
+                           "[degraded_layer], [exposure_model] sections)")
 
     def banner():
         _say(comm, f"fem-cell reproduce: cell {cfg.name}, {cfg.mesh.dim}-D, {comm.size} MPI "
                    f"rank(s) -> {args.out}", err=False)
 
     s = reproduce_job(cfg, args.out, comm, overwrite=args.overwrite, progress=not args.quiet,
-                      guard=guard, announce=banner, provenance=args.provenance)
+                      guard=guard, announce=banner, provenance=provenance).summary
     _say(comm, f"fem-cell reproduce: {s['cases_meeting_paper']}/{s['cases_total']} cases meet "
                f"the paper; {100 * s['H_LiCoO2_removed_fraction_after_anneal']:.1f} % of the "
                f"protons left LiCoO2; report: {args.out / 'report.html'}", err=False)
     return 0
 
 
-def _expose(cfg, args, comm, guard) -> int:
+def _expose(cfg, args, comm, guard, state, provenance) -> int:
     from fem_cell.jobs.expose import expose_job
 
     ex = cfg.exposure
+    if ex is None or cfg.chemistry is None:
+        raise FemCellError("expose needs a cell with chemistry and an [exposure] table")
 
     def banner():
         _say(comm, f"fem-cell expose: cell {cfg.name}, {cfg.mesh.dim}-D, {ex.gas} for "
@@ -446,7 +489,7 @@ def _expose(cfg, args, comm, guard) -> int:
                    + f" -> {args.out}", err=False)
 
     s = expose_job(cfg, args.out, comm, overwrite=args.overwrite, progress=not args.quiet,
-                   guard=guard, announce=banner, provenance=args.provenance)
+                   guard=guard, announce=banner, provenance=provenance).summary
     e = s["exposure"]
     _say(comm, f"fem-cell expose: water dose {e['water_dose_Pa_s']:.4g} Pa s -> surface proton "
                f"fraction {e['surface_fraction']:.3f}, depth {e['depth_scale_nm']:.2f} nm; "

@@ -294,3 +294,44 @@ def _facet_parent_map(parent: dolfinx.mesh.Mesh, sub: dolfinx.mesh.Mesh,
             match = np.all(s_keys[:, i, :] == p_keys[:, j, :], axis=-1)
             out[s_facets[match, i]] = p_facets[match, j]
     return out
+
+
+class SubmeshTransfer:
+    """Copy a parent-mesh P1 field (e.g. the temperature) onto a sub-mesh P1 function
+    (collective-free).
+
+    The DOF pairing is built once (cell by cell through the sub-mesh's entity map,
+    matching DOF coordinates); each call then is an array copy.  Call it after every
+    heat step (the parent T must be up to date on ghosts, as after a solve).
+
+    Args:
+        T_parent: temperature on the parent mesh (K).
+        T_sub: temperature on the sub-mesh (K), same element family/degree.
+        sub_domain: the sub-mesh :class:`Domain` (from :meth:`Domain.submesh`).
+    """
+
+    def __init__(self, T_parent: fem.Function, T_sub: fem.Function, sub_domain: Domain):
+        self.T_parent, self.T_sub = T_parent, T_sub
+        Vp, Vs = T_parent.function_space, T_sub.function_space
+        pc = sub_domain.parent_cells()
+        sd = Vs.dofmap.list[: len(pc)]
+        pdofs = Vp.dofmap.list[pc]
+        xs = Vs.tabulate_dof_coordinates()[sd]
+        xp = Vp.tabulate_dof_coordinates()[pdofs]
+        k = sd.shape[1]
+        sub_idx, par_idx = [], []
+        tol = 1e-10 * max(1.0, float(np.abs(xp).max()) if xp.size else 1.0)
+        for i in range(k):
+            for j in range(k):
+                m = np.all(np.abs(xs[:, i, :] - xp[:, j, :]) <= tol, axis=-1)
+                sub_idx.append(sd[m, i])
+                par_idx.append(pdofs[m, j])
+        self.sub_idx = np.concatenate(sub_idx) if sub_idx else np.zeros(0, np.int32)
+        self.par_idx = np.concatenate(par_idx) if par_idx else np.zeros(0, np.int32)
+        covered = np.zeros(len(T_sub.x.array), bool)
+        covered[self.sub_idx] = True
+        if not covered.all():
+            raise RuntimeError("SubmeshTransfer: sub-mesh DOFs without a parent DOF")
+
+    def __call__(self) -> None:
+        self.T_sub.x.array[self.sub_idx] = self.T_parent.x.array[self.par_idx]

@@ -169,3 +169,19 @@ def _check_length(i: int, d: float, t_start: float, min_duration: float) -> None
         raise SegmentError(
             i, f"segment {i} lasts {d:.6g} s, too short to advance the clock from "
                f"t = {t_start:.6g} s", too_short=True)
+
+
+def hold_program(hold_temperature: str, hold_time: str, rate: str,
+                 initial_temperature: float) -> dict:
+    """``[anneal]`` of a ramp → hold → ramp-back program, as a config table (validated
+    by the loader like a file): ramp from the initial temperature (K) to
+    ``hold_temperature`` at ``rate``, hold for ``hold_time``, ramp back at ``rate``.
+
+    Example:
+        >>> hold_program("120 degC", "2 h", "5 K/min", 298.15)["segments"][1]
+        {'hold': '2 h'}
+    """
+    back = f"{initial_temperature!r} K"
+    return {"initial_temperature": back,
+            "segments": [{"ramp_to": hold_temperature, "rate": rate}, {"hold": hold_time},
+                         {"ramp_to": back, "rate": rate}]}

@@ -47,6 +47,15 @@ RUNS = {
 TWO_D = ("anneal_2d_final",)
 #: columns that are wall times, counters of the run itself, or text
 SKIP = {"wall_time_s", "criterion", "meets_paper", "role", "note"}
+#: columns that measure round-off (a discrete balance residual ~1e-12): compared with an
+#: absolute tolerance, since their relative digits are noise
+ROUND_OFF = {"mass_balance_rel": 1e-10}
+#: post-processing outputs that amplify round-off, with the relative tolerance they get:
+#: the Lin-KK residual of a spectrum near its floor (~1e-4) moves by 40 % when Z is
+#: perturbed by 1e-12 relative (measured on the annealed state's spectrum: M jumps
+#: between 47 and 48 RC elements), and the fit's standard errors by ~1e-6.  Both stay
+#: far inside what they are used for (KK: consistent below 1e-3).
+AMPLIFIED = {"kk_residual_max": 1.0, "R_interface_fit_stderr_ohm_cm2": 1e-5}
 
 
 def run(name: str, work: Path) -> list[dict]:
@@ -94,8 +103,9 @@ def compare(name: str, rows: list[dict], rtol: float = 1e-8) -> list[str]:
         scale = np.maximum(np.abs(a), 1e-300)
         d = np.where(np.isnan(a) & np.isnan(b), 0.0, np.abs(a - b) / scale)
         # absolute floor for values that are round-off zeros (e.g. a balance residual)
-        d = np.where(np.abs(a - b) < 1e-12, 0.0, d)
-        if np.nanmax(d) > rtol or np.isnan(d).any():
+        d = np.where(np.abs(a - b) < ROUND_OFF.get(k, 1e-12), 0.0, d)
+        tol = AMPLIFIED.get(k, rtol)
+        if np.nanmax(d) > tol or np.isnan(d).any():
             i = int(np.nanargmax(d))
             bad.append(f"{name}: {k} differs by {np.nanmax(d):.2e} (row {i}: {b[i]!r} vs "
                        f"reference {a[i]!r})")

@@ -1,7 +1,7 @@
 """The impedance job: the cell's small-signal impedance at a state, interpreted.
 
-(The model it sweeps — operating point, meshes, element values, fit — is built by
-:mod:`fem_cell.impedance_model`; this module runs it and writes the outputs.)
+(The model it sweeps — operating point, refined film mesh, element values — is built by
+:class:`fem_cell.model.CellModel`; this module runs it, interprets and writes it.)
 
 :func:`cell_impedance` (library, no files) and :func:`impedance_job` (run folder, what
 ``fem-cell impedance`` calls) build the electrochemistry block
@@ -18,7 +18,7 @@ Operating point (open circuit, proton field frozen, uniform temperature):
 * ``state``: a checkpoint file or an anneal run folder (its last state): its
   ``xH_LiCoO2`` (and ``xH_Li3PO4``) fields;
 * ``proton_fraction="exposed"`` (or an :class:`~fem_cell.physics.exposure.Exposure`):
-  the exposed initial profile of :func:`fem_cell.model.build_chemistry_model`.
+  the exposed initial profile (:meth:`fem_cell.model.CellModel.operating_point`).
 
 Job model of the LiCoO2|Li3PO4 interface (docs/impedance.md, "Job model"): the
 degraded layer is electronically conducting LiCoO2 whose Li⁺ path has the resistivity
@@ -30,11 +30,14 @@ R_d + R_ct = the state's R_interface at any temperature:
     R_d  = ρ_p(T) L_d + ∫_degraded (exp(β x_H) − 1)/σ0(T) dz,  ρ_p L_d = s·R_p(T)
     R_ct = (1 − s) R_p(T) + ∫_LiCoO2-bulk (exp(β x_H) − 1)/σ0(T) dz
 
-(s = :data:`DEGRADED_PRISTINE_SHARE`).  The degraded layer's σ_d enters the forms as a
+(s = ``[electrochemistry] degraded_pristine_share``).  The degraded layer's σ_d enters the forms as a
 cell-wise (DG0) harmonic mean, σ_K = |K| / ∫_K ρ dx with the same quadrature as
 :class:`~fem_cell.physics.degraded.InterfaceResistance`, so the discrete layer
 resistance equals the state's integral exactly (a P1 x_H inside σ would give
 h/⟨σ⟩ ≠ ∫ρ dz on cells where the profile is steep).
+
+The fit and the Kramers–Kronig check need at least :data:`MIN_FIT_FREQUENCIES`
+frequencies; a shorter sweep writes its spectrum and skips both with a note.
 
 Outputs of :func:`impedance_job` (run folder, :mod:`fem_cell.outputs.rundir`):
 ``impedance.csv`` (:data:`CSV_COLUMNS`), ``contributions.csv``,
@@ -45,6 +48,7 @@ chosen frequencies; the series' "time" is the frequency in Hz).
 
 from __future__ import annotations
 
+import csv
 import math
 import time
 from dataclasses import dataclass
@@ -53,46 +57,34 @@ from pathlib import Path
 import numpy as np
 
 from fem_cell._dolfinx import MPI, fem
+from fem_cell.analysis import eis
+from fem_cell.config import RunConfig
 from fem_cell.constants import FARADAY, VACUUM_PERMITTIVITY, ZERO_CELSIUS
-from fem_cell.errors import FemCellError
-from fem_cell.jobs.interrupts import NO_GUARD, Interrupted
+from fem_cell.jobs.interrupts import NO_GUARD
+from fem_cell.jobs.lifecycle import Job, JobResult
+from fem_cell.model import CellModel, proton_inventories
+from fem_cell.model.impedance import (
+    F_CM2,
+    OHM_CM2,
+    Elements,
+    ImpedanceJobError,
+    SmallSignalModel,
+)
+from fem_cell.outputs import eis_plots
+from fem_cell.outputs.rundir import OUTPUTS
+from fem_cell.solvers.impedance import ImpedanceSolver, log_frequencies
 
 #: columns of impedance.csv
 CSV_COLUMNS = ("frequency_Hz", "Z_real_ohm_cm2", "Z_imag_ohm_cm2", "Z_abs_ohm_cm2", "phase_deg")
 #: columns of contributions.csv
 CONTRIBUTION_COLUMNS = ("element", "region", "R_ohm_cm2", "C_F_cm2", "L_H_cm2",
                         "f_characteristic_Hz", "note")
-#: files an impedance run may write
-PLANNED_FILES = ("run.json", "summary.json", "impedance.csv", "contributions.csv",
-                 "spectrum_impedancepy.csv", "nyquist.png", "bode.png", "fields/impedance*")
-from fem_cell.impedance_model import (  # noqa: F401 - re-exported for the job's users
-    ImpedanceJobError,
-    OperatingPoint,
-    film_domain,
-    operating_point,
-    Elements,
-    build_cell_model,
-    CellModel,
-    inventories,
-    interpret,
-    refined_film_domain,
-    refined_line_domain,
-    refined_section_domain,
-    section_column_domain,
-    line_domain,
-    DEGRADED_PRISTINE_SHARE,
-    REFINE_1D,
-    REFINE_2D,
-    FILM_REGIONS,
-    OHM_CM2,
-    F_CM2,
-    _law,
-    _site_densities,
-    _degraded_sigma,
-    _p1,
-    _load_state,
-    _gather_level,
-)
+#: fewest frequencies the circuit fit (9 parameters) and the Lin-KK check are run on
+MIN_FIT_FREQUENCIES = 10
+#: widest sweep accepted (Hz): below 1 µHz or above 1 THz the model means nothing here
+FREQUENCY_RANGE = (1e-6, 1e12)
+#: most frequencies in one sweep (each costs a projected solve and a residual check)
+MAX_FREQUENCIES = 10_000
 
 
 @dataclass
@@ -105,7 +97,7 @@ class CellImpedance:
         sweep: the solver's :class:`~fem_cell.solvers.impedance.ImpedanceResult`.
         elements: the model's element values (SI).
         fit: the equivalent-circuit fit (None if it failed: ``fit_error``).
-        kk: Lin-KK result.
+        kk: Lin-KK result (None if the sweep is too short: ``fit_error`` says why).
         inventories: proton inventories (mol/m²).
         temperature: K.
         method: ``rom`` or ``direct``.
@@ -162,8 +154,8 @@ class CellImpedance:
                                                else self.fit.error("R_interface")),
             "R_interface_ohm_cm2": self.R_interface_state_ohm_cm2,
             "R_interface_model_ohm_cm2": el.R_interface * OHM_CM2,
-            "kk_residual_max": self.kk.residual_max,
-            "kk_elements": self.kk.M,
+            "kk_residual_max": None if self.kk is None else self.kk.residual_max,
+            "kk_elements": None if self.kk is None else self.kk.M,
             **self.inventories,
             "temperature_C": self.temperature - ZERO_CELSIUS,
             "method": self.method,
@@ -198,52 +190,99 @@ class CellImpedance:
         return out
 
 
+
 def default_frequencies() -> np.ndarray:
     """61 log-spaced points from 10 mHz to 1 MHz."""
-    from fem_cell.solvers.impedance import log_frequencies
-
     return log_frequencies(1e-2, 1e6, 61)
 
 
-def _check_frequencies(frequencies) -> np.ndarray:
+def check_frequencies(frequencies) -> np.ndarray:
+    """The sweep's frequencies (Hz), validated: finite, positive, within
+    :data:`FREQUENCY_RANGE`, at most :data:`MAX_FREQUENCIES`."""
     f = default_frequencies() if frequencies is None else np.asarray(frequencies, float)
-    if f.ndim != 1 or f.size < 2 or not np.all(np.isfinite(f)) or np.any(f <= 0):
-        raise ImpedanceJobError(f"frequencies: expected at least two positive numbers (Hz), got "
-                                f"{np.asarray(frequencies).tolist()!r}")
+    lo, hi = FREQUENCY_RANGE
+    if (f.ndim != 1 or f.size < 2 or not np.all(np.isfinite(f)) or np.any(f < lo)
+            or np.any(f > hi)):
+        raise ImpedanceJobError(f"frequencies: expected at least two numbers from {lo:g} to "
+                                f"{hi:g} Hz, got {np.asarray(frequencies).tolist()!r}"[:300])
+    if f.size > MAX_FREQUENCIES:
+        raise ImpedanceJobError(f"frequencies: {f.size} points; at most {MAX_FREQUENCIES} per "
+                                "sweep (split the band into several runs)")
     return f
 
 
-def _run(config, comm, *, state=None, proton_fraction=None, temperature=298.15,
-         frequencies=None, method="rom", prefix="fem_cell_imp_", guard=NO_GUARD,
-         say=None, refine_electrode=True) -> tuple[CellImpedance, CellModel, object]:
-    """cell_impedance keeping the model and solver (for field maps); caller destroys."""
-    from fem_cell.solvers.impedance import ImpedanceSolver
+def interpret(frequencies, Z_ohm_cm2, el: Elements, comm: MPI.Comm | None = None):
+    """Circuit fit (:data:`~fem_cell.analysis.eis.RANDLES_STACK_CIRCUIT`, initial guess from
+    the model's elements) and Lin-KK; rank 0 computes, the result is broadcast.
 
+    Returns:
+        ``(fit, note, kk)``: fit and kk are None when the sweep has fewer than
+        :data:`MIN_FIT_FREQUENCIES` points (or the fit failed: ``note`` says why).
+    """
+    out = None
+    if comm is None or comm.rank == 0:
+        n = len(frequencies)
+        if n < MIN_FIT_FREQUENCIES:
+            note = (f"{n} frequencies: the circuit fit and the Kramers-Kronig check need at "
+                    f"least {MIN_FIT_FREQUENCIES}; skipped")
+            out = (None, note, None)
+        else:
+            out = _fit_and_check(frequencies, Z_ohm_cm2, el)
+    if comm is not None:
+        out = comm.bcast(out, root=0)
+    return out
+
+
+def _fit_and_check(frequencies, Z, el: Elements):
+    guess = eis.randles_initial_guess(
+        R_bulk=el.R_bulk * OHM_CM2, C_bulk=el.C_bulk * F_CM2,
+        R_interface=el.R_interface * OHM_CM2, C_interface=el.C_dl * F_CM2,
+        R_Li=el.R_Li * OHM_CM2, C_Li=el.C_Li * F_CM2,
+        R_diffusion=el.R_diffusion * OHM_CM2, tau_diffusion=el.tau_diffusion,
+        R_series=el.R_series * OHM_CM2)
+    try:
+        fit = eis.fit_equivalent_circuit(frequencies, Z, guess, circuit=eis.RANDLES_STACK_CIRCUIT,
+                                         names=eis.RANDLES_STACK_PARAMETERS)
+        note = None
+    except (RuntimeError, ValueError, FloatingPointError) as e:
+        fit, note = None, f"circuit fit failed: {e}"
+    try:
+        kk = eis.kramers_kronig_checked(frequencies, Z)
+    except (RuntimeError, ValueError, NameError, np.linalg.LinAlgError) as e:
+        kk = None
+        note = ((note + "; ") if note else "") + f"Kramers-Kronig check failed: {e}"
+    return fit, note, kk
+
+
+def _run(model: CellModel, *, state=None, proton_fraction=None, temperature=298.15,
+         frequencies=None, method="rom", prefix="fem_cell_imp_", guard=NO_GUARD,
+         say=None, refine_electrode=True) -> tuple[CellImpedance, SmallSignalModel, object]:
+    """The sweep keeping the model and the solver (for field maps); caller destroys."""
     wall0 = time.perf_counter()
-    f = _check_frequencies(frequencies)
+    comm = model.comm
+    f = check_frequencies(frequencies)
     if method not in ("rom", "direct"):
         raise ImpedanceJobError(f"method {method!r}: expected 'rom' or 'direct'")
-    op = operating_point(config, comm, state=state, proton_fraction=proton_fraction)
+    op = model.operating_point(state=state, proton_fraction=proton_fraction)
     guard.check(comm)
-    cm = build_cell_model(config, op, temperature, prefix=prefix,
-                          refine_electrode=refine_electrode)
+    cm = model.small_signal(op, temperature, prefix=prefix, refine_electrode=refine_electrode)
     solver = ImpedanceSolver(cm.model.problem, cm.model.physics, prefix=prefix + "eis_")
     if say:
         say(f"{op.film.dim}-D film mesh, {solver.n_dofs()} unknowns; sweeping {f.size} "
             f"frequencies ({method})")
     with guard.deferred():
-        sweep = solver.sweep(f, method)
+        sweep = solver.sweep(f, method, poll=lambda: guard.check(comm))
     guard.check(comm)
     Z = sweep.impedance_ohm_cm2
-    fit, fit_err, kk = interpret(f, Z, cm.elements, comm)
+    fit, note, kk = interpret(f, Z, cm.elements, comm)
     res = CellImpedance(f, Z, sweep, cm.elements, fit, kk,
-                        inventories(op, _site_densities(config)), cm.temperature, method,
-                        op.film.dim, solver.n_dofs(), op.source, op.state_file, op.state_time,
-                        fit_err, time.perf_counter() - wall0)
+                        proton_inventories(op.film, op.x_lco, op.x_lpo, model.config.chemistry),
+                        cm.temperature, method, op.film.dim, solver.n_dofs(), op.source,
+                        op.state_file, op.state_time, note, time.perf_counter() - wall0)
     return res, cm, solver
 
 
-def cell_impedance(config, comm: MPI.Comm, *, state=None, proton_fraction=None,
+def cell_impedance(config: RunConfig, comm: MPI.Comm, *, state=None, proton_fraction=None,
                    temperature: float = 298.15, frequencies=None,
                    method: str = "rom", refine_electrode: bool = True) -> CellImpedance:
     """Impedance of the configured cell at a state (collective; no files).
@@ -252,27 +291,29 @@ def cell_impedance(config, comm: MPI.Comm, *, state=None, proton_fraction=None,
         config: validated configuration (its ``[mesh] dim`` chooses 1-D or 2-D).
         comm: communicator.
         state: checkpoint file or run folder (last state) whose proton field to use.
-        proton_fraction: see :func:`operating_point` (``"exposed"``, a number, …).
+        proton_fraction: see :meth:`fem_cell.model.CellModel.operating_point`.
         temperature: uniform temperature (K); default 25 °C.
         frequencies: Hz; default 61 points 10 mHz – 1 MHz.
         method: ``"rom"`` (default) or ``"direct"``.
-        refine_electrode: 1-D: split the LiCoO2 bulk cells of the film mesh
-            (:func:`refined_line_domain`) to resolve the Li diffusion; False = the film
-            mesh as it is (what 2-D uses).
+        refine_electrode: 1-D: refine the LiCoO2 bulk for the Li diffusion; False = the
+            film mesh as it is (what 2-D uses).
 
     Returns:
         A :class:`CellImpedance` (Z in Ω cm² per Li-pad area, fit, KK, elements).
     """
-    res, cm, solver = _run(config, comm, state=state, proton_fraction=proton_fraction,
-                           temperature=temperature, frequencies=frequencies, method=method,
-                           refine_electrode=refine_electrode)
-    solver.destroy()
-    cm.model.destroy()
+    model = CellModel(config, comm)
+    try:
+        res, _, solver = _run(model, state=state, proton_fraction=proton_fraction,
+                              temperature=temperature, frequencies=frequencies, method=method,
+                              refine_electrode=refine_electrode)
+        solver.destroy()
+    finally:
+        model.destroy()
     return res
 
 
 # ------------------------------------------------------------------ field maps (2-D) ----
-def write_field_maps(cm: CellModel, solver, frequencies, path: Path) -> list[float]:
+def write_field_maps(cm: SmallSignalModel, solver, frequencies, path: Path) -> list[float]:
     """Complex potential and current density at ``frequencies`` (Hz) into a .pvd series.
 
     Per unit pad current density (1 A/m² into the pad): ``phi_re``/``phi_im`` (V per
@@ -404,8 +445,6 @@ def write_spectrum_csv(path: Path, f, Z) -> None:
 
 
 def write_contributions_csv(path: Path, el: Elements) -> None:
-    import csv
-
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=list(CONTRIBUTION_COLUMNS))
         w.writeheader()
@@ -413,108 +452,120 @@ def write_contributions_csv(path: Path, el: Elements) -> None:
             w.writerow({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in row.items()})
 
 
-def _say(comm, progress: bool):
-    def say(msg: str) -> None:
-        if progress and comm.rank == 0:
-            print(f"[impedance] {msg}", flush=True)
-    return say
 
-
-def impedance_job(config, out, comm: MPI.Comm, *, state=None, temperature: float = 298.15,
-                  frequencies=None, method: str = "rom", overwrite: bool = False,
-                  progress: bool = True, announce=None, guard=NO_GUARD, provenance=None,
-                  field_frequencies=None, proton_fraction=None, compare_1d: bool = True):
-    """``fem-cell impedance``: :func:`cell_impedance` in a run folder.
+def impedance_job(config: RunConfig, out, comm: MPI.Comm, *, state=None,
+                  temperature: float = 298.15, frequencies=None, method: str = "rom",
+                  overwrite: bool = False, progress: bool = True, announce=None,
+                  guard=NO_GUARD, provenance=None, field_frequencies=None,
+                  proton_fraction=None, compare_1d: bool = True) -> JobResult:
+    """``fem-cell impedance``: the spectrum of a state in a run folder.
 
     Args:
         config: validated configuration (``[mesh] dim`` 1 or 2).
-        out: run folder (checked before any work; never overwritten without
-            ``overwrite``; a user's own files are never touched).
+        out: run folder (see :mod:`fem_cell.jobs.lifecycle`); it must not contain ``state``.
         comm: communicator.
         state: checkpoint file or run folder (its last state); None = pristine (or
             ``proton_fraction``).
         temperature: uniform temperature (K), default 25 °C.
         frequencies: Hz; default 61 points 10 mHz – 1 MHz.
         method: ``"rom"`` or ``"direct"``.
-        overwrite, announce, guard: as for :func:`fem_cell.jobs.anneal.anneal_job`.
+        overwrite, announce, guard, progress: as for :func:`fem_cell.jobs.anneal.anneal_job`.
         provenance: how the configuration was made (stored in run.json).
         field_frequencies: 2-D: frequencies (Hz) of the field maps; default the apex
             frequencies of the bulk and the interface arcs.
         proton_fraction: instead of a state: ``"exposed"``, a number, … (see
-            :func:`operating_point`).
+            :meth:`fem_cell.model.CellModel.operating_point`).
         compare_1d: 2-D: also run the 1-D model of the same configuration in-process and
             report the differences (pristine/exposed/uniform operating points).
 
     Returns:
-        The :class:`CellImpedance`.
+        A :class:`~fem_cell.jobs.lifecycle.JobResult`: ``summary`` (:meth:`CellImpedance.summary`),
+        ``tables["spectrum"]``, ``details["impedance"]`` (the :class:`CellImpedance`).
     """
-    from fem_cell.analysis import eis
     from fem_cell.jobs.state import config_fingerprint
-    from fem_cell.outputs import eis_plots
-    from fem_cell.outputs.rundir import RunFolder
 
-    folder = RunFolder(out, comm, "impedance", overwrite=overwrite, planned=PLANNED_FILES)
-    if announce is not None:
-        announce()
+    f = check_frequencies(frequencies)
     prov = {**(provenance or {}), "fingerprint": config_fingerprint(config)}
-    folder.open(config.to_dict(), {"dim": config.mesh.dim, "provenance": prov,
-                                   "state": None if state is None else str(state),
-                                   "temperature_C": float(temperature) - ZERO_CELSIUS,
-                                   "method": method})
-    say = _say(comm, progress)
-    wall0 = time.perf_counter()
-    try:
-        res, cm, solver = _run(config, comm, state=state, proton_fraction=proton_fraction,
-                               temperature=temperature, frequencies=frequencies,
-                               method=method, guard=guard, say=say)
+    inputs = tuple(p for p in (state, config.mesh.file) if p is not None)
+    with Job("impedance", out, comm, config=config, overwrite=overwrite,
+             planned=OUTPUTS["impedance"], inputs=inputs, announce=announce, guard=guard,
+             progress=progress,
+             info={"dim": config.mesh.dim, "provenance": prov,
+                   "state": None if state is None else str(state),
+                   "temperature_C": float(temperature) - ZERO_CELSIUS, "method": method}) as job:
+        model = CellModel(config, comm)
         try:
-            summary = res.summary()
-            f, Z = res.frequencies, res.Z_ohm_cm2
-            if comm.rank == 0:
-                write_spectrum_csv(folder.file("impedance.csv"), f, Z)
-                write_contributions_csv(folder.file("contributions.csv"), res.elements)
-                eis.write_spectrum_csv(folder.file("spectrum_impedancepy.csv"), f, Z)
-            else:
-                for n in ("impedance.csv", "contributions.csv", "spectrum_impedancepy.csv"):
-                    folder.file(n)
-            if res.dim == 2:
-                ff = field_frequencies
-                if ff is None:
-                    ap = res.apex_frequencies()
-                    ff = sorted({ap["bulk"], ap["interface"]})
-                say(f"field maps at {', '.join(f'{x:.4g}' for x in ff)} Hz")
-                done = write_field_maps(cm, solver, ff, folder.file("fields/impedance.pvd"))
-                summary["field_frequencies_Hz"] = done
-                folder.add_tree("fields", "impedance*")
+            res, cm, solver = _run(model, state=state, proton_fraction=proton_fraction,
+                                   temperature=temperature, frequencies=f, method=method,
+                                   guard=guard, say=job.say)
+            try:
+                summary = res.summary()
+                _write_tables(job, res)
+                if res.dim == 2 and job.folder is not None:
+                    summary["field_frequencies_Hz"] = _field_maps(job, res, cm, solver,
+                                                                  field_frequencies)
+            finally:
+                solver.destroy()
         finally:
-            solver.destroy()
-            cm.model.destroy()
-        guard.check(comm)
+            model.destroy()
+        job.check()
         if res.dim == 2 and compare_1d:
             summary["comparison_1d"] = _compare_1d(config, comm, res, state, proton_fraction,
-                                                   temperature, f, method, say)
-        if comm.rank == 0:
-            eis_plots.plot_nyquist(folder.file("nyquist.png"), f, Z, res.fit,
+                                                   temperature, f, method, job.say)
+        if comm.rank == 0 and job.folder is not None:
+            eis_plots.plot_nyquist(job.file("nyquist.png"), f, res.Z_ohm_cm2, res.fit,
                                    title=_title(config, res), zoom=_zoom(res))
-            eis_plots.plot_bode(folder.file("bode.png"), f, Z, res.fit, title=_title(config, res))
-        else:
-            folder.file("nyquist.png")
-            folder.file("bode.png")
+            eis_plots.plot_bode(job.file("bode.png"), f, res.Z_ohm_cm2, res.fit,
+                                title=_title(config, res))
         comm.Barrier()
-    except BaseException as e:
-        _fail(folder, e, time.perf_counter() - wall0)
-        raise
-    res.wall_time = time.perf_counter() - wall0
-    summary["wall_time_s"] = res.wall_time
-    folder.add_tree("fields", "impedance*")
-    folder.finish("completed", dim=res.dim, dofs=res.dofs,
-                  wall_time_s=res.wall_time, factorizations=int(res.sweep.n_factorizations))
-    folder.write_summary(summary)
-    folder.update()
-    say(f"R_interface fit {res.R_interface_fit_ohm_cm2:.4g} Ohm cm2 "
-        f"(state {res.R_interface_state_ohm_cm2:.4g}), KK residual {res.kk.residual_max:.2e}, "
-        f"{res.wall_time:.1f} s")
-    return res
+        job.check()  # a signal during the last stage: interrupted, not completed
+        kk = "skipped" if res.kk is None else f"{res.kk.residual_max:.2e}"
+        job.say(f"R_interface fit {res.R_interface_fit_ohm_cm2:.4g} Ohm cm2 "
+                f"(state {res.R_interface_state_ohm_cm2:.4g}), KK residual {kk}, "
+                f"{job.wall_time():.1f} s")
+        return job.finish(summary, tables={"spectrum": spectrum_table(res)},
+                          details={"impedance": res}, dim=res.dim, dofs=res.dofs,
+                          factorizations=int(res.sweep.n_factorizations))
+
+
+def _write_tables(job: Job, res: CellImpedance) -> None:
+    if job.folder is None:
+        return
+    f, Z = res.frequencies, res.Z_ohm_cm2
+    paths = [job.file(n) for n in ("impedance.csv", "contributions.csv",
+                                   "spectrum_impedancepy.csv")]
+    if job.comm.rank == 0:
+        write_spectrum_csv(paths[0], f, Z)
+        write_contributions_csv(paths[1], res.elements)
+        eis.write_spectrum_csv(paths[2], f, Z)
+
+
+def _field_maps(job: Job, res: CellImpedance, cm, solver, field_frequencies) -> list[float]:
+    ff = field_frequencies
+    if ff is None:
+        ap = res.apex_frequencies()
+        ff = sorted({ap["bulk"], ap["interface"]})
+    job.say(f"field maps at {', '.join(f'{x:.4g}' for x in ff)} Hz")
+    done = write_field_maps(cm, solver, ff, job.file("fields/impedance.pvd"))
+    job.tree("fields")
+    return done
+
+
+class SpectrumTable:
+    """The spectrum as a table (:data:`CSV_COLUMNS`)."""
+
+    def __init__(self, f, Z):
+        self.data = {"frequency_Hz": np.asarray(f), "Z_real_ohm_cm2": Z.real,
+                     "Z_imag_ohm_cm2": Z.imag, "Z_abs_ohm_cm2": np.abs(Z),
+                     "phase_deg": np.degrees(np.angle(Z))}
+        self.columns = list(CSV_COLUMNS)
+
+    def column(self, name: str) -> np.ndarray:
+        return self.data[name]
+
+
+def spectrum_table(res: CellImpedance) -> SpectrumTable:
+    return SpectrumTable(res.frequencies, res.Z_ohm_cm2)
 
 
 def _zoom(res: CellImpedance):
@@ -531,7 +582,7 @@ def _zoom(res: CellImpedance):
 
 def _title(config, res: CellImpedance) -> str:
     src = res.source if res.state_file is None else f"state {res.state_file.name}"
-    return (f"{getattr(config, 'title', '')}\n{res.dim}-D, {src}, "
+    return (f"{config.title}\n{res.dim}-D, {src}, "
             f"{res.temperature - ZERO_CELSIUS:.1f} °C")
 
 
@@ -542,8 +593,7 @@ def _compare_1d(config, comm, res2: CellImpedance, state, proton_fraction, tempe
         return {"available": False,
                 "reason": "a 2-D state has no 1-D counterpart without interpolation"}
     say("1-D model of the same configuration for comparison")
-    cfg1 = config.with_mesh(dim=1)
-    r1 = cell_impedance(cfg1, comm, proton_fraction=proton_fraction, temperature=temperature,
+    r1 = cell_impedance(config.with_mesh(dim=1), comm, proton_fraction=proton_fraction, temperature=temperature,
                         frequencies=f, method=method)
     dz = np.abs(res2.Z_ohm_cm2 - r1.Z_ohm_cm2) / np.abs(r1.Z_ohm_cm2)
     return {"available": True,
@@ -556,23 +606,6 @@ def _compare_1d(config, comm, res2: CellImpedance, state, proton_fraction, tempe
             "dofs_1d": r1.dofs}
 
 
-def _fail(folder, e: BaseException, wall: float) -> None:
-    """Rank-0 bookkeeping of a run that stopped early."""
-    folder.add_tree("fields", "impedance*")
-    if isinstance(e, Interrupted):
-        folder.finish("interrupted", reason=e.signal_name, wall_time_s=wall)
-    elif isinstance(e, (FemCellError, KeyboardInterrupt)):
-        folder.finish("failed", reason=str(e) or type(e).__name__, wall_time_s=wall)
-    else:
-        folder.finish("failed", reason=f"internal error: {type(e).__name__}: {e}",
-                      wall_time_s=wall)
-    folder.write_summary({"reason": folder._info.get("reason")})
-    folder.update()
-
-
-__all__ = ["CSV_COLUMNS", "CellImpedance", "CellModel", "DEGRADED_PRISTINE_SHARE", "Elements",
-           "ImpedanceJobError", "OperatingPoint", "REFINE_1D", "REFINE_2D", "build_cell_model",
-           "cell_impedance", "default_frequencies", "film_domain", "impedance_job", "interpret",
-           "inventories", "line_domain", "operating_point", "refined_film_domain",
-           "refined_line_domain", "refined_section_domain", "section_column_domain",
-           "write_field_maps"]
+__all__ = ["CSV_COLUMNS", "CellImpedance", "MIN_FIT_FREQUENCIES", "cell_impedance",
+           "check_frequencies", "default_frequencies", "impedance_job", "interpret",
+           "write_contributions_csv", "write_field_maps", "write_spectrum_csv"]

@@ -42,9 +42,13 @@ from pathlib import Path
 import numpy as np
 
 from fem_cell._dolfinx import MPI
-from fem_cell.config import RunConfig
-from fem_cell.jobs.interrupts import NO_GUARD
-from fem_cell.outputs.rundir import RunFolder
+from fem_cell.config import RunConfig, load_config
+from fem_cell.errors import FemCellError
+from fem_cell.jobs.anneal import anneal_job
+from fem_cell.jobs.impedance import cell_impedance
+from fem_cell.jobs.interrupts import NO_GUARD, Interrupted
+from fem_cell.jobs.lifecycle import Job, JobResult
+from fem_cell.outputs.rundir import OUTPUTS
 
 CASES = ("pristine", "air", "N2", "O2", "CO2", "H2", "H2O", "H2O_annealed_150C_1h",
          "H2O_7days_25C")
@@ -60,8 +64,6 @@ PAPER = {
     "H2O_annealed_150C_1h": (10.3, "|R - 10.3| <= 10 %"),
     "H2O_7days_25C": (None, "R >= 0.9 R(H2O): no recovery at room temperature"),
 }
-PLANNED = ("run.json", "summary.json", "reproduction.csv", "nyquist.png", "report.html",
-           "spectra/*", "anneal_H2O", "hold_7days_25C", "anneal_2d_small")
 SEVEN_DAYS = {"anneal": {"initial_temperature": "25 degC", "segments": [{"hold": "168 h"}]},
               "solver": {"dt_max": "1 h"}, "output": {"field_interval": "12 h"}}
 
@@ -82,111 +84,126 @@ def meets(case: str, R: float, ref: dict[str, float]) -> bool:
 
 
 def _exposure(config: RunConfig, gas: str):
-    from fem_cell.model import chemistry_parameters
-
-    ex = chemistry_parameters(config)["exposure"]
-    if gas == "pristine":
-        return dataclasses.replace(ex, gas="vacuum")
-    return dataclasses.replace(ex, gas=gas)
+    ex = config.exposure
+    return dataclasses.replace(ex, gas="vacuum" if gas == "pristine" else gas)
 
 
-def reproduce_job(config: RunConfig, out: str | Path, comm: MPI.Comm, *, overwrite: bool = False,
-                  progress: bool = True, guard=NO_GUARD, announce=None,
-                  provenance: dict | None = None, render_2d: bool = True) -> dict:
-    """``fem-cell reproduce``: all cases, their spectra, the table and the report."""
-    from fem_cell.jobs.anneal import _record_failure, anneal_job
-    from fem_cell.jobs.impedance import cell_impedance
+def reproduce_job(config: RunConfig, out: str | Path | None, comm: MPI.Comm, *,
+                  overwrite: bool = False, progress: bool = True, guard=NO_GUARD,
+                  announce=None, provenance: dict | None = None,
+                  render_2d: bool = True) -> JobResult:
+    """``fem-cell reproduce``: all cases, their spectra, the table and the report.
 
-    folder = RunFolder(out, comm, "reproduce", overwrite=overwrite, planned=PLANNED)
-    if announce is not None:
-        announce()
-    folder.open(config.to_dict(), {"dim": config.mesh.dim, "provenance": provenance or {}})
-    wall0 = time.perf_counter()
-    results: dict[str, dict] = {}
-    spectra: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    A stop (Ctrl-C, a failure) after some cases keeps them: ``reproduction.csv`` and the
+    report list the cases computed so far (the others as not computed).
+    """
+    inputs = (config.mesh.file,) if config.mesh.file else ()
+    with Job("reproduce", out, comm, config=config, overwrite=overwrite,
+             planned=OUTPUTS["reproduce"], inputs=inputs, announce=announce, guard=guard,
+             progress=progress,
+             info={"dim": config.mesh.dim, "provenance": provenance or {}}) as job:
+        cases = _Cases(job, config)
+        try:
+            _run_cases(job, cases, config, overwrite, provenance, render_2d)
+        except (Interrupted, FemCellError):
+            if cases.results and job.folder is not None and comm.rank == 0:
+                _write_outputs(job, _table(cases.results), cases.spectra, config, None)
+            raise
+        removed = cases.anneal.history.column("H_LiCoO2_mol_m2")
+        removed_fraction = float(1.0 - removed[-1] / removed[0]) if removed[0] > 0 else 0.0
+        rows = _table(cases.results)
+        if job.folder is not None and comm.rank == 0:
+            _write_outputs(job, rows, cases.spectra, config, removed_fraction)
+        n_ok = sum(r["meets"] == "yes" for r in rows)
+        res = cases.results["H2O_annealed_150C_1h"]
+        summary = {"cases": {r["case"]: {k: r[k] for k in r if k != "case"} for r in rows},
+                   "cases_meeting_paper": n_ok, "cases_total": len(rows),
+                   "H_LiCoO2_removed_fraction_after_anneal": removed_fraction,
+                   "case8_protons_removed_ge_90_percent": removed_fraction >= 0.90,
+                   "R_interface_ohm_cm2": res["R_fit"],
+                   "H_LiCoO2_mol_m2": res["H_LiCoO2_mol_m2"],
+                   "H_Li3PO4_mol_m2": res["H_Li3PO4_mol_m2"]}
+        job.say(f"done: {n_ok}/{len(rows)} cases meet the paper")
+        return job.finish(summary, tables={"cases": _RowsTable(rows)})
 
-    def say(msg: str) -> None:
-        if progress and comm.rank == 0:
-            print(f"[reproduce {time.perf_counter() - wall0:6.1f} s] {msg}", flush=True)
 
-    def keep(case: str, imp) -> None:
+class _Cases:
+    """The cases computed so far (results, spectra) and the anneal's result."""
+
+    def __init__(self, job: Job, config: RunConfig):
+        self.job, self.config = job, config
+        self.results: dict[str, dict] = {}
+        self.spectra: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.anneal = None
+
+    def keep(self, case: str, imp) -> None:
         s = imp.summary()
-        results[case] = {"R_fit": s["R_interface_fit_ohm_cm2"],
-                         "R_fit_stderr": s["R_interface_fit_stderr_ohm_cm2"],
-                         "R_state": s["R_interface_ohm_cm2"],
-                         "kk_residual_max": s["kk_residual_max"],
-                         "H_LiCoO2_mol_m2": s.get("H_LiCoO2_mol_m2"),
-                         "H_Li3PO4_mol_m2": s.get("H_Li3PO4_mol_m2")}
-        spectra[case] = (imp.frequencies, imp.Z_ohm_cm2)
-        say(f"{case:22s} R_interface {results[case]['R_fit']:8.2f} Ω cm² (fit), "
-            f"{results[case]['R_state']:8.2f} (state)")
+        self.results[case] = {"R_fit": s["R_interface_fit_ohm_cm2"],
+                              "R_fit_stderr": s["R_interface_fit_stderr_ohm_cm2"],
+                              "R_state": s["R_interface_ohm_cm2"],
+                              "kk_residual_max": s["kk_residual_max"],
+                              "H_LiCoO2_mol_m2": s.get("H_LiCoO2_mol_m2"),
+                              "H_Li3PO4_mol_m2": s.get("H_Li3PO4_mol_m2")}
+        self.spectra[case] = (imp.frequencies, imp.Z_ohm_cm2)
+        r = self.results[case]
+        self.job.say(f"{case:22s} R_interface {r['R_fit']:8.2f} Ω cm² (fit), "
+                     f"{r['R_state']:8.2f} (state)")
 
-    try:
+
+def _run_cases(job: Job, cases: _Cases, config: RunConfig, overwrite: bool,
+               provenance: dict | None, render_2d: bool) -> None:
+    comm, guard = job.comm, job.guard
+    with guard.deferred():
+        for case in ("pristine", "air", "N2", "O2", "CO2", "H2", "H2O"):
+            job.say(f"{case}: exposure + impedance")
+            cases.keep(case, cell_impedance(config, comm,
+                                            proton_fraction=_exposure(config, case)))
+            job.check()
+
+    def anneal_and_measure(case: str, cfg: RunConfig, sub: str):
+        """The H2O-exposed cell through ``cfg``'s program (a run folder ``sub``), then
+        the impedance of its last state."""
+        where = None if job.folder is None else job.folder.path / sub
+        res = anneal_job(cfg.with_exposure(gas="H2O", origin="reproduce"), where, comm,
+                         overwrite=overwrite, progress=False, guard=guard,
+                         provenance=provenance)
+        job.tree(sub, "**/*")
+        state = where if where is not None else None
         with guard.deferred():
-            for case in ("pristine", "air", "N2", "O2", "CO2", "H2", "H2O"):
-                say(f"{case}: exposure + impedance")
-                keep(case, cell_impedance(config, comm, proton_fraction=_exposure(config, case)))
-                guard.check(comm)
+            if state is not None:
+                cases.keep(case, cell_impedance(cfg, comm, state=state))
+        return res
 
-        def anneal_and_measure(case: str, cfg: RunConfig, sub: str):
-            """The H2O-exposed cell through ``cfg``'s program (a run folder ``sub``), then
-            the impedance of its last state."""
-            res = anneal_job(cfg.with_exposure(gas="H2O", origin="reproduce"),
-                             folder.path / sub, comm, overwrite=overwrite, progress=False,
-                             guard=guard, provenance=provenance)
-            folder.add_file(sub)
-            with guard.deferred():
-                keep(case, cell_impedance(cfg, comm, state=folder.path / sub))
-            return res
+    job.say("H2O_annealed_150C_1h: anneal of the H2O-exposed cell (heat + transport)")
+    cases.anneal = anneal_and_measure("H2O_annealed_150C_1h", config, "anneal_H2O")
+    job.say("H2O_7days_25C: 7 days at 25 °C after the H2O exposure")
+    anneal_and_measure("H2O_7days_25C", _with_overrides(config, SEVEN_DAYS, provenance),
+                       "hold_7days_25C")
+    if render_2d and config.mesh.dim == 1 and job.folder is not None:
+        job.say("small 2-D exposure + anneal for the proton field before/after")
+        small_2d = _with_overrides(config, {"mesh": {
+            "dim": 2, "cells_per_layer": 4, "lateral_cells": 16, "lateral_growth": 1.5,
+            "growth": 1.5, "max_cell_size": "100 um"}, "output": {"field_interval": "0 min"}},
+            provenance)
+        anneal_job(small_2d.with_exposure(gas="H2O", origin="reproduce"),
+                   job.folder.path / "anneal_2d_small", comm, overwrite=overwrite,
+                   progress=False, guard=guard, provenance=provenance)
+        job.tree("anneal_2d_small", "**/*")
 
-        say("H2O_annealed_150C_1h: anneal of the H2O-exposed cell (heat + transport)")
-        a = anneal_and_measure("H2O_annealed_150C_1h", config, "anneal_H2O")
-        say("H2O_7days_25C: 7 days at 25 °C after the H2O exposure")
-        anneal_and_measure("H2O_7days_25C", _with_overrides(config, SEVEN_DAYS, provenance),
-                           "hold_7days_25C")
-        small_2d = None
-        if render_2d and config.mesh.dim == 1:
-            say("small 2-D exposure + anneal for the proton field before/after")
-            small_2d = _with_overrides(config, {"mesh": {
-                "dim": 2, "cells_per_layer": 4, "lateral_cells": 16, "lateral_growth": 1.5,
-                "growth": 1.5, "max_cell_size": "100 um"}, "output": {"field_interval": "0 min"}},
-                provenance)
-            anneal_job(small_2d.with_exposure(gas="H2O", origin="reproduce"),
-                       folder.path / "anneal_2d_small", comm, overwrite=overwrite,
-                       progress=False, guard=guard, provenance=provenance)
-            folder.add_file("anneal_2d_small")
-    except BaseException as e:
-        _record_failure(folder, e, time.perf_counter() - wall0)
-        raise
-    removed = a.history.column("H_LiCoO2_mol_m2")
-    removed_fraction = float(1.0 - removed[-1] / removed[0]) if removed[0] > 0 else 0.0
-    rows = _table(results)
-    if comm.rank == 0:
-        _write_outputs(folder, rows, spectra, results, config, removed_fraction)
-    for rel in ("reproduction.csv", "nyquist.png", "report.html"):
-        folder.add_file(rel)
-    for case in spectra:
-        folder.add_file(f"spectra/{case}.csv")
-    n_ok = sum(r["meets"] == "yes" for r in rows)
-    summary = {"cases": {r["case"]: {k: r[k] for k in r if k != "case"} for r in rows},
-               "cases_meeting_paper": n_ok, "cases_total": len(rows),
-               "H_LiCoO2_removed_fraction_after_anneal": removed_fraction,
-               "case8_protons_removed_ge_90_percent": removed_fraction >= 0.90,
-               "R_interface_ohm_cm2": results["H2O_annealed_150C_1h"]["R_fit"],
-               "H_LiCoO2_mol_m2": results["H2O_annealed_150C_1h"]["H_LiCoO2_mol_m2"],
-               "H_Li3PO4_mol_m2": results["H2O_annealed_150C_1h"]["H_Li3PO4_mol_m2"],
-               "wall_time_s": time.perf_counter() - wall0}
-    folder.finish("completed", wall_time_s=summary["wall_time_s"])
-    folder.write_summary(summary)
-    folder.update()
-    say(f"done: {n_ok}/{len(rows)} cases meet the paper; report in {folder.path / 'report.html'}")
-    return summary
+
+class _RowsTable:
+    """reproduction.csv's rows as a table."""
+
+    def __init__(self, rows: list[dict]):
+        self.rows = rows
+        self.columns = list(rows[0]) if rows else []
+
+    def column(self, name: str) -> list:
+        return [r[name] for r in self.rows]
 
 
 def _with_overrides(config: RunConfig, overrides: dict, provenance: dict | None) -> RunConfig:
     """The run's configuration with extra user-config overrides (same user file)."""
-    from fem_cell.config import load_config
-
     path = (provenance or {}).get("config_file")
     cfg = load_config(path, overrides=overrides)
     if config.mesh.dim != cfg.mesh.dim and "mesh" not in overrides:
@@ -198,6 +215,8 @@ def _table(results: dict[str, dict]) -> list[dict]:
     ref = {k: v["R_fit"] for k, v in results.items()}
     rows = []
     for case in CASES:
+        if case not in results:
+            continue
         r = results[case]
         paper, crit = PAPER[case]
         R = r["R_fit"]
@@ -219,23 +238,24 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _write_outputs(folder: RunFolder, rows, spectra, results, config, removed_fraction) -> None:
+def _write_outputs(job: Job, rows, spectra, config, removed_fraction) -> None:
+    """reproduction.csv, spectra/, nyquist.png and report.html (rank 0)."""
     from fem_cell.outputs import plots
 
-    out = folder.path
-    with open(out / "reproduction.csv", "w", newline="", encoding="utf-8") as f:
+    out = job.folder.path
+    with open(job.file("reproduction.csv"), "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         for r in rows:
             w.writerow({k: _fmt(v) for k, v in r.items()})
     (out / "spectra").mkdir(exist_ok=True)
     for case, (fr, Z) in spectra.items():
-        np.savetxt(out / "spectra" / f"{case}.csv",
+        np.savetxt(job.file(f"spectra/{case}.csv"),
                    np.column_stack([fr, Z.real, Z.imag]), delimiter=",",
                    header="frequency_Hz,Z_real_ohm_cm2,Z_imag_ohm_cm2", comments="")
-    plots.plot_nyquist_overlay(spectra, out / "nyquist.png",
+    plots.plot_nyquist_overlay(spectra, job.file("nyquist.png"),
                                title=f"{config.title}: impedance at 25 °C")
-    _write_report(out, rows, config, removed_fraction)
+    _write_report(job.file("report.html"), rows, config, removed_fraction)
 
 
 def _img(path: Path) -> str:
@@ -245,8 +265,10 @@ def _img(path: Path) -> str:
     return f'<img src="data:image/png;base64,{data}" style="max-width:100%">'
 
 
-def _write_report(out: Path, rows, config, removed_fraction) -> None:
+def _write_report(path: Path, rows, config, removed_fraction) -> None:
+    out = path.parent
     n_ok = sum(r["meets"] == "yes" for r in rows)
+    partial = len(rows) < len(CASES)
     trs = "\n".join(
         "<tr>" + "".join(f"<td>{html.escape(_fmt(r[k]))}</td>" for k in (
             "case", "R_interface_ohm_cm2", "R_interface_fit_stderr_ohm_cm2",
@@ -272,9 +294,7 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:4px 8px}}<
 <p>Cell: {html.escape(config.title)} ({html.escape(config.name)}), {config.mesh.dim}-D.
 Interface resistance = the fitted interface arc of the simulated impedance spectrum at 25 °C
 (impedance.py equivalent circuit); the state's own value is shown beside it.</p>
-<p><b>{n_ok} of {len(rows)} cases meet the paper.</b>
-After the 150 °C / 1 h anneal, {100 * removed_fraction:.1f} % of the protons have left
-LiCoO2 (reference case 8: at least 90 %: <b>{"yes" if removed_fraction >= 0.9 else "no"}</b>).</p>
+{_headline(n_ok, rows, partial, removed_fraction)}
 <table><tr><th>case</th><th>R_interface [Ω cm²] (fit)</th><th>± stderr</th>
 <th>state R [Ω cm²]</th><th>paper [Ω cm²]</th><th>relative difference</th><th>criterion</th>
 <th>meets</th></tr>
@@ -282,10 +302,23 @@ LiCoO2 (reference case 8: at least 90 %: <b>{"yes" if removed_fraction >= 0.9 el
 {body}
 <p style="color:#666">fem_cell {html.escape(_version())}; generated {time.strftime("%Y-%m-%d %H:%M")}</p>
 </body></html>"""
-    (out / "report.html").write_text(page, encoding="utf-8")
+    path.write_text(page, encoding="utf-8")
+
+
+def _headline(n_ok: int, rows, partial: bool, removed_fraction) -> str:
+    if partial:
+        return (f"<p><b>The run stopped early: {len(rows)} of {len(CASES)} cases were "
+                f"computed; {n_ok} of them meet the paper.</b></p>")
+    return (f"<p><b>{n_ok} of {len(rows)} cases meet the paper.</b>\n"
+            f"After the 150 °C / 1 h anneal, {100 * removed_fraction:.1f} % of the protons "
+            f"have left\nLiCoO2 (reference case 8: at least 90 %: "
+            f"<b>{'yes' if removed_fraction >= 0.9 else 'no'}</b>).</p>")
 
 
 def _version() -> str:
     from fem_cell import __version__
 
     return __version__
+
+
+__all__ = ["CASES", "PAPER", "meets", "reproduce_job"]

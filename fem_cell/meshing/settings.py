@@ -1,12 +1,16 @@
-"""Mesh resolution settings (SI lengths)."""
+"""Mesh resolution settings (SI lengths), declared once (:mod:`fem_cell.params`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fem_cell.params import Declared, param
+
+_LENGTH = {"lo": 1e-12, "hi": 1.0, "text": "from 1 pm to 1 m"}
+
 
 @dataclass(frozen=True)
-class MeshSettings:
+class MeshSettings(Declared):
     """How finely to mesh the stack.
 
     Args:
@@ -28,30 +32,24 @@ class MeshSettings:
             meshio format carrying ``gmsh:physical`` data) instead of building one.
     """
 
-    dim: int = 1
-    cells_per_layer: int = 16
-    growth: float = 1.25
-    max_cell_size: float = 20e-6
-    lateral_cells: int = 120
-    lateral_growth: float = 1.05
-    lateral_edge_size: float | None = None
-    length_scale: float = 1e-6
-    file: str | None = None
-
-    def __post_init__(self):
-        if self.dim not in (1, 2):
-            raise ValueError(f"dim must be 1 or 2, got {self.dim}")
-        if self.cells_per_layer < 1:
-            raise ValueError("cells_per_layer must be >= 1")
-        if not self.growth > 1.0:
-            raise ValueError("growth must be > 1")
-        if not self.max_cell_size > 0:
-            raise ValueError("max_cell_size must be > 0")
-        if self.lateral_cells < 2:
-            raise ValueError("lateral_cells must be >= 2")
-        if not self.lateral_growth >= 1.0:
-            raise ValueError("lateral_growth must be >= 1")
-        if self.lateral_edge_size is not None and not self.lateral_edge_size > 0:
-            raise ValueError("lateral_edge_size must be > 0")
-        if not self.length_scale > 0:
-            raise ValueError("length_scale must be > 0")
+    dim: int = param("", "mesh dimension: 1 (through-thickness line) or 2 (cross-section)",
+                     default=1, choices=(1, 2))
+    cells_per_layer: int = param("", "minimum number of cells across every layer",
+                                 default=16, kind="integer", lo=1, hi=10_000)
+    growth: float = param("1", "largest size ratio of neighbouring cells through the thickness",
+                          default=1.25, lo=1.0, hi=10.0, lo_open=True,
+                          text="> 1 and <= 10", example="1.25")
+    max_cell_size: float = param("um", "largest cell size through the thickness",
+                                 default=20e-6, example="20 um", **_LENGTH)
+    lateral_cells: int = param("", "2-D: cells across the width before pad-edge refinement",
+                               default=120, kind="integer", lo=2, hi=100_000)
+    lateral_growth: float = param("1", "2-D: lateral size ratio away from the pad edges (1: "
+                                  "uniform)", default=1.05, lo=1.0, hi=10.0,
+                                  text=">= 1 and <= 10", example="1.05")
+    lateral_edge_size: float | None = param(
+        "um", "2-D: largest lateral cell width at a pad edge (absent: the film thickness)",
+        default=None, example="1 um", optional=True, **_LENGTH)
+    length_scale: float = param("um", "metres per mesh-coordinate unit", default=1e-6,
+                                example="1 um", **_LENGTH)
+    file: str | None = param("", "read this mesh file instead of building one", default=None,
+                             kind="path")

@@ -53,116 +53,77 @@ from dataclasses import dataclass
 import numpy as np
 
 from fem_cell._dolfinx import MPI, fem, ufl
-from fem_cell.constants import (
-    BOLTZMANN_EV,
-    ELEMENTARY_CHARGE,
-    FARADAY,
-    GAS_CONSTANT,
-    VACUUM_PERMITTIVITY,
-)
+from fem_cell.constants import FARADAY, GAS_CONSTANT, VACUUM_PERMITTIVITY
 from fem_cell.domain import Domain
+from fem_cell.params import Arrhenius
 
-#: Boltzmann constant in J/K (activation energies are stored in J, SI)
-K_B = BOLTZMANN_EV * ELEMENTARY_CHARGE
-#: one electron-volt in J
-EV = ELEMENTARY_CHARGE
-
-
-def _rct_to_i0(r_ct: float, T: float = 298.15) -> float:
-    """Exchange current density (A/m²) of a charge-transfer resistance (Ω m²), α_a+α_c=1."""
-    return GAS_CONSTANT * T / (FARADAY * r_ct)
+def exchange_current(resistance: float, T: float, alpha_a: float, alpha_c: float) -> float:
+    """Exchange current density i0 (A/m²) whose linearised Butler–Volmer law has the
+    charge-transfer resistance ``resistance`` (Ω m²) at T (K):
+    R_ct = R T / (F i0 (α_a + α_c))."""
+    return GAS_CONSTANT * T / (FARADAY * resistance * (alpha_a + alpha_c))
 
 
 @dataclass(frozen=True)
 class ElectrochemParameters:
-    """Electrochemical parameters of the film cell, SI units.
-
-    Every default carries a source note (confidence tags as in the science brief:
-    A read in a source, B literature value not re-checked, C estimate).  Values the
-    cell file already holds are taken from it by :meth:`from_config`.
+    """Electrochemical parameters of the film cell, SI (no defaults: the model builds
+    them from the cell file's materials and ``[electrochemistry]``,
+    :func:`fem_cell.model.electrochem.electrochem_parameters`).
 
     Attributes:
-        reference_temperature: T_ref of all Arrhenius laws (K). 25 °C.
-        electrolyte_conductivity: Li3PO4 σ at T_ref (S/m). 3e-7 S/cm (A/B, science §3).
-        electrolyte_activation_energy: Li3PO4 σ activation energy (J). 0.57 eV (A/B).
-        electrolyte_relative_permittivity: Li3PO4 εr (–). 10 (C, range 8–15).
-        degraded_conductivity: σ_d0, Li⁺ conductivity of the interfacial LiCoO2 layer
-            without protons at T_ref (S/m). 2e-5 S/m (C): with the 10 nm layer it gives
-            R_d = 5 Ω cm², half of the pristine interface (science §3 used 1e-5 S/m for
-            the excess-resistance law; calibrate with the transport model).
-        degraded_activation_energy: Ea_d of σ_d (J). 0.45 eV (C: taken equal to the
-            LiCoO2 Li-diffusion activation energy, science §3 0.3–0.6 eV).
-        degraded_beta: β of g(x_H) = exp(−β x_H) (–). 9.6 (C, science §3 feasibility run).
-        degraded_relative_permittivity: εr of the degraded layer (–). 10 (C, estimate).
-            0 turns the layer's displacement current off (the degraded layer as
-            electronically conducting LiCoO2 whose Li⁺ path is purely resistive, as the
-            impedance job uses it: see docs/impedance.md, "Job model").
-        electrode_diffusivity: LiCoO2 chemical diffusivity D̃ at T_ref (m²/s).
-            1e-12 cm²/s (A/B, films 2e-13 – 8e-12 cm²/s).
-        electrode_diffusivity_activation_energy: Ea of D̃ (J). 0.45 eV (A/B, 0.3–0.6 eV).
-        electrode_site_density: LiCoO2 Li site density (mol/m³). 5.16e4 (C).
-        electrode_site_fraction: operating-point Li fraction x0 in Li_xCoO2 (–).
-            0.9 (C: near the as-deposited, almost fully lithiated state).
-        ocv_slope: dU/dx of LiCoO2 (V per unit site fraction), < 0. −0.75 V (C: OCV
-            ≈ 3.9 V at x = 0.9 to ≈ 4.2 V at x = 0.5).
-        electrode_exchange_current: i0 of Li insertion at LiCoO2 at T_ref (A/m²).
-            R T/(F R_ct) with R_ct = 4.5 Ω cm² (C: pristine interface R 8.6–10 Ω cm²
-            (A) = R_ct + R_d; R_d = 5 Ω cm² above) → 57.1 A/m².
-        electrode_exchange_activation_energy: Ea of i0 at LiCoO2 (J). 0.5 eV (C).
-        electrode_double_layer_capacitance: C_dl at LiCoO2 (F/m²). 10 µF/cm² (C, 1–30).
-        li_exchange_current: i0 at Li|Li3PO4 at T_ref (A/m²). R T/(F R) with
-            R = 2 Ω cm² (C: a small, fast metal interface) → 128 A/m².
-        li_exchange_activation_energy: Ea of i0 at Li (J). 0.3 eV (C).
-        li_double_layer_capacitance: C_dl at Li|Li3PO4 (F/m²). 10 µF/cm² (C).
-        alpha_a: anodic transfer coefficient (–). 0.5 (C, symmetric).
-        alpha_c: cathodic transfer coefficient (–). 0.5 (C, symmetric).
-        pad_area: Li pad area (m²), converts lead R/L to area-specific values.
-            1 mm² (C, science §1: ~mm² to 0.2 cm²).
-        lead_resistance: series resistance of leads and contacts (Ω). 0 (C: off).
-        lead_inductance: series inductance of the leads (H). 0 (C: off).
+        electrolyte_conductivity: Li3PO4 σ(T) (S/m).
+        electrolyte_relative_permittivity: Li3PO4 εr (–).
+        degraded_relative_permittivity: εr of the degraded layer (–); 0 turns its
+            displacement current off.
+        electrode_diffusivity: LiCoO2 chemical diffusivity D̃(T) (m²/s).
+        electrode_site_density: LiCoO2 Li-site density (mol/m³).
+        electrode_site_fraction: operating-point Li fraction x0 (–), in (0, 1).
+        ocv_slope: dU/dx of LiCoO2 (V per unit site fraction), < 0.
+        electrode_exchange_current: i0(T) of Li insertion at LiCoO2 (A/m²).
+        electrode_double_layer_capacitance: C_dl at LiCoO2 (F/m²).
+        li_exchange_current: i0(T) at Li|Li3PO4 (A/m²).
+        li_double_layer_capacitance: C_dl at Li|Li3PO4 (F/m²).
+        alpha_a, alpha_c: transfer coefficients (–).
+        pad_area: Li pad area (m²).
+        lead_resistance: series resistance of leads and contacts (Ω).
+        lead_inductance: series inductance of the leads (H).
     """
 
-    reference_temperature: float = 298.15
-    electrolyte_conductivity: float = 3e-5
-    electrolyte_activation_energy: float = 0.57 * EV
-    electrolyte_relative_permittivity: float = 10.0
-    degraded_conductivity: float = 2e-5
-    degraded_activation_energy: float = 0.45 * EV
-    degraded_beta: float = 9.6
-    degraded_relative_permittivity: float = 10.0
-    electrode_diffusivity: float = 1e-16
-    electrode_diffusivity_activation_energy: float = 0.45 * EV
-    electrode_site_density: float = 5.16e4
-    electrode_site_fraction: float = 0.9
-    ocv_slope: float = -0.75
-    electrode_exchange_current: float = _rct_to_i0(4.5e-4)
-    electrode_exchange_activation_energy: float = 0.5 * EV
-    electrode_double_layer_capacitance: float = 0.1
-    li_exchange_current: float = _rct_to_i0(2e-4)
-    li_exchange_activation_energy: float = 0.3 * EV
-    li_double_layer_capacitance: float = 0.1
-    alpha_a: float = 0.5
-    alpha_c: float = 0.5
-    pad_area: float = 1e-6
-    lead_resistance: float = 0.0
-    lead_inductance: float = 0.0
+    electrolyte_conductivity: Arrhenius
+    electrolyte_relative_permittivity: float
+    degraded_relative_permittivity: float
+    electrode_diffusivity: Arrhenius
+    electrode_site_density: float
+    electrode_site_fraction: float
+    ocv_slope: float
+    electrode_exchange_current: Arrhenius
+    electrode_double_layer_capacitance: float
+    li_exchange_current: Arrhenius
+    li_double_layer_capacitance: float
+    alpha_a: float
+    alpha_c: float
+    pad_area: float
+    lead_resistance: float
+    lead_inductance: float
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
+            v = v.value if isinstance(v, Arrhenius) else v
             if not np.isfinite(v):
-                raise ValueError(
-                    f"ElectrochemParameters.{f.name} = {v!r}: expected a finite number")
-        positive = ("reference_temperature", "electrolyte_conductivity", "degraded_conductivity",
-                    "electrode_diffusivity", "electrode_site_density", "electrode_exchange_current",
-                    "li_exchange_current", "pad_area", "electrolyte_relative_permittivity")
-        for name in positive:
+                raise ValueError(f"ElectrochemParameters.{f.name} = {v!r}: expected a finite "
+                                 "number")
+        for name in ("electrolyte_conductivity", "electrode_diffusivity",
+                     "electrode_exchange_current", "li_exchange_current"):
+            if not getattr(self, name).value > 0:
+                raise ValueError(f"ElectrochemParameters.{name}: expected a positive value")
+        for name in ("electrode_site_density", "pad_area", "electrolyte_relative_permittivity"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"ElectrochemParameters.{name} = {getattr(self, name)!r}: "
                                  "expected a positive value")
         for name in ("electrode_double_layer_capacitance", "li_double_layer_capacitance",
-                     "degraded_relative_permittivity",
-                     "lead_resistance", "lead_inductance", "alpha_a", "alpha_c"):
+                     "degraded_relative_permittivity", "lead_resistance", "lead_inductance",
+                     "alpha_a", "alpha_c"):
             if getattr(self, name) < 0:
                 raise ValueError(f"ElectrochemParameters.{name} = {getattr(self, name)!r}: "
                                  "expected a value >= 0")
@@ -174,208 +135,22 @@ class ElectrochemParameters:
         if not 0 < self.electrode_site_fraction < 1:
             raise ValueError("ElectrochemParameters.electrode_site_fraction must be in (0, 1)")
 
-    @classmethod
-    def from_config(cls, cfg, **overrides) -> ElectrochemParameters:
-        """Parameters with what ``cfg.materials`` holds (Li3PO4 σ, Ea, εr; LiCoO2 D̃, Ea,
-        site density) and the cell file's ``[electrochemistry]`` table (site fraction, OCV
-        slope, double layers, Li interface resistance, transfer coefficients, pad area,
-        leads), defaults for the rest, then ``overrides`` (SI)."""
-        kw: dict[str, float] = {}
-        mats = cfg.materials
-        lpo = mats.get("Li3PO4")
-        if lpo is not None:
-            for key, name in (("ionic_conductivity", "electrolyte_conductivity"),
-                              ("ionic_conductivity_activation_energy",
-                               "electrolyte_activation_energy"),
-                              ("relative_permittivity", "electrolyte_relative_permittivity")):
-                v = lpo.get(key)
-                if v is not None:
-                    kw[name] = float(v)
-        lco = mats.get("LiCoO2")
-        if lco is not None:
-            for key, name in (("li_chemical_diffusivity", "electrode_diffusivity"),
-                              ("li_diffusivity_activation_energy",
-                               "electrode_diffusivity_activation_energy"),
-                              ("li_site_density", "electrode_site_density")):
-                v = lco.get(key)
-                if v is not None:
-                    kw[name] = float(v)
-        ec = dict(getattr(cfg, "electrochemistry", {}) or {})
-        direct = ("electrode_site_fraction", "ocv_slope", "electrode_double_layer_capacitance",
-                  "li_exchange_activation_energy", "li_double_layer_capacitance", "alpha_a",
-                  "alpha_c", "pad_area", "lead_resistance", "lead_inductance")
-        for name in direct:
-            if name in ec:
-                kw[name] = float(ec[name])
-        if "li_interface_resistance" in ec:
-            kw["li_exchange_current"] = _rct_to_i0(float(ec["li_interface_resistance"]),
-                                                   kw.get("reference_temperature", 298.15))
-        kw.update(overrides)
-        return cls(**kw)
-
     # -- temperature laws (floats, SI) --------------------------------------------------
-    def arrhenius(self, Ea: float, T: float) -> float:
-        """exp(−Ea/k_B (1/T − 1/T_ref)) (–) for Ea in J, T in K."""
-        return math.exp(-Ea / K_B * (1.0 / T - 1.0 / self.reference_temperature))
-
     def electrolyte_sigma(self, T: float) -> float:
         """Li3PO4 ionic conductivity at T (S/m)."""
-        return self.electrolyte_conductivity * self.arrhenius(self.electrolyte_activation_energy, T)
+        return self.electrolyte_conductivity(T)
 
     def diffusivity(self, T: float) -> float:
         """LiCoO2 D̃ at T (m²/s)."""
-        return self.electrode_diffusivity * self.arrhenius(
-            self.electrode_diffusivity_activation_energy, T)
+        return self.electrode_diffusivity(T)
 
     def electrode_i0(self, T: float) -> float:
         """Exchange current density at LiCoO2 at T (A/m²)."""
-        return self.electrode_exchange_current * self.arrhenius(
-            self.electrode_exchange_activation_energy, T)
+        return self.electrode_exchange_current(T)
 
     def li_i0(self, T: float) -> float:
         """Exchange current density at Li|Li3PO4 at T (A/m²)."""
-        return self.li_exchange_current * self.arrhenius(self.li_exchange_activation_energy, T)
-
-
-def degraded_conductivity_law(params: ElectrochemParameters) -> Callable:
-    """The default law σ_d(x_H, T) = σ_d0 exp(−Ea_d/k_B (1/T − 1/T_ref)) exp(−β x_H).
-
-    Returns a callable ``law(x_H, T)`` (x_H: proton site fraction, T: K; floats or
-    UFL expressions) → σ_d (S/m).  Any callable of the same signature (e.g. from the
-    transport model) can be given to :class:`ElectrochemPhysics` instead.
-    """
-    s0, Ea, beta, Tref = (params.degraded_conductivity, params.degraded_activation_energy,
-                          params.degraded_beta, params.reference_temperature)
-
-    def law(x_H, T):
-        if isinstance(x_H, (int, float)) and isinstance(T, (int, float)):
-            return s0 * math.exp(-Ea / K_B * (1.0 / T - 1.0 / Tref)) * math.exp(-beta * x_H)
-        return s0 * ufl.exp(-Ea / K_B * (1.0 / T - 1.0 / Tref)) * ufl.exp(-beta * x_H)
-
-    return law
-
-
-# ------------------------------------------------------------------ film mesh ----------
-@dataclass(frozen=True)
-class FilmMeshSettings:
-    """Resolution of the 1-D film mesh (SI lengths).
-
-    Args:
-        interface_cell: cell size at internal interfaces (m).  The LiCoO2 side must
-            resolve the diffusion length √(D̃/ω) at the highest frequency (≈ 1 pm at
-            10 MHz for D̃ = 1e-16 m²/s); the default 5e-14 m does (P1 error ∝ (h/δ)²).  With the
-            defaults the default cell's Z is within 1.1e-4 (relative) of the exact
-            1-D solution from 1 mHz to 10 MHz (842 DOFs).
-        growth: size ratio of neighbouring cells (> 1).
-        cells_per_layer: cells across each layer away from interfaces (≥ 1).
-        length_scale: metres per mesh-coordinate unit (1e-6: µm).
-        fine_layers: layers graded down to ``interface_cell`` at their internal
-            interfaces (the diffusing electrode).  Elsewhere the interface cell is
-            min(neighbouring thicknesses)/cells_per_layer: the potential is linear in
-            uniform ionic layers, so P1 is exact there, and pm cells in a conductor
-            would only worsen the conditioning.
-    """
-
-    fine_layers: tuple[str, ...] = ("LiCoO2",)
-    interface_cell: float = 5e-14
-    growth: float = 1.1
-    cells_per_layer: int = 32
-    length_scale: float = 1e-6
-
-    def __post_init__(self):
-        if not self.interface_cell > 0 or not self.growth > 1 or self.cells_per_layer < 1:
-            raise ValueError(f"bad FilmMeshSettings {self!r}")
-
-
-def _layer_nodes(L: float, a: float, b: float, cap: float, growth: float) -> np.ndarray:
-    """Nodes in [0, L] with end sizes a, b growing by ``growth`` to ``cap``."""
-    a, b = min(a, cap), min(b, cap)
-    slope = growth - 1.0
-
-    def h(s):
-        return np.minimum(np.minimum(cap, a + slope * s), b + slope * (L - s))
-
-    ramp = np.geomspace(min(a, b) * 1e-2, L, 2000)
-    s = np.unique(np.concatenate([[0.0, L], ramp[ramp < L], L - ramp[ramp < L],
-                                  np.linspace(0.0, L, 2001)]))
-    inv = 1.0 / h(s)
-    cum = np.concatenate([[0.0], np.cumsum(0.5 * (inv[1:] + inv[:-1]) * np.diff(s))])
-    n = max(1, int(np.ceil(cum[-1] - 1e-9)))
-    nodes = np.interp(np.linspace(0.0, cum[-1], n + 1), cum, s)
-    nodes[0], nodes[-1] = 0.0, L
-    return nodes
-
-
-def build_film_mesh(layers: Sequence[tuple[str, float]], comm: MPI.Comm,
-                    settings: FilmMeshSettings = FilmMeshSettings()) -> Domain:
-    """Tagged 1-D mesh of the film layers only (bottom → top), graded at interfaces.
-
-    Args:
-        layers: (region name, thickness in m) bottom → top.
-        comm: communicator to distribute the mesh over (collective).
-        settings: resolution.
-
-    Returns:
-        A :class:`Domain` with regions named as the layers, interfaces
-        ``"<lower>|<upper>"`` and outer facets ``bottom`` (current collector side) and
-        ``top`` (Li pad side).
-    """
-    ell = settings.length_scale
-    names = [n for n, _ in layers]
-    th = [float(t) for _, t in layers]
-    if len(set(names)) != len(names) or min(th) <= 0:
-        raise ValueError(f"film layers need unique names and positive thicknesses: {layers}")
-    cell_names = {n: i + 1 for i, n in enumerate(names)}
-    facet_names = {"bottom": 1, "top": 2}
-    for i in range(len(names) - 1):
-        facet_names[f"{names[i]}|{names[i + 1]}"] = 10 + i
-    per_layer, z0 = [], 0.0
-    n = settings.cells_per_layer
-
-    def end_size(i, j):   # size at the interface of layer i with neighbour j, on i's side
-        if names[i] in settings.fine_layers:
-            return settings.interface_cell
-        return min(th[i], th[j]) / n
-
-    for i, t in enumerate(th):
-        cap = t / n
-        a = end_size(i, i - 1) if i > 0 else cap
-        b = end_size(i, i + 1) if i < len(th) - 1 else cap
-        per_layer.append(z0 + _layer_nodes(t, a, b, cap, settings.growth))
-        z0 += t
-    z = np.concatenate([per_layer[0]] + [p[1:] for p in per_layer[1:]])
-    hmin = float(np.min(np.diff(z)))
-    if comm.rank == 0:
-        layer_of_cell = np.concatenate([np.full(len(p) - 1, i + 1, dtype=np.int32)
-                                        for i, p in enumerate(per_layer)])
-        x = (z / ell)[:, None]
-        cells = np.stack([np.arange(len(z) - 1), np.arange(1, len(z))], axis=1).astype(np.int64)
-    else:
-        layer_of_cell = np.zeros(0, dtype=np.int32)
-        x = np.zeros((0, 1))
-        cells = np.zeros((0, 2), dtype=np.int64)
-    from fem_cell.meshing.line import mesh_from_root, tag_line_vertices
-
-    msh, cell_tags = mesh_from_root(comm, "interval", x, cells, layer_of_cell)
-    tol = 0.25 * hmin / ell
-    locs = {"bottom": 0.0, "top": z[-1] / ell}
-    zc = np.cumsum(th)
-    for i in range(len(names) - 1):
-        locs[f"{names[i]}|{names[i + 1]}"] = zc[i] / ell
-    facet_tags = tag_line_vertices(msh, locs, tol, facet_names)
-    cell_tags.name = "layers"
-    return Domain(msh, cell_tags, facet_tags, cell_names, facet_names, ell)
-
-
-def film_layers_from_config(cfg) -> list[tuple[str, float]]:
-    """(name, thickness) of the LiCoO2, degraded and Li3PO4 layers of a RunConfig (m)."""
-    g = cfg.geometry
-    return [(n, g.layer(n).thickness) for n in ("LiCoO2", "degraded", "Li3PO4")]
-
-
-#: Default film stack (m): LiCoO2 90 nm, degraded 10 nm, Li3PO4 1 µm (cell file values).
-DEFAULT_FILM_LAYERS: tuple[tuple[str, float], ...] = (
-    ("LiCoO2", 90e-9), ("degraded", 10e-9), ("Li3PO4", 1e-6))
+        return self.li_exchange_current(T)
 
 
 # ------------------------------------------------------------------ physics block -----
@@ -438,14 +213,14 @@ class ElectrochemPhysics:
             (e.g. the heat solution on the same mesh).
         proton_fraction: x_H in the degraded layer (–): number, Function, UFL
             expression or callable f(x) of SI coordinates (shape (3, n)).
-        conductivity_law: ``law(x_H, T)`` → σ_d (S/m); default
-            :func:`degraded_conductivity_law`.
+        conductivity_law: ``law(x_H, T)`` → σ_d (S/m) of the degraded layer (required
+            when ``regions.degraded`` is set), e.g. ``DegradedLayerLaw.conductivity``.
         ocv: ``U(c)`` − U(c0) (V) as a callable of the concentration (UFL); default the
             linear law (dU/dx / c_sites)(c − c0).
         fields: names of the potential and concentration fields.
     """
 
-    def __init__(self, domain: Domain, params: ElectrochemParameters = ElectrochemParameters(),
+    def __init__(self, domain: Domain, params: ElectrochemParameters,
                  regions: FilmRegions = FilmRegions(), *, temperature=298.15,
                  proton_fraction=0.0, conductivity_law: Callable | None = None,
                  ocv: Callable | None = None, fields: tuple[str, str] = ("phi", "c")):
@@ -473,7 +248,9 @@ class ElectrochemPhysics:
         domain.facet_tag(regions.li_contact)
         self.T = _as_ufl(domain, temperature, "T")
         self.x_H = _as_ufl(domain, proton_fraction, "x_H")
-        self.law = conductivity_law or degraded_conductivity_law(params)
+        if regions.degraded is not None and conductivity_law is None:
+            raise ValueError("a degraded region needs its conductivity law")
+        self.law = conductivity_law
         self.c0 = params.electrode_site_fraction * params.electrode_site_density
         dUdc = params.ocv_slope / params.electrode_site_density
         self.ocv = ocv or (lambda c: dUdc * (c - self.c0))
@@ -490,12 +267,6 @@ class ElectrochemPhysics:
     @property
     def field_names(self) -> tuple[str, ...]:
         return (self.phi_name, self.c_name) if self.has_electrode else (self.phi_name,)
-
-    def _arrhenius(self, Ea):
-        T, Tref = self.T, self.params.reference_temperature
-        if isinstance(T, float):
-            return math.exp(-Ea / K_B * (1.0 / T - 1.0 / Tref))
-        return ufl.exp(-Ea / K_B * (1.0 / T - 1.0 / Tref))
 
     def _f(self):
         return FARADAY / (GAS_CONSTANT * self.T)
@@ -519,8 +290,7 @@ class ElectrochemPhysics:
 
     def electrolyte_sigma(self):
         """Li3PO4 σ(T) (S/m)."""
-        p = self.params
-        return p.electrolyte_conductivity * self._arrhenius(p.electrolyte_activation_energy)
+        return self.params.electrolyte_conductivity(self.T)
 
     def degraded_sigma(self):
         """σ_d(x_H, T) of the degraded layer (S/m)."""
@@ -570,14 +340,13 @@ class ElectrochemPhysics:
         others = [n for n in d.cell_names if n not in ionic]
         if others:
             F += self._zero * phi * vp * d.dx(*others)
-        i0_li = p.li_exchange_current * self._arrhenius(p.li_exchange_activation_energy)
+        i0_li = p.li_exchange_current(self.T)
         ds_li, r = self._contact()
         F -= self._bv(r(self.V) - r(phi), i0_li) * r(vp) * ds_li
         if self.has_electrode:
             c, w = u[self.c_name], v[self.c_name]
-            D = p.electrode_diffusivity * self._arrhenius(p.electrode_diffusivity_activation_energy)
-            i0_c = p.electrode_exchange_current * self._arrhenius(
-                p.electrode_exchange_activation_energy)
+            D = p.electrode_diffusivity(self.T)
+            i0_c = p.electrode_exchange_current(self.T)
             eta = -phi("+") - self.ocv(c("+"))
             i_bv = self._bv(eta, i0_c)
             F -= i_bv * vp("+") * d.dS(self.electrode_interface)
@@ -593,7 +362,7 @@ class ElectrochemPhysics:
         p = self.params
         phi = u[self.phi_name]
         ds_li, r = self._contact()
-        i0_li = p.li_exchange_current * self._arrhenius(p.li_exchange_activation_energy)
+        i0_li = p.li_exchange_current(self.T)
         i = self._bv(r(self.V) - r(phi), i0_li)
         if p.li_double_layer_capacitance > 0:
             i += p.li_double_layer_capacitance * (r(self.V_dot) - r(udot[self.phi_name]))
@@ -649,83 +418,4 @@ class ElectrochemPhysics:
         self.V_dot.x.array[:] = 0.0
 
 
-# ------------------------------------------------------------------ model builder -----
-@dataclass
-class ElectrochemModel:
-    """A film mesh + the electrochemistry block + its transient problem (at equilibrium).
-
-    Attributes:
-        domain: the film mesh.
-        physics: the :class:`ElectrochemPhysics` block.
-        problem: a :class:`~fem_cell.solvers.problem.TransientProblem` of the fields.
-    """
-
-    domain: Domain
-    physics: ElectrochemPhysics
-    problem: object
-
-    @property
-    def comm(self) -> MPI.Comm:
-        return self.domain.comm
-
-    def destroy(self) -> None:
-        """Destroy the problem's solver objects (collective; forms and fields stay)."""
-        self.problem.destroy()
-
-    def n_dofs(self) -> int:
-        """Global number of unknowns (all fields, pinned DOFs included)."""
-        return sum(f.space.dofmap.index_map.size_global for f in self.problem.fields)
-
-
-def build_electrochem_model(comm: MPI.Comm, params: ElectrochemParameters = ElectrochemParameters(),
-                            layers: Sequence[tuple[str, float]] = DEFAULT_FILM_LAYERS, *,
-                            regions: FilmRegions | None = None, temperature=298.15,
-                            proton_fraction=0.0, conductivity_law: Callable | None = None,
-                            mesh: FilmMeshSettings = FilmMeshSettings(),
-                            domain: Domain | None = None,
-                            prefix: str = "fem_cell_ec_") -> ElectrochemModel:
-    """Film mesh + electrochemistry at the open-circuit operating point (collective).
-
-    Args:
-        comm: communicator (never defaulted).
-        params: electrochemical parameters.
-        layers: (name, thickness m) bottom → top; names must match ``regions``.
-        regions: region roles; default: electrode/degraded present if in ``layers``.
-        temperature: T (K), number or UFL.
-        proton_fraction: x_H in the degraded layer (see :class:`ElectrochemPhysics`).
-        conductivity_law: σ_d(x_H, T) callable.
-        mesh: film mesh resolution.
-        domain: use this mesh instead of building one from ``layers`` (e.g. a 2-D
-            cross-section, or a mesh with inactive regions such as the Li pad; then
-            ``regions`` says which region plays which role).  ``comm`` must be its
-            communicator.
-        prefix: PETSc options prefix of the (Newton) problem.
-    """
-    from fem_cell.solvers.problem import Field, TransientProblem
-
-    if domain is None:
-        domain = build_film_mesh(layers, comm, mesh)
-    elif MPI.Comm.Compare(domain.comm, comm) not in (MPI.IDENT, MPI.CONGRUENT):
-        raise ValueError("domain lives on another communicator than comm")
-    names = list(domain.cell_names)
-    if regions is None:
-        regions = FilmRegions(electrode="LiCoO2" if "LiCoO2" in names else None,
-                              degraded="degraded" if "degraded" in names else None)
-    physics = ElectrochemPhysics(domain, params, regions, temperature=temperature,
-                                 proton_fraction=proton_fraction, conductivity_law=conductivity_law)
-    V = fem.functionspace(domain.mesh, ("Lagrange", 1))
-    u = {n: fem.Function(V if i == 0 else fem.functionspace(domain.mesh, ("Lagrange", 1)), name=n)
-         for i, n in enumerate(physics.field_names)}
-    physics.set_equilibrium(u)
-    fields = [Field(n, u[n]) for n in physics.field_names]
-    for f in fields:
-        f.u_n.x.array[:] = f.u.x.array
-        f.u_nm1.x.array[:] = f.u.x.array
-    time = fem.Constant(domain.mesh, 0.0)
-    problem = TransientProblem(fields, [physics], time=time, prefix=prefix)
-    return ElectrochemModel(domain, physics, problem)
-
-
-__all__ = ["DEFAULT_FILM_LAYERS", "ElectrochemModel", "ElectrochemParameters", "ElectrochemPhysics",
-           "FilmMeshSettings", "FilmRegions", "K_B", "build_electrochem_model", "build_film_mesh",
-           "degraded_conductivity_law", "film_layers_from_config"]
+__all__ = ["ElectrochemParameters", "ElectrochemPhysics", "FilmRegions", "exchange_current"]

@@ -34,112 +34,42 @@ from dataclasses import dataclass
 import numpy as np
 
 from fem_cell._dolfinx import MPI
-from fem_cell.constants import BOLTZMANN_EV, ZERO_CELSIUS
+from fem_cell.constants import ZERO_CELSIUS
+from fem_cell.params import Arrhenius
+from fem_cell.physics.parameters import Exposure, ExposureModel
+from fem_cell.physics.water import saturation_pressure
 
-GASES = ("air", "N2", "O2", "CO2", "H2", "H2O", "vacuum")
 REFERENCE_DURATION = 30 * 60.0  # s, Kobayashi 2022 (A)
 REFERENCE_TEMPERATURE = 25.0 + ZERO_CELSIUS  # K
 
 
-def water_saturation_pressure(T: float) -> float:
-    """Saturation vapour pressure of water (Pa) at T (K), Buck (1996) over liquid."""
-    tc = T - ZERO_CELSIUS
-    return 611.21 * math.exp((18.678 - tc / 234.5) * tc / (257.14 + tc))
+def reference_dose() -> float:
+    """Q_ref (Pa s): saturated H2O vapour, 25 °C, 30 min."""
+    return saturation_pressure(REFERENCE_TEMPERATURE) * REFERENCE_DURATION
 
 
-@dataclass(frozen=True)
-class Exposure:
-    """One exposure of the bare LiCoO2 surface.
-
-    Args:
-        gas: one of ``air``, ``N2``, ``O2``, ``CO2``, ``H2``, ``H2O``, ``vacuum``.
-        duration: exposure time (s), default 30 min (Kobayashi 2022).
-        temperature: gas/sample temperature (K), default 25 °C.
-        relative_humidity: for ``air`` (0…1), default 0.5 (C: laboratory air).
-        water_pressure: for ``H2O``: vapour pressure (Pa); None = saturation pressure
-            at ``temperature`` (C: the paper's "H2O vapour" taken as saturated).
-    """
-
-    gas: str = "H2O"
-    duration: float = REFERENCE_DURATION
-    temperature: float = REFERENCE_TEMPERATURE
-    relative_humidity: float = 0.5
-    water_pressure: float | None = None
-
-    def __post_init__(self):
-        if self.gas not in GASES:
-            raise ValueError(f"unknown gas {self.gas!r}; expected one of {GASES}")
-        if self.duration < 0:
-            raise ValueError("duration must be >= 0 s")
-        if not self.temperature > 0:
-            raise ValueError("temperature must be > 0 K")
-        if not 0.0 <= self.relative_humidity <= 1.0:
-            raise ValueError("relative_humidity must be in [0, 1]")
-        if self.water_pressure is not None and self.water_pressure < 0:
-            raise ValueError("water_pressure must be >= 0 Pa")
-
-    def water_partial_pressure(self) -> float:
-        """p_H2O (Pa) of the gas."""
-        if self.gas == "H2O":
-            if self.water_pressure is not None:
-                return self.water_pressure
-            return water_saturation_pressure(self.temperature)
-        if self.gas == "air":
-            return self.relative_humidity * water_saturation_pressure(self.temperature)
-        return 0.0
+def saturation_dose(model: ExposureModel) -> float:
+    """Q_x (Pa s) so that x_s(Q_ref) = surface_fraction_ref."""
+    r = model.surface_fraction_ref / model.saturation_fraction
+    return reference_dose() / -math.log(1.0 - r)
 
 
-@dataclass(frozen=True)
-class ExposureModel:
-    """Calibrated dose → profile law (see module docstring).
+def dose(model: ExposureModel, exposure: Exposure) -> float:
+    """Effective water dose Q = p_H2O t a(T) (Pa s)."""
+    a = Arrhenius(1.0, model.activation_energy, REFERENCE_TEMPERATURE)(exposure.temperature)
+    return exposure.water_partial_pressure() * exposure.duration * a
 
-    Args:
-        surface_fraction_ref: x_s at the reference dose (–); 0.6, science.md §3 (C).
-        saturation_fraction: x_sat, largest surface fraction (–); 0.8 (C: ≤ 1, a
-            fully exchanged surface is not observed).
-        depth_ref: δ at the reference dose (m); 3 nm, science.md §3 (C).
-        depth_exponent: δ ∝ Q^n (–); 0.5 (C: diffusion-like growth).
-        activation_energy: of the surface reaction (eV); 0 (C: unknown).
-    """
 
-    surface_fraction_ref: float = 0.6
-    saturation_fraction: float = 0.8
-    depth_ref: float = 3e-9
-    depth_exponent: float = 0.5
-    activation_energy: float = 0.0
+def surface_fraction(model: ExposureModel, exposure: Exposure) -> float:
+    """x_s (–)."""
+    return model.saturation_fraction * -math.expm1(-dose(model, exposure)
+                                                   / saturation_dose(model))
 
-    def __post_init__(self):
-        if not 0 < self.surface_fraction_ref < self.saturation_fraction <= 1.0:
-            raise ValueError("need 0 < surface_fraction_ref < saturation_fraction <= 1")
 
-    @property
-    def reference_dose(self) -> float:
-        """Q_ref (Pa s): saturated H2O vapour, 25 °C, 30 min."""
-        return water_saturation_pressure(REFERENCE_TEMPERATURE) * REFERENCE_DURATION
-
-    @property
-    def saturation_dose(self) -> float:
-        """Q_x (Pa s) so that x_s(Q_ref) = surface_fraction_ref."""
-        r = self.surface_fraction_ref / self.saturation_fraction
-        return self.reference_dose / -math.log(1.0 - r)
-
-    def dose(self, exposure: Exposure) -> float:
-        """Effective water dose Q (Pa s)."""
-        a = math.exp(-self.activation_energy / BOLTZMANN_EV
-                     * (1.0 / exposure.temperature - 1.0 / REFERENCE_TEMPERATURE))
-        return exposure.water_partial_pressure() * exposure.duration * a
-
-    def surface_fraction(self, exposure: Exposure) -> float:
-        """x_s (–)."""
-        return self.saturation_fraction * -math.expm1(-self.dose(exposure) / self.saturation_dose)
-
-    def depth(self, exposure: Exposure) -> float:
-        """δ (m)."""
-        q = self.dose(exposure)
-        return self.depth_ref * (q / self.reference_dose) ** self.depth_exponent if q > 0 else 0.0
-
-    def profile(self, exposure: Exposure) -> ExposureProfile:
-        return ExposureProfile(self.surface_fraction(exposure), self.depth(exposure))
+def depth(model: ExposureModel, exposure: Exposure) -> float:
+    """δ (m)."""
+    q = dose(model, exposure)
+    return model.depth_ref * (q / reference_dose()) ** model.depth_exponent if q > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -165,9 +95,9 @@ class ExposureProfile:
 _erfc = np.vectorize(math.erfc, otypes=[float])
 
 
-def exposure_profile(exposure: Exposure, model: ExposureModel | None = None) -> ExposureProfile:
-    """The erfc profile an exposure leaves (default calibrated model)."""
-    return (model or ExposureModel()).profile(exposure)
+def exposure_profile(exposure: Exposure, model: ExposureModel) -> ExposureProfile:
+    """The erfc profile an exposure leaves."""
+    return ExposureProfile(surface_fraction(model, exposure), depth(model, exposure))
 
 
 def apply_exposure(block, profile: ExposureProfile, phase: str = "LiCoO2",
@@ -202,5 +132,5 @@ def apply_exposure(block, profile: ExposureProfile, phase: str = "LiCoO2",
     block.phi.x.array[:] = 0.0
 
 
-__all__ = ["Exposure", "ExposureModel", "ExposureProfile", "GASES", "apply_exposure",
-           "exposure_profile", "water_saturation_pressure"]
+__all__ = ["ExposureProfile", "apply_exposure", "depth", "dose", "exposure_profile",
+           "reference_dose", "saturation_dose", "surface_fraction"]

@@ -1,164 +1,333 @@
-"""Physics parameter objects from a validated configuration (parameters are data).
+"""The physics' parameter types, declared once (see :mod:`fem_cell.params`).
 
-:func:`fem_cell.config.load_config` reads ``[transport.*]``, ``[degraded_layer]``,
-``[exposure_model]`` and ``[exposure]`` (cell file + user overrides; see
-``docs/configuration.md``) into plain SI settings (``RunConfig.chemistry``,
-``RunConfig.exposure``).  The functions here turn those into the frozen dataclasses the
-physics modules use.  With the built-in cell they equal the modules' documented
-defaults (``LICOO2_TRANSPORT``, ``LI3PO4_TRANSPORT``, ``ExchangeParameters()``,
-``SinkBC()``, ``DegradedLayerLaw()``, ``ExposureModel()``, ``Exposure()``) to round-off.
+Each class is one table of a cell file; each field one key, with its unit, SI bounds
+and meaning.  None has a default: the cell file (``fem_cell/data/cells/*.toml``) is
+the only source of their values, and :mod:`fem_cell.config` fills these classes from
+it.  The physics modules take them as they are (SI; activation energies in J).
 
-Activation energies are stored in J on the config and handed to the physics in eV.
-Each :class:`~fem_cell.physics.transport.Arrhenius` carries the source note of its
-value from the config listing (``RunConfig.settings``).
-
-Example:
-    >>> from fem_cell.config import load_config
-    >>> cfg = load_config()
-    >>> exchange_parameters(cfg).velocity.value
-    8.19e-18
+==========================  ===========================  ==================================
+table                       class                        used by
+==========================  ===========================  ==================================
+``[materials.<name>]``      :data:`MATERIAL_PROPERTIES`   heat, transport, electrochemistry
+``[thermal]``               :class:`ThermalBoundary`      heat boundary conditions
+``[transport.<phase>]``     :class:`PhaseTransport`       Li⁺/H⁺ transport
+``[transport.exchange]``    :class:`Exchange`             LiCoO2|Li3PO4 proton exchange
+``[transport.sink]``        :class:`Sink`                 protons at Li3PO4|Li
+``[degraded_layer]``        :class:`DegradedLayerLaw`     σ_d(x_H, T), R_interface
+``[exposure_model]``        :class:`ExposureModel`        water dose → proton profile
+``[exposure]``              :class:`Exposure`             the exposure itself
+``[electrochemistry]``      :class:`ElectrochemSettings`  small-signal (impedance) model
+==========================  ===========================  ==================================
 """
 
 from __future__ import annotations
 
-from fem_cell.config import RateSettings, RunConfig
-from fem_cell.constants import ELEMENTARY_CHARGE
-from fem_cell.domain import Domain
-from fem_cell.errors import ConfigError
-from fem_cell.physics.degraded import DegradedLayerLaw
-from fem_cell.physics.exposure import Exposure, ExposureModel
-from fem_cell.physics.transport import (
+import math
+from dataclasses import dataclass
+
+from fem_cell.constants import ZERO_CELSIUS
+from fem_cell.params import (
+    EV,
+    MAX_ACTIVATION_ENERGY,
     Arrhenius,
-    ExchangeParameters,
-    Phase,
-    PhaseTransport,
-    SinkBC,
+    Declared,
+    Spec,
+    derived,
+    param,
+    rate,
 )
 
+#: shortest / longest allowed length (m)
+MIN_LENGTH, MAX_LENGTH = 1e-12, 1.0
+#: hottest allowed absolute temperature anywhere in a config (K)
+MAX_TEMPERATURE = 5000.0
+#: longest allowed time (s): 100 years (shelf life is a real question; nothing
+#: numerical limits it: steps grow to dt_max)
+MAX_DURATION = 100 * 365.25 * 86400.0
+#: largest heat transfer coefficient / contact conductance (W/(m2 K))
+MAX_HEAT_TRANSFER = 1e9
+#: largest water partial pressure of an exposure (Pa): 100 bar
+MAX_PRESSURE = 1e7
+GASES = ("air", "N2", "O2", "CO2", "H2", "H2O", "vacuum")
+SINK_MODES = ("sink", "rate", "blocking")
+BOTTOM_KINDS = ("prescribed", "contact")
+#: ``lithium_diffusivity_from`` → (material property, its activation-energy property)
+LI_DIFFUSIVITY_SOURCES = {
+    "li_chemical_diffusivity": ("li_chemical_diffusivity", "li_diffusivity_activation_energy"),
+    "ionic_conductivity": ("ionic_conductivity", "ionic_conductivity_activation_energy"),
+}
 
-def _chemistry(cfg: RunConfig):
-    if cfg.chemistry is None:
-        raise ConfigError(cfg.files[0] if cfg.files else None, "transport", "(missing)",
-                          "a cell or user config with the chemistry parameters "
-                          "[transport.*], [degraded_layer] and [exposure_model] "
-                          "(see docs/configuration.md)")
-    return cfg.chemistry
-
-
-def _ev(energy_joule: float) -> float:
-    return energy_joule / ELEMENTARY_CHARGE
-
-
-def _source(cfg: RunConfig, key: str) -> str:
-    s = cfg.settings.get(key)
-    if s is None:
-        return ""
-    return s.source or s.origin
-
-
-def _arrhenius(cfg: RunConfig, rate: RateSettings, key: str) -> Arrhenius:
-    return Arrhenius(rate.value, _ev(rate.activation_energy), cfg.chemistry.reference_temperature,
-                     source=_source(cfg, key))
-
-
-def transport_phase_properties(cfg: RunConfig) -> dict[str, PhaseTransport]:
-    """Phase name (``"LiCoO2"``, ``"Li3PO4"``) → :class:`PhaseTransport`, bottom → top."""
-    chem = _chemistry(cfg)
-    out = {}
-    for p in chem.phases:
-        k = f"transport.{p.name}"
-        out[p.name] = PhaseTransport(
-            site_density=p.site_density,
-            proton_diffusivity=_arrhenius(cfg, p.proton_diffusivity, f"{k}.proton_diffusivity"),
-            lithium_diffusivity=_arrhenius(cfg, p.lithium_diffusivity,
-                                           f"{k}.lithium_diffusivity"))
-    return out
+_ENERGY = {"lo": 0.0, "hi": MAX_ACTIVATION_ENERGY, "text": "from 0 to 5 eV",
+           "example": "1.3 eV"}
+_DIFFUSIVITY = {"lo": 0.0, "hi": 1.0, "lo_open": True, "hi_open": True,
+                "text": "> 0 and < 1 m2/s", "example": "1e-26 m2/s"}
+_VELOCITY = {"lo": 0.0, "hi": 1.0, "lo_open": True, "text": "> 0 and <= 1 m/s",
+             "example": "1e-17 m/s"}
+_FRACTION = {"lo": 0.0, "hi": 1.0, "lo_open": True, "text": "> 0 and <= 1 (a site fraction)",
+             "example": "0.6"}
+_ABS_T = {"lo": 0.0, "hi": MAX_TEMPERATURE, "lo_open": True, "text": "> 0 and <= 5000 K",
+          "example": "25 degC"}
 
 
-def exchange_parameters(cfg: RunConfig) -> ExchangeParameters:
-    """``[transport.exchange]`` → :class:`ExchangeParameters`."""
-    ex = _chemistry(cfg).exchange
-    return ExchangeParameters(
-        velocity=_arrhenius(cfg, ex.velocity, "transport.exchange.velocity"),
-        partition=_arrhenius(cfg, ex.partition, "transport.exchange.partition"))
+def energy(doc: str, **kw) -> Spec:
+    """Spec of an activation energy (eV at the edge, J inside)."""
+    return Spec("quantity", "eV", doc, **{**_ENERGY, **kw})
 
 
-def sink_boundary(cfg: RunConfig) -> str:
-    """Facet group of the sink: ``"<top upper-phase layer>|<layer above it>"``.
+# ------------------------------------------------------------------------ materials --
+#: material property → declaration.  Heat needs the first three for every layer; the
+#: others where a physics block uses the material.
+MATERIAL_PROPERTIES: dict[str, Spec] = {
+    "thermal_conductivity": Spec("quantity", "W/(m K)", "thermal conductivity k", lo=1e-4,
+                                 hi=1e4, example="1 W/(m K)"),
+    "density": Spec("quantity", "kg/m3", "mass density ρ", lo=1.0, hi=1e5,
+                    example="1 kg/m3"),
+    "specific_heat_capacity": Spec("quantity", "J/(kg K)", "specific heat capacity c_p",
+                                   lo=1.0, hi=1e5, example="1 J/(kg K)"),
+    "electronic_conductivity": Spec("quantity", "S/cm", "electronic conductivity", lo=0.0,
+                                    lo_open=True, example="1 S/cm"),
+    "ionic_conductivity": Spec("quantity", "S/cm", "Li⁺ conductivity at 25 °C", lo=0.0,
+                               lo_open=True, example="1 S/cm"),
+    "ionic_conductivity_activation_energy": energy("activation energy of the Li⁺ conductivity"),
+    "relative_permittivity": Spec("number", "1", "relative permittivity ε_r", lo=0.0,
+                                  lo_open=True, example="10"),
+    "li_chemical_diffusivity": Spec("quantity", "cm2/s", "Li chemical diffusivity D̃ at 25 °C",
+                                    lo=0.0, hi=1.0, hi_open=True, lo_open=True,
+                                    example="1 cm2/s"),
+    "li_diffusivity_activation_energy": energy("activation energy of D̃"),
+    "li_site_density": Spec("quantity", "mol/m3", "Li-site density (shared by Li⁺ and H⁺)",
+                            lo=1.0, hi=1e6, example="1 mol/m3"),
+    "melting_point": Spec("quantity", "degC", "melting point (Li: the melting guard)", lo=0.0,
+                          hi=MAX_TEMPERATURE, example="150 degC"),
+}
+#: properties every material in the stack must have (heat equation)
+REQUIRED_THERMAL = ("thermal_conductivity", "density", "specific_heat_capacity")
 
-    The upper phase is the last transport phase (Li3PO4); the layer above its topmost
-    layer is the Li contact (``"Li3PO4|Li"`` for the built-in cell).  Falls back to
-    :class:`SinkBC`'s default name when the upper phase is the top of the stack (then
-    the boundary is absent from the mesh and only ``mode = "blocking"`` can run).
+
+# -------------------------------------------------------------------------- thermal --
+@dataclass(frozen=True)
+class ThermalBoundary(Declared):
+    """``[thermal]``: heat boundary conditions of the stack (SI)."""
+
+    bottom: str = param("", "substrate bottom: 'prescribed' (T = T_plate) or 'contact' "
+                        "(flux h_c (T_plate − T))", choices=BOTTOM_KINDS)
+    contact_conductance: float = param(
+        "W/(m2 K)", "contact conductance h_c to the plate (bottom = 'contact')", lo=0.0,
+        hi=MAX_HEAT_TRANSFER, example="2000 W/(m2 K)")
+    top_heat_transfer_coefficient: float = param(
+        "W/(m2 K)", "convective h at free top surfaces (0 = none)", lo=0.0,
+        hi=MAX_HEAT_TRANSFER, text=">= 0 (0 = no convection) and <= 1e+09 W/(m2 K)",
+        example="10 W/(m2 K)")
+    top_emissivity: float = param("1", "grey-body emissivity of free top surfaces", lo=0.0,
+                                  hi=1.0, text="an emissivity between 0 and 1", example="0.5")
+    ambient_temperature: float = param("degC", "temperature of the gas and surroundings",
+                                       **_ABS_T)
+
+
+# ------------------------------------------------------------------------ transport --
+@dataclass(frozen=True)
+class PhaseTransport(Declared):
+    """``[transport.<phase>]`` + the phase's material: Li⁺/H⁺ transport in one phase.
+
+    A phase is made of the layers whose material has the phase's name (LiCoO2: the
+    ``LiCoO2`` and ``degraded`` layers).
     """
-    upper = _chemistry(cfg).phases[-1].name
-    names = [lay.name for lay in cfg.geometry.layers]
-    mats = [lay.material for lay in cfg.geometry.layers]
-    idx = [i for i, m in enumerate(mats) if m == upper]
-    if idx and idx[-1] + 1 < len(names):
-        return f"{names[idx[-1]]}|{names[idx[-1] + 1]}"
-    return SinkBC.boundary
+
+    lithium_diffusivity_from: str = param(
+        "", "material property giving D_Li: 'li_chemical_diffusivity' (D_Li itself) or "
+        "'ionic_conductivity' (Nernst–Einstein D = σ R T_ref/(F² c))",
+        choices=tuple(LI_DIFFUSIVITY_SOURCES))
+    proton_diffusivity: Arrhenius = rate(
+        "m2/s", "proton diffusivity D_H at 25 °C", energy_key="proton_diffusivity_activation_energy",
+        **_DIFFUSIVITY)
+    site_density: float = derived("mol/m3", "Li-site density c (materials.<phase>.li_site_density)")
+    lithium_diffusivity: Arrhenius = derived("m2/s", "Li diffusivity D_Li (from the material)")
 
 
-def sink_bc(cfg: RunConfig) -> SinkBC:
-    """``[transport.sink]`` → :class:`SinkBC` on :func:`sink_boundary`."""
-    sk = _chemistry(cfg).sink
-    return SinkBC(boundary=sink_boundary(cfg), mode=sk.mode,
-                  velocity=_arrhenius(cfg, sk.velocity, "transport.sink.velocity"))
+@dataclass(frozen=True)
+class Exchange(Declared):
+    """``[transport.exchange]``: j = k_ex(T) c_lower (x_lower − x_upper/K(T)) across
+    LiCoO2|Li3PO4 (mol m⁻² s⁻¹, lower → upper)."""
+
+    velocity: Arrhenius = rate("m/s", "exchange velocity k_ex at 25 °C",
+                               energy_key="velocity_activation_energy", **_VELOCITY)
+    partition: Arrhenius = rate(
+        "1", "partition coefficient K = x_upper/x_lower at equilibrium",
+        energy_key="partition_activation_energy", lo=0.0, hi=1e12, lo_open=True,
+        text="> 0 and <= 1e12", example="1000", energy_lo=-MAX_ACTIVATION_ENERGY,
+        energy_hi=MAX_ACTIVATION_ENERGY)
 
 
-def degraded_law(cfg: RunConfig) -> DegradedLayerLaw:
-    """``[degraded_layer]`` → :class:`DegradedLayerLaw`."""
-    d = _chemistry(cfg).degraded_layer
-    return DegradedLayerLaw(sigma0=d.sigma0, beta=d.beta,
-                            activation_energy=_ev(d.activation_energy),
-                            pristine_resistance=d.pristine_resistance,
-                            pristine_activation_energy=_ev(d.pristine_activation_energy),
-                            T_ref=d.reference_temperature)
+@dataclass(frozen=True)
+class Sink(Declared):
+    """``[transport.sink]``: protons at the top of the upper phase (Li3PO4|Li)."""
+
+    mode: str = param("", "'sink' (x = 0: reduced by Li), 'rate' (outflux k_s c x) or "
+                      "'blocking' (no flux)", choices=SINK_MODES)
+    velocity: Arrhenius = rate("m/s", "sink velocity k_s (mode = 'rate')",
+                               energy_key="velocity_activation_energy", **_VELOCITY)
 
 
-def exposure_model(cfg: RunConfig) -> ExposureModel:
-    """``[exposure_model]`` → :class:`ExposureModel`."""
-    m = _chemistry(cfg).exposure_model
-    return ExposureModel(surface_fraction_ref=m.surface_fraction_ref,
-                         saturation_fraction=m.saturation_fraction, depth_ref=m.depth_ref,
-                         depth_exponent=m.depth_exponent,
-                         activation_energy=_ev(m.activation_energy))
+# ------------------------------------------------------------------- degraded layer --
+@dataclass(frozen=True)
+class DegradedLayerLaw(Declared):
+    """``[degraded_layer]``: σ_d(x_H, T) = σ0(T) exp(−β x_H) and the pristine R_p(T).
 
-
-def exposure(cfg: RunConfig) -> Exposure:
-    """``[exposure]`` (after ``RunConfig.with_exposure``) → :class:`Exposure`."""
-    e = cfg.exposure
-    if e is None:
-        raise ConfigError(cfg.files[0] if cfg.files else None, "exposure", "(missing)",
-                          "an [exposure] table (gas, duration, temperature, relative_humidity)")
-    return Exposure(gas=e.gas, duration=e.duration, temperature=e.temperature,
-                    relative_humidity=e.relative_humidity, water_pressure=e.water_pressure)
-
-
-def phases(cfg: RunConfig, domain: Domain) -> tuple[Phase, ...]:
-    """The transport phases present in ``domain``, bottom → top, with the config's properties.
-
-    Like :func:`~fem_cell.physics.transport.default_phases`: a phase's regions are the
-    layers whose material has the phase's name and which are regions of ``domain``
-    (LiCoO2: ``LiCoO2`` + ``degraded``; Li3PO4: ``Li3PO4``), bottom → top.  Phases with
-    no region in the domain are left out.
-
-    Raises:
-        ValueError: no phase has a region in the domain.
+    R(T) = R_p(T) + ∫_LiCoO2 (exp(β x_H) − 1)/σ0(T) dz (:mod:`fem_cell.physics.degraded`).
     """
-    props = transport_phase_properties(cfg)
-    out = []
-    for name, pr in props.items():
-        regions = tuple(lay.name for lay in cfg.geometry.layers
-                        if lay.material == name and lay.name in domain.cell_names)
-        if regions:
-            out.append(Phase(name, regions, pr))
-    if not out:
-        raise ValueError(f"no transport phase {list(props)} has a region in the domain "
-                         f"(regions: {sorted(domain.cell_names)})")
-    return tuple(out)
+
+    sigma0: Arrhenius = rate("S/m", "Li⁺ conductivity σ0 of proton-free degraded LiCoO2",
+                             energy_key="activation_energy", lo=0.0, hi=1e8, lo_open=True,
+                             text="> 0 and <= 1e8 S/m", example="1e-5 S/m")
+    beta: float = param("1", "β of g(x_H) = exp(−β x_H)", lo=0.0, hi=100.0,
+                        text="from 0 to 100", example="9.6")
+    pristine_resistance: Arrhenius = rate(
+        "Ohm cm2", "pristine interface resistance R_p at the reference temperature (its "
+        "conductance is activated: R_p(T) = R_p / exp(−E_a/k_B (1/T − 1/T_ref)))",
+        energy_key="pristine_activation_energy", lo=0.0, hi=1.0,
+        text="from 0 to 1e4 Ohm cm2 (1 Ohm m2)", example="9.75 Ohm cm2")
+    reference_temperature: float = param("degC", "T_ref of σ0 and R_p", **_ABS_T)
+
+    def g(self, x):
+        """g(x) = exp(−β x) (float or UFL)."""
+        if isinstance(x, (int, float)):
+            return math.exp(-self.beta * x)
+        import ufl
+
+        return ufl.exp(-self.beta * x)
+
+    def conductivity(self, x, T):
+        """σ_d(x_H, T) (S/m), float or UFL."""
+        return self.sigma0(T) * self.g(x)
+
+    def excess_resistivity(self, x, T):
+        """1/σ_d(x, T) − 1/σ_d(0, T) = (exp(βx) − 1)/σ0(T) (Ω m), float or UFL."""
+        if isinstance(x, (int, float)):
+            ex = math.expm1(self.beta * x)
+        else:
+            import ufl
+
+            ex = ufl.exp(self.beta * x) - 1.0
+        return ex / self.sigma0(T)
+
+    def pristine(self, T: float) -> float:
+        """R_p(T) (Ω m²)."""
+        return self.pristine_resistance.inverse(float(T))
 
 
-__all__ = ["degraded_law", "exchange_parameters", "exposure", "exposure_model", "phases",
-           "sink_boundary", "sink_bc", "transport_phase_properties"]
+# ------------------------------------------------------------------------- exposure --
+@dataclass(frozen=True)
+class ExposureModel(Declared):
+    """``[exposure_model]``: water dose Q → x_H(depth) = x_s erfc(depth/δ)
+    (:mod:`fem_cell.physics.exposure`)."""
+
+    surface_fraction_ref: float = param("1", "surface fraction x_s at the reference dose",
+                                        **_FRACTION)
+    saturation_fraction: float = param("1", "largest surface fraction x_sat", **_FRACTION)
+    depth_ref: float = param("nm", "erfc depth scale δ at the reference dose",
+                             lo=MIN_LENGTH, hi=MAX_LENGTH, text="from 1 pm to 1 m",
+                             example="3 nm")
+    depth_exponent: float = param("1", "n of δ ∝ Q^n", lo=0.0, hi=10.0, lo_open=True,
+                                  text="> 0 and <= 10", example="0.5")
+    activation_energy: float = param("eV", "activation energy of the surface reaction",
+                                     **_ENERGY)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.surface_fraction_ref < self.saturation_fraction:
+            raise ValueError("need surface_fraction_ref < saturation_fraction")
+
+
+@dataclass(frozen=True)
+class Exposure(Declared):
+    """``[exposure]``: the gas exposure of the bare LiCoO2 surface before Li3PO4."""
+
+    gas: str = param("", "gas the LiCoO2 surface is exposed to", choices=GASES)
+    duration: float = param("min", "exposure time", lo=0.0, hi=MAX_DURATION,
+                            text="from 0 s to 100 years", example="30 min")
+    temperature: float = param("degC", "gas and sample temperature", **_ABS_T)
+    relative_humidity: float = param("%", "relative humidity of air (gas = 'air' only)",
+                                     lo=0.0, hi=1.0, text="from 0 to 100 % (0 to 1)",
+                                     example="50 %")
+    water_pressure: float | None = param(
+        "Pa", "H2O partial pressure (gas = 'H2O' only); absent or 'saturated' = saturated "
+        "vapour at the exposure temperature", lo=0.0, hi=MAX_PRESSURE,
+        text="from 0 to 1e7 Pa, or 'saturated'", example="1000 Pa", optional=True)
+
+    def water_partial_pressure(self) -> float:
+        """p_H2O (Pa) of the gas: the given H2O pressure or saturated vapour, RH × p_sat
+        for air, 0 for dry gases and vacuum."""
+        from fem_cell.physics.water import saturation_pressure
+
+        if self.gas == "H2O":
+            if self.water_pressure is not None:
+                return self.water_pressure
+            return saturation_pressure(self.temperature)
+        if self.gas == "air":
+            return self.relative_humidity * saturation_pressure(self.temperature)
+        return 0.0
+
+
+@dataclass(frozen=True)
+class Chemistry:
+    """The proton chemistry of a cell: its transport phases (bottom → top), the exchange
+    between them, the sink at Li, the degraded-layer law and the exposure model."""
+
+    phases: tuple[tuple[str, PhaseTransport], ...]
+    exchange: Exchange
+    sink: Sink
+    degraded_layer: DegradedLayerLaw
+    exposure_model: ExposureModel
+
+    @property
+    def phase_names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.phases)
+
+    def phase(self, name: str) -> PhaseTransport:
+        for n, p in self.phases:
+            if n == name:
+                return p
+        raise KeyError(f"no transport phase {name!r}; phases are {list(self.phase_names)}")
+
+
+# ---------------------------------------------------------------- electrochemistry --
+@dataclass(frozen=True)
+class ElectrochemSettings(Declared):
+    """``[electrochemistry]``: small-signal model parameters that are not material
+    properties (:mod:`fem_cell.physics.electrochem`, ``docs/impedance.md``)."""
+
+    degraded_pristine_share: float = param(
+        "1", "share of the pristine interface R in the proton-free degraded layer (the rest "
+        "is charge transfer at LiCoO2)", lo=0.0, hi=1.0, text="from 0 to 1", example="0.513")
+    electrode_site_fraction: float = param("1", "operating-point Li fraction x0 of Li_xCoO2",
+                                           lo=0.0, hi=1.0, lo_open=True, hi_open=True,
+                                           text="> 0 and < 1", example="0.9")
+    ocv_slope: float = param("V", "dU/dx of LiCoO2 (V per unit site fraction)", lo=-100.0,
+                             hi=0.0, hi_open=True, text="< 0 and >= -100 V", example="-0.75 V")
+    electrode_double_layer_capacitance: float = param(
+        "uF/cm2", "double-layer capacitance at LiCoO2", lo=0.0, hi=100.0,
+        text="from 0 to 1e4 uF/cm2", example="10 uF/cm2")
+    li_interface_resistance: Arrhenius = rate(
+        "Ohm cm2", "charge-transfer resistance of Li|Li3PO4 at 25 °C (its exchange current "
+        "is activated)", energy_key="li_exchange_activation_energy", lo=0.0, hi=1.0,
+        lo_open=True, text="> 0 and <= 1e4 Ohm cm2", example="2 Ohm cm2")
+    li_double_layer_capacitance: float = param("uF/cm2", "double-layer capacitance at Li",
+                                               lo=0.0, hi=100.0, text="from 0 to 1e4 uF/cm2",
+                                               example="10 uF/cm2")
+    alpha_a: float = param("1", "anodic transfer coefficient", lo=0.0, hi=1.0,
+                           text="from 0 to 1", example="0.5")
+    alpha_c: float = param("1", "cathodic transfer coefficient", lo=0.0, hi=1.0,
+                           text="from 0 to 1", example="0.5")
+    pad_area: float = param("mm2", "Li pad area (converts lead R/L to area-specific values)",
+                            lo=0.0, hi=1.0, lo_open=True, text="> 0 and <= 1 m2",
+                            example="1 mm2")
+    lead_resistance: float = param("Ohm", "series resistance of leads and contacts", lo=0.0,
+                                   hi=1e6, text="from 0 to 1e6 Ohm", example="0 Ohm")
+    lead_inductance: float = param("H", "series inductance of the leads", lo=0.0, hi=1.0,
+                                   text="from 0 to 1 H", example="0 H")
+
+
+__all__ = ["BOTTOM_KINDS", "Chemistry", "DegradedLayerLaw", "EV", "ElectrochemSettings", "Exchange",
+           "Exposure", "ExposureModel", "GASES", "LI_DIFFUSIVITY_SOURCES", "MATERIAL_PROPERTIES",
+           "MAX_DURATION", "MAX_LENGTH", "MAX_TEMPERATURE", "MIN_LENGTH", "PhaseTransport",
+           "REQUIRED_THERMAL", "SINK_MODES", "Sink", "ThermalBoundary", "ZERO_CELSIUS", "energy"]

@@ -56,60 +56,32 @@ fractions non-negative for steep fronts; inventories are integrated exactly eith
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from fem_cell._dolfinx import MPI, fem, ufl
-from fem_cell.constants import BOLTZMANN_EV, FARADAY, GAS_CONSTANT, ZERO_CELSIUS
-from fem_cell.domain import Domain
+from fem_cell.constants import FARADAY, GAS_CONSTANT
+from fem_cell.domain import Domain, ScaledMeasure
 from fem_cell.errors import RunAborted
-from fem_cell.solvers.problem import Field, TransientProblem
+from fem_cell.params import T_REF
+from fem_cell.physics.parameters import Exchange, PhaseTransport, Sink
 
-T_REF = 25.0 + ZERO_CELSIUS  # K, reference temperature of all Arrhenius laws
 #: quadrature of the (non-lumped) volume terms.  UFL estimates degree 7 for the Arrhenius
 #: exponentials of the P1 temperature times P1 fluxes (16 points per quadrilateral); degree
 #: 4 keeps P1's second order (MMS test) and made the 2-D Jacobian assembly ~3x cheaper.
 QUADRATURE = {"quadrature_degree": 4}
 C_REF = 1.0e4  # mol/m³, residual scaling
 D_REF = 1.0e-16  # m²/s, residual scaling
-
-_prefixes = itertools.count()
+#: Newton tolerances on the update of each field (site fraction, Φ): see the module doc
+X_NEWTON_TOL = 1e-11
+PHI_NEWTON_TOL = 1e-9
 
 
 class FractionOutOfRangeError(RunAborted):
     """A proton site fraction left [0, 1] by more than the tolerance (the run stops:
     status failed, exit 3; fractions are never clipped)."""
-
-
-# ------------------------------------------------------------------------- parameters --
-@dataclass(frozen=True)
-class Arrhenius:
-    """k(T) = value · exp(−E_a/k_B · (1/T − 1/T_ref)).
-
-    Args:
-        value: value at ``T_ref`` (SI unit of the quantity).
-        activation_energy: E_a (eV).
-        T_ref: reference temperature (K).
-        source: where the numbers come from.
-    """
-
-    value: float
-    activation_energy: float = 0.0
-    T_ref: float = T_REF
-    source: str = ""
-
-    def __call__(self, T):
-        """Value at T (K): float for a number, UFL expression for a UFL T."""
-        arg = -self.activation_energy / BOLTZMANN_EV * (1.0 / T - 1.0 / self.T_ref)
-        if isinstance(T, (int, float, np.floating)):
-            return self.value * math.exp(arg)
-        if self.activation_energy == 0.0:
-            return self.value
-        return self.value * ufl.exp(arg)
 
 
 def lithium_diffusivity_from_conductivity(sigma: float, site_density: float,
@@ -119,87 +91,12 @@ def lithium_diffusivity_from_conductivity(sigma: float, site_density: float,
 
 
 @dataclass(frozen=True)
-class PhaseTransport:
-    """Transport properties of one phase.
-
-    Args:
-        site_density: Li-site density c_p (mol/m³), shared by Li⁺ and H⁺.
-        proton_diffusivity: D_H(T) (m²/s).
-        lithium_diffusivity: D_Li(T) (m²/s).
-    """
-
-    site_density: float
-    proton_diffusivity: Arrhenius
-    lithium_diffusivity: Arrhenius
-
-
-#: LiCoO2 (science.md §3 feasible point; cell file kobayashi2022.toml).
-LICOO2_TRANSPORT = PhaseTransport(
-    site_density=5.16e4,  # C: cell file li_site_density
-    proton_diffusivity=Arrhenius(1e-26, 1.415, source="C: science.md §3 feasible point, E_a "
-                                 "calibrated (scripts/calibrate.py, docs/calibration.md)"),
-    lithium_diffusivity=Arrhenius(1e-16, 0.45, source="A/B: cell file LiCoO2 "
-                                  "li_chemical_diffusivity 1e-12 cm²/s, Ea 0.45 eV"),
-)
-#: Li3PO4: D_Li from σ = 3e-7 S/cm at 25 °C (Nernst–Einstein), Ea 0.57 eV (cell file).
-LI3PO4_TRANSPORT = PhaseTransport(
-    site_density=6.4e4,  # C: cell file li_site_density
-    proton_diffusivity=Arrhenius(1e-20, 0.8, source="C: science.md §3 feasible point"),
-    lithium_diffusivity=Arrhenius(lithium_diffusivity_from_conductivity(3e-5, 6.4e4), 0.57,
-                                  source="A/B: Nernst–Einstein from cell-file σ 3e-7 S/cm, "
-                                  "Ea 0.57 eV (σ's extra 1/T factor neglected)"),
-)
-
-
-@dataclass(frozen=True)
-class ExchangeParameters:
-    """Proton exchange across the lower|upper phase interface.
-
-    j = velocity(T) · c_lower · (x_lower − x_upper / partition(T))   (mol m⁻² s⁻¹)
-
-    Args:
-        velocity: k_ex(T) (m/s); default 8.19e-18 m/s at 25 °C (calibrated from science.md
-            §3's 1e-17 m/s), E_a 1.4 eV.
-        partition: K(T) (–), x_upper/x_lower at equilibrium; default 1e3, T-independent.
-    """
-
-    velocity: Arrhenius = Arrhenius(8.19e-18, 1.4, source="C: calibrated (scripts/calibrate.py, "
-                                    "docs/calibration.md); E_a: science.md §3 feasible point")
-    partition: Arrhenius = Arrhenius(1e3, 0.0, source="C: science.md §3 feasible point")
-
-
-@dataclass(frozen=True)
-class SinkBC:
-    """Proton condition on a boundary of the upper phase (Li3PO4|Li).
-
-    Args:
-        boundary: facet-group name.
-        mode: ``"sink"`` (x = 0), ``"rate"`` (outflux k_s c x) or ``"blocking"``.
-        velocity: k_s(T) (m/s) for ``"rate"``.
-    """
-
-    boundary: str = "Li3PO4|Li"
-    mode: str = "sink"
-    velocity: Arrhenius = Arrhenius(1e-9, 0.0, source="C: fast reduction of H⁺ by Li")
-
-    def __post_init__(self):
-        if self.mode not in ("sink", "rate", "blocking"):
-            raise ValueError(f"sink mode must be 'sink', 'rate' or 'blocking', got {self.mode!r}")
-
-
-@dataclass(frozen=True)
 class Phase:
     """A transport phase: a name, its regions (cell-tag names) and properties."""
 
     name: str
     regions: tuple[str, ...]
     properties: PhaseTransport
-
-
-def default_phases(domain: Domain) -> tuple[Phase, ...]:
-    """LiCoO2 (regions ``LiCoO2`` + ``degraded`` present) below Li3PO4."""
-    lco = tuple(r for r in ("LiCoO2", "degraded") if r in domain.cell_names)
-    return (Phase("LiCoO2", lco, LICOO2_TRANSPORT), Phase("Li3PO4", ("Li3PO4",), LI3PO4_TRANSPORT))
 
 
 # ------------------------------------------------------------------------- the block --
@@ -221,29 +118,36 @@ class TransportPhysics:
         temperature: T (K), a P1 ``fem.Function`` on ``domain.mesh``; the block reads it
             at every assembly (update it between steps, e.g. with
             :class:`TemperatureTransfer` or ``temperature_program``).
-        phases: one or two phases, bottom → top (default :func:`default_phases`).
-        exchange: interface exchange (two phases only).
-        sink: proton condition at the top of the upper phase (None: blocking).
+        phases: one or two phases, bottom → top.
+        exchange: interface exchange (required with two phases).
+        sink: proton condition at the top of the upper phase (None or mode
+            ``"blocking"``: no flux).
+        sink_boundary: the facet group of that condition (e.g. ``"Li3PO4|Li"``).
         temperature_program: optional T(t) (K): sets T uniformly in ``update(t)``.
         lumped_mass: lumped (vertex-quadrature) mass term.
         gauge_value: Φ at the gauge node (lowest film node).
         prefix: name prefix of the fields.
     """
 
-    def __init__(self, domain: Domain, temperature: fem.Function,
-                 phases: Sequence[Phase] | None = None,
-                 exchange: ExchangeParameters | None = None, sink: SinkBC | None = SinkBC(),
-                 *, temperature_program: Callable[[float], float] | None = None,
+    def __init__(self, domain: Domain, temperature: fem.Function, phases: Sequence[Phase],
+                 exchange: Exchange | None = None, sink: Sink | None = None,
+                 sink_boundary: str | None = None, *,
+                 temperature_program: Callable[[float], float] | None = None,
                  lumped_mass: bool = True, gauge_value: float = 0.0, prefix: str = ""):
         self.domain = domain
         self.T = temperature
-        self.phases = tuple(phases) if phases is not None else default_phases(domain)
+        self.phases = tuple(phases)
         if not 1 <= len(self.phases) <= 2:
             raise ValueError("one or two phases")
-        self.exchange = exchange if exchange is not None else ExchangeParameters()
-        self.sink = sink if (sink is not None and sink.boundary in domain.facet_names) else None
-        if sink is not None and sink.mode != "blocking" and self.sink is None:
-            raise ValueError(f"sink boundary {sink.boundary!r} not in {sorted(domain.facet_names)}")
+        if len(self.phases) == 2 and exchange is None:
+            raise ValueError("two phases need their exchange parameters")
+        self.exchange = exchange
+        self.sink_boundary = sink_boundary
+        active = sink is not None and sink.mode != "blocking"
+        if active and sink_boundary not in domain.facet_names:
+            raise ValueError(f"sink boundary {sink_boundary!r} not in "
+                             f"{sorted(domain.facet_names)}")
+        self.sink = sink if active else None
         self.temperature_program = temperature_program
         msh = domain.mesh
         self.V = fem.functionspace(msh, ("Lagrange", 1))
@@ -284,8 +188,6 @@ class TransportPhysics:
         m = ufl.Measure("dx", domain=d.mesh, subdomain_data=d.cell_tags,
                         metadata=self._md if lumped else QUADRATURE)
         ids = tuple(d.cell_tag(r) for r in phase.regions)
-        from fem_cell.domain import ScaledMeasure
-
         return ScaledMeasure(d.length_scale**d.dim, m(ids))
 
     def phase(self, name: str) -> Phase:
@@ -295,20 +197,11 @@ class TransportPhysics:
         raise KeyError(f"no phase {name!r}; phases are {[p.name for p in self.phases]}")
 
     # -- fields ----------------------------------------------------------------------------
-    def create_fields(self, x_atol: float = 1e-3, x_rtol: float = 1e-3,
-                      x_newton_tol: float = 1e-11, phi_newton_tol: float = 1e-9) -> list[Field]:
-        """The problem's fields (current values as the initial state).
-
-        Args:
-            x_atol, x_rtol: local time-error tolerances of the fractions (–).
-            x_newton_tol: Newton update tolerance of the fractions (–).
-            phi_newton_tol: Newton update tolerance of Φ (–); Φ is algebraic (no time
-                derivative) and does not enter the time-error control.
-        """
-        out = [Field(self.names[p.name], self.x[p.name], atol=x_atol, rtol=x_rtol,
-                     newton_tol=x_newton_tol) for p in self.phases]
-        out.append(Field(self.phi_name, self.phi, atol=1e300, rtol=0.0, newton_tol=phi_newton_tol))
-        return out
+    def unknowns(self) -> list[tuple[str, fem.Function, bool]]:
+        """``(name, function, has_time_derivative)`` of each unknown: the proton fraction
+        of every phase (evolving), then Φ (algebraic)."""
+        return ([(self.names[p.name], self.x[p.name], True) for p in self.phases]
+                + [(self.phi_name, self.phi, False)])
 
     # -- coefficients ------------------------------------------------------------------------
     def _theta(self):
@@ -351,7 +244,7 @@ class TransportPhysics:
             sign = 1.0 if i == 0 else -1.0
             F += sign * j * ufl.avg(w) * d.dS(*self.interfaces)
         if self.sink is not None and self.sink.mode == "rate" and i == len(self.phases) - 1:
-            F += self._sink_flux_expr(x) * w * d.ds(self.sink.boundary)
+            F += self._sink_flux_expr(x) * w * d.ds(self.sink_boundary)
         return F
 
     def mass(self, u: Mapping, udot: Mapping, v: Mapping):
@@ -402,7 +295,7 @@ class TransportPhysics:
             out.append(fem.dirichletbc(zero, dofs, V))
         if self.sink is not None and self.sink.mode == "sink":
             V = spaces[self.names[self.phases[-1].name]]
-            dofs = fem.locate_dofs_topological(V, d.dim - 1, d.facets(self.sink.boundary))
+            dofs = fem.locate_dofs_topological(V, d.dim - 1, d.facets(self.sink_boundary))
             out.append(fem.dirichletbc(zero, dofs, V))
         V = spaces[self.phi_name]
         out.append(fem.dirichletbc(fem.Constant(d.mesh, float(self.gauge_value)),
@@ -449,7 +342,7 @@ class TransportPhysics:
         f.x.array[~self._active[phase]] = 0.0
         if self.sink is not None and self.sink.mode == "sink" and phase == self.phases[-1].name:
             dofs = fem.locate_dofs_topological(self.V, self.domain.dim - 1,
-                                               self.domain.facets(self.sink.boundary))
+                                               self.domain.facets(self.sink_boundary))
             f.x.array[dofs] = 0.0
         f.x.scatter_forward()
 
@@ -502,13 +395,13 @@ class TransportPhysics:
         d = self.domain
         if self.sink.mode == "rate":
             return self._scalar("sink_rate", lambda: self._sink_flux_expr(
-                self.x[self.phases[-1].name]) * d.ds(self.sink.boundary))
+                self.x[self.phases[-1].name]) * d.ds(self.sink_boundary))
         if self._udot is None:
             raise RuntimeError("the block is not part of a problem yet")
 
         def build():
             chi = fem.Function(self.V)
-            dofs = fem.locate_dofs_topological(self.V, d.dim - 1, d.facets(self.sink.boundary))
+            dofs = fem.locate_dofs_topological(self.V, d.dim - 1, d.facets(self.sink_boundary))
             chi.x.array[dofs] = 1.0
             u = {**{self.names[p.name]: self.x[p.name] for p in self.phases},
                  self.phi_name: self.phi}
@@ -568,72 +461,5 @@ def _add_mode():
     return dolfinx.la.InsertMode.add
 
 
-# ---------------------------------------------------------------------- problem helper --
-def build_transport_problem(block: TransportPhysics, *, prefix: str | None = None,
-                            x_atol: float = 1e-3, x_rtol: float = 1e-3,
-                            x_newton_tol: float = 1e-11, phi_newton_tol: float = 1e-9,
-                            newton_max_it: int = 25, jacobian_lag: int = 2) -> TransientProblem:
-    """A :class:`TransientProblem` for the block (MUMPS LU, per-field Newton test).
-
-    The coupled Jacobian is non-symmetric: LU (the default of TransientProblem).
-    ``jacobian_lag``: the Jacobian is assembled and factorised at every ``jacobian_lag``-th
-    Newton iteration of a step (always at the first; SNES ``snes_lag_jacobian``).  The
-    factorisation dominates a 2-D step; with 2 the default 2-D anneal takes 354 instead
-    of 331 iterations but 23 % less time (82 vs 105 s on 2 ranks), and R_interface agrees
-    to 10 digits.  1 = full Newton.
-    """
-    if jacobian_lag < 1:
-        raise ValueError("jacobian_lag must be >= 1")
-    t = fem.Constant(block.domain.mesh, 0.0)
-    fields = block.create_fields(x_atol, x_rtol, x_newton_tol, phi_newton_tol)
-    pre = prefix or f"fem_cell_transport_{next(_prefixes)}_"
-    opts = {"snes_lag_jacobian": jacobian_lag} if jacobian_lag > 1 else None
-    return TransientProblem(fields, [block], time=t, prefix=pre, newton_max_it=newton_max_it,
-                            petsc_options=opts)
-
-
-# ---------------------------------------------------------------- temperature transfer --
-class TemperatureTransfer:
-    """Copy a parent-mesh P1 temperature onto a sub-mesh P1 function (collective-free).
-
-    The DOF pairing is built once (cell by cell through the sub-mesh's entity map,
-    matching DOF coordinates); each call then is an array copy.  Call it after every
-    heat step (the parent T must be up to date on ghosts, as after a solve).
-
-    Args:
-        T_parent: temperature on the parent mesh (K).
-        T_sub: temperature on the sub-mesh (K), same element family/degree.
-        sub_domain: the sub-mesh :class:`Domain` (from :meth:`Domain.submesh`).
-    """
-
-    def __init__(self, T_parent: fem.Function, T_sub: fem.Function, sub_domain: Domain):
-        self.T_parent, self.T_sub = T_parent, T_sub
-        Vp, Vs = T_parent.function_space, T_sub.function_space
-        pc = sub_domain.parent_cells()
-        sd = Vs.dofmap.list[: len(pc)]
-        pdofs = Vp.dofmap.list[pc]
-        xs = Vs.tabulate_dof_coordinates()[sd]
-        xp = Vp.tabulate_dof_coordinates()[pdofs]
-        k = sd.shape[1]
-        sub_idx, par_idx = [], []
-        tol = 1e-10 * max(1.0, float(np.abs(xp).max()) if xp.size else 1.0)
-        for i in range(k):
-            for j in range(k):
-                m = np.all(np.abs(xs[:, i, :] - xp[:, j, :]) <= tol, axis=-1)
-                sub_idx.append(sd[m, i])
-                par_idx.append(pdofs[m, j])
-        self.sub_idx = np.concatenate(sub_idx) if sub_idx else np.zeros(0, np.int32)
-        self.par_idx = np.concatenate(par_idx) if par_idx else np.zeros(0, np.int32)
-        covered = np.zeros(len(T_sub.x.array), bool)
-        covered[self.sub_idx] = True
-        if not covered.all():
-            raise RuntimeError("TemperatureTransfer: sub-mesh DOFs without a parent DOF")
-
-    def __call__(self) -> None:
-        self.T_sub.x.array[self.sub_idx] = self.T_parent.x.array[self.par_idx]
-
-
-__all__ = ["Arrhenius", "ExchangeParameters", "FractionOutOfRangeError", "LI3PO4_TRANSPORT",
-           "LICOO2_TRANSPORT", "Phase", "PhaseTransport", "SinkBC", "TemperatureTransfer",
-           "TransportPhysics", "build_transport_problem", "default_phases",
-           "lithium_diffusivity_from_conductivity"]
+__all__ = ["C_REF", "D_REF", "FractionOutOfRangeError", "PHI_NEWTON_TOL", "Phase", "TransportPhysics",
+           "X_NEWTON_TOL", "lithium_diffusivity_from_conductivity"]

@@ -611,7 +611,7 @@ class ImpedanceSolver:
 
     def sweep(self, frequencies: Sequence[float], method: str = "rom", *, tol: float = 1e-6,
               n_shifts: int = 4, n_moments: int = 14, max_shifts: int = 6,
-              fallback: bool = True) -> ImpedanceResult:
+              fallback: bool = True, poll=None) -> ImpedanceResult:
         """Impedance at the given frequencies (Hz).
 
         Args:
@@ -622,7 +622,10 @@ class ImpedanceSolver:
             n_moments: ROM: Krylov vectors per shift.
             max_shifts: ROM: most shifts after enrichment.
             fallback: ROM: solve directly where the residual still exceeds ``tol``.
+            poll: called (collectively) between factorisations and direct solves; it
+                may raise to stop the sweep (e.g. on Ctrl-C).
         """
+        poll = poll or (lambda: None)
         f = np.asarray(frequencies, dtype=float)
         if f.ndim != 1 or f.size == 0 or np.any(f <= 0):
             raise ValueError("frequencies must be a non-empty 1-D array of positive Hz")
@@ -635,13 +638,14 @@ class ImpedanceSolver:
             lu = _LU(self.system, "block")
             try:
                 for k, fk in enumerate(f):
+                    poll()
                     Z[k], res[k] = self._direct(lu, fk)
             finally:
                 lu.destroy()
             return ImpedanceResult(f, Z, res, "direct", lu.n_factorizations,
                                    fallback=np.zeros(f.size, bool),
                                    wall_time=_time.perf_counter() - t0)
-        return self._rom(f, t0, tol, n_shifts, n_moments, max_shifts, fallback)
+        return self._rom(f, t0, tol, n_shifts, n_moments, max_shifts, fallback, poll)
 
     # -- reduced order ------------------------------------------------------------------------
     def _add_shift(self, lu: _LU, basis: _Basis, sigma: float, n_moments: int) -> None:
@@ -666,7 +670,8 @@ class ImpedanceSolver:
                     block.append(q.copy())
         basis.add_block(local.Q)
 
-    def _rom(self, f, t0, tol, n_shifts, n_moments, max_shifts, fallback) -> ImpedanceResult:
+    def _rom(self, f, t0, tol, n_shifts, n_moments, max_shifts, fallback,
+             poll) -> ImpedanceResult:
         s = self.system
         w = 2 * np.pi * f
         basis = _Basis(s)
@@ -677,6 +682,7 @@ class ImpedanceSolver:
         lu = _LU(s, "real")
         try:
             for sigma in shifts:
+                poll()
                 self._add_shift(lu, basis, sigma, n_moments)
             proj = _Projection(s)
             while True:
@@ -688,6 +694,7 @@ class ImpedanceSolver:
                 if np.any(np.isclose(shifts, w[worst], rtol=1e-12)):
                     break
                 shifts.append(float(w[worst]))
+                poll()
                 self._add_shift(lu, basis, w[worst], n_moments)
         finally:
             lu.destroy()
@@ -697,6 +704,7 @@ class ImpedanceSolver:
             dlu = _LU(s, "block")
             try:
                 for k in np.flatnonzero(fb):
+                    poll()
                     Z[k], res[k] = self._direct(dlu, f[k])
             finally:
                 dlu.destroy()

@@ -81,6 +81,16 @@ class Field:
         return im.size_local * self.space.dofmap.index_map_bs
 
 
+def collect_garbage(comm) -> None:
+    """Collect unreachable Python objects, then destroy the PETSc objects they held
+    (collective on ``comm``).  Call it after explicitly destroyed solvers are dropped, on
+    every rank at the same point (a study case, a calibration point)."""
+    import gc
+
+    gc.collect()
+    PETSc.garbage_cleanup(comm)
+
+
 def direct_solver_options() -> dict[str, str]:
     """PETSc options for Newton + a parallel direct LU (MUMPS, else SuperLU_DIST/PETSc)."""
     sys = PETSc.Sys()

@@ -26,6 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from fem_cell.jobs.anneal import run_anneal
+from fem_cell.jobs.interrupts import NO_GUARD
+from fem_cell.model import CHEMISTRY_COLUMNS, CellModel, ChemistryDiagnostics
+
 JOBS = ("anneal", "expose")
 QUIET_OUTPUT = {"output": {"fields": False, "plots": False, "render": False}}
 
@@ -110,25 +114,19 @@ def run_case(config, comm, job: str = "anneal", record: Record | None = None,
         guard: polled (collectively on ``comm``) between the time steps of an anneal;
             default: never interrupts (see :mod:`fem_cell.jobs.interrupts`).
     """
-    from fem_cell.jobs.anneal import run_anneal, summary_of
-    from fem_cell.jobs.interrupts import NO_GUARD
-
     record = record or Record()
     if job == "anneal":
         res = run_anneal(config, comm, progress=False, exposure=exposure,
                          chemistry=config.chemistry is not None,
                          guard=guard if guard is not None else NO_GUARD)
-        summary = summary_of(res)
-        out = _numeric(summary, record.summary)
+        out = _numeric(res.summary, record.summary)
         for col, t in record.history:
             out[f"{col}@{t:g}s"] = history_at(res.history, col, t)
         return out
     if job == "expose":
-        from fem_cell.diagnostics import ChemistryDiagnostics
-        from fem_cell.model import build_chemistry_model, build_domain
-
-        chem = build_chemistry_model(config, build_domain(config, comm), exposure=exposure)
-        chem.destroy()  # no solve: the diagnostics need the fields only
+        model = CellModel(config, comm)
+        chem = model.chemistry(exposure=exposure)
+        model.destroy()  # no solve: the diagnostics need the fields only
         return _numeric(ChemistryDiagnostics(chem)(after_step=False), record.summary)
     raise ValueError(f"unknown job {job!r}; expected one of {JOBS}")
 
@@ -137,7 +135,7 @@ def run_case(config, comm, job: str = "anneal", record: Record | None = None,
 #: (:func:`~fem_cell.jobs.anneal.summary_of`)
 ANNEAL_HEAT_KEYS = ("T_plate_max_C", "T_film_max_C", "T_Li_max_C", "film_mean_minus_plate_min_mK",
                     "film_mean_minus_plate_max_mK", "t_end_s", "steps_accepted",
-                    "steps_rejected", "newton_iterations", "dofs", "wall_time_s")
+                    "steps_rejected", "newton_iterations", "dofs", "cells", "wall_time_s")
 #: the anneal history columns besides the chemistry ones
 #: (:data:`fem_cell.jobs.anneal.HISTORY_COLUMNS`)
 HEAT_HISTORY_COLUMNS = ("time_s", "T_plate_C", "T_min_C", "T_mean_C", "T_max_C", "T_top_C",
@@ -146,15 +144,11 @@ HEAT_HISTORY_COLUMNS = ("time_s", "T_plate_C", "T_min_C", "T_mean_C", "T_max_C",
 
 def history_columns() -> list[str]:
     """Columns a case's anneal history has (heat + chemistry)."""
-    from fem_cell.diagnostics import CHEMISTRY_COLUMNS
-
     return list(HEAT_HISTORY_COLUMNS) + list(CHEMISTRY_COLUMNS)
 
 
 def summary_keys(job: str) -> set[str]:
     """The numeric values a case of ``job`` can record (``record.summary`` keys)."""
-    from fem_cell.diagnostics import CHEMISTRY_COLUMNS
-
     if job == "expose":
         return set(CHEMISTRY_COLUMNS)
     keys = set(ANNEAL_HEAT_KEYS) | {"transport_dofs", "H_LiCoO2_removed_fraction",

@@ -38,13 +38,10 @@ import numpy as np
 
 from fem_cell.errors import ConfigError, FemCellError, on_root
 from fem_cell.jobs.interrupts import NO_GUARD, Interrupted
-from fem_cell.outputs.rundir import OutputError, RunFolder, json_default, read_run_json
+from fem_cell.outputs.rundir import OUTPUTS, OutputError, RunFolder, json_default, read_run_json
 from fem_cell.studies import cases as _cases
 from fem_cell.studies.spec import StudySpec, display_value, load_spec
 
-#: files a study writes (checked against a user's files before it starts)
-PLANNED_FILES = ("run.json", "summary.json", "results.csv", "cases/case*.json", "heatmap.png",
-                 "line.png", "spec.toml", "calibration.csv", "calibration.txt")
 _TAG_ASK, _TAG_ANSWER = 7301, 7302
 _STATUSES_DONE = ("completed", "failed")
 
@@ -464,12 +461,11 @@ def _prepare_folder(spec: StudySpec, out, comm, overwrite: bool) -> tuple[RunFol
     err, mode = comm.bcast((err, mode), root=0)
     if err:
         raise OutputError(err)
-    planned = PLANNED_FILES if mode == "new" else tuple(
-        f for f in PLANNED_FILES if not f.startswith("cases/"))
+    planned = OUTPUTS["study"] if mode == "new" else tuple(
+        f for f in OUTPUTS["study"] if not f.startswith("cases/"))
+    # a resumed study keeps its finished cases; the rest is written again
     folder = RunFolder(out, comm, "study", overwrite=overwrite or mode == "resume",
-                       planned=planned)
-    if mode == "resume":  # keep the finished cases; the rest is written again
-        folder._stale = [f for f in folder._stale if not f.startswith("cases/")]
+                       planned=planned, keep=("cases/*",) if mode == "resume" else ())
     return folder, mode
 
 
@@ -701,10 +697,20 @@ def run_study(spec, comm, out=None, *, progress: bool = True, guard=NO_GUARD,
     folder, mode = (None, "new")
     if out is not None:
         folder, mode = _prepare_folder(spec, out, comm, overwrite)
-    if announce is not None:
-        announce()
-    if spec.kind == "calibration":
-        return _run_calibration(spec, comm, folder, progress, t0)
+    try:
+        if announce is not None:
+            announce()
+        if spec.kind == "calibration":
+            return _run_calibration(spec, comm, folder, progress, t0)
+        return _run_sweep(spec, comm, folder, mode, progress, guard, t0)
+    finally:
+        if folder is not None:
+            folder.release()
+
+
+def _run_sweep(spec: StudySpec, comm, folder: RunFolder | None, mode: str, progress: bool,
+               guard, t0: float) -> StudyResult:
+    """The cases of a sweep study, into ``folder`` (new or resumed)."""
     done: dict[int, dict] = {}
     if folder is not None:
         base_cfg = None
@@ -812,22 +818,17 @@ def _write_outputs(folder: RunFolder, spec: StudySpec, result: StudyResult, stop
     if plot:
         folder.add_file(plot)
     folder.add_tree("cases", "case*.json")
-    folder.status = "interrupted" if stop else "completed"
     info = {"wall_time_s": wall, "counts": {k: result.summary[k] for k in
                                             ("completed", "failed", "pending")}}
     if stop:
-        folder._info.update(info)
-        folder._info["status"] = "interrupted"
-        folder._info["finished"] = _now()
-        folder._info["reason"] = (f"{Interrupted(stop).signal_name}: "
-                                  f"{result.summary['pending']} case(s) not run; run the "
-                                  f"same study into the same folder to resume")
+        folder.finish("interrupted", reason=(f"{Interrupted(stop).signal_name}: "
+                                             f"{result.summary['pending']} case(s) not run; "
+                                             "run the same study into the same folder to "
+                                             "resume"), **info)
     else:
-        folder._info.update(info)
-        folder._info["status"] = "completed"
-        folder._info["finished"] = _now()
+        folder.finish("completed", **info)
     folder.write_summary(result.summary)
-    folder._write_run_json()
+    folder.update()
 
 
 def _finish_folder(folder: RunFolder, spec: StudySpec, done: dict, status: str, wall: float,
@@ -843,11 +844,9 @@ def _finish_folder(folder: RunFolder, spec: StudySpec, done: dict, status: str, 
     except OSError:
         pass
     folder.add_tree("cases", "case*.json")
-    folder.status = status
-    folder._info.update({"status": status, "finished": _now(), "reason": reason,
-                         "wall_time_s": wall})
+    folder.finish(status, reason=reason, wall_time_s=wall)
     folder.write_summary(_summary(spec, rows, len(done), wall, 1))
-    folder._write_run_json()
+    folder.update()
 
 
 # ------------------------------------------------------------------ calibration ---

@@ -11,7 +11,7 @@ import pytest
 from fem_cell._dolfinx import MPI
 from fem_cell.config import load_config
 from fem_cell.jobs.anneal import anneal_job, checkpoint_name
-from fem_cell.model import build_chemistry_model, build_domain
+from fem_cell.model import CellModel
 from fem_cell.solvers.checkpoint import load_checkpoint
 from helpers import COARSE_2D_MESH
 
@@ -31,7 +31,10 @@ def _spaces(model):
 
 
 def _model(cfg, comm):
-    return build_chemistry_model(cfg, build_domain(cfg, comm))
+    model = CellModel(cfg, comm)
+    chem = model.chemistry()
+    model.destroy()  # only the spaces and fields are used
+    return chem
 
 
 @pytest.mark.mpi

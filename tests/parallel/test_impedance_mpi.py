@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from fem_cell._dolfinx import MPI
-from fem_cell.physics.electrochem import build_electrochem_model
 from fem_cell.solvers.impedance import ImpedanceSolver, log_frequencies
+from helpers import ec_model
 
 FREQS = log_frequencies(1e-2, 1e6, 31)
 
 
 def _sweeps(comm, tag):
-    m = build_electrochem_model(comm, prefix=f"test_mpi_{tag}_")
+    m = ec_model(comm, prefix=f"test_mpi_{tag}_")
     s = ImpedanceSolver(m.problem, m.physics, prefix=f"test_mpi_eis_{tag}_")
     return s.sweep(FREQS, "direct"), s.sweep(FREQS, "rom")
 

@@ -12,7 +12,7 @@ import pytest
 
 from fem_cell._dolfinx import MPI
 from fem_cell.jobs.interrupts import Interrupted, InterruptGuard
-from fem_cell.jobs.study import study_job
+from fem_cell.studies.job import study_job
 from fem_cell.outputs.rundir import OutputError, read_run_json
 from fem_cell.studies import cases as study_cases
 from fem_cell.studies import read_results, run_study
@@ -228,7 +228,7 @@ from fem_cell.jobs.interrupts import InterruptGuard, Interrupted
 guard = InterruptGuard().install()
 from fem_cell._dolfinx import MPI
 guard.install()
-from fem_cell.jobs.study import study_job
+from fem_cell.studies.job import study_job
 try:
     study_job({str(spec)!r}, {str(out)!r}, MPI.COMM_WORLD, guard=guard, progress=False)
 except Interrupted as e:

@@ -1,43 +1,30 @@
-"""Transport / exposure / degraded-layer parameters are data: the built-in cell gives
-exactly the physics modules' documented defaults, and user overrides reach the physics
-objects (fem_cell.physics.parameters)."""
+"""Parameters are data, declared once: the physics' parameter types have no defaults
+(the cell file is their only source), every declared value the model uses is a
+setting of the loaded configuration with the value the cell file (or the user) gave,
+and user overrides reach the physics objects."""
 
 import dataclasses
 import subprocess
 import sys
 import textwrap
+from importlib import resources
 
 import pytest
 
-from fem_cell.config import EXPOSURE_GASES, load_config
-from fem_cell.errors import ConfigError
+from fem_cell.config import load_config
+from fem_cell.config.settings import OutputSettings, SolverSettings
+from fem_cell.meshing.settings import MeshSettings
+from fem_cell.params import EV, Arrhenius, defaults, key_of, specs, walk
 from fem_cell.physics import parameters as P
-from fem_cell.physics.degraded import DegradedLayerLaw
-from fem_cell.physics.exposure import GASES, Exposure, ExposureModel, exposure_profile
-from fem_cell.physics.transport import (
-    LI3PO4_TRANSPORT,
-    LICOO2_TRANSPORT,
-    Arrhenius,
-    ExchangeParameters,
-    SinkBC,
-)
+from fem_cell.physics.exposure import exposure_profile
+from fem_cell.units import from_si
 
-REL = 1e-12
-
-
-def same(a, b):
-    """Equal dataclasses, floats to round-off, ``source`` strings ignored."""
-    assert type(a) is type(b), (a, b)
-    for f in dataclasses.fields(a):
-        if f.name == "source":
-            continue
-        x, y = getattr(a, f.name), getattr(b, f.name)
-        if dataclasses.is_dataclass(x):
-            same(x, y)
-        elif isinstance(x, float) and y is not None:
-            assert x == pytest.approx(y, rel=REL, abs=0.0), (f.name, x, y)
-        else:
-            assert x == y, (f.name, x, y)
+CELL_CLASSES = [P.ThermalBoundary, P.PhaseTransport, P.Exchange, P.Sink, P.DegradedLayerLaw,
+                P.ExposureModel, P.Exposure, P.ElectrochemSettings]
+#: class → section of the cell file it is read from
+SECTIONS = {"thermal": "thermal", "exchange": "transport.exchange", "sink": "transport.sink",
+            "degraded_layer": "degraded_layer", "exposure_model": "exposure_model",
+            "electrochemistry": "electrochemistry", "exposure": "exposure"}
 
 
 @pytest.fixture(scope="module")
@@ -45,46 +32,87 @@ def cfg():
     return load_config()
 
 
-def test_builtin_cell_equals_module_defaults(cfg):
-    props = P.transport_phase_properties(cfg)
-    assert list(props) == ["LiCoO2", "Li3PO4"]
-    same(props["LiCoO2"], LICOO2_TRANSPORT)
-    same(props["Li3PO4"], LI3PO4_TRANSPORT)
-    same(P.exchange_parameters(cfg), ExchangeParameters())
-    same(P.sink_bc(cfg), SinkBC())
-    same(P.degraded_law(cfg), DegradedLayerLaw())
-    same(P.exposure_model(cfg), ExposureModel())
-    same(P.exposure(cfg), Exposure())
-
-
-def test_results_do_not_change(cfg):
-    """Same profile and same rates as the hard-coded defaults, to round-off."""
-    a = exposure_profile(P.exposure(cfg), P.exposure_model(cfg))
-    b = exposure_profile(Exposure(), ExposureModel())
-    assert a.surface_fraction == pytest.approx(b.surface_fraction, rel=REL)
-    assert a.depth_scale == pytest.approx(b.depth_scale, rel=REL)
-    law, ref = P.degraded_law(cfg), DegradedLayerLaw()
-    for T in (298.15, 423.15):
-        assert law.excess_resistivity(0.6, T) == pytest.approx(ref.excess_resistivity(0.6, T),
-                                                               rel=1e-12)
-        assert law.pristine(T) == pytest.approx(ref.pristine(T), rel=1e-12)
-        ex = P.exchange_parameters(cfg)
-        assert ex.velocity(T) == pytest.approx(ExchangeParameters().velocity(T), rel=1e-12)
-        d = P.transport_phase_properties(cfg)["Li3PO4"].lithium_diffusivity
-        assert d(T) == pytest.approx(LI3PO4_TRANSPORT.lithium_diffusivity(T), rel=1e-12)
-
-
-def test_sources_are_carried(cfg):
-    props = P.transport_phase_properties(cfg)
-    assert props["LiCoO2"].proton_diffusivity.source.startswith("C:")
-    assert "li_chemical_diffusivity" in props["LiCoO2"].lithium_diffusivity.source
-    assert "Nernst-Einstein" in props["Li3PO4"].lithium_diffusivity.source
-
-
 def write(tmp_path, text):
     p = tmp_path / "user.toml"
     p.write_text(textwrap.dedent(text))
     return p
+
+
+def test_cell_parameter_types_have_no_defaults():
+    """No physics-side default can disagree with the cell file: there is none."""
+    for cls in CELL_CLASSES:
+        assert specs(cls), cls
+        assert defaults(cls) == {}, (cls.__name__, defaults(cls))
+
+
+def _objects(cfg):
+    chem = cfg.chemistry
+    yield "thermal", cfg.thermal
+    for name, p in chem.phases:
+        yield f"transport.{name}", p
+    for attr in ("exchange", "sink", "degraded_layer", "exposure_model"):
+        yield SECTIONS[attr], getattr(chem, attr)
+    yield "electrochemistry", cfg.electrochemistry
+    yield "exposure", cfg.exposure
+
+
+def test_every_parameter_comes_from_the_cell_file(cfg):
+    """Walk every declared parameter the model uses: each is a setting of the loaded
+    configuration whose origin is the cell file and whose SI value is the object's."""
+    raw = (resources.files("fem_cell") / "data/cells/kobayashi2022.toml").read_text()
+    import tomllib
+
+    cell = tomllib.loads(raw)
+    n = 0
+    for section, obj in _objects(cfg):
+        for name, spec, value in walk(obj):
+            key = f"{section}.{key_of(name, spec)}"
+            s = cfg.settings[key]
+            if spec.kind == "derived":
+                assert s.origin == "derived", key
+                continue
+            table = cell
+            for part in section.split("."):
+                table = table[part]
+            if spec.optional and value is None:
+                assert key_of(name, spec) not in table, key
+                continue
+            assert key_of(name, spec) in table, f"{key} is not in the cell file"
+            assert s.origin == "<built-in cell kobayashi2022>", key
+            si = value.value if isinstance(value, Arrhenius) else value
+            assert s.si_value == (pytest.approx(si, rel=1e-12) if isinstance(si, float) else si)
+            if isinstance(value, Arrhenius):
+                e = cfg.settings[f"{section}.{spec.energy_key}"]
+                assert e.si_value == pytest.approx(value.activation_energy, rel=1e-12)
+                assert e.origin == s.origin
+                n += 1
+            n += 1
+    for mat in cfg.materials.values():  # declared in MATERIAL_PROPERTIES
+        for k, p in mat.properties.items():
+            assert k in P.MATERIAL_PROPERTIES
+            s = cfg.settings[f"materials.{mat.name}.{k}"]
+            assert s.origin == "<built-in cell kobayashi2022>"
+            assert s.si_value == pytest.approx(p.value, rel=1e-12)
+            assert k in cell["materials"][mat.name]
+            n += 1
+    assert n >= 66  # every declared parameter and material property of the cell
+
+
+def test_settings_defaults_are_the_declared_ones(cfg):
+    """Run settings (not cell data) have one default each: the declaration's."""
+    for section, cls in (("mesh", MeshSettings), ("solver", SolverSettings),
+                         ("output", OutputSettings)):
+        obj = getattr(cfg, section)
+        for name, value in defaults(cls).items():
+            assert getattr(obj, name) == value, (section, name)
+            assert cfg.settings[f"{section}.{name}"].origin == "default"
+
+
+def test_every_setting_has_a_meaning(cfg):
+    for section, obj in _objects(cfg):
+        for name, spec, _ in walk(obj):
+            assert spec.doc, f"{section}.{name} has no meaning declared"
+            assert cfg.settings[f"{section}.{key_of(name, spec)}"].doc == spec.doc
 
 
 def test_user_overrides_reach_the_physics(tmp_path):
@@ -113,72 +141,84 @@ def test_user_overrides_reach_the_physics(tmp_path):
         depth_ref = "4 nm"
         activation_energy = "0.1 eV"
     """))
-    e = P.exposure(cfg)
+    base = load_config()
+    e = cfg.exposure
     assert (e.gas, e.duration) == ("air", 2700.0)
     assert e.relative_humidity == pytest.approx(0.3) and e.temperature == pytest.approx(303.15)
-    ex = P.exchange_parameters(cfg)
-    assert ex.velocity.value == pytest.approx(2e-17)
-    assert ex.partition.activation_energy == pytest.approx(-0.2)
-    sk = P.sink_bc(cfg)
-    assert (sk.mode, sk.boundary) == ("rate", "Li3PO4|Li")
-    assert sk.velocity.value == pytest.approx(1e-8)
-    props = P.transport_phase_properties(cfg)
-    assert props["Li3PO4"].proton_diffusivity.value == pytest.approx(2e-20)
+    chem = cfg.chemistry
+    assert chem.exchange.velocity.value == pytest.approx(2e-17)
+    assert chem.exchange.partition.activation_energy == pytest.approx(-0.2 * EV)
+    assert chem.sink.mode == "rate" and chem.sink.velocity.value == pytest.approx(1e-8)
+    lpo = chem.phase("Li3PO4")
+    assert lpo.proton_diffusivity.value == pytest.approx(2e-20)
     # D_Li follows the material: twice the conductivity, twice the diffusivity
-    assert props["Li3PO4"].lithium_diffusivity.value == pytest.approx(
-        2 * LI3PO4_TRANSPORT.lithium_diffusivity.value, rel=1e-12)
-    assert props["LiCoO2"].lithium_diffusivity.activation_energy == pytest.approx(0.5)
-    law = P.degraded_law(cfg)
-    assert law.sigma0 == pytest.approx(2e-5) and law.pristine_resistance == pytest.approx(1e-3)
-    m = P.exposure_model(cfg)
-    assert m.depth_ref == pytest.approx(4e-9) and m.activation_energy == pytest.approx(0.1)
+    assert lpo.lithium_diffusivity.value == pytest.approx(
+        2 * base.chemistry.phase("Li3PO4").lithium_diffusivity.value, rel=1e-12)
+    assert chem.phase("LiCoO2").lithium_diffusivity.activation_energy == pytest.approx(0.5 * EV)
+    law = chem.degraded_layer
+    assert law.sigma0.value == pytest.approx(2e-5)
+    assert law.pristine_resistance.value == pytest.approx(1e-3)
+    m = chem.exposure_model
+    assert m.depth_ref == pytest.approx(4e-9) and m.activation_energy == pytest.approx(0.1 * EV)
+    assert cfg.settings["transport.exchange.velocity"].origin == str(tmp_path / "user.toml")
 
 
 def test_with_exposure_reaches_the_physics(cfg):
-    e = P.exposure(cfg.with_exposure(gas="N2", duration="10 min", temperature="40 degC"))
+    e = cfg.with_exposure(gas="N2", duration="10 min", temperature="40 degC").exposure
     assert (e.gas, e.duration) == ("N2", 600.0) and e.temperature == pytest.approx(313.15)
-    assert exposure_profile(e).surface_fraction == 0.0
-    e = P.exposure(cfg.with_exposure(water_pressure="1000 Pa"))
+    assert exposure_profile(e, cfg.chemistry.exposure_model).surface_fraction == 0.0
+    e = cfg.with_exposure(water_pressure="1000 Pa").exposure
     assert e.water_pressure == pytest.approx(1000.0)
 
 
+def test_python_construction_checks_the_declared_bounds(cfg):
+    """A Python user gets the same bounds as a cell file."""
+    with pytest.raises(ValueError, match="Exposure.gas"):
+        dataclasses.replace(cfg.exposure, gas="Ar")
+    with pytest.raises(ValueError, match="relative_humidity"):
+        dataclasses.replace(cfg.exposure, relative_humidity=1.5)
+    with pytest.raises(ValueError, match="proton_diffusivity"):
+        dataclasses.replace(cfg.chemistry.phase("LiCoO2"), proton_diffusivity=Arrhenius(2.0, 0.0))
+    with pytest.raises(ValueError, match="activation"):
+        dataclasses.replace(cfg.chemistry.exchange, velocity=Arrhenius(1e-17, 9 * EV))
+
+
 def test_sink_boundary_follows_the_stack(tmp_path):
+    from fem_cell.model.chemistry import sink_boundary
+
     cfg = load_config(write(tmp_path, '[transport.sink]\nmode = "blocking"'))
-    assert P.sink_bc(cfg) == SinkBC(mode="blocking", velocity=P.sink_bc(cfg).velocity)
-    assert P.sink_boundary(cfg) == "Li3PO4|Li"
+    assert cfg.chemistry.sink.mode == "blocking"
+    assert sink_boundary(cfg, cfg.chemistry) == "Li3PO4|Li"
 
 
-def test_heat_only_config_gives_a_clear_error(tmp_path):
-    from importlib import resources
-
+def test_heat_only_cell_has_no_chemistry(tmp_path):
     text = (resources.files("fem_cell") / "data/cells/kobayashi2022.toml").read_text()
     cell = tmp_path / "heat_only.toml"
     cell.write_text(text.split("# -------------------------------------------------------"
                                "--------- exposure", 1)[0])
     cfg = load_config(write(tmp_path, f'cell = "{cell.name}"'))
-    assert cfg.chemistry is None
-    for fn in (P.transport_phase_properties, P.exchange_parameters, P.sink_bc, P.degraded_law,
-               P.exposure_model, P.exposure):
-        with pytest.raises(ConfigError,
-                           match="expected a cell or user config with|an \\[exposure\\]"):
-            fn(cfg)
+    assert cfg.chemistry is None and cfg.exposure is None and cfg.electrochemistry is None
 
 
-def test_gases_match_the_physics():
-    assert EXPOSURE_GASES == GASES
+def test_arrhenius_law():
+    d = Arrhenius(1e-26, 1.3 * EV)
+    k_b = 8.617333262e-5
+    import math
+
+    assert d(423.15) == pytest.approx(1e-26 * math.exp(-1.3 / k_b * (1 / 423.15 - 1 / 298.15)),
+                                      rel=1e-12)
+    assert d(298.15) == pytest.approx(1e-26, rel=1e-15)
+    assert d.inverse(298.15) == pytest.approx(1e-26)
+    assert d.prefactor == pytest.approx(1e-26 * math.exp(1.3 / (k_b * 298.15)), rel=1e-12)
+    assert Arrhenius(2.0, 0.0)(500.0) == 2.0
 
 
-def test_arrhenius_temperature_dependence_uses_ev(cfg):
-    d_h = P.transport_phase_properties(cfg)["LiCoO2"].proton_diffusivity
-    ref = Arrhenius(1e-26, 1.3)
-    assert d_h(423.15) == pytest.approx(ref(423.15), rel=1e-12)
-
-
-def test_config_does_not_import_physics():
-    """config.py must not pull the physics modules in (they need dolfinx/ufl), and
-    importing the package must not import dolfinx."""
-    code = ("import sys, fem_cell.config, fem_cell.config_display; "
-            "bad = [m for m in sys.modules if m.startswith('fem_cell.physics')]; "
+def test_config_does_not_import_dolfinx():
+    """Loading a configuration never imports dolfinx (the CLI's config and error paths
+    stay fast), and importing the package does not either."""
+    code = ("import sys, fem_cell.config, fem_cell.config.display; "
+            "fem_cell.config.load_config(); "
+            "bad = [m for m in sys.modules if m.startswith('dolfinx')]; "
             "print(bad); assert not bad")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     code = "import sys, fem_cell; assert 'dolfinx' not in sys.modules"
@@ -188,23 +228,23 @@ def test_config_does_not_import_physics():
 def test_phases_from_config(cfg, tmp_path):
     from fem_cell._dolfinx import MPI
     from fem_cell.meshing.line import build_line_mesh
+    from fem_cell.model.chemistry import phases
 
     domain = build_line_mesh(cfg.geometry, cfg.mesh, MPI.COMM_WORLD)
     film = domain.submesh("LiCoO2", "degraded", "Li3PO4")
     for d in (domain, film):
-        ph = P.phases(cfg, d)
+        ph = phases(cfg, cfg.chemistry, d)
         assert [p.name for p in ph] == ["LiCoO2", "Li3PO4"]
         assert ph[0].regions == ("LiCoO2", "degraded") and ph[1].regions == ("Li3PO4",)
-        same(ph[0].properties, LICOO2_TRANSPORT)
-        same(ph[1].properties, LI3PO4_TRANSPORT)
+        assert ph[0].properties == cfg.chemistry.phase("LiCoO2")
     lco_only = domain.submesh("LiCoO2", "degraded")
-    assert [p.name for p in P.phases(cfg, lco_only)] == ["LiCoO2"]
+    assert [p.name for p in phases(cfg, cfg.chemistry, lco_only)] == ["LiCoO2"]
     # the degraded layer made of Li3PO4 moves to the Li3PO4 phase
     cfg2 = load_config(write(tmp_path, '[layers.degraded]\nmaterial = "Li3PO4"'))
-    ph = P.phases(cfg2, build_line_mesh(cfg2.geometry, cfg2.mesh, MPI.COMM_WORLD))
+    ph = phases(cfg2, cfg2.chemistry, build_line_mesh(cfg2.geometry, cfg2.mesh, MPI.COMM_WORLD))
     assert ph[0].regions == ("LiCoO2",) and ph[1].regions == ("degraded", "Li3PO4")
     with pytest.raises(ValueError, match="no transport phase"):
-        P.phases(cfg, domain.submesh("substrate"))
+        phases(cfg, cfg.chemistry, domain.submesh("substrate"))
 
 
 def test_docs_chemistry_example_loads(tmp_path):
@@ -218,9 +258,8 @@ def test_docs_chemistry_example_loads(tmp_path):
     p = tmp_path / "example.toml"
     p.write_text(block)
     cfg = load_config(p)
-    assert P.exposure(cfg).gas == "air" and P.sink_bc(cfg).mode == "blocking"
-    d_h = P.transport_phase_properties(cfg)["LiCoO2"].proton_diffusivity
-    assert d_h.value == pytest.approx(3e-26)
+    assert cfg.exposure.gas == "air" and cfg.chemistry.sink.mode == "blocking"
+    assert cfg.chemistry.phase("LiCoO2").proton_diffusivity.value == pytest.approx(3e-26)
     assert cfg.settings["transport.LiCoO2.proton_diffusivity"].source == "my fit"
 
 
@@ -234,6 +273,7 @@ def test_percent_and_pressure_units():
     assert to_si(1.3, "eV", "energy") == pytest.approx(1.3 * 1.602176634e-19)
     with pytest.raises(UnitError):
         to_si(1, "%", "pressure")
+    assert from_si(0.5, "%") == pytest.approx(50.0)
 
 
 def test_run_config_pickles(cfg):

@@ -6,16 +6,11 @@ import textwrap
 
 import pytest
 
-from fem_cell.config import (
-    DegradedLayerSettings,
-    ExposureModelSettings,
-    MeshSettings,
-    OutputSettings,
-    SolverSettings,
-    ThermalSettings,
-    load_config,
-)
-from fem_cell.config_display import render
+from fem_cell.config import OutputSettings, SolverSettings, load_config
+from fem_cell.config.display import render
+from fem_cell.config.sections import toml_keys
+from fem_cell.meshing.settings import MeshSettings
+from fem_cell.physics.parameters import DegradedLayerLaw, ExposureModel, ThermalBoundary
 
 
 @pytest.fixture
@@ -38,7 +33,7 @@ def test_every_setting_is_listed(user):
     cfg = load_config(user)
     keys = set(cfg.settings)
     for prefix, cls in (("mesh", MeshSettings), ("solver", SolverSettings),
-                        ("output", OutputSettings), ("thermal", ThermalSettings)):
+                        ("output", OutputSettings), ("thermal", ThermalBoundary)):
         for f in dataclasses.fields(cls):
             assert f"{prefix}.{f.name}" in keys, f"{prefix}.{f.name}"
     for lay in cfg.geometry.layers:
@@ -51,10 +46,10 @@ def test_every_setting_is_listed(user):
     assert "geometry.width" in keys
     for k in ("gas", "duration", "temperature", "relative_humidity", "water_pressure"):
         assert f"exposure.{k}" in keys
-    for d in (DegradedLayerSettings, ExposureModelSettings):
-        sec = "degraded_layer" if d is DegradedLayerSettings else "exposure_model"
-        for f in dataclasses.fields(d):
-            assert f"{sec}.{f.name}" in keys, f"{sec}.{f.name}"
+    for d in (DegradedLayerLaw, ExposureModel):
+        sec = "degraded_layer" if d is DegradedLayerLaw else "exposure_model"
+        for k in toml_keys(d):
+            assert f"{sec}.{k}" in keys, f"{sec}.{k}"
     for ph in ("LiCoO2", "Li3PO4"):
         for k in ("proton_diffusivity", "proton_diffusivity_activation_energy",
                   "lithium_diffusivity_from", "site_density", "lithium_diffusivity",
@@ -142,8 +137,9 @@ def test_chemistry_rows_and_exposure_line(tmp_path):
     assert "[exposure]" in text and "[transport]" in text and "[degraded_layer]" in text
     assert "exposure: air, 30 min at 25 degC, relative humidity 30 %" in text
     data = json.loads(render(cfg, "json"))
-    assert data["exposure"]["gas"] == "air" and data["exposure"]["relative_humidity"] == 0.3
-    assert data["chemistry"]["exchange"]["velocity"]["value"] == 2e-17
+    ex = data["physics"]["exposure"]
+    assert ex["gas"] == "air" and ex["relative_humidity"] == 0.3
+    assert data["physics"]["chemistry"]["exchange"]["velocity"]["value"] == 2e-17
     assert data["settings"]["exposure.gas"]["origin"] == str(p)
 
 

@@ -11,7 +11,7 @@ from fem_cell.config import load_config
 from fem_cell.errors import MeshError
 from fem_cell.meshing.line import build_line_mesh
 from fem_cell.meshing.settings import MeshSettings
-from fem_cell.physics.transport import TemperatureTransfer
+from fem_cell.domain import SubmeshTransfer
 
 FILMS = ("LiCoO2", "degraded", "Li3PO4")
 
@@ -69,7 +69,7 @@ def test_temperature_transfer(comm, dim):
     Tp = fem.Function(fem.functionspace(d.mesh, ("Lagrange", 1)))
     Tp.interpolate(lambda x: 300.0 + 7.0 * x[0] + 3.0 * x[1])
     Ts = fem.Function(fem.functionspace(f.mesh, ("Lagrange", 1)))
-    TemperatureTransfer(Tp, Ts, f)()
+    SubmeshTransfer(Tp, Ts, f)()
     X = Ts.function_space.tabulate_dof_coordinates()
     assert np.allclose(Ts.x.array, 300.0 + 7.0 * X[:, 0] + 3.0 * X[:, 1], rtol=0, atol=1e-10)
     ex = f.integrate(Ts, f.dx("degraded"))

@@ -11,14 +11,22 @@ import pytest
 from fem_cell._dolfinx import fem
 from fem_cell.config import load_config
 from fem_cell.meshing.line import build_line_mesh
-from fem_cell.physics.exposure import (
-    Exposure,
-    ExposureModel,
-    apply_exposure,
-    exposure_profile,
-    water_saturation_pressure,
-)
-from fem_cell.physics.transport import TransportPhysics
+from fem_cell.model import transport_block
+from fem_cell.physics.exposure import apply_exposure, exposure_profile, surface_fraction
+from fem_cell.physics.water import saturation_pressure as water_saturation_pressure
+
+CFG = load_config(None)
+MODEL = CFG.chemistry.exposure_model
+
+
+def Exposure(gas, **changes):  # noqa: N802 - the cell's exposure with changes
+    import dataclasses
+
+    return dataclasses.replace(CFG.exposure, gas=gas, **changes)
+
+
+def profile(ex):
+    return exposure_profile(ex, MODEL)
 
 
 def test_water_saturation_pressure():
@@ -28,7 +36,7 @@ def test_water_saturation_pressure():
 
 
 def test_paper_case_gives_feasible_profile():
-    p = exposure_profile(Exposure("H2O"))  # 30 min, 25 °C
+    p = profile(Exposure("H2O"))  # 30 min, 25 °C
     assert p.surface_fraction == pytest.approx(0.6, rel=1e-12)
     assert p.depth_scale == pytest.approx(3e-9, rel=1e-12)
     z = np.array([0.0, 1e-9, 3e-9, 1e-8])
@@ -38,26 +46,26 @@ def test_paper_case_gives_feasible_profile():
 
 @pytest.mark.parametrize("gas", ["N2", "O2", "CO2", "H2", "vacuum"])
 def test_dry_gases_leave_no_protons(gas):
-    p = exposure_profile(Exposure(gas, duration=3600.0, temperature=350.0))
+    p = profile(Exposure(gas, duration=3600.0, temperature=350.0))
     assert p.surface_fraction == 0.0
     assert np.all(p(np.linspace(0, 1e-8, 5)) == 0.0)
 
 
 def test_air_degrades_through_its_water():
-    assert exposure_profile(Exposure("air", relative_humidity=0.0)).surface_fraction == 0.0
-    dry = exposure_profile(Exposure("air", relative_humidity=0.3))
-    wet = exposure_profile(Exposure("air", relative_humidity=0.6))
-    h2o = exposure_profile(Exposure("H2O"))
+    assert profile(Exposure("air", relative_humidity=0.0)).surface_fraction == 0.0
+    dry = profile(Exposure("air", relative_humidity=0.3))
+    wet = profile(Exposure("air", relative_humidity=0.6))
+    h2o = profile(Exposure("H2O"))
     assert 0 < dry.surface_fraction < wet.surface_fraction < h2o.surface_fraction
     assert 0 < dry.depth_scale < wet.depth_scale < h2o.depth_scale
     # same water dose → same profile
-    same = exposure_profile(Exposure("air", relative_humidity=0.5, duration=3600.0))
+    same = profile(Exposure("air", relative_humidity=0.5, duration=3600.0))
     assert same.surface_fraction == pytest.approx(h2o.surface_fraction, rel=1e-12)
 
 
 def test_dose_monotone_and_bounded():
-    m = ExposureModel()
-    xs = [m.surface_fraction(Exposure("H2O", duration=t)) for t in (60, 600, 1800, 36000, 1e7)]
+    m = MODEL
+    xs = [surface_fraction(m, Exposure("H2O", duration=t)) for t in (60, 600, 1800, 36000, 1e7)]
     assert all(a < b for a, b in zip(xs, xs[1:], strict=False))
     assert xs[-1] <= m.saturation_fraction
     with pytest.raises(ValueError):
@@ -72,8 +80,8 @@ def test_apply_exposure_sets_fields(comm):
     film = d.submesh("LiCoO2", "degraded", "Li3PO4")
     T = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)))
     T.x.array[:] = 298.15
-    blk = TransportPhysics(film, T)
-    p = exposure_profile(Exposure("H2O"))
+    blk = transport_block(cfg, film, T)
+    p = profile(Exposure("H2O"))
     apply_exposure(blk, p)
     b = blk.fraction_bounds()
     assert b["LiCoO2"][1] == pytest.approx(0.6, rel=1e-12)  # surface node
@@ -82,7 +90,7 @@ def test_apply_exposure_sets_fields(comm):
     inv = blk.inventory("LiCoO2")
     assert p.inventory(5.16e4) < inv < 1.05 * p.inventory(5.16e4)
     blk.set_uniform("LiCoO2", 0.0)
-    apply_exposure(blk, exposure_profile(Exposure("N2")))
+    apply_exposure(blk, profile(Exposure("N2")))
     assert blk.inventory() == 0.0
 
 
@@ -94,7 +102,7 @@ def test_out_of_range_fractions_are_reported_not_clipped(comm):
     film = d.submesh("LiCoO2", "degraded", "Li3PO4")
     T = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)))
     T.x.array[:] = 298.15
-    blk = TransportPhysics(film, T)
+    blk = transport_block(cfg, film, T)
     blk.set_uniform("LiCoO2", 1.2)
     rep = blk.check_fractions(raise_error=False)
     assert not rep["ok"] and rep["bounds"]["LiCoO2"][1] == pytest.approx(1.2)

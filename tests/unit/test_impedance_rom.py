@@ -10,7 +10,8 @@ import pytest
 
 from fem_cell._dolfinx import MPI, fem, ufl
 from fem_cell.constants import FARADAY, GAS_CONSTANT
-from fem_cell.physics.electrochem import ElectrochemParameters, build_electrochem_model
+from fem_cell.physics.electrochem import ElectrochemParameters
+from helpers import EC_DEGRADED, ec_model, ec_params
 from fem_cell.solvers.impedance import ImpedanceSolver, log_frequencies, to_ohm_cm2
 
 FREQS = log_frequencies(1e-2, 1e6, 61)
@@ -18,7 +19,7 @@ FREQS = log_frequencies(1e-2, 1e6, 61)
 
 @pytest.fixture(scope="module")
 def default_cell():
-    m = build_electrochem_model(MPI.COMM_WORLD, prefix="test_rom_cell_")
+    m = ec_model(MPI.COMM_WORLD, prefix="test_rom_cell_")
     solver = ImpedanceSolver(m.problem, m.physics, prefix="test_rom_eis_")
     direct = solver.sweep(FREQS, "direct")
     return m, solver, direct
@@ -86,7 +87,7 @@ def test_dc_limit_is_a_capacitor(default_cell):
 @pytest.mark.mpi
 def test_linearised_forms_two_fields():
     """J = ∂G/∂u of a two-field problem (φ, c) acts like the finite difference of G."""
-    m = build_electrochem_model(MPI.COMM_WORLD, prefix="test_lin2_")
+    m = ec_model(MPI.COMM_WORLD, prefix="test_lin2_")
     prob = m.problem
     assert len(prob.fields) == 2
     J, M = prob.linearised_forms()
@@ -136,29 +137,31 @@ def test_linearised_forms_two_fields():
 def test_charge_transfer_resistance_from_ufl_derivative():
     """The UFL derivative of Butler–Volmer gives R_ct = R T/(F i0): DC of an Li|SE|ground
     cell equals R_Li + L/σ."""
-    p = ElectrochemParameters()
-    m = build_electrochem_model(MPI.COMM_WORLD, p, [("Li3PO4", 1e-6)], prefix="test_rct_")
+    p = ec_params()
+    m = ec_model(MPI.COMM_WORLD, p, [("Li3PO4", 1e-6)], prefix="test_rct_")
     Z = ImpedanceSolver(m.problem, m.physics).solve_direct(1e-6)[0]
-    expected = (GAS_CONSTANT * 298.15 / (FARADAY * p.li_exchange_current)
-                + 1e-6 / p.electrolyte_conductivity)
+    expected = (GAS_CONSTANT * 298.15 / (FARADAY * p.li_exchange_current.value)
+                + 1e-6 / p.electrolyte_conductivity.value)
     assert abs(Z.real / expected - 1) < 1e-8
 
 
 def test_parameters_validation_and_config():
     with pytest.raises(ValueError, match="ocv_slope"):
-        ElectrochemParameters(ocv_slope=0.5)
+        ec_params(ocv_slope=0.5)
     with pytest.raises(ValueError, match="electrolyte_conductivity"):
-        ElectrochemParameters(electrolyte_conductivity=-1.0)
+        ec_params(electrolyte_conductivity=-1.0)
     from fem_cell.config import load_config
+    from fem_cell.model import electrochem_parameters
 
     cfg = load_config()
-    p = ElectrochemParameters.from_config(cfg)
-    assert p.electrolyte_conductivity == pytest.approx(3e-5)       # 3e-7 S/cm
-    assert p.electrode_diffusivity == pytest.approx(1e-16)         # 1e-12 cm²/s
+    p = electrochem_parameters(cfg)
+    assert p.electrolyte_conductivity.value == pytest.approx(3e-5)       # 3e-7 S/cm
+    assert p.electrode_diffusivity.value == pytest.approx(1e-16)         # 1e-12 cm²/s
     assert p.electrolyte_relative_permittivity == pytest.approx(10.0)
-    q = ElectrochemParameters.from_config(cfg, li_double_layer_capacitance=0.2)
+    q = electrochem_parameters(cfg, li_double_layer_capacitance=0.2)
     assert q.li_double_layer_capacitance == 0.2
     assert dataclasses.replace(q, li_double_layer_capacitance=0.1) == p
+    assert isinstance(p, ElectrochemParameters)
 
 
 def test_unit_helper():
@@ -170,9 +173,9 @@ def test_refresh_follows_the_state():
     resistance grows by exp(β x_H)."""
     import math
 
-    p = ElectrochemParameters(electrolyte_conductivity=1.0, li_exchange_current=1e7,
-                              li_double_layer_capacitance=0.0)
-    m = build_electrochem_model(MPI.COMM_WORLD, p, [("degraded", 10e-9), ("Li3PO4", 1e-6)],
+    p = ec_params(electrolyte_conductivity=1.0, li_exchange_current=1e7,
+                  li_double_layer_capacitance=0.0)
+    m = ec_model(MPI.COMM_WORLD, p, [("degraded", 10e-9), ("Li3PO4", 1e-6)],
                                 proton_fraction=lambda x: 0.0 * x[0], prefix="test_refresh_")
     solver = ImpedanceSolver(m.problem, m.physics, prefix="test_refresh_eis_")
     R0 = solver.solve_direct(1e-3)[0].real
@@ -183,8 +186,8 @@ def test_refresh_follows_the_state():
     solver.refresh()
     R1 = solver.solve_direct(1e-3)[0].real
     R_other = GAS_CONSTANT * 298.15 / (FARADAY * 1e7) + 1e-6 / 1.0
-    Rd0 = 10e-9 / p.degraded_conductivity
-    assert abs((R1 - R_other) / (Rd0 * math.exp(p.degraded_beta * 0.3)) - 1) < 1e-6
+    Rd0 = 10e-9 / EC_DEGRADED.sigma0.value
+    assert abs((R1 - R_other) / (Rd0 * math.exp(EC_DEGRADED.beta * 0.3)) - 1) < 1e-6
     assert abs((R0 - R_other) / Rd0 - 1) < 1e-6
     solver.destroy()
 
@@ -196,7 +199,7 @@ def test_block_runs_in_the_newton_time_stepper():
     The first steps charge the double layers (φ at the pad → V) and start inserting Li;
     pinned DOFs stay at their values.
     """
-    m = build_electrochem_model(MPI.COMM_WORLD, prefix="test_newton_ec_")
+    m = ec_model(MPI.COMM_WORLD, prefix="test_newton_ec_")
     prob, phys = m.problem, m.physics
     phys.V.x.array[:] = 0.01
     dt = 1e-3
@@ -291,13 +294,14 @@ def test_rom_equals_direct_2d_default_cell(state, temperature):
     factorisations and no direct fallback — pristine at 25 °C, and exposed at 150 °C where
     the top decade needs the enrichment."""
     from fem_cell.config import load_config
-    from fem_cell.jobs import impedance as J
+    from fem_cell.model import CellModel
 
     comm = MPI.COMM_WORLD
     cfg = load_config(None).with_mesh(dim=2, lateral_cells=8, lateral_growth=1.5)
-    op = J.operating_point(cfg, comm, proton_fraction=state)
+    cell = CellModel(cfg, comm)
+    op = cell.operating_point(proton_fraction=state)
     tag = "p" if state is None else "e"
-    cm = J.build_cell_model(cfg, op, temperature, prefix=f"rom2d_{tag}_")
+    cm = cell.small_signal(op, temperature, prefix=f"rom2d_{tag}_")
     solver = ImpedanceSolver(cm.model.problem, cm.model.physics, prefix=f"rom2d_eis_{tag}_")
     try:
         assert solver.n_dofs() > 2000
@@ -310,3 +314,4 @@ def test_rom_equals_direct_2d_default_cell(state, temperature):
         assert rom.n_factorizations <= 6
     finally:
         solver.destroy()
+        cell.destroy()

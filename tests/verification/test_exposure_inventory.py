@@ -6,7 +6,7 @@ import pytest
 
 from fem_cell._dolfinx import MPI
 from fem_cell.config import load_config
-from fem_cell.model import build_chemistry_model, build_domain
+from fem_cell.model import CellModel
 
 
 @pytest.mark.mpi
@@ -15,7 +15,9 @@ def test_inventory_converges_second_order():
     errs, hs = [], []
     for n in (8, 16, 32, 64):
         cfg = load_config(overrides={"mesh": {"cells_per_layer": n}})
-        chem = build_chemistry_model(cfg, build_domain(cfg, MPI.COMM_WORLD))
+        model = CellModel(cfg, MPI.COMM_WORLD)
+        chem = model.chemistry()
+        model.destroy()
         errs.append(abs(chem.transport.inventory("LiCoO2") - exact) / exact)
         hs.append(1.0 / n)  # interface cell size ∝ 1/cells_per_layer
     rates = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))

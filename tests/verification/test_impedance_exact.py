@@ -20,10 +20,16 @@ from fem_cell.constants import (
     GAS_CONSTANT,
     VACUUM_PERMITTIVITY,
 )
-from fem_cell.physics.electrochem import ElectrochemParameters, FilmRegions, build_electrochem_model
+from fem_cell.params import EV, Arrhenius
+from fem_cell.physics.electrochem import FilmRegions
+from fem_cell.physics.parameters import DegradedLayerLaw
+from helpers import EC_DEGRADED as DEGRADED
+from helpers import ec_model as model
+from helpers import ec_params as params
 from fem_cell.solvers.impedance import ImpedanceSolver, log_frequencies
 
 T25 = 298.15
+
 F_BAND = log_frequencies(1e-3, 1e7, 41)   # 1 mHz … 10 MHz
 TOL = 1e-3
 
@@ -64,22 +70,22 @@ def rel(a, b):
 
 @pytest.mark.mpi
 def test_single_layer_with_li_interface():
-    p = ElectrochemParameters()
+    p = params()
     L = 1e-6
-    m = build_electrochem_model(MPI.COMM_WORLD, p, [("Li3PO4", L)])
+    m = model(MPI.COMM_WORLD, p, [("Li3PO4", L)])
     w = 2 * np.pi * F_BAND
-    exact = (rc(r_ct(p.li_exchange_current), p.li_double_layer_capacitance, w)
-             + layer(L, p.electrolyte_conductivity, p.electrolyte_relative_permittivity, w))
+    exact = (rc(r_ct(p.li_exchange_current.value), p.li_double_layer_capacitance, w)
+             + layer(L, p.electrolyte_conductivity.value, p.electrolyte_relative_permittivity, w))
     assert rel(sweep(m, F_BAND), exact).max() < TOL
 
 
 def test_single_layer_alone():
     """A nearly ideal Li contact (R → 0, no C_dl): Z → L/(σ + iωε)."""
-    p = ElectrochemParameters(li_exchange_current=1e8, li_double_layer_capacitance=0.0)
+    p = params(li_exchange_current=1e8, li_double_layer_capacitance=0.0)
     L = 0.7e-6
-    m = build_electrochem_model(MPI.COMM_WORLD, p, [("Li3PO4", L)])
+    m = model(MPI.COMM_WORLD, p, [("Li3PO4", L)])
     w = 2 * np.pi * F_BAND
-    exact = layer(L, p.electrolyte_conductivity, p.electrolyte_relative_permittivity, w)
+    exact = layer(L, p.electrolyte_conductivity.value, p.electrolyte_relative_permittivity, w)
     # the contact's R T/(F i0) = 2.6e-13 Ω m² is < 1e-7 of |Z| at every frequency
     assert rel(sweep(m, F_BAND), exact).max() < TOL
 
@@ -87,29 +93,29 @@ def test_single_layer_alone():
 @pytest.mark.mpi
 def test_layer_stack_sum():
     """degraded (uniform x_H) + Li3PO4 + Li R∥C: the sum of the parts."""
-    p = ElectrochemParameters()
+    p = params()
     xH, Ld, Ls = 0.2, 10e-9, 1e-6
-    m = build_electrochem_model(MPI.COMM_WORLD, p, [("degraded", Ld), ("Li3PO4", Ls)],
+    m = model(MPI.COMM_WORLD, p, [("degraded", Ld), ("Li3PO4", Ls)],
                                 proton_fraction=xH)
     w = 2 * np.pi * F_BAND
-    sigma_d = p.degraded_conductivity * math.exp(-p.degraded_beta * xH)
-    exact = (rc(r_ct(p.li_exchange_current), p.li_double_layer_capacitance, w)
-             + layer(Ls, p.electrolyte_conductivity, p.electrolyte_relative_permittivity, w)
+    sigma_d = DEGRADED.sigma0.value * math.exp(-DEGRADED.beta * xH)
+    exact = (rc(r_ct(p.li_exchange_current.value), p.li_double_layer_capacitance, w)
+             + layer(Ls, p.electrolyte_conductivity.value, p.electrolyte_relative_permittivity, w)
              + layer(Ld, sigma_d, p.degraded_relative_permittivity, w))
     assert rel(sweep(m, F_BAND), exact).max() < TOL
 
 
 def _warburg_cell():
-    p = ElectrochemParameters(electrode_double_layer_capacitance=0.0)
+    p = params(electrode_double_layer_capacitance=0.0)
     L_e, L_s = 90e-9, 1e-6
-    m = build_electrochem_model(MPI.COMM_WORLD, p, [("LiCoO2", L_e), ("Li3PO4", L_s)])
-    R_D = -p.ocv_slope * L_e / (FARADAY * p.electrode_site_density * p.electrode_diffusivity)
-    tau = L_e**2 / p.electrode_diffusivity
+    m = model(MPI.COMM_WORLD, p, [("LiCoO2", L_e), ("Li3PO4", L_s)])
+    R_D = -p.ocv_slope * L_e / (FARADAY * p.electrode_site_density * p.electrode_diffusivity.value)
+    tau = L_e**2 / p.electrode_diffusivity.value
 
     def others(w):   # exact, and P1-exact in the model (linear potential, point interfaces)
-        return (rc(r_ct(p.li_exchange_current), p.li_double_layer_capacitance, w)
-                + layer(L_s, p.electrolyte_conductivity, p.electrolyte_relative_permittivity, w)
-                + r_ct(p.electrode_exchange_current))
+        return (rc(r_ct(p.li_exchange_current.value), p.li_double_layer_capacitance, w)
+                + layer(L_s, p.electrolyte_conductivity.value, p.electrolyte_relative_permittivity, w)
+                + r_ct(p.electrode_exchange_current.value))
 
     return p, m, R_D, tau, others, L_e
 
@@ -142,12 +148,12 @@ def test_warburg_low_frequency_limit():
 
 def default_cell_exact(p, w, T=T25, xH=0.0, layers=(90e-9, 10e-9, 1e-6)):
     L_e, L_d, L_s = layers
-    sigma_s = p.electrolyte_conductivity * arrhenius(p.electrolyte_activation_energy, T)
-    sigma_d = (p.degraded_conductivity * arrhenius(p.degraded_activation_energy, T)
-               * math.exp(-p.degraded_beta * xH))
-    D = p.electrode_diffusivity * arrhenius(p.electrode_diffusivity_activation_energy, T)
-    i0_c = p.electrode_exchange_current * arrhenius(p.electrode_exchange_activation_energy, T)
-    i0_li = p.li_exchange_current * arrhenius(p.li_exchange_activation_energy, T)
+    sigma_s = p.electrolyte_conductivity.value * arrhenius(p.electrolyte_conductivity.activation_energy, T)
+    sigma_d = (DEGRADED.sigma0.value * arrhenius(DEGRADED.sigma0.activation_energy, T)
+               * math.exp(-DEGRADED.beta * xH))
+    D = p.electrode_diffusivity.value * arrhenius(p.electrode_diffusivity.activation_energy, T)
+    i0_c = p.electrode_exchange_current.value * arrhenius(p.electrode_exchange_current.activation_energy, T)
+    i0_li = p.li_exchange_current.value * arrhenius(p.li_exchange_current.activation_energy, T)
     R_D = -p.ocv_slope * L_e / (FARADAY * p.electrode_site_density * D)
     Z_far = r_ct(i0_c, T) + warburg(R_D, L_e**2 / D, w)
     return (rc(r_ct(i0_li, T), p.li_double_layer_capacitance, w)
@@ -160,16 +166,16 @@ def default_cell_exact(p, w, T=T25, xH=0.0, layers=(90e-9, 10e-9, 1e-6)):
 @pytest.mark.parametrize("T", [T25, 273.15 + 150.0])
 def test_full_default_stack(T):
     """Li R∥C + Li3PO4 + degraded + Randles(R_ct + Z_D ∥ C_dl), default parameters."""
-    p = ElectrochemParameters()
-    m = build_electrochem_model(MPI.COMM_WORLD, p, temperature=T)
+    p = params()
+    m = model(MPI.COMM_WORLD, p, temperature=T)
     w = 2 * np.pi * F_BAND
     assert rel(sweep(m, F_BAND), default_cell_exact(p, w, T)).max() < TOL
 
 
 @pytest.mark.mpi
 def test_full_default_stack_rom():
-    p = ElectrochemParameters()
-    m = build_electrochem_model(MPI.COMM_WORLD, p)
+    p = params()
+    m = model(MPI.COMM_WORLD, p)
     w = 2 * np.pi * F_BAND
     assert rel(sweep(m, F_BAND, "rom"), default_cell_exact(p, w)).max() < TOL
 
@@ -177,19 +183,19 @@ def test_full_default_stack_rom():
 @pytest.mark.mpi
 def test_reference_case_6_li3po4_bulk_arrhenius():
     """Li3PO4 bulk resistance falls 560–990× from 25 to 150 °C (Ea 0.55–0.60 eV)."""
-    p = ElectrochemParameters()
+    p = params()
     L = 1e-6
     R_bulk = {}
     for T in (T25, 423.15):
-        m = build_electrochem_model(MPI.COMM_WORLD, p, [("Li3PO4", L)], temperature=T)
+        m = model(MPI.COMM_WORLD, p, [("Li3PO4", L)], temperature=T)
         Z0 = sweep(m, np.array([1e-4]))[0]
-        i0_li = p.li_exchange_current * arrhenius(p.li_exchange_activation_energy, T)
+        i0_li = p.li_exchange_current.value * arrhenius(p.li_exchange_current.activation_energy, T)
         R_bulk[T] = Z0.real - r_ct(i0_li, T)     # DC: R_Li + R_SE
     ratio = R_bulk[T25] / R_bulk[423.15]
     assert 560 <= ratio <= 990
     expected = math.exp(0.57 / BOLTZMANN_EV * (1 / T25 - 1 / 423.15))
     assert abs(ratio / expected - 1) < 1e-6
-    assert abs(R_bulk[T25] / (L / p.electrolyte_conductivity) - 1) < 1e-6
+    assert abs(R_bulk[T25] / (L / p.electrolyte_conductivity.value) - 1) < 1e-6
 
 
 def _apex_frequency(model) -> float:
@@ -221,44 +227,44 @@ def test_reference_case_5_interface_arc_shifts_by_resistance_ratio():
     Li3PO4 made very conductive and the Li contact nearly ideal, so that the interface
     layer's arc is the only one in the band.
     """
-    p = ElectrochemParameters(electrolyte_conductivity=1.0, li_exchange_current=1e7,
+    p = params(electrolyte_conductivity=1.0, li_exchange_current=1e7,
                               li_double_layer_capacitance=0.0)
     layers = [("degraded", 10e-9), ("Li3PO4", 1e-6)]
     xH = 0.25
-    f_p = _apex_frequency(build_electrochem_model(MPI.COMM_WORLD, p, layers, proton_fraction=0.0))
-    f_d = _apex_frequency(build_electrochem_model(MPI.COMM_WORLD, p, layers, proton_fraction=xH))
-    R_ratio = math.exp(p.degraded_beta * xH)      # ∫dz/σ_d(x_H) / ∫dz/σ_d(0), uniform x_H
+    f_p = _apex_frequency(model(MPI.COMM_WORLD, p, layers, proton_fraction=0.0))
+    f_d = _apex_frequency(model(MPI.COMM_WORLD, p, layers, proton_fraction=xH))
+    R_ratio = math.exp(DEGRADED.beta * xH)      # ∫dz/σ_d(x_H) / ∫dz/σ_d(0), uniform x_H
     assert abs((f_p / f_d) / R_ratio - 1) < 1e-3
     # and the pristine apex is 1/(2π R_d C_d)
-    R_d = 10e-9 / p.degraded_conductivity
+    R_d = 10e-9 / DEGRADED.sigma0.value
     C_d = p.degraded_relative_permittivity * VACUUM_PERMITTIVITY / 10e-9
     assert abs(f_p * 2 * math.pi * R_d * C_d - 1) < 1e-3
 
 
 def test_series_leads():
     """Lead R and L add (R + iωL)·A_pad to the area-specific impedance."""
-    p0 = ElectrochemParameters()
+    p0 = params()
     p = dataclasses.replace(p0, lead_resistance=2.0, lead_inductance=1e-6, pad_area=2e-6)
     f = log_frequencies(1e1, 1e7, 7)
     w = 2 * np.pi * f
-    Z = sweep(build_electrochem_model(MPI.COMM_WORLD, p, [("Li3PO4", 1e-6)]), f)
-    Z0 = sweep(build_electrochem_model(MPI.COMM_WORLD, p0, [("Li3PO4", 1e-6)]), f)
+    Z = sweep(model(MPI.COMM_WORLD, p, [("Li3PO4", 1e-6)]), f)
+    Z0 = sweep(model(MPI.COMM_WORLD, p0, [("Li3PO4", 1e-6)]), f)
     assert np.abs((Z - Z0) / ((2.0 + 1j * w * 1e-6) * 2e-6) - 1).max() < 1e-6
 
 
 def test_length_scale_invariance():
     """The same cell meshed in µm and in nm coordinates gives the same Z."""
-    from fem_cell.physics.electrochem import FilmMeshSettings
+    from fem_cell.meshing.film import FilmMeshSettings
 
     f = log_frequencies(1e-2, 1e6, 9)
-    Z = [sweep(build_electrochem_model(MPI.COMM_WORLD, mesh=FilmMeshSettings(length_scale=ell)), f)
+    Z = [sweep(model(MPI.COMM_WORLD, mesh=FilmMeshSettings(length_scale=ell)), f)
          for ell in (1e-6, 1e-9)]
     assert rel(Z[0], Z[1]).max() < 1e-8
 
 
 def test_regions_must_exist():
     with pytest.raises(Exception, match="no region"):
-        build_electrochem_model(MPI.COMM_WORLD, layers=[("Li3PO4", 1e-6)],
+        model(MPI.COMM_WORLD, layers=[("Li3PO4", 1e-6)],
                                 regions=FilmRegions(electrode="LiCoO2"))
 
 
@@ -289,7 +295,7 @@ def test_2d_cross_section_full_pad_equals_1d_and_spreading_lowers_z():
     regions = FilmRegions(li_contact="Li3PO4|Li")
 
     def run(domain, tag):
-        m = build_electrochem_model(comm, domain=domain, regions=regions, prefix=f"t2d_{tag}_")
+        m = model(comm, domain=domain, regions=regions, prefix=f"t2d_{tag}_")
         s = ImpedanceSolver(m.problem, m.physics, prefix=f"t2d_eis_{tag}_")
         return s.sweep(f), s.system.area
 
@@ -309,19 +315,19 @@ def test_2d_cross_section_full_pad_equals_1d_and_spreading_lowers_z():
 def test_transport_model_law_plugs_in():
     """The transport colleague's DegradedLayerLaw.conductivity(x_H, T) is accepted as is,
     with the proton fraction as a P1 Function (as the transport state would give it)."""
-    from fem_cell.physics.degraded import DegradedLayerLaw
-
-    law = DegradedLayerLaw()
-    p = ElectrochemParameters()
+    law = DegradedLayerLaw(sigma0=Arrhenius(1e-5, 0.6 * EV), beta=9.626,
+                           pristine_resistance=Arrhenius(9.75e-4, 0.6 * EV),
+                           reference_temperature=T25)
+    p = params()
     xH, Ld, Ls, T = 0.15, 10e-9, 1e-6, 323.15
-    m = build_electrochem_model(MPI.COMM_WORLD, p, [("degraded", Ld), ("Li3PO4", Ls)],
+    m = model(MPI.COMM_WORLD, p, [("degraded", Ld), ("Li3PO4", Ls)],
                                 proton_fraction=lambda x: xH + 0.0 * x[0],
                                 conductivity_law=law.conductivity, temperature=T)
     w = 2 * np.pi * F_BAND
-    sigma_d = (law.sigma0 * math.exp(-law.activation_energy / BOLTZMANN_EV * (1 / T - 1 / T25))
+    sigma_d = (law.sigma0.value * arrhenius(law.sigma0.activation_energy, T)
                * math.exp(-law.beta * xH))
-    sigma_s = p.electrolyte_conductivity * arrhenius(p.electrolyte_activation_energy, T)
-    i0_li = p.li_exchange_current * arrhenius(p.li_exchange_activation_energy, T)
+    sigma_s = p.electrolyte_conductivity.value * arrhenius(p.electrolyte_conductivity.activation_energy, T)
+    i0_li = p.li_exchange_current.value * arrhenius(p.li_exchange_current.activation_energy, T)
     exact = (rc(r_ct(i0_li, T), p.li_double_layer_capacitance, w)
              + layer(Ls, sigma_s, p.electrolyte_relative_permittivity, w)
              + layer(Ld, sigma_d, p.degraded_relative_permittivity, w))

@@ -6,14 +6,14 @@ diffusion tail, the interface arc and the electrolyte arc (measured: ≤ 0.4 %).
 import pytest
 
 from fem_cell._dolfinx import MPI
-from fem_cell.physics.electrochem import build_electrochem_model
 from fem_cell.solvers.impedance import ImpedanceSolver
 from fem_cell.solvers.time_domain_eis import time_domain_impedance
+from helpers import ec_model
 
 
 @pytest.mark.serial
 def test_sine_through_the_transient_solver_matches_small_signal():
-    m = build_electrochem_model(MPI.COMM_SELF, prefix="test_td_")
+    m = ec_model(MPI.COMM_SELF, prefix="test_td_")
     s = ImpedanceSolver(m.problem, m.physics, prefix="test_td_eis_")
     errors = []
     for f in (10.0, 100.0, 1e3, 1e4, 1e5):

@@ -18,8 +18,8 @@ from fem_cell.geometry import StackGeometry
 from fem_cell.meshing.line import build_line_mesh
 from fem_cell.meshing.settings import MeshSettings
 from fem_cell.physics.degraded import InterfaceResistance
-from fem_cell.physics.exposure import Exposure, apply_exposure, exposure_profile
-from fem_cell.physics.transport import TransportPhysics, build_transport_problem
+from fem_cell.model import build_transport_problem, transport_block
+from fem_cell.physics.exposure import apply_exposure, exposure_profile
 from fem_cell.solvers.time_stepping import TimeStepper
 
 
@@ -38,10 +38,10 @@ def run(comm, dim):
     film = d.submesh("LiCoO2", "degraded", "Li3PO4")
     T = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)))
     T.x.array[:] = 423.15
-    blk = TransportPhysics(film, T)
-    apply_exposure(blk, exposure_profile(Exposure("H2O")))
-    R = InterfaceResistance(film, blk.x["LiCoO2"], T)
-    prob = build_transport_problem(blk)
+    blk = transport_block(cfg, film, T)
+    apply_exposure(blk, exposure_profile(cfg.exposure, cfg.chemistry.exposure_model))
+    R = InterfaceResistance(film, blk.x["LiCoO2"], T, law=cfg.chemistry.degraded_layer)
+    prob = build_transport_problem(blk, cfg.solver)
     width = 1.0 if dim == 1 else geo.width
     out = []
 

@@ -13,31 +13,40 @@ import pytest
 from fem_cell._dolfinx import fem
 from fem_cell.config import load_config
 from fem_cell.meshing.line import build_line_mesh
-from fem_cell.physics.exposure import Exposure, apply_exposure, exposure_profile
-from fem_cell.physics.transport import SinkBC, TransportPhysics, build_transport_problem
+import dataclasses
+
+from fem_cell.model.chemistry import build_transport_problem, phases, sink_boundary
+from fem_cell.physics.exposure import apply_exposure, exposure_profile
+from fem_cell.physics.transport import TransportPhysics
 from fem_cell.solvers.time_stepping import TimeStepper
 
 HOLD = 150.0 + 273.15
 
 
-def film_block(comm, sink):
-    cfg = load_config(None)
+CFG = load_config(None)
+
+
+def film_block(comm, mode):
+    cfg = CFG
     d = build_line_mesh(cfg.geometry, cfg.mesh, comm)
     film = d.submesh("LiCoO2", "degraded", "Li3PO4")
     T = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)))
     T.x.array[:] = HOLD
-    blk = TransportPhysics(film, T, sink=sink)
-    apply_exposure(blk, exposure_profile(Exposure("H2O")))
+    chem = cfg.chemistry
+    blk = TransportPhysics(film, T, phases(cfg, chem, film), exchange=chem.exchange,
+                           sink=dataclasses.replace(chem.sink, mode=mode),
+                           sink_boundary=sink_boundary(cfg, chem))
+    apply_exposure(blk, exposure_profile(cfg.exposure, chem.exposure_model))
     return blk
 
 
 @pytest.mark.mpi
 @pytest.mark.parametrize("mode", ["blocking", "sink"])
 def test_conservation(comm, mode):
-    blk = film_block(comm, SinkBC(mode=mode))
+    blk = film_block(comm, mode)
     M0 = blk.inventory()
     lco0 = blk.inventory("LiCoO2")
-    prob = build_transport_problem(blk)
+    prob = build_transport_problem(blk, CFG.solver)
     drift, balance = [], []
 
     def on_step(info):

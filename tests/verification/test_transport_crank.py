@@ -21,14 +21,11 @@ from fem_cell._dolfinx import fem
 from fem_cell.geometry import LayerSpec, StackGeometry
 from fem_cell.meshing.line import build_line_mesh
 from fem_cell.meshing.settings import MeshSettings
-from fem_cell.physics.transport import (
-    Arrhenius,
-    Phase,
-    PhaseTransport,
-    SinkBC,
-    TransportPhysics,
-    build_transport_problem,
-)
+from fem_cell.config import SolverSettings
+from fem_cell.model import build_transport_problem
+from fem_cell.params import EV, Arrhenius
+from fem_cell.physics.parameters import PhaseTransport, Sink
+from fem_cell.physics.transport import Phase, TransportPhysics
 from fem_cell.solvers.time_stepping import TimeStepper
 
 L, D, C, X0 = 100e-9, 1e-18, 5.16e4, 0.05
@@ -52,15 +49,17 @@ def test_crank_plane_sheet_desorption(comm):
     T = fem.Function(fem.functionspace(d.mesh, ("Lagrange", 1)))
     T.x.array[:] = 400.0  # any T: the Arrhenius factors are then checked too
     Ea = 0.5
-    props = PhaseTransport(C, Arrhenius(D, Ea), Arrhenius(D, Ea))
-    blk = TransportPhysics(d, T, phases=[Phase("slab", ("slab",), props)],
-                           sink=SinkBC(boundary="top", mode="sink"))
+    props = PhaseTransport("li_chemical_diffusivity", Arrhenius(D, Ea * EV), C,
+                           Arrhenius(D, Ea * EV))
+    blk = TransportPhysics(d, T, [Phase("slab", ("slab",), props)],
+                           sink=Sink("sink", Arrhenius(1e-9, 0.0)), sink_boundary="top")
     D_T = props.proton_diffusivity(400.0)
     blk.set_profile("slab", lambda X: np.full(X.shape[1], X0))
     M0 = blk.inventory()
     M_inf = C * X0 * L  # exact initial inventory (the P1 state lacks half a cell at the sink)
     assert M0 == pytest.approx(M_inf * (1 - 0.5 / 400), rel=1e-12)
-    prob = build_transport_problem(blk, x_atol=1e-6, x_rtol=0.0)
+    prob = build_transport_problem(blk, SolverSettings(fraction_tolerance=1e-6,
+                                                       fraction_relative_tolerance=0.0))
     taus = [0.002, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0]
     times = [tau * L**2 / D_T for tau in taus]
     got, balance = {}, []

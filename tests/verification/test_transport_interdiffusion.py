@@ -20,13 +20,11 @@ from fem_cell._dolfinx import MPI, fem, ufl
 from fem_cell.geometry import LayerSpec, StackGeometry
 from fem_cell.meshing.line import build_line_mesh
 from fem_cell.meshing.settings import MeshSettings
-from fem_cell.physics.transport import (
-    Arrhenius,
-    Phase,
-    PhaseTransport,
-    TransportPhysics,
-    build_transport_problem,
-)
+from fem_cell.config import SolverSettings
+from fem_cell.model import build_transport_problem
+from fem_cell.params import Arrhenius
+from fem_cell.physics.parameters import PhaseTransport
+from fem_cell.physics.transport import Phase, TransportPhysics
 from fem_cell.solvers.problem import Field, TransientProblem
 from fem_cell.solvers.time_stepping import TimeStepper
 
@@ -64,10 +62,11 @@ def test_coupled_equals_interdiffusion(comm, DH, DL):
     d = build_line_mesh(geo, MeshSettings(dim=1, cells_per_layer=60, max_cell_size=1.0), comm)
     T = fem.Function(fem.functionspace(d.mesh, ("Lagrange", 1)))
     T.x.array[:] = 298.15
-    props = PhaseTransport(C, Arrhenius(DH), Arrhenius(DL))
-    blk = TransportPhysics(d, T, phases=[Phase("slab", ("slab",), props)], sink=None)
+    props = PhaseTransport("li_chemical_diffusivity", Arrhenius(DH, 0.0), C, Arrhenius(DL, 0.0))
+    blk = TransportPhysics(d, T, [Phase("slab", ("slab",), props)])
     blk.set_profile("slab", initial)
-    coupled = build_transport_problem(blk, x_newton_tol=1e-13, phi_newton_tol=1e-11)
+    coupled = build_transport_problem(blk, SolverSettings(), x_newton_tol=1e-13,
+                                      phi_newton_tol=1e-11)
 
     V = fem.functionspace(d.mesh, ("Lagrange", 1))
     x = fem.Function(V)

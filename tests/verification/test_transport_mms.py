@@ -27,21 +27,19 @@ from fem_cell._dolfinx import MPI, fem, ufl
 from fem_cell.geometry import LayerSpec, StackGeometry
 from fem_cell.meshing.line import build_line_mesh
 from fem_cell.meshing.settings import MeshSettings
-from fem_cell.physics.transport import (
-    T_REF,
-    Arrhenius,
-    ExchangeParameters,
-    Phase,
-    PhaseTransport,
-    SinkBC,
-    TransportPhysics,
-)
+from fem_cell.config import SolverSettings
+from fem_cell.model import transport_fields
+from fem_cell.params import EV, T_REF, Arrhenius
+from fem_cell.physics.parameters import Exchange, PhaseTransport, Sink
+from fem_cell.physics.transport import Phase, TransportPhysics
 
 A = B = 100e-9
-LCO = PhaseTransport(5e4, Arrhenius(2e-17, 0.3), Arrhenius(1e-16, 0.2))
-LPO = PhaseTransport(6e4, Arrhenius(5e-17, 0.4), Arrhenius(8e-17, 0.5))
-EXCH = ExchangeParameters(Arrhenius(5e-10, 0.5), Arrhenius(3.0, 0.1))
-SINK = SinkBC(boundary="top", mode="rate", velocity=Arrhenius(1e-9, 0.2))
+LCO = PhaseTransport("li_chemical_diffusivity", Arrhenius(2e-17, 0.3 * EV), 5e4,
+                     Arrhenius(1e-16, 0.2 * EV))
+LPO = PhaseTransport("li_chemical_diffusivity", Arrhenius(5e-17, 0.4 * EV), 6e4,
+                     Arrhenius(8e-17, 0.5 * EV))
+EXCH = Exchange(Arrhenius(5e-10, 0.5 * EV), Arrhenius(3.0, 0.1 * EV))
+SINK = Sink("rate", Arrhenius(1e-9, 0.2 * EV))
 
 
 class SourceBlock:
@@ -69,7 +67,8 @@ def solve_mms(comm, n):
     ell = d.length_scale
     T.interpolate(lambda X: 400.0 + 100.0 * X[0] * ell / (A + B))
     p1, p2 = Phase("lco", ("lco",), LCO), Phase("lpo", ("lpo",), LPO)
-    blk = TransportPhysics(d, T, phases=[p1, p2], exchange=EXCH, sink=SINK, gauge_value=1.5)
+    blk = TransportPhysics(d, T, [p1, p2], exchange=EXCH, sink=SINK, sink_boundary="top",
+                           gauge_value=1.5)
 
     z = d.x_si()[0]
     x1 = 0.3 + 0.2 * ufl.cos(math.pi * z / A)
@@ -106,7 +105,7 @@ def solve_mms(comm, n):
     blk.phi.x.array[:] = 1.5
     from fem_cell.solvers.problem import TransientProblem
 
-    fields = blk.create_fields(x_newton_tol=1e-12, phi_newton_tol=1e-10)
+    fields = transport_fields(blk, SolverSettings(), x_newton_tol=1e-12, phi_newton_tol=1e-10)
     prob = TransientProblem(fields, [blk, SourceBlock(terms, blk.scale)],
                             time=fem.Constant(d.mesh, 0.0), prefix=f"test_tr_mms_{n}_{id(d)}_")
     prob.set_time_level(0.0, 1e30, 1, None)

@@ -31,7 +31,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fem_cell.config import RunConfig, Setting, chemistry_dict, vars_of
+from fem_cell.config.reader import Setting
+from fem_cell.config.run import RunConfig, physics_dict
 from fem_cell.constants import ZERO_CELSIUS
 from fem_cell.units import clean_number, format_number
 
@@ -64,8 +65,8 @@ def render(cfg: RunConfig, fmt: str = "text") -> str:
 def as_json_dict(cfg: RunConfig) -> dict[str, Any]:
     """JSON-ready dict: ``cell``, ``files``, ``settings`` (dotted key → value, unit,
     si_value, si_unit, origin, source), ``program`` (derived breakpoints),
-    ``li_layers``, ``li_melting_point_K``, ``exposure`` and ``chemistry`` (SI values,
-    energies in J; None when the configuration has none) and ``warnings``."""
+    ``li_layers``, ``li_melting_point_K``, ``physics`` (SI values of every physical
+    parameter, energies in J) and ``warnings``."""
     prog = cfg.anneal
     return {
         "cell": {"name": cfg.name, "title": cfg.title, "reference": cfg.reference},
@@ -79,8 +80,7 @@ def as_json_dict(cfg: RunConfig) -> dict[str, Any]:
         },
         "li_layers": list(cfg.li_layers),
         "li_melting_point_K": clean_number(cfg.li_melting_point),
-        "exposure": _clean(None if cfg.exposure is None else vars_of(cfg.exposure)),
-        "chemistry": _clean(chemistry_dict(cfg.chemistry)),
+        "physics": _clean(physics_dict(cfg)),
         "warnings": list(cfg.warnings),
     }
 
@@ -88,6 +88,8 @@ def as_json_dict(cfg: RunConfig) -> dict[str, Any]:
 def _clean(obj):
     if isinstance(obj, dict):
         return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
     return clean_number(obj)
 
 
