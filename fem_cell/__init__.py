@@ -12,6 +12,7 @@ Python API (imported on first use)::
     cfg = fem_cell.load_config("my.toml")                 # or None: the built-in cell
     res = fem_cell.run_anneal(cfg, MPI.COMM_SELF)         # in memory, no files
     res.history.column("R_interface_ohm_cm2")             # R(t) at 25 °C, Ω cm²
+    res.summary["H_LiCoO2_removed_fraction"]              # headline numbers
     fem_cell.anneal_job(cfg, "out/anneal", MPI.COMM_WORLD)  # the CLI's job, run folder
     fem_cell.expose_job(cfg.with_exposure(gas="air", relative_humidity="40 %"),
                         "out/air40", MPI.COMM_WORLD)
@@ -32,8 +33,9 @@ _API = {
     "run_anneal": "fem_cell.jobs.anneal",
     "anneal_job": "fem_cell.jobs.anneal",
     "expose_job": "fem_cell.jobs.expose",
+    "CellModel": "fem_cell.model",
+    "JobResult": "fem_cell.jobs.lifecycle",
     "build_domain": "fem_cell.model",
-    "build_chemistry_model": "fem_cell.model",
     "run_case": "fem_cell.studies.cases",
     "cell_impedance": "fem_cell.jobs.impedance",
     "impedance_job": "fem_cell.jobs.impedance",

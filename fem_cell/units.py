@@ -69,6 +69,7 @@ _UNITS: dict[str, tuple[float, Dims, bool]] = {
     "min": (60.0, _d(s=1), False),
     "h": (3600.0, _d(s=1), False),
     "d": (86400.0, _d(s=1), False),
+    "a": (365.25 * 86400.0, _d(s=1), False),  # Julian year
     "N": (1.0, _d(m=1, kg=1, s=-2), True),
     "J": (1.0, _d(m=2, kg=1, s=-2), True),
     "W": (1.0, _d(m=2, kg=1, s=-3), True),
@@ -84,7 +85,7 @@ _UNITS: dict[str, tuple[float, Dims, bool]] = {
     "degC": (1.0, _d(K=1), False),
     "%": (0.01, _d(), False),
 }
-_ALIASES = {"Ω": "Ohm", "ohm": "Ohm", "°C": "degC", "℃": "degC", "µ": "u", "μ": "u", "hr": "h"}
+_ALIASES = {"Ω": "Ohm", "ohm": "Ohm", "°C": "degC", "℃": "degC", "µ": "u", "μ": "u", "hr": "h", "yr": "a"}
 _PREFIXES = {"p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3, "c": 1e-2, "d": 1e-1, "k": 1e3,
              "M": 1e6, "G": 1e9}
 _SUPERSCRIPTS = str.maketrans({"²": "2", "³": "3", "⁻": "-", "¹": "1"})

@@ -105,13 +105,27 @@ def example(dimension: str) -> str:
 
 
 def expected(spec: Spec) -> str:
-    """What a value of ``spec`` must be, for error messages."""
+    """What a value of ``spec`` must be, for error messages (its bounds in words, or
+    in SI when the declaration has no words for them)."""
     if spec.text.startswith(("a ", "an ")):
         return spec.text
     dim = dimension_of(spec.unit)
     noun = "a number" if dim == "dimensionless" else f"a {dim}"
     ex = spec.example or example(dim)
-    return f"{noun} {spec.text}, e.g. '{ex}'" if spec.text else f"{noun}, e.g. '{ex}'"
+    text = spec.text or _bounds_text(spec, dim)
+    return f"{noun} {text}, e.g. '{ex}'" if text else f"{noun}, e.g. '{ex}'"
+
+
+def _bounds_text(spec: Spec, dim: str) -> str:
+    unit = "" if dim == "dimensionless" else f" {SI_UNITS[dim]}"
+    lo, hi = spec.lo, spec.hi
+    if math.isfinite(lo) and math.isfinite(hi):
+        return f"between {format_number(lo)} and {format_number(hi)}{unit}"
+    if math.isfinite(lo):
+        return f"{'>' if spec.lo_open else '>='} {format_number(lo)}{unit}"
+    if math.isfinite(hi):
+        return f"{'<' if spec.hi_open else '<='} {format_number(hi)}{unit}"
+    return ""
 
 
 _QUANTITY_TEXT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
@@ -203,7 +217,14 @@ class Reader:
     def declared(self, raw: Any, key: str, spec: Spec) -> Parameter:
         """A quantity or number checked against its declaration's bounds."""
         dim = dimension_of(spec.unit)
-        p = self.quantity(raw, key, dim, positive=False, difference=spec.difference)
+        try:
+            p = self.quantity(raw, key, dim, positive=False, difference=spec.difference)
+        except ConfigError as e:
+            if dim != "dimensionless":
+                raise
+            why = e.expected.split(": ", 1)[1] if ": " in e.expected else ""
+            raise self.err(e.key, e.value,
+                           expected(spec) + (f" ({why})" if why else "")) from None
         if not spec.ok(p.value):
             raise self.err(key, raw, expected(spec))
         return p

@@ -63,7 +63,10 @@ def read_materials(cell, user, cr: Reader, ur: Reader, rec: Record):
     melting: dict[str, Parameter] = {}
     for mname, (props, _) in raw.items():
         parsed = {}
-        only(props, f"materials.{mname}", MATERIAL_PROPERTIES)
+        for k, (v, reader) in props.items():
+            if k not in MATERIAL_PROPERTIES:
+                raise reader.err(f"materials.{mname}.{k}", v, "one of the known material "
+                                 f"properties {sorted(MATERIAL_PROPERTIES)}")
         for k, (v, reader) in props.items():
             key = f"materials.{mname}.{k}"
             spec = MATERIAL_PROPERTIES[k]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -11,11 +12,14 @@ from fem_cell._dolfinx import fem
 from fem_cell.geometry import LayerSpec, StackGeometry
 from fem_cell.meshing.line import build_line_mesh
 from fem_cell.meshing.settings import MeshSettings
-from fem_cell.physics.degraded import DegradedLayerLaw, InterfaceResistance, ohm_m2_to_ohm_cm2
+from fem_cell.config import load_config
+from fem_cell.physics.degraded import InterfaceResistance, ohm_m2_to_ohm_cm2
+
+LAW = load_config().chemistry.degraded_layer  # σ0 1e-5 S/m, β 9.626, R_p 9.75 Ω cm²
 
 
 def test_law():
-    law = DegradedLayerLaw()
+    law = LAW
     assert law.conductivity(0.0, 298.15) == pytest.approx(1e-5)
     assert law.conductivity(0.5, 298.15) == pytest.approx(1e-5 * math.exp(-0.5 * law.beta))
     assert law.conductivity(0.0, 423.15) > 100 * law.conductivity(0.0, 298.15)
@@ -43,7 +47,8 @@ def test_interface_resistance_feasible_profile(comm):
         np.maximum(top - X[0], 0) / 3e-3), 0.0))
     T = fem.Function(V)
     T.x.array[:] = 298.15
-    R = InterfaceResistance(d, x, T, law=DegradedLayerLaw(beta=9.6))  # the feasible point's β
+    law96 = dataclasses.replace(LAW, beta=9.6)  # the feasible point's β
+    R = InterfaceResistance(d, x, T, law=law96)
     assert R.regions == ("LiCoO2", "degraded")
     # reference: the same integral by numpy quadrature
     zz = np.linspace(0.0, 100e-9, 200001)
@@ -61,4 +66,4 @@ def test_interface_resistance_feasible_profile(comm):
     assert R.total() == pytest.approx(law.pristine(423.15) + R.excess(), rel=1e-12)
     # no protons: pristine
     x.x.array[:] = 0.0
-    assert R.at_reference() == pytest.approx(law.pristine_resistance, rel=1e-12)
+    assert R.at_reference() == pytest.approx(law.pristine_resistance.value, rel=1e-12)
