@@ -17,7 +17,8 @@ def test_job_ranks_equal_one_rank(shared_tmp):
     world = MPI.COMM_WORLD
     cfg = load_config(None)
     out = shared_tmp / "imp"
-    res = impedance_job(cfg, out, world, proton_fraction="exposed", progress=False)
+    res = impedance_job(cfg, out, world, proton_fraction="exposed",
+                        progress=False).details["impedance"]
     one = None
     if world.rank == 0:
         one = cell_impedance(cfg, MPI.COMM_SELF, proton_fraction="exposed")

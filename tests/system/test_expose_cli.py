@@ -75,7 +75,7 @@ def test_humid_air_flags_reach_the_profile(tmp_path):
     assert e["relative_humidity_percent"] == pytest.approx(30.0)
     assert e["duration_min"] == 60.0 and e["temperature_C"] == pytest.approx(30.0)
     meta = json.loads((tmp_path / "o" / "run.json").read_text())
-    assert meta["config"]["exposure"]["gas"] == "air"
+    assert meta["config"]["physics"]["exposure"]["gas"] == "air"
 
 
 def test_bad_exposure_flag_one_line(tmp_path):

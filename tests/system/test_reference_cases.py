@@ -18,7 +18,13 @@ from fem_cell._dolfinx import MPI
 from fem_cell.config import load_config
 from fem_cell.errors import ConfigError
 from fem_cell.jobs.anneal import run_anneal
-from fem_cell.physics.exposure import Exposure
+
+
+def Exposure(gas, **changes):  # noqa: N802 - the cell's exposure with changes
+    import dataclasses
+
+    return dataclasses.replace(load_config().exposure, gas=gas, **changes)
+
 
 pytestmark = pytest.mark.serial
 
