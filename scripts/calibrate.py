@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 from fem_cell._dolfinx import MPI
-from fem_cell.calibration import FitParameter, Target, calibrate, case_config
+from fem_cell.studies.calibration import FitParameter, Target, calibrate, case_config
 from fem_cell.studies.cases import Record, run_case
 
 #: science.md §3 feasible point (starting values; the cell file's values before calibration)
@@ -155,7 +155,7 @@ def sensitivity(base, comm, log) -> list[dict]:
     for every candidate parameter of science.md §3 (why the free ones were chosen)."""
     import math
 
-    from fem_cell.calibration import evaluate_targets
+    from fem_cell.studies.calibration import evaluate_targets
     from fem_cell.units import from_si
 
     tg = targets()

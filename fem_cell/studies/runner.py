@@ -63,7 +63,7 @@ class StudyResult:
         status: ``completed`` (every case ran, some may have failed) or ``interrupted``.
         out: the study folder (or None).
         summary: the headline numbers (as in ``summary.json``).
-        calibration: the :class:`fem_cell.calibration.CalibrationResult` of a
+        calibration: the :class:`fem_cell.studies.calibration.CalibrationResult` of a
             calibration study.
     """
 
@@ -851,13 +851,13 @@ def _finish_folder(folder: RunFolder, spec: StudySpec, done: dict, status: str, 
 
 # ------------------------------------------------------------------ calibration ---
 def _run_calibration(spec: StudySpec, comm, folder, progress: bool, t0: float) -> StudyResult:
-    """``kind = "calibration"``: :func:`fem_cell.calibration.calibrate` on the spec's
+    """``kind = "calibration"``: :func:`fem_cell.studies.calibration.calibrate` on the spec's
     parameters and targets."""
     try:
-        from fem_cell.calibration import FitParameter, Target, calibrate
+        from fem_cell.studies.calibration import FitParameter, Target, calibrate
     except ImportError as e:
         raise FemCellError(f"{spec.source}: study.kind = 'calibration' needs "
-                           f"fem_cell.calibration ({e})") from None
+                           f"fem_cell.studies.calibration ({e})") from None
     params = [FitParameter(p["key"], p["initial"], lower=p["lower"], upper=p["upper"],
                            log=p["log"], unit=p["unit"]) for p in spec.fit.parameters]
     targets = [Target(t["name"], t["overrides"], t["job"], t["quantity"], t["value"],

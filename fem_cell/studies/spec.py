@@ -128,7 +128,7 @@ class PlotSpec:
 
 @dataclass(frozen=True)
 class FitSpec:
-    """A calibration's parameters and targets (SI), see :mod:`fem_cell.calibration`."""
+    """A calibration's parameters and targets (SI), see :mod:`fem_cell.studies.calibration`."""
 
     parameters: tuple = ()
     targets: tuple = ()
@@ -610,7 +610,7 @@ def _fit_spec(raw: dict, r: _R, base: Path | None, common: dict, base_cfg,
               config: dict) -> FitSpec:
     """``[[parameters]]`` (key, initial, lower, upper, log) and ``[[targets]]`` (name, job,
     overrides, quantity, value, sigma, transform, kind) of a calibration, as
-    :class:`fem_cell.calibration.FitParameter` / ``Target`` arguments (dicts; parameter
+    :class:`fem_cell.studies.calibration.FitParameter` / ``Target`` arguments (dicts; parameter
     values in ``unit``, the unit the base configuration writes the key in)."""
     params_raw = r.nonempty_list(raw.get("parameters"), "parameters",
                                  "one or more [[parameters]] with key, initial, lower, upper (log)")

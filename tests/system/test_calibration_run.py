@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fem_cell._dolfinx import MPI
-from fem_cell.calibration import FitParameter, Target, calibrate
+from fem_cell.studies.calibration import FitParameter, Target, calibrate
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
@@ -43,7 +43,7 @@ def test_one_parameter_calibration_reproduces_its_target(shared_tmp):
         d = json.loads((shared_tmp / "cal" / "parameters.json").read_text())
         assert d["parameters"][0]["value"] == p["value"]
     # the fitted value reproduces the target when run through the ordinary config path
-    from fem_cell.calibration import evaluate_targets
+    from fem_cell.studies.calibration import evaluate_targets
 
     m = evaluate_targets(None, [target], res.overrides(), comm)
     assert m["R_exposed"] == pytest.approx(t["model"], rel=1e-12)

@@ -260,8 +260,8 @@ except Interrupted as e:
 
 def test_calibration_spec_calls_calibrate(tmp_path, monkeypatch):
     """kind = "calibration" parses the spec into FitParameter/Target objects and calls
-    fem_cell.calibration.calibrate (stubbed here: the wiring, not the fit)."""
-    calibration = pytest.importorskip("fem_cell.calibration")
+    fem_cell.studies.calibration.calibrate (stubbed here: the wiring, not the fit)."""
+    calibration = pytest.importorskip("fem_cell.studies.calibration")
     seen = {}
 
     class Fake:

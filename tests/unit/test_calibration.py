@@ -1,4 +1,4 @@
-"""The least-squares machinery of fem_cell.calibration on cheap analytic "cases" (no PDE
+"""The least-squares machinery of fem_cell.studies.calibration on cheap analytic "cases" (no PDE
 solves): a runner stands in for fem_cell.studies.cases.run_case."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fem_cell._dolfinx import MPI
-from fem_cell.calibration import (
+from fem_cell.studies.calibration import (
     CalibrationError,
     FitParameter,
     Target,
@@ -204,7 +204,7 @@ def test_cases_shared_between_targets_and_parameter_overrides(tmp_path):
 
 
 def test_override_layers_merge_tables_and_set_dotted_keys():
-    from fem_cell.calibration import apply_overrides
+    from fem_cell.studies.calibration import apply_overrides
 
     user = {"mesh": {"dim": 1, "cells_per_layer": 8}, "output": {"plots": True}}
     d = apply_overrides(user, {"mesh": {"cells_per_layer": 32},
