@@ -34,8 +34,10 @@ from fem_cell.errors import FemCellError, RunAborted
 from fem_cell.jobs.interrupts import NO_GUARD, Interrupted
 from fem_cell.jobs.lifecycle import Job, JobResult
 from fem_cell.jobs.progress import ProgressLine
+from fem_cell.jobs.state import config_fingerprint
 from fem_cell.model import CellModel, summary_values
 from fem_cell.model.observers import AnnealDiagnostics, MeltingGuard
+from fem_cell.outputs import plots
 from fem_cell.outputs.fields import FieldSeriesWriter
 from fem_cell.outputs.film_fields import FilmFields, ProfileRecorder
 from fem_cell.outputs.history import History
@@ -263,8 +265,6 @@ def summary_of(history: History, stats, model, chem, heat) -> dict:
 
 def write_run_outputs(result: JobResult, config: RunConfig, job: Job) -> None:
     """Plots, renders and profile tables (after the time loop); collective."""
-    from fem_cell.outputs import plots
-
     heat = result.details["heat"]
     comm = result.model.comm
     chem = result.details["chemistry"]
@@ -309,8 +309,6 @@ def anneal_job(config: RunConfig, out: str | Path | None, comm: MPI.Comm, *,
     the configuration was made; stored in run.json and every checkpoint so
     ``--restart`` can rebuild it (:func:`fem_cell.jobs.state.config_for_state`).
     """
-    from fem_cell.jobs.state import config_fingerprint
-
     chemistry = bool(chemistry and config.chemistry is not None)
     prov = {**(provenance or {}), "fingerprint": config_fingerprint(config),
             "chemistry": chemistry}

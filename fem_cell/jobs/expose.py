@@ -24,6 +24,7 @@ from fem_cell.constants import ZERO_CELSIUS
 from fem_cell.jobs.anneal import checkpoint_name
 from fem_cell.jobs.interrupts import NO_GUARD
 from fem_cell.jobs.lifecycle import Job, JobResult
+from fem_cell.jobs.state import config_fingerprint
 from fem_cell.model import CellModel, ChemistryDiagnostics
 from fem_cell.outputs import plots
 from fem_cell.outputs.film_fields import FilmFields, ProfileRecorder
@@ -49,8 +50,6 @@ def expose_job(config: RunConfig, out: str | Path | None, comm: MPI.Comm, *,
                overwrite: bool = False, progress: bool = True, guard=NO_GUARD, announce=None,
                provenance: dict | None = None) -> JobResult:
     """``fem-cell expose``: the exposed state of the cell, in a run folder."""
-    from fem_cell.jobs.state import config_fingerprint
-
     prov = {**(provenance or {}), "fingerprint": config_fingerprint(config)}
     inputs = (config.mesh.file,) if config.mesh.file else ()
     with Job("expose", out, comm, config=config, overwrite=overwrite, planned=OUTPUTS["expose"],

@@ -62,6 +62,7 @@ from fem_cell.config import RunConfig
 from fem_cell.constants import FARADAY, VACUUM_PERMITTIVITY, ZERO_CELSIUS
 from fem_cell.jobs.interrupts import NO_GUARD
 from fem_cell.jobs.lifecycle import Job, JobResult
+from fem_cell.jobs.state import config_fingerprint
 from fem_cell.model import CellModel, proton_inventories
 from fem_cell.model.impedance import (
     F_CM2,
@@ -71,6 +72,7 @@ from fem_cell.model.impedance import (
     SmallSignalModel,
 )
 from fem_cell.outputs import eis_plots
+from fem_cell.outputs.fields import FieldSeriesWriter
 from fem_cell.outputs.rundir import OUTPUTS
 from fem_cell.solvers.impedance import ImpedanceSolver, log_frequencies
 
@@ -322,8 +324,6 @@ def write_field_maps(cm: SmallSignalModel, solver, frequencies, path: Path) -> l
     −F D̃ ∇δc in LiCoO2), ``c_re``/``c_im`` (Li concentration, mol/m³ per A/m²), and the
     layer id.  The series' time value is the frequency in Hz.  Collective.
     """
-    from fem_cell.outputs.fields import FieldSeriesWriter
-
     film = cm.model.domain
     msh = film.mesh
     phys = cm.model.physics
@@ -482,8 +482,6 @@ def impedance_job(config: RunConfig, out, comm: MPI.Comm, *, state=None,
         A :class:`~fem_cell.jobs.lifecycle.JobResult`: ``summary`` (:meth:`CellImpedance.summary`),
         ``tables["spectrum"]``, ``details["impedance"]`` (the :class:`CellImpedance`).
     """
-    from fem_cell.jobs.state import config_fingerprint
-
     f = check_frequencies(frequencies)
     prov = {**(provenance or {}), "fingerprint": config_fingerprint(config)}
     inputs = tuple(p for p in (state, config.mesh.file) if p is not None)

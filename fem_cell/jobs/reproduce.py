@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fem_cell import __version__
 from fem_cell._dolfinx import MPI
 from fem_cell.config import RunConfig, load_config
 from fem_cell.errors import FemCellError
@@ -48,6 +49,7 @@ from fem_cell.jobs.anneal import anneal_job
 from fem_cell.jobs.impedance import cell_impedance
 from fem_cell.jobs.interrupts import NO_GUARD, Interrupted
 from fem_cell.jobs.lifecycle import Job, JobResult
+from fem_cell.outputs import plots
 from fem_cell.outputs.rundir import OUTPUTS
 
 CASES = ("pristine", "air", "N2", "O2", "CO2", "H2", "H2O", "H2O_annealed_150C_1h",
@@ -240,8 +242,6 @@ def _fmt(v) -> str:
 
 def _write_outputs(job: Job, rows, spectra, config, removed_fraction) -> None:
     """reproduction.csv, spectra/, nyquist.png and report.html (rank 0)."""
-    from fem_cell.outputs import plots
-
     out = job.folder.path
     with open(job.file("reproduction.csv"), "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -316,8 +316,6 @@ def _headline(n_ok: int, rows, partial: bool, removed_fraction) -> str:
 
 
 def _version() -> str:
-    from fem_cell import __version__
-
     return __version__
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from fem_cell._dolfinx import MPI, fem
 from fem_cell.config import RunConfig
 from fem_cell.domain import Domain
+from fem_cell.errors import on_root
 from fem_cell.model.chemistry import (
     CHEMISTRY_COLUMNS,
     ChemistryDiagnostics,
@@ -62,6 +63,12 @@ from fem_cell.model.impedance import (
 )
 from fem_cell.physics.exposure import apply_exposure, exposure_profile
 from fem_cell.physics.parameters import Exposure
+from fem_cell.solvers.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    read_checkpoint_meta,
+    resolve_checkpoint,
+)
 
 
 def _p1(domain: Domain, name: str) -> fem.Function:
@@ -189,14 +196,6 @@ class CellModel:
 
 def _load_state(film: Domain, x_lco, x_lpo, state) -> OperatingPoint:
     """The proton fields of a checkpoint (or a run folder's last state) on ``film``."""
-    from fem_cell.errors import on_root
-    from fem_cell.solvers.checkpoint import (
-        CheckpointError,
-        load_checkpoint,
-        read_checkpoint_meta,
-        resolve_checkpoint,
-    )
-
     comm = film.comm
 
     def locate():

@@ -16,6 +16,9 @@ from fem_cell._dolfinx import MPI, fem
 from fem_cell.config import RunConfig
 from fem_cell.domain import Domain
 from fem_cell.errors import MeshError
+from fem_cell.meshing.cross_section import build_cross_section_mesh
+from fem_cell.meshing.io import check_domain_against_geometry, read_mesh
+from fem_cell.meshing.line import build_line_mesh
 from fem_cell.physics.heat import ContactBC, HeatPhysics, SurfaceLossBC, TemperatureBC
 from fem_cell.solvers.problem import Field, TransientProblem
 
@@ -36,8 +39,6 @@ def build_domain(config: RunConfig, comm: MPI.Comm) -> Domain:
     """
     m = config.mesh
     if m.file:
-        from fem_cell.meshing.io import check_domain_against_geometry, read_mesh
-
         domain = read_mesh(m.file, comm, length_scale=m.length_scale)
         if domain.dim != m.dim:
             raise MeshError(f"{m.file}: the mesh is {domain.dim}-D but the configuration asks "
@@ -45,11 +46,7 @@ def build_domain(config: RunConfig, comm: MPI.Comm) -> Domain:
         check_domain_against_geometry(domain, config.geometry, path=m.file)
         return domain
     if m.dim == 1:
-        from fem_cell.meshing.line import build_line_mesh
-
         return build_line_mesh(config.geometry, m, comm)
-    from fem_cell.meshing.cross_section import build_cross_section_mesh
-
     return build_cross_section_mesh(config.geometry, m, comm)
 
 

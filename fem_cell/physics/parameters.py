@@ -36,6 +36,7 @@ from fem_cell.params import (
     param,
     rate,
 )
+from fem_cell.physics.water import saturation_pressure
 
 #: shortest / longest allowed length (m)
 MIN_LENGTH, MAX_LENGTH = 1e-12, 1.0
@@ -257,8 +258,6 @@ class Exposure(Declared):
     def water_partial_pressure(self) -> float:
         """p_H2O (Pa) of the gas: the given H2O pressure or saturated vapour, RH × p_sat
         for air, 0 for dry gases and vacuum."""
-        from fem_cell.physics.water import saturation_pressure
-
         if self.gas == "H2O":
             if self.water_pressure is not None:
                 return self.water_pressure

@@ -61,7 +61,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fem_cell._dolfinx import MPI, fem, ufl
+from fem_cell._dolfinx import MPI, dolfinx, fem, ufl
 from fem_cell.constants import FARADAY, GAS_CONSTANT
 from fem_cell.domain import Domain, ScaledMeasure
 from fem_cell.errors import RunAborted
@@ -456,8 +456,6 @@ class TransportPhysics:
 
 
 def _add_mode():
-    from fem_cell._dolfinx import dolfinx
-
     return dolfinx.la.InsertMode.add
 
 

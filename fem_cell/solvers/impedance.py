@@ -45,6 +45,7 @@ import numpy as np
 
 from fem_cell._dolfinx import MPI, PETSc, fem, ufl
 from fem_cell.errors import ConvergenceError
+from fem_cell.solvers.problem import direct_solver_options
 
 
 def to_ohm_cm2(Z):
@@ -408,8 +409,6 @@ class _LU:
 
     def factor(self, p: float) -> None:
         """Numeric factorisation at p (σ or ω, rad/s); the first call also orders."""
-        from fem_cell.solvers.problem import direct_solver_options
-
         s = self.system
         if self.K is None:
             self.K = self.csr.matrix(p)
