@@ -30,8 +30,8 @@ R_d + R_ct = the state's R_interface at any temperature:
     R_d  = ρ_p(T) L_d + ∫_degraded (exp(β x_H) − 1)/σ0(T) dz,  ρ_p L_d = s·R_p(T)
     R_ct = (1 − s) R_p(T) + ∫_LiCoO2-bulk (exp(β x_H) − 1)/σ0(T) dz
 
-(s = ``[electrochemistry] degraded_pristine_share``).  The degraded layer's σ_d enters the forms as a
-cell-wise (DG0) harmonic mean, σ_K = |K| / ∫_K ρ dx with the same quadrature as
+(s = ``[electrochemistry] degraded_pristine_share``).  The degraded layer's σ_d enters the
+forms as a cell-wise (DG0) harmonic mean, σ_K = |K| / ∫_K ρ dx with the same quadrature as
 :class:`~fem_cell.physics.degraded.InterfaceResistance`, so the discrete layer
 resistance equals the state's integral exactly (a P1 x_H inside σ would give
 h/⟨σ⟩ ≠ ∫ρ dz on cells where the profile is steep).
@@ -48,7 +48,6 @@ chosen frequencies; the series' "time" is the frequency in Hz).
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from dataclasses import dataclass
@@ -56,10 +55,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fem_cell._dolfinx import MPI, fem
+from fem_cell._dolfinx import MPI
 from fem_cell.analysis import eis
 from fem_cell.config import RunConfig
-from fem_cell.constants import FARADAY, VACUUM_PERMITTIVITY, ZERO_CELSIUS
+from fem_cell.constants import ZERO_CELSIUS
 from fem_cell.jobs.interrupts import NO_GUARD
 from fem_cell.jobs.lifecycle import Job, JobResult
 from fem_cell.jobs.state import config_fingerprint
@@ -72,15 +71,16 @@ from fem_cell.model.impedance import (
     SmallSignalModel,
 )
 from fem_cell.outputs import eis_plots
-from fem_cell.outputs.fields import FieldSeriesWriter
+from fem_cell.outputs.impedance_fields import write_field_maps
+from fem_cell.outputs.impedance_tables import (
+    CSV_COLUMNS,
+    SpectrumTable,
+    write_contributions_csv,
+    write_spectrum_csv,
+)
 from fem_cell.outputs.rundir import OUTPUTS
 from fem_cell.solvers.impedance import ImpedanceSolver, log_frequencies
 
-#: columns of impedance.csv
-CSV_COLUMNS = ("frequency_Hz", "Z_real_ohm_cm2", "Z_imag_ohm_cm2", "Z_abs_ohm_cm2", "phase_deg")
-#: columns of contributions.csv
-CONTRIBUTION_COLUMNS = ("element", "region", "R_ohm_cm2", "C_F_cm2", "L_H_cm2",
-                        "f_characteristic_Hz", "note")
 #: fewest frequencies the circuit fit (9 parameters) and the Lin-KK check are run on
 MIN_FIT_FREQUENCIES = 10
 #: widest sweep accepted (Hz): below 1 µHz or above 1 THz the model means nothing here
@@ -314,145 +314,6 @@ def cell_impedance(config: RunConfig, comm: MPI.Comm, *, state=None, proton_frac
     return res
 
 
-# ------------------------------------------------------------------ field maps (2-D) ----
-def write_field_maps(cm: SmallSignalModel, solver, frequencies, path: Path) -> list[float]:
-    """Complex potential and current density at ``frequencies`` (Hz) into a .pvd series.
-
-    Per unit pad current density (1 A/m² into the pad): ``phi_re``/``phi_im`` (V per
-    A/m², i.e. Ω m²), ``j_re``/``j_im`` (ionic current density per unit pad current
-    density, a 2-vector, DG0: −σ∇δφ − iωε∇δφ in Li3PO4 and the degraded layer,
-    −F D̃ ∇δc in LiCoO2), ``c_re``/``c_im`` (Li concentration, mol/m³ per A/m²), and the
-    layer id.  The series' time value is the frequency in Hz.  Collective.
-    """
-    film = cm.model.domain
-    msh = film.mesh
-    phys = cm.model.physics
-    s = solver.system
-    fields = cm.model.problem.fields
-    P1 = fem.functionspace(msh, ("Lagrange", 1))
-    gdim = msh.geometry.dim
-    W = fem.functionspace(msh, ("DG", 0, (gdim,)))
-    out = {n: fem.Function(P1, name=n) for n in ("phi_re", "phi_im", "c_re", "c_im")}
-    jr, ji = fem.Function(W, name="j_re"), fem.Function(W, name="j_im")
-    layer = film.layer_id_function()
-    tmp_phi = fem.Function(fields[0].space)
-    tmp_c = fem.Function(fields[1].space)
-    ind = film.region_indicator({"Li3PO4": 1.0})
-    ind_d = film.region_indicator({"degraded": 1.0})
-    ind_c = film.region_indicator({"LiCoO2": 1.0})
-    p = phys.params
-    sig_se = phys.electrolyte_sigma()
-    eps_se = p.electrolyte_relative_permittivity * VACUUM_PERMITTIVITY
-    D = p.diffusivity(cm.temperature)
-    omega = fem.Constant(msh, 0.0)
-    part = {}
-    for key in ("re", "im"):
-        # j = −(σ + iωε)∇φ (Li3PO4), −σ_d∇φ (degraded), −F D ∇c (LiCoO2); complex parts
-        ph_r, ph_i = out["phi_re"], out["phi_im"]
-        c_r, c_i = out["c_re"], out["c_im"]
-        if key == "re":
-            e = (-ind * (sig_se * film.grad(ph_r) - omega * eps_se * film.grad(ph_i))
-                 - ind_d * cm.sigma_degraded * film.grad(ph_r)
-                 - ind_c * FARADAY * D * film.grad(c_r))
-        else:
-            e = (-ind * (sig_se * film.grad(ph_i) + omega * eps_se * film.grad(ph_r))
-                 - ind_d * cm.sigma_degraded * film.grad(ph_i)
-                 - ind_c * FARADAY * D * film.grad(c_i))
-        part[key] = fem.Expression(e, W.element.interpolation_points)
-    writer = FieldSeriesWriter(film.comm, path, [*out.values(), jr, ji, layer])
-    done = []
-    fac = None
-    try:
-        for fr in frequencies:
-            w = 2 * math.pi * float(fr)
-            if fac is None:
-                fac = s.factorize(w)
-            else:
-                fac.factor(w)            # same pattern: numeric refactorisation only
-            x = fac.solve(s.rhs(w))
-            dI = s.current(x, w)
-            scale = s.area / dI          # δu per unit pad current density
-            x = x * scale
-            for k, (tmp, names) in enumerate(((tmp_phi, ("phi_re", "phi_im")),
-                                              (tmp_c, ("c_re", "c_im")))):
-                seg = x[s.offsets[k]:s.offsets[k + 1]]
-                for arr, name in ((seg.real, names[0]), (seg.imag, names[1])):
-                    tmp.x.array[:len(arr)] = arr
-                    tmp.x.scatter_forward()
-                    out[name].x.array[:] = tmp.x.array
-            # c is measured from c0: the pinned DOFs hold 0 in δu already
-            omega.value = w
-            jr.interpolate(part["re"])
-            ji.interpolate(part["im"])
-            writer.write(float(fr))
-            done.append(float(fr))
-    finally:
-        if fac is not None:
-            fac.destroy()
-        writer.close()
-    return done
-
-
-# ------------------------------------------------------------------ outputs ----------
-def _contribution_rows(el: Elements) -> list[dict]:
-    def fch(R, C):
-        return 1.0 / (2 * math.pi * R * C) if R > 0 and C > 0 else float("nan")
-
-    nan = float("nan")
-    R_int = el.R_interface
-    return [
-        dict(element="Li3PO4 bulk", region="Li3PO4", R_ohm_cm2=el.R_bulk * OHM_CM2,
-             C_F_cm2=el.C_bulk * F_CM2, L_H_cm2=nan,
-             f_characteristic_Hz=fch(el.R_bulk, el.C_bulk),
-             note="ionic resistance L/sigma parallel to the geometric capacitance eps/L"),
-        dict(element="degraded layer", region="degraded", R_ohm_cm2=el.R_degraded * OHM_CM2,
-             C_F_cm2=nan, L_H_cm2=nan, f_characteristic_Hz=fch(R_int, el.C_dl),
-             note=(f"Li+ path through the protonated LiCoO2 skin (pristine part "
-                   f"{el.R_degraded_pristine * OHM_CM2:.4g} Ohm cm2); in series with the charge "
-                   f"transfer inside the C_dl branch: frequency of that interface arc")),
-        dict(element="LiCoO2 charge transfer", region="LiCoO2|degraded",
-             R_ohm_cm2=el.R_ct * OHM_CM2, C_F_cm2=el.C_dl * F_CM2, L_H_cm2=nan,
-             f_characteristic_Hz=fch(R_int, el.C_dl),
-             note=(f"Butler-Volmer R_ct incl. the excess of the protons in the LiCoO2 bulk "
-                   f"({el.R_ct_bulk_protons * OHM_CM2:.4g} Ohm cm2); C_dl at degraded|Li3PO4")),
-        dict(element="LiCoO2|Li3PO4 interface (arc)", region="degraded|Li3PO4",
-             R_ohm_cm2=R_int * OHM_CM2, C_F_cm2=el.C_dl * F_CM2, L_H_cm2=nan,
-             f_characteristic_Hz=fch(R_int, el.C_dl),
-             note=(f"R_degraded + R_ct = the state's R_interface "
-                   f"{el.R_interface_state * OHM_CM2:.6g} Ohm cm2")),
-        dict(element="Li interface", region="Li3PO4|Li", R_ohm_cm2=el.R_Li * OHM_CM2,
-             C_F_cm2=el.C_Li * F_CM2, L_H_cm2=nan, f_characteristic_Hz=fch(el.R_Li, el.C_Li),
-             note="Butler-Volmer charge transfer parallel to its double layer"),
-        dict(element="LiCoO2 diffusion", region="LiCoO2",
-             R_ohm_cm2=el.R_diffusion * OHM_CM2,
-             C_F_cm2=el.tau_diffusion / el.R_diffusion * F_CM2, L_H_cm2=nan,
-             f_characteristic_Hz=1.0 / (2 * math.pi * el.tau_diffusion),
-             note="finite-length reflective Warburg R_D coth(sqrt(iw tau))/sqrt(iw tau); "
-                  "C = tau/R_D is the low-frequency (intercalation) capacitance"),
-        dict(element="leads", region="-", R_ohm_cm2=el.R_series * OHM_CM2, C_F_cm2=nan,
-             L_H_cm2=el.L_series * OHM_CM2,
-             f_characteristic_Hz=(el.R_series / (2 * math.pi * el.L_series)
-                                  if el.L_series > 0 else nan),
-             note="series resistance and inductance of leads and contacts (times pad area)"),
-    ]
-
-
-def write_spectrum_csv(path: Path, f, Z) -> None:
-    """impedance.csv: :data:`CSV_COLUMNS` (Ω cm², degrees)."""
-    data = np.column_stack([f, Z.real, Z.imag, np.abs(Z), np.degrees(np.angle(Z))])
-    np.savetxt(path, data, delimiter=",", header=",".join(CSV_COLUMNS), comments="",
-               fmt="%.12e")
-
-
-def write_contributions_csv(path: Path, el: Elements) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(CONTRIBUTION_COLUMNS))
-        w.writeheader()
-        for row in _contribution_rows(el):
-            w.writerow({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in row.items()})
-
-
-
 def impedance_job(config: RunConfig, out, comm: MPI.Comm, *, state=None,
                   temperature: float = 298.15, frequencies=None, method: str = "rom",
                   overwrite: bool = False, progress: bool = True, announce=None,
@@ -521,7 +382,8 @@ def impedance_job(config: RunConfig, out, comm: MPI.Comm, *, state=None,
         job.say(f"R_interface fit {res.R_interface_fit_ohm_cm2:.4g} Ohm cm2 "
                 f"(state {res.R_interface_state_ohm_cm2:.4g}), KK residual {kk}, "
                 f"{job.wall_time():.1f} s")
-        return job.finish(summary, tables={"spectrum": spectrum_table(res)},
+        return job.finish(summary, tables={"spectrum": SpectrumTable(res.frequencies,
+                                                                     res.Z_ohm_cm2)},
                           details={"impedance": res}, dim=res.dim, dofs=res.dofs,
                           factorizations=int(res.sweep.n_factorizations))
 
@@ -549,23 +411,6 @@ def _field_maps(job: Job, res: CellImpedance, cm, solver, field_frequencies) -> 
     return done
 
 
-class SpectrumTable:
-    """The spectrum as a table (:data:`CSV_COLUMNS`)."""
-
-    def __init__(self, f, Z):
-        self.data = {"frequency_Hz": np.asarray(f), "Z_real_ohm_cm2": Z.real,
-                     "Z_imag_ohm_cm2": Z.imag, "Z_abs_ohm_cm2": np.abs(Z),
-                     "phase_deg": np.degrees(np.angle(Z))}
-        self.columns = list(CSV_COLUMNS)
-
-    def column(self, name: str) -> np.ndarray:
-        return self.data[name]
-
-
-def spectrum_table(res: CellImpedance) -> SpectrumTable:
-    return SpectrumTable(res.frequencies, res.Z_ohm_cm2)
-
-
 def _zoom(res: CellImpedance):
     """Z' span (Ω cm²) of the interface arcs (Li, LiCoO2|Li3PO4) for the Nyquist inset."""
     if res.fit is None:
@@ -591,8 +436,8 @@ def _compare_1d(config, comm, res2: CellImpedance, state, proton_fraction, tempe
         return {"available": False,
                 "reason": "a 2-D state has no 1-D counterpart without interpolation"}
     say("1-D model of the same configuration for comparison")
-    r1 = cell_impedance(config.with_mesh(dim=1), comm, proton_fraction=proton_fraction, temperature=temperature,
-                        frequencies=f, method=method)
+    r1 = cell_impedance(config.with_mesh(dim=1), comm, proton_fraction=proton_fraction,
+                        temperature=temperature, frequencies=f, method=method)
     dz = np.abs(res2.Z_ohm_cm2 - r1.Z_ohm_cm2) / np.abs(r1.Z_ohm_cm2)
     return {"available": True,
             "Z_max_relative_difference": float(dz.max()),
