@@ -82,12 +82,14 @@ class Job:
         guard: the interrupt guard polled by the job.
         progress: print progress lines (rank 0).
         info: extra keys for run.json.
+        keep: files of an earlier run to keep rather than remove (glob patterns; a
+            resumed study keeps its finished cases).
     """
 
     def __init__(self, name: str, out: str | Path | None, comm, *, config=None,
                  overwrite: bool = False, planned: tuple[str, ...] = (),
                  inputs: tuple = (), announce=None, guard=NO_GUARD, progress: bool = True,
-                 info: dict[str, Any] | None = None):
+                 info: dict[str, Any] | None = None, keep: tuple[str, ...] = ()):
         self.name = name
         self.out = None if out is None else Path(out)
         self.comm = comm
@@ -99,8 +101,11 @@ class Job:
         self.guard = guard
         self.progress = progress
         self.info = dict(info or {})
+        self.keep = tuple(keep)
         self.folder: RunFolder | None = None
         self.history: History | None = None
+        #: the summary to write if the job stops early (default: the last history row)
+        self.partial = None
         self.wall0 = time.perf_counter()
         self._finished = False
 
@@ -108,7 +113,7 @@ class Job:
     def __enter__(self) -> Job:
         if self.out is not None:
             self.folder = RunFolder(self.out, self.comm, self.name, overwrite=self.overwrite,
-                                    planned=self.planned, inputs=self.inputs)
+                                    planned=self.planned, inputs=self.inputs, keep=self.keep)
         if self.announce is not None:
             self.announce()
         if self.folder is not None:
@@ -183,7 +188,9 @@ class Job:
             folder.finish("failed", reason=f"internal error: {type(e).__name__}: {e}",
                           wall_time_s=wall)
         partial: dict[str, Any] = {"reason": folder.reason}
-        if self.history is not None and self.history.rows:
+        if self.partial is not None:
+            partial.update(self.partial())
+        elif self.history is not None and self.history.rows:
             partial["last_history_row"] = dict(zip(self.history.columns, self.history.rows[-1],
                                                    strict=True))
         folder.write_summary(partial)
