@@ -169,67 +169,91 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, job: Job | None = None,
         Interrupted: a signal stopped the run (``guard``).
     """
     model = CellModel(config, comm, domain=domain)
-    comm = model.comm
-    chain = None
+    run = _AnnealRun(config, model, job, guard, progress)
     ok = False  # set when the solvers may be destroyed collectively
     try:
-        guard.check(comm)  # a Ctrl-C during set-up stops here
-        chem = model.chemistry(exposure=exposure) if chemistry else None
-        heat = chem.heat if chem is not None else model.heat()
-        problem = chem.problem if chem is not None else heat.problem
-        spaces = {f.name: f.space for f in problem.fields}
-        resume, resume_meta = (None, {})
-        if restart is not None:
-            resume, resume_meta = load_checkpoint(restart, comm, spaces)
-            problem.set_state(resume.states[0])
-        t_start = resume.t if resume is not None else 0.0
-        diag = AnnealDiagnostics(config, heat, chem, stored=resume_meta.get("history_row"))
-        if chem is not None and resume is not None:
-            diag.chemistry.initial_total = resume_meta.get("H_initial_total_mol_m2")
-        guard.check(comm)
-        prog, s = config.anneal, config.solver
-        out_times = [t for t in output_times(config) if t >= t_start - 1e-9]
-        stepper = TimeStepper(problem, t_end=prog.duration, scheme=s.scheme,
-                              dt_initial=s.dt_initial, dt_max=s.dt_max, dt_min=s.dt_min,
-                              milestones=out_times, restarts=prog.breakpoints(),
-                              adaptive=s.adaptive, t0=t_start)
-        if resume is not None:
-            stepper.resume_from(resume)
-        obs, history, profiles = _observers(config, model, heat, chem, job, diag, spaces,
-                                            problem, stepper, checkpoint_meta or {}, t_start)
-        chain = ObserverChain(obs, out_times, state=lambda: stepper.state)
-        bar = ProgressLine(comm, prog.duration, t0=t_start) if progress else None
-        chain.notify(t_start, float(resume_meta.get("last_dt", 0.0)),
-                     newton_iterations=int(resume_meta.get("newton_iterations", 0)),
-                     initial=True)
-        with guard.deferred():
-            stats = stepper.run(on_step=chain, progress=bar,
-                                poll=lambda t: guard.check(comm, t),
-                                on_reject=_RejectionLog(job, comm, progress))
-        if stats.accepted == 0 and t_start < prog.duration:
-            raise RunAborted(f"the program ({prog.duration:.3g} s) is shorter than one time "
-                             f"step; nothing was computed")
+        guard.check(model.comm)  # a Ctrl-C during set-up stops here
+        run.set_up(chemistry, exposure, restart, checkpoint_meta or {})
+        stats = run.loop()
         ok = True
     except Interrupted as e:
-        if e.t is None and chain is not None and chain.last is not None:
-            e.t = chain.last.t
+        if e.t is None and run.chain is not None and run.chain.last is not None:
+            e.t = run.chain.last.t
         ok = e.collective
         raise
     except FemCellError:
         ok = True  # raised collectively (the stepper's, the observers' and set-up's are)
         raise
     finally:
-        if chain is not None:
-            chain.close()
+        if run.chain is not None:
+            run.chain.close()
         if ok:  # solvers are destroyed on every rank in the same order
             model.destroy()
-    tables = {"history": history}
-    if profiles is not None:
-        tables["profiles"] = profiles
-    summary = summary_of(history, stats, model, chem, heat)
-    return JobResult("anneal", "completed", summary, tables, None, stats.wall_time, model,
-                     {"stats": stats, "output_times": out_times, "chemistry": chem,
-                      "heat": heat})
+    return run.result(stats)
+
+
+class _AnnealRun:
+    """The pieces of one anneal: model, problem, stepper, observers (see run_anneal)."""
+
+    def __init__(self, config: RunConfig, model: CellModel, job: Job | None, guard,
+                 progress: bool):
+        self.config, self.model, self.job = config, model, job
+        self.guard, self.progress = guard, progress
+        self.chain: ObserverChain | None = None
+
+    def set_up(self, chemistry: bool, exposure, restart, checkpoint_meta: dict) -> None:
+        config, model = self.config, self.model
+        comm = model.comm
+        chem = self.chem = model.chemistry(exposure=exposure) if chemistry else None
+        heat = self.heat = chem.heat if chem is not None else model.heat()
+        problem = chem.problem if chem is not None else heat.problem
+        spaces = {f.name: f.space for f in problem.fields}
+        resume, self.meta = (None, {})
+        if restart is not None:
+            resume, self.meta = load_checkpoint(restart, comm, spaces)
+            problem.set_state(resume.states[0])
+        self.t_start = resume.t if resume is not None else 0.0
+        diag = AnnealDiagnostics(config, heat, chem, stored=self.meta.get("history_row"))
+        if chem is not None and resume is not None:
+            diag.chemistry.initial_total = self.meta.get("H_initial_total_mol_m2")
+        self.guard.check(comm)
+        prog, s = config.anneal, config.solver
+        self.out_times = [t for t in output_times(config) if t >= self.t_start - 1e-9]
+        stepper = self.stepper = TimeStepper(
+            problem, t_end=prog.duration, scheme=s.scheme, dt_initial=s.dt_initial,
+            dt_max=s.dt_max, dt_min=s.dt_min, milestones=self.out_times,
+            restarts=prog.breakpoints(), adaptive=s.adaptive, t0=self.t_start)
+        if resume is not None:
+            stepper.resume_from(resume)
+        obs, self.history, self.profiles = _observers(
+            config, model, heat, chem, self.job, diag, spaces, problem, stepper,
+            checkpoint_meta, self.t_start)
+        self.chain = ObserverChain(obs, self.out_times, state=lambda: stepper.state)
+
+    def loop(self):
+        """The initial state, then every step through the program (observed)."""
+        comm, prog, guard = self.model.comm, self.config.anneal, self.guard
+        bar = ProgressLine(comm, prog.duration, t0=self.t_start) if self.progress else None
+        self.chain.notify(self.t_start, float(self.meta.get("last_dt", 0.0)),
+                          newton_iterations=int(self.meta.get("newton_iterations", 0)),
+                          initial=True)
+        with guard.deferred():
+            stats = self.stepper.run(on_step=self.chain, progress=bar,
+                                     poll=lambda t: guard.check(comm, t),
+                                     on_reject=_RejectionLog(self.job, comm, self.progress))
+        if stats.accepted == 0 and self.t_start < prog.duration:
+            raise RunAborted(f"the program ({prog.duration:.3g} s) is shorter than one time "
+                             f"step; nothing was computed")
+        return stats
+
+    def result(self, stats) -> JobResult:
+        tables = {"history": self.history}
+        if self.profiles is not None:
+            tables["profiles"] = self.profiles
+        summary = summary_of(self.history, stats, self.model, self.chem, self.heat)
+        return JobResult("anneal", "completed", summary, tables, None, stats.wall_time,
+                         self.model, {"stats": stats, "output_times": self.out_times,
+                                      "chemistry": self.chem, "heat": self.heat})
 
 
 def summary_of(history: History, stats, model, chem, heat) -> dict:
