@@ -32,6 +32,7 @@ orders once and every further shift or frequency is a numeric refactorisation.  
   (up to ``max_shifts``), then any frequency still above ``tol`` falls back to a direct
   solve.
 
+The factorisations, the basis and the projection are in :mod:`fem_cell.solvers.rom`.
 Everything is collective on the mesh communicator; no solver state lives at module level.
 """
 
@@ -44,8 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fem_cell._dolfinx import MPI, PETSc, fem, ufl
-from fem_cell.errors import ConvergenceError
-from fem_cell.solvers.problem import direct_solver_options
+from fem_cell.solvers.rom import _LU, _Basis, _CsrSum, _Projection
 
 
 def to_ohm_cm2(Z):
@@ -119,37 +119,11 @@ class SmallSignalSystem:
         fields = problem.fields
         self.comm: MPI.Comm = fields[0].space.mesh.comm
         nf = len(fields)
-        emaps = getattr(problem, "entity_maps", None)
         J, M, dG, dMass = problem.linearised_forms(drive=(physics.V, physics.V_dot))
         J, M, dG, dMass = (_wrap(a, nf) for a in (J, M, dG, dMass))
-
-        def compile_(a):
-            return None if a is None else fem.form(a, entity_maps=emaps)
-
-        bcs = problem.bcs
-        self.J = fem.petsc.assemble_matrix(compile_(J), bcs=bcs, diag=1.0)
-        self.J.assemble()
-        if M is None:
-            raise ValueError("the blocks have no mass terms: nothing depends on frequency")
-        self.M = fem.petsc.assemble_matrix(compile_(M), bcs=bcs, diag=0.0)
-        self.M.assemble()
-        self.n_local = self.J.getLocalSize()[0]
-
-        # -- owned-DOF layout of the blocked vectors and the constrained DOFs --
-        offsets = [0]
-        for f in fields:
-            im = f.space.dofmap.index_map
-            offsets.append(offsets[-1] + im.size_local * f.space.dofmap.index_map_bs)
-        self.offsets = offsets
-        mask = np.zeros(self.n_local, dtype=bool)
-        for bc in bcs:
-            for k, f in enumerate(fields):
-                if f.space._cpp_object.contains(bc.function_space):
-                    dofs, _ = bc.dof_indices()
-                    n_owned = offsets[k + 1] - offsets[k]
-                    own = dofs[dofs < n_owned]
-                    mask[offsets[k] + own] = True
-        self.bc_mask = mask
+        self._assemble_operators(J, M)
+        self.offsets = self._field_offsets()
+        self.bc_mask = self._constrained_mask()
         # Constrained columns of J and M are zero here and their rows zero or a BC diagonal
         # (pinned DOFs often carry no integral at all, and dolfinx inserts the diagonal only
         # when test and trial spaces are the same object); the operators that are
@@ -159,8 +133,58 @@ class SmallSignalSystem:
         self.b1 = None if dMass is None else -self._vector(dMass)
         if self.b1 is not None and self._norm(self.b1) == 0.0:
             self.b1 = None
+        self._current_derivatives()
+        self._series_leads(series_resistance, series_inductance)
+        self.scale = self._unknown_scaling()
 
-        # -- terminal current functional and its derivatives --
+    # -- construction steps -------------------------------------------------------------
+    def _assemble_operators(self, J, M) -> None:
+        """Assemble J (BC diagonal 1) and M (BC diagonal 0); set ``n_local``.
+
+        Raises:
+            ValueError: the blocks have no mass terms (M is None).
+        """
+        emaps = getattr(self.problem, "entity_maps", None)
+
+        def compile_(a):
+            return None if a is None else fem.form(a, entity_maps=emaps)
+
+        bcs = self.problem.bcs
+        self.J = fem.petsc.assemble_matrix(compile_(J), bcs=bcs, diag=1.0)
+        self.J.assemble()
+        if M is None:
+            raise ValueError("the blocks have no mass terms: nothing depends on frequency")
+        self.M = fem.petsc.assemble_matrix(compile_(M), bcs=bcs, diag=0.0)
+        self.M.assemble()
+        self.n_local = self.J.getLocalSize()[0]
+
+    def _field_offsets(self) -> list[int]:
+        """Start of each field's owned entries in the blocked vectors (and the total)."""
+        offsets = [0]
+        for f in self.problem.fields:
+            im = f.space.dofmap.index_map
+            offsets.append(offsets[-1] + im.size_local * f.space.dofmap.index_map_bs)
+        return offsets
+
+    def _constrained_mask(self) -> np.ndarray:
+        """Owned DOFs (blocked layout) constrained by a Dirichlet condition."""
+        offsets = self.offsets
+        mask = np.zeros(self.n_local, dtype=bool)
+        for bc in self.problem.bcs:
+            for k, f in enumerate(self.problem.fields):
+                if f.space._cpp_object.contains(bc.function_space):
+                    dofs, _ = bc.dof_indices()
+                    n_owned = offsets[k + 1] - offsets[k]
+                    own = dofs[dofs < n_owned]
+                    mask[offsets[k] + own] = True
+        return mask
+
+    def _current_derivatives(self) -> None:
+        """The terminal current functional's derivatives: ``g_u``, ``g_udot`` (vectors),
+        ``g_V``, ``g_Vdot`` (numbers), and the contact ``area``."""
+        fields = self.problem.fields
+        physics = self.physics
+        nf = len(fields)
         udot0 = {f.name: fem.Function(f.space) for f in fields}
         u = {f.name: f.u for f in fields}
         I_form = physics.terminal_current(u, udot0)
@@ -190,8 +214,11 @@ class SmallSignalSystem:
         self.g_Vdot = self._scalar(ufl.derivative(I_form, physics.V_dot, one_dot))
         self.area = float(physics.contact_area())
 
-        # -- series leads, unknown scaling --
-        params = getattr(physics, "params", None)
+    def _series_leads(self, series_resistance: float | None,
+                      series_inductance: float | None) -> None:
+        """Set the series lead terms; None → lead value × pad area from ``physics.params``
+        (0 without params)."""
+        params = getattr(self.physics, "params", None)
         if series_resistance is None:
             series_resistance = (0.0 if params is None
                                  else params.lead_resistance * params.pad_area)
@@ -200,10 +227,15 @@ class SmallSignalSystem:
                                  else params.lead_inductance * params.pad_area)
         self.series_resistance = float(series_resistance)
         self.series_inductance = float(series_inductance)
+
+    def _unknown_scaling(self) -> np.ndarray:
+        """Per-DOF scaling S from ``physics.field_scales()`` (1 where not given)."""
+        physics = self.physics
         scales = physics.field_scales() if hasattr(physics, "field_scales") else {}
-        self.scale = np.ones(self.n_local)
-        for k, f in enumerate(fields):
-            self.scale[offsets[k]:offsets[k + 1]] = scales.get(f.name, 1.0)
+        scale = np.ones(self.n_local)
+        for k, f in enumerate(self.problem.fields):
+            scale[self.offsets[k]:self.offsets[k + 1]] = scales.get(f.name, 1.0)
+        return scale
 
     def destroy(self) -> None:
         """Free the PETSc matrices (collective)."""
@@ -311,247 +343,6 @@ class SmallSignalSystem:
         lu = _LU(self, "block")
         lu.factor(omega)
         return lu
-
-
-class _CsrSum:
-    """The CSR pattern of a sum of (shifted) copies of J and M plus a unit diagonal on the
-    constrained rows, with values linear in one parameter p: data(p) = A0 + p·A1.
-
-    ``kind="real"``: J + pM (n × n).  ``kind="block"``: [[J, −pM], [pM, J]] (2n × 2n, local
-    rows [real owned; imag owned] on each rank)."""
-
-    def __init__(self, system: SmallSignalSystem, kind: str):
-        self.comm = system.comm
-        ranges = np.asarray(system.J.getOwnershipRanges())
-        rstart, nloc = ranges[:-1], np.diff(ranges)
-        me = self.comm.rank
-        n = system.n_local
-        block = kind == "block"
-        nb = 2 if block else 1
-
-        def cols_map(g, imag):
-            if not block:
-                return g
-            q = np.searchsorted(ranges, g, side="right") - 1
-            return g + rstart[q] + (nloc[q] if imag else 0)
-
-        Jc = system.J.getValuesCSR()
-        Mc = system.M.getValuesCSR()
-        if block:      # (values, row block, col block, constant / linear coefficient)
-            terms = ((Jc, 0, 0, 1.0, 0.0), (Mc, 0, 1, 0.0, -1.0),
-                     (Mc, 1, 0, 0.0, 1.0), (Jc, 1, 1, 1.0, 0.0))
-        else:
-            terms = ((Jc, 0, 0, 1.0, 0.0), (Mc, 0, 0, 0.0, 1.0))
-        rows, cols, c0, c1 = [], [], [], []
-        free = (~system.bc_mask).astype(float)
-        for (ip, jj, v), r_b, c_b, a0, a1 in terms:
-            r = np.repeat(np.arange(len(ip) - 1), np.diff(ip))
-            # constrained rows: exactly the unit row added below.  Their entries stay in
-            # the pattern as zeros: without them (a structurally unsymmetric pattern)
-            # MUMPS's solves were 2.4x slower (156k DOFs, 2 ranks)
-            rows.append(r + r_b * n)
-            cols.append(cols_map(np.asarray(jj, dtype=np.int64), c_b))
-            c0.append(a0 * v * free[r])
-            c1.append(a1 * v * free[r])
-        pinned = np.flatnonzero(system.bc_mask)
-        g = pinned + ranges[me]
-        for b in range(nb):
-            rows.append(pinned + b * n)
-            cols.append(cols_map(g, b))
-            c0.append(np.ones(pinned.size))
-            c1.append(np.zeros(pinned.size))
-        rows, cols = np.concatenate(rows), np.concatenate(cols)
-        N = nb * int(ranges[-1])
-        key = rows.astype(np.int64) * N + cols
-        ukey, inverse = np.unique(key, return_inverse=True)     # sorted, duplicates merged
-        urows = ukey // N
-        self.n_rows = nb * n
-        self.size = N
-        self.indptr = np.concatenate(
-            [[0], np.cumsum(np.bincount(urows, minlength=self.n_rows))]).astype(PETSc.IntType)
-        self.indices = (ukey % N).astype(PETSc.IntType)
-        self.A0 = np.bincount(inverse, weights=np.concatenate(c0), minlength=ukey.size)
-        self.A1 = np.bincount(inverse, weights=np.concatenate(c1), minlength=ukey.size)
-
-    def values(self, p: float) -> np.ndarray:
-        return self.A0 + p * self.A1
-
-    def matrix(self, p: float) -> PETSc.Mat:
-        """A new assembled AIJ matrix at p."""
-        K = PETSc.Mat().createAIJ(((self.n_rows, self.size), (self.n_rows, self.size)),
-                                  csr=(self.indptr, self.indices, self.values(p)),
-                                  comm=self.comm)
-        K.assemble()
-        return K
-
-    def update(self, K: PETSc.Mat, p: float) -> None:
-        """Overwrite K's values (same pattern) with those at p."""
-        K.setValuesCSR(self.indptr, self.indices, self.values(p),
-                       addv=PETSc.InsertMode.INSERT_VALUES)
-        K.assemble()
-
-
-class _LU:
-    """MUMPS LU of J + σM (``kind="real"``) or [[J, −ωM], [ωM, J]] (``"block"``) that is
-    refactorised for new parameters with the symbolic analysis (ordering) reused:
-    the sparsity pattern never changes."""
-
-    def __init__(self, system: SmallSignalSystem, kind: str):
-        self.system = system
-        self.kind = kind
-        self.csr = system._csr(kind)
-        self.n = system.n_local
-        self.K = None
-        self.ksp = None
-        self.n_factorizations = 0
-        self.param = None
-        self._dense: dict[int, tuple[PETSc.Mat, PETSc.Mat]] = {}
-
-    def factor(self, p: float) -> None:
-        """Numeric factorisation at p (σ or ω, rad/s); the first call also orders."""
-        s = self.system
-        if self.K is None:
-            self.K = self.csr.matrix(p)
-            ksp = PETSc.KSP().create(s.comm)
-            ksp.setOptionsPrefix(s.prefix)
-            ksp.setOperators(self.K)
-            opts = direct_solver_options()
-            ksp.setType(opts["ksp_type"])
-            pc = ksp.getPC()
-            pc.setType(opts["pc_type"])
-            pc.setFactorSolverType(opts["pc_factor_mat_solver_type"])
-            if (opts["pc_factor_mat_solver_type"] == "mumps"
-                    and not PETSc.Options().hasName(f"{s.prefix}mat_mumps_icntl_7")):
-                # approximate minimum fill: analysed 2-3x faster than METIS here with
-                # similar fill (156k DOFs, 2 ranks: 0.84 vs 1.6 s analysis + factorisation)
-                pc.setFactorSetUpSolverType()
-                pc.getFactorMatrix().setMumpsIcntl(7, 2)
-            ksp.setFromOptions()
-            self.ksp = ksp
-            self.B, self.X = self.K.createVecs()
-        else:
-            self.csr.update(self.K, p)
-            self.ksp.setOperators(self.K)
-        self.ksp.setUp()
-        self.param = p
-        self.n_factorizations += 1
-
-    def _check(self) -> None:
-        reason = self.ksp.getConvergedReason()
-        if reason < 0:
-            raise ConvergenceError(f"{self.system.prefix}: LU solve failed", reason)
-
-    def solve(self, b: np.ndarray) -> np.ndarray:
-        """x = K⁻¹b for owned b: complex b → complex x (block), real → real (real kind)."""
-        n = self.n
-        arr = self.B.getArray()
-        if self.kind == "block":
-            arr[:n] = b.real
-            arr[n:] = b.imag
-        else:
-            arr[:] = b
-        self.ksp.solve(self.B, self.X)
-        self._check()
-        x = self.X.getArray(readonly=True)
-        return x[:n] + 1j * x[n:] if self.kind == "block" else x.copy()
-
-    def solve_many(self, B: np.ndarray) -> np.ndarray:
-        """X = K⁻¹B for a real (n_local, m) array, all columns in one MUMPS solve."""
-        if self.kind != "real":
-            raise ValueError("solve_many is for the real shifted operator")
-        m = B.shape[1]
-        if m == 1:
-            return self.solve(B[:, 0])[:, None]
-        if m not in self._dense:
-            lay = ((self.n, self.csr.size), (None, m))
-            pair = []
-            for _ in range(2):
-                D = PETSc.Mat().createDense(lay, comm=self.system.comm)
-                D.setUp()
-                D.assemble()
-                pair.append(D)
-            self._dense[m] = tuple(pair)
-        Bm, Xm = self._dense[m]
-        Bm.getDenseArray()[:] = B
-        Bm.assemble()
-        self.ksp.matSolve(Bm, Xm)
-        self._check()
-        return Xm.getDenseArray(readonly=True).copy()
-
-    def destroy(self) -> None:
-        objs = [] if self.K is None else [self.ksp, self.K, self.B, self.X]
-        for pair in self._dense.values():
-            objs.extend(pair)
-        for obj in objs:
-            obj.destroy()
-        self.K = None
-        self._dense = {}
-
-
-class _Basis:
-    """Real orthonormal vectors (scaled coordinates), CGS2 with deflation."""
-
-    def __init__(self, system: SmallSignalSystem, drop_tol: float = 1e-12):
-        self.s = system
-        self._Q = np.empty((system.n_local, 16), order="F")     # columns contiguous
-        self.k = 0
-        self.drop_tol = drop_tol
-
-    @property
-    def Q(self) -> np.ndarray:
-        return self._Q[:, :self.k]
-
-    def _append(self, V: np.ndarray) -> None:
-        m = V.shape[1]
-        if self.k + m > self._Q.shape[1]:
-            grown = np.empty((self._Q.shape[0], max(2 * self._Q.shape[1], self.k + m)),
-                             order="F")
-            grown[:, :self.k] = self.Q
-            self._Q = grown
-        self._Q[:, self.k:self.k + m] = V
-        self.k += m
-
-    def add(self, v: np.ndarray) -> np.ndarray | None:
-        """Orthonormalise v against the basis and append it; the new vector, or None if
-        v is (numerically) in the span."""
-        nrm0 = self.s._norm(v)
-        if nrm0 == 0.0:
-            return None
-        v = v / nrm0
-        for _ in range(2):
-            if self.k:
-                v = v - self.Q @ self.s._dot(self.Q, v)
-        nrm = self.s._norm(v)
-        if nrm < self.drop_tol:
-            return None
-        self._append((v / nrm)[:, None])
-        return self._Q[:, self.k - 1]
-
-    def _r_factor(self, V: np.ndarray) -> np.ndarray:
-        """R of the distributed V = QR (TSQR: local Householder QRs, their R stacked and
-        factorised again; identical on every rank)."""
-        R = np.linalg.qr(V, mode="r")
-        if self.s.comm.size > 1:
-            R = np.linalg.qr(np.vstack(self.s.comm.allgather(R)), mode="r")
-        return R
-
-    def add_block(self, V: np.ndarray) -> int:
-        """Orthonormalise the columns of V against the basis and among themselves and
-        append them (block CGS2; within the block an SVD of its TSQR R factor, directions
-        with a remaining norm below ``drop_tol`` dropped); the number added."""
-        s = self.s
-        nrm = np.sqrt(s._sum(np.einsum("ij,ij->j", V, V)))
-        V = V[:, nrm > 0] / nrm[nrm > 0]
-        for _ in range(2):
-            if V.shape[1] == 0:
-                return 0
-            if self.k:
-                V = V - self.Q @ s._dot(self.Q, V)
-            _, sv, Wt = np.linalg.svd(self._r_factor(V))
-            keep = sv > self.drop_tol
-            V = V @ (Wt[:len(sv)][keep].T / sv[keep])
-        self._append(V)
-        return V.shape[1]
 
 
 class ImpedanceSolver:
@@ -711,68 +502,6 @@ class ImpedanceSolver:
         return ImpedanceResult(f, Z, res, "rom", n_fact, n_basis=basis.k,
                                shifts=tuple(np.asarray(shifts) / (2 * np.pi)), fallback=fb,
                                wall_time=_time.perf_counter() - t0)
-
-
-class _Projection:
-    """Galerkin projection onto a growing real orthonormal basis, evaluated for many ω at
-    once (trial vectors S·Q, test vectors Q)."""
-
-    def __init__(self, system: SmallSignalSystem, chunk: int = 16):
-        self.s = system
-        self.k = 0
-        self._JV = self._MV = np.zeros((system.n_local, 0), order="F")
-        self.chunk = chunk
-
-    def extend(self, Q: np.ndarray) -> None:
-        """Take the columns of Q beyond those already projected (the basis only grows)."""
-        s = self.s
-        k0, k = self.k, Q.shape[1]
-        if k > self._JV.shape[1]:
-            cap = max(k, 2 * self._JV.shape[1])
-            JV, MV = (np.empty((s.n_local, cap), order="F") for _ in range(2))
-            JV[:, :k0], MV[:, :k0] = self._JV[:, :k0], self._MV[:, :k0]
-            self._JV, self._MV = JV, MV
-        for j in range(k0, k):
-            v = s.scale * Q[:, j]
-            self._JV[:, j] = s._apply(s.J, v)
-            self._MV[:, j] = s._apply(s.M, v)
-        self.JV, self.MV = self._JV[:, :k], self._MV[:, :k]
-        self.k = k
-        b1 = np.zeros(s.n_local) if s.b1 is None else s.b1
-        # reduced operators and current functionals: one reduction for all of them
-        QT = Q.T
-        parts = [QT @ self.JV, QT @ self.MV, QT @ s.b0, QT @ b1,
-                 QT @ (s.scale * s.g_u), QT @ (s.scale * s.g_udot)]
-        red = s._sum(np.concatenate([a.ravel() for a in parts]))
-        kk = k * k
-        self.Jr, self.Mr = red[:kk].reshape(k, k), red[kk:2 * kk].reshape(k, k)
-        self.b0r, self.b1r, self.gu, self.gud = red[2 * kk:].reshape(4, k)
-        self.b1 = b1
-
-    def evaluate(self, w: np.ndarray):
-        """Z(ω) (Ω m²) and relative residuals ‖(J + iωM)Vy − δb‖/‖δb‖ at all ω, with the
-        full vectors, in real arithmetic (collective: one reduction)."""
-        s = self.s
-        A = self.Jr[None, :, :] + 1j * w[:, None, None] * self.Mr[None, :, :]
-        rhs = self.b0r[None, :] + 1j * w[:, None] * self.b1r[None, :]
-        Y = np.linalg.solve(A, rhs[:, :, None])[:, :, 0].T          # (k, nω)
-        dI = self.gu @ Y + 1j * w * (self.gud @ Y) + s.g_V + 1j * w * s.g_Vdot
-        Z = s.area / dI + s.series_resistance + 1j * w * s.series_inductance
-        rr = np.empty(w.size)
-        b0, b1 = s.b0[:, None], self.b1[:, None]
-        for a in range(0, w.size, self.chunk):
-            c = slice(a, a + self.chunk)
-            wc = w[c][None, :]
-            m = wc.shape[1]
-            Y2 = np.concatenate([Y[:, c].real, Y[:, c].imag], axis=1)
-            JY, MY = self.JV @ Y2, self.MV @ Y2
-            Rr = JY[:, :m] - wc * MY[:, m:] - b0          # (J + iωM)(y_r + i y_i) − (b0 + iωb1)
-            Ri = JY[:, m:] + wc * MY[:, :m] - wc * b1
-            rr[c] = np.einsum("ij,ij->j", Rr, Rr) + np.einsum("ij,ij->j", Ri, Ri)
-        bb = np.array([s.b0 @ s.b0, self.b1 @ self.b1])
-        tot = s._sum(np.concatenate([rr, bb]))
-        n = w.size
-        return Z, np.sqrt(tot[:n] / (tot[n] + w ** 2 * tot[n + 1]))
 
 
 def impedance_sweep(problem, physics, frequencies: Sequence[float], method: str = "rom",

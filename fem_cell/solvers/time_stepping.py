@@ -127,7 +127,8 @@ class TimeStepper:
         self.growth = growth
         span = max(abs(self.t_end), 1.0)
         self._eps = 1e-12 * span
-        ms = sorted({float(m) for m in milestones if self.t0 + self._eps < m < self.t_end - self._eps})
+        ms = sorted({float(m) for m in milestones
+                     if self.t0 + self._eps < m < self.t_end - self._eps})
         self.milestones = ms + [self.t_end]
         self.restarts = sorted(float(r) for r in restarts)
         self.stats = StepperStats()
@@ -176,20 +177,8 @@ class TimeStepper:
         Raises:
             ConvergenceError: Newton failed with dt < dt_min.
         """
-        p = self.problem
         wall0 = _time.perf_counter()
-        if self._resume is not None:  # continue exactly where a checkpointed run stood
-            r = self._resume
-            t, step, dt = r.t, r.step, r.dt_next
-            states = [list(s) for s in r.states]
-            dts = list(r.dts)
-            p.set_state(states[0])
-        else:
-            t = self.t0
-            states = [p.get_state()]  # most recent first
-            dts: list[float] = []  # dts[0] = most recent accepted step
-            dt = self.dt_initial if self.adaptive else self.dt_max
-            step = 0
+        t, step, dt, dts, states = self._initial_state()
         self.state = StepperState(t, step, dt, list(dts), list(states))
         rejected = 0
         while t < self.t_end - self._eps:
@@ -197,64 +186,23 @@ class TimeStepper:
                 poll(t)
             target = self._next_milestone(t)
             remaining = target - t
-            dt_try = min(dt, self.dt_max)
-            if dt_try >= remaining - self._eps:
-                dt_try = remaining
-            elif dt_try > 0.5 * remaining:  # balance the last two steps before a milestone
-                dt_try = 0.5 * remaining
+            dt_try = self._step_to_try(dt, remaining)
             nhist = len(states)
             order = min(self.max_order, nhist - 1) if nhist > 1 else 1
-            # predictor (also the Newton initial guess)
-            if nhist >= 3 and order == 2:
-                pred = _extrapolate(states[:3], [dt_try, dts[0], dts[1]])
-            elif nhist >= 2:
-                pred = _extrapolate(states[:2], [dt_try, dts[0]])
-            else:
-                pred = states[0]
-            u_nm1 = states[1] if nhist >= 2 else states[0]
-            p.set_history(states[0], u_nm1)
-            p.set_state(pred)
-            p.set_time_level(t + dt_try, dt_try, order, dts[0] if dts else None)
-            ok, its, reason = p.solve()
-            self.stats.newton_iterations += its
+            pred = _predict(states, dts, dt_try, order)
+            ok, its, reason = self._attempt(t, dt_try, order, states, dts, pred)
             if not ok:
-                self.stats.rejected_newton += 1
                 rejected += 1
-                p.set_state(states[0])
-                dt = dt_try / 4.0
-                self._reject(on_reject, Rejection(t, dt_try, "newton",
-                                                  f"Newton failed (SNES reason {reason}, "
-                                                  f"{its} iterations)", dt))
-                if dt < self.dt_min:
-                    raise ConvergenceError(
-                        f"{p.prefix}: Newton failed at t = {t + dt_try:.6g} s even with "
-                        f"dt = {dt_try:.3g} s (dt_min = {self.dt_min:.3g} s)", reason)
+                dt = self._reject_newton(t, dt_try, states[0], its, reason, on_reject)
                 continue
-            new = p.get_state()
-            err = 0.0
-            factor = self.growth
-            if self.adaptive and nhist >= 2:
-                h, h1 = dt_try, dts[0]
-                if order == 2:
-                    h2 = dts[1]
-                    c = h * (h + h1) / (h * (h + h1) + (2 * h + h1) * (h + h1 + h2))
-                else:
-                    c = h / (2 * h + h1)
-                err = p.error_norm(new, pred, c)
-                if err > 1.0:
-                    self.stats.rejected_error += 1
-                    rejected += 1
-                    p.set_state(states[0])
-                    dt = max(dt_try * _quantise(max(0.2, 0.9 * err ** (-1.0 / (order + 1)))),
-                             self.dt_min)
-                    self._reject(on_reject, Rejection(t, dt_try, "error",
-                                                      f"time error {err:.3g} x tolerance", dt))
-                    if dt_try <= self.dt_min:
-                        raise ConvergenceError(
-                            f"{p.prefix}: time-error tolerance not met at dt_min = {self.dt_min:.3g} s")
-                    continue
-                if err > 0:
-                    factor = _quantise(min(self.growth, 0.9 * err ** (-1.0 / (order + 1))))
+            new = self.problem.get_state()
+            err = self._time_error(new, pred, dt_try, dts, order, nhist)
+            if err > 1.0:
+                rejected += 1
+                dt = self._reject_error(t, dt_try, states[0], err, order, on_reject)
+                continue
+            factor = (_quantise(min(self.growth, 0.9 * err ** (-1.0 / (order + 1))))
+                      if err > 0 else self.growth)
             # accept
             t = target if dt_try == remaining else t + dt_try
             step += 1
@@ -264,16 +212,12 @@ class TimeStepper:
             self.stats.dts.append(dt_try)
             info = StepInfo(step, t, dt_try, order, its, err, rejected)
             rejected = 0
-            if self._is_restart(t):
+            if self._is_restart(t):  # a kink: drop the history
                 states = states[:1]
                 dts = []
                 dt = self.dt_initial if self.adaptive else self.dt_max
-            elif self.adaptive:
-                clipped = dt_try < dt  # shortened to land on a milestone
-                dt = max(dt_try * factor, dt) if clipped else dt_try * factor
-                dt = min(max(dt, self.dt_min), self.dt_max)
             else:
-                dt = self.dt_max
+                dt = self._next_step(dt, dt_try, factor)
             # everything a restart needs to continue bit-for-bit (see checkpoint.py)
             self.state = StepperState(t, step, dt, list(dts), list(states))
             if on_step is not None:
@@ -282,6 +226,109 @@ class TimeStepper:
                 progress(info, _time.perf_counter() - wall0)
         self.stats.wall_time = _time.perf_counter() - wall0
         return self.stats
+
+    # -- the steps of :meth:`run` --------------------------------------------------------
+    def _initial_state(self) -> tuple[float, int, float, list[float], list[list[np.ndarray]]]:
+        """Time, step count, proposed step, accepted steps and solution history (most
+        recent first) to start from: the saved state of :meth:`resume_from` (also set on
+        the problem) or the problem's current state at ``t0``."""
+        p = self.problem
+        if self._resume is not None:  # continue exactly where a checkpointed run stood
+            r = self._resume
+            states = [list(s) for s in r.states]
+            dts = list(r.dts)
+            p.set_state(states[0])
+            return r.t, r.step, r.dt_next, dts, states
+        dt = self.dt_initial if self.adaptive else self.dt_max
+        return self.t0, 0, dt, [], [p.get_state()]
+
+    def _step_to_try(self, dt: float, remaining: float) -> float:
+        """The proposed step dt, capped at ``dt_max`` and fitted to the ``remaining`` time
+        to the next milestone: landing on it, or balancing the last two steps before it."""
+        dt_try = min(dt, self.dt_max)
+        if dt_try >= remaining - self._eps:
+            dt_try = remaining
+        elif dt_try > 0.5 * remaining:  # balance the last two steps before a milestone
+            dt_try = 0.5 * remaining
+        return dt_try
+
+    def _attempt(self, t: float, dt_try: float, order: int, states: list[list[np.ndarray]],
+                 dts: list[float], pred: list[np.ndarray]) -> tuple[bool, int, int]:
+        """Set the history and the time level, start Newton from the predictor and solve.
+
+        Returns:
+            (converged, Newton iterations, SNES converged reason).
+        """
+        p = self.problem
+        u_nm1 = states[1] if len(states) >= 2 else states[0]
+        p.set_history(states[0], u_nm1)
+        p.set_state(pred)
+        p.set_time_level(t + dt_try, dt_try, order, dts[0] if dts else None)
+        ok, its, reason = p.solve()
+        self.stats.newton_iterations += its
+        return ok, its, reason
+
+    def _reject_newton(self, t: float, dt_try: float, u_n: list[np.ndarray], its: int,
+                       reason: int, on_reject: Callable[[Rejection], None] | None) -> float:
+        """Reject a step whose Newton solve failed: restore u_n, report; the step to retry.
+
+        Raises:
+            ConvergenceError: the retry step would be below ``dt_min``.
+        """
+        p = self.problem
+        self.stats.rejected_newton += 1
+        p.set_state(u_n)
+        dt = dt_try / 4.0
+        self._reject(on_reject, Rejection(t, dt_try, "newton",
+                                          f"Newton failed (SNES reason {reason}, "
+                                          f"{its} iterations)", dt))
+        if dt < self.dt_min:
+            raise ConvergenceError(
+                f"{p.prefix}: Newton failed at t = {t + dt_try:.6g} s even with "
+                f"dt = {dt_try:.3g} s (dt_min = {self.dt_min:.3g} s)", reason)
+        return dt
+
+    def _time_error(self, new: list[np.ndarray], pred: list[np.ndarray], dt_try: float,
+                    dts: list[float], order: int, nhist: int) -> float:
+        """Milne's estimate of the local time error, relative to the tolerances (0 when
+        not adaptive or with only ``nhist`` = 1 state in the history)."""
+        if not (self.adaptive and nhist >= 2):
+            return 0.0
+        h, h1 = dt_try, dts[0]
+        if order == 2:
+            h2 = dts[1]
+            c = h * (h + h1) / (h * (h + h1) + (2 * h + h1) * (h + h1 + h2))
+        else:
+            c = h / (2 * h + h1)
+        return self.problem.error_norm(new, pred, c)
+
+    def _reject_error(self, t: float, dt_try: float, u_n: list[np.ndarray], err: float,
+                      order: int, on_reject: Callable[[Rejection], None] | None) -> float:
+        """Reject a step whose time error exceeds the tolerance: restore u_n, report; the
+        step to retry.
+
+        Raises:
+            ConvergenceError: the rejected step was already ``dt_min``.
+        """
+        p = self.problem
+        self.stats.rejected_error += 1
+        p.set_state(u_n)
+        dt = max(dt_try * _quantise(max(0.2, 0.9 * err ** (-1.0 / (order + 1)))), self.dt_min)
+        self._reject(on_reject, Rejection(t, dt_try, "error",
+                                          f"time error {err:.3g} x tolerance", dt))
+        if dt_try <= self.dt_min:
+            raise ConvergenceError(
+                f"{p.prefix}: time-error tolerance not met at dt_min = {self.dt_min:.3g} s")
+        return dt
+
+    def _next_step(self, dt: float, dt_try: float, factor: float) -> float:
+        """The step proposed after accepting dt_try (the proposal was dt, the error
+        control's factor ``factor``); ``dt_max`` when not adaptive."""
+        if not self.adaptive:
+            return self.dt_max
+        clipped = dt_try < dt  # shortened to land on a milestone
+        dt = max(dt_try * factor, dt) if clipped else dt_try * factor
+        return min(max(dt, self.dt_min), self.dt_max)
 
 
 def _quantise(factor: float) -> float:
@@ -295,6 +342,18 @@ def _quantise(factor: float) -> float:
     return max(np.floor(factor * 16.0) / 16.0, 1.0 / 16.0)
 
 
+def _predict(states: list[list[np.ndarray]], dts: list[float], dt_try: float,
+             order: int) -> list[np.ndarray]:
+    """Explicit predictor (and Newton initial guess) at t + dt_try: quadratic through three
+    states for BDF2, linear through two, else the last state."""
+    nhist = len(states)
+    if nhist >= 3 and order == 2:
+        return _extrapolate(states[:3], [dt_try, dts[0], dts[1]])
+    if nhist >= 2:
+        return _extrapolate(states[:2], [dt_try, dts[0]])
+    return states[0]
+
+
 def _extrapolate(states: list[list[np.ndarray]], dts: list[float]) -> list[np.ndarray]:
     """Polynomial extrapolation to t_new through the given past states.
 
@@ -304,11 +363,11 @@ def _extrapolate(states: list[list[np.ndarray]], dts: list[float]) -> list[np.nd
     h = dts[0]
     if len(states) == 2:
         w = h / dts[1]
-        return [(1 + w) * a - w * b for a, b in zip(*states)]
+        return [(1 + w) * a - w * b for a, b in zip(*states, strict=True)]
     # Lagrange through t = 0, −h1, −h1−h2 evaluated at +h
     h1, h2 = dts[1], dts[2]
     x0, x1, x2 = 0.0, -h1, -h1 - h2
     l0 = (h - x1) * (h - x2) / ((x0 - x1) * (x0 - x2))
     l1 = (h - x0) * (h - x2) / ((x1 - x0) * (x1 - x2))
     l2 = (h - x0) * (h - x1) / ((x2 - x0) * (x2 - x1))
-    return [l0 * a + l1 * b + l2 * c for a, b, c in zip(*states)]
+    return [l0 * a + l1 * b + l2 * c for a, b, c in zip(*states, strict=True)]
