@@ -93,7 +93,12 @@ def save_checkpoint(path: str | Path, comm, spaces: dict[str, Any], state: Stepp
 
 
 def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
-    """Scalars and metadata of a checkpoint (no field data; any rank, not collective)."""
+    """Scalars and metadata of a checkpoint (no field data; any rank, not collective).
+
+    Every value is checked: a truncated or overwritten file, metadata that is not JSON,
+    a non-finite time or step size, or level counts that do not match the file give one
+    :class:`CheckpointError` naming the file.
+    """
     import h5py
 
     try:
@@ -102,11 +107,37 @@ def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
             if m.get("format") != FORMAT:
                 raise CheckpointError(f"{path}: not a fem_cell checkpoint (format "
                                       f"{m.get('format')!r})")
-            return {"t": float(m["t"]), "step": int(m["step"]), "dt_next": float(m["dt_next"]),
+            info = {"t": float(m["t"]), "step": int(m["step"]), "dt_next": float(m["dt_next"]),
                     "n_levels": int(m["n_levels"]), "fields": json.loads(m["fields"]),
-                    "dts": f["dts"][...].tolist(), "meta": json.loads(m["json"])}
-    except (OSError, KeyError) as e:
-        raise CheckpointError(f"{path}: cannot read the checkpoint ({e})") from None
+                    "dts": [float(x) for x in f["dts"][...]], "meta": json.loads(m["json"])}
+            _check_meta(path, info, f)
+            return info
+    except CheckpointError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({type(e).__name__}: "
+                              f"{str(e)[:200]})") from None
+
+
+def _check_meta(path, info: dict, f) -> None:
+    """The scalars are finite and consistent with the stored levels."""
+    if not (np.isfinite(info["t"]) and info["t"] >= 0 and np.isfinite(info["dt_next"])
+            and info["dt_next"] > 0 and info["step"] >= 0):
+        raise CheckpointError(f"{path}: invalid time data (t = {info['t']!r}, dt_next = "
+                              f"{info['dt_next']!r}, step = {info['step']!r})")
+    if not all(np.isfinite(x) and x > 0 for x in info["dts"]):
+        raise CheckpointError(f"{path}: invalid step sizes {info['dts']!r}")
+    if not isinstance(info["fields"], list) or not isinstance(info["meta"], dict):
+        raise CheckpointError(f"{path}: invalid metadata")
+    n = info["n_levels"]
+    if not 1 <= n <= 3:
+        raise CheckpointError(f"{path}: invalid number of solution levels {n}")
+    for name in info["fields"]:
+        h = f["fields"][name]
+        missing = [k for k in range(n) if f"level{k}" not in h]
+        if missing:
+            raise CheckpointError(f"{path}: field {name!r} lacks the levels {missing} "
+                                  f"(n_levels = {n})")
 
 
 def load_checkpoint(path: str | Path, comm, spaces: dict[str, Any],
@@ -125,9 +156,8 @@ def load_checkpoint(path: str | Path, comm, spaces: dict[str, Any],
     Raises:
         CheckpointError: unreadable file, missing field, or a mesh that does not match.
     """
-    from scipy.spatial import cKDTree
-
     import h5py
+    from scipy.spatial import cKDTree
 
     payload: Any = None
     if comm.rank == 0:
@@ -142,9 +172,13 @@ def load_checkpoint(path: str | Path, comm, spaces: dict[str, Any],
                     h = f["fields"][name]
                     data[name] = (h["coords"][...],
                                   [h[f"level{k}"][...] for k in range(info["n_levels"])])
+                    _check_data(path, name, data[name])
             payload = ("ok", info, data)
         except CheckpointError as e:
             payload = ("error", str(e), None)
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:
+            payload = ("error", f"{path}: cannot read the checkpoint ({type(e).__name__}: "
+                                f"{str(e)[:200]})", None)
     payload = comm.bcast(payload, root=0)
     if payload[0] == "error":
         raise CheckpointError(payload[1])
@@ -173,6 +207,16 @@ def load_checkpoint(path: str | Path, comm, spaces: dict[str, Any],
         raise CheckpointError(bad)
     state = StepperState(info["t"], info["step"], info["dt_next"], list(info["dts"]), levels)
     return state, info["meta"]
+
+
+def _check_data(path, name: str, data) -> None:
+    X, levels = data
+    if X.ndim != 2 or X.shape[1] != 3 or not np.all(np.isfinite(X)):
+        raise CheckpointError(f"{path}: field {name!r}: invalid DOF coordinates")
+    for k, v in enumerate(levels):
+        if v.shape != (X.shape[0],) or not np.all(np.isfinite(v)):
+            raise CheckpointError(f"{path}: field {name!r}: level {k} has invalid values "
+                                  "(not finite, or not one per DOF)")
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
