@@ -21,12 +21,6 @@ Every function that computes takes the MPI communicator explicitly.
 """
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("fem_cell")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
 
 _API = {
     "load_config": "fem_cell.config",
@@ -46,6 +40,13 @@ __all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str):
+    if name == "__version__":  # looked up on first use: importing fem_cell stays instant
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("fem_cell")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            return "0.0.0+unknown"
     if name in _API:
         return getattr(import_module(_API[name]), name)
     raise AttributeError(f"module 'fem_cell' has no attribute {name!r}")

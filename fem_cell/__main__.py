@@ -2,6 +2,6 @@
 
 import sys
 
-from fem_cell.cli import main
+from fem_cell._entry import main
 
 sys.exit(main())

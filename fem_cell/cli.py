@@ -32,11 +32,11 @@ import os
 import sys
 import tempfile
 import traceback
+import warnings
 from pathlib import Path
 
-from fem_cell import __version__
 from fem_cell.errors import ConvergenceError, FemCellError, RunAborted, on_root
-from fem_cell.jobs.interrupts import InterruptGuard, Interrupted
+from fem_cell.jobs.interrupts import Interrupted, InterruptGuard
 
 GASES = ("air", "N2", "O2", "CO2", "H2", "H2O", "vacuum")
 
@@ -67,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Finite-element model of a Li/Li3PO4/LiCoO2 thin-film battery during annealing.",
         epilog="Without CONFIG the built-in default cell 'kobayashi2022' is used. "
                "See README.md and docs/ for the configuration reference.")
-    p.add_argument("--version", action="version", version=f"fem_cell {__version__}")
+    import fem_cell
+
+    p.add_argument("--version", action="version", version=f"fem_cell {fem_cell.__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     a = _job_parser(sub, "anneal", "exposure -> heat + Li+/H+ transport through the anneal",
                     "Expose the cell ([exposure]), then simulate heat through the stack and the "
@@ -239,11 +241,20 @@ def _say(comm, msg: str, err: bool = True) -> None:
 
 
 # ------------------------------------------------------------------ main ------------
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``fem-cell``; returns the exit status."""
-    guard = InterruptGuard().install()
+def main(argv: list[str] | None = None, guard: InterruptGuard | None = None) -> int:
+    """Entry point of ``fem-cell``; returns the exit status.
+
+    Args:
+        argv: the arguments (default ``sys.argv[1:]``).
+        guard: an interrupt guard already installed (the console script installs one at
+            its first line); default: installed here.
+    """
+    guard = guard if guard is not None else InterruptGuard().install()
     comm = None
     args = None
+    # numerical libraries' warnings (overflow in an exponential, an ill-conditioned fit)
+    # are not for the console: results and their checks are reported in run.json
+    warnings.simplefilter("ignore")
     try:
         # Signals only set a flag for the whole command; it is checked collectively at
         # safe points (after set-up stages, between time steps, between cases).  Raising

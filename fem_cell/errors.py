@@ -61,15 +61,27 @@ class RunAborted(FemCellError):
     with status 3 and records the reason in run.json."""
 
 
+class InputError(FemCellError):
+    """An input that could not be read for a reason nobody anticipated (a library raised
+    something other than a FemCellError while rank 0 read it); the message names it."""
+
+
 def on_root(comm, fn):
-    """Run ``fn()`` on rank 0 and broadcast its result; a :class:`FemCellError` raised
-    there is raised on every rank (so all ranks fail with the same one-line message)."""
+    """Run ``fn()`` on rank 0 and broadcast its result.
+
+    Whatever ``fn`` raises there reaches every rank: a :class:`FemCellError` as itself,
+    anything else (an exception from a file reader, a ``SystemExit`` from a library that
+    calls ``sys.exit``) as an :class:`InputError` with its message — never a rank 0 that
+    died while the others wait in the broadcast.
+    """
     payload = None
     if comm.rank == 0:
         try:
             payload = ("ok", fn())
         except FemCellError as e:
             payload = ("error", e)
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - any failure reaches all ranks
+            payload = ("error", InputError(f"{type(e).__name__}: {str(e)[:300]}"))
     status, value = comm.bcast(payload, root=0)
     if status == "error":
         raise value

@@ -16,6 +16,7 @@ from fem_cell.config.sections import merged_items, plausibility_warnings, read_d
 from fem_cell.config.stack import Material
 from fem_cell.constants import FARADAY, GAS_CONSTANT
 from fem_cell.params import T_REF, Arrhenius, specs
+from fem_cell.physics.exposure import validity as exposure_validity
 from fem_cell.physics.parameters import (
     LI_DIFFUSIVITY_SOURCES,
     MATERIAL_PROPERTIES,
@@ -159,6 +160,21 @@ def read_exposure(cell, user, cr: Reader, ur: Reader, rec: Record,
     return ex
 
 
+def check_exposure(ex: Exposure | None, chem: Chemistry | None, geometry, reader: Reader,
+                   warnings: list[str]) -> None:
+    """The exposure within the exposure model's validity (ConfigError naming ``reader``'s
+    file otherwise); near its limits, warnings."""
+    if ex is None or chem is None:
+        return
+    film = sum(lay.thickness for lay in geometry.layers if lay.material == "LiCoO2")
+    warn, err = exposure_validity(ex, chem.exposure_model, film)
+    if err:
+        raise reader.err("exposure", {"gas": ex.gas, "duration_min": ex.duration / 60,
+                                      "temperature_C": round(ex.temperature - 273.15, 6)},
+                         f"an exposure the model can describe: {err[0]}")
+    warnings.extend(f"{reader.source}: {w}" for w in warn)
+
+
 def saturated_setting(rec: Record, ex: Exposure) -> None:
     """Show an absent water pressure as what it means."""
     key = "exposure.water_pressure"
@@ -179,5 +195,5 @@ def read_electrochemistry(cell, user, cr: Reader, ur: Reader,
                          "electrochemistry", rec, cr, blame=blame)
 
 
-__all__ = ["CHEMISTRY_SECTIONS", "TRANSPORT_PHASES", "read_chemistry", "read_electrochemistry",
-           "read_exposure", "saturated_setting"]
+__all__ = ["CHEMISTRY_SECTIONS", "TRANSPORT_PHASES", "check_exposure", "read_chemistry",
+           "read_electrochemistry", "read_exposure", "saturated_setting"]

@@ -27,6 +27,7 @@ from typing import Any
 from fem_cell.config.anneal import read_program
 from fem_cell.config.chemistry import (
     CHEMISTRY_SECTIONS,
+    check_exposure,
     read_chemistry,
     read_electrochemistry,
     read_exposure,
@@ -218,6 +219,8 @@ def build_config(user: Mapping[str, Any], user_src: str = "<config>",
     chemistry = read_chemistry(cell, user, cr, ur, rec, stack.materials, warnings)
     electrochemistry = read_electrochemistry(cell, user, cr, ur, rec)
     exposure = read_exposure(cell, user, cr, ur, rec, required=chemistry is not None)
+    check_exposure(exposure, chemistry, stack.geometry, ur if "exposure" in user else cr,
+                   warnings)
     files = tuple(s for s in (cr.source, user_src) if not s.startswith("<defaults"))
     return RunConfig(
         name=name, title=str(head.get("title", name)), reference=str(head.get("reference", "")),

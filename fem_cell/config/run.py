@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fem_cell.config.chemistry import saturated_setting
-from fem_cell.config.reader import Reader, Record, Setting, dimension_of
+from fem_cell.config.chemistry import check_exposure, saturated_setting
+from fem_cell.config.reader import Reader, Record, Setting
 from fem_cell.config.sections import read_declared
 from fem_cell.config.settings import OutputSettings, SolverSettings
 from fem_cell.config.stack import Material
@@ -134,9 +134,12 @@ class RunConfig:
         current = {k: getattr(self.exposure, k) for k in sp if k not in changes}
         ex = read_declared(Exposure, items, "exposure", rec, r, given=current)
         saturated_setting(rec, ex)
+        warnings = [w for w in self.warnings if "exposure" not in w]
+        check_exposure(ex, self.chemistry, self.geometry, r, warnings)
         settings = dict(self.settings)
         settings.update(rec.items)
-        return dataclasses.replace(self, exposure=ex, settings=settings)
+        return dataclasses.replace(self, exposure=ex, settings=settings,
+                                   warnings=tuple(warnings))
 
     def with_settings(self, origin: str = "command line", **tables) -> RunConfig:
         """Copy with ``[solver]`` or ``[output]`` keys changed (values as in a file)."""

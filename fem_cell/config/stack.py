@@ -10,7 +10,12 @@ from typing import Any
 from fem_cell.config.reader import MISSING, Parameter, Reader, Record, Setting, dimension_of, note
 from fem_cell.config.sections import merged_items, only
 from fem_cell.geometry import LayerSpec, StackGeometry
-from fem_cell.physics.parameters import MATERIAL_PROPERTIES, MAX_LENGTH, MIN_LENGTH, REQUIRED_THERMAL
+from fem_cell.physics.parameters import (
+    MATERIAL_PROPERTIES,
+    MAX_LENGTH,
+    MIN_LENGTH,
+    REQUIRED_THERMAL,
+)
 from fem_cell.units import format_number
 
 LENGTH_BOUNDS = (MIN_LENGTH, MAX_LENGTH)

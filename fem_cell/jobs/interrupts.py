@@ -89,6 +89,10 @@ class InterruptGuard:
             return
         raise Interrupted(signum)
 
+    def defer(self) -> None:
+        """Enter deferred mode for good (the console script, from its first line)."""
+        self._deferred += 1
+
     @contextmanager
     def deferred(self):
         """Inside this block a signal only sets the flag; poll with :meth:`check`."""
@@ -113,6 +117,10 @@ class _NoGuard:
     """Stand-in when no guard is installed (library use): never interrupts."""
 
     pending = None
+
+    def defer(self) -> None:
+        """Enter deferred mode for good (the console script, from its first line)."""
+        self._deferred += 1
 
     @contextmanager
     def deferred(self):

@@ -116,7 +116,7 @@ def _check_path_local(path: Path, overwrite: bool, planned: tuple[str, ...],
                 raise OutputError(f"--out {shown}: {rel} exists and was not written by "
                                   f"fem-cell (not listed in a fem-cell {RUN_JSON}); refusing "
                                   "to replace it")
-    _probe_replaceable(path, shown, previous)
+    _probe_replaceable(path, shown, previous, planned)
     return previous
 
 
@@ -136,9 +136,11 @@ def _check_name(path: Path, shown: str) -> None:
                               f"allows ({len(part.encode())} > {limit} bytes)")
 
 
-def _probe_replaceable(path: Path, shown: str, previous: list[str]) -> None:
-    """Every file to be removed or replaced, and every folder written into, can be."""
-    probe_dirs = {path} | {(path / rel).parent for rel in previous}
+def _probe_replaceable(path: Path, shown: str, previous: list[str], planned=()) -> None:
+    """Every file to be removed or replaced, and every existing folder the run writes
+    into, can be (read-only or immutable ones are found before any work)."""
+    probe_dirs = ({path} | {(path / rel).parent for rel in previous}
+                  | {path / p.split("/")[0] for p in planned if "/" in p})
     for rel in previous:
         p = path / rel
         if p.is_file():

@@ -46,16 +46,16 @@ an ideal grounded contact (φ = 0), which the verification tests use.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from fem_cell._dolfinx import MPI, fem, ufl
+from fem_cell._dolfinx import fem, ufl
 from fem_cell.constants import FARADAY, GAS_CONSTANT, VACUUM_PERMITTIVITY
 from fem_cell.domain import Domain
 from fem_cell.params import Arrhenius
+
 
 def exchange_current(resistance: float, T: float, alpha_a: float, alpha_c: float) -> float:
     """Exchange current density i0 (A/m²) whose linearised Butler–Volmer law has the

@@ -33,11 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fem_cell._dolfinx import MPI
 from fem_cell.constants import ZERO_CELSIUS
 from fem_cell.params import Arrhenius
 from fem_cell.physics.parameters import Exposure, ExposureModel
-from fem_cell.physics.water import saturation_pressure
+from fem_cell.physics.water import VALID_RANGE, saturation_pressure
 
 REFERENCE_DURATION = 30 * 60.0  # s, Kobayashi 2022 (A)
 REFERENCE_TEMPERATURE = 25.0 + ZERO_CELSIUS  # K
@@ -95,6 +94,34 @@ class ExposureProfile:
 _erfc = np.vectorize(math.erfc, otypes=[float])
 
 
+def validity(exposure: Exposure, model: ExposureModel, film_thickness: float) -> tuple[
+        list[str], list[str]]:
+    """Where an exposure leaves the model's validity: ``(warnings, errors)``.
+
+    * the water vapour pressure is extrapolated outside Buck's fit (−40 … 50 °C);
+    * the erfc profile's depth scale δ exceeds the exposed film (errors: the profile
+      would not fit; warnings: its tail beyond 3δ is cut off by the film's bottom).
+    """
+    warn, err = [], []
+    if exposure.gas in ("H2O", "air"):
+        lo, hi = VALID_RANGE
+        if not lo <= exposure.temperature <= hi and (
+                exposure.gas == "air" or exposure.water_pressure is None):
+            warn.append(f"exposure.temperature {exposure.temperature - ZERO_CELSIUS:.4g} °C: the "
+                        f"water vapour pressure is extrapolated beyond its fit "
+                        f"({lo - ZERO_CELSIUS:.0f} to {hi - ZERO_CELSIUS:.0f} °C, Buck 1996)")
+    delta = depth(model, exposure)
+    if delta > film_thickness:
+        err.append(f"the exposure's proton profile (depth scale {delta * 1e9:.3g} nm) is deeper "
+                   f"than the exposed LiCoO2 film ({film_thickness * 1e9:.3g} nm): outside the "
+                   "exposure model's validity (a shorter, drier or cooler exposure)")
+    elif 3 * delta > film_thickness:
+        warn.append(f"the exposure's proton profile (depth scale {delta * 1e9:.3g} nm) reaches "
+                    f"the bottom of the {film_thickness * 1e9:.3g} nm LiCoO2 film: its tail is "
+                    "cut off there")
+    return warn, err
+
+
 def exposure_profile(exposure: Exposure, model: ExposureModel) -> ExposureProfile:
     """The erfc profile an exposure leaves."""
     return ExposureProfile(surface_fraction(model, exposure), depth(model, exposure))
@@ -114,6 +141,8 @@ def apply_exposure(block, profile: ExposureProfile, phase: str = "LiCoO2",
         surface: height of the exposed surface (m); default: top of the phase
             (largest vertical coordinate of its cells, over all ranks).
     """
+    from mpi4py import MPI  # here, so that loading a configuration needs no MPI
+
     d = block.domain
     vert = d.dim - 1
     if surface is None:
@@ -133,4 +162,4 @@ def apply_exposure(block, profile: ExposureProfile, phase: str = "LiCoO2",
 
 
 __all__ = ["ExposureProfile", "apply_exposure", "depth", "dose", "exposure_profile",
-           "reference_dose", "saturation_dose", "surface_fraction"]
+           "reference_dose", "saturation_dose", "surface_fraction", "validity"]

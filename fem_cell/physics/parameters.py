@@ -36,7 +36,7 @@ from fem_cell.params import (
     param,
     rate,
 )
-from fem_cell.physics.water import saturation_pressure
+from fem_cell.physics.water import CRITICAL_TEMPERATURE, saturation_pressure
 
 #: shortest / longest allowed length (m)
 MIN_LENGTH, MAX_LENGTH = 1e-12, 1.0
@@ -246,7 +246,10 @@ class Exposure(Declared):
     gas: str = param("", "gas the LiCoO2 surface is exposed to", choices=GASES)
     duration: float = param("min", "exposure time", lo=0.0, hi=MAX_DURATION,
                             text="from 0 s to 100 years", example="30 min")
-    temperature: float = param("degC", "gas and sample temperature", **_ABS_T)
+    temperature: float = param(
+        "degC", "gas and sample temperature", lo=0.0, lo_open=True, hi=CRITICAL_TEMPERATURE,
+        text="> 0 K and at most 373.9 °C (water's critical point: above it there is no "
+             "vapour pressure)", example="25 degC")
     relative_humidity: float = param("%", "relative humidity of air (gas = 'air' only)",
                                      lo=0.0, hi=1.0, text="from 0 to 100 % (0 to 1)",
                                      example="50 %")

@@ -143,7 +143,7 @@ BAD = [
     ('[exposure]\nduration = "-1 min"', "exposure.duration", "from 0 s to 100 years"),
     ('[exposure]\nduration = "2 fortnights"', "exposure.duration", "unknown unit"),
     ('[exposure]\nduration = "101 a"', "exposure.duration", "from 0 s to 100 years"),
-    ('[exposure]\ntemperature = "0 K"', "exposure.temperature", "> 0 and <= 5000 K"),
+    ('[exposure]\ntemperature = "0 K"', "exposure.temperature", "> 0 K and at most 373.9"),
     ('[exposure]\nwater_pressure = "-3 Pa"', "exposure.water_pressure", "from 0 to 1e7 Pa"),
     ('[exposure]\nwater_pressure = "3 m"', "exposure.water_pressure", "expected a pressure"),
     ('[exposure]\nhumidity = "30 %"', "exposure.humidity", "known keys"),
