@@ -277,6 +277,112 @@ def lateral_node_coordinates(geometry: StackGeometry, settings: MeshSettings) ->
 # ----------------------------------------------------------------------------------
 # gmsh model
 # ----------------------------------------------------------------------------------
+class _SectionGrid:
+    """The tensor grid of a cross-section and the gmsh points and curves on it.
+
+    Node (k, j) sits at lateral break ``xs[k]`` and height ``ys[j]``; rectangle (k, j)
+    spans sub-column ``cols[k]`` and sub-row ``rows[j]``.  Points and curves are created
+    in the current ``gmsh.model.geo`` on first use and shared by the neighbouring
+    rectangles, so the mesh is conforming.
+    """
+
+    def __init__(self, geometry: StackGeometry, settings: MeshSettings) -> None:
+        import gmsh
+
+        self.ell = settings.length_scale
+        self.rows = _vertical_blocks(geometry, settings)
+        self.cols = _lateral_blocks(geometry, settings)
+        self.xs = [self.cols[0].lo] + [c.hi for c in self.cols]
+        self.ys = [self.rows[0].lo] + [r.hi for r in self.rows]
+        self.extents = [geometry.lateral_extent(n) for n in geometry.layer_names]
+        self.geo = gmsh.model.geo
+        self.points: dict[tuple[int, int], int] = {}
+        self.hlines: dict[tuple[int, int], int] = {}
+        self.vlines: dict[tuple[int, int], int] = {}
+
+    def present(self, k: int, j: int) -> bool:
+        """Whether rectangle (k, j) is inside its layer's lateral extent."""
+        if not (0 <= k < len(self.cols) and 0 <= j < len(self.rows)):
+            return False
+        x0, x1 = self.extents[self.rows[j].owner]
+        xc = 0.5 * (self.cols[k].lo + self.cols[k].hi)
+        return x0 < xc < x1
+
+    def point(self, k: int, j: int) -> int:
+        """Point (x_k, y_j), in mesh units."""
+        if (k, j) not in self.points:
+            self.points[k, j] = self.geo.addPoint(self.xs[k] / self.ell, self.ys[j] / self.ell,
+                                                  0.0)
+        return self.points[k, j]
+
+    def hline(self, k: int, j: int) -> int:
+        """Horizontal curve from x_k to x_{k+1} at height y_j."""
+        if (k, j) not in self.hlines:
+            tag = self.geo.addLine(self.point(k, j), self.point(k + 1, j))
+            col = self.cols[k]
+            self.geo.mesh.setTransfiniteCurve(tag, col.n_cells + 1, "Progression", col.coef)
+            self.hlines[k, j] = tag
+        return self.hlines[k, j]
+
+    def vline(self, k: int, j: int) -> int:
+        """Vertical curve at x_k from y_j to y_{j+1}."""
+        if (k, j) not in self.vlines:
+            tag = self.geo.addLine(self.point(k, j), self.point(k, j + 1))
+            row = self.rows[j]
+            self.geo.mesh.setTransfiniteCurve(tag, row.n_cells + 1, "Progression", row.coef)
+            self.vlines[k, j] = tag
+        return self.vlines[k, j]
+
+
+def _add_layer_surfaces(grid: _SectionGrid, n_layers: int) -> list[list[int]]:
+    """Add a transfinite, recombined surface per present rectangle; their tags by layer."""
+    geo = grid.geo
+    layer_surfaces: list[list[int]] = [[] for _ in range(n_layers)]
+    for j, row in enumerate(grid.rows):
+        for k in range(len(grid.cols)):
+            if not grid.present(k, j):
+                continue
+            loop = geo.addCurveLoop([grid.hline(k, j), grid.vline(k + 1, j),
+                                     -grid.hline(k, j + 1), -grid.vline(k, j)])
+            surf = geo.addPlaneSurface([loop])
+            geo.mesh.setTransfiniteSurface(surf)
+            geo.mesh.setRecombine(2, surf)
+            layer_surfaces[row.owner].append(surf)
+    return layer_surfaces
+
+
+def _facet_curve_groups(grid: _SectionGrid, names: tuple[str, ...]) -> dict[str, list[int]]:
+    """Curve tags of every facet group (boundaries and interfaces) by group name."""
+    rows, n_layers = grid.rows, len(names)
+    groups: dict[str, list[int]] = {}
+    for (k, j), tag in grid.hlines.items():
+        below, above = grid.present(k, j - 1), grid.present(k, j)
+        if below and above:
+            lo, up = rows[j - 1].owner, rows[j].owner
+            if lo == up:
+                continue
+            name = interface_name(names[lo], names[up])
+        elif above:
+            name = "bottom"
+        elif rows[j - 1].owner == n_layers - 1:
+            name = "top"
+        else:
+            name = "exposed_top"
+        groups.setdefault(name, []).append(tag)
+    for (k, j), tag in grid.vlines.items():
+        left, right = grid.present(k - 1, j), grid.present(k, j)
+        if left and right:
+            continue
+        if k == 0:
+            name = "left"
+        elif k == len(grid.cols):
+            name = "right"
+        else:
+            name = "exposed_top"
+        groups.setdefault(name, []).append(tag)
+    return groups
+
+
 def create_gmsh_model(geometry: StackGeometry, settings: MeshSettings) -> None:
     """Build the tagged, transfinite 2-D cross-section in the current gmsh model.
 
@@ -295,90 +401,15 @@ def create_gmsh_model(geometry: StackGeometry, settings: MeshSettings) -> None:
     """
     import gmsh
 
-    ell = settings.length_scale
-    rows = _vertical_blocks(geometry, settings)
-    cols = _lateral_blocks(geometry, settings)
     names = geometry.layer_names
-    n_layers = len(names)
-    xs = [cols[0].lo] + [c.hi for c in cols]
-    ys = [rows[0].lo] + [r.hi for r in rows]
-    extents = [geometry.lateral_extent(n) for n in names]
-
-    def present(k: int, j: int) -> bool:
-        if not (0 <= k < len(cols) and 0 <= j < len(rows)):
-            return False
-        x0, x1 = extents[rows[j].owner]
-        xc = 0.5 * (cols[k].lo + cols[k].hi)
-        return x0 < xc < x1
-
+    grid = _SectionGrid(geometry, settings)
     # points and curves are shared explicitly; never merge the nm-close ones
     auto_coherence = gmsh.option.getNumber("Geometry.AutoCoherence")
     gmsh.option.setNumber("Geometry.AutoCoherence", 0)
-    geo = gmsh.model.geo
-    points: dict[tuple[int, int], int] = {}
-    hlines: dict[tuple[int, int], int] = {}
-    vlines: dict[tuple[int, int], int] = {}
-
-    def point(k: int, j: int) -> int:
-        if (k, j) not in points:
-            points[k, j] = geo.addPoint(xs[k] / ell, ys[j] / ell, 0.0)
-        return points[k, j]
-
-    def hline(k: int, j: int) -> int:
-        """Horizontal curve from x_k to x_{k+1} at height y_j."""
-        if (k, j) not in hlines:
-            tag = geo.addLine(point(k, j), point(k + 1, j))
-            geo.mesh.setTransfiniteCurve(tag, cols[k].n_cells + 1, "Progression", cols[k].coef)
-            hlines[k, j] = tag
-        return hlines[k, j]
-
-    def vline(k: int, j: int) -> int:
-        """Vertical curve at x_k from y_j to y_{j+1}."""
-        if (k, j) not in vlines:
-            tag = geo.addLine(point(k, j), point(k, j + 1))
-            geo.mesh.setTransfiniteCurve(tag, rows[j].n_cells + 1, "Progression", rows[j].coef)
-            vlines[k, j] = tag
-        return vlines[k, j]
-
-    layer_surfaces: list[list[int]] = [[] for _ in range(n_layers)]
-    for j, row in enumerate(rows):
-        for k in range(len(cols)):
-            if not present(k, j):
-                continue
-            loop = geo.addCurveLoop([hline(k, j), vline(k + 1, j), -hline(k, j + 1), -vline(k, j)])
-            surf = geo.addPlaneSurface([loop])
-            geo.mesh.setTransfiniteSurface(surf)
-            geo.mesh.setRecombine(2, surf)
-            layer_surfaces[row.owner].append(surf)
-    geo.synchronize()
+    layer_surfaces = _add_layer_surfaces(grid, len(names))
+    grid.geo.synchronize()
     gmsh.option.setNumber("Geometry.AutoCoherence", auto_coherence)
-
-    groups: dict[str, list[int]] = {}
-    for (k, j), tag in hlines.items():
-        below, above = present(k, j - 1), present(k, j)
-        if below and above:
-            lo, up = rows[j - 1].owner, rows[j].owner
-            if lo == up:
-                continue
-            name = interface_name(names[lo], names[up])
-        elif above:
-            name = "bottom"
-        elif rows[j - 1].owner == n_layers - 1:
-            name = "top"
-        else:
-            name = "exposed_top"
-        groups.setdefault(name, []).append(tag)
-    for (k, j), tag in vlines.items():
-        left, right = present(k - 1, j), present(k, j)
-        if left and right:
-            continue
-        if k == 0:
-            name = "left"
-        elif k == len(cols):
-            name = "right"
-        else:
-            name = "exposed_top"
-        groups.setdefault(name, []).append(tag)
+    groups = _facet_curve_groups(grid, names)
 
     for i, name in enumerate(names):
         gmsh.model.addPhysicalGroup(2, layer_surfaces[i], tag=i + 1, name=name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fem_cell._dolfinx import dolfinx, fem
+from fem_cell._dolfinx import MPI, dolfinx, fem
 from fem_cell.domain import Domain
 from fem_cell.errors import MeshError
 from fem_cell.meshing.film import layer_nodes
@@ -129,24 +129,18 @@ def _gather_level(film: Domain, name: str, axis: int) -> np.ndarray:
     return np.concatenate(film.comm.allgather(np.asarray(loc, float)))
 
 
-def refined_section_domain(film: Domain, x: fem.Function | None = None,
-                           interface_cell: float = 1e-11, growth: float = 1.2,
-                           cells_per_layer: int = 32) -> tuple[Domain, fem.Function | None]:
-    """2-D: the cross-section film sub-mesh (a tensor grid of quadrilaterals) with extra
-    horizontal node lines in the LiCoO2 bulk, graded to ``interface_cell`` (m) at the
-    LiCoO2|degraded interface (collective).
+def _film_tensor_grid(film: Domain, x: fem.Function | None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The tensor grid of a 2-D film mesh on every rank (collective).
 
-    All vertices of the film mesh are kept and only LiCoO2 bulk cells are split, so a Q1
-    field on the film mesh is the same function on this one (transferred exactly; the
-    degraded and Li3PO4 cells are unchanged).  Facet groups keep names and tags.  The
-    default grading (1e-11 m, 1.2) changes the 1-D spectrum by 1.2e-4 relative to the
-    finest (5e-14 m, 1.1) at half the added cells.
+    Returns:
+        (distinct x-levels, distinct z-levels (mesh units), nodal values of ``x`` (zeros
+        if None) on the grid, shape (x-levels, z-levels))
 
     Raises:
         MeshError: the film mesh is not a tensor grid.
     """
     comm = film.comm
-    ell = film.length_scale
     V = fem.functionspace(film.mesh, ("Lagrange", 1))
     n_own = V.dofmap.index_map.size_local
     XY = V.tabulate_dof_coordinates()[:n_own, :2]
@@ -157,28 +151,24 @@ def refined_section_domain(film: Domain, x: fem.Function | None = None,
     uz = np.unique(np.round(XY[:, 1], 9))
     if ux.size * uz.size != XY.shape[0]:
         raise MeshError("the 2-D film mesh is not a tensor grid; cannot add LiCoO2 "
-                                "node lines (use refine_electrode=False)")
+                        "node lines (use refine_electrode=False)")
     ix = np.searchsorted(ux, np.round(XY[:, 0], 9))
     iz = np.searchsorted(uz, np.round(XY[:, 1], 9))
     grid = np.zeros((ux.size, uz.size))
     grid[ix, iz] = vals
-    z_bot = float(_gather_level(film, "substrate|LiCoO2", 1)[0])
-    z_if = float(_gather_level(film, "LiCoO2|degraded", 1)[0])
-    z_d = float(_gather_level(film, "degraded|Li3PO4", 1)[0])
-    top = _gather_level(film, "Li3PO4|Li", 1)
-    pad_x = _gather_level(film, "Li3PO4|Li", 0)
-    z_top = float(top[0])
-    L = (z_if - z_bot) * ell
-    extra = z_bot + layer_nodes(L, L / cells_per_layer, interface_cell, L / cells_per_layer,
-                                 growth) / ell
-    zn = np.unique(np.concatenate([uz, extra]))
-    zn = np.concatenate([[zn[0]], zn[1:][np.diff(zn) > 1e-3 * interface_cell / ell]])
-    gnew = np.array([np.interp(zn, uz, grid[i]) for i in range(ux.size)])
+    return ux, uz, grid
+
+
+def _quad_grid_mesh(comm: MPI.Comm, ux: np.ndarray, zn: np.ndarray, row_tag: np.ndarray
+                    ) -> tuple[dolfinx.mesh.Mesh, dolfinx.mesh.MeshTags]:
+    """Quadrilateral mesh of the tensor grid ``ux`` × ``zn`` (mesh units; collective).
+
+    Built on rank 0 and distributed; the cells of row k are tagged ``row_tag[k]``.
+
+    Returns:
+        (mesh, cell tags)
+    """
     nx, nz = ux.size, zn.size
-    names = film.cell_names
-    zm = 0.5 * (zn[1:] + zn[:-1])
-    row_tag = np.where(zm < z_if, names["LiCoO2"],
-                       np.where(zm < z_d, names["degraded"], names["Li3PO4"])).astype(np.int32)
     if comm.rank == 0:
         ci, ck = np.meshgrid(np.arange(nx - 1), np.arange(nz - 1), indexing="ij")
         ci, ck = ci.ravel(), ck.ravel()
@@ -194,9 +184,27 @@ def refined_section_domain(film: Domain, x: fem.Function | None = None,
         cells = np.zeros((0, 4), dtype=np.int64)
         pts = np.zeros((0, 2))
         ctag_all = None
-    msh, ctags = mesh_from_root(comm, "quadrilateral", pts, cells, ctag_all)
-    hz = float(np.min(np.diff(zn)))
-    tol = 0.25 * hz
+    return mesh_from_root(comm, "quadrilateral", pts, cells, ctag_all)
+
+
+def _section_facet_tags(msh: dolfinx.mesh.Mesh, film: Domain, ux: np.ndarray,
+                        levels: tuple[float, float, float, float], pad_x: np.ndarray,
+                        tol: float) -> tuple[dolfinx.mesh.MeshTags, dict[str, int]]:
+    """Locate the film's facet groups on the refined grid mesh (collective).
+
+    Args:
+        msh: the refined quadrilateral mesh.
+        film: the film domain whose facet groups (names and tags) are kept.
+        ux: x-levels of the grid (mesh units).
+        levels: heights of ``substrate|LiCoO2``, ``LiCoO2|degraded``,
+            ``degraded|Li3PO4`` and of the top (mesh units).
+        pad_x: x-coordinates of the ``Li3PO4|Li`` vertices (the pad, mesh units).
+        tol: height tolerance (mesh units).
+
+    Returns:
+        (facet tags, group name -> tag of every group of ``film`` located)
+    """
+    z_bot, z_if, z_d, z_top = levels
     x0, x1 = ux[0], ux[-1]
     p0, p1 = pad_x.min(), pad_x.max()
     tolx = 1e-6 * (x1 - x0)
@@ -226,16 +234,66 @@ def refined_section_domain(film: Domain, x: fem.Function | None = None,
     idx = np.concatenate(idx).astype(np.int32)
     tv = np.concatenate(tv)
     idx, first = np.unique(idx, return_index=True)
-    ftags = dolfinx.mesh.meshtags(msh, 1, idx, tv[first])
+    return dolfinx.mesh.meshtags(msh, 1, idx, tv[first]), fnames
+
+
+def _transfer_grid_field(dom: Domain, name: str, ux: np.ndarray, uz: np.ndarray,
+                         grid: np.ndarray, zn: np.ndarray, tol: float) -> fem.Function:
+    """P1 function ``name`` on ``dom`` (grid ``ux`` × ``zn``) of the film's grid values.
+
+    ``grid`` holds the values on ``ux`` × ``uz``; they are interpolated linearly in z
+    onto the levels ``zn``.
+    """
+    gnew = np.array([np.interp(zn, uz, grid[i]) for i in range(ux.size)])
+    xr = _p1(dom, name)
+    C = xr.function_space.tabulate_dof_coordinates()
+    jx = np.clip(np.searchsorted(ux, np.round(C[:, 0], 9)), 0, ux.size - 1)
+    jz = np.clip(np.searchsorted(zn, C[:, 1] - 0.5 * tol), 0, zn.size - 1)
+    xr.x.array[:] = gnew[jx, jz]
+    return xr
+
+
+def refined_section_domain(film: Domain, x: fem.Function | None = None,
+                           interface_cell: float = 1e-11, growth: float = 1.2,
+                           cells_per_layer: int = 32) -> tuple[Domain, fem.Function | None]:
+    """2-D: the cross-section film sub-mesh (a tensor grid of quadrilaterals) with extra
+    horizontal node lines in the LiCoO2 bulk, graded to ``interface_cell`` (m) at the
+    LiCoO2|degraded interface (collective).
+
+    All vertices of the film mesh are kept and only LiCoO2 bulk cells are split, so a Q1
+    field on the film mesh is the same function on this one (transferred exactly; the
+    degraded and Li3PO4 cells are unchanged).  Facet groups keep names and tags.  The
+    default grading (1e-11 m, 1.2) changes the 1-D spectrum by 1.2e-4 relative to the
+    finest (5e-14 m, 1.1) at half the added cells.
+
+    Raises:
+        MeshError: the film mesh is not a tensor grid.
+    """
+    ell = film.length_scale
+    ux, uz, grid = _film_tensor_grid(film, x)
+    z_bot = float(_gather_level(film, "substrate|LiCoO2", 1)[0])
+    z_if = float(_gather_level(film, "LiCoO2|degraded", 1)[0])
+    z_d = float(_gather_level(film, "degraded|Li3PO4", 1)[0])
+    top = _gather_level(film, "Li3PO4|Li", 1)
+    pad_x = _gather_level(film, "Li3PO4|Li", 0)
+    z_top = float(top[0])
+    L = (z_if - z_bot) * ell
+    extra = z_bot + layer_nodes(L, L / cells_per_layer, interface_cell, L / cells_per_layer,
+                                 growth) / ell
+    zn = np.unique(np.concatenate([uz, extra]))
+    zn = np.concatenate([[zn[0]], zn[1:][np.diff(zn) > 1e-3 * interface_cell / ell]])
+    names = film.cell_names
+    zm = 0.5 * (zn[1:] + zn[:-1])
+    row_tag = np.where(zm < z_if, names["LiCoO2"],
+                       np.where(zm < z_d, names["degraded"], names["Li3PO4"])).astype(np.int32)
+    msh, ctags = _quad_grid_mesh(film.comm, ux, zn, row_tag)
+    tol = 0.25 * float(np.min(np.diff(zn)))
+    ftags, fnames = _section_facet_tags(msh, film, ux, (z_bot, z_if, z_d, z_top), pad_x, tol)
     ctags.name, ftags.name = film.cell_tags.name, film.facet_tags.name
     dom = Domain(msh, ctags, ftags, dict(names), fnames, ell)
     xr = None
     if x is not None:
-        xr = _p1(dom, x.name)
-        C = xr.function_space.tabulate_dof_coordinates()
-        jx = np.clip(np.searchsorted(ux, np.round(C[:, 0], 9)), 0, nx - 1)
-        jz = np.clip(np.searchsorted(zn, C[:, 1] - 0.5 * tol), 0, nz - 1)
-        xr.x.array[:] = gnew[jx, jz]
+        xr = _transfer_grid_field(dom, x.name, ux, uz, grid, zn, tol)
     return dom, xr
 
 
