@@ -236,7 +236,9 @@ def _load(args, comm):
 
 
 def _say(comm, msg: str, err: bool = True) -> None:
+    """One message on rank 0 (a path with undecodable bytes is shown escaped)."""
     if comm is None or comm.rank == 0:
+        msg = msg.encode("utf-8", "backslashreplace").decode("utf-8")
         print(msg, file=sys.stderr if err else sys.stdout, flush=True)
 
 
@@ -252,15 +254,15 @@ def main(argv: list[str] | None = None, guard: InterruptGuard | None = None) -> 
     guard = guard if guard is not None else InterruptGuard().install()
     comm = None
     args = None
-    # numerical libraries' warnings (overflow in an exponential, an ill-conditioned fit)
-    # are not for the console: results and their checks are reported in run.json
-    warnings.simplefilter("ignore")
     try:
         # Signals only set a flag for the whole command; it is checked collectively at
         # safe points (after set-up stages, between time steps, between cases).  Raising
         # from the handler itself could unwind through C++ frames (dolfinx calls Python
-        # callbacks, e.g. mesh markers) and abort the process.
-        with guard.deferred():
+        # callbacks, e.g. mesh markers) and abort the process.  Numerical libraries'
+        # warnings (an overflow in an exponential, an ill-conditioned fit) are not for
+        # the console: results and their checks are reported in run.json.
+        with guard.deferred(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             args = _parser().parse_args(argv)
             from fem_cell._dolfinx import MPI
 
@@ -309,8 +311,8 @@ def _unexpected(e: BaseException, comm, out) -> int:
         log = None
     where = f"; traceback in {log}" if log is not None else ""
     rank = "" if comm is None or comm.size == 1 else f" (rank {comm.rank})"
-    print(f"fem-cell: internal error{rank}: {type(e).__name__}: {str(e)[:300]}{where}",
-          file=sys.stderr, flush=True)
+    msg = f"fem-cell: internal error{rank}: {type(e).__name__}: {str(e)[:300]}{where}"
+    print(msg.encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr, flush=True)
     if comm is not None and comm.size > 1:
         comm.Abort(3)
     return 3

@@ -65,6 +65,21 @@ def _translate_mixed_xdmf(data: np.ndarray) -> list:
 
 
 def _meshio_read(path: Path):
+    """meshio.read, quiet: meshio prints its complaints and calls ``sys.exit`` on a file
+    it cannot read (a header-only .msh, a truncated .vtu); that becomes one MeshError."""
+    import contextlib
+    import io as _io
+
+    buf = _io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+            return _meshio_read_loud(path)
+    except SystemExit:
+        why = " ".join(buf.getvalue().split()) or "meshio gave up"
+        raise MeshError(f"{path}: cannot read the mesh file ({why})") from None
+
+
+def _meshio_read_loud(path: Path):
     import meshio
 
     if path.suffix.lower() not in (".xdmf", ".xmf"):

@@ -81,6 +81,7 @@ def save_checkpoint(path: str | Path, comm, spaces: dict[str, Any], state: Stepp
             m.attrs["n_levels"] = len(state.states)
             m.attrs["fields"] = json.dumps(names)
             m.attrs["json"] = json.dumps(meta or {}, default=str)
+            m.attrs["checksums"] = json.dumps({n: _checksum(*gathered[n]) for n in gathered})
             f.create_dataset("dts", data=np.asarray(state.dts, dtype=float))
             g = f.create_group("fields")
             for name, (X, vals) in gathered.items():
@@ -173,6 +174,11 @@ def load_checkpoint(path: str | Path, comm, spaces: dict[str, Any],
                     data[name] = (h["coords"][...],
                                   [h[f"level{k}"][...] for k in range(info["n_levels"])])
                     _check_data(path, name, data[name])
+                stored = json.loads(f["meta"].attrs.get("checksums", "{}"))
+                for name, d in data.items():
+                    if name in stored and _checksum(*d) != stored[name]:
+                        raise CheckpointError(f"{path}: the checkpoint is corrupt (field "
+                                              f"{name!r} does not match its checksum)")
             payload = ("ok", info, data)
         except CheckpointError as e:
             payload = ("error", str(e), None)
@@ -207,6 +213,17 @@ def load_checkpoint(path: str | Path, comm, spaces: dict[str, Any],
         raise CheckpointError(bad)
     state = StepperState(info["t"], info["step"], info["dt_next"], list(info["dts"]), levels)
     return state, info["meta"]
+
+
+def _checksum(X: np.ndarray, levels: list[np.ndarray]) -> str:
+    """SHA-256 of a field's coordinates and levels (detects overwritten bytes: HDF5 itself
+    checks nothing)."""
+    import hashlib
+
+    h = hashlib.sha256(np.ascontiguousarray(X, dtype=float).tobytes())
+    for v in levels:
+        h.update(np.ascontiguousarray(v, dtype=float).tobytes())
+    return h.hexdigest()
 
 
 def _check_data(path, name: str, data) -> None:

@@ -137,3 +137,41 @@ def test_error_exits_every_rank(work):
     r = mpirun("anneal", "bad.toml", "--out", "bad", cwd=work, timeout=120)
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr
+
+
+# -- no rank left spinning: a failure in a rank-0-decides step reaches every rank -------
+def _bad_inputs(work: Path) -> dict[str, list[str]]:
+    import h5py
+
+    ck = next((work / "e0" / "checkpoints").glob("t*.h5"))
+    bad = work / "bad_ck.h5"
+    bad.write_bytes(ck.read_bytes())
+    with h5py.File(bad, "r+") as f:
+        f["meta"].attrs["json"] = "{not json"
+    (work / "header_only.msh").write_text("$MeshFormat\n4.1 0 8\n$EndMeshFormat\n")
+    (work / "header.toml").write_text('[mesh]\nfile = "header_only.msh"\n')
+    import meshio
+    import numpy as np
+
+    pts = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1.0]])
+    meshio.write(work / "tet.msh", meshio.Mesh(pts, [("tetra", np.array([[0, 1, 2, 3]]))],
+                                               cell_data={"gmsh:physical": [np.array([1])],
+                                                          "gmsh:geometrical": [np.array([1])]}),
+                 file_format="gmsh22", binary=False)
+    (work / "tet.toml").write_text('[mesh]\nfile = "tet.msh"\n')
+    return {"corrupt checkpoint": ["anneal", "--restart", str(bad), "--out", "o_ck"],
+            "header-only .msh": ["anneal", "header.toml", "--out", "o_msh"],
+            "3-D mesh file": ["anneal", "tet.toml", "--out", "o_tet"],
+            "300-character folder": ["expose", "--dim", "1", "--out", "x" * 300]}
+
+
+@pytest.mark.parametrize("case", ["corrupt checkpoint", "header-only .msh", "3-D mesh file",
+                                  "300-character folder"])
+def test_bad_input_ends_every_rank(work, case):
+    if not (work / "e0").exists():
+        _ok(mpirun("expose", "--dim", "1", "--out", "e0", "-q", cwd=work), work / "e0")
+    args = _bad_inputs(work)[case]
+    r = mpirun(*args, cwd=work, timeout=120)
+    assert r.returncode == 2, f"{case}: exit {r.returncode}\n{r.stderr}"
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("fem-cell: error:"), r.stderr
