@@ -357,9 +357,13 @@ class _Projection:
         """Z(ω) (Ω m²) and relative residuals ‖(J + iωM)Vy − δb‖/‖δb‖ at all ω, with the
         full vectors, in real arithmetic (collective: one reduction)."""
         s = self.s
-        A = self.Jr[None, :, :] + 1j * w[:, None, None] * self.Mr[None, :, :]
-        rhs = self.b0r[None, :] + 1j * w[:, None] * self.b1r[None, :]
-        Y = np.linalg.solve(A, rhs[:, :, None])[:, :, 0].T          # (k, nω)
+        # reduced solves in blocks of frequencies: memory stays ~ block·k² whatever nω
+        Y = np.empty((self.k, w.size), complex)
+        for a in range(0, w.size, 256):
+            wb = w[a:a + 256]
+            A = self.Jr[None, :, :] + 1j * wb[:, None, None] * self.Mr[None, :, :]
+            rhs = self.b0r[None, :] + 1j * wb[:, None] * self.b1r[None, :]
+            Y[:, a:a + 256] = np.linalg.solve(A, rhs[:, :, None])[:, :, 0].T   # (k, nb)
         dI = self.gu @ Y + 1j * w * (self.gud @ Y) + s.g_V + 1j * w * s.g_Vdot
         Z = s.area / dI + s.series_resistance + 1j * w * s.series_inductance
         rr = np.empty(w.size)
