@@ -19,7 +19,8 @@ from fem_cell.studies.cases import (
                                    run_case,
                                    set_by_key,
 )
-from fem_cell.studies.runner import StudyResult, read_results, run_study
+from fem_cell.studies.result import StudyResult, read_results
+from fem_cell.studies.runner import run_study
 from fem_cell.studies.spec import Case, Parameter, SpecError, StudySpec, load_spec
 
 __all__ = ["QUIET_OUTPUT", "Case", "Parameter", "Record", "SpecError", "StudyResult", "StudySpec",

@@ -76,7 +76,7 @@ broadcast, so it is identical on all ranks.  Only rank 0 prints and writes files
 from __future__ import annotations
 
 import copy
-import csv
+import functools
 import json
 import math
 import time
@@ -88,6 +88,17 @@ from typing import Any
 import numpy as np
 
 from fem_cell.config import deep_merge as _deep_merge
+from fem_cell.config import load_config
+from fem_cell.solvers.problem import collect_garbage
+from fem_cell.studies import cases as _cases
+from fem_cell.studies.calibration_result import (
+    CalibrationResult,
+    Optimum,
+    calibration_result,
+    jsonable,
+)
+from fem_cell.studies.cases import JOBS, Record, set_by_key
+from fem_cell.units import from_si
 
 __all__ = ["FitParameter", "Target", "CalibrationResult", "CalibrationError", "calibrate",
            "evaluate_targets", "parse_quantity_name", "residual_of"]
@@ -97,7 +108,6 @@ TRANSFORMS = ("log", "linear")
 #: the output settings of every calibration case (no files, no field breakpoints)
 QUIET_OUTPUT = {"output": {"fields": False, "plots": False, "render": False,
                            "field_interval": "0 s"}}
-_SINGULAR_RTOL = 1e-8
 
 
 class CalibrationError(RuntimeError):
@@ -171,8 +181,6 @@ class Target:
     kind: str = "equal"
 
     def __post_init__(self):
-        from fem_cell.studies.cases import JOBS
-
         if self.job not in JOBS:
             raise CalibrationError(f"target {self.name}: job {self.job!r} not one of {JOBS}")
         if self.transform not in TRANSFORMS:
@@ -188,7 +196,7 @@ class Target:
 
     def case_key(self) -> str:
         """Identifies the case (job + overrides): targets with equal keys share a run."""
-        return json.dumps([self.job, _jsonable(self.overrides)], sort_keys=True)
+        return json.dumps([self.job, jsonable(self.overrides)], sort_keys=True)
 
 
 def parse_quantity_name(quantity: str) -> tuple[list[str], list[tuple[str, float]]]:
@@ -254,16 +262,6 @@ def residual_of(target: Target, model: float) -> float:
 
 
 # ----------------------------------------------------------------- case evaluation -
-def _jsonable(obj):
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    return obj
-
-
 def _base_user_dict(base_config) -> tuple[str | Path | None, dict]:
     """(path for load_config, user-config dict) of a base configuration."""
     if base_config is None or isinstance(base_config, (str, Path)):
@@ -288,8 +286,6 @@ def apply_overrides(user: Mapping[str, Any], overrides: Mapping[str, Any]) -> di
     (``"mesh": {"cells_per_layer": 32}``, i.e. the user-config structure) is merged into
     the existing table key by key.
     """
-    from fem_cell.studies.cases import set_by_key
-
     d = copy.deepcopy(dict(user))
     for k, v in overrides.items():
         if "." not in k and "[" not in k and isinstance(v, Mapping):
@@ -299,13 +295,9 @@ def apply_overrides(user: Mapping[str, Any], overrides: Mapping[str, Any]) -> di
     return d
 
 
-
-
 def case_config(base_config, *overrides: Mapping[str, Any]):
     """The validated RunConfig of a base configuration + override layers applied in order
     (each as in :func:`apply_overrides`)."""
-    from fem_cell.config import load_config
-
     path, user = _base_user_dict(base_config)
     for layer in overrides:
         user = apply_overrides(user, layer)
@@ -321,12 +313,9 @@ def default_case_runner(base_config, overrides, job: str, record, comm):
     (:func:`~fem_cell.solvers.problem.collect_garbage`): MPI allows only ~2000
     communicators per process, so a leak per case would end a long calibration.
     """
-    from fem_cell.solvers.problem import collect_garbage
-    from fem_cell.studies.cases import run_case
-
     try:
         layers = [overrides] if isinstance(overrides, Mapping) else list(overrides)
-        return run_case(case_config(base_config, *layers), comm, job, record)
+        return _cases.run_case(case_config(base_config, *layers), comm, job, record)
     finally:
         collect_garbage(comm)
 
@@ -351,8 +340,6 @@ def evaluate_targets(base_config, targets: Sequence[Target], values: Mapping[str
     Returns:
         target name → model value.
     """
-    from fem_cell.studies.cases import Record
-
     runner = runner or default_case_runner
     groups: dict[str, list[Target]] = {}
     for t in targets:
@@ -369,129 +356,6 @@ def evaluate_targets(base_config, targets: Sequence[Target], values: Mapping[str
         for t in group:
             out[t.name] = quantity_value(t.quantity, rec)
     return out
-
-
-
-# ----------------------------------------------------------------- result ---------
-@dataclass
-class CalibrationResult:
-    """Outcome of :func:`calibrate` (identical on all ranks).
-
-    Attributes:
-        parameters: one dict per free parameter: ``key``, ``unit``, ``log``, ``lower``,
-            ``upper``, ``initial``, ``value``, ``stderr_fit`` (in fit space: decades for log
-            parameters, else the unit), ``stderr`` (linearised, in ``unit``),
-            ``factor`` (10**stderr_fit for log parameters), ``stderr_fit_sigmas`` (fit
-            space, from the target sigmas alone, s² = 1), ``identifiable``, ``at_bound``.
-        targets: one dict per target: its definition, ``model_initial``, ``model``,
-            ``residual_initial``, ``residual``, ``active`` (contributes at the optimum),
-            ``satisfied`` (|residual| ≤ 1 for equal targets, hinge holds for one-sided).
-        cost: ½ Σ r² at the optimum; ``cost_initial`` at the start.
-        nfev: case-set evaluations (each runs every distinct case once).
-        dof: active targets − free parameters; ``residual_variance`` s² used for the errors;
-            ``error_basis``: ``"residual variance"`` or ``"target sigmas (exactly or
-            under-determined)"``.
-        covariance, correlation: in fit space (lists of lists, JSON-ready).
-        jacobian: ∂r_i/∂p_j in fit space at the optimum.
-        singular_values: of the Jacobian; ``identifiable``: per parameter.
-        success, status, message: from scipy.optimize.least_squares.
-        wall_time: s.
-        evaluations: every evaluated point (fit-space parameters, model values, cost).
-    """
-
-    parameters: list[dict]
-    targets: list[dict]
-    cost: float
-    cost_initial: float
-    nfev: int
-    dof: int
-    residual_variance: float
-    error_basis: str
-    covariance: list[list[float]]
-    correlation: list[list[float]]
-    jacobian: list[list[float]]
-    singular_values: list[float]
-    success: bool
-    status: int
-    message: str
-    wall_time: float
-    method: str = "trf"
-    evaluations: list[dict] = field(default_factory=list)
-
-    @property
-    def values(self) -> dict[str, float]:
-        """Dotted key → fitted value (in the parameter's unit)."""
-        return {p["key"]: p["value"] for p in self.parameters}
-
-    def overrides(self) -> dict[str, Any]:
-        """Dotted key → config override of the fitted values (``{value, unit}``)."""
-        return {p["key"]: (p["value"] if p["unit"] in ("", "1")
-                           else {"value": p["value"], "unit": p["unit"]})
-                for p in self.parameters}
-
-    def to_dict(self) -> dict[str, Any]:
-        return _jsonable({
-            "parameters": self.parameters, "targets": self.targets, "cost": self.cost,
-            "cost_initial": self.cost_initial, "nfev": self.nfev, "dof": self.dof,
-            "residual_variance": self.residual_variance, "error_basis": self.error_basis,
-            "covariance_fit_space": self.covariance, "correlation": self.correlation,
-            "jacobian_fit_space": self.jacobian, "singular_values": self.singular_values,
-            "success": self.success, "status": self.status, "message": self.message,
-            "method": self.method, "wall_time_s": self.wall_time})
-
-    def table(self) -> str:
-        """Human-readable parameter and target tables."""
-        lines = [f"{'parameter':55s} {'initial':>11s} {'fitted':>11s}  {'std. error':22s} unit"]
-        for p in self.parameters:
-            if p["log"]:
-                err = (f"x/ {p['factor']:.3g} ({p['stderr_fit']:.2g} dec)"
-                       if math.isfinite(p["stderr_fit"]) else "not identifiable")
-            else:
-                err = (f"+- {p['stderr']:.3g}" if math.isfinite(p["stderr"])
-                       else "not identifiable")
-            flag = " (at bound)" if p["at_bound"] else ""
-            lines.append(f"{p['key']:55s} {p['initial']:11.4g} {p['value']:11.4g}  "
-                         f"{err:22s} {p['unit']}{flag}")
-        lines.append("")
-        lines.append(f"{'target':24s} {'kind':9s} {'value':>9s} {'sigma':>7s} {'initial':>10s} "
-                     f"{'fitted':>10s} {'r_init':>8s} {'r':>8s}  ok")
-        sym = {"equal": "=", "at_least": ">=", "at_most": "<="}
-        for t in self.targets:
-            lines.append(f"{t['name']:24s} {sym[t['kind']]:9s} {t['value']:9.4g} "
-                         f"{t['sigma']:7.3g} {t['model_initial']:10.5g} {t['model']:10.5g} "
-                         f"{t['residual_initial']:8.3f} {t['residual']:8.3f}  "
-                         f"{'yes' if t['satisfied'] else 'NO'}")
-        lines.append("")
-        lines.append(f"cost {self.cost_initial:.4g} -> {self.cost:.4g}, {self.nfev} evaluations, "
-                     f"dof {self.dof}, errors from {self.error_basis} (s2 = "
-                     f"{self.residual_variance:.3g}), {self.wall_time:.1f} s; "
-                     f"{self.message}")
-        return "\n".join(lines)
-
-    def write(self, out: str | Path) -> None:
-        """Write ``parameters.json`` (everything in :meth:`to_dict`), ``targets.csv`` and
-        ``evaluations.csv`` into the folder ``out`` (created). Call on rank 0 only."""
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "parameters.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        cols = ["name", "job", "quantity", "kind", "transform", "value", "sigma",
-                "model_initial", "model", "residual_initial", "residual", "active",
-                "satisfied", "overrides"]
-        with open(out / "targets.csv", "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(cols)
-            for t in self.targets:
-                w.writerow([json.dumps(_jsonable(t[c])) if c == "overrides" else t[c]
-                            for c in cols])
-        if self.evaluations:
-            keys = [p["key"] for p in self.parameters]
-            names = [t["name"] for t in self.targets]
-            with open(out / "evaluations.csv", "w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(["evaluation", *keys, *names, "cost"])
-                for e in self.evaluations:
-                    w.writerow([e["n"], *e["values"], *[e["model"][n] for n in names],
-                                e["cost"]])
 
 
 # ----------------------------------------------------------------- driver ---------
@@ -522,8 +386,6 @@ def _resolve(parameters: Sequence[FitParameter], base_config, base_overrides, co
         if p.initial is not None:
             x0 = float(p.initial)
         else:
-            from fem_cell.units import from_si
-
             x0 = (float(s.value) if (s.unit or "1") == unit
                   else from_si(float(s.si_value), unit))
         if not p.lower <= x0 <= p.upper:
@@ -564,6 +426,34 @@ def calibrate(base_config, parameters: Sequence[FitParameter], targets: Sequence
     """
     from scipy.optimize import least_squares
 
+    _check_setup(parameters, targets, method)
+    t_start = time.perf_counter()
+    units, x_init = _resolve(parameters, base_config, base_overrides, comm)
+    points = _Points(parameters, targets, units, base_config, base_overrides, comm,
+                     runner=runner, progress=progress)
+    u_init = points.scaled(x_init)
+    if comm.rank == 0:
+        solve = functools.partial(least_squares, bounds=(0.0, 1.0), method=method,
+                                  x_scale=1.0, max_nfev=max_nfev, xtol=xtol, ftol=ftol,
+                                  gtol=gtol)
+        opt = _drive(points, u_init, solve, fd_step)
+        comm.bcast(points.evaluations, root=0)
+    else:
+        opt = _follow(points)
+        points.evaluations = comm.bcast(None, root=0)
+    result = calibration_result(parameters, targets, units, x_init, points.values_of(opt.u),
+                                points.span, opt, method=method,
+                                wall_time=time.perf_counter() - t_start,
+                                evaluations=points.evaluations)
+    result.wall_time = float(comm.bcast(result.wall_time, root=0))
+    if out is not None and comm.rank == 0:
+        result.write(out)
+    return result
+
+
+def _check_setup(parameters: Sequence[FitParameter], targets: Sequence[Target],
+                 method: str) -> None:
+    """A method with bounds, some parameters and targets, unique keys and names."""
     if method not in ("trf", "dogbox"):
         raise CalibrationError(f"method {method!r}: use 'trf' or 'dogbox' (bounds)")
     if not parameters:
@@ -577,161 +467,114 @@ def calibrate(base_config, parameters: Sequence[FitParameter], targets: Sequence
     if len(set(keys)) != len(keys):
         raise CalibrationError(f"parameter keys must be unique: {keys}")
 
-    t_start = time.perf_counter()
-    units, x_init = _resolve(parameters, base_config, base_overrides, comm)
-    lo = np.array([p.to_fit(p.lower) for p in parameters])
-    hi = np.array([p.to_fit(p.upper) for p in parameters])
-    span = hi - lo
-    p_init = np.array([p.to_fit(x) for p, x in zip(parameters, x_init, strict=True)])
-    u_init = np.clip((p_init - lo) / span, 0.0, 1.0)
-    root = comm.rank == 0
 
-    cache: dict[bytes, tuple[np.ndarray, dict]] = {}
-    evaluations: list[dict] = []
+class _Points:
+    """The points a calibration evaluates: each parameter scaled to [0, 1] over its bounds
+    in its fit space (``u``); an evaluation runs every target's case (collective: every
+    rank calls with the same u), is cached, recorded in :attr:`evaluations` and (rank 0,
+    ``progress``) printed."""
 
-    def values_of(u: np.ndarray) -> list[float]:
-        return [p.from_fit(lo[i] + span[i] * u[i]) for i, p in enumerate(parameters)]
+    def __init__(self, parameters: Sequence[FitParameter], targets: Sequence[Target],
+                 units: list[str], base_config, base_overrides, comm, *,
+                 runner: Callable | None, progress: bool):
+        self.parameters, self.targets, self.units = parameters, targets, units
+        self.base_config, self.base_overrides = base_config, base_overrides
+        self.comm, self.runner, self.progress = comm, runner, progress
+        self.lo = np.array([p.to_fit(p.lower) for p in parameters])
+        hi = np.array([p.to_fit(p.upper) for p in parameters])
+        self.span = hi - self.lo
+        self.cache: dict[bytes, tuple[np.ndarray, dict]] = {}
+        self.evaluations: list[dict] = []
 
-    def run_point(u: np.ndarray) -> tuple[np.ndarray, dict]:
-        """Collective: every rank calls with the same u."""
+    def scaled(self, values: Sequence[float]) -> np.ndarray:
+        """Values (in the parameters' units) → u (clipped to [0, 1])."""
+        p = np.array([q.to_fit(x) for q, x in zip(self.parameters, values, strict=True)])
+        return np.clip((p - self.lo) / self.span, 0.0, 1.0)
+
+    def values_of(self, u: np.ndarray) -> list[float]:
+        """u → values in the parameters' units."""
+        return [p.from_fit(self.lo[i] + self.span[i] * u[i])
+                for i, p in enumerate(self.parameters)]
+
+    def run(self, u: np.ndarray) -> tuple[np.ndarray, dict]:
+        """Weighted residuals and model values at u (collective)."""
         k = np.asarray(u, dtype=float).tobytes()
-        if k in cache:
-            return cache[k]
-        vals = values_of(u)
-        ov = {p.key: _override_value(p, unit, v) for p, unit, v in zip(parameters, units, vals,
+        if k in self.cache:
+            return self.cache[k]
+        vals = self.values_of(u)
+        ov = {p.key: _override_value(p, unit, v) for p, unit, v in zip(self.parameters,
+                                                                      self.units, vals,
                                                                       strict=True)}
         t0 = time.perf_counter()
-        model = evaluate_targets(base_config, targets, ov, comm, base_overrides=base_overrides,
-                                 runner=runner)
-        r = np.array([residual_of(t, model[t.name]) for t in targets])
-        cache[k] = (r, model)
-        n = len(evaluations) + 1
-        evaluations.append({"n": n, "values": vals, "model": model,
-                            "cost": 0.5 * float(r @ r)})
-        if progress and root:
+        model = evaluate_targets(self.base_config, self.targets, ov, self.comm,
+                                 base_overrides=self.base_overrides, runner=self.runner)
+        r = np.array([residual_of(t, model[t.name]) for t in self.targets])
+        self.cache[k] = (r, model)
+        n = len(self.evaluations) + 1
+        self.evaluations.append({"n": n, "values": vals, "model": model,
+                                 "cost": 0.5 * float(r @ r)})
+        if self.progress and self.comm.rank == 0:
             pv = " ".join(f"{v:.4g}" for v in vals)
-            mv = " ".join(f"{t.name}={model[t.name]:.4g}" for t in targets)
+            mv = " ".join(f"{t.name}={model[t.name]:.4g}" for t in self.targets)
             print(f"[calibrate] eval {n:3d} ({time.perf_counter() - t0:5.1f} s) params {pv} | "
                   f"{mv} | cost {0.5 * float(r @ r):.4g}", flush=True)
         return r, model
 
-    # ---- rank 0 drives; the others evaluate the points it broadcasts ----------------
-    STOP, EVAL = 0, 1
-    if root:
-        def fun(u):
-            comm.bcast((EVAL, np.array(u, dtype=float)), root=0)
-            return run_point(np.array(u, dtype=float))[0]
 
-        def jac(u):
-            # each point is broadcast by fun() inside run_point's callers
-            u = np.array(u, dtype=float)
-            r0 = fun(u)
-            J = np.empty((len(targets), len(parameters)))
-            for j in range(len(parameters)):
-                h = fd_step if u[j] + fd_step <= 1.0 else -fd_step
-                uj = u.copy()
-                uj[j] += h
-                J[:, j] = (fun(uj) - r0) / h
-            return J
-
-        error = None
-        try:
-            ls = least_squares(fun, u_init, jac=jac, bounds=(0.0, 1.0), method=method,
-                               x_scale=1.0, max_nfev=max_nfev, xtol=xtol, ftol=ftol, gtol=gtol)
-            u_opt = np.array(ls.x)
-            J_u = jac(u_opt)
-            r_opt, model_opt = fun(u_opt), cache[u_opt.tobytes()][1]
-            r_init, model_init = fun(u_init), cache[u_init.tobytes()][1]
-            info = (u_opt, J_u, r_opt, model_opt, r_init, model_init, int(ls.nfev),
-                    bool(ls.success), int(ls.status), str(ls.message))
-        except Exception as e:  # noqa: BLE001 — stop the workers, then re-raise
-            error = e
-            info = None
-        comm.bcast((STOP, None), root=0)
-        info = comm.bcast(info if error is None else error, root=0)
-        if error is not None:
-            raise error
-    else:
-        while True:
-            cmd, u = comm.bcast(None, root=0)
-            if cmd == STOP:
-                break
-            run_point(u)
-        info = comm.bcast(None, root=0)
-        if isinstance(info, Exception):
-            raise info
-    (u_opt, J_u, r_opt, model_opt, r_init, model_init, nfev, success, status, message) = info
-    if not root:
-        evaluations = comm.bcast(None, root=0)
-    else:
-        comm.bcast(evaluations, root=0)
-
-    # ---- statistics in fit space ------------------------------------------------------
-    J = J_u / span[None, :]                       # ∂r/∂p = ∂r/∂u / span
-    active = np.array([not (t.kind != "equal" and r == 0.0) for t, r in
-                        zip(targets, r_opt, strict=True)])
-    m_active = int(active.sum())
-    n = len(parameters)
-    dof = m_active - n
-    if dof > 0:
-        s2 = float(np.sum(r_opt[active] ** 2) / dof)
-        basis = "residual variance"
-    else:
-        s2 = 1.0
-        basis = ("target sigmas (exactly determined)" if dof == 0
-                 else "target sigmas (under-determined)")
-    Ja = J[active]
-    _, sv, vt = np.linalg.svd(Ja, full_matrices=True)
-    tol = _SINGULAR_RTOL * (sv.max() if sv.size else 1.0)
-    rank = int(np.sum(sv > tol))
-    null = vt[rank:].T                              # n × (n − rank): unidentifiable directions
-    identifiable = [bool(np.all(np.abs(null[j]) < 1e-6)) for j in range(n)]
-    inv = np.zeros(n)
-    inv[:rank] = 1.0 / sv[:rank] ** 2
-    cov1 = (vt.T * inv) @ vt                       # (JᵀJ)⁻¹: errors from the target sigmas
-    for j in range(n):
-        if not identifiable[j]:
-            cov1[j, :] = np.inf
-            cov1[:, j] = np.inf
-    cov = s2 * cov1
-    std1 = np.sqrt(np.abs(np.diag(cov1)))
-    std = np.sqrt(np.abs(np.diag(cov)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = cov / np.outer(std, std)
-    params_out = []
-    for j, p in enumerate(parameters):
-        v = p.from_fit(lo[j] + span[j] * u_opt[j])
-        sf = float(std[j])
-        params_out.append({
-            "key": p.key, "unit": units[j], "log": p.log, "lower": p.lower, "upper": p.upper,
-            "initial": float(x_init[j]), "value": v, "stderr_fit": sf,
-            "stderr": (v * math.log(10.0) * sf) if p.log else sf,
-            "stderr_fit_sigmas": float(std1[j]),
-            "factor": (10.0 ** sf if math.isfinite(sf) else math.inf) if p.log else None,
-            "identifiable": identifiable[j],
-            "at_bound": bool(u_opt[j] <= 1e-6 or u_opt[j] >= 1 - 1e-6)})
-    targets_out = []
-    for i, t in enumerate(targets):
-        r = float(r_opt[i])
-        targets_out.append({
-            "name": t.name, "job": t.job, "quantity": t.quantity, "kind": t.kind,
-            "transform": t.transform, "value": t.value, "sigma": t.sigma,
-            "overrides": _jsonable(dict(t.overrides)),
-            "model_initial": float(model_init[t.name]), "model": float(model_opt[t.name]),
-            "residual_initial": float(r_init[i]), "residual": r, "active": bool(active[i]),
-            "satisfied": bool(abs(r) <= 1.0) if t.kind == "equal" else r == 0.0})
-    result = CalibrationResult(
-        parameters=params_out, targets=targets_out, cost=0.5 * float(r_opt @ r_opt),
-        cost_initial=0.5 * float(r_init @ r_init), nfev=nfev, dof=dof, residual_variance=s2,
-        error_basis=basis, covariance=_listify(cov), correlation=_listify(corr),
-        jacobian=_listify(J), singular_values=[float(s) for s in sv], success=success,
-        status=status, message=message, wall_time=time.perf_counter() - t_start,
-        method=method, evaluations=evaluations)
-    result.wall_time = float(comm.bcast(result.wall_time, root=0))
-    if out is not None and root:
-        result.write(out)
-    return result
+# ---- rank 0 drives; the others evaluate the points it broadcasts -----------------------
+_STOP, _EVAL = 0, 1
 
 
-def _listify(a: np.ndarray) -> list[list[float]]:
-    return [[float(x) for x in row] for row in np.asarray(a)]
+def _drive(points: _Points, u_init: np.ndarray, solve: Callable, fd_step: float) -> Optimum:
+    """Rank 0: run the optimiser ``solve(fun, u_init, jac=jac)``, broadcasting every point
+    to evaluate; then stop the other ranks and broadcast the outcome (an error raised here
+    is raised on every rank)."""
+    comm = points.comm
+
+    def fun(u):
+        comm.bcast((_EVAL, np.array(u, dtype=float)), root=0)
+        return points.run(np.array(u, dtype=float))[0]
+
+    def jac(u):  # each point is broadcast by fun()
+        u = np.array(u, dtype=float)
+        r0 = fun(u)
+        J = np.empty((len(points.targets), len(points.parameters)))
+        for j in range(len(points.parameters)):
+            h = fd_step if u[j] + fd_step <= 1.0 else -fd_step
+            uj = u.copy()
+            uj[j] += h
+            J[:, j] = (fun(uj) - r0) / h
+        return J
+
+    error = None
+    try:
+        ls = solve(fun, u_init, jac=jac)
+        u_opt = np.array(ls.x)
+        J_u = jac(u_opt)
+        r_opt, model_opt = fun(u_opt), points.cache[u_opt.tobytes()][1]
+        r_init, model_init = fun(u_init), points.cache[u_init.tobytes()][1]
+        info = Optimum(u_opt, J_u, r_opt, model_opt, r_init, model_init, int(ls.nfev),
+                       bool(ls.success), int(ls.status), str(ls.message))
+    except Exception as e:  # noqa: BLE001 — stop the workers, then re-raise
+        error = e
+        info = None
+    comm.bcast((_STOP, None), root=0)
+    info = comm.bcast(info if error is None else error, root=0)
+    if error is not None:
+        raise error
+    return info
+
+
+def _follow(points: _Points) -> Optimum:
+    """Ranks > 0: evaluate the points rank 0 broadcasts until it stops; its outcome (see
+    :func:`_drive`), or its error raised here too."""
+    comm = points.comm
+    while True:
+        cmd, u = comm.bcast(None, root=0)
+        if cmd == _STOP:
+            break
+        points.run(u)
+    info = comm.bcast(None, root=0)
+    if isinstance(info, Exception):
+        raise info
+    return info

@@ -22,7 +22,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from fem_cell.jobs.interrupts import NO_GUARD
-from fem_cell.studies.runner import StudyResult, run_study
+from fem_cell.studies.result import StudyResult
+from fem_cell.studies.runner import run_study
 
 
 def study_job(spec_path: str | Path, out: str | Path, comm, *, overwrite: bool = False,
@@ -44,7 +45,7 @@ def study_job(spec_path: str | Path, out: str | Path, comm, *, overwrite: bool =
         group_size: MPI ranks per case (overrides ``[study] group_size``).
 
     Returns:
-        The :class:`~fem_cell.studies.runner.StudyResult`.
+        The :class:`~fem_cell.studies.result.StudyResult`.
 
     Raises:
         SpecError: invalid spec.  OutputError: unusable folder.

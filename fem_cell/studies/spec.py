@@ -49,33 +49,32 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from fem_cell.config import deep_merge as _merge
 from fem_cell.config import load_config, read_toml
 from fem_cell.errors import ConfigError, UnitError
-from fem_cell.studies.cases import JOBS, QUIET_OUTPUT, Record, set_by_key, summary_keys
+from fem_cell.studies.cases import JOBS, QUIET_OUTPUT, Record, history_columns, summary_keys
+from fem_cell.studies.spec_fit import FitSpec, fit_spec
+from fem_cell.studies.spec_keys import (
+    PROGRAM_KEYS,
+    SpecError,
+    SpecReader,
+    build_config,
+    case_overrides,
+    expand_keys,
+    program_segments,
+)
 from fem_cell.units import format_number, from_si, parse_quantity, parse_unit, to_si
 
 KINDS = ("sweep", "calibration")
 COMBINE = ("grid", "zip")
-#: convenience keys that (re)write a ramp-up / hold / ramp-down program:
-#: key → (dimension, display unit, dotted key of the written program)
-PROGRAM_KEYS: dict[str, tuple[str, str, str]] = {
-    "program.hold_temperature": ("temperature", "degC", "anneal.segments[0].ramp_to"),
-    "program.hold_time": ("time", "min", "anneal.segments[1].hold"),
-    "program.ramp_rate": ("temperature rate", "K/min", "anneal.segments[0].rate"),
-}
 TOP_KEYS = ("study", "config", "parameters", "record", "plot", "summary", "targets")
 STUDY_KEYS = ("name", "description", "base", "job", "kind", "combine", "group_size")
 #: largest number of cases a spec may expand to
 MAX_CASES = 100_000
-
-
-class SpecError(ConfigError):
-    """A study spec that cannot run (one line: spec file, key, value, expected)."""
 
 
 @dataclass(frozen=True)
@@ -124,16 +123,6 @@ class Case:
 class PlotSpec:
     value: str | None = None
     log: bool = False
-
-
-@dataclass(frozen=True)
-class FitSpec:
-    """A calibration's parameters and targets (SI), see :mod:`fem_cell.studies.calibration`."""
-
-    parameters: tuple = ()
-    targets: tuple = ()
-    #: the spec's ``[config]`` table (user-config structure), the calibration's base overrides
-    config: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -191,21 +180,52 @@ def load_spec(path: str | Path | Mapping[str, Any], *, group_size: int | None = 
     Raises:
         SpecError: one line naming the spec file, the key and what was expected.
     """
-    if isinstance(path, Mapping):
-        raw = copy.deepcopy(dict(path))
-        spath = None
-        src = source or "<study>"
-        root = Path(base_dir) if base_dir is not None else Path.cwd()
-    else:
-        spath = Path(path)
-        src = str(spath)
-        try:
-            raw = read_toml(spath)
-        except ConfigError as e:
-            raise SpecError(e.source, e.key, e.value, e.expected) from None
-        root = spath.resolve().parent
-    r = _R(src)
+    raw, spath, src, root = _read_spec(path, source, base_dir)
+    r = SpecReader(src)
     r.keys(raw, "", TOP_KEYS)
+    head = _study_table(raw, r, spath, root, group_size)
+    config = r.table(raw.get("config", {}), "config")
+    common = _merge(copy.deepcopy(QUIET_OUTPUT), config)
+    base_cfg = build_config(head.base, common, r, "config",
+                            "a valid configuration for every case")
+    if head.kind == "calibration":
+        fit = fit_spec(raw, r, head.base, common, base_cfg, config)
+        text = _hash_text(raw, head.base, exclude=("plot",))
+        return StudySpec(spath, head.name, head.base, "calibration", head.kind, head.combine,
+                         head.group_size, (), Record(), PlotSpec(), common, (), _digest(text),
+                         head.description, fit)
+    return _sweep_spec(raw, r, spath, head, common, base_cfg)
+
+
+def _read_spec(path: str | Path | Mapping[str, Any], source: str | None,
+               base_dir: str | Path | None) -> tuple[dict, Path | None, str, Path]:
+    """(the spec's tables, its file or None, its name in errors, the folder a relative
+    ``base`` is resolved in)."""
+    if isinstance(path, Mapping):
+        root = Path(base_dir) if base_dir is not None else Path.cwd()
+        return copy.deepcopy(dict(path)), None, source or "<study>", root
+    spath = Path(path)
+    try:
+        raw = read_toml(spath)
+    except ConfigError as e:
+        raise SpecError(e.source, e.key, e.value, e.expected) from None
+    return raw, spath, str(spath), spath.resolve().parent
+
+
+class _StudyTable(NamedTuple):
+    """The checked ``[study]`` table."""
+
+    name: str
+    description: str
+    kind: str
+    job: str
+    combine: str
+    group_size: int
+    base: Path | None
+
+
+def _study_table(raw: dict, r: SpecReader, spath: Path | None, root: Path,
+                 group_size: int | None) -> _StudyTable:
     st = r.table(raw.get("study", {}), "study")
     r.keys(st, "study", STUDY_KEYS)
     name = st.get("name", spath.stem if spath else "study")
@@ -229,38 +249,20 @@ def load_spec(path: str | Path | Mapping[str, Any], *, group_size: int | None = 
         base = Path(b) if Path(b).is_absolute() else (root / b)
         if not base.is_file():
             raise r.err("study.base", b, f"an existing user config file ({base} does not exist)")
-    config = r.table(raw.get("config", {}), "config")
-    common = _merge(copy.deepcopy(QUIET_OUTPUT), config)
-    base_cfg = _build(base, common, r, "config", "a valid configuration for every case")
+    return _StudyTable(name, desc, kind, job, combine, gs, base)
 
-    if kind == "calibration":
-        fit = _fit_spec(raw, r, base, common, base_cfg, config)
-        text = _hash_text(raw, base, exclude=("plot",))
-        return StudySpec(spath, name, base, "calibration", kind, combine, gs, (), Record(),
-                         PlotSpec(), common, (), _digest(text), desc, fit)
+
+def _sweep_spec(raw: dict, r: SpecReader, spath: Path | None, head: _StudyTable, common: dict,
+                base_cfg) -> StudySpec:
+    """A sweep: its parameters, record, plot and reach, and every case (validated)."""
     if "targets" in raw:
         raise r.err("targets", "[[targets]]", "no [[targets]] in a sweep (they belong to "
                     "kind = \"calibration\")")
-
     params_raw = r.nonempty_list(raw.get("parameters"), "parameters",
                                  "one or more [[parameters]] tables with key and values or range")
     params = tuple(_parameter(p, i, r, base_cfg) for i, p in enumerate(params_raw))
-    keys = [p.key for p in params]
-    dup = sorted({k for k in keys if keys.count(k) > 1})
-    if dup:
-        raise r.err("parameters", dup, "each key once")
-    if combine == "zip":
-        n = {p.key: len(p.values) for p in params}
-        if len(set(n.values())) > 1:
-            raise r.err("study.combine", "zip", f"parameters with the same number of values "
-                        f"to zip (they have {n})")
-        combos = list(zip(*(range(len(p.values)) for p in params), strict=True))
-    else:
-        total = math.prod(len(p.values) for p in params)
-        if total > MAX_CASES:
-            raise r.err("parameters", f"{total} cases", f"at most {MAX_CASES} cases")
-        combos = list(itertools.product(*(range(len(p.values)) for p in params)))
-
+    combos = _combinations(params, head.combine, r)
+    job, base, combine = head.job, head.base, head.combine
     record = _record(raw.get("record", {}), r, job)
     plot = _plot(raw.get("plot", {}), r, record, params, combine)
     reach = _reach(raw.get("summary", {}), r, record, params, combine)
@@ -271,53 +273,30 @@ def load_spec(path: str | Path | Mapping[str, Any], *, group_size: int | None = 
         cases.append(_case(n, values, shown, common, base, base_cfg, r, record, job))
     text = _hash_text(raw, base, exclude=("plot",), study_exclude=("group_size", "name",
                                                                    "description"))
-    return StudySpec(spath, name, base, job, kind, combine, gs, params, record, plot, common,
-                     tuple(cases), _digest(text), desc, reach=reach)
+    return StudySpec(spath, head.name, base, job, head.kind, combine, head.group_size, params,
+                     record, plot, common, tuple(cases), _digest(text), head.description,
+                     reach=reach)
 
 
-class _R:
-    """Error helpers naming the spec file."""
-
-    def __init__(self, source: str):
-        self.source = source
-
-    def err(self, key: str, value: Any, expected: str) -> SpecError:
-        return SpecError(self.source, key, value, expected)
-
-    def table(self, raw: Any, key: str) -> dict:
-        if not isinstance(raw, dict):
-            raise self.err(key, raw, "a table")
-        return raw
-
-    def nonempty_list(self, raw: Any, key: str, expected: str) -> list:
-        """``raw`` if it is a non-empty list (e.g. an array of tables ``[[key]]``)."""
-        if not isinstance(raw, list) or not raw:
-            raise self.err(key, raw if raw is not None else "(missing)", expected)
-        return raw
-
-    def keys(self, raw: Mapping, key: str, allowed) -> None:
-        for k in raw:
-            if k not in allowed:
-                raise self.err(f"{key}.{k}" if key else k, raw[k],
-                               f"one of the known keys {sorted(allowed)}")
-
-    def choice(self, raw: Any, key: str, choices) -> str:
-        if raw not in choices:
-            raise self.err(key, raw, f"one of {list(choices)}")
-        return raw
+def _combinations(params: tuple[Parameter, ...], combine: str, r: SpecReader) -> list[tuple]:
+    """The level indices of every case: every combination (grid) or side by side (zip)."""
+    keys = [p.key for p in params]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise r.err("parameters", dup, "each key once")
+    if combine == "zip":
+        n = {p.key: len(p.values) for p in params}
+        if len(set(n.values())) > 1:
+            raise r.err("study.combine", "zip", f"parameters with the same number of values "
+                        f"to zip (they have {n})")
+        return list(zip(*(range(len(p.values)) for p in params), strict=True))
+    total = math.prod(len(p.values) for p in params)
+    if total > MAX_CASES:
+        raise r.err("parameters", f"{total} cases", f"at most {MAX_CASES} cases")
+    return list(itertools.product(*(range(len(p.values)) for p in params)))
 
 
-
-
-def _build(base: Path | None, overrides: dict, r: _R, key: str, expected: str, value=None):
-    try:
-        return load_config(base, overrides)
-    except ConfigError as e:
-        raise r.err(key, value if value is not None else "[config]",
-                    f"{expected}; the configuration says: {e}") from None
-
-
-def _parameter(p: Any, i: int, r: _R, base_cfg) -> Parameter:
+def _parameter(p: Any, i: int, r: SpecReader, base_cfg) -> Parameter:
     where = f"parameters[{i}]"
     p = r.table(p, where)
     r.keys(p, where, ("key", "values", "range"))
@@ -336,24 +315,35 @@ def _parameter(p: Any, i: int, r: _R, base_cfg) -> Parameter:
                     "exactly one of values = [...] or range = { start, stop, num, log, unit }")
     default_unit = _unit_of_key(key, base_cfg)
     if has_v:
-        vals = p["values"]
-        if not isinstance(vals, list) or not vals:
-            raise r.err(f"{where}.values", vals, "a non-empty list of values (strings with "
-                        "units as in a config, e.g. '150 degC', or numbers)")
-        for j, v in enumerate(vals):
-            if v is None or (isinstance(v, float) and not math.isfinite(v)):
-                raise r.err(f"{where}.values[{j}]", v, "a finite value")
-            if key in PROGRAM_KEYS:
-                dim = PROGRAM_KEYS[key][0]
-                try:
-                    parse_quantity(v, dim) if isinstance(v, str) else _reject(v, dim)
-                except UnitError as e:
-                    raise r.err(f"{where}.values[{j}]", v, f"a {dim} with a unit ({e})") from None
-        shown = tuple(v if isinstance(v, str) else format_number(v) if not isinstance(v, dict)
-                      else f"{format_number(v.get('value'))} {v.get('unit', '')}".strip()
-                      for v in vals)
-        return Parameter(key, tuple(vals), shown, default_unit)
-    rg = r.table(p["range"], f"{where}.range")
+        return _values_parameter(p["values"], key, where, r, default_unit)
+    return _range_parameter(p["range"], key, where, r, default_unit)
+
+
+def _values_parameter(vals: Any, key: str, where: str, r: SpecReader,
+                      default_unit: str) -> Parameter:
+    """A parameter given by ``values = [...]``."""
+    if not isinstance(vals, list) or not vals:
+        raise r.err(f"{where}.values", vals, "a non-empty list of values (strings with "
+                    "units as in a config, e.g. '150 degC', or numbers)")
+    for j, v in enumerate(vals):
+        if v is None or (isinstance(v, float) and not math.isfinite(v)):
+            raise r.err(f"{where}.values[{j}]", v, "a finite value")
+        if key in PROGRAM_KEYS:
+            dim = PROGRAM_KEYS[key][0]
+            try:
+                parse_quantity(v, dim) if isinstance(v, str) else _reject(v, dim)
+            except UnitError as e:
+                raise r.err(f"{where}.values[{j}]", v, f"a {dim} with a unit ({e})") from None
+    shown = tuple(v if isinstance(v, str) else format_number(v) if not isinstance(v, dict)
+                  else f"{format_number(v.get('value'))} {v.get('unit', '')}".strip()
+                  for v in vals)
+    return Parameter(key, tuple(vals), shown, default_unit)
+
+
+def _range_parameter(rg: Any, key: str, where: str, r: SpecReader,
+                     default_unit: str) -> Parameter:
+    """A parameter given by ``range = { start, stop, num, log, unit }``."""
+    rg = r.table(rg, f"{where}.range")
     r.keys(rg, f"{where}.range", ("start", "stop", "num", "log", "unit"))
     for k in ("start", "stop", "num"):
         if k not in rg:
@@ -371,12 +361,22 @@ def _parameter(p: Any, i: int, r: _R, base_cfg) -> Parameter:
         raise r.err(f"{where}.range.log", log, "true or false")
     if log and not (start > 0 and stop > 0):
         raise r.err(f"{where}.range", rg, "start and stop > 0 for log = true")
+    unit = _range_unit(rg, key, where, r)
+    nums = np.geomspace(start, stop, num) if log else np.linspace(start, stop, num)
+    nums = [float(f"{x:.12g}") for x in nums]  # no float noise in the written values
+    vals = tuple({"value": x, "unit": unit} if unit else x for x in nums)
+    shown = tuple(f"{x:.6g} {unit}".strip() for x in nums)  # the values keep 12 digits
+    return Parameter(key, vals, shown, unit or default_unit)
+
+
+def _range_unit(rg: dict, key: str, where: str, r: SpecReader) -> str:
+    """A range's ``unit`` ('' for none): a unit, of a program key's dimension."""
     unit = rg.get("unit", "")
     if not isinstance(unit, str):
         raise r.err(f"{where}.range.unit", unit, "a unit string, e.g. 'degC', 'min', 'm/s'")
     if unit:
         try:
-            u = parse_unit(unit)
+            parse_unit(unit)
         except UnitError as e:
             raise r.err(f"{where}.range.unit", unit, f"a unit ({e})") from None
         if key in PROGRAM_KEYS:
@@ -385,15 +385,10 @@ def _parameter(p: Any, i: int, r: _R, base_cfg) -> Parameter:
                 to_si(1.0, unit, dim)
             except UnitError as e:
                 raise r.err(f"{where}.range.unit", unit, f"a {dim} unit ({e})") from None
-        del u
     elif key in PROGRAM_KEYS:
         raise r.err(f"{where}.range.unit", "(missing)",
                     f"a {PROGRAM_KEYS[key][0]} unit, e.g. '{PROGRAM_KEYS[key][1]}'")
-    nums = np.geomspace(start, stop, num) if log else np.linspace(start, stop, num)
-    nums = [float(f"{x:.12g}") for x in nums]  # no float noise in the written values
-    vals = tuple({"value": x, "unit": unit} if unit else x for x in nums)
-    shown = tuple(f"{x:.6g} {unit}".strip() for x in nums)  # the values keep 12 digits
-    return Parameter(key, vals, shown, unit or default_unit)
+    return unit
 
 
 def _reject(v: Any, dim: str) -> None:
@@ -410,80 +405,8 @@ def _unit_of_key(key: str, cfg) -> str:
     return s.unit if s is not None and isinstance(s.unit, str) else ""
 
 
-# ------------------------------------------------------------------ programs ------
-def _program_defaults(cfg) -> dict[str, Any]:
-    """Hold temperature (K), hold time (s), ramp rate (K/s) of the base program
-    (None where it has none), and its initial temperature as written."""
-    prog = cfg.anneal
-    t, T = prog.times, prog.temperatures
-    Tmax = float(T.max())
-    at = np.nonzero(np.isclose(T, Tmax, rtol=0, atol=1e-9))[0]
-    first, last = int(at[0]), int(at[-1])
-    hold = float(t[last] - t[first]) if last > first else None
-    rate = (Tmax - float(T[0])) / float(t[first]) if first > 0 and Tmax > T[0] else None
-    spec = dict(cfg.anneal_spec)
-    t0 = spec.get("initial_temperature", {"value": float(T[0]), "unit": "K"})
-    return {"program.hold_temperature": {"value": Tmax, "unit": "K"} if Tmax > T[0] else None,
-            "program.hold_time": {"value": hold, "unit": "s"} if hold else None,
-            "program.ramp_rate": {"value": rate, "unit": "K/s"} if rate else None,
-            "initial": t0}
-
-
-def program_segments(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> list[dict]:
-    """Ramp-up / hold / ramp-down segments from ``program.*`` values (else defaults)."""
-    v = {k: values.get(k, defaults.get(k)) for k in PROGRAM_KEYS}
-    return [{"ramp_to": v["program.hold_temperature"], "rate": v["program.ramp_rate"]},
-            {"hold": v["program.hold_time"]},
-            {"ramp_to": defaults["initial"], "rate": v["program.ramp_rate"]}]
-
-
-def expand_keys(values: Mapping[str, Any], base_cfg, r: _R | None = None,
-                where: str = "") -> dict[str, Any]:
-    """Dotted-key values with the ``program.*`` keys turned into ``anneal.*`` ones.
-
-    Raises:
-        SpecError: a program key has no default in the base program (with ``r``).
-    """
-    out = {k: v for k, v in values.items() if k not in PROGRAM_KEYS}
-    prog = {k: v for k, v in values.items() if k in PROGRAM_KEYS}
-    if prog:
-        d = _program_defaults(base_cfg)
-        for k in PROGRAM_KEYS:
-            if k not in prog and d[k] is None:
-                what = k.split(".", 1)[1].replace("_", " ")
-                msg = (f"a sweep of {k} too: the base program has no {what} to keep "
-                       f"(it is not ramp-up / hold / ramp-down)")
-                if r is None:
-                    raise ValueError(msg)
-                raise r.err(where or "parameters", sorted(prog), msg)
-        out["anneal.segments"] = program_segments(prog, d)
-        out.setdefault("anneal.initial_temperature", d["initial"])
-    return out
-
-
-def case_overrides(common: dict, values: Mapping[str, Any], base_cfg) -> dict:
-    """The user-config dict of one case (``common`` + the case's dotted-key values).
-
-    A key into a list of the program (``anneal.segments[1].hold``) that only the base
-    (or the cell) defines gets that list first.
-    """
-    d = copy.deepcopy(common)
-    for k, v in values.items():
-        if k.startswith("anneal.") and "[" in k:
-            head = k.split("[", 1)[0]  # anneal.segments / anneal.breakpoints
-            name = head.split(".", 1)[1]
-            a = d.setdefault("anneal", {})
-            if name not in a and name in base_cfg.anneal_spec:
-                a[name] = copy.deepcopy(list(base_cfg.anneal_spec[name]))
-                if "initial_temperature" in base_cfg.anneal_spec:
-                    a.setdefault("initial_temperature",
-                                 copy.deepcopy(base_cfg.anneal_spec["initial_temperature"]))
-        set_by_key(d, k, copy.deepcopy(v))
-    return d
-
-
 def _case(n: int, values: dict, shown: dict, common: dict, base: Path | None, base_cfg,
-          r: _R, record: Record, job: str) -> Case:
+          r: SpecReader, record: Record, job: str) -> Case:
     label = ", ".join(f"{k} = {v}" for k, v in shown.items())
     where = f"case {n} ({label})"
     expanded = expand_keys(values, base_cfg, r, f"case {n}")
@@ -524,7 +447,7 @@ def _case(n: int, values: dict, shown: dict, common: dict, base: Path | None, ba
 
 
 # ------------------------------------------------------------------ record, plot --
-def _record(raw: Any, r: _R, job: str) -> Record:
+def _record(raw: Any, r: SpecReader, job: str) -> Record:
     raw = r.table(raw, "record")
     r.keys(raw, "record", ("summary", "history"))
     known = summary_keys(job)
@@ -541,8 +464,6 @@ def _record(raw: Any, r: _R, job: str) -> Record:
     if hist and job != "anneal":
         raise r.err("record.history", hist, "no history for the expose job (it has no time "
                     "loop); use record.summary")
-    from fem_cell.studies.cases import history_columns
-
     cols = history_columns()
     pairs = []
     for i, h in enumerate(hist):
@@ -564,7 +485,7 @@ def _record(raw: Any, r: _R, job: str) -> Record:
     return Record(tuple(summ), tuple(pairs))
 
 
-def _plot(raw: Any, r: _R, record: Record, params, combine: str) -> PlotSpec:
+def _plot(raw: Any, r: SpecReader, record: Record, params, combine: str) -> PlotSpec:
     raw = r.table(raw, "plot")
     r.keys(raw, "plot", ("value", "log"))
     cols = list(record.summary) + [history_label(c, t) for c, t in record.history]
@@ -577,7 +498,7 @@ def _plot(raw: Any, r: _R, record: Record, params, combine: str) -> PlotSpec:
     return PlotSpec(value, log)
 
 
-def _reach(raw: Any, r: _R, record: Record, params, combine: str) -> dict | None:
+def _reach(raw: Any, r: SpecReader, record: Record, params, combine: str) -> dict | None:
     """``[summary] reach = { value, target, along, log = true }``: per level of the other
     parameter, the smallest ``along`` value where ``value`` falls to ``target``."""
     raw = r.table(raw, "summary")
@@ -605,135 +526,6 @@ def _reach(raw: Any, r: _R, record: Record, params, combine: str) -> dict | None
     return {"value": rc["value"], "target": float(t), "along": rc["along"], "log": log}
 
 
-# ------------------------------------------------------------------ calibration ---
-def _fit_spec(raw: dict, r: _R, base: Path | None, common: dict, base_cfg,
-              config: dict) -> FitSpec:
-    """``[[parameters]]`` (key, initial, lower, upper, log) and ``[[targets]]`` (name, job,
-    overrides, quantity, value, sigma, transform, kind) of a calibration, as
-    :class:`fem_cell.studies.calibration.FitParameter` / ``Target`` arguments (dicts; parameter
-    values in ``unit``, the unit the base configuration writes the key in)."""
-    params_raw = r.nonempty_list(raw.get("parameters"), "parameters",
-                                 "one or more [[parameters]] with key, initial, lower, upper (log)")
-    params = []
-    for i, p in enumerate(params_raw):
-        w = f"parameters[{i}]"
-        p = r.table(p, w)
-        r.keys(p, w, ("key", "initial", "lower", "upper", "log"))
-        key = p.get("key")
-        s = base_cfg.settings.get(key) if isinstance(key, str) else None
-        if s is None or not isinstance(s.si_value, (int, float)) or isinstance(s.si_value, bool):
-            raise r.err(f"{w}.key", key, "a numeric setting of the configuration, e.g. "
-                        "'transport.exchange.velocity' (see `fem-cell config`)")
-        si_unit = s.si_unit or "1"
-        unit = s.unit if isinstance(s.unit, str) and s.unit else si_unit
-        vals = {}
-        for k in ("initial", "lower", "upper"):
-            if k not in p:
-                raise r.err(f"{w}.{k}", "(missing)", "initial, lower and upper")
-            v = p[k]
-            try:
-                if isinstance(v, str):
-                    vals[k] = _si_like(v, si_unit)
-                elif isinstance(v, (int, float)) and not isinstance(v, bool):
-                    vals[k] = float(v)  # taken as SI
-                else:
-                    raise UnitError(f"{v!r} is not a quantity")
-            except UnitError as e:
-                raise r.err(f"{w}.{k}", v, f"a value in a unit of {si_unit} ({e})") from None
-        vals = {k: _in_unit(x, unit) for k, x in vals.items()}
-        log = p.get("log", True)
-        if not isinstance(log, bool):
-            raise r.err(f"{w}.log", log, "true or false")
-        if not vals["lower"] < vals["initial"] < vals["upper"]:
-            raise r.err(w, {k: p[k] for k in ("initial", "lower", "upper")},
-                        "lower < initial < upper")
-        if log and not vals["lower"] > 0:
-            raise r.err(f"{w}.lower", p["lower"], "a value > 0 for log = true")
-        params.append({"key": key, **vals, "log": log, "unit": unit})
-    targets_raw = r.nonempty_list(
-        raw.get("targets"), "targets",
-        "one or more [[targets]] with name, job, overrides, quantity, value, sigma")
-    targets = []
-    for i, t in enumerate(targets_raw):
-        w = f"targets[{i}]"
-        t = r.table(t, w)
-        r.keys(t, w, ("name", "job", "overrides", "quantity", "value", "sigma", "transform",
-                      "kind"))
-        name = t.get("name", f"target{i}")
-        if not isinstance(name, str) or not name:
-            raise r.err(f"{w}.name", name, "a non-empty string")
-        if name in [x["name"] for x in targets]:
-            raise r.err(f"{w}.name", name, "a name no other target has")
-        job = r.choice(t.get("job", "anneal"), f"{w}.job", JOBS)
-        transform = r.choice(t.get("transform", "log"), f"{w}.transform", ("log", "linear"))
-        kind = r.choice(t.get("kind", "equal"), f"{w}.kind", ("equal", "at_least", "at_most"))
-        ov = r.table(t.get("overrides", {}), f"{w}.overrides")
-        q = t.get("quantity", "R_interface_ohm_cm2")
-        bad = _bad_quantity(q, job)
-        if bad:
-            raise r.err(f"{w}.quantity", q, f"a recorded value of the {job} job: a summary "
-                        f"key, '<history column>@<t>s' or 'a/b' ({bad})")
-        for k in ("value", "sigma"):
-            v = t.get(k)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise r.err(f"{w}.{k}", v if v is not None else "(missing)", "a number")
-        if not t["sigma"] > 0:
-            raise r.err(f"{w}.sigma", t["sigma"], "a number > 0 (relative for transform = "
-                        "'log', in the quantity's unit for 'linear')")
-        if transform == "log" and not t["value"] > 0:
-            raise r.err(f"{w}.value", t["value"], "a value > 0 for transform = 'log'")
-        expanded = expand_keys(ov, base_cfg, r, w)
-        try:
-            full = case_overrides(common, expanded, base_cfg)
-        except KeyError as e:
-            raise r.err(f"{w}.overrides", ov, f"keys of the configuration ({e.args[0]})") from None
-        _build(base, full, r, f"{w}.overrides", "a valid configuration", ov)
-        targets.append({"name": name, "overrides": expanded, "job": job, "quantity": q,
-                        "value": float(t["value"]), "sigma": float(t["sigma"]),
-                        "transform": transform, "kind": kind})
-    return FitSpec(tuple(params), tuple(targets), copy.deepcopy(config))
-
-
-def _in_unit(si: float, unit: str) -> float:
-    return float(f"{from_si(si, unit):.12g}") if unit not in ("", "1") else si
-
-
-def _bad_quantity(q: Any, job: str) -> str:
-    """Why ``q`` is not a recorded value of ``job`` ('' when it is)."""
-    import re
-
-    from fem_cell.studies.cases import history_columns
-
-    if not isinstance(q, str) or not q.strip():
-        return "not a string"
-    for part in q.split("/"):
-        part = part.strip()
-        m = re.fullmatch(r"(?P<col>[A-Za-z_][A-Za-z0-9_]*)@(?P<t>[-+0-9.eE]+)s", part)
-        if m:
-            if job != "anneal":
-                return f"{part}: history values need the anneal job"
-            if m["col"] not in history_columns():
-                return f"{m['col']} is not a history column ({history_columns()})"
-            continue
-        if part not in summary_keys(job):
-            return f"{part} is not one of {sorted(summary_keys(job))}"
-    return ""
-
-
-def _si_like(text: str, si_unit: str) -> float:
-    """SI value of ``text`` whose unit must have the dimension of ``si_unit``."""
-    from fem_cell.units import _QUANTITY
-
-    m = _QUANTITY.match(text)
-    if not m:
-        raise UnitError(f"{text!r} is not '<number> <unit>'")
-    num, unit = m.groups()
-    u, ref = parse_unit(unit or "1"), parse_unit(si_unit)
-    if u.dims != ref.dims:
-        raise UnitError(f"unit {unit or '1'!r} does not match {si_unit!r}")
-    return float(num) * u.factor + u.offset
-
-
 # ------------------------------------------------------------------ hashing -------
 def _hash_text(raw: dict, base: Path | None, exclude=(), study_exclude=()) -> str:
     d = {k: v for k, v in raw.items() if k not in exclude}
@@ -758,3 +550,8 @@ def display_value(p: Parameter, si: float | None) -> float | None:
         return from_si(si, p.unit)
     except UnitError:
         return si
+
+
+__all__ = ["COMBINE", "KINDS", "MAX_CASES", "PROGRAM_KEYS", "STUDY_KEYS", "TOP_KEYS", "Case",
+           "FitSpec", "Parameter", "PlotSpec", "SpecError", "StudySpec", "case_overrides",
+           "display_value", "expand_keys", "history_label", "load_spec", "program_segments"]

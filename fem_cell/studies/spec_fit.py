@@ -1,0 +1,179 @@
+"""The calibration part of a study spec (``kind = "calibration"``): its ``[[parameters]]``
+(key, initial, lower, upper, log) and ``[[targets]]``, checked like the rest of the spec
+(one-line :class:`~fem_cell.studies.spec_keys.SpecError`) before anything runs.
+
+This module does not import dolfinx.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fem_cell.errors import UnitError
+from fem_cell.studies.cases import JOBS, history_columns, summary_keys
+from fem_cell.studies.spec_keys import SpecReader, build_config, case_overrides, expand_keys
+from fem_cell.units import from_si, parse_unit
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """A calibration's parameters and targets (SI), see :mod:`fem_cell.studies.calibration`."""
+
+    parameters: tuple = ()
+    targets: tuple = ()
+    #: the spec's ``[config]`` table (user-config structure), the calibration's base overrides
+    config: dict = field(default_factory=dict)
+
+
+def fit_spec(raw: dict, r: SpecReader, base: Path | None, common: dict, base_cfg,
+             config: dict) -> FitSpec:
+    """``[[parameters]]`` (key, initial, lower, upper, log) and ``[[targets]]`` (name, job,
+    overrides, quantity, value, sigma, transform, kind) of a calibration, as
+    :class:`fem_cell.studies.calibration.FitParameter` / ``Target`` arguments (dicts; parameter
+    values in ``unit``, the unit the base configuration writes the key in)."""
+    params_raw = r.nonempty_list(raw.get("parameters"), "parameters",
+                                 "one or more [[parameters]] with key, initial, lower, upper (log)")
+    params = [_fit_parameter(p, i, r, base_cfg) for i, p in enumerate(params_raw)]
+    targets_raw = r.nonempty_list(
+        raw.get("targets"), "targets",
+        "one or more [[targets]] with name, job, overrides, quantity, value, sigma")
+    targets: list[dict] = []
+    for i, t in enumerate(targets_raw):
+        targets.append(_fit_target(t, i, r, base, common, base_cfg,
+                                   [x["name"] for x in targets]))
+    return FitSpec(tuple(params), tuple(targets), copy.deepcopy(config))
+
+
+def _fit_parameter(p: Any, i: int, r: SpecReader, base_cfg) -> dict:
+    """One ``[[parameters]]`` table of a calibration: key, bounds in the key's unit, log."""
+    w = f"parameters[{i}]"
+    p = r.table(p, w)
+    r.keys(p, w, ("key", "initial", "lower", "upper", "log"))
+    key = p.get("key")
+    s = base_cfg.settings.get(key) if isinstance(key, str) else None
+    if s is None or not isinstance(s.si_value, (int, float)) or isinstance(s.si_value, bool):
+        raise r.err(f"{w}.key", key, "a numeric setting of the configuration, e.g. "
+                    "'transport.exchange.velocity' (see `fem-cell config`)")
+    si_unit = s.si_unit or "1"
+    unit = s.unit if isinstance(s.unit, str) and s.unit else si_unit
+    vals = {k: _in_unit(x, unit) for k, x in _bounds_si(p, w, r, si_unit).items()}
+    log = p.get("log", True)
+    if not isinstance(log, bool):
+        raise r.err(f"{w}.log", log, "true or false")
+    if not vals["lower"] < vals["initial"] < vals["upper"]:
+        raise r.err(w, {k: p[k] for k in ("initial", "lower", "upper")},
+                    "lower < initial < upper")
+    if log and not vals["lower"] > 0:
+        raise r.err(f"{w}.lower", p["lower"], "a value > 0 for log = true")
+    return {"key": key, **vals, "log": log, "unit": unit}
+
+
+def _bounds_si(p: dict, w: str, r: SpecReader, si_unit: str) -> dict[str, float]:
+    """SI values of a parameter's ``initial``, ``lower`` and ``upper`` (quantities with a
+    unit of ``si_unit``'s dimension, or numbers taken as SI)."""
+    vals = {}
+    for k in ("initial", "lower", "upper"):
+        if k not in p:
+            raise r.err(f"{w}.{k}", "(missing)", "initial, lower and upper")
+        v = p[k]
+        try:
+            if isinstance(v, str):
+                vals[k] = _si_like(v, si_unit)
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                vals[k] = float(v)  # taken as SI
+            else:
+                raise UnitError(f"{v!r} is not a quantity")
+        except UnitError as e:
+            raise r.err(f"{w}.{k}", v, f"a value in a unit of {si_unit} ({e})") from None
+    return vals
+
+
+def _fit_target(t: Any, i: int, r: SpecReader, base: Path | None, common: dict, base_cfg,
+                names: list[str]) -> dict:
+    """One ``[[targets]]`` table of a calibration (``names``: the targets before it); its
+    overrides must make a valid configuration."""
+    w = f"targets[{i}]"
+    t = r.table(t, w)
+    r.keys(t, w, ("name", "job", "overrides", "quantity", "value", "sigma", "transform",
+                  "kind"))
+    name = t.get("name", f"target{i}")
+    if not isinstance(name, str) or not name:
+        raise r.err(f"{w}.name", name, "a non-empty string")
+    if name in names:
+        raise r.err(f"{w}.name", name, "a name no other target has")
+    job = r.choice(t.get("job", "anneal"), f"{w}.job", JOBS)
+    transform = r.choice(t.get("transform", "log"), f"{w}.transform", ("log", "linear"))
+    kind = r.choice(t.get("kind", "equal"), f"{w}.kind", ("equal", "at_least", "at_most"))
+    ov = r.table(t.get("overrides", {}), f"{w}.overrides")
+    q = t.get("quantity", "R_interface_ohm_cm2")
+    bad = _bad_quantity(q, job)
+    if bad:
+        raise r.err(f"{w}.quantity", q, f"a recorded value of the {job} job: a summary "
+                    f"key, '<history column>@<t>s' or 'a/b' ({bad})")
+    _check_value_sigma(t, w, r, transform)
+    expanded = expand_keys(ov, base_cfg, r, w)
+    try:
+        full = case_overrides(common, expanded, base_cfg)
+    except KeyError as e:
+        raise r.err(f"{w}.overrides", ov, f"keys of the configuration ({e.args[0]})") from None
+    build_config(base, full, r, f"{w}.overrides", "a valid configuration", ov)
+    return {"name": name, "overrides": expanded, "job": job, "quantity": q,
+            "value": float(t["value"]), "sigma": float(t["sigma"]),
+            "transform": transform, "kind": kind}
+
+
+def _check_value_sigma(t: dict, w: str, r: SpecReader, transform: str) -> None:
+    """A target's ``value`` and ``sigma``: finite numbers, sigma > 0, value > 0 for log."""
+    for k in ("value", "sigma"):
+        v = t.get(k)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise r.err(f"{w}.{k}", v if v is not None else "(missing)", "a number")
+    if not t["sigma"] > 0:
+        raise r.err(f"{w}.sigma", t["sigma"], "a number > 0 (relative for transform = "
+                    "'log', in the quantity's unit for 'linear')")
+    if transform == "log" and not t["value"] > 0:
+        raise r.err(f"{w}.value", t["value"], "a value > 0 for transform = 'log'")
+
+
+def _in_unit(si: float, unit: str) -> float:
+    return float(f"{from_si(si, unit):.12g}") if unit not in ("", "1") else si
+
+
+def _bad_quantity(q: Any, job: str) -> str:
+    """Why ``q`` is not a recorded value of ``job`` ('' when it is)."""
+    if not isinstance(q, str) or not q.strip():
+        return "not a string"
+    for part in q.split("/"):
+        part = part.strip()
+        m = re.fullmatch(r"(?P<col>[A-Za-z_][A-Za-z0-9_]*)@(?P<t>[-+0-9.eE]+)s", part)
+        if m:
+            if job != "anneal":
+                return f"{part}: history values need the anneal job"
+            if m["col"] not in history_columns():
+                return f"{m['col']} is not a history column ({history_columns()})"
+            continue
+        if part not in summary_keys(job):
+            return f"{part} is not one of {sorted(summary_keys(job))}"
+    return ""
+
+
+def _si_like(text: str, si_unit: str) -> float:
+    """SI value of ``text`` whose unit must have the dimension of ``si_unit``."""
+    from fem_cell.units import _QUANTITY
+
+    m = _QUANTITY.match(text)
+    if not m:
+        raise UnitError(f"{text!r} is not '<number> <unit>'")
+    num, unit = m.groups()
+    u, ref = parse_unit(unit or "1"), parse_unit(si_unit)
+    if u.dims != ref.dims:
+        raise UnitError(f"unit {unit or '1'!r} does not match {si_unit!r}")
+    return float(num) * u.factor + u.offset
+
+
+__all__ = ["FitSpec", "fit_spec"]
