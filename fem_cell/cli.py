@@ -64,7 +64,8 @@ def _job_parser(sub, name: str, help: str, description: str, *, config: bool = T
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fem-cell",
-        description="Finite-element model of a Li/Li3PO4/LiCoO2 thin-film battery during annealing.",
+        description="Finite-element model of a Li/Li3PO4/LiCoO2 thin-film battery during "
+                    "annealing.",
         epilog="Without CONFIG the built-in default cell 'kobayashi2022' is used. "
                "See README.md and docs/ for the configuration reference.")
     import fem_cell
@@ -103,8 +104,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="MPI ranks per case (default: the spec's, else 1)")
     m = sub.add_parser("mesh", help="build and write the stack mesh",
                        description="Build the tagged stack mesh and write it; the format follows "
-                                   "the suffix (.msh gmsh with named physical groups, .vtu, .xdmf). "
-                                   "Coordinates are in mesh units ([mesh].length_scale, default µm).")
+                                   "the suffix (.msh gmsh with named physical groups, .vtu, "
+                                   ".xdmf). Coordinates are in mesh units ([mesh].length_scale, "
+                                   "default µm).")
     m.add_argument("config", nargs="?", type=Path, help="user config TOML (default: built-in cell)")
     m.add_argument("--dim", type=int, choices=(1, 2), help="mesh dimension (overrides [mesh].dim)")
     m.add_argument("--out", "-o", type=Path, required=True, help="mesh file to write")

@@ -12,7 +12,8 @@ users open in ParaView read naturally in µm.
 Physics is still written in SI: :meth:`Domain.grad`, :meth:`Domain.dx`,
 :meth:`Domain.ds` and :meth:`Domain.dS` carry the factors ``1/ℓ`` (gradient) and
 ``ℓ^d`` / ``ℓ^(d-1)`` (measures), so a form written with them evaluates to the same SI
-number whatever ``ℓ`` is (tested in ``tests/verification/test_heat_exact.py::test_length_scale_invariance``).  Each physics
+number whatever ``ℓ`` is (tested in
+``tests/verification/test_heat_exact.py::test_length_scale_invariance``).  Each physics
 block then divides its residual by a reference magnitude (see
 :mod:`fem_cell.physics.heat`) so Newton tolerances are scale-free.  In 1-D integrals
 are per unit film area (m²); in 2-D per unit depth (m).

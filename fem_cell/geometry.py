@@ -63,7 +63,7 @@ class StackGeometry:
             if layer.width is not None and not (0 < layer.width <= self.width):
                 raise ValueError(
                     f"layer {layer.name!r}: width must be in (0, {self.width}] m")
-        for lower, upper in zip(self.layers[:-1], self.layers[1:]):
+        for lower, upper in zip(self.layers[:-1], self.layers[1:], strict=False):
             lw = lower.width if lower.width is not None else self.width
             uw = upper.width if upper.width is not None else self.width
             if uw > lw:
@@ -79,7 +79,7 @@ class StackGeometry:
     @property
     def interface_names(self) -> tuple[str, ...]:
         return tuple(interface_name(a.name, b.name)
-                     for a, b in zip(self.layers[:-1], self.layers[1:]))
+                     for a, b in zip(self.layers[:-1], self.layers[1:], strict=False))
 
     @property
     def total_thickness(self) -> float:

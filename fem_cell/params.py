@@ -272,5 +272,5 @@ def walk(obj, prefix: str = "") -> list[tuple[str, Spec, Any]]:
 
 Law = Callable[[Any, Any], Any]
 
-__all__ = ["Arrhenius", "Declared", "EV", "K_B", "Law", "MAX_ACTIVATION_ENERGY", "Spec", "T_REF", "defaults",
-           "derived", "hop_diffusivity", "key_of", "param", "rate", "specs", "walk"]
+__all__ = ["Arrhenius", "Declared", "EV", "K_B", "Law", "MAX_ACTIVATION_ENERGY", "Spec", "T_REF",
+           "defaults", "derived", "hop_diffusivity", "key_of", "param", "rate", "specs", "walk"]

@@ -50,7 +50,8 @@ class Unit:
     offset: float = 0.0
 
     def __mul__(self, other: Unit) -> Unit:
-        return Unit(self.factor * other.factor, tuple(a + b for a, b in zip(self.dims, other.dims)))
+        dims = tuple(a + b for a, b in zip(self.dims, other.dims, strict=True))
+        return Unit(self.factor * other.factor, dims)
 
     def __pow__(self, n: int) -> Unit:
         return Unit(self.factor**n, tuple(a * n for a in self.dims))
@@ -85,7 +86,8 @@ _UNITS: dict[str, tuple[float, Dims, bool]] = {
     "degC": (1.0, _d(K=1), False),
     "%": (0.01, _d(), False),
 }
-_ALIASES = {"Ω": "Ohm", "ohm": "Ohm", "°C": "degC", "℃": "degC", "µ": "u", "μ": "u", "hr": "h", "yr": "a"}
+_ALIASES = {"Ω": "Ohm", "ohm": "Ohm", "°C": "degC", "℃": "degC", "µ": "u", "μ": "u", "hr": "h",
+            "yr": "a"}
 _PREFIXES = {"p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3, "c": 1e-2, "d": 1e-1, "k": 1e3,
              "M": 1e6, "G": 1e9}
 _SUPERSCRIPTS = str.maketrans({"²": "2", "³": "3", "⁻": "-", "¹": "1"})
@@ -312,7 +314,7 @@ def dimension_name(dims: Dims) -> str:
     for name, d in DIMENSIONS.items():
         if d == dims:
             return name
-    parts = [f"{b}^{e}" if e != 1 else b for b, e in zip(_BASE, dims) if e]
+    parts = [f"{b}^{e}" if e != 1 else b for b, e in zip(_BASE, dims, strict=False) if e]
     return " ".join(parts) or "dimensionless"
 
 
@@ -365,5 +367,6 @@ def parse_quantity(text: str, dimension: str | None = None) -> float:
         raise UnitError(f"{text!r} is not '<number> <unit>'")
     number, unit = m.groups()
     if unit == "" and dimension not in (None, "dimensionless"):
-        raise UnitError(f"{text!r} has no unit; expected a {dimension} (e.g. {EXAMPLE_UNITS[dimension]})")
+        raise UnitError(f"{text!r} has no unit; expected a {dimension} "
+                        f"(e.g. {EXAMPLE_UNITS[dimension]})")
     return to_si(float(number), unit or "1", dimension)

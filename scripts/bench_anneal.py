@@ -47,14 +47,12 @@ def run_case(dim: int, cells_per_layer: int | None, repeats: int) -> dict:
         r = run_anneal(cfg, comm, progress=False)
         comm.Barrier()
         walls.append(time.perf_counter() - t0)
-    st = r.stats
+    st = r.details["stats"]
     h = r.history
-    chem = r.chemistry
     return {
         "dim": dim, "ranks": comm.size,
-        "heat_dofs": r.model.T.function_space.dofmap.index_map.size_global,
-        "transport_dofs": sum(f.space.dofmap.index_map.size_global
-                              for f in chem.transport_problem.fields),
+        "heat_dofs": r.summary["dofs"],
+        "transport_dofs": r.summary["transport_dofs"],
         "steps": st.accepted, "rejected": st.rejected_error + st.rejected_newton,
         "newton_per_step": st.newton_iterations / max(st.accepted, 1),
         "wall_s": walls,

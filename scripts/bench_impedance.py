@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 from fem_cell._dolfinx import MPI
-from fem_cell.physics.electrochem import build_electrochem_model
+from fem_cell.model import build_electrochem_model, electrochem_parameters
 from fem_cell.solvers.impedance import ImpedanceSolver, log_frequencies
 
 
@@ -67,7 +67,9 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     if args.dim == 1:
-        model = build_electrochem_model(comm, prefix="bench_cell_")
+        params, layers, law = _cell()
+        model = build_electrochem_model(comm, params, layers, conductivity_law=law,
+                                        prefix="bench_cell_")
     else:
         model = _cross_section_model(comm, args.lateral_cells)
     t_build = time.perf_counter() - t0
@@ -134,6 +136,7 @@ def _bench_job(comm, args, f) -> int:
     """Time the impedance job's stages on the default cell (pristine, 25 °C)."""
     from fem_cell.config import load_config
     from fem_cell.jobs import impedance as J
+    from fem_cell.model import CellModel
 
     mesh = {"dim": args.dim}
     if args.large:
@@ -154,8 +157,9 @@ def _bench_job(comm, args, f) -> int:
         times[name] = comm.allreduce(time.perf_counter() - t, op=MPI.MAX)
         return out
 
-    op = timed("operating point (mesh + film sub-mesh)", lambda: J.operating_point(cfg, comm))
-    cm = timed("model (refined LiCoO2, forms)", lambda: J.build_cell_model(cfg, op, 298.15))
+    cell = CellModel(cfg, comm)
+    op = timed("operating point (mesh + film sub-mesh)", lambda: cell.operating_point())
+    cm = timed("model (refined LiCoO2, forms)", lambda: cell.small_signal(op, 298.15))
     solver = timed("assemble J, M, δb, δI",
                    lambda: ImpedanceSolver(cm.model.problem, cm.model.physics,
                                            prefix="bench_job_eis_"))
@@ -205,9 +209,19 @@ def _cross_section_model(comm, lateral_cells: int):
                        LayerSpec("Li", "Li", 0.5e-6, 1e-3)), 3e-3)
     domain = build_cross_section_mesh(
         g, MeshSettings(dim=2, cells_per_layer=8, lateral_cells=lateral_cells), comm)
-    return build_electrochem_model(comm, domain=domain,
+    params, layers, law = _cell()
+    return build_electrochem_model(comm, params, domain=domain, conductivity_law=law,
                                    regions=FilmRegions(li_contact="Li3PO4|Li"),
                                    prefix="bench_cell2d_")
+
+
+def _cell():
+    """The built-in cell's small-signal parameters, its film layers and degraded law."""
+    from fem_cell.config import load_config
+
+    cfg = load_config(None)
+    layers = [(n, cfg.geometry.layer(n).thickness) for n in ("LiCoO2", "degraded", "Li3PO4")]
+    return electrochem_parameters(cfg), layers, cfg.chemistry.degraded_layer.conductivity
 
 
 if __name__ == "__main__":

@@ -67,7 +67,6 @@ def main() -> None:
     anneal = {tol: run(tol) for tol in tols}
     hold = {tol: run(tol, hold=True) for tol in tols}
     da = compare(anneal, anneal[tols[-1]])
-    dh = compare(hold, hold[tols[-1]])
     print(f"{'tolerance':>10} {'steps':>6} {'wall s':>7} {'R_150C_1h':>10} {'rel':>9} "
           f"{'R(t) max':>9} {'removed':>8} {'rel':>9} {'R_7d/R_0':>9} {'rel':>9}")
     ok = []

@@ -101,7 +101,7 @@ class CircuitFit:
 
     def as_dict(self) -> dict[str, float]:
         out = {}
-        for n, v, e in zip(self.names, self.values, self.stderr):
+        for n, v, e in zip(self.names, self.values, self.stderr, strict=False):
             out[n] = float(v)
             out[f"{n}_stderr"] = float(e)
         out["fit_residual_max"] = self.residual_max

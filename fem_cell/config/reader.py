@@ -181,7 +181,8 @@ class Reader:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise self.err(f"{key}.value", value, "a number")
             if not isinstance(unit, str):
-                raise self.err(f"{key}.unit", unit, "a unit string, e.g. " + EXAMPLE_UNITS[dimension])
+                raise self.err(f"{key}.unit", unit,
+                               "a unit string, e.g. " + EXAMPLE_UNITS[dimension])
             try:
                 si = to_si(value, unit, dimension)
                 if difference:

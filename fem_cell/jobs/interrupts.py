@@ -6,7 +6,8 @@ Two modes:
   :class:`Interrupted` at once, wherever Python is — unsafe when Python runs inside a
   C++ call (dolfinx calls Python mesh markers and callbacks; an exception there aborts
   the process), hence:
-* **deferred** (the whole of a CLI command): the handler only sets a flag.  Raising inside a PETSc callback would be wrapped by petsc4py into a solver
+* **deferred** (the whole of a CLI command): the handler only sets a flag.  Raising
+  inside a PETSc callback would be wrapped by petsc4py into a solver
   error and the stepper would retry the step as a Newton failure (this is what used
   to happen); instead the job polls :meth:`InterruptGuard.check` between steps and
   Newton retries.  ``check`` is collective — an ``MPI.LOR`` reduction of the flags —

@@ -300,7 +300,8 @@ Interface resistance = the fitted interface arc of the simulated impedance spect
 <th>meets</th></tr>
 {trs}</table>
 {body}
-<p style="color:#666">fem_cell {html.escape(_version())}; generated {time.strftime("%Y-%m-%d %H:%M")}</p>
+<p style="color:#666">fem_cell {html.escape(_version())};
+generated {time.strftime("%Y-%m-%d %H:%M")}</p>
 </body></html>"""
     path.write_text(page, encoding="utf-8")
 

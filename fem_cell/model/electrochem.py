@@ -107,7 +107,7 @@ def build_electrochem_model(comm: MPI.Comm, params: ElectrochemParameters,
                             layers: Sequence[tuple[str, float]] = DEFAULT_FILM_LAYERS, *,
                             regions: FilmRegions | None = None, temperature=298.15,
                             proton_fraction=0.0, conductivity_law: Callable | None = None,
-                            mesh: FilmMeshSettings = FilmMeshSettings(),
+                            mesh: FilmMeshSettings | None = None,
                             domain: Domain | None = None,
                             prefix: str = "fem_cell_ec_") -> ElectrochemModel:
     """Film mesh + electrochemistry at the open-circuit operating point (collective).
@@ -126,7 +126,7 @@ def build_electrochem_model(comm: MPI.Comm, params: ElectrochemParameters,
         prefix: PETSc options prefix of the (Newton) problem.
     """
     if domain is None:
-        domain = build_film_mesh(layers, comm, mesh)
+        domain = build_film_mesh(layers, comm, mesh if mesh is not None else FilmMeshSettings())
     elif MPI.Comm.Compare(domain.comm, comm) not in (MPI.IDENT, MPI.CONGRUENT):
         raise ValueError("domain lives on another communicator than comm")
     names = list(domain.cell_names)

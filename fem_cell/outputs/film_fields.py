@@ -128,8 +128,8 @@ class ProfileRecorder:
         with open(path, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(["time_s", "height_nm", "phase", "xH"])
-            for t, prof in zip(self.times, self.profiles):
+            for t, prof in zip(self.times, self.profiles, strict=False):
                 for phase in (k for k in prof if k != "height_nm"):
-                    for z, x in zip(prof["height_nm"], prof[phase]):
+                    for z, x in zip(prof["height_nm"], prof[phase], strict=False):
                         if np.isfinite(x):
                             w.writerow([repr(t), repr(float(z)), phase, repr(float(x))])

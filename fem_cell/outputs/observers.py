@@ -66,7 +66,8 @@ class FieldObserver:
 
 
 class ProfileObserver:
-    """Records 1-D profiles at output times (a :class:`~fem_cell.outputs.film_fields.ProfileRecorder`)."""
+    """Records 1-D profiles at output times (a
+    :class:`~fem_cell.outputs.film_fields.ProfileRecorder`)."""
 
     def __init__(self, recorder):
         self.recorder = recorder

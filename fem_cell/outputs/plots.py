@@ -224,7 +224,7 @@ def plot_nyquist_overlay(spectra: dict, path: str | Path, title: str = "") -> No
     """
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
-    for k, (name, (f, Z)) in enumerate(spectra.items()):
+    for k, (name, (_f, Z)) in enumerate(spectra.items()):
         ls = "-" if k < 10 else "--"
         for ax in axes:
             ax.plot(Z.real, -Z.imag, ls, color=f"C{k % 10}", lw=1.5, label=name)

@@ -113,7 +113,8 @@ class HeatPhysics:
     def __init__(self, domain: Domain, conductivity: Mapping[str, float],
                  heat_capacity: Mapping[str, float], bcs: Sequence = (), source=None,
                  field: str = "T"):
-        missing = set(domain.cell_names) - set(conductivity) | set(domain.cell_names) - set(heat_capacity)
+        regions = set(domain.cell_names)
+        missing = regions - set(conductivity) | regions - set(heat_capacity)
         if missing:
             raise ValueError(f"no thermal properties for regions {sorted(missing)}")
         self.domain = domain
@@ -194,7 +195,7 @@ class HeatPhysics:
             tv.update(t)
         ell = self.domain.length_scale
         for bc, g in self._dirichlet:
-            g.interpolate(lambda x: bc.value(x * ell, t) * np.ones(x.shape[1]))
+            g.interpolate(lambda x, bc=bc: bc.value(x * ell, t) * np.ones(x.shape[1]))
 
 
 def _n_args(f: Callable) -> int:

@@ -139,8 +139,8 @@ class PhaseTransport(Declared):
         "'ionic_conductivity' (Nernst–Einstein D = σ R T_ref/(F² c))",
         choices=tuple(LI_DIFFUSIVITY_SOURCES))
     proton_diffusivity: Arrhenius = rate(
-        "m2/s", "proton diffusivity D_H at 25 °C", energy_key="proton_diffusivity_activation_energy",
-        **_DIFFUSIVITY)
+        "m2/s", "proton diffusivity D_H at 25 °C",
+        energy_key="proton_diffusivity_activation_energy", **_DIFFUSIVITY)
     site_density: float = derived("mol/m3", "Li-site density c (materials.<phase>.li_site_density)")
     lithium_diffusivity: Arrhenius = derived("m2/s", "Li diffusivity D_Li (from the material)")
 

@@ -459,5 +459,5 @@ def _add_mode():
     return dolfinx.la.InsertMode.add
 
 
-__all__ = ["C_REF", "D_REF", "FractionOutOfRangeError", "PHI_NEWTON_TOL", "Phase", "TransportPhysics",
-           "X_NEWTON_TOL", "lithium_diffusivity_from_conductivity"]
+__all__ = ["C_REF", "D_REF", "FractionOutOfRangeError", "PHI_NEWTON_TOL", "Phase",
+           "TransportPhysics", "X_NEWTON_TOL", "lithium_diffusivity_from_conductivity"]

@@ -65,7 +65,7 @@ class SequentialProblem:
 
     def solve(self) -> tuple[bool, int, int]:
         total = 0
-        for k, (p, couple) in enumerate(zip(self.problems, self.couplings)):
+        for k, (p, couple) in enumerate(zip(self.problems, self.couplings, strict=False)):
             if couple is not None:
                 couple()
             ok, its, reason = p.solve()
@@ -79,17 +79,17 @@ class SequentialProblem:
         return [a for p in self.problems for a in p.get_state()]
 
     def set_state(self, state: Sequence[np.ndarray]) -> None:
-        for p, s in zip(self.problems, self._split(state)):
+        for p, s in zip(self.problems, self._split(state), strict=False):
             p.set_state(s)
         for couple in self.couplings:  # keep coupled data consistent with the state
             if couple is not None:
                 couple()
 
     def set_history(self, u_n: Sequence[np.ndarray], u_nm1: Sequence[np.ndarray]) -> None:
-        for p, a, b in zip(self.problems, self._split(u_n), self._split(u_nm1)):
+        for p, a, b in zip(self.problems, self._split(u_n), self._split(u_nm1), strict=False):
             p.set_history(a, b)
 
     def error_norm(self, state: Sequence[np.ndarray], reference: Sequence[np.ndarray],
                    factor: float) -> float:
         return max(p.error_norm(s, r, factor) for p, s, r in
-                   zip(self.problems, self._split(state), self._split(reference)))
+                   zip(self.problems, self._split(state), self._split(reference), strict=False))

@@ -155,7 +155,7 @@ class TransientProblem:
         else:
             tests = list(ufl.TestFunctions(ufl.MixedFunctionSpace(*spaces)))
         self._u = {f.name: f.u for f in self.fields}
-        self._v = {f.name: w for f, w in zip(self.fields, tests)}
+        self._v = {f.name: w for f, w in zip(self.fields, tests, strict=False)}
         udot = {f.name: c0 * f.u + c1 * f.u_n + c2 * f.u_nm1 for f in self.fields}
 
         F = None
@@ -286,11 +286,11 @@ class TransientProblem:
         return [f.u.x.array.copy() for f in self.fields]
 
     def set_state(self, state: Sequence[np.ndarray]) -> None:
-        for f, a in zip(self.fields, state):
+        for f, a in zip(self.fields, state, strict=False):
             f.u.x.array[:] = a
 
     def set_history(self, u_n: Sequence[np.ndarray], u_nm1: Sequence[np.ndarray]) -> None:
-        for f, a, b in zip(self.fields, u_n, u_nm1):
+        for f, a, b in zip(self.fields, u_n, u_nm1, strict=False):
             f.u_n.x.array[:] = a
             f.u_nm1.x.array[:] = b
 
@@ -298,7 +298,7 @@ class TransientProblem:
                    factor: float) -> float:
         """max_i factor·|state−reference| / (atol + rtol·|state|), over owned DOFs, all ranks."""
         local = 0.0
-        for f, a, b in zip(self.fields, state, reference):
+        for f, a, b in zip(self.fields, state, reference, strict=False):
             n = f.n_owned
             err = factor * np.abs(a[:n] - b[:n]) / (f.atol + f.rtol * np.abs(a[:n]))
             if n:

@@ -7,13 +7,13 @@ import textwrap
 
 import numpy as np
 import pytest
+from helpers import COARSE_2D_MESH
 
 from fem_cell._dolfinx import MPI
 from fem_cell.config import load_config
 from fem_cell.jobs.anneal import anneal_job, checkpoint_name
 from fem_cell.model import CellModel
 from fem_cell.solvers.checkpoint import load_checkpoint
-from helpers import COARSE_2D_MESH
 
 CFG = COARSE_2D_MESH + textwrap.dedent("""
     [anneal]
@@ -60,16 +60,16 @@ def test_checkpoint_n_to_m_ranks(shared_tmp):
         assert s_world.t == s_self.t == 240.0
         assert len(s_world.states) == len(s_self.states)
         assert len(s_world.states[0]) == 4  # T, xH_LiCoO2, xH_Li3PO4, phi
-        for lw, ls in zip(s_world.states, s_self.states):
-            for fw, fs in zip(lw, ls):
+        for lw, ls in zip(s_world.states, s_self.states, strict=False):
+            for fw, fs in zip(lw, ls, strict=False):
                 assert np.allclose(fw, fs, rtol=1e-8, atol=1e-8 * np.abs(fs).max())
         assert np.allclose(s_world.dts, s_self.dts, rtol=1e-8)
     # 1 -> N: every rank gets its own DOFs of the 1-rank state
     model = _model(cfg, world)
     s_self, _ = load_checkpoint(ck_self, world, _spaces(model))
     s_world, _ = load_checkpoint(ck_world, world, _spaces(model))
-    for lw, ls in zip(s_world.states, s_self.states):
-        for fw, fs in zip(lw, ls):
+    for lw, ls in zip(s_world.states, s_self.states, strict=False):
+        for fw, fs in zip(lw, ls, strict=False):
             scale = world.allreduce(float(np.abs(fs).max()) if fs.size else 0.0, op=MPI.MAX)
             assert np.allclose(fw, fs, rtol=1e-8, atol=1e-8 * scale)
     T = model.T

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import ec_model
 
 from fem_cell._dolfinx import MPI
 from fem_cell.solvers.impedance import ImpedanceSolver, log_frequencies
-from helpers import ec_model
 
 FREQS = log_frequencies(1e-2, 1e6, 31)
 

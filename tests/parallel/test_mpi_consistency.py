@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from fem_cell._dolfinx import MPI
-from fem_cell.jobs.anneal import run_anneal
 from fem_cell.config import load_config
+from fem_cell.jobs.anneal import run_anneal
 
 COLUMNS = ["time_s", "T_plate_C", "T_min_C", "T_mean_C", "T_max_C", "T_top_C"]
 CHEMISTRY = ["R_interface_ohm_cm2", "R_interface_T_ohm_cm2", "H_LiCoO2_mol_m2", "H_Li3PO4_mol_m2",

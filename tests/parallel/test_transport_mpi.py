@@ -11,8 +11,8 @@ from fem_cell._dolfinx import MPI, fem
 from fem_cell.config import load_config
 from fem_cell.meshing.line import build_line_mesh
 from fem_cell.meshing.settings import MeshSettings
-from fem_cell.physics.degraded import InterfaceResistance
 from fem_cell.model import build_transport_problem, transport_block
+from fem_cell.physics.degraded import InterfaceResistance
 from fem_cell.physics.exposure import apply_exposure, exposure_profile
 from fem_cell.solvers.time_stepping import TimeStepper
 

@@ -111,13 +111,16 @@ def _cli(*args, cwd):
 
 BAD_CONFIGS = {
     "huge_thickness": '[layers.Li3PO4]\nthickness = "1e308 um"',
-    "huge_hold": '[anneal]\nsegments = [{ ramp_to = "150 degC", rate = "5 K/min" }, { hold = "1e308 s" }]',
+    "huge_hold": ('[anneal]\nsegments = [{ ramp_to = "150 degC", rate = "5 K/min" }, '
+                  '{ hold = "1e308 s" }]'),
     "shorter_than_a_step": '[anneal]\nsegments = [{ ramp_to = "150 degC", rate = "1e308 K/min" }]',
-    "melting": '[anneal]\nsegments = [{ ramp_to = "200 degC", rate = "5 K/min" }, { hold = "1 h" }]',
+    "melting": ('[anneal]\nsegments = [{ ramp_to = "200 degC", rate = "5 K/min" }, '
+                '{ hold = "1 h" }]'),
     "thickness": '[layers.Li3PO4]\nthickness = "-2 um"',
     "unknown": '[mesh]\nresolution = "fine"',
     "units": '[layers.Li3PO4]\nthickness = "2 s"',
-    "order": '[anneal]\nbreakpoints = [["0 min", "25 degC"], ["10 min", "100 degC"], ["9 min", "25 degC"]]',
+    "order": ('[anneal]\nbreakpoints = [["0 min", "25 degC"], ["10 min", "100 degC"], '
+              '["9 min", "25 degC"]]'),
 }
 
 
@@ -180,9 +183,8 @@ def test_non_utf8_config_one_line(tmp_path):
 
 @pytest.mark.serial
 def test_cell_file_as_config_hints_cell_key(tmp_path):
-    from fem_cell.config import available_cells  # noqa: F401 - the data file exists
-
     import fem_cell
+    from fem_cell.config import available_cells  # noqa: F401 - the data file exists
 
     cell = tmp_path / "mycell.toml"
     src = fem_cell.__file__.replace("__init__.py", "data/cells/kobayashi2022.toml")

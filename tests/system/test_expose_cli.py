@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
+from helpers import run_cli as cli
 
 from fem_cell.outputs.history import read_history
-from helpers import run_cli as cli
 
 pytestmark = pytest.mark.serial
 

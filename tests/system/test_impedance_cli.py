@@ -5,7 +5,6 @@ import csv
 import json
 
 import pytest
-
 from helpers import run_cli as cli
 
 pytestmark = pytest.mark.serial

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import COARSE_2D_MESH
 
 from fem_cell.outputs.history import read_history
-from helpers import COARSE_2D_MESH
 
 pytestmark = pytest.mark.serial
 

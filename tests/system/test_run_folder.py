@@ -9,10 +9,10 @@ import textwrap
 
 import numpy as np
 import pytest
-
-from fem_cell.outputs.history import read_history
 from helpers import COARSE_2D_MESH
 from helpers import run_cli as cli
+
+from fem_cell.outputs.history import read_history
 
 pytestmark = pytest.mark.serial
 

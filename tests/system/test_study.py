@@ -12,10 +12,10 @@ import pytest
 
 from fem_cell._dolfinx import MPI
 from fem_cell.jobs.interrupts import Interrupted, InterruptGuard
-from fem_cell.studies.job import study_job
 from fem_cell.outputs.rundir import OutputError, read_run_json
 from fem_cell.studies import cases as study_cases
 from fem_cell.studies import read_results, run_study
+from fem_cell.studies.job import study_job
 
 pytestmark = pytest.mark.serial
 

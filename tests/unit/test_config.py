@@ -89,7 +89,8 @@ def test_user_overrides(tmp_path):
 def test_breakpoint_program(tmp_path):
     p = write(tmp_path, """
         [anneal]
-        breakpoints = [["0 min", "25 degC"], ["25 min", "150 degC"], ["85 min", "150 degC"], ["110 min", "25 degC"]]
+        breakpoints = [["0 min", "25 degC"], ["25 min", "150 degC"], ["85 min", "150 degC"],
+                       ["110 min", "25 degC"]]
     """)
     cfg = load_config(p)
     assert cfg.anneal.times.tolist() == pytest.approx([0, 1500, 5100, 6600])
@@ -99,7 +100,8 @@ BAD = [
     # (toml text, key in message, words expected in message)
     ('foo = 1', "foo", "known keys"),
     ('[mesh]\nresolution = 3', "mesh.resolution", "known keys"),
-    ('[materials.Li3PO4]\nviscosity = "1 Pa s"', "materials.Li3PO4.viscosity", "known material properties"),
+    ('[materials.Li3PO4]\nviscosity = "1 Pa s"', "materials.Li3PO4.viscosity",
+     "known material properties"),
     ('[layers.LPO]\nthickness = "1 um"', "layers.LPO", "cell's layers"),
     ('[layers.Li3PO4]\nthickness = "-1 um"', "layers.Li3PO4.thickness", "positive"),
     ('[layers.Li3PO4]\nthickness = "0 um"', "layers.Li3PO4.thickness", "positive"),
@@ -107,8 +109,10 @@ BAD = [
     ('[layers.Li3PO4]\nthickness = "1"', "layers.Li3PO4.thickness", "has no unit"),
     ('[layers.Li3PO4]\nthickness = "1 K"', "layers.Li3PO4.thickness", "expected a length"),
     ('[layers.Li3PO4]\nthickness = "1 parsec"', "layers.Li3PO4.thickness", "unknown unit"),
-    ('[layers.Li3PO4]\nthickness = { value = "1", unit = "um" }', "layers.Li3PO4.thickness.value", "a number"),
-    ('[layers.Li3PO4]\nthickness = { value = 1 }', "layers.Li3PO4.thickness", "both value and unit"),
+    ('[layers.Li3PO4]\nthickness = { value = "1", unit = "um" }', "layers.Li3PO4.thickness.value",
+     "a number"),
+    ('[layers.Li3PO4]\nthickness = { value = 1 }', "layers.Li3PO4.thickness",
+     "both value and unit"),
     ('[layers.Li]\nwidth = "5 mm"', "layers", "consistent stack"),
     ('[materials.Li]\ndensity = "1 kg"', "materials.Li.density", "density"),
     ('[thermal]\nbottom = "glued"', "thermal.bottom", "prescribed"),
@@ -122,17 +126,21 @@ BAD = [
     ('cell = "nosuchcell"', "cell", "built-in cell"),
     ('[anneal]\nbreakpoints = [["0 min", "25 degC"], ["10 min", "100 degC"], ["5 min", "50 degC"]]',
      "anneal.breakpoints[2][0]", "increase strictly"),
-    ('[anneal]\nbreakpoints = [["0 min", "25 degC"], ["10 min", "100 degC"], ["10 min", "50 degC"]]',
+    ('[anneal]\nbreakpoints = [["0 min", "25 degC"], ["10 min", "100 degC"], '
+     '["10 min", "50 degC"]]',
      "anneal.breakpoints[2][0]", "increase strictly"),
     ('[anneal]\nbreakpoints = [["1 min", "25 degC"], ["10 min", "100 degC"]]',
      "anneal.breakpoints[0][0]", "start at time 0"),
-    ('[anneal]\nbreakpoints = [["0 min", "25"], ["10 min", "100 degC"]]', "anneal.breakpoints[0][1]", "no unit"),
+    ('[anneal]\nbreakpoints = [["0 min", "25"], ["10 min", "100 degC"]]',
+     "anneal.breakpoints[0][1]", "no unit"),
     ('[anneal]\nsegments = [{ ramp_to = "200 degC", rate = "5 K/min" }, { hold = "1 h" }]',
      "anneal", "melting point of Li (180.5 degC)"),
-    ('[anneal]\nsegments = [{ ramp_to = "150 degC", rate = "-5 K/min" }]', "anneal.segments[0].rate", "positive"),
+    ('[anneal]\nsegments = [{ ramp_to = "150 degC", rate = "-5 K/min" }]',
+     "anneal.segments[0].rate", "positive"),
     ('[anneal]\nsegments = [{ ramp_to = "150 degC" }]', "anneal.segments[0]", "ramp/hold"),
     ('[anneal]\nsegments = [{ hold = "0 min" }]', "anneal.segments[0].hold", "positive"),
-    ('[anneal]\nsegments = [{ hold = "1 h" }]\nbreakpoints = [["0 s", "25 degC"], ["1 h", "25 degC"]]',
+    ('[anneal]\nsegments = [{ hold = "1 h" }]\n'
+     'breakpoints = [["0 s", "25 degC"], ["1 h", "25 degC"]]',
      "anneal", "not both"),
     # chemistry and exposure
     ('[exposure]\ngas = "Ar"', "exposure.gas",
@@ -160,7 +168,8 @@ BAD = [
     ('[transport.Li3PO4]\nproton_diffusivity_activation_energy = "-0.1 eV"',
      "transport.Li3PO4.proton_diffusivity_activation_energy", "from 0 to 5 eV"),
     ('[transport.Li3PO4]\nlithium_diffusivity_from = "magic"',
-     "transport.Li3PO4.lithium_diffusivity_from", "'li_chemical_diffusivity', 'ionic_conductivity'"),
+     "transport.Li3PO4.lithium_diffusivity_from",
+     "'li_chemical_diffusivity', 'ionic_conductivity'"),
     ('[transport.Li3PO4]\nlithium_diffusivity = "1e-16 m2/s"',
      "transport.Li3PO4.lithium_diffusivity", "known keys"),
     ('[transport.Li3PO4]\nlithium_diffusivity_from = "li_chemical_diffusivity"',

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from fem_cell._dolfinx import fem
+from fem_cell.config import load_config
 from fem_cell.geometry import LayerSpec, StackGeometry
 from fem_cell.meshing.line import build_line_mesh
 from fem_cell.meshing.settings import MeshSettings
-from fem_cell.config import load_config
 from fem_cell.physics.degraded import InterfaceResistance, ohm_m2_to_ohm_cm2
 
 LAW = load_config().chemistry.degraded_layer  # σ0 1e-5 S/m, β 9.626, R_p 9.75 Ω cm²

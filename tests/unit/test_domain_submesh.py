@@ -8,10 +8,10 @@ import pytest
 
 from fem_cell._dolfinx import fem
 from fem_cell.config import load_config
+from fem_cell.domain import SubmeshTransfer
 from fem_cell.errors import MeshError
 from fem_cell.meshing.line import build_line_mesh
 from fem_cell.meshing.settings import MeshSettings
-from fem_cell.domain import SubmeshTransfer
 
 FILMS = ("LiCoO2", "degraded", "Li3PO4")
 

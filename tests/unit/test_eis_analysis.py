@@ -5,8 +5,12 @@ drifting (non-causal) one, the export re-reads with impedance.py."""
 import numpy as np
 import pytest
 
-from fem_cell.analysis.eis import (fit_equivalent_circuit, kramers_kronig,
-                                   stack_initial_guess, write_spectrum_csv)
+from fem_cell.analysis.eis import (
+    fit_equivalent_circuit,
+    kramers_kronig,
+    stack_initial_guess,
+    write_spectrum_csv,
+)
 
 F = np.logspace(-2, 6, 61)
 W = 2 * np.pi * F

@@ -7,11 +7,11 @@ import dataclasses
 
 import numpy as np
 import pytest
+from helpers import EC_DEGRADED, ec_model, ec_params
 
 from fem_cell._dolfinx import MPI, fem, ufl
 from fem_cell.constants import FARADAY, GAS_CONSTANT
 from fem_cell.physics.electrochem import ElectrochemParameters
-from helpers import EC_DEGRADED, ec_model, ec_params
 from fem_cell.solvers.impedance import ImpedanceSolver, log_frequencies, to_ohm_cm2
 
 FREQS = log_frequencies(1e-2, 1e6, 61)

@@ -6,20 +6,19 @@ number of ranks (``mpirun -n 2 python -m pytest -m mpi``).
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 from fem_cell._dolfinx import MPI, dolfinx, fem
 from fem_cell.geometry import LayerSpec, StackGeometry
-from fem_cell.meshing.line import layer_node_coordinates
-from fem_cell.meshing.settings import MeshSettings
 from fem_cell.meshing.cross_section import (
     LATERAL_SIZE_RATIO,
     build_cross_section_mesh,
     create_gmsh_model,
     lateral_node_coordinates,
 )
+from fem_cell.meshing.line import layer_node_coordinates
+from fem_cell.meshing.settings import MeshSettings
 
 W = 2e-3  # cross-section width (m)
 PAD = 1e-3  # Li pad width (m)

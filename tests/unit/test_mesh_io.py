@@ -12,10 +12,10 @@ import pytest
 from fem_cell._dolfinx import MPI, fem
 from fem_cell.errors import MeshError
 from fem_cell.geometry import LayerSpec, StackGeometry
-from fem_cell.meshing.line import build_line_mesh
-from fem_cell.meshing.settings import MeshSettings
 from fem_cell.meshing.cross_section import build_cross_section_mesh
 from fem_cell.meshing.io import check_domain_against_geometry, read_mesh, write_mesh
+from fem_cell.meshing.line import build_line_mesh
+from fem_cell.meshing.settings import MeshSettings
 
 W, PAD = 2e-3, 1e-3
 THICK = {"substrate": 500e-6, "LiCoO2": 90e-9, "degraded": 10e-9, "Li3PO4": 1e-6, "Li": 0.5e-6}

@@ -115,7 +115,8 @@ def test_slab_step_response_fourier_series(comm):
     """
     cells = (20, 40, 80, 160)
     atols = (8e-6, 1e-6, 1.25e-7, 1.5625e-8)
-    errs = np.array([_slab_errors(comm, n, a) for n, a in zip(cells, atols)])  # (mesh, time)
+    # (mesh, time)
+    errs = np.array([_slab_errors(comm, n, a) for n, a in zip(cells, atols, strict=True)])
     assert np.all(errs[-1] < 1e-4), errs
     assert np.all(errs[1:] < errs[:-1]), errs
     for j in range(len(FOURIER_NUMBERS)):
@@ -169,7 +170,7 @@ def _check_series_resistance(domain: Domain, geometry: StackGeometry, kind: str)
 
     V = T.function_space
     iface_err = 0.0
-    for name, T_exact in zip([*geometry.interface_names, "top"], T_tops):
+    for name, T_exact in zip([*geometry.interface_names, "top"], T_tops, strict=False):
         dofs = fem.locate_dofs_topological(V, domain.dim - 1, domain.facets(name))
         dofs = dofs[dofs < V.dofmap.index_map.size_local]
         n_found = domain.comm.allreduce(len(dofs), op=MPI.SUM)

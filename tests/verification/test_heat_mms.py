@@ -354,9 +354,9 @@ def test_adaptive_bdf2_error_follows_tolerance(comm):
         _, err, stats = _run_time_mms(comm, "bdf2", atol=tol)
         errs.append(err)
         steps.append(stats.accepted)
-    assert all(e2 < e1 for e1, e2 in zip(errs, errs[1:])), errs
-    assert all(s2 > s1 for s1, s2 in zip(steps, steps[1:])), steps
-    for tol, e, n in zip(tols, errs, steps):
+    assert all(e2 < e1 for e1, e2 in zip(errs, errs[1:], strict=False)), errs
+    assert all(s2 > s1 for s1, s2 in zip(steps, steps[1:], strict=False)), steps
+    for tol, e, n in zip(tols, errs, steps, strict=False):
         assert e <= n * tol, (tol, e, n)
     slope = fitted_order(tols, errs)
     assert abs(slope - 2.0 / 3.0) < 0.1, (slope, errs)

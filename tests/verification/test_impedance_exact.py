@@ -11,6 +11,9 @@ import math
 
 import numpy as np
 import pytest
+from helpers import EC_DEGRADED as DEGRADED
+from helpers import ec_model as model
+from helpers import ec_params as params
 
 from fem_cell._dolfinx import MPI
 from fem_cell.constants import (
@@ -23,9 +26,6 @@ from fem_cell.constants import (
 from fem_cell.params import EV, Arrhenius
 from fem_cell.physics.electrochem import FilmRegions
 from fem_cell.physics.parameters import DegradedLayerLaw
-from helpers import EC_DEGRADED as DEGRADED
-from helpers import ec_model as model
-from helpers import ec_params as params
 from fem_cell.solvers.impedance import ImpedanceSolver, log_frequencies
 
 T25 = 298.15
@@ -36,6 +36,12 @@ TOL = 1e-3
 
 def arrhenius(Ea_J, T, Tref=T25):
     return math.exp(-Ea_J / (BOLTZMANN_EV * ELEMENTARY_CHARGE) * (1 / T - 1 / Tref))
+
+
+def law_at(law, T):
+    """An Arrhenius law's value at T, with this file's own exponential (independent of
+    the code's Arrhenius class)."""
+    return law.value * arrhenius(law.activation_energy, T)
 
 
 def layer(L, sigma, eps_r, w):
@@ -114,7 +120,8 @@ def _warburg_cell():
 
     def others(w):   # exact, and P1-exact in the model (linear potential, point interfaces)
         return (rc(r_ct(p.li_exchange_current.value), p.li_double_layer_capacitance, w)
-                + layer(L_s, p.electrolyte_conductivity.value, p.electrolyte_relative_permittivity, w)
+                + layer(L_s, p.electrolyte_conductivity.value,
+                        p.electrolyte_relative_permittivity, w)
                 + r_ct(p.electrode_exchange_current.value))
 
     return p, m, R_D, tau, others, L_e
@@ -148,11 +155,11 @@ def test_warburg_low_frequency_limit():
 
 def default_cell_exact(p, w, T=T25, xH=0.0, layers=(90e-9, 10e-9, 1e-6)):
     L_e, L_d, L_s = layers
-    sigma_s = p.electrolyte_conductivity.value * arrhenius(p.electrolyte_conductivity.activation_energy, T)
+    sigma_s = law_at(p.electrolyte_conductivity, T)
     sigma_d = (DEGRADED.sigma0.value * arrhenius(DEGRADED.sigma0.activation_energy, T)
                * math.exp(-DEGRADED.beta * xH))
     D = p.electrode_diffusivity.value * arrhenius(p.electrode_diffusivity.activation_energy, T)
-    i0_c = p.electrode_exchange_current.value * arrhenius(p.electrode_exchange_current.activation_energy, T)
+    i0_c = law_at(p.electrode_exchange_current, T)
     i0_li = p.li_exchange_current.value * arrhenius(p.li_exchange_current.activation_energy, T)
     R_D = -p.ocv_slope * L_e / (FARADAY * p.electrode_site_density * D)
     Z_far = r_ct(i0_c, T) + warburg(R_D, L_e**2 / D, w)
@@ -326,7 +333,7 @@ def test_transport_model_law_plugs_in():
     w = 2 * np.pi * F_BAND
     sigma_d = (law.sigma0.value * arrhenius(law.sigma0.activation_energy, T)
                * math.exp(-law.beta * xH))
-    sigma_s = p.electrolyte_conductivity.value * arrhenius(p.electrolyte_conductivity.activation_energy, T)
+    sigma_s = law_at(p.electrolyte_conductivity, T)
     i0_li = p.li_exchange_current.value * arrhenius(p.li_exchange_current.activation_energy, T)
     exact = (rc(r_ct(i0_li, T), p.li_double_layer_capacitance, w)
              + layer(Ls, sigma_s, p.electrolyte_relative_permittivity, w)

@@ -4,14 +4,15 @@ Fourier-analysed, agrees with (J + iωM)⁻¹ within 1 % at 5 frequencies spanni
 diffusion tail, the interface arc and the electrolyte arc (measured: ≤ 0.4 %)."""
 
 import pytest
+from helpers import ec_model
 
 from fem_cell._dolfinx import MPI
 from fem_cell.solvers.impedance import ImpedanceSolver
 from fem_cell.solvers.time_domain_eis import time_domain_impedance
-from helpers import ec_model
 
 
 @pytest.mark.serial
+@pytest.mark.slow
 def test_sine_through_the_transient_solver_matches_small_signal():
     m = ec_model(MPI.COMM_SELF, prefix="test_td_")
     s = ImpedanceSolver(m.problem, m.physics, prefix="test_td_eis_")

@@ -8,13 +8,13 @@ to 1e-10 relative; with the sink open the per-step discrete balance
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from fem_cell._dolfinx import fem
 from fem_cell.config import load_config
 from fem_cell.meshing.line import build_line_mesh
-import dataclasses
-
 from fem_cell.model.chemistry import build_transport_problem, phases, sink_boundary
 from fem_cell.physics.exposure import apply_exposure, exposure_profile
 from fem_cell.physics.transport import TransportPhysics

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from fem_cell._dolfinx import MPI, fem, ufl
+from fem_cell.config import SolverSettings
 from fem_cell.geometry import LayerSpec, StackGeometry
 from fem_cell.meshing.line import build_line_mesh
 from fem_cell.meshing.settings import MeshSettings
-from fem_cell.config import SolverSettings
 from fem_cell.model import build_transport_problem
 from fem_cell.params import Arrhenius
 from fem_cell.physics.parameters import PhaseTransport
