@@ -10,7 +10,15 @@ import sys
 
 from fem_cell.constants import FARADAY, GAS_CONSTANT
 from fem_cell.params import EV, Arrhenius
-from fem_cell.physics.parameters import DegradedLayerLaw
+from fem_cell.physics.parameters import (
+    Chemistry,
+    DegradedLayerLaw,
+    Exchange,
+    ExposureModel,
+    PhaseTransport,
+    Sink,
+    Trapping,
+)
 
 #: a coarse 2-D cross-section for quick end-to-end runs (TOML [mesh] table)
 COARSE_2D_MESH = """
@@ -32,10 +40,20 @@ def run_cli(*args, cwd, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 # -- electrochemistry test cell (parameters of the science brief, fixed here) --------
-#: the degraded layer's law of these tests (σ0 2e-5 S/m → R_d = 5 Ω cm² over 10 nm)
-EC_DEGRADED = DegradedLayerLaw(sigma0=Arrhenius(2e-5, 0.45 * EV), beta=9.6,
-                            pristine_resistance=Arrhenius(9.75e-4, 0.6 * EV),
-                            reference_temperature=298.15)
+#: thickness of the degraded layer of these tests (m)
+EC_DEGRADED_THICKNESS = 10e-9
+#: the degraded layer's law of these tests: R_p 9.75 Ω cm² (0.6 eV), 5 Ω cm² of it in the
+#: proton-free 10 nm layer (σ_d0 = L_d/(s R_p) = 2e-5 S/m), β 9.6
+EC_DEGRADED = DegradedLayerLaw(beta=9.6, pristine_resistance=Arrhenius(9.75e-4, 0.6 * EV),
+                               pristine_share=5.0 / 9.75, reference_temperature=298.15)
+
+
+def ec_conductivity(x, T):
+    """σ_d(x_H, T) (S/m) of :data:`EC_DEGRADED` over a layer of
+    :data:`EC_DEGRADED_THICKNESS`: the ``law(x_H, T)`` the electrochemistry block takes."""
+    return EC_DEGRADED.conductivity(x, T, EC_DEGRADED_THICKNESS)
+
+
 _ARRHENIUS = ("electrolyte_conductivity", "electrode_diffusivity",
               "electrode_exchange_current", "li_exchange_current")
 
@@ -64,5 +82,60 @@ def ec_model(comm, p=None, *args, **kw):
     """build_electrochem_model with these tests' parameters and degraded-layer law."""
     from fem_cell.model import build_electrochem_model
 
-    kw.setdefault("conductivity_law", EC_DEGRADED.conductivity)
+    kw.setdefault("conductivity_law", ec_conductivity)
     return build_electrochem_model(comm, p if p is not None else ec_params(), *args, **kw)
+
+
+# -- transport test chemistry (explicit, not the cell's: its numbers are being fitted) --
+#: LiCoO2 of the transport tests: D_H 1e-20 m²/s at 25 °C (0.6 eV: 1e-17 at 150 °C),
+#: McNabb–Foster traps n_t 0.1, λ 0.28 nm, ν 1e13 s⁻¹, E_d 1.0 eV (k_d ≈ 12 s⁻¹ at
+#: 150 °C, ~1e-4 s⁻¹ at 25 °C)
+TEST_LCO = PhaseTransport(
+    "li_chemical_diffusivity", Arrhenius(1e-20, 0.6 * EV), 5.16e4, Arrhenius(1e-16, 0.45 * EV),
+    Trapping(0.1, 0.28e-9, Arrhenius.from_prefactor(1e13, 1.0 * EV)))
+#: Li3PO4 of the transport tests: D_H 1e-18 m²/s at 25 °C (0.6 eV: 1e-15 at 150 °C)
+TEST_LPO = PhaseTransport("ionic_conductivity", Arrhenius(1e-18, 0.6 * EV), 6.4e4,
+                          Arrhenius(1.25e-16, 0.57 * EV), None)
+#: transport chemistry of these tests: a fast exchange into Li3PO4 (K = 1e6), an ideal sink
+#: at Li, the helpers' degraded-layer law
+TEST_CHEMISTRY = Chemistry(
+    phases=(("LiCoO2", TEST_LCO), ("Li3PO4", TEST_LPO)),
+    exchange=Exchange(Arrhenius(1e-9, 0.6 * EV), Arrhenius(1e6, 0.0)),
+    sink=Sink("sink", Arrhenius(1e-9, 0.0)), degraded_layer=EC_DEGRADED,
+    exposure_model=ExposureModel(Arrhenius(1e-4, 0.0), 298.15))
+
+
+def with_test_chemistry(config, **changes):
+    """``config`` with :data:`TEST_CHEMISTRY` (``changes``: its fields replaced)."""
+    return dataclasses.replace(config, chemistry=dataclasses.replace(TEST_CHEMISTRY, **changes))
+
+
+def set_exposed_profile(block, mobile: float = 2e-3, trapped: float = 0.05,
+                        depth: float = 3e-9, phase: str = "LiCoO2") -> None:
+    """An explicit, exposure-like initial state of a transport block (collective): in
+    ``phase`` the mobile fraction ``mobile·erfc(d/depth)`` and, with traps, the trapped
+    fraction ``trapped·erfc(d/(2 depth))`` (d: depth below the phase's top); 0 in the
+    other phases; Φ = 0.  Independent of the exposure model and its calibration."""
+    import math
+
+    from mpi4py import MPI
+
+    import numpy as np
+
+    d = block.domain
+    vert = d.dim - 1
+    cells = d.cells(*block.phase(phase).regions)
+    dofs = np.unique(block.V.dofmap.list[cells].ravel())
+    xyz = block.V.tabulate_dof_coordinates()[dofs]
+    top = d.comm.allreduce(float(xyz[:, vert].max()) if len(dofs) else -np.inf, op=MPI.MAX)
+    top *= d.length_scale
+    erfc = np.vectorize(math.erfc)
+    for q in block.phases:
+        block.set_uniform(q.name, 0.0)
+        if q.name in block.trapped:
+            block.set_uniform(q.name, 0.0, trapped=True)
+    block.set_profile(phase, lambda X: mobile * erfc(np.maximum(top - X[vert], 0.0) / depth))
+    if phase in block.trapped:
+        block.set_profile(phase, lambda X: trapped * erfc(np.maximum(top - X[vert], 0.0)
+                                                          / (2 * depth)), trapped=True)
+    block.phi.x.array[:] = 0.0

@@ -1,26 +1,28 @@
 """Coupled Li⁺/H⁺ transport: the same run on 1 rank (COMM_SELF) and on all ranks
-(COMM_WORLD) gives the same inventories, fluxes and resistance (relative 1e-8).
+(COMM_WORLD) gives the same inventories (mobile + trapped, trapped), fluxes and
+resistance (relative 1e-8), from an explicit exposure-like profile with the test
+chemistry of tests/helpers.py (independent of the cell's fitted numbers).
 Run under ``mpirun -n 2 python -m pytest -m mpi``; serially it is a smoke test."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import set_exposed_profile, with_test_chemistry
 
 from fem_cell._dolfinx import MPI, fem
 from fem_cell.config import load_config
 from fem_cell.meshing.line import build_line_mesh
 from fem_cell.meshing.settings import MeshSettings
 from fem_cell.model import build_transport_problem, transport_block
-from fem_cell.physics.degraded import InterfaceResistance
-from fem_cell.physics.exposure import apply_exposure, exposure_profile
+from fem_cell.model.transport import interface_resistance
 from fem_cell.solvers.time_stepping import TimeStepper
 
 HOLD = 150.0 + 273.15
 
 
 def run(comm, dim, t_end):
-    cfg = load_config(None)
+    cfg = with_test_chemistry(load_config(None))
     if dim == 1:
         d = build_line_mesh(cfg.geometry, cfg.mesh, comm)
     else:
@@ -34,14 +36,15 @@ def run(comm, dim, t_end):
     T = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)))
     T.x.array[:] = HOLD
     blk = transport_block(cfg, film, T)
-    apply_exposure(blk, exposure_profile(cfg.exposure, cfg.chemistry.exposure_model))
-    R = InterfaceResistance(film, blk.x["LiCoO2"], T, law=cfg.chemistry.degraded_layer)
+    set_exposed_profile(blk, mobile=0.02, trapped=0.05)
+    R = interface_resistance(cfg, film, blk, T)
     prob = build_transport_problem(blk, cfg.solver)
     hist = []
 
     def on_step(info):
         hist.append([info.t, blk.inventory("LiCoO2"), blk.inventory("Li3PO4"),
-                     blk.interface_flux(), blk.sink_flux(), R.at_reference()])
+                     blk.interface_flux(), blk.sink_flux(), R.at_reference(),
+                     blk.trapped_inventory("LiCoO2")])
 
     TimeStepper(prob, t_end=t_end, dt_initial=1.0, dt_max=300.0, dt_min=1e-6).run(on_step)
     return np.array(hist)

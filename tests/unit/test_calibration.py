@@ -229,17 +229,54 @@ def test_quantity_names():
 
 
 def test_initial_and_unit_from_the_base_configuration():
-    """initial=None / unit=None take the cell file's value and unit."""
+    """initial=None / unit=None take the cell file's value and unit (a rate the cell file
+    writes as ``value``; the number is read from the configuration, not copied here)."""
+    from fem_cell.config import load_config
+
+    key = "transport.sink.velocity"
+    s = load_config().settings[key]
+    assert not s.source.startswith("prefactor")  # written as its value at 25 °C
+    x0, unit = float(s.value), s.unit
     seen = []
 
     def model(p, ov):
-        seen.append(ov["transport.exchange.velocity"])
-        return {"y": ov["transport.exchange.velocity"]["value"] * 1e17}
+        seen.append(ov[key])
+        return {"y": ov[key]["value"] / x0}
 
-    res = calibrate(None, [FitParameter("transport.exchange.velocity", lower=1e-20,
-                                        upper=1e-14)],
+    res = calibrate(None, [FitParameter(key, lower=x0 / 1e3, upper=x0 * 1e3)],
                     [Target("y", {}, "anneal", "y", 2.0, 0.01)], MPI.COMM_SELF,
                     runner=make_runner(model), progress=False)
-    assert seen[0] == {"value": pytest.approx(1e-17), "unit": "m/s"}
-    assert res.parameters[0]["initial"] == pytest.approx(1e-17)
-    assert res.values["transport.exchange.velocity"] == pytest.approx(2e-17, rel=1e-6)
+    assert seen[0] == {"value": pytest.approx(x0), "unit": unit}
+    assert res.parameters[0]["initial"] == pytest.approx(x0)
+    assert res.values[key] == pytest.approx(2 * x0, rel=1e-6)
+
+
+def test_prefactor_form_from_the_base_configuration():
+    """form="prefactor": the fitted number is the rate's prefactor k(T → ∞), passed to
+    the cases as ``{prefactor, unit}``; initial=None takes the prefactor the cell file
+    writes, and is refused for a rate the cell file writes as its value."""
+    from fem_cell.config import load_config
+
+    key = "transport.exchange.velocity"
+    s = load_config().settings[key]
+    assert s.source.startswith("prefactor")  # written as its prefactor
+    k0, unit = float(s.value), s.unit
+    seen = []
+
+    def model(p, ov):
+        seen.append(ov[key])
+        return {"y": ov[key]["prefactor"] / k0}
+
+    res = calibrate(None, [FitParameter(key, lower=k0 / 1e3, upper=k0 * 1e3,
+                                        form="prefactor")],
+                    [Target("y", {}, "anneal", "y", 0.5, 0.01)], MPI.COMM_SELF,
+                    runner=make_runner(model), progress=False)
+    assert seen[0] == {"prefactor": pytest.approx(k0), "unit": unit}
+    assert res.values[key] == pytest.approx(0.5 * k0, rel=1e-6)
+    with pytest.raises(CalibrationError, match="initial prefactor"):
+        calibrate(None, [FitParameter("transport.sink.velocity", lower=1e-12, upper=1e-3,
+                                      form="prefactor")],
+                  [Target("y", {}, "anneal", "y", 2.0, 0.01)], MPI.COMM_SELF,
+                  runner=make_runner(model), progress=False)
+    with pytest.raises(CalibrationError, match="form"):
+        FitParameter(key, lower=1.0, upper=2.0, form="log")

@@ -16,11 +16,11 @@ from fem_cell.config.settings import OutputSettings, SolverSettings
 from fem_cell.meshing.settings import MeshSettings
 from fem_cell.params import EV, Arrhenius, defaults, key_of, specs, walk
 from fem_cell.physics import parameters as P
-from fem_cell.physics.exposure import exposure_profile
+from fem_cell.physics.exposure import surface_fraction
 from fem_cell.units import from_si
 
-CELL_CLASSES = [P.ThermalBoundary, P.PhaseTransport, P.Exchange, P.Sink, P.DegradedLayerLaw,
-                P.ExposureModel, P.Exposure, P.ElectrochemSettings]
+CELL_CLASSES = [P.ThermalBoundary, P.PhaseTransport, P.Trapping, P.Exchange, P.Sink,
+                P.DegradedLayerLaw, P.ExposureModel, P.Exposure, P.ElectrochemSettings]
 #: class → section of the cell file it is read from
 SECTIONS = {"thermal": "thermal", "exchange": "transport.exchange", "sink": "transport.sink",
             "degraded_layer": "degraded_layer", "exposure_model": "exposure_model",
@@ -50,6 +50,8 @@ def _objects(cfg):
     yield "thermal", cfg.thermal
     for name, p in chem.phases:
         yield f"transport.{name}", p
+        if p.trapping is not None:  # a derived field of the phase, its own table
+            yield f"transport.{name}.trapping", p.trapping
     for attr in ("exchange", "sink", "degraded_layer", "exposure_model"):
         yield SECTIONS[attr], getattr(chem, attr)
     yield "electrochemistry", cfg.electrochemistry
@@ -66,6 +68,8 @@ def test_every_parameter_comes_from_the_cell_file(cfg):
     n = 0
     for section, obj in _objects(cfg):
         for name, spec, value in walk(obj):
+            if name == "trapping":  # a sub-table, walked as its own section above
+                continue
             key = f"{section}.{key_of(name, spec)}"
             s = cfg.settings[key]
             if spec.kind == "derived":
@@ -80,6 +84,10 @@ def test_every_parameter_comes_from_the_cell_file(cfg):
             assert key_of(name, spec) in table, f"{key} is not in the cell file"
             assert s.origin == "<built-in cell kobayashi2022>", key
             si = value.value if isinstance(value, Arrhenius) else value
+            raw_entry = table[key_of(name, spec)]
+            if isinstance(raw_entry, dict) and "prefactor" in raw_entry:  # written as k(T → ∞)
+                assert isinstance(value, Arrhenius), key
+                si = value.prefactor
             assert s.si_value == (pytest.approx(si, rel=1e-12) if isinstance(si, float) else si)
             if isinstance(value, Arrhenius):
                 e = cfg.settings[f"{section}.{spec.energy_key}"]
@@ -111,6 +119,8 @@ def test_settings_defaults_are_the_declared_ones(cfg):
 def test_every_setting_has_a_meaning(cfg):
     for section, obj in _objects(cfg):
         for name, spec, _ in walk(obj):
+            if name == "trapping":  # a sub-table, walked as its own section
+                continue
             assert spec.doc, f"{section}.{name} has no meaning declared"
             assert cfg.settings[f"{section}.{key_of(name, spec)}"].doc == spec.doc
 
@@ -134,12 +144,14 @@ def test_user_overrides_reach_the_physics(tmp_path):
         ionic_conductivity = "6e-7 S/cm"
         [materials.LiCoO2]
         li_diffusivity_activation_energy = "0.5 eV"
+        [transport.LiCoO2.trapping]
+        detrapping_activation_energy = "1.1 eV"
         [degraded_layer]
-        sigma0 = "2e-5 S/m"
+        pristine_share = 0.4
         pristine_resistance = "10 Ohm cm2"
         [exposure_model]
-        depth_ref = "4 nm"
-        activation_energy = "0.1 eV"
+        surface_fraction = 2e-4
+        surface_fraction_activation_energy = "0.1 eV"
     """))
     base = load_config()
     e = cfg.exposure
@@ -155,18 +167,25 @@ def test_user_overrides_reach_the_physics(tmp_path):
     assert lpo.lithium_diffusivity.value == pytest.approx(
         2 * base.chemistry.phase("Li3PO4").lithium_diffusivity.value, rel=1e-12)
     assert chem.phase("LiCoO2").lithium_diffusivity.activation_energy == pytest.approx(0.5 * EV)
+    trap = chem.phase("LiCoO2").trapping
+    assert trap.detrapping_rate.activation_energy == pytest.approx(1.1 * EV)
+    base_trap = base.chemistry.phase("LiCoO2").trapping
+    # the cell file writes k_d by its prefactor ν: a new E_d keeps ν, not k_d(25 °C)
+    assert trap.detrapping_rate.prefactor == pytest.approx(base_trap.detrapping_rate.prefactor,
+                                                           rel=1e-12)
     law = chem.degraded_layer
-    assert law.sigma0.value == pytest.approx(2e-5)
+    assert law.pristine_share == pytest.approx(0.4)
     assert law.pristine_resistance.value == pytest.approx(1e-3)
     m = chem.exposure_model
-    assert m.depth_ref == pytest.approx(4e-9) and m.activation_energy == pytest.approx(0.1 * EV)
+    assert m.surface_fraction.value == pytest.approx(2e-4)
+    assert m.surface_fraction.activation_energy == pytest.approx(0.1 * EV)
     assert cfg.settings["transport.exchange.velocity"].origin == str(tmp_path / "user.toml")
 
 
 def test_with_exposure_reaches_the_physics(cfg):
     e = cfg.with_exposure(gas="N2", duration="10 min", temperature="40 degC").exposure
     assert (e.gas, e.duration) == ("N2", 600.0) and e.temperature == pytest.approx(313.15)
-    assert exposure_profile(e, cfg.chemistry.exposure_model).surface_fraction == 0.0
+    assert surface_fraction(cfg.chemistry.exposure_model, e) == 0.0  # a dry gas: no water
     e = cfg.with_exposure(water_pressure="1000 Pa").exposure
     assert e.water_pressure == pytest.approx(1000.0)
 

@@ -13,6 +13,15 @@ from fem_cell.meshing.settings import MeshSettings
 from fem_cell.physics.parameters import DegradedLayerLaw, ExposureModel, ThermalBoundary
 
 
+def _cell_file() -> dict:
+    """The built-in cell file as TOML (its values are being re-fitted: read, not copied)."""
+    import tomllib
+    from importlib import resources
+
+    return tomllib.loads((resources.files("fem_cell") / "data/cells/kobayashi2022.toml")
+                         .read_text())
+
+
 @pytest.fixture
 def user(tmp_path):
     p = tmp_path / "user.toml"
@@ -131,7 +140,14 @@ def test_chemistry_rows_and_exposure_line(tmp_path):
     assert lines["transport.exchange.velocity"].split()[1:6] == ["2e-17", "m/s", "2e-17", "m/s",
                                                                  str(p)]
     ea = lines["transport.LiCoO2.proton_diffusivity_activation_energy"].split()
-    assert ea[1:3] == ["1.415", "eV"] and ea[4] == "J" and ea[5] == "<built-in"
+    cell_ea = _cell_file()["transport"]["LiCoO2"]["proton_diffusivity_activation_energy"]
+    assert float(ea[1]) == pytest.approx(cell_ea["value"], rel=1e-12) and ea[2] == "eV"
+    assert ea[4] == "J" and ea[5] == "<built-in"
+    # a rate the cell file writes as its prefactor is listed as that prefactor
+    d_h = lines["transport.LiCoO2.proton_diffusivity"].split()
+    cell_dh = _cell_file()["transport"]["LiCoO2"]["proton_diffusivity"]
+    assert float(d_h[1]) == pytest.approx(cell_dh["prefactor"], rel=1e-12)
+    assert "prefactor" in lines["transport.LiCoO2.proton_diffusivity"]
     d_li = lines["transport.Li3PO4.lithium_diffusivity"].split()
     assert d_li[2] == "m2/s" and d_li[5] == "derived" and "Nernst-Einstein" in d_li[6]
     assert "[exposure]" in text and "[transport]" in text and "[degraded_layer]" in text

@@ -186,7 +186,8 @@ def test_refresh_follows_the_state():
     solver.refresh()
     R1 = solver.solve_direct(1e-3)[0].real
     R_other = GAS_CONSTANT * 298.15 / (FARADAY * 1e7) + 1e-6 / 1.0
-    Rd0 = 10e-9 / EC_DEGRADED.sigma0.value
+    # proton-free layer: its share s of the pristine R_p at 25 °C (σ_d0 = L_d/(s R_p))
+    Rd0 = EC_DEGRADED.pristine_share * EC_DEGRADED.pristine_resistance.value
     assert abs((R1 - R_other) / (Rd0 * math.exp(EC_DEGRADED.beta * 0.3)) - 1) < 1e-6
     assert abs((R0 - R_other) / Rd0 - 1) < 1e-6
     solver.destroy()

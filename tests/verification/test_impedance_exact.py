@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pytest
 from helpers import EC_DEGRADED as DEGRADED
+from helpers import EC_DEGRADED_THICKNESS as DEGRADED_THICKNESS
 from helpers import ec_model as model
 from helpers import ec_params as params
 
@@ -47,6 +48,14 @@ def law_at(law, T):
 def layer(L, sigma, eps_r, w):
     """One layer: Z = L/(σ + iωε)."""
     return L / (sigma + 1j * w * eps_r * VACUUM_PERMITTIVITY)
+
+
+def sigma_d(law, L_d, xH, T=T25):
+    """σ_d(x_H, T) = L_d/(s R_p(T)) exp(−β x_H), R_p(T) = R_p(T_ref)/arrhenius(E_a, T)
+    (its conductance is activated), written here from the law's parameters."""
+    Rp = law.pristine_resistance
+    return (L_d / (law.pristine_share * Rp.value) * arrhenius(Rp.activation_energy, T)
+            * math.exp(-law.beta * xH))
 
 
 def rc(R, C, w):
@@ -104,10 +113,10 @@ def test_layer_stack_sum():
     m = model(MPI.COMM_WORLD, p, [("degraded", Ld), ("Li3PO4", Ls)],
                                 proton_fraction=xH)
     w = 2 * np.pi * F_BAND
-    sigma_d = DEGRADED.sigma0.value * math.exp(-DEGRADED.beta * xH)
+    s_d = sigma_d(DEGRADED, DEGRADED_THICKNESS, xH)
     exact = (rc(r_ct(p.li_exchange_current.value), p.li_double_layer_capacitance, w)
              + layer(Ls, p.electrolyte_conductivity.value, p.electrolyte_relative_permittivity, w)
-             + layer(Ld, sigma_d, p.degraded_relative_permittivity, w))
+             + layer(Ld, s_d, p.degraded_relative_permittivity, w))
     assert rel(sweep(m, F_BAND), exact).max() < TOL
 
 
@@ -156,8 +165,7 @@ def test_warburg_low_frequency_limit():
 def default_cell_exact(p, w, T=T25, xH=0.0, layers=(90e-9, 10e-9, 1e-6)):
     L_e, L_d, L_s = layers
     sigma_s = law_at(p.electrolyte_conductivity, T)
-    sigma_d = (DEGRADED.sigma0.value * arrhenius(DEGRADED.sigma0.activation_energy, T)
-               * math.exp(-DEGRADED.beta * xH))
+    s_d = sigma_d(DEGRADED, DEGRADED_THICKNESS, xH, T)
     D = p.electrode_diffusivity.value * arrhenius(p.electrode_diffusivity.activation_energy, T)
     i0_c = law_at(p.electrode_exchange_current, T)
     i0_li = p.li_exchange_current.value * arrhenius(p.li_exchange_current.activation_energy, T)
@@ -165,7 +173,7 @@ def default_cell_exact(p, w, T=T25, xH=0.0, layers=(90e-9, 10e-9, 1e-6)):
     Z_far = r_ct(i0_c, T) + warburg(R_D, L_e**2 / D, w)
     return (rc(r_ct(i0_li, T), p.li_double_layer_capacitance, w)
             + layer(L_s, sigma_s, p.electrolyte_relative_permittivity, w)
-            + layer(L_d, sigma_d, p.degraded_relative_permittivity, w)
+            + layer(L_d, s_d, p.degraded_relative_permittivity, w)
             + 1 / (1j * w * p.electrode_double_layer_capacitance + 1 / Z_far))
 
 
@@ -243,7 +251,7 @@ def test_reference_case_5_interface_arc_shifts_by_resistance_ratio():
     R_ratio = math.exp(DEGRADED.beta * xH)      # ∫dz/σ_d(x_H) / ∫dz/σ_d(0), uniform x_H
     assert abs((f_p / f_d) / R_ratio - 1) < 1e-3
     # and the pristine apex is 1/(2π R_d C_d)
-    R_d = 10e-9 / DEGRADED.sigma0.value
+    R_d = 10e-9 / sigma_d(DEGRADED, DEGRADED_THICKNESS, 0.0)
     C_d = p.degraded_relative_permittivity * VACUUM_PERMITTIVITY / 10e-9
     assert abs(f_p * 2 * math.pi * R_d * C_d - 1) < 1e-3
 
@@ -320,22 +328,23 @@ def test_2d_cross_section_full_pad_equals_1d_and_spreading_lowers_z():
 
 
 def test_transport_model_law_plugs_in():
-    """The transport colleague's DegradedLayerLaw.conductivity(x_H, T) is accepted as is,
-    with the proton fraction as a P1 Function (as the transport state would give it)."""
-    law = DegradedLayerLaw(sigma0=Arrhenius(1e-5, 0.6 * EV), beta=9.626,
-                           pristine_resistance=Arrhenius(9.75e-4, 0.6 * EV),
-                           reference_temperature=T25)
+    """A DegradedLayerLaw's conductivity(x_H, T, L_d) is accepted (bound to its layer
+    thickness), with the proton fraction as a P1 Function (as the transport state would
+    give it).  The law here is another one than the helpers' (other β, R_p, share and
+    activation energy, a 20 nm layer) so that every parameter is seen."""
+    law = DegradedLayerLaw(beta=12.0, pristine_resistance=Arrhenius(8e-4, 0.5 * EV),
+                           pristine_share=0.3, reference_temperature=T25)
     p = params()
-    xH, Ld, Ls, T = 0.15, 10e-9, 1e-6, 323.15
+    xH, Ld, Ls, T = 0.15, 20e-9, 1e-6, 323.15
     m = model(MPI.COMM_WORLD, p, [("degraded", Ld), ("Li3PO4", Ls)],
                                 proton_fraction=lambda x: xH + 0.0 * x[0],
-                                conductivity_law=law.conductivity, temperature=T)
+                                conductivity_law=lambda x, T: law.conductivity(x, T, Ld),
+                                temperature=T)
     w = 2 * np.pi * F_BAND
-    sigma_d = (law.sigma0.value * arrhenius(law.sigma0.activation_energy, T)
-               * math.exp(-law.beta * xH))
+    s_d = sigma_d(law, Ld, xH, T)
     sigma_s = law_at(p.electrolyte_conductivity, T)
     i0_li = p.li_exchange_current.value * arrhenius(p.li_exchange_current.activation_energy, T)
     exact = (rc(r_ct(i0_li, T), p.li_double_layer_capacitance, w)
              + layer(Ls, sigma_s, p.electrolyte_relative_permittivity, w)
-             + layer(Ld, sigma_d, p.degraded_relative_permittivity, w))
+             + layer(Ld, s_d, p.degraded_relative_permittivity, w))
     assert rel(sweep(m, F_BAND), exact).max() < TOL
