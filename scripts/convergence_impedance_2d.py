@@ -12,11 +12,12 @@ through-thickness grading in both models); each row gives, over the frequencies,
 * ``err(ΔZ)/|Z|``   = max |ΔZ_mesh − ΔZ_ref| / |Z_ref|,
 * ``err(Z2D)/|ΔZ|`` = max |Z_2D,mesh − Z_2D,ref| / |ΔZ_ref| (the 2-D spectrum alone).
 
-A level's small-signal film mesh is either the job's current one (``refine`` = "job":
-:func:`fem_cell.meshing.refine.refined_film_domain`, LiCoO2 rows 1e-11 m / 1.2) or
-:func:`fem_cell.meshing.refine_2d.small_signal_film_domain` with a pad-edge refinement
+A level's small-signal film mesh is either the one before the fix (``refine`` =
+"before": :func:`fem_cell.meshing.refine.refined_film_domain`, LiCoO2 rows 1e-11 m / 1.2)
+or :func:`fem_cell.meshing.refine_2d.small_signal_film_domain` with a pad-edge refinement
 (first lateral cell, growth) and a LiCoO2 grading; the script swaps it into
-``build_small_signal`` for the duration of one build (:func:`small_signal_mesh`).  Run::
+``build_small_signal`` for the duration of one build (:func:`small_signal_mesh`; the 1-D
+twins use ``refined_film_domain`` with their grading, i.e. the 1-D job model).  Run::
 
     .venv/bin/python scripts/convergence_impedance_2d.py [--levels default,pad25,ref]
         [--cache DIR] [--list] [--cost]
@@ -37,7 +38,7 @@ import numpy as np
 from fem_cell._dolfinx import MPI, PETSc
 from fem_cell.config import load_config
 from fem_cell.jobs.impedance import cell_impedance
-from fem_cell.meshing.refine import REFINE_1D, REFINE_2D
+from fem_cell.meshing.refine import REFINE_1D, REFINE_2D, refined_film_domain
 from fem_cell.meshing.refine_2d import PAD_EDGE_2D, small_signal_film_domain
 from fem_cell.model import CellModel
 from fem_cell.model import impedance as model_impedance
@@ -54,19 +55,19 @@ FINE_MESH = {"cells_per_layer": 32, "growth": 1.1, "lateral_cells": 240}
 class Level:
     """One mesh level: [mesh] settings of the anneal mesh and the small-signal refinement.
 
-    ``refine``: "job" (the job's current refinement) or (pad_edge, grading) for
+    ``refine``: "before" (the refinement before the fix) or (pad_edge, grading) for
     :func:`small_signal_film_domain` (pad_edge None: no lateral refinement).
     ``grading_1d``: the LiCoO2 grading of the 1-D twin.
     """
 
     name: str
     mesh: dict = field(default_factory=dict)
-    refine: object = "job"
+    refine: object = "before"
     grading_1d: tuple[float, float] = REFINE_1D
 
 
 LEVELS = {
-    "default": Level("default (the job today)"),
+    "default": Level("default, the job before the fix"),
     "edge0.4": Level("anneal mesh lateral_edge_size 0.4 um", {"lateral_edge_size": "0.4 um"}),
     "edge0.1": Level("anneal mesh lateral_edge_size 0.1 um", {"lateral_edge_size": "0.1 um"}),
     "edge0.025": Level("anneal mesh lateral_edge_size 25 nm", {"lateral_edge_size": "0.025 um"}),
@@ -80,7 +81,7 @@ LEVELS = {
     "pad12.5": Level("pad edge 12.5 nm/1.2, 1-D rows", refine=((12.5e-9, 1.2), REFINE_1D)),
     "pad25cpl24": Level("pad edge 25 nm/1.2, 1-D rows, anneal mesh 24 cells/layer, growth 1.15",
                         {"cells_per_layer": 24, "growth": 1.15}, (PAD_EDGE_2D, REFINE_1D)),
-    "default64": Level("the job today on an anneal mesh of 64 cells/layer",
+    "default64": Level("before the fix, anneal mesh 64 cells/layer",
                        {"cells_per_layer": 64}),
     "pad25cpl64": Level("pad edge 25 nm/1.2, 1-D rows, anneal mesh 64 cells/layer",
                         {"cells_per_layer": 64}, (PAD_EDGE_2D, REFINE_1D)),
@@ -93,39 +94,48 @@ LEVELS = {
 RICHARDSON = ("pad50", "pad25", "pad12.5")
 
 
-@contextlib.contextmanager
-def small_signal_mesh(refine):
-    """Inside the block ``build_small_signal`` refines the film with ``refine`` =
-    (pad_edge, grading) through :func:`small_signal_film_domain` (the integration this
-    script measures); "job" leaves it unchanged."""
-    if refine == "job":
-        yield
-        return
+#: the names ``build_small_signal`` may call to refine its film (before / after the fix is
+#: wired in); :func:`small_signal_mesh` replaces both
+_REFINERS = ("refined_film_domain", "small_signal_film_domain")
+
+
+def refiner(refine):
+    """The film refinement f(film, x, grading) of a level's ``refine``."""
+    if refine == "before":
+        return refined_film_domain
     pad_edge, grading = refine
-    saved = model_impedance.refined_film_domain
+    return lambda film, x, _grading=None: small_signal_film_domain(film, x, grading,
+                                                                   pad_edge=pad_edge)
 
-    def patched(film, x, _grading=None):
-        return small_signal_film_domain(film, x, grading, pad_edge=pad_edge)
 
-    model_impedance.refined_film_domain = patched
+@contextlib.contextmanager
+def small_signal_mesh(fn):
+    """Inside the block ``build_small_signal`` refines its film with ``fn``."""
+    saved = {n: getattr(model_impedance, n) for n in _REFINERS if hasattr(model_impedance, n)}
+    for n in _REFINERS:
+        setattr(model_impedance, n, fn)
     try:
         yield
     finally:
-        model_impedance.refined_film_domain = saved
+        for n in _REFINERS:
+            if n in saved:
+                setattr(model_impedance, n, saved[n])
+            else:
+                delattr(model_impedance, n)
 
 
 def spectrum(comm, mesh: dict, refine, tag: str) -> tuple[np.ndarray, int, float, float]:
     """(Z in Ω cm² at :data:`FREQUENCIES`, unknowns, wall time in s, largest relative
     residual of the solves) of the pristine cell
-    at 25 °C on ``mesh`` (direct sweep).  ``refine``: 2-D: "job" or (pad_edge, grading)
-    (:func:`small_signal_mesh`); 1-D: the LiCoO2 grading."""
+    at 25 °C on ``mesh`` (direct sweep).  ``refine``: 2-D: "before" or (pad_edge, grading)
+    (:func:`refiner`); 1-D: the LiCoO2 grading."""
     t0 = time.perf_counter()
     cfg = load_config(overrides={"mesh": mesh})
     cell = CellModel(cfg, comm)
     try:
         op = cell.operating_point()
         one_d = cfg.mesh.dim == 1
-        with small_signal_mesh("job" if one_d else refine):
+        with small_signal_mesh(refined_film_domain if one_d else refiner(refine)):
             cm = cell.small_signal(op, 298.15, prefix=f"conv_{tag}_",
                                    refine_electrode=refine if one_d else True)
         # METIS ordering: with the default AMF ordering MUMPS's block factorisation lost
@@ -200,10 +210,10 @@ def cost(comm, meshes=({}, {"cells_per_layer": 64})) -> None:
     job's small-signal mesh and with the pad-edge refinement."""
     for mesh in meshes:
         cfg = load_config(overrides={"mesh": {"dim": 2, **mesh}})
-        for name, refine in (("job today", "job"), ("pad-edge refined",
+        for name, refine in (("before the fix", "before"), ("pad-edge refined",
                                                     (PAD_EDGE_2D, REFINE_1D))):
             t0 = time.perf_counter()
-            with small_signal_mesh(refine):
+            with small_signal_mesh(refiner(refine)):
                 r = cell_impedance(cfg, comm)
             wall = time.perf_counter() - t0
             sw = r.sweep

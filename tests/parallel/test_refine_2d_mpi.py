@@ -27,17 +27,25 @@ MESH = {"dim": 2, "cells_per_layer": 2, "growth": 2.0, "lateral_cells": 16,
 FREQS = log_frequencies(1e-2, 1e6, 9)
 
 
+#: the names ``build_small_signal`` may call to refine its film (before / after the
+#: refinement of fem_cell/meshing/refine_2d.py is wired in): both are replaced
+_REFINERS = ("refined_film_domain", "small_signal_film_domain")
+
+
 @contextlib.contextmanager
-def pad_edge_refinement():
-    """``build_small_signal`` on :func:`small_signal_film_domain` (its integration)."""
-    saved = getattr(model_impedance, "refined_film_domain", None)
-    model_impedance.refined_film_domain = lambda film, x, _g=None: small_signal_film_domain(
-        film, x)
+def small_signal_mesh(fn):
+    """Inside the block ``build_small_signal`` refines its film with fn(film, x, grading)."""
+    saved = {n: getattr(model_impedance, n) for n in _REFINERS if hasattr(model_impedance, n)}
+    for n in _REFINERS:
+        setattr(model_impedance, n, fn)
     try:
         yield
     finally:
-        if saved is not None:
-            model_impedance.refined_film_domain = saved
+        for n in _REFINERS:
+            if n in saved:
+                setattr(model_impedance, n, saved[n])
+            else:
+                delattr(model_impedance, n)
 
 
 def _integral(dom, f, region: str) -> float:
@@ -61,7 +69,7 @@ def _case(comm, tag: str) -> dict:
                    < dom.mesh.topology.index_map(1).size_local)), op=MPI.SUM)
                    for n, t in dom.facet_names.items()},
                "xH": [_integral(dom, xr, r) for r in ("LiCoO2", "degraded")]}
-        with pad_edge_refinement():
+        with small_signal_mesh(lambda film, x, _g=None: small_signal_film_domain(film, x)):
             cm = cell.small_signal(op, 298.15, prefix=f"r2d_{tag}_")
         s = ImpedanceSolver(cm.model.problem, cm.model.physics, prefix=f"r2d_{tag}_s_")
         try:
