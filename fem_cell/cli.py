@@ -6,6 +6,8 @@ Commands:
     impedance  impedance spectrum of a state (pristine, exposed, any checkpoint), fit, KK
     reproduce  the paper's experiment: all exposures, anneal, 7-day hold, spectra, report
     study      many runs from a study spec, spread over MPI sub-communicators (resumable)
+    calibrate  a calibration spec: least squares, or the posterior (emcee; resumable)
+    design     rank candidate experiments by how much each would narrow a prediction
     mesh       build the stack mesh and write it (gmsh .msh, .vtu or .xdmf)
     config     print the resolved configuration (value, unit, SI value, origin)
 
@@ -102,6 +104,40 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("spec", type=Path, help="study spec TOML")
     st.add_argument("--group-size", type=int, metavar="N",
                     help="MPI ranks per case (default: the spec's, else 1)")
+    st.add_argument("--posterior", type=Path, metavar="DIR",
+                    help="run the sweep over posterior samples from this posterior "
+                         "calibration folder; bands.csv holds each value's 5/50/95 %%")
+    st.add_argument("--samples", type=int, default=20, metavar="N",
+                    help="posterior samples to run (with --posterior; default 20)")
+    st.add_argument("--sample-seed", type=int, default=0, metavar="S",
+                    help="which posterior samples (with --posterior; default 0)")
+    ca = _job_parser(sub, "calibrate", "calibrate parameters against targets (least squares "
+                     "or posterior)",
+                     "Run a calibration spec (study kind 'calibration', see docs/calibration.md "
+                     "and studies/calibration.toml, studies/posterior_quick.toml): the least-"
+                     "squares fit, or with [calibration] method = 'posterior' the posterior "
+                     "sample (posterior.csv, identifiability.csv, corner.png, chain "
+                     "diagnostics); re-running into the same folder continues the chain.",
+                     config=False, dim=False)
+    ca.add_argument("spec", type=Path, help="calibration spec TOML")
+    ca.add_argument("--group-size", type=int, metavar="N",
+                    help="MPI ranks per model evaluation (default: the spec's, else 1)")
+    de = _job_parser(sub, "design", "rank candidate experiments by how much each would "
+                     "narrow a prediction (over a posterior)",
+                     "Run a design spec (a sweep of candidate experiments with a [design] "
+                     "table: what they measure, its error, the prediction of interest; see "
+                     "docs/calibration.md and studies/design_anneal.toml) over posterior "
+                     "samples and rank the candidates by the expected reduction of the "
+                     "prediction's variance: design.csv, design.png.", config=False,
+                     dim=False)
+    de.add_argument("spec", type=Path, help="design spec TOML")
+    de.add_argument("--posterior", type=Path, required=True, metavar="DIR",
+                    help="folder of a posterior calibration (fem-cell calibrate)")
+    de.add_argument("--samples", type=int, default=20, metavar="N",
+                    help="posterior samples (default 20)")
+    de.add_argument("--sample-seed", type=int, default=0, metavar="S",
+                    help="which posterior samples (default 0)")
+    de.add_argument("--group-size", type=int, metavar="N", help="MPI ranks per case")
     m = sub.add_parser("mesh", help="build and write the stack mesh",
                        description="Build the tagged stack mesh and write it; the format follows "
                                    "the suffix (.msh gmsh with named physical groups, .vtu, "
@@ -324,8 +360,10 @@ def _dispatch(args, comm, guard) -> int:
     try:
         if args.command == "config":
             return _config(args, comm)
-        if args.command == "study":
+        if args.command in ("study", "calibrate"):
             return _study(args, comm, guard)
+        if args.command == "design":
+            return _design(args, comm, guard)
         guard.check(comm)
         cfg, state, provenance = _load(args, comm)
         for w in cfg.warnings:
@@ -460,14 +498,47 @@ def _impedance(cfg, args, comm, guard, state, provenance) -> int:
 def _study(args, comm, guard) -> int:
     from fem_cell.studies.job import study_job
 
+    name = args.command
+
     def banner():
-        _say(comm, f"fem-cell study: {args.spec}, {comm.size} MPI rank(s) -> {args.out}",
+        _say(comm, f"fem-cell {name}: {args.spec}, {comm.size} MPI rank(s) -> {args.out}",
              err=False)
 
+    if name == "study" and args.posterior is not None:
+        from fem_cell.studies.posterior_study import run_posterior_study
+
+        res = run_posterior_study(args.spec, args.posterior, comm, args.out,
+                                  samples=args.samples, seed=args.sample_seed,
+                                  progress=not args.quiet, guard=guard,
+                                  overwrite=args.overwrite, group_size=args.group_size,
+                                  announce=banner)
+        _say(comm, f"fem-cell {name}: {res.report()}", err=False)
+        return 0
     res = study_job(args.spec, args.out, comm, overwrite=args.overwrite,
                     progress=not args.quiet, guard=guard, announce=banner,
-                    group_size=args.group_size)
-    _say(comm, f"fem-cell study: {res.report()}", err=False)
+                    group_size=args.group_size,
+                    kind="calibration" if name == "calibrate" else None)
+    _say(comm, f"fem-cell {name}: {res.report()}", err=False)
+    return 0
+
+
+def _design(args, comm, guard) -> int:
+    from fem_cell.studies.design import run_design
+
+    def banner():
+        _say(comm, f"fem-cell design: {args.spec}, {comm.size} MPI rank(s) -> {args.out}",
+             err=False)
+
+    s = run_design(args.spec, args.posterior, comm, args.out, samples=args.samples,
+                   seed=args.sample_seed, progress=not args.quiet, guard=guard,
+                   overwrite=args.overwrite, group_size=args.group_size, announce=banner)
+    b = s["best"]
+    conv = "" if s.get("posterior_converged") else " (posterior NOT converged)"
+    best = (f"best: {b['case']} removes {b['variance_reduction']:.0%} of the prediction's "
+            f"variance" if b and b["variance_reduction"] == b["variance_reduction"]
+            else "no candidate informative")
+    _say(comm, f"fem-cell design: {len(s['table'])} candidates over {s['samples']} posterior "
+               f"samples{conv}; {best}; table in {args.out / 'design.csv'}", err=False)
     return 0
 
 
@@ -484,9 +555,11 @@ def _reproduce(cfg, args, comm, guard, state, provenance) -> int:
 
     s = reproduce_job(cfg, args.out, comm, overwrite=args.overwrite, progress=not args.quiet,
                       guard=guard, announce=banner, provenance=provenance).summary
-    _say(comm, f"fem-cell reproduce: {s['cases_meeting_paper']}/{s['cases_total']} cases meet "
-               f"the paper; {100 * s['H_LiCoO2_removed_fraction_after_anneal']:.1f} % of the "
-               f"protons left LiCoO2; report: {args.out / 'report.html'}", err=False)
+    roles = "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in s["by_role"].items())
+    _say(comm, f"fem-cell reproduce: {s['cases_meeting_paper']}/{s['cases_total']} rows meet "
+               f"their criterion ({roles}); "
+               f"{100 * s['H_LiCoO2_removed_fraction_after_anneal']:.1f} % of the protons left "
+               f"LiCoO2; report: {args.out / 'report.html'}", err=False)
     return 0
 
 
@@ -506,10 +579,11 @@ def _expose(cfg, args, comm, guard, state, provenance) -> int:
     s = expose_job(cfg, args.out, comm, overwrite=args.overwrite, progress=not args.quiet,
                    guard=guard, announce=banner, provenance=provenance).summary
     e = s["exposure"]
-    _say(comm, f"fem-cell expose: water dose {e['water_dose_Pa_s']:.4g} Pa s -> surface proton "
-               f"fraction {e['surface_fraction']:.3f}, depth {e['depth_scale_nm']:.2f} nm; "
-               f"R_interface (25 °C) {s['R_interface_ohm_cm2']:.1f} Ω cm²; state in "
-               f"{args.out / s['state']}", err=False)
+    _say(comm, f"fem-cell expose: water activity {e['water_activity']:.3g} -> mobile surface "
+               f"fraction {e['surface_mobile_fraction']:.3g}; loaded depth "
+               f"{e['loaded_depth_nm']:.2f} nm; R_interface (25 °C) "
+               f"{s['R_interface_ohm_cm2']:.1f} Ω cm²; state in {args.out / s['state']}",
+         err=False)
     return 0
 
 

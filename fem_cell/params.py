@@ -233,6 +233,13 @@ class Arrhenius:
         resistance whose conductance follows the law)."""
         return self.value / self.factor(T)
 
+    @classmethod
+    def from_prefactor(cls, prefactor: float, activation_energy: float,
+                       T_ref: float = T_REF) -> Arrhenius:
+        """The law k(T) = prefactor · exp(−E_a/(k_B T)), stored by its value at T_ref."""
+        return cls(prefactor * math.exp(-activation_energy / (K_B * T_ref)), activation_energy,
+                   T_ref)
+
     @property
     def prefactor(self) -> float:
         """k(T → ∞) = value · exp(E_a/(k_B T_ref)) (SI)."""

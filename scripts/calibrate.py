@@ -1,34 +1,37 @@
-"""Calibrate the unknown proton kinetics of the default cell against the reference cases.
+"""Calibrate the proton kinetics of the default cell against the reference cases, for a
+candidate mechanism.
 
-Free parameters (docs/calibration.md explains the choice): the degraded-layer steepness β,
-the LiCoO2|Li3PO4 exchange velocity at 25 °C and the activation energy of the proton
-diffusivity in LiCoO2; every other parameter stays at the feasible point of science.md §3.
-Targets (1-D default cell, default mesh):
+Mechanisms (docs/model.md "Mechanism"):
 
-* R after the 30 min H2O exposure            = 165 Ω cm²  (σ 2 %; case 2 needs ≥ 136)
-* R after the default 150 °C / 1 h program   = 10.3 Ω cm² (σ 1 %; case 3: ± 10 %)
-* R after 7 days at 25 °C / R exposed        = 0.96       (σ 1 %; case 4 needs ≥ 0.90)
-* protons removed from LiCoO2 by the anneal  ≥ 0.93       (hinge, σ 0.01; case 8 ≥ 0.90)
-* R after 25 → 100 °C, 1 h, → 25 °C (5 K/min) ≈ 26 Ω cm² (soft, σ 25 %: a model value of
-  science.md §3's independent check, not data)
+* ``trapping`` (the cell file's): McNabb–Foster traps in LiCoO2.  Free: the detrapping
+  energy E_d and the mobile surface fraction S of the exposure; assumed (plausible, not
+  fitted): the attempt frequency ν = 1e14 s⁻¹, the hop/trap spacing 0.28 nm, the mobile
+  protons' migration energy, the trap density n_t and β (β n_t fixed: a fully trapped
+  layer conducts ~100× worse).
+* ``fick``: the same cell without traps: all protons mobile, one diffusivity.  Free: the
+  proton diffusivity in LiCoO2 at 25 °C, its activation energy and S (three, one more
+  than ``trapping``).
 
-Then the reference cases are run as tests/system/test_reference_cases.py runs them, with
-the starting and the calibrated parameters, and everything is printed and written to
-``--out``: parameters.json, targets.csv, evaluations.csv (calibration.py's result),
-reference_cases.csv/.json, cell_file_values.toml (the values for the cell file), report.txt.
+Targets (1-D default cell, default mesh; paper values, Kobayashi 2022):
+
+* R after the 30 min H2O exposure             = 136.3 Ω cm² (σ 5 %; the paper: > 136;
+  0.2 % inside it, see CONSTRAINT_MARGIN)
+* R after the default 150 °C / 1 h program    = 10.3 Ω cm² (σ 10 %: reference case 3's
+  band; the never-exposed cells themselves spread 8.6–10 Ω cm², ± 7 %)
+* R after 7 days at 25 °C / R exposed         ≥ 0.90       (hinge at 0.902, σ 0.002; case 4)
+* protons removed from LiCoO2 by the anneal   ≥ 0.90       (hinge at 0.902, σ 0.002; case 8)
+
+Then the reference cases and the predictions are evaluated with the calibrated values
+and written to ``--out``: parameters.json, targets.csv, evaluations.csv, reference_cases
+.csv/.json, cell_file_values.toml, report.txt.
 
 Usage::
 
-    OMP_NUM_THREADS=1 .venv/bin/python scripts/calibrate.py --out calibration_run
-    OMP_NUM_THREADS=1 .venv/bin/python scripts/calibrate.py --out DIR --sensitivity
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/calibrate.py --out calib_trapping
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/calibrate.py --mechanism fick --out calib_fick
     mpirun -n 2 .venv/bin/python scripts/calibrate.py --out DIR   # each case on 2 ranks
 
-Deterministic: fixed start, fixed finite-difference steps, no random numbers; each
-evaluation runs four 1-D cases (≈ 4 s on an idle core).  By default the start is the
-feasible point of science.md §3, applied as overrides on the base configuration
-(``--config``, default the built-in cell), so a rerun after the calibrated values went into
-the cell file reproduces that calibration; ``--start config`` starts from the
-configuration's own values instead.
+Deterministic: fixed start, fixed finite-difference steps, no random numbers.
 """
 
 from __future__ import annotations
@@ -44,18 +47,15 @@ from fem_cell._dolfinx import MPI
 from fem_cell.studies.calibration import FitParameter, Target, calibrate, case_config
 from fem_cell.studies.cases import Record, run_case
 
-#: science.md §3 feasible point (starting values; the cell file's values before calibration)
-FEASIBLE_POINT = {
-    "degraded_layer.beta": (9.6, "1"),
-    "transport.exchange.velocity": (1e-17, "m/s"),
-    "transport.exchange.velocity_activation_energy": (1.4, "eV"),
-    "transport.LiCoO2.proton_diffusivity": (1e-26, "m2/s"),
-    "transport.LiCoO2.proton_diffusivity_activation_energy": (1.3, "eV"),
-    "transport.Li3PO4.proton_diffusivity": (1e-20, "m2/s"),
-    "transport.Li3PO4.proton_diffusivity_activation_energy": (0.8, "eV"),
-    "transport.exchange.partition": (1e3, "1"),
-    "exposure_model.surface_fraction_ref": (0.6, "1"),
-    "exposure_model.depth_ref": (3.0, "nm"),
+#: overrides that define each candidate mechanism (applied on the base configuration)
+MECHANISMS = {
+    "trapping": {},
+    "fick": {"transport.LiCoO2.trapping": "none",
+             # starting values: a 3 nm profile in 30 min at 25 °C needs D ~ 1e-21 m²/s
+             "transport.LiCoO2.proton_diffusivity": {"value": 1e-21, "unit": "m2/s"},
+             "transport.LiCoO2.proton_diffusivity_activation_energy": {"value": 1.3,
+                                                                       "unit": "eV"},
+             "exposure_model.surface_fraction": 0.15},
 }
 
 #: the anneal programs of the targets
@@ -63,32 +63,50 @@ PROGRAM_150C = None   # the cell's default program: 25 → 150 °C at 5 K/min, 1
 PROGRAM_100C = [{"ramp_to": "100 degC", "rate": "5 K/min"}, {"hold": "60 min"},
                 {"ramp_to": "25 degC", "rate": "5 K/min"}]
 HOLD_7_DAYS = {"anneal.initial_temperature": "25 degC", "anneal.segments": [{"hold": "168 h"}],
-               # 6 h steps: R(7 d)/R(0) within 2e-7 of the 1 h steps of the system test
                "solver.dt_max": "6 h"}
 
 
-def free_parameters() -> list[FitParameter]:
-    """The fitted parameters (initial values from the base configuration)."""
+def free_parameters(mechanism: str) -> list[FitParameter]:
+    """The fitted parameters of a mechanism (initial values from the base configuration)."""
+    if mechanism == "fick":
+        return [
+            FitParameter("transport.LiCoO2.proton_diffusivity", lower=1e-26, upper=1e-17,
+                         log=True, unit="m2/s"),
+            FitParameter("transport.LiCoO2.proton_diffusivity_activation_energy", lower=0.3,
+                         upper=2.5, log=False, unit="eV"),
+            FitParameter("exposure_model.surface_fraction", lower=1e-3, upper=0.9, log=True,
+                         unit="1"),
+        ]
+    # the detrapping prefactor ν is not fitted: with E_d it moves along a ridge of equal
+    # cost (measured: ν 1e13 → 1.3e13 with E_d 1.208 → 1.218 eV, cost unchanged).  It sits
+    # at the top of its plausible range, 1e14 s-1: with 1e13 no E_d meets case 4 (R after
+    # 7 days >= 90 %) and case 8 (>= 90 % removed) together (docs/model.md).
     return [
-        FitParameter("degraded_layer.beta", lower=3.0, upper=30.0, log=True, unit="1"),
-        FitParameter("transport.exchange.velocity", lower=1e-20, upper=1e-14, log=True,
-                     unit="m/s"),
-        FitParameter("transport.LiCoO2.proton_diffusivity_activation_energy", lower=1.0,
-                     upper=1.8, log=False, unit="eV"),
+        FitParameter("transport.LiCoO2.trapping.detrapping_activation_energy", lower=0.9,
+                     upper=1.6, log=False, unit="eV"),
+        FitParameter("exposure_model.surface_fraction", lower=1e-7, upper=1e-2, log=True,
+                     unit="1"),
     ]
+
+
+#: the two inequality constraints (cases 4 and 8) are soft hinges; an active hinge ends a
+#: little on its wrong side, so they are imposed CONSTRAINT_MARGIN inside the criterion
+#: (with a stiff σ 0.002) to keep the calibrated cell inside the paper's criterion; the
+#: exposed R (the paper: "> 136") is fitted to 136 (1 + CONSTRAINT_MARGIN) for the same reason
+CONSTRAINT_MARGIN = 0.002
 
 
 def targets() -> list[Target]:
     """The calibration targets (see the module docstring)."""
     return [
-        Target("R_exposed", {}, "expose", "R_interface_ohm_cm2", 165.0, 0.02, "log"),
-        Target("R_150C_1h", {}, "anneal", "R_interface_ohm_cm2", 10.3, 0.01, "log"),
-        Target("H_removed_150C", {}, "anneal", "H_LiCoO2_removed_fraction", 0.93, 0.01,
-               "linear", "at_least"),
+        Target("R_exposed", {}, "expose", "R_interface_ohm_cm2",
+               136.0 * (1 + CONSTRAINT_MARGIN), 0.05, "log"),
+        Target("R_150C_1h", {}, "anneal", "R_interface_ohm_cm2", 10.3, 0.10, "log"),
+        Target("H_removed_150C", {}, "anneal", "H_LiCoO2_removed_fraction",
+               0.90 + CONSTRAINT_MARGIN, 0.002, "linear", "at_least"),
         Target("R_7d_25C_ratio", HOLD_7_DAYS, "anneal",
-               "R_interface_ohm_cm2@604800s/R_interface_ohm_cm2_initial", 0.96, 0.01, "log"),
-        Target("R_100C_1h", {"anneal.segments": PROGRAM_100C}, "anneal",
-               "R_interface_ohm_cm2", 26.0, 0.25, "log"),
+               "R_interface_ohm_cm2@604800s/R_interface_ohm_cm2_initial",
+               0.90 + CONSTRAINT_MARGIN, 0.002, "linear", "at_least"),
     ]
 
 
@@ -121,8 +139,15 @@ def reference_cases(base, params: dict, comm) -> dict[str, float]:
               "solver.dt_max": "1 h"},
              Record(("R_interface_ohm_cm2_initial", "R_interface_ohm_cm2")))
     out["case4_R_7d_ratio"] = r7["R_interface_ohm_cm2"] / r7["R_interface_ohm_cm2_initial"]
-    out["R_100C_1h_ohm_cm2"] = run({"anneal.segments": PROGRAM_100C},
-                                   Record(("R_interface_ohm_cm2",)))["R_interface_ohm_cm2"]
+    out["pred_R_100C_1h_ohm_cm2"] = run({"anneal.segments": PROGRAM_100C},
+                                        Record(("R_interface_ohm_cm2",)))["R_interface_ohm_cm2"]
+    out["pred_R_150C_15min_ohm_cm2"] = run(
+        {"anneal.segments": [{"ramp_to": "150 degC", "rate": "5 K/min"}, {"hold": "15 min"},
+                             {"ramp_to": "25 degC", "rate": "5 K/min"}]},
+        Record(("R_interface_ohm_cm2",)))["R_interface_ohm_cm2"]
+    out["pred_R_air_50RH_ohm_cm2"] = run(
+        {**EXPOSURE_ONLY, "exposure.gas": "air", "exposure.relative_humidity": "50 %"},
+        Record(("R_interface_ohm_cm2_initial",)))["R_interface_ohm_cm2_initial"]
     try:
         load_config(overrides={"anneal": {"segments": [
             {"ramp_to": "190 degC", "rate": "5 K/min"}, {"hold": "10 min"}]}})
@@ -145,48 +170,24 @@ def margins(v: dict[str, float]) -> dict[str, str]:
                                     f"{v['case3_R_150C_1h_ohm_cm2'] / 10.3 - 1:+.2%} (limit 10 %)"),
         "case4_R_7d_ratio": f">= 0.90: margin {v['case4_R_7d_ratio'] - 0.90:+.3f}",
         "case8_H_removed_fraction": f">= 0.90: margin {v['case8_H_removed_fraction'] - 0.90:+.3f}",
-        "R_100C_1h_ohm_cm2": "soft: ~26 (science.md section 3 model value)",
+        "pred_R_100C_1h_ohm_cm2": "prediction (not fitted)",
+        "pred_R_150C_15min_ohm_cm2": "prediction (not fitted)",
+        "pred_R_air_50RH_ohm_cm2": "prediction (not fitted)",
         "case7_refused": "1 = refused: " + ("ok" if v["case7_refused"] == 1.0 else "FAIL"),
     }
-
-
-def sensitivity(base, comm, log) -> list[dict]:
-    """d log(target)/d log10(p) (rates) or per 0.1 eV (energies) at the base configuration,
-    for every candidate parameter of science.md §3 (why the free ones were chosen)."""
-    import math
-
-    from fem_cell.studies.calibration import evaluate_targets
-    from fem_cell.units import from_si
-
-    tg = targets()
-    cfg = case_config(base, {})
-    b = evaluate_targets(base, tg, {}, comm)
-    rows = []
-    for key, (_, unit) in FEASIBLE_POINT.items():
-        s = cfg.settings[key]
-        v0 = from_si(float(s.si_value), unit)
-        in_log = unit != "eV"
-        v1 = v0 * 10 ** 0.1 if in_log else v0 + 0.02
-        ov = {key: (v1 if unit == "1" else {"value": v1, "unit": unit})}
-        m = evaluate_targets(base, tg, ov, comm)
-        d = {t.name: (math.log(m[t.name]) - math.log(b[t.name])) / (0.1 if in_log else 0.2)
-             for t in tg}
-        rows.append({"key": key, "per": "decade" if in_log else "0.1 eV", **d})
-        log("  " + f"{key:55s} " + " ".join(f"{n}={x:+.4f}" for n, x in d.items()))
-    return rows
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="folder for the results (created)")
     ap.add_argument("--config", default=None, help="base user config (default: built-in cell)")
-    ap.add_argument("--start", choices=("config", "feasible"), default="feasible",
-                    help="start from the science.md section 3 feasible point (default; "
-                         "reproduces the cell file's calibration) or from the config's values")
+    ap.add_argument("--mechanism", choices=tuple(MECHANISMS), default="trapping",
+                    help="candidate mechanism (default: trapping, the cell file's)")
     ap.add_argument("--max-nfev", type=int, default=30, help="optimiser evaluations (30)")
-    ap.add_argument("--sensitivity", action="store_true",
-                    help="also print d log(target)/d parameter for all candidate parameters")
     ap.add_argument("--no-reference", action="store_true", help="skip the reference cases")
+    ap.add_argument("--record", default=None,
+                    help="also write the calibration record (fitted keys, values, covariance) "
+                         "here, e.g. fem_cell/data/cells/kobayashi2022.calibration.json")
     ap.add_argument("--quiet", action="store_true", help="no per-evaluation lines")
     args = ap.parse_args(argv)
     comm = MPI.COMM_WORLD
@@ -200,28 +201,15 @@ def main(argv=None) -> int:
             lines.append(s)
 
     t0 = time.perf_counter()
-    # base configuration: the chosen config with the start point's fixed parameters
     base_user = {}
     if args.config:
         from fem_cell.config import read_toml
         base_user = read_toml(args.config)   # relative paths inside: run from its folder
-    start = {}
-    if args.start == "feasible":
-        start = {k: (v if u == "1" else {"value": v, "unit": u})
-                 for k, (v, u) in FEASIBLE_POINT.items()}
-    from fem_cell.studies.cases import overrides_from_keys
-    base = overrides_from_keys(base_user, start)
-
+    from fem_cell.config.keys import overrides_from_keys
+    base = overrides_from_keys(base_user, MECHANISMS[args.mechanism])
     log(f"fem_cell calibration, {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{comm.size} rank(s), start: {args.start}")
-    if args.sensitivity:
-        log("sensitivities at the start point (d ln target / d log10 p, or per 0.1 eV):")
-        sens = sensitivity(base, comm, log)
-        if root:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "sensitivity.json").write_text(json.dumps(sens, indent=2) + "\n")
-
-    res = calibrate(base, free_parameters(), targets(), comm, out=out,
+        f"{comm.size} rank(s), mechanism: {args.mechanism}")
+    res = calibrate(base, free_parameters(args.mechanism), targets(), comm, out=out,
                     progress=not args.quiet, max_nfev=args.max_nfev)
     log("")
     log(res.table())
@@ -248,9 +236,22 @@ def main(argv=None) -> int:
         toml = [f"# calibrated by scripts/calibrate.py ({stamp}); paste values into the cell file"]
         for p in res.parameters:
             err = f"x/ {p['factor']:.3g}" if p["log"] else f"{p['stderr']:.3g}"
-            toml.append(f"{p['key']} = {{ value = {p['value']:.4g}, unit = \"{p['unit']}\" }}"
+            form = "prefactor" if p.get("form") == "prefactor" else "value"
+            toml.append(f"{p['key']} = {{ {form} = {p['value']:.4g}, unit = \"{p['unit']}\" }}"
                         f"  # +- {err}")
         (out / "cell_file_values.toml").write_text("\n".join(toml) + "\n")
+        if args.record:
+            d = res.to_dict()
+            record = {"mechanism": args.mechanism, "date": stamp,
+                      "script": "scripts/calibrate.py",
+                      "parameters": [{k: p[k] for k in ("key", "unit", "form", "log", "value",
+                                                         "lower", "upper")}
+                                     for p in res.parameters],
+                      "covariance_fit_space": d["covariance_fit_space"],
+                      "targets": [{k: t[k] for k in t if k in ("name", "value", "sigma", "kind",
+                                                                 "model", "residual")}
+                                  for t in d["targets"]]}
+            Path(args.record).write_text(json.dumps(record, indent=2) + "\n")
         (out / "report.txt").write_text("\n".join(lines) + "\n")
     return 0
 

@@ -12,7 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from fem_cell.config.reader import MISSING, Reader, Record, Setting, dimension_of
-from fem_cell.config.sections import merged_items, plausibility_warnings, read_declared
+from fem_cell.config.sections import (
+    merged_items,
+    plausibility_warnings,
+    read_declared,
+    record_plausible,
+)
 from fem_cell.config.stack import Material
 from fem_cell.constants import FARADAY, GAS_CONSTANT
 from fem_cell.params import T_REF, Arrhenius, specs
@@ -28,6 +33,7 @@ from fem_cell.physics.parameters import (
     ExposureModel,
     PhaseTransport,
     Sink,
+    Trapping,
 )
 from fem_cell.units import clean_number, format_number
 
@@ -50,50 +56,59 @@ def read_chemistry(cell, user, cr: Reader, ur: Reader, rec: Record,
     allowed = set(TRANSPORT_PHASES) | {"exchange", "sink"}
     cr.keys(cr.table(cell.get("transport", {}), "transport"), "transport", allowed)
     ur.keys(ur.table(user.get("transport", {}), "transport"), "transport", allowed)
+    for path in [("transport", n) for n in TRANSPORT_PHASES] + [
+            ("transport", n, "trapping") for n in TRANSPORT_PHASES] + [
+            ("transport", "exchange"), ("transport", "sink"), ("degraded_layer",),
+            ("exposure_model",)]:
+        record_plausible(cell, path, cr, rec)
+
+    def section(cls, path: tuple[str, ...], items=None, **kw):
+        if items is None:
+            items = merged_items(cell, user, path, cr, ur)
+        obj = read_declared(cls, items, ".".join(path), rec, cr, blame=blame, why=WHY, **kw)
+        warnings.extend(plausibility_warnings(obj, ".".join(path), rec.plausible))
+        return obj
+
     phases = []
     for name in TRANSPORT_PHASES:
         items = merged_items(cell, user, ("transport", name), cr, ur)
+        trap_raw = items.pop("trapping", None)
         given = _material_part(name, items, materials, rec, blame, ur)
-        phases.append((name, read_declared(PhaseTransport, items, f"transport.{name}", rec, cr,
-                                           blame=blame, why=WHY, given=given)))
-
-    def section(cls, path: tuple[str, ...], **kw):
-        obj = read_declared(cls, merged_items(cell, user, path, cr, ur), ".".join(path), rec,
-                            cr, blame=blame, why=WHY, **kw)
-        warnings.extend(plausibility_warnings(obj, ".".join(path)))
-        return obj
-
-    chem = Chemistry(
+        given["trapping"] = _trapping(name, trap_raw, cell, user, cr, ur, section)
+        phases.append((name, section(PhaseTransport, ("transport", name), items, given=given)))
+    return Chemistry(
         phases=tuple(phases),
         exchange=section(Exchange, ("transport", "exchange")),
         sink=section(Sink, ("transport", "sink")),
         degraded_layer=section(DegradedLayerLaw, ("degraded_layer",),
                                t_ref="reference_temperature"),
-        exposure_model=_exposure_model(cell, user, cr, ur, rec, blame))
-    for name, p in phases:
-        warnings.extend(plausibility_warnings(p, f"transport.{name}"))
-    return chem
+        exposure_model=section(ExposureModel, ("exposure_model",),
+                               t_ref="reference_temperature"))
 
 
-def _exposure_model(cell, user, cr: Reader, ur: Reader, rec: Record,
-                    blame: Reader) -> ExposureModel:
-    items = merged_items(cell, user, ("exposure_model",), cr, ur)
-    vals = {k: v for k, v in items.items()}
-    try:
-        return read_declared(ExposureModel, items, "exposure_model", rec, cr, blame=blame,
-                             why=WHY)
-    except Exception as e:  # the class's own cross-check: x_s(ref) < x_sat
-        if "surface_fraction_ref < saturation_fraction" not in str(e):
-            raise
-    em = {k: rec.items[f"exposure_model.{k}"].si_value
-          for k in ("surface_fraction_ref", "saturation_fraction")}
-    k = "saturation_fraction" if vals["saturation_fraction"][1] is ur else "surface_fraction_ref"
-    other = "surface_fraction_ref" if k == "saturation_fraction" else "saturation_fraction"
-    rel = "above" if k == "saturation_fraction" else "below"
-    raise vals[k][1].err(f"exposure_model.{k}", clean_number(em[k]),
-                         f"a fraction {rel} exposure_model.{other} = "
-                         f"{format_number(clean_number(em[other]))} (x_s at the reference "
-                         "dose must stay below the saturation fraction)") from None
+def _trapping(name: str, raw, cell, user, cr: Reader, ur: Reader, section) -> Trapping | None:
+    """``[transport.<name>.trapping]``: None when absent, or when a file sets it to the
+    string ``"none"`` (e.g. a user file turning the cell's traps off)."""
+    if raw is None:
+        return None
+    value, reader = raw
+    if value == "none":
+        return None
+    if not isinstance(value, dict):
+        raise reader.err(f"transport.{name}.trapping", value,
+                         "a table of trap parameters, or \"none\" (no traps)")
+    user_t = user.get("transport", {}).get(name, {}) if isinstance(user.get("transport"),
+                                                                    dict) else {}
+    if isinstance(user_t, dict) and user_t.get("trapping") == "none":
+        return None
+    path = ("transport", name, "trapping")
+    items = {}
+    cell_t = cell.get("transport", {}).get(name, {}).get("trapping")
+    if isinstance(cell_t, dict):
+        items.update({k: (v, cr) for k, v in cell_t.items()})
+    if isinstance(user_t, dict) and isinstance(user_t.get("trapping"), dict):
+        items.update({k: (v, ur) for k, v in user_t["trapping"].items()})
+    return section(Trapping, path, items)
 
 
 def _material_part(name: str, items, materials: Mapping[str, Material], rec: Record,
@@ -166,8 +181,7 @@ def check_exposure(ex: Exposure | None, chem: Chemistry | None, geometry, reader
     file otherwise); near its limits, warnings."""
     if ex is None or chem is None:
         return
-    film = sum(lay.thickness for lay in geometry.layers if lay.material == "LiCoO2")
-    warn, err = exposure_validity(ex, chem.exposure_model, film)
+    warn, err = exposure_validity(ex)
     if err:
         raise reader.err("exposure", {"gas": ex.gas, "duration_min": ex.duration / 60,
                                       "temperature_C": round(ex.temperature - 273.15, 6)},

@@ -228,7 +228,7 @@ def build_config(user: Mapping[str, Any], user_src: str = "<config>",
         anneal_spec=anneal_spec, mesh=mesh, solver=solver, output=output, chemistry=chemistry,
         electrochemistry=electrochemistry, exposure=exposure, files=files,
         settings=_ordered(rec.items), warnings=tuple(warnings), li_layers=li_layers,
-        li_melting_point=li_tm)
+        li_melting_point=li_tm, plausible=dict(rec.plausible))
 
 
 def _user_table(user: Mapping[str, Any], key: str, ur: Reader):

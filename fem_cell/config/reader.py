@@ -53,6 +53,11 @@ class Parameter:
     given: float
     source: str
     origin: str = ""
+    #: ``"value"`` (the quantity itself / a rate's value at T_ref) or ``"prefactor"``
+    #: (a rate written as its prefactor k(T → ∞))
+    form: str = "value"
+    #: physically plausible (lo, hi) of the value (a rate: of its prefactor), SI; None
+    plausible: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -170,11 +175,19 @@ class Reader:
         expect = (f"a {'positive ' if positive else ''}{dimension} with a unit, "
                   f"e.g. '{example(dimension)}' or {{ value = ..., unit = \"...\" }}")
         source = self.source
+        form, plausible = "value", None
         if isinstance(raw, dict):
-            self.keys(raw, key, {"value", "unit", "source"})
+            self.keys(raw, key, {"value", "prefactor", "unit", "source", "plausible"})
+            if "prefactor" in raw:
+                if "value" in raw:
+                    raise self.err(key, raw, "either value or prefactor, not both")
+                raw = {**raw, "value": raw["prefactor"]}
+                form = "prefactor"
             if "value" not in raw or "unit" not in raw:
                 raise self.err(key, raw, expect + " (both value and unit)")
             value, unit = raw["value"], raw["unit"]
+            if "plausible" in raw:
+                plausible = self.plausible_range(raw["plausible"], unit, dimension, key)
             source = raw.get("source", source)
             if not isinstance(source, str):
                 raise self.err(f"{key}.source", source, "a string")
@@ -213,7 +226,19 @@ class Reader:
             raise self.err(key, raw, f"a {dimension} between {format_number(bounds[0])} and "
                                      f"{format_number(bounds[1])} {SI_UNITS[dimension]}"
                                      + (f" ({bounds_text})" if bounds_text else ""))
-        return Parameter(si, unit, given, source, self.source)
+        return Parameter(si, unit, given, source, self.source, form, plausible)
+
+    def plausible_range(self, raw: Any, unit: str, dimension: str, key: str) -> tuple[float, float]:
+        """``plausible = [lo, hi]`` in the item's unit → SI."""
+        ok = (isinstance(raw, list) and len(raw) == 2
+              and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw))
+        if not ok or not raw[0] <= raw[1]:
+            raise self.err(f"{key}.plausible", raw, f"[lo, hi] with lo <= hi, in {unit!r}")
+        try:
+            lo, hi = (to_si(v, unit, dimension) for v in raw)
+        except UnitError as e:
+            raise self.err(f"{key}.plausible", raw, str(e)) from None
+        return float(lo), float(hi)
 
     def declared(self, raw: Any, key: str, spec: Spec) -> Parameter:
         """A quantity or number checked against its declaration's bounds."""
@@ -262,6 +287,8 @@ class Record:
 
     def __init__(self):
         self.items: dict[str, Setting] = {}
+        #: dotted key → plausible (lo, hi) written next to its value (SI)
+        self.plausible: dict[str, tuple[float, float]] = {}
 
     def param(self, key: str, p: Parameter, dimension: str, source: str = "",
               doc: str = "") -> None:

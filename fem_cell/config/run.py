@@ -46,6 +46,9 @@ class RunConfig:
         warnings: one-line warnings the caller should show.
         li_layers: the layers that are Li metal (material ``"Li"``).
         li_melting_point: their melting point (K), or None.
+        plausible: dotted key → physically plausible (lo, hi) written in the cell file
+            next to the value (SI; for an Arrhenius rate: of its prefactor).  The default
+            prior range of a posterior calibration (:mod:`fem_cell.studies.posterior`).
     """
 
     name: str
@@ -67,6 +70,7 @@ class RunConfig:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     li_layers: tuple[str, ...] = field(default_factory=tuple)
     li_melting_point: float | None = None
+    plausible: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def origins(self) -> dict[str, str]:

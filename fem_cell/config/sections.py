@@ -12,6 +12,7 @@ one-line :class:`~fem_cell.errors.ConfigError` naming the file that holds them.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,27 @@ def merged_items(cell: Mapping[str, Any], user: Mapping[str, Any], path: tuple[s
             t = r.table(t, ".".join(path[:i]) or name).get(name, {})
         out.update({k: (v, r) for k, v in r.table(t, ".".join(path)).items()})
     return out
+
+
+def record_plausible(cell: Mapping[str, Any], path: tuple[str, ...], cr: Reader,
+                     rec: Record) -> None:
+    """Record the plausible ranges written in the cell file's table at ``path``
+    (``key = { value = ..., unit = ..., plausible = [lo, hi] }``): they stay the ranges
+    of those parameters when a user file overrides the value alone."""
+    t: Any = cell
+    for name in path:
+        t = t.get(name, {}) if isinstance(t, Mapping) else {}
+    if not isinstance(t, Mapping):
+        return
+    section = ".".join(path)
+    for k, raw in t.items():
+        if isinstance(raw, Mapping) and "plausible" in raw and isinstance(raw.get("unit"), str):
+            try:
+                dim = dimension_of(raw["unit"])
+            except Exception:  # a bad unit is reported when the value is read
+                continue
+            rec.plausible[f"{section}.{k}"] = cr.plausible_range(raw["plausible"], raw["unit"], dim,
+                                                            f"{section}.{k}")
 
 
 def only(items: Mapping[str, tuple[Any, Reader]], section: str, allowed) -> None:
@@ -146,8 +168,12 @@ def _si_unit(s: Spec) -> str:
 def _value(s: Spec, v: Any, r: Reader, full: str, rec: Record, cr: Reader, base: Path | None):
     if s.kind in ("quantity", "number"):
         p = r.declared(v, full, s)
+        if p.form == "prefactor":
+            raise r.err(full, v, "a value (only Arrhenius rates take a prefactor)")
         dim = "temperature difference" if s.difference else dimension_of(s.unit)
         rec.param(full, p, dim, note(p, v, r, cr), s.doc)
+        if p.plausible is not None:
+            rec.plausible[full] = p.plausible
         return p.value
     if s.kind == "integer":
         hi = None if s.hi == float("inf") else int(s.hi)
@@ -176,30 +202,49 @@ def _rate(s: Spec, items: Items, section: str, key: str, rec: Record, cr: Reader
           blame: Reader, why: str, T_ref: float) -> Arrhenius:
     full = f"{section}.{key}"
     v, r = items[key]
-    p = r.declared(v, full, s)
-    rec.param(full, p, dimension_of(s.unit), note(p, v, r, cr), s.doc)
     es = energy_spec(s)
     efull = f"{section}.{s.energy_key}"
     if s.energy_key not in items:
         raise blame.err(efull, MISSING, expected(es) + why)
     ev, er = items[s.energy_key]
     e = er.declared(ev, efull, es)
+    dim = dimension_of(s.unit)
+    p = r.quantity(v, full, dim, positive=False)
+    if p.form == "prefactor":
+        law = Arrhenius.from_prefactor(p.value, e.value, T_ref)
+        if not (math.isfinite(law.value) and s.ok(law.value)):
+            raise r.err(full, v, f"a prefactor giving a value at {T_ref - 273.15:g} °C "
+                                 f"{s.text or 'within its bounds'} (it gives "
+                                 f"{format_number(law.value)} {SI_UNITS[dim]})")
+        src = note(p, v, r, cr)
+        rec.param(full, p, dim, ("prefactor k(T -> inf); " + src) if src else
+                  "prefactor k(T -> inf)", s.doc)
+    else:
+        p = r.declared(v, full, s)
+        law = Arrhenius(p.value, e.value, T_ref)
+        rec.param(full, p, dim, note(p, v, r, cr), s.doc)
     rec.param(efull, e, "energy", note(e, ev, er, cr), es.doc)
-    return Arrhenius(p.value, e.value, T_ref)
+    if p.plausible is not None:
+        rec.plausible[full] = p.plausible
+    return law
 
 
-def plausibility_warnings(obj, section: str) -> list[str]:
+def plausibility_warnings(obj, section: str, ranges: Mapping[str, tuple[float, float]]
+                          | None = None) -> list[str]:
     """Warnings for declared values outside their physically plausible range (for a
-    rate: its prefactor k(T → ∞))."""
+    rate: its prefactor k(T → ∞)).  The range is the one written next to the value in a
+    file (``plausible = [lo, hi]``, in ``ranges`` by dotted key, SI), else the
+    declaration's."""
     out = []
     for name, s in specs(type(obj)).items():
-        if s.plausible is None:
+        given = (ranges or {}).get(f"{section}.{key_of(name, s)}")
+        if s.plausible is None and given is None:
             continue
         v = getattr(obj, name)
-        if v is None:
+        if v is None or not isinstance(v, (int, float, Arrhenius)):
             continue
         x = v.prefactor if isinstance(v, Arrhenius) else float(v)
-        lo, hi = s.plausible
+        lo, hi = given if given is not None else s.plausible
         if not lo <= x <= hi:
             what = "prefactor" if isinstance(v, Arrhenius) else "value"
             out.append(f"{section}.{key_of(name, s)}: implied {what} {format_number(x)} "
@@ -210,4 +255,5 @@ def plausibility_warnings(obj, section: str) -> list[str]:
 
 
 __all__ = ["Items", "energy_spec", "merged_items", "only", "plausibility_warnings",
+           "record_plausible",
            "read_declared", "toml_keys"]

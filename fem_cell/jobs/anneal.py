@@ -64,6 +64,13 @@ def output_times(config: RunConfig) -> list[float]:
     return sorted(times)
 
 
+def exposure_line(ex) -> str:
+    """One progress line announcing the simulated exposure."""
+    return (f"exposure: {ex.gas}, {ex.duration / 60:.4g} min at "
+            f"{ex.temperature - ZERO_CELSIUS:.4g} °C (simulated: transport into the bare "
+            "LiCoO2)")
+
+
 def checkpoint_name(t: float) -> str:
     """Checkpoint file (relative to the run folder) of the state at time t (s)."""
     return f"checkpoints/t{t:013.3f}s.h5"
@@ -204,7 +211,11 @@ class _AnnealRun:
     def set_up(self, chemistry: bool, exposure, restart, checkpoint_meta: dict) -> None:
         config, model = self.config, self.model
         comm = model.comm
-        chem = self.chem = model.chemistry(exposure=exposure) if chemistry else None
+        hooks = {"poll": lambda t: self.guard.check(comm)}
+        if self.progress and comm.rank == 0 and chemistry and restart is None:
+            print(f"[anneal] {exposure_line(exposure or config.exposure)}", flush=True)
+        chem = self.chem = (model.chemistry(exposure=exposure, expose=restart is None,
+                                            exposure_hooks=hooks) if chemistry else None)
         heat = self.heat = chem.heat if chem is not None else model.heat()
         problem = chem.problem if chem is not None else heat.problem
         spaces = {f.name: f.space for f in problem.fields}
@@ -277,11 +288,8 @@ def summary_of(history: History, stats, model, chem, heat) -> dict:
     }
     if chem is not None:
         out.update(summary_values({c: history.column(c) for c in history.columns}))
-        ex = chem.exposure
-        if ex is not None:
-            out["exposure"] = {"gas": ex.gas, "duration_min": ex.duration / 60.0,
-                               "temperature_C": ex.temperature - ZERO_CELSIUS,
-                               "relative_humidity_percent": 100.0 * ex.relative_humidity}
+        if chem.exposure_result is not None:
+            out["exposure"] = chem.exposure_result.summary()
         out["transport_dofs"] = sum(f.space.dofmap.index_map.size_global
                                     for f in chem.transport_problem.fields)
     return out
@@ -356,5 +364,5 @@ def anneal_job(config: RunConfig, out: str | Path | None, comm: MPI.Comm, *,
                           time_loop_s=st.wall_time, output_times_s=res.details["output_times"])
 
 
-__all__ = ["anneal_job", "checkpoint_name", "output_times", "run_anneal", "summary_of",
-           "write_run_outputs"]
+__all__ = ["anneal_job", "checkpoint_name", "exposure_line", "output_times", "run_anneal",
+           "summary_of", "write_run_outputs"]

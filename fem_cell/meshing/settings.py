@@ -34,8 +34,10 @@ class MeshSettings(Declared):
 
     dim: int = param("", "mesh dimension: 1 (through-thickness line) or 2 (cross-section)",
                      default=1, choices=(1, 2))
+    #: 64: the exposed R (the finest feature, the trap-filling front a few nm into the
+    #: 10 nm degraded layer) within 0.2 % of mesh-converged (docs/model.md "Resolution")
     cells_per_layer: int = param("", "minimum number of cells across every layer",
-                                 default=16, kind="integer", lo=1, hi=10_000)
+                                 default=64, kind="integer", lo=1, hi=10_000)
     growth: float = param("1", "largest size ratio of neighbouring cells through the thickness",
                           default=1.25, lo=1.0, hi=10.0, lo_open=True,
                           text="> 1 and <= 10", example="1.25")

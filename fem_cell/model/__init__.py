@@ -33,6 +33,7 @@ from fem_cell.model.chemistry import (
     ChemistryModel,
     build_chemistry,
     build_transport_problem,
+    expose_block,
     film_regions,
     proton_inventories,
     summary_values,
@@ -61,7 +62,6 @@ from fem_cell.model.impedance import (
     SmallSignalModel,
     build_small_signal,
 )
-from fem_cell.physics.exposure import apply_exposure, exposure_profile
 from fem_cell.physics.parameters import Exposure
 from fem_cell.solvers.checkpoint import (
     CheckpointError,
@@ -117,10 +117,12 @@ class CellModel:
         """Heat on the stack over the anneal program."""
         return self._own(build_heat(self.config, self.domain))
 
-    def chemistry(self, *, expose: bool = True, exposure: Exposure | None = None) -> ChemistryModel:
-        """Heat + transport, starting from the exposed (or proton-free) state."""
+    def chemistry(self, *, expose: bool = True, exposure: Exposure | None = None,
+                  exposure_hooks: dict | None = None) -> ChemistryModel:
+        """Heat + transport, starting from the simulated exposure (or proton-free);
+        ``exposure_hooks``: ``on_step``/``poll`` of the exposure's run."""
         return self._own(build_chemistry(self.config, self.domain, expose=expose,
-                                         exposure=exposure))
+                                         exposure=exposure, exposure_hooks=exposure_hooks))
 
     def operating_point(self, *, state=None, proton_fraction=None) -> OperatingPoint:
         """A proton state on the film (collective).
@@ -171,14 +173,18 @@ class CellModel:
         return OperatingPoint(film, x_lco, x_lpo, src)
 
     def _exposed(self, exposure: Exposure) -> OperatingPoint:
-        """The exposure's proton profile on the film (no solver is built)."""
+        """The state the simulated exposure leaves on the film (total proton fraction)."""
         cfg, film = self.config, self.film
-        chem = cfg.chemistry
         block = transport_block(cfg, film, _p1(film, "T_film_K"), sink=False)
-        apply_exposure(block, exposure_profile(exposure, chem.exposure_model), phase="LiCoO2")
-        x = block.x
-        x["LiCoO2"].name, x["Li3PO4"].name = "xH_LiCoO2", "xH_Li3PO4"
-        return OperatingPoint(film, x["LiCoO2"], x["Li3PO4"], "exposed")
+        result = expose_block(cfg, film, exposure, block)
+        x_lco, x_lpo = _p1(film, "xH_LiCoO2"), _p1(film, "xH_Li3PO4")
+        x_lco.x.array[:] = block.x["LiCoO2"].x.array
+        if "LiCoO2" in block.trapped:
+            x_lco.x.array[:] += block.trapped["LiCoO2"].x.array
+        x_lpo.x.array[:] = block.x["Li3PO4"].x.array
+        op = OperatingPoint(film, x_lco, x_lpo, "exposed")
+        op.state_meta = {"exposure": result.summary()}
+        return op
 
     def small_signal(self, op: OperatingPoint, temperature: float = 298.15, *,
                      prefix: str = "fem_cell_imp_",
@@ -204,17 +210,16 @@ def _load_state(film: Domain, x_lco, x_lpo, state) -> OperatingPoint:
 
     ck, info = on_root(comm, locate)
     ck = Path(ck)
-    names = [n for n in ("xH_LiCoO2", "xH_Li3PO4") if n in info["fields"]]
+    names = [n for n in ("xH_LiCoO2", "xT_LiCoO2", "xH_Li3PO4") if n in info["fields"]]
     if "xH_LiCoO2" not in names:
         raise CheckpointError(f"{ck}: has no proton field xH_LiCoO2 (fields {info['fields']}); "
                               f"was it written by a heat-only run?")
-    spaces = {"xH_LiCoO2": x_lco.function_space}
-    if "xH_Li3PO4" in names:
-        spaces["xH_Li3PO4"] = x_lpo.function_space
+    spaces = {n: x_lco.function_space for n in names}
     st, meta = load_checkpoint(ck, comm, spaces)
-    x_lco.x.array[:] = st.states[0][0]
-    if len(spaces) > 1:
-        x_lpo.x.array[:] = st.states[0][1]
+    got = dict(zip(spaces, st.states[0], strict=True))
+    x_lco.x.array[:] = got["xH_LiCoO2"] + got.get("xT_LiCoO2", 0.0)
+    if "xH_Li3PO4" in got:
+        x_lpo.x.array[:] = got["xH_Li3PO4"]
     return OperatingPoint(film, x_lco, x_lpo, "state", ck, float(info["t"]), meta)
 
 

@@ -9,7 +9,7 @@ temperature from, and the interface resistance of the proton field.
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,99 +17,32 @@ import numpy as np
 from fem_cell._dolfinx import fem
 from fem_cell.config import RunConfig, SolverSettings
 from fem_cell.domain import Domain, SubmeshTransfer
+from fem_cell.model.exposure import ExposureResult, ExposureSimulation
 from fem_cell.model.heat import HeatModel, build_heat
-from fem_cell.physics.degraded import InterfaceResistance, ohm_m2_to_ohm_cm2
-from fem_cell.physics.exposure import apply_exposure, exposure_profile
-from fem_cell.physics.parameters import Chemistry, Exposure
-from fem_cell.physics.transport import (
-    PHI_NEWTON_TOL,
-    X_NEWTON_TOL,
-    Phase,
-    TransportPhysics,
+from fem_cell.model.transport import (
+    FILM_TRANSPORT_LAYERS,
+    build_transport_problem,
+    film_regions,
+    interface_resistance,
+    pad_columns,
+    phases,
+    sink_boundary,
+    transport_block,
+    transport_fields,
 )
+from fem_cell.physics.degraded import InterfaceResistance, ohm_m2_to_ohm_cm2
+from fem_cell.physics.parameters import Chemistry, Exposure
+from fem_cell.physics.transport import TransportPhysics
 from fem_cell.solvers.coupled import SequentialProblem
-from fem_cell.solvers.problem import Field, TransientProblem
+from fem_cell.solvers.problem import TransientProblem
 
-#: the film layers the transport runs on, bottom → top (those present in the mesh)
-FILM_TRANSPORT_LAYERS = ("LiCoO2", "degraded", "Li3PO4")
 #: history columns of the chemistry (see :class:`ChemistryDiagnostics`)
 CHEMISTRY_COLUMNS = ["R_interface_ohm_cm2", "R_interface_T_ohm_cm2", "H_LiCoO2_mol_m2",
-                     "H_Li3PO4_mol_m2", "H_consumed_mol_m2", "H_flux_interface_mol_m2_s",
-                     "mass_balance_rel", "xH_min", "xH_max"]
-#: fractions outside [−tol, 1 + tol] stop the run (never clipped)
-FRACTION_TOLERANCE = 1e-6
-_prefixes = itertools.count()
-
-
-def film_regions(domain: Domain) -> tuple[str, ...]:
-    """The transport layers present in a mesh."""
-    return tuple(n for n in FILM_TRANSPORT_LAYERS if n in domain.cell_names)
-
-
-def phases(config: RunConfig, chem: Chemistry, film: Domain) -> tuple[Phase, ...]:
-    """The transport phases present in ``film``, bottom → top: a phase's regions are
-    the layers whose material has the phase's name (LiCoO2: ``LiCoO2`` + ``degraded``)."""
-    out = []
-    for name, props in chem.phases:
-        regions = tuple(lay.name for lay in config.geometry.layers
-                        if lay.material == name and lay.name in film.cell_names)
-        if regions:
-            out.append(Phase(name, regions, props))
-    if not out:
-        raise ValueError(f"no transport phase {list(chem.phase_names)} has a region in the "
-                         f"film (regions: {sorted(film.cell_names)})")
-    return tuple(out)
-
-
-def sink_boundary(config: RunConfig, chem: Chemistry) -> str | None:
-    """Facet group of the proton sink: ``"<top upper-phase layer>|<layer above it>"``
-    (``"Li3PO4|Li"`` for the built-in cell); None when the upper phase is the top of
-    the stack."""
-    upper = chem.phase_names[-1]
-    layers = config.geometry.layers
-    idx = [i for i, lay in enumerate(layers) if lay.material == upper]
-    if idx and idx[-1] + 1 < len(layers):
-        return f"{layers[idx[-1]].name}|{layers[idx[-1] + 1].name}"
-    return None
-
-
-def transport_block(config: RunConfig, film: Domain, T: fem.Function, *,
-                    sink: bool = True) -> TransportPhysics:
-    """The configuration's transport block on a film (sub-)mesh at temperature T (K):
-    its phases present in the mesh, the exchange, and (with ``sink``) the sink at Li."""
-    chem = config.chemistry
-    return TransportPhysics(film, T, phases(config, chem, film), exchange=chem.exchange,
-                            sink=chem.sink if sink else None,
-                            sink_boundary=sink_boundary(config, chem) if sink else None)
-
-
-def transport_fields(block: TransportPhysics, settings: SolverSettings, *,
-                     x_newton_tol: float = X_NEWTON_TOL,
-                     phi_newton_tol: float = PHI_NEWTON_TOL) -> list[Field]:
-    """The block's unknowns as solver fields: the fractions with the time-error
-    tolerances of ``settings`` (``fraction_tolerance`` absolute,
-    ``fraction_relative_tolerance``), Φ algebraic (not error-controlled); Newton tests
-    the update of each (numerical constants of :mod:`fem_cell.physics.transport`)."""
-    return [Field(name, f, atol=settings.fraction_tolerance,
-                  rtol=settings.fraction_relative_tolerance, newton_tol=x_newton_tol)
-            if evolving else Field(name, f, atol=1e300, rtol=0.0, newton_tol=phi_newton_tol)
-            for name, f, evolving in block.unknowns()]
-
-
-def build_transport_problem(block: TransportPhysics, settings: SolverSettings,
-                            prefix: str | None = None, **newton) -> TransientProblem:
-    """The transport block as a :class:`TransientProblem` (MUMPS LU, per-field Newton test).
-
-    Fields: :func:`transport_fields` (``newton``: its Newton tolerances).  The Jacobian
-    is assembled and factorised at every ``settings.transport_jacobian_lag``-th Newton
-    iteration of a step (always at the first; SNES ``snes_lag_jacobian``).
-    """
-    lag = settings.transport_jacobian_lag
-    pre = prefix or f"fem_cell_transport_{next(_prefixes)}_"
-    return TransientProblem(transport_fields(block, settings, **newton), [block],
-                            time=fem.Constant(block.domain.mesh, 0.0), prefix=pre,
-                            newton_max_it=settings.newton_max_it,
-                            petsc_options={"snes_lag_jacobian": lag} if lag > 1 else None)
+                     "H_trapped_mol_m2", "H_Li3PO4_mol_m2", "H_consumed_mol_m2",
+                     "H_exchanged_mol_m2", "H_flux_interface_mol_m2_s", "H_flux_sink_mol_m2_s",
+                     "balance_error_mol_m2", "mass_balance_rel", "xH_min", "xH_max"]
+#: 2-D runs add R_interface under the Li pad (per pad area)
+PAD_COLUMNS = ["R_interface_pad_ohm_cm2"]
 
 
 @dataclass
@@ -124,8 +57,10 @@ class ChemistryModel:
         transport: the transport block (fields ``xH_<phase>`` and ``phi``).
         transport_problem: its TransientProblem.
         problem: heat then transport within each step (what the stepper drives).
-        resistance: R_interface of the proton field in LiCoO2.
+        resistance: R_interface diagnostic of the proton field (film average).
+        pad_resistance: 2-D: R_interface under the Li pad (None in 1-D).
         exposure: the exposure that made the initial profile (None: proton-free).
+        exposure_result: what the simulated exposure did (history, summary).
     """
 
     heat: HeatModel
@@ -136,7 +71,9 @@ class ChemistryModel:
     transport_problem: TransientProblem
     problem: SequentialProblem
     resistance: InterfaceResistance
+    pad_resistance: InterfaceResistance | None = None
     exposure: Exposure | None = None
+    exposure_result: ExposureResult | None = None
 
     @property
     def domain(self) -> Domain:
@@ -153,35 +90,58 @@ class ChemistryModel:
 
 
 def build_chemistry(config: RunConfig, domain: Domain, *, expose: bool = True,
-                    exposure: Exposure | None = None) -> ChemistryModel:
-    """Heat + transport model of the anneal, with the exposed initial proton profile.
+                    exposure: Exposure | None = None,
+                    exposure_hooks: dict[str, Callable] | None = None) -> ChemistryModel:
+    """Heat + transport model of the anneal, starting from the simulated exposure.
 
     Args:
         config: validated configuration with chemistry.
         domain: the stack mesh (parent).
-        expose: set the initial proton profile from the exposure (else proton-free).
+        expose: simulate the exposure first (:mod:`fem_cell.model.exposure`) and start
+            from its state (else proton-free).
         exposure: an exposure overriding the configuration's.
+        exposure_hooks: ``on_step``/``poll`` callables handed to the exposure's run
+            (progress, Ctrl-C).
     """
-    chem = config.chemistry
     heat = build_heat(config, domain)
     film = domain.submesh(*film_regions(domain))
     T_film = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)), name="T_film_K")
     transfer = SubmeshTransfer(heat.T, T_film, film)
     transfer()
     block = transport_block(config, film, T_film)
-    ph = block.phases
     ex = exposure if exposure is not None else config.exposure
+    result = None
     if expose:
-        apply_exposure(block, exposure_profile(ex, chem.exposure_model), phase="LiCoO2")
+        result = expose_block(config, film, ex, block, **(exposure_hooks or {}))
     else:
-        for p in ph:
-            block.set_uniform(p.name, 0.0)
+        _zero(block)
     tp = build_transport_problem(block, config.solver, prefix="fem_cell_transport_")
     problem = SequentialProblem([heat.problem, tp], [None, transfer], prefix="fem_cell_anneal")
-    R = InterfaceResistance(film, block.x["LiCoO2"], T_film, law=chem.degraded_layer,
-                            regions=ph[0].regions)
-    return ChemistryModel(heat, film, T_film, transfer, block, tp, problem, R,
-                          ex if expose else None)
+    R = interface_resistance(config, film, block, T_film)
+    cols = pad_columns(config) if film.dim == 2 else None
+    R_pad = interface_resistance(config, film, block, T_film, columns=cols) if cols else None
+    return ChemistryModel(heat, film, T_film, transfer, block, tp, problem, R, R_pad,
+                          ex if expose else None, result)
+
+
+def expose_block(config: RunConfig, film: Domain, exposure: Exposure, block: TransportPhysics,
+                 **hooks) -> ExposureResult:
+    """Simulate ``exposure`` on ``film`` and set ``block`` (same mesh) to its end state."""
+    sim = ExposureSimulation(config, film, exposure)
+    try:
+        result = sim.run(**hooks)
+        sim.copy_into(block)
+    finally:
+        sim.destroy()
+    return result
+
+
+def _zero(block: TransportPhysics) -> None:
+    for p in block.phases:
+        block.set_uniform(p.name, 0.0)
+        if p.name in block.trapped:
+            block.set_uniform(p.name, 0.0, trapped=True)
+    block.phi.x.array[:] = 0.0
 
 
 class ChemistryDiagnostics:
@@ -191,23 +151,56 @@ class ChemistryDiagnostics:
     they are divided by the length of the LiCoO2|Li3PO4 interface, so the 1-D and 2-D
     columns compare directly.
 
-    * ``R_interface_ohm_cm2``: interface resistance at 25 °C (what an impedance
-      measurement after cooling sees); ``R_interface_T_ohm_cm2`` at the current T;
-    * ``H_LiCoO2_mol_m2``, ``H_Li3PO4_mol_m2``: proton inventories;
-    * ``H_consumed_mol_m2``: protons gone from the films (initial − current);
-    * ``H_flux_interface_mol_m2_s``: exchange flux LiCoO2 → Li3PO4;
+    * ``R_interface_ohm_cm2``: interface-resistance diagnostic at 25 °C (what an
+      impedance measurement after cooling sees; the spectrum's arc is the measured
+      value, :mod:`fem_cell.model.impedance`); ``R_interface_T_ohm_cm2`` at the current
+      T; 2-D: ``R_interface_pad_ohm_cm2`` under the Li pad (per pad area);
+    * ``H_LiCoO2_mol_m2`` (mobile + trapped), ``H_trapped_mol_m2``, ``H_Li3PO4_mol_m2``:
+      proton inventories;
+    * ``H_flux_interface_mol_m2_s``, ``H_flux_sink_mol_m2_s``: the exchange flux LiCoO2 →
+      Li3PO4 and the flux reduced at Li (after the step);
+    * ``H_exchanged_mol_m2``, ``H_consumed_mol_m2``: their time integrals over the
+      accepted steps — *not* inventory differences: a backward-Euler step (the first one,
+      and the first after every program breakpoint) adds dt × the end-of-step flux, which
+      is that scheme's own balance; a BDF2 step adds the trapezoid of the step's two
+      end fluxes (second order);
+    * ``balance_error_mol_m2``: (initial − current total inventory) − H_consumed: the
+      conservation check (0 up to the time-discretisation error of the rule);
     * ``mass_balance_rel``: the discrete proton balance of the last step (0 on the
       initial row);
-    * ``xH_min``, ``xH_max``: extreme site fractions (a run stops if they leave [0, 1]
-      by more than :data:`FRACTION_TOLERANCE`).
+    * ``xH_min``, ``xH_max``: extreme site fractions.  A run stops (status failed) when a
+      fraction leaves its range — [0, 1], and [0, n_t] for trapped protons — by more
+      than the run's own time-error tolerance (``settings.fraction_tolerance`` +
+      ``fraction_relative_tolerance`` × bound): within it, an over- or undershoot is
+      a time-integration error of the size the run was asked to accept (BDF2 is not
+      bound-preserving where a trap fills or a steep front passes); fractions are never
+      clipped.
     """
 
-    def __init__(self, model: ChemistryModel):
+    def __init__(self, model: ChemistryModel, settings: SolverSettings):
         self.model = model
+        self.tolerance = settings.fraction_tolerance
+        self.relative_tolerance = settings.fraction_relative_tolerance
         self.area = model.resistance.width  # 1 in 1-D; interface length (m) in 2-D
         self.initial_total: float | None = None
+        self._consumed = self._exchanged = 0.0
+        self._last_fluxes: tuple[float, float] | None = None
 
-    def __call__(self, after_step: bool = True) -> dict[str, float]:
+    @property
+    def columns(self) -> list[str]:
+        return CHEMISTRY_COLUMNS + (PAD_COLUMNS if self.model.pad_resistance else [])
+
+    def resume(self, row: dict) -> None:
+        """Continue the time integrals of a checkpointed row (a restart)."""
+        self._consumed = float(row.get("H_consumed_mol_m2", 0.0))
+        self._exchanged = float(row.get("H_exchanged_mol_m2", 0.0))
+        self._last_fluxes = (float(row.get("H_flux_interface_mol_m2_s", 0.0)),
+                             float(row.get("H_flux_sink_mol_m2_s", 0.0)))
+        if "H_initial_total_mol_m2" in row:
+            self.initial_total = float(row["H_initial_total_mol_m2"])
+
+    def __call__(self, after_step: bool = True, dt: float = 0.0,
+                 order: int = 2) -> dict[str, float]:
         m = self.model
         tr = m.transport
         h_lco = tr.inventory("LiCoO2") / self.area
@@ -215,28 +208,52 @@ class ChemistryDiagnostics:
         total = h_lco + h_lpo
         if self.initial_total is None:
             self.initial_total = total
-        bounds = tr.check_fractions(tol=FRACTION_TOLERANCE, raise_error=True)["bounds"]
-        return {
+        bounds = tr.check_fractions(tol=self.tolerance, raise_error=True,
+                                    relative=self.relative_tolerance)["bounds"]
+        j_ex = tr.interface_flux() / self.area
+        # the sink's reaction flux needs a step: an initial state has no protons at the
+        # sink, a restart keeps the flux of its checkpointed row (resume)
+        if after_step:
+            j_sink = tr.sink_flux() / self.area
+        else:
+            j_sink = self._last_fluxes[1] if self._last_fluxes is not None else 0.0
+        if after_step and dt > 0:
+            if order == 1 or self._last_fluxes is None:
+                self._exchanged += dt * j_ex
+                self._consumed += dt * j_sink
+            else:
+                self._exchanged += 0.5 * dt * (self._last_fluxes[0] + j_ex)
+                self._consumed += 0.5 * dt * (self._last_fluxes[1] + j_sink)
+        self._last_fluxes = (j_ex, j_sink)
+        row = {
             "R_interface_ohm_cm2": ohm_m2_to_ohm_cm2(m.resistance.at_reference()),
             "R_interface_T_ohm_cm2": ohm_m2_to_ohm_cm2(m.resistance.total(None)),
             "H_LiCoO2_mol_m2": h_lco,
+            "H_trapped_mol_m2": tr.trapped_inventory("LiCoO2") / self.area,
             "H_Li3PO4_mol_m2": h_lpo,
-            "H_consumed_mol_m2": self.initial_total - total,
-            "H_flux_interface_mol_m2_s": tr.interface_flux() / self.area,
+            "H_consumed_mol_m2": self._consumed,
+            "H_exchanged_mol_m2": self._exchanged,
+            "H_flux_interface_mol_m2_s": j_ex,
+            "H_flux_sink_mol_m2_s": j_sink,
+            "balance_error_mol_m2": (self.initial_total - total) - self._consumed,
             "mass_balance_rel": tr.mass_balance_residual() if after_step else 0.0,
             "xH_min": min(b[0] for b in bounds.values()),
             "xH_max": max(b[1] for b in bounds.values()),
         }
+        if m.pad_resistance is not None:
+            row["R_interface_pad_ohm_cm2"] = ohm_m2_to_ohm_cm2(m.pad_resistance.at_reference())
+        return row
 
 
 def summary_values(rows: dict[str, np.ndarray]) -> dict[str, float]:
     """Initial and final values of the chemistry columns, and the headline numbers."""
     out: dict[str, float] = {}
-    for c in CHEMISTRY_COLUMNS:
+    for c in CHEMISTRY_COLUMNS + PAD_COLUMNS:
         if c in rows and len(rows[c]):
             out[f"{c}_initial"] = float(rows[c][0])
             out[f"{c}_final"] = float(rows[c][-1])
-    for c in ("R_interface_ohm_cm2", "H_LiCoO2_mol_m2", "H_Li3PO4_mol_m2", "H_consumed_mol_m2"):
+    for c in ("R_interface_ohm_cm2", "R_interface_pad_ohm_cm2", "H_LiCoO2_mol_m2",
+              "H_trapped_mol_m2", "H_Li3PO4_mol_m2", "H_consumed_mol_m2"):
         if c in rows and len(rows[c]):
             out[c] = float(rows[c][-1])
     lco = rows.get("H_LiCoO2_mol_m2")
@@ -244,12 +261,14 @@ def summary_values(rows: dict[str, np.ndarray]) -> dict[str, float]:
         out["H_LiCoO2_removed_fraction"] = float(1.0 - lco[-1] / lco[0])
     if "mass_balance_rel" in rows and len(rows["mass_balance_rel"]):
         out["mass_balance_rel_max"] = float(np.abs(rows["mass_balance_rel"]).max())
+    if "balance_error_mol_m2" in rows and len(rows["balance_error_mol_m2"]):
+        out["balance_error_mol_m2_max"] = float(np.abs(rows["balance_error_mol_m2"]).max())
     return out
 
 
-def proton_inventories(film: Domain, x_lco: fem.Function, x_lpo: fem.Function,
-                       chem: Chemistry) -> dict[str, float]:
-    """Proton inventories per unit film area (mol/m²): LiCoO2 (incl. degraded), Li3PO4."""
+def proton_inventories(film: Domain, x_lco, x_lpo, chem: Chemistry) -> dict[str, float]:
+    """Proton inventories per unit film area (mol/m²): LiCoO2 (incl. degraded; x_lco the
+    total fraction, mobile + trapped), Li3PO4."""
     width = 1.0 if film.dim == 1 else film.integrate(fem.Constant(film.mesh, 1.0),
                                                      film.ds("substrate|LiCoO2"))
     c_lco = chem.phase("LiCoO2").site_density
@@ -260,6 +279,6 @@ def proton_inventories(film: Domain, x_lco: fem.Function, x_lpo: fem.Function,
 
 
 __all__ = ["CHEMISTRY_COLUMNS", "ChemistryDiagnostics", "ChemistryModel", "FILM_TRANSPORT_LAYERS",
-           "FRACTION_TOLERANCE", "build_chemistry", "build_transport_problem",
-           "film_regions", "phases", "proton_inventories", "sink_boundary", "summary_values",
-           "transport_block", "transport_fields"]
+           "PAD_COLUMNS", "build_chemistry", "build_transport_problem",
+           "expose_block", "film_regions", "phases", "proton_inventories", "sink_boundary",
+           "summary_values", "transport_block", "transport_fields"]

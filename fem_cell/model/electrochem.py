@@ -30,7 +30,7 @@ def electrochem_parameters(config: RunConfig, **overrides) -> ElectrochemParamet
     * LiCoO2 D̃(T), site density: ``materials.LiCoO2``;
     * LiCoO2 charge transfer: the pristine interface resistance
       (``degraded_layer.pristine_resistance`` and its activation energy) minus the share
-      carried by the proton-free degraded layer (``electrochemistry.degraded_pristine_share``);
+      carried by the proton-free degraded layer (``degraded_layer.pristine_share``);
     * Li|Li3PO4 i0 from ``electrochemistry.li_interface_resistance``:
       i0 = R T_ref/(F R_Li (α_a + α_c));
     * the rest from ``[electrochemistry]``.
@@ -56,8 +56,9 @@ def electrochem_parameters(config: RunConfig, **overrides) -> ElectrochemParamet
     except KeyError as e:
         raise ConfigError(config.files[0] if config.files else None, "materials", "(missing)",
                           f"the property the small-signal model needs ({e.args[0]})") from None
-    Rp = config.chemistry.degraded_layer.pristine_resistance
-    R_ct = (1.0 - ec.degraded_pristine_share) * Rp.value
+    law = config.chemistry.degraded_layer
+    Rp = law.pristine_resistance
+    R_ct = (1.0 - law.pristine_share) * Rp.value
     a, b = ec.alpha_a, ec.alpha_c
     rli = ec.li_interface_resistance
     kw = dict(
@@ -107,7 +108,7 @@ def build_electrochem_model(comm: MPI.Comm, params: ElectrochemParameters,
                             layers: Sequence[tuple[str, float]] = DEFAULT_FILM_LAYERS, *,
                             regions: FilmRegions | None = None, temperature=298.15,
                             proton_fraction=0.0, conductivity_law: Callable | None = None,
-                            mesh: FilmMeshSettings | None = None,
+                            diffusivity_factor=1.0, mesh: FilmMeshSettings | None = None,
                             domain: Domain | None = None,
                             prefix: str = "fem_cell_ec_") -> ElectrochemModel:
     """Film mesh + electrochemistry at the open-circuit operating point (collective).
@@ -134,7 +135,8 @@ def build_electrochem_model(comm: MPI.Comm, params: ElectrochemParameters,
         regions = FilmRegions(electrode="LiCoO2" if "LiCoO2" in names else None,
                               degraded="degraded" if "degraded" in names else None)
     physics = ElectrochemPhysics(domain, params, regions, temperature=temperature,
-                                 proton_fraction=proton_fraction, conductivity_law=conductivity_law)
+                                 proton_fraction=proton_fraction, conductivity_law=conductivity_law,
+                                 diffusivity_factor=diffusivity_factor)
     u = {n: fem.Function(fem.functionspace(domain.mesh, ("Lagrange", 1)), name=n)
          for n in physics.field_names}
     physics.set_equilibrium(u)

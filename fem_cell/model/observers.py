@@ -13,7 +13,7 @@ import numpy as np
 from fem_cell.config import RunConfig
 from fem_cell.constants import ZERO_CELSIUS
 from fem_cell.errors import RunAborted
-from fem_cell.model.chemistry import CHEMISTRY_COLUMNS, ChemistryDiagnostics, ChemistryModel
+from fem_cell.model.chemistry import ChemistryDiagnostics, ChemistryModel
 from fem_cell.model.heat import FilmTemperatures, HeatModel, film_layers, li_metal_layers
 from fem_cell.solvers.observers import Snapshot
 
@@ -38,9 +38,12 @@ class AnnealDiagnostics:
         domain = heat.domain
         metal = tuple(n for n in li_metal_layers(config) if n in domain.cell_names)
         self.temperatures = FilmTemperatures(domain, heat.T, film_layers(config), metal)
-        self.chemistry = ChemistryDiagnostics(chemistry) if chemistry is not None else None
-        self.columns = HEAT_COLUMNS + (CHEMISTRY_COLUMNS if chemistry is not None else [])
+        self.chemistry = (ChemistryDiagnostics(chemistry, config.solver)
+                          if chemistry is not None else None)
+        self.columns = HEAT_COLUMNS + (self.chemistry.columns if chemistry is not None else [])
         self.stored = stored
+        if self.chemistry is not None and stored:
+            self.chemistry.resume(stored)
 
     def __call__(self, snap: Snapshot) -> None:
         d = self.temperatures()
@@ -51,7 +54,8 @@ class AnnealDiagnostics:
                "T_Li_max_C": d["T_metal_max"] - C if np.isfinite(d["T_metal_max"]) else np.nan,
                "dt_s": snap.dt, "newton_iterations": snap.newton_iterations}
         if self.chemistry is not None:
-            row.update(self.chemistry(after_step=not snap.initial))
+            row.update(self.chemistry(after_step=not snap.initial, dt=snap.dt,
+                                      order=snap.order))
         if snap.initial and self.stored:  # a restart repeats the checkpointed row exactly
             row.update({k: v for k, v in self.stored.items() if k in row})
         snap.values.update(row)

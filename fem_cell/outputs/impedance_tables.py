@@ -37,13 +37,14 @@ def _contribution_rows(el: Elements) -> list[dict]:
         dict(element="LiCoO2 charge transfer", region="LiCoO2|degraded",
              R_ohm_cm2=el.R_ct * OHM_CM2, C_F_cm2=el.C_dl * F_CM2, L_H_cm2=nan,
              f_characteristic_Hz=fch(R_int, el.C_dl),
-             note=(f"Butler-Volmer R_ct incl. the excess of the protons in the LiCoO2 bulk "
-                   f"({el.R_ct_bulk_protons * OHM_CM2:.4g} Ohm cm2); C_dl at degraded|Li3PO4")),
+             note=("Butler-Volmer R_ct = (1 - s) R_p(T), independent of protons; C_dl at "
+                   "degraded|Li3PO4")),
         dict(element="LiCoO2|Li3PO4 interface (arc)", region="degraded|Li3PO4",
              R_ohm_cm2=R_int * OHM_CM2, C_F_cm2=el.C_dl * F_CM2, L_H_cm2=nan,
              f_characteristic_Hz=fch(R_int, el.C_dl),
-             note=(f"R_degraded + R_ct = the state's R_interface "
-                   f"{el.R_interface_state * OHM_CM2:.6g} Ohm cm2")),
+             note=(f"R_degraded + R_ct: the diagnostic integral of the state "
+                   f"{el.R_interface_state * OHM_CM2:.6g} Ohm cm2 (the spectrum's fitted arc "
+                   "is the measured value)")),
         dict(element="Li interface", region="Li3PO4|Li", R_ohm_cm2=el.R_Li * OHM_CM2,
              C_F_cm2=el.C_Li * F_CM2, L_H_cm2=nan, f_characteristic_Hz=fch(el.R_Li, el.C_Li),
              note="Butler-Volmer charge transfer parallel to its double layer"),
@@ -51,8 +52,9 @@ def _contribution_rows(el: Elements) -> list[dict]:
              R_ohm_cm2=el.R_diffusion * OHM_CM2,
              C_F_cm2=el.tau_diffusion / el.R_diffusion * F_CM2, L_H_cm2=nan,
              f_characteristic_Hz=1.0 / (2 * math.pi * el.tau_diffusion),
-             note="finite-length reflective Warburg R_D coth(sqrt(iw tau))/sqrt(iw tau); "
-                  "C = tau/R_D is the low-frequency (intercalation) capacitance"),
+             note="finite-length reflective Warburg R_D coth(sqrt(iw tau))/sqrt(iw tau) of the "
+                  "proton-free film (protons in the bulk lower D locally); C = tau/R_D is the "
+                  "low-frequency (intercalation) capacitance"),
         dict(element="leads", region="-", R_ohm_cm2=el.R_series * OHM_CM2, C_F_cm2=nan,
              L_H_cm2=el.L_series * OHM_CM2,
              f_characteristic_Hz=(el.R_series / (2 * math.pi * el.L_series)

@@ -136,6 +136,23 @@ def plot_interface_resistance(history, path: str | Path, title: str = "") -> Non
     save_figure(fig, path)
 
 
+def plot_exposure_history(rows: dict, path: str | Path, title: str = "") -> None:
+    """R_interface (25 °C) and the loaded depth against exposure time (rank 0)."""
+    plt = pyplot()
+    t = np.asarray(rows["t_s"]) / 60.0
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    ax[0].plot(t, rows["R_interface_ohm_cm2"], marker=".")
+    ax[0].set_ylabel("R_interface at 25 °C [Ω cm²]")
+    ax[1].plot(t, rows["loaded_depth_nm"], marker=".")
+    ax[1].set_ylabel("loaded depth = protons / (c n_t) [nm]")
+    for a in ax:
+        a.set_xlabel("exposure time [min]")
+        a.grid(alpha=0.3)
+    if title:
+        fig.suptitle(f"{title}: exposure", fontsize=10)
+    save_figure(fig, path)
+
+
 def plot_proton_profiles(recorder, path: str | Path, times: list[float] | None = None,
                          title: str = "") -> None:
     """1-D proton site fraction vs height above the LiCoO2|Li3PO4 interface (nm), at
@@ -176,7 +193,7 @@ def plot_proton_profiles(recorder, path: str | Path, times: list[float] | None =
 
 
 def render_protons_2d(pvd: str | Path, times: list[float], path: str | Path,
-                      stretch: float | None = None) -> None:
+                      stretch: float | None = None, note: str = "") -> None:
     """Off-screen render of log10 x_H over the film cross-section at the given times
     (one panel each), the thickness axis stretched so µm films under a mm pad show.
 
@@ -185,6 +202,7 @@ def render_protons_2d(pvd: str | Path, times: list[float], path: str | Path,
         times: output times to show (s); nearest stored times are used.
         path: PNG to write.
         stretch: thickness magnification (default: films drawn 1/4 as tall as wide).
+        note: a line written on every panel (e.g. that the mesh is coarse).
     """
     pyvista = offscreen_pyvista()
     reader = pyvista.get_reader(str(pvd))
@@ -207,8 +225,8 @@ def render_protons_2d(pvd: str | Path, times: list[float], path: str | Path,
                    scalar_bar_args={"title": f"log10 x_H, t = {tt / 60:.1f} min",
                                     "vertical": False, "position_x": 0.25,
                                     "position_y": 0.04, "width": 0.5, "height": 0.12})
-        p.add_text(f"films (LiCoO2 | Li3PO4), thickness stretched ×{k:.0f}; x in µm",
-                   font_size=9)
+        p.add_text(f"films (LiCoO2 | Li3PO4), thickness stretched ×{k:.0f}; x in µm"
+                   + (f"\n{note}" if note else ""), font_size=9)
         p.view_xy()
         p.camera.tight(padding=0.15, adjust_render_window=False)
     p.screenshot(str(path))

@@ -56,7 +56,8 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
                "proton_profiles.png", "proton_profiles.csv", "protons_2d.png",
                "solver_log.txt", "error_log.txt"),
     "expose": ("run.json", "summary.json", "fields/films*", "checkpoints/t*.h5",
-               "proton_profiles.csv", "proton_profiles.png", "error_log.txt"),
+               "proton_profiles.csv", "proton_profiles.png", "exposure_history.csv",
+               "exposure_history.png", "error_log.txt"),
     "impedance": ("run.json", "summary.json", "impedance.csv", "contributions.csv",
                   "spectrum_impedancepy.csv", "nyquist.png", "bode.png", "fields/impedance*",
                   "impedance_2d.png", "error_log.txt"),
@@ -66,7 +67,13 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
                   "predictions/*", "predictions/*/*", "predictions/*/*/*", "error_log.txt"),
     "study": ("run.json", "summary.json", "results.csv", "cases/case*.json", "heatmap.png",
               "line.png", "spec.toml", "calibration.csv", "calibration.txt", "calibration/*",
-              "calibration/*/*", "error_log.txt"),
+              "calibration/*/*", "posterior.csv", "identifiability.csv",
+              "posterior_targets.csv", "posterior_diagnostics.json", "corner.png", "chains.png",
+              "checkpoints/posterior_chain.npz", "bands.csv", "bands.png",
+              "posterior_samples.csv", "samples/*", "samples/*/*", "samples/*/*/*",
+              "error_log.txt"),
+    "design": ("run.json", "summary.json", "design.csv", "design.png", "spec.toml",
+               "candidates/*", "prediction/*", "error_log.txt"),
 }
 
 

@@ -1,39 +1,42 @@
-"""Li⁺ conductivity of the protonated (degraded) LiCoO2 and the interface resistance.
+"""The degraded layer's resistance from the proton field (a cheap diagnostic).
 
-Law (science.md §2, parameters from the §3 feasible point)
------------------------------------------------------------
-    σ_d(x_H, T) = σ0 · exp(−E_a/k_B (1/T − 1/T_ref)) · g(x_H),   g(x) = exp(−β x)
+Law (:class:`~fem_cell.physics.parameters.DegradedLayerLaw`)
+--------------------------------------------------------------
+The degraded layer is the top region of LiCoO2 (``degraded``, thickness L_d, a stack
+parameter).  Its Li⁺ conductivity falls with the local proton fraction x_H (mobile +
+trapped: protons on Li sites block Li⁺ hops, Kobayashi 2022):
 
-g(0) = 1 and g falls steeply: protons on Li sites block Li⁺ hops (Kobayashi 2022).
-The interface resistance (per unit area) is the pristine value plus the excess of the
-protonated material over the same material without protons:
+    σ_d(x_H, T) = σ_d0(T) exp(−β x_H),   σ_d0(T) = L_d / (s R_p(T))
 
-    R(T) = R_p(T) + ∫_Ω (1/σ_d(x_H, T) − 1/σ_d(0, T)) dz
-         = R_p(T) + ∫_Ω (exp(β x_H) − 1) / σ0(T) dz
+and the interface resistance is the layer in series with the charge transfer at LiCoO2:
 
-Which protons count: Ω is **all of LiCoO2** (the ``LiCoO2`` and ``degraded`` regions),
-not only the 10 nm ``degraded`` region, and not Li3PO4.  Protons that merely diffuse
-deeper into LiCoO2 still block Li⁺ on its way to the interface, so recovery must come
-from protons leaving LiCoO2 (reference case 8); protons in Li3PO4 sit at fractions
-≲ 1e-3 in a 1 µm electrolyte and are counted as electrolyte.  The ``degraded`` region is
-only the mesh refinement where the initial profile lives.
+    R_interface(T) = (1 − s) R_p(T) + ∫_degraded dz / σ_d(x_H, T)
+                   = R_p(T) [(1 − s) + s ⟨exp(β x_H)⟩_degraded]
 
-In 2-D the form gives the lateral mean of the column resistances (∫_Ω … dA divided by
-the length of the LiCoO2 top interface), exact for laterally uniform profiles.
+Only protons *in the degraded layer* count; protons deeper in LiCoO2 slow Li chemical
+diffusion instead (the impedance model's Warburg, :mod:`fem_cell.model.impedance`), and
+protons in Li3PO4 are electrolyte.  The impedance spectrum carries the same σ_d pointwise
+(DG0 per cell); the interface arc it shows is the measured R_interface, and this integral
+is the cheap diagnostic the histories use (tests/verification/test_interface_arc.py shows
+the two agree).
 
-Parameters: :class:`~fem_cell.physics.parameters.DegradedLayerLaw` (``[degraded_layer]``
-of the cell file; no defaults here).
+2-D: ``columns=(x_lo, x_hi)`` restricts the mean to the degraded cells whose centre lies
+laterally in [x_lo, x_hi] (e.g. under the Li pad: R per pad area); without it the mean
+runs over the whole film width (the film average).  The mean of exp(β x_H) is the mean of
+the column resistances (exact for laterally uniform fields).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import numpy as np
 
 from fem_cell._dolfinx import MPI, fem, ufl
 from fem_cell.domain import Domain
 from fem_cell.physics.parameters import DegradedLayerLaw
 
 OHM_M2_PER_OHM_CM2 = 1e-4
+#: the region the law acts in
+DEGRADED_REGION = "degraded"
 
 
 def ohm_m2_to_ohm_cm2(r: float) -> float:
@@ -45,76 +48,78 @@ class InterfaceResistance:
     """R_interface (Ω m²) from the proton field, assembled collectively.
 
     Args:
-        domain: the domain carrying ``x_H`` (e.g. the film sub-mesh).
-        x_H: proton site fraction in LiCoO2 (P1 function; 0 outside LiCoO2 is fine,
-            only ``regions`` are integrated).
+        domain: the mesh carrying ``x_H`` (e.g. the film sub-mesh).
+        x_H: total proton site fraction in LiCoO2 (UFL: a P1 function or mobile +
+            trapped); only the degraded region is integrated.
         T: temperature (K), a function on the same mesh or a number.
         law: the σ_d law.
-        regions: regions whose protons count (default ``LiCoO2`` + ``degraded``).
-        interface: facet group(s) at the top of those regions (lateral length in 2-D).
+        thickness: L_d, the degraded layer's thickness (m).
+        region: the degraded layer's cell tag name.
+        columns: 2-D: lateral range (m) of the columns averaged (None: all).
     """
 
-    def __init__(self, domain: Domain, x_H: fem.Function, T, law: DegradedLayerLaw,
-                 regions: Sequence[str] | None = None, interface: Sequence[str] | None = None):
-        self.domain, self.x, self.T = domain, x_H, T
-        self.law = law
-        self.regions = tuple(regions) if regions is not None else tuple(
-            r for r in ("LiCoO2", "degraded") if r in domain.cell_names)
-        if interface is None:
-            interface = tuple(n for n in domain.facet_names
-                              if n.split("|")[0] in self.regions and "|" in n
-                              and n.split("|")[1] not in self.regions)
-        self.interface = tuple(interface)
+    def __init__(self, domain: Domain, x_H, T, law: DegradedLayerLaw, thickness: float, *,
+                 region: str = DEGRADED_REGION, columns: tuple[float, float] | None = None):
+        if not thickness > 0:
+            raise ValueError(f"degraded layer thickness {thickness!r}: expected > 0 m")
+        self.domain, self.x, self.T, self.law = domain, x_H, T, law
+        self.thickness, self.region = float(thickness), region
+        self._Tc = fem.Constant(domain.mesh, float(law.reference_temperature))
+        Tform = T if not isinstance(T, (int, float)) else fem.Constant(domain.mesh, float(T))
+        weight = self._weight(columns)
         md = {"quadrature_degree": 6}
         dx = ufl.Measure("dx", domain=domain.mesh, subdomain_data=domain.cell_tags, metadata=md)
-        ids = tuple(domain.cell_tag(r) for r in self.regions)
+        dxd = dx(domain.cell_tag(region))
         scale = domain.length_scale**domain.dim
-        self._Tc = fem.Constant(domain.mesh, float(self.law.reference_temperature))
-        Tform = T if not isinstance(T, (int, float)) else fem.Constant(domain.mesh, float(T))
-        self._T_expr = Tform
-        self._form_T = fem.form(scale * self.law.excess_resistivity(x_H, Tform) * dx(ids))
-        self._form_c = fem.form(scale * self.law.excess_resistivity(x_H, self._Tc) * dx(ids))
-        self.width = self._width()
+        L = self.thickness
+        self._form_T = fem.form(scale * weight * law.layer_resistivity(x_H, Tform, L) * dxd)
+        self._form_c = fem.form(scale * weight * law.layer_resistivity(x_H, self._Tc, L) * dxd)
+        self._form_Tmean = fem.form(scale * weight * Tform * dxd)
+        self._volume = self._assemble(fem.form(scale * weight * dxd))
+        if not self._volume > 0:
+            raise ValueError(f"no {region!r} cells in the columns {columns}")
+        #: lateral width of the averaged columns (m; 1 in 1-D)
+        self.width = self._volume / L
 
-    def _width(self) -> float:
-        d = self.domain
-        if d.dim == 1:
+    def _weight(self, columns):
+        if columns is None or self.domain.dim == 1:
             return 1.0
-        one = fem.Constant(d.mesh, 1.0)
-        w = 0.0
-        for n in self.interface:
-            w += d.integrate(one, d.ds(n)) + d.integrate(one, d.dS(n))
-        return w
+        d = self.domain
+        Q = fem.functionspace(d.mesh, ("DG", 0))
+        chi = fem.Function(Q)
+        im = d.mesh.topology.index_map(d.dim)
+        cells = np.arange(im.size_local + im.num_ghosts, dtype=np.int32)
+        nodes = d.mesh.geometry.dofmaps[0][cells]
+        mid = d.mesh.geometry.x[nodes].mean(axis=1)[:, 0] * d.length_scale
+        inside = (mid >= columns[0]) & (mid <= columns[1])
+        chi.x.array[Q.dofmap.list[cells[inside]].ravel()] = 1.0
+        return chi
 
     def _assemble(self, form) -> float:
-        return self.domain.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM) / self.width
+        return self.domain.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)
 
-    def excess(self, T: float | None = None) -> float:
-        """Excess resistance (Ω m²) at T (K); None: at the current temperature field."""
+    def layer(self, T: float | None = None) -> float:
+        """∫ dz/σ_d of the degraded layer (Ω m²) at T (K); None: the current field."""
         if T is None:
-            return self._assemble(self._form_T)
+            return self._assemble(self._form_T) / self.width
         self._Tc.value = float(T)
-        return self._assemble(self._form_c)
+        return self._assemble(self._form_c) / self.width
 
-    def total(self, T: float | None = None) -> float:
-        """R_p(T) + excess (Ω m²); T None: current field (R_p at its mean over Ω)."""
-        if T is None:
-            Tm = self._mean_T()
-            return self.law.pristine(Tm) + self.excess(None)
-        return self.law.pristine(T) + self.excess(T)
-
-    def at_reference(self) -> float:
-        """R_interface at 25 °C (Ω m²)."""
-        return self.total(self.law.reference_temperature)
-
-    def _mean_T(self) -> float:
+    def mean_temperature(self) -> float:
+        """Mean T over the averaged degraded cells (K)."""
         if isinstance(self.T, (int, float)):
             return float(self.T)
-        d = self.domain
-        if not hasattr(self, "_form_Tmean"):  # compiled once
-            self._form_Tmean = fem.form(self._T_expr * d.dx(*self.regions))
-            self._volume = d.volume(*self.regions)
-        return d.comm.allreduce(fem.assemble_scalar(self._form_Tmean), op=MPI.SUM) / self._volume
+        return self._assemble(self._form_Tmean) / self._volume
+
+    def total(self, T: float | None = None) -> float:
+        """(1 − s) R_p(T) + ∫ dz/σ_d (Ω m²); T None: the current field (the charge
+        transfer at the layer's mean temperature)."""
+        Tm = self.mean_temperature() if T is None else float(T)
+        return self.law.charge_transfer(Tm) + self.layer(T)
+
+    def at_reference(self) -> float:
+        """R_interface at the law's reference temperature (25 °C) (Ω m²)."""
+        return self.total(self.law.reference_temperature)
 
 
-__all__ = ["InterfaceResistance", "OHM_M2_PER_OHM_CM2", "ohm_m2_to_ohm_cm2"]
+__all__ = ["DEGRADED_REGION", "InterfaceResistance", "OHM_M2_PER_OHM_CM2", "ohm_m2_to_ohm_cm2"]

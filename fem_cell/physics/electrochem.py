@@ -215,6 +215,8 @@ class ElectrochemPhysics:
             expression or callable f(x) of SI coordinates (shape (3, n)).
         conductivity_law: ``law(x_H, T)`` → σ_d (S/m) of the degraded layer (required
             when ``regions.degraded`` is set), e.g. ``DegradedLayerLaw.conductivity``.
+        diffusivity_factor: multiplies D̃ in the LiCoO2 bulk (number, Function, UFL or
+            callable of SI coordinates; e.g. exp(−β x_H) of the protons there).
         ocv: ``U(c)`` − U(c0) (V) as a callable of the concentration (UFL); default the
             linear law (dU/dx / c_sites)(c − c0).
         fields: names of the potential and concentration fields.
@@ -223,7 +225,8 @@ class ElectrochemPhysics:
     def __init__(self, domain: Domain, params: ElectrochemParameters,
                  regions: FilmRegions = FilmRegions(), *, temperature=298.15,
                  proton_fraction=0.0, conductivity_law: Callable | None = None,
-                 ocv: Callable | None = None, fields: tuple[str, str] = ("phi", "c")):
+                 diffusivity_factor=1.0, ocv: Callable | None = None,
+                 fields: tuple[str, str] = ("phi", "c")):
         self.domain = domain
         self.params = params
         self.regions = regions
@@ -248,6 +251,7 @@ class ElectrochemPhysics:
         domain.facet_tag(regions.li_contact)
         self.T = _as_ufl(domain, temperature, "T")
         self.x_H = _as_ufl(domain, proton_fraction, "x_H")
+        self.D_factor = _as_ufl(domain, diffusivity_factor, "D_factor")
         if regions.degraded is not None and conductivity_law is None:
             raise ValueError("a degraded region needs its conductivity law")
         self.law = conductivity_law
@@ -345,7 +349,7 @@ class ElectrochemPhysics:
         F -= self._bv(r(self.V) - r(phi), i0_li) * r(vp) * ds_li
         if self.has_electrode:
             c, w = u[self.c_name], v[self.c_name]
-            D = p.electrode_diffusivity(self.T)
+            D = p.electrode_diffusivity(self.T) * self.D_factor
             i0_c = p.electrode_exchange_current(self.T)
             eta = -phi("+") - self.ocv(c("+"))
             i_bv = self._bv(eta, i0_c)

@@ -11,6 +11,7 @@ table                       class                        used by
 ``[materials.<name>]``      :data:`MATERIAL_PROPERTIES`   heat, transport, electrochemistry
 ``[thermal]``               :class:`ThermalBoundary`      heat boundary conditions
 ``[transport.<phase>]``     :class:`PhaseTransport`       Li⁺/H⁺ transport
+``[transport.<ph>.trapping]`` :class:`Trapping`           McNabb–Foster proton traps
 ``[transport.exchange]``    :class:`Exchange`             LiCoO2|Li3PO4 proton exchange
 ``[transport.sink]``        :class:`Sink`                 protons at Li3PO4|Li
 ``[degraded_layer]``        :class:`DegradedLayerLaw`     σ_d(x_H, T), R_interface
@@ -127,6 +128,36 @@ class ThermalBoundary(Declared):
 
 # ------------------------------------------------------------------------ transport --
 @dataclass(frozen=True)
+class Trapping(Declared):
+    """``[transport.<phase>.trapping]``: McNabb–Foster trapping of protons on Li sites.
+
+    Protons are mobile (site fraction x, Nernst–Planck with Li⁺) or trapped (x_t, an O–H
+    bond on a Li site, immobile).  Per Li site (:mod:`fem_cell.physics.transport`)::
+
+        ∂x_t/∂t = k_t(T) x (n_t − x_t) − k_d(T) x_t
+        k_t = D_H(T) / λ²                       (diffusion-limited capture, FESTIM's
+                                                  k_0 = D_0/λ² with E_k = E_D)
+        k_d = ν exp(−E_d / k_B T)               (detrapping: attempt frequency ν)
+    """
+
+    density: float = param("1", "trap-site density n_t (traps per Li site)", **_FRACTION)
+    spacing: float = param("nm", "trap spacing λ (capture rate k_t = D_H(T)/λ²)", lo=1e-11,
+                           hi=1e-8, text="from 0.01 to 10 nm", example="0.28 nm")
+    detrapping_rate: Arrhenius = rate(
+        "s-1", "detrapping rate k_d = ν exp(−E_d/k_B T) (written as its prefactor ν, the "
+        "attempt frequency, or its value at 25 °C)", energy_key="detrapping_activation_energy",
+        lo=0.0, hi=1e20, lo_open=True, text="> 0 and <= 1e20 s-1", example="1e13 s-1")
+
+    def capture_rate(self, proton_diffusivity: Arrhenius, T):
+        """k_t(T) = D_H(T)/λ² (1/s per unit free-trap fraction), float or UFL."""
+        return proton_diffusivity(T) / self.spacing**2
+
+    def release_rate(self, T):
+        """k_d(T) (1/s), float or UFL."""
+        return self.detrapping_rate(T)
+
+
+@dataclass(frozen=True)
 class PhaseTransport(Declared):
     """``[transport.<phase>]`` + the phase's material: Li⁺/H⁺ transport in one phase.
 
@@ -143,6 +174,8 @@ class PhaseTransport(Declared):
         energy_key="proton_diffusivity_activation_energy", **_DIFFUSIVITY)
     site_density: float = derived("mol/m3", "Li-site density c (materials.<phase>.li_site_density)")
     lithium_diffusivity: Arrhenius = derived("m2/s", "Li diffusivity D_Li (from the material)")
+    trapping: Trapping | None = derived("", "proton traps ([transport.<phase>.trapping]; None: "
+                                        "all protons mobile)")
 
 
 @dataclass(frozen=True)
@@ -172,22 +205,31 @@ class Sink(Declared):
 # ------------------------------------------------------------------- degraded layer --
 @dataclass(frozen=True)
 class DegradedLayerLaw(Declared):
-    """``[degraded_layer]``: σ_d(x_H, T) = σ0(T) exp(−β x_H) and the pristine R_p(T).
+    """``[degraded_layer]``: the Li⁺ conductivity of the degraded layer (the top
+    ``degraded`` region of LiCoO2, thickness L_d from the stack) and the pristine
+    interface resistance it is part of::
 
-    R(T) = R_p(T) + ∫_LiCoO2 (exp(β x_H) − 1)/σ0(T) dz (:mod:`fem_cell.physics.degraded`).
+        σ_d(x_H, T) = σ_d0(T) exp(−β x_H),   σ_d0(T) = L_d / (s R_p(T))
+        R_interface(T) = (1 − s) R_p(T) + ∫_degraded dz / σ_d(x_H, T)
+                       = R_p(T) [(1 − s) + s ⟨exp(β x_H)⟩_degraded]
+
+    x_H = mobile + trapped protons; s = the proton-free layer's share of the pristine
+    R_p (the rest is charge transfer at LiCoO2).  Protons deeper in LiCoO2 do not enter
+    (they slow Li chemical diffusion instead, :mod:`fem_cell.model.impedance`).
     """
 
-    sigma0: Arrhenius = rate("S/m", "Li⁺ conductivity σ0 of proton-free degraded LiCoO2",
-                             energy_key="activation_energy", lo=0.0, hi=1e8, lo_open=True,
-                             text="> 0 and <= 1e8 S/m", example="1e-5 S/m")
     beta: float = param("1", "β of g(x_H) = exp(−β x_H)", lo=0.0, hi=100.0,
                         text="from 0 to 100", example="9.6")
     pristine_resistance: Arrhenius = rate(
         "Ohm cm2", "pristine interface resistance R_p at the reference temperature (its "
         "conductance is activated: R_p(T) = R_p / exp(−E_a/k_B (1/T − 1/T_ref)))",
-        energy_key="pristine_activation_energy", lo=0.0, hi=1.0,
-        text="from 0 to 1e4 Ohm cm2 (1 Ohm m2)", example="9.75 Ohm cm2")
-    reference_temperature: float = param("degC", "T_ref of σ0 and R_p", **_ABS_T)
+        energy_key="pristine_activation_energy", lo=0.0, hi=1.0, lo_open=True,
+        text="> 0 and <= 1e4 Ohm cm2 (1 Ohm m2)", example="9.75 Ohm cm2")
+    pristine_share: float = param(
+        "1", "share s of R_p in the proton-free degraded layer (the rest is charge transfer "
+        "at LiCoO2)", lo=0.0, hi=1.0, lo_open=True, hi_open=True, text="> 0 and < 1",
+        example="0.5")
+    reference_temperature: float = param("degC", "T_ref of R_p", **_ABS_T)
 
     def g(self, x):
         """g(x) = exp(−β x) (float or UFL)."""
@@ -197,46 +239,58 @@ class DegradedLayerLaw(Declared):
 
         return ufl.exp(-self.beta * x)
 
-    def conductivity(self, x, T):
-        """σ_d(x_H, T) (S/m), float or UFL."""
-        return self.sigma0(T) * self.g(x)
-
-    def excess_resistivity(self, x, T):
-        """1/σ_d(x, T) − 1/σ_d(0, T) = (exp(βx) − 1)/σ0(T) (Ω m), float or UFL."""
-        if isinstance(x, (int, float)):
-            ex = math.expm1(self.beta * x)
-        else:
-            import ufl
-
-            ex = ufl.exp(self.beta * x) - 1.0
-        return ex / self.sigma0(T)
-
     def pristine(self, T: float) -> float:
         """R_p(T) (Ω m²)."""
         return self.pristine_resistance.inverse(float(T))
+
+    def charge_transfer(self, T: float) -> float:
+        """(1 − s) R_p(T) (Ω m²): charge transfer at LiCoO2, proton-independent."""
+        return (1.0 - self.pristine_share) * self.pristine(T)
+
+    def layer_resistivity(self, x, T, thickness: float):
+        """1/σ_d(x, T) = s R_p(T)/L_d · exp(β x) (Ω m), float or UFL x (T a number or
+        UFL)."""
+        if isinstance(x, (int, float)):
+            e = math.exp(self.beta * x)
+        else:
+            import ufl
+
+            e = ufl.exp(self.beta * x)
+        Rp = (self.pristine_resistance.inverse(T) if _is_number(T)
+              else self.pristine_resistance.value / self.pristine_resistance.factor(T))
+        return self.pristine_share * Rp / thickness * e
+
+    def conductivity(self, x, T, thickness: float):
+        """σ_d(x, T) (S/m) of a layer of thickness L_d (m), float or UFL."""
+        return 1.0 / self.layer_resistivity(x, T, thickness)
+
+    def resistance(self, mean_exp: float, T: float) -> float:
+        """R_interface(T) (Ω m²) from ⟨exp(β x_H)⟩ over the degraded layer."""
+        return self.pristine(T) * ((1.0 - self.pristine_share)
+                                   + self.pristine_share * mean_exp)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) or type(x).__module__ == "numpy"
 
 
 # ------------------------------------------------------------------------- exposure --
 @dataclass(frozen=True)
 class ExposureModel(Declared):
-    """``[exposure_model]``: water dose Q → x_H(depth) = x_s erfc(depth/δ)
-    (:mod:`fem_cell.physics.exposure`)."""
+    """``[exposure_model]``: the water-activity condition on the bare LiCoO2 surface
+    during an exposure (:mod:`fem_cell.physics.exposure`)::
 
-    surface_fraction_ref: float = param("1", "surface fraction x_s at the reference dose",
-                                        **_FRACTION)
-    saturation_fraction: float = param("1", "largest surface fraction x_sat", **_FRACTION)
-    depth_ref: float = param("nm", "erfc depth scale δ at the reference dose",
-                             lo=MIN_LENGTH, hi=MAX_LENGTH, text="from 1 pm to 1 m",
-                             example="3 nm")
-    depth_exponent: float = param("1", "n of δ ∝ Q^n", lo=0.0, hi=10.0, lo_open=True,
-                                  text="> 0 and <= 10", example="0.5")
-    activation_energy: float = param("eV", "activation energy of the surface reaction",
-                                     **_ENERGY)
+        x_s = S(T) a_w,   a_w = p_H2O / p_sat(T)    (no liquid water: a_w <= 1)
 
-    def __post_init__(self):
-        super().__post_init__()
-        if not self.surface_fraction_ref < self.saturation_fraction:
-            raise ValueError("need surface_fraction_ref < saturation_fraction")
+    x_s is the *mobile* proton fraction held at the surface; how deep the protons go is
+    the transport's business (traps, :class:`Trapping`)."""
+
+    surface_fraction: Arrhenius = rate(
+        "1", "mobile proton fraction S at the surface in saturated water vapour (a_w = 1)",
+        energy_key="surface_fraction_activation_energy", lo=0.0, hi=1.0, lo_open=True,
+        text="> 0 and <= 1", example="1e-4", energy_lo=-MAX_ACTIVATION_ENERGY,
+        energy_hi=MAX_ACTIVATION_ENERGY)
+    reference_temperature: float = param("degC", "T_ref of S", **_ABS_T)
 
 
 @dataclass(frozen=True)
@@ -298,9 +352,6 @@ class ElectrochemSettings(Declared):
     """``[electrochemistry]``: small-signal model parameters that are not material
     properties (:mod:`fem_cell.physics.electrochem`, ``docs/impedance.md``)."""
 
-    degraded_pristine_share: float = param(
-        "1", "share of the pristine interface R in the proton-free degraded layer (the rest "
-        "is charge transfer at LiCoO2)", lo=0.0, hi=1.0, text="from 0 to 1", example="0.513")
     electrode_site_fraction: float = param("1", "operating-point Li fraction x0 of Li_xCoO2",
                                            lo=0.0, hi=1.0, lo_open=True, hi_open=True,
                                            text="> 0 and < 1", example="0.9")
@@ -332,4 +383,5 @@ class ElectrochemSettings(Declared):
 __all__ = ["BOTTOM_KINDS", "Chemistry", "DegradedLayerLaw", "EV", "ElectrochemSettings", "Exchange",
            "Exposure", "ExposureModel", "GASES", "LI_DIFFUSIVITY_SOURCES", "MATERIAL_PROPERTIES",
            "MAX_DURATION", "MAX_LENGTH", "MAX_TEMPERATURE", "MIN_LENGTH", "PhaseTransport",
-           "REQUIRED_THERMAL", "SINK_MODES", "Sink", "ThermalBoundary", "ZERO_CELSIUS", "energy"]
+           "REQUIRED_THERMAL", "SINK_MODES", "Sink", "ThermalBoundary", "Trapping", "ZERO_CELSIUS",
+           "energy"]

@@ -11,7 +11,17 @@ dimensionless potential ``Φ = F φ / (R T_ref)`` (θ = T_ref / T):
     c_p ∂x/∂t + ∇·J_H = 0                  (protons)
     ∇·(J_H + J_Li) = 0                      (open circuit: no net ionic current)
 
-Li⁺ conservation follows from the two.  Every coefficient is Arrhenius in the local
+Li⁺ conservation follows from the two.
+
+Trapping (optional per phase, :class:`~fem_cell.physics.parameters.Trapping`; McNabb–Foster
+as FESTIM writes it): x above is the *mobile* proton fraction; trapped protons x_t (O–H on
+Li sites) do not move, occupy Li sites (x_Li = 1 − x − x_t in J_Li) and exchange with the
+mobile ones at the rate (per Li site, vertex-lumped so that it is a nodal reaction)
+
+    R = k_t(T) x (n_t − x_t) − k_d(T) x_t,   k_t = D_H(T)/λ²,  k_d = ν exp(−E_d/k_B T)
+    c_p ∂x/∂t + ∇·J_H = −c_p R,   c_p ∂x_t/∂t = c_p R.
+
+A phase without trapping has x_t ≡ 0 (no field).  Every coefficient is Arrhenius in the local
 temperature T (a ``fem.Function`` on the film mesh), D(T) = D_ref exp(−E_a/k_B (1/T −
 1/T_ref)).  Eliminating Φ (1-D, zero current) gives the ion-exchange interdiffusion
 coefficient D̃ = D_H D_Li / (x D_H + (1 − x) D_Li); the P1 discretisation here
@@ -43,8 +53,11 @@ maps, no facet-orientation bookkeeping for ``dS`` between two meshes, and it wor
 unchanged in 1-D/2-D and in parallel.  The cost is a few pinned DOFs.
 
 Boundaries: the bottom of LiCoO2 (current collector) and free Li3PO4 surfaces: no
-flux (natural).  Li3PO4|Li: ``"sink"`` (x = 0: protons reduced by Li, a Li⁺ released
-for each), ``"rate"`` (flux k_s c x out), or ``"blocking"``.  The net current is zero
+flux (natural).  ``surface=(facets, x_s)`` holds the lower phase's mobile fraction at
+x_s on a facet group (the bare LiCoO2 surface in water vapour during an exposure: the
+total current through it stays zero, H⁺ in for Li⁺ out).  Li3PO4|Li: ``"sink"`` (x = 0:
+protons reduced by Li, a Li⁺ released for each), ``"rate"`` (flux k_s c x out), or
+``"blocking"``.  The net current is zero
 through every outer boundary, so Φ is fixed by a gauge Φ = 0 at the lowest film node.
 
 Scaling: both equations are multiplied by ``ℓ^(2−d) / (c_ref D_ref)`` (c_ref =
@@ -123,6 +136,8 @@ class TransportPhysics:
         sink: proton condition at the top of the upper phase (None or mode
             ``"blocking"``: no flux).
         sink_boundary: the facet group of that condition (e.g. ``"Li3PO4|Li"``).
+        surface: ``(facet group, x_s)``: the mobile proton fraction of the lower phase is
+            held at x_s there (an exposure's water-activity condition); None: none.
         temperature_program: optional T(t) (K): sets T uniformly in ``update(t)``.
         lumped_mass: lumped (vertex-quadrature) mass term.
         gauge_value: Φ at the gauge node (lowest film node).
@@ -132,6 +147,7 @@ class TransportPhysics:
     def __init__(self, domain: Domain, temperature: fem.Function, phases: Sequence[Phase],
                  exchange: Exchange | None = None, sink: Sink | None = None,
                  sink_boundary: str | None = None, *,
+                 surface: tuple[str, float] | None = None,
                  temperature_program: Callable[[float], float] | None = None,
                  lumped_mass: bool = True, gauge_value: float = 0.0, prefix: str = ""):
         self.domain = domain
@@ -148,6 +164,12 @@ class TransportPhysics:
             raise ValueError(f"sink boundary {sink_boundary!r} not in "
                              f"{sorted(domain.facet_names)}")
         self.sink = sink if active else None
+        if surface is not None:
+            if surface[0] not in domain.facet_names:
+                raise ValueError(f"surface {surface[0]!r} not in {sorted(domain.facet_names)}")
+            if not 0.0 <= float(surface[1]) <= 1.0:
+                raise ValueError(f"surface fraction {surface[1]!r}: expected 0 ... 1")
+        self.surface = surface
         self.temperature_program = temperature_program
         msh = domain.mesh
         self.V = fem.functionspace(msh, ("Lagrange", 1))
@@ -158,6 +180,11 @@ class TransportPhysics:
         self.x = {p.name: fem.Function(fem.functionspace(msh, ("Lagrange", 1)),
                                        name=self.names[p.name]) for p in self.phases}
         self.phi = fem.Function(fem.functionspace(msh, ("Lagrange", 1)), name=self.phi_name)
+        #: trapped fraction x_t of each phase with trapping (P1, lumped reaction)
+        self.trapped_names = {p.name: f"{prefix}xT_{p.name}" for p in self.phases
+                              if p.properties.trapping is not None}
+        self.trapped = {n: fem.Function(fem.functionspace(msh, ("Lagrange", 1)), name=tn)
+                        for n, tn in self.trapped_names.items()}
         self.gauge_value = gauge_value
         self.scale = domain.length_scale ** (2 - domain.dim) / (C_REF * D_REF)
         self._md = _lumped_metadata(domain) if lumped_mass else {}
@@ -198,10 +225,19 @@ class TransportPhysics:
 
     # -- fields ----------------------------------------------------------------------------
     def unknowns(self) -> list[tuple[str, fem.Function, bool]]:
-        """``(name, function, has_time_derivative)`` of each unknown: the proton fraction
-        of every phase (evolving), then Φ (algebraic)."""
+        """``(name, function, has_time_derivative)`` of each unknown: the (mobile) proton
+        fraction of every phase, the trapped fraction of every phase with traps (both
+        evolving), then Φ (algebraic)."""
         return ([(self.names[p.name], self.x[p.name], True) for p in self.phases]
+                + [(self.trapped_names[n], f, True) for n, f in self.trapped.items()]
                 + [(self.phi_name, self.phi, False)])
+
+    def total_fraction(self, phase: str):
+        """Mobile + trapped proton fraction of a phase (UFL; the mobile field without
+        traps)."""
+        if phase in self.trapped:
+            return self.x[phase] + self.trapped[phase]
+        return self.x[phase]
 
     # -- coefficients ------------------------------------------------------------------------
     def _theta(self):
@@ -213,11 +249,18 @@ class TransportPhysics:
         return -pr.proton_diffusivity(self.T) * pr.site_density * (
             d.grad(x) + x * self._theta() * d.grad(phi))
 
-    def lithium_flux(self, phase: Phase, x, phi):
-        """J_Li (mol m⁻² s⁻¹) as UFL."""
+    def lithium_flux(self, phase: Phase, x, phi, xt=None):
+        """J_Li (mol m⁻² s⁻¹) as UFL; ``xt``: trapped fraction (also on Li sites)."""
         d, pr = self.domain, phase.properties
+        occupied = x if xt is None else x + xt
         return -pr.lithium_diffusivity(self.T) * pr.site_density * (
-            -d.grad(x) + (1.0 - x) * self._theta() * d.grad(phi))
+            -d.grad(occupied) + (1.0 - occupied) * self._theta() * d.grad(phi))
+
+    def trap_reaction(self, phase: Phase, x, xt):
+        """R = k_t x (n_t − x_t) − k_d x_t (1/s, per Li site) as UFL."""
+        tr, pr = phase.properties.trapping, phase.properties
+        return (tr.capture_rate(pr.proton_diffusivity, self.T) * x * (tr.density - xt)
+                - tr.release_rate(self.T) * xt)
 
     def exchange_flux(self, x_lo, x_up, T):
         """j (mol m⁻² s⁻¹) lower → upper phase, UFL (arguments restricted already)."""
@@ -238,6 +281,9 @@ class TransportPhysics:
         F = -ufl.inner(self.proton_flux(p, x, phi), d.grad(w)) * self.dx(p)
         if udot is not None:
             F += p.properties.site_density * udot[self.names[p.name]] * w * self.dx(p, True)
+        if p.name in self.trapped:
+            xt = u[self.trapped_names[p.name]]
+            F += p.properties.site_density * self.trap_reaction(p, x, xt) * w * self.dx(p, True)
         if self.interfaces:
             lo, up = (u[self.names[q.name]] for q in self.phases)
             j = self.exchange_flux(ufl.avg(lo), ufl.avg(up), ufl.avg(self.T))
@@ -245,6 +291,15 @@ class TransportPhysics:
             F += sign * j * ufl.avg(w) * d.dS(*self.interfaces)
         if self.sink is not None and self.sink.mode == "rate" and i == len(self.phases) - 1:
             F += self._sink_flux_expr(x) * w * d.ds(self.sink_boundary)
+        return F
+
+    def _trap_equation(self, p: Phase, u: Mapping, udot: Mapping | None, q) -> ufl.Form:
+        """Unscaled residual of phase p's trapped fraction, tested with q (lumped)."""
+        x, xt = u[self.names[p.name]], u[self.trapped_names[p.name]]
+        c = p.properties.site_density
+        F = -c * self.trap_reaction(p, x, xt) * q * self.dx(p, True)
+        if udot is not None:
+            F += c * udot[self.trapped_names[p.name]] * q * self.dx(p, True)
         return F
 
     def mass(self, u: Mapping, udot: Mapping, v: Mapping):
@@ -258,9 +313,11 @@ class TransportPhysics:
             self._udot = udot
         F = None
         for p in self.phases:
-            n = self.names[p.name]
-            t = p.properties.site_density * udot[n] * v[n] * self.dx(p, True)
-            F = t if F is None else F + t
+            names = [self.names[p.name]] + ([self.trapped_names[p.name]]
+                                            if p.name in self.trapped else [])
+            for n in names:
+                t = p.properties.site_density * udot[n] * v[n] * self.dx(p, True)
+                F = t if F is None else F + t
         return self.scale * F
 
     def residual(self, u: Mapping, v: Mapping):
@@ -275,12 +332,15 @@ class TransportPhysics:
         # zero-valued term on all film cells: puts the diagonal of every DOF of every
         # proton field into the sparsity pattern, so that the pinned (inactive) DOFs
         # get their Dirichlet diagonal
-        for p in self.phases:
-            n = self.names[p.name]
+        for n in [*self.names.values(), *self.trapped_names.values(), self.phi_name]:
             F += self._pad * u[n] * v[n] * d.dx()
         for p in self.phases:
+            if p.name in self.trapped:
+                F += self._trap_equation(p, u, None, v[self.trapped_names[p.name]])
+        for p in self.phases:
             x = u[self.names[p.name]]
-            J = self.proton_flux(p, x, phi) + self.lithium_flux(p, x, phi)
+            xt = u[self.trapped_names[p.name]] if p.name in self.trapped else None
+            J = self.proton_flux(p, x, phi) + self.lithium_flux(p, x, phi, xt)
             F += -ufl.inner(J, d.grad(w)) * self.dx(p)
         return self.scale * F
 
@@ -290,9 +350,14 @@ class TransportPhysics:
         out = []
         zero = fem.Constant(d.mesh, 0.0)
         for p in self.phases:
-            V = spaces[self.names[p.name]]
             dofs = np.flatnonzero(~self._active[p.name]).astype(np.int32)
-            out.append(fem.dirichletbc(zero, dofs, V))
+            out.append(fem.dirichletbc(zero, dofs, spaces[self.names[p.name]]))
+            if p.name in self.trapped:
+                out.append(fem.dirichletbc(zero, dofs, spaces[self.trapped_names[p.name]]))
+        if self.surface is not None:
+            V = spaces[self.names[self.phases[0].name]]
+            dofs = fem.locate_dofs_topological(V, d.dim - 1, d.facets(self.surface[0]))
+            out.append(fem.dirichletbc(fem.Constant(d.mesh, float(self.surface[1])), dofs, V))
         if self.sink is not None and self.sink.mode == "sink":
             V = spaces[self.names[self.phases[-1].name]]
             dofs = fem.locate_dofs_topological(V, d.dim - 1, d.facets(self.sink_boundary))
@@ -300,6 +365,9 @@ class TransportPhysics:
         V = spaces[self.phi_name]
         out.append(fem.dirichletbc(fem.Constant(d.mesh, float(self.gauge_value)),
                                    self._gauge_dofs(V), V))
+        idle = ~np.logical_or.reduce([self._active[p.name] for p in self.phases])
+        if idle.any():  # regions of the mesh outside every phase: Φ unused there
+            out.append(fem.dirichletbc(zero, np.flatnonzero(idle).astype(np.int32), V))
         return out
 
     def _gauge_dofs(self, V) -> np.ndarray:
@@ -328,19 +396,28 @@ class TransportPhysics:
             self.T.x.array[:] = float(self.temperature_program(t))
 
     # -- initial state ------------------------------------------------------------------------
-    def set_uniform(self, phase: str, value: float) -> None:
-        """x = value on the phase's active DOFs (0 elsewhere)."""
-        a = self.x[phase].x.array
+    def _field(self, phase: str, trapped: bool) -> fem.Function:
+        if not trapped:
+            return self.x[phase]
+        if phase not in self.trapped:
+            raise KeyError(f"phase {phase!r} has no traps")
+        return self.trapped[phase]
+
+    def set_uniform(self, phase: str, value: float, *, trapped: bool = False) -> None:
+        """x (or x_t with ``trapped``) = value on the phase's active DOFs (0 elsewhere)."""
+        a = self._field(phase, trapped).x.array
         a[:] = 0.0
         a[self._active[phase]] = value
 
-    def set_profile(self, phase: str, func: Callable[[np.ndarray], np.ndarray]) -> None:
-        """Interpolate x = func(X) (X: SI coordinates, shape (3, n)) on the phase."""
+    def set_profile(self, phase: str, func: Callable[[np.ndarray], np.ndarray], *,
+                    trapped: bool = False) -> None:
+        """Interpolate x (or x_t) = func(X) (X: SI coordinates, shape (3, n)) on the phase."""
         ell = self.domain.length_scale
-        f = self.x[phase]
+        f = self._field(phase, trapped)
         f.interpolate(lambda X: func(X * ell))
         f.x.array[~self._active[phase]] = 0.0
-        if self.sink is not None and self.sink.mode == "sink" and phase == self.phases[-1].name:
+        if (not trapped and self.sink is not None and self.sink.mode == "sink"
+                and phase == self.phases[-1].name):
             dofs = fem.locate_dofs_topological(self.V, self.domain.dim - 1,
                                                self.domain.facets(self.sink_boundary))
             f.x.array[dofs] = 0.0
@@ -355,11 +432,20 @@ class TransportPhysics:
         return self.domain.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)
 
     def inventory(self, phase: str | None = None) -> float:
-        """Protons in a phase (all phases if None): mol/m² in 1-D, mol/m in 2-D."""
+        """Protons (mobile + trapped) in a phase (all phases if None): mol/m² in 1-D,
+        mol/m in 2-D."""
         phases = self.phases if phase is None else (self.phase(phase),)
-        return sum(self._scalar(f"inventory:{p.name}",
-                                lambda p=p: p.properties.site_density * self.x[p.name] * self.dx(p))
+        return sum(self._scalar(f"inventory:{p.name}", lambda p=p: p.properties.site_density
+                                * self.total_fraction(p.name) * self.dx(p))
                    for p in phases)
+
+    def trapped_inventory(self, phase: str | None = None) -> float:
+        """Trapped protons in a phase (all phases if None), same units as
+        :meth:`inventory`; 0 without traps."""
+        phases = self.phases if phase is None else (self.phase(phase),)
+        return sum(self._scalar(f"trapped:{p.name}", lambda p=p: p.properties.site_density
+                                * self.trapped[p.name] * self.dx(p))
+                   for p in phases if p.name in self.trapped)
 
     def interface_flux(self) -> float:
         """Proton flux lower → upper phase through the interface (mol/(m² s) in 1-D)."""
@@ -374,8 +460,13 @@ class TransportPhysics:
         return self._scalar("interface_flux", build)
 
     def _phase_rate(self, p: Phase) -> float:
-        return self._scalar(f"rate:{p.name}", lambda: p.properties.site_density
-                            * self._udot[self.names[p.name]] * self.dx(p, True))
+        def build():
+            ud = self._udot[self.names[p.name]]
+            if p.name in self.trapped:
+                ud = ud + self._udot[self.trapped_names[p.name]]
+            return p.properties.site_density * ud * self.dx(p, True)
+
+        return self._scalar(f"rate:{p.name}", build)
 
     def rate_of_change(self) -> float:
         """d/dt of the total inventory from the time discretisation (after a step)."""
@@ -396,42 +487,75 @@ class TransportPhysics:
         if self.sink.mode == "rate":
             return self._scalar("sink_rate", lambda: self._sink_flux_expr(
                 self.x[self.phases[-1].name]) * d.ds(self.sink_boundary))
+        return -self._reaction("sink_reaction", self.sink_boundary, len(self.phases) - 1)
+
+    def _reaction(self, key: str, facets: str, i: int) -> float:
+        """The consistent boundary flux at Dirichlet nodes: the unconstrained residual of
+        phase i's proton equations (mobile + trapped) tested with the indicator of the
+        nodes on ``facets`` (after a step; > 0: protons *entering* the film there)."""
         if self._udot is None:
             raise RuntimeError("the block is not part of a problem yet")
+        d, p = self.domain, self.phases[i]
 
         def build():
             chi = fem.Function(self.V)
-            dofs = fem.locate_dofs_topological(self.V, d.dim - 1, d.facets(self.sink_boundary))
+            dofs = fem.locate_dofs_topological(self.V, d.dim - 1, d.facets(facets))
             chi.x.array[dofs] = 1.0
-            u = {**{self.names[p.name]: self.x[p.name] for p in self.phases},
+            u = {**{self.names[q.name]: self.x[q.name] for q in self.phases},
+                 **{self.trapped_names[n]: f for n, f in self.trapped.items()},
                  self.phi_name: self.phi}
-            return self._proton_equation(len(self.phases) - 1, u, self._udot, chi)
+            F = self._proton_equation(i, u, self._udot, chi)
+            if p.name in self.trapped:
+                F += self._trap_equation(p, u, self._udot, chi)
+            return F
 
-        return -self._scalar("sink_reaction", build)
+        return self._scalar(key, build)
+
+    def surface_flux(self) -> float:
+        """Protons entering through the ``surface`` condition (mol/(m² s) in 1-D), after
+        a step; 0 without one."""
+        if self.surface is None:
+            return 0.0
+        return self._reaction("surface_reaction", self.surface[0], 0)
 
     def mass_balance_residual(self) -> float:
         """Relative discrete proton balance of the last step (–):
         (d/dt inventory + sink flux) / max(|d/dt inventory|, |sink flux|,
         |interface flux|, |d/dt of each phase's inventory|)."""
         rates = [self._phase_rate(p) for p in self.phases]
-        r, s = sum(rates), self.sink_flux()
-        scale = [abs(r), abs(s), abs(self.interface_flux()), 1e-300, *map(abs, rates)]
-        return (r + s) / max(scale)
+        r, s, a = sum(rates), self.sink_flux(), self.surface_flux()
+        scale = [abs(r), abs(s), abs(a), abs(self.interface_flux()), 1e-300, *map(abs, rates)]
+        return (r + s - a) / max(scale)
 
     def fraction_bounds(self) -> dict[str, tuple[float, float]]:
-        """Global (min, max) of each phase's fraction over its active owned DOFs."""
+        """Global (min, max) over active owned DOFs of each phase's mobile fraction
+        (key: phase), and with traps of its trapped fraction (``"<phase> trapped"``) and
+        of the total (``"<phase> total"``)."""
         comm = self.domain.comm
         n = self.V.dofmap.index_map.size_local
-        out = {}
-        for p in self.phases:
-            a = self.x[p.name].x.array[:n][self._active[p.name][:n]]
+
+        def bounds(a):
             lo = comm.allreduce(float(a.min()) if a.size else np.inf, op=MPI.MIN)
             hi = comm.allreduce(float(a.max()) if a.size else -np.inf, op=MPI.MAX)
-            out[p.name] = (lo, hi)
+            return lo, hi
+
+        out = {}
+        for p in self.phases:
+            act = self._active[p.name][:n]
+            xm = self.x[p.name].x.array[:n][act]
+            out[p.name] = bounds(xm)
+            if p.name in self.trapped:
+                xt = self.trapped[p.name].x.array[:n][act]
+                out[f"{p.name} trapped"] = bounds(xt)
+                out[f"{p.name} total"] = bounds(xm + xt)
         return out
 
-    def check_fractions(self, tol: float = 1e-9, raise_error: bool = True) -> dict:
-        """Report fractions outside [−tol, 1 + tol] (never clipped).
+    def check_fractions(self, tol: float = 1e-9, raise_error: bool = True, *,
+                        relative: float = 0.0) -> dict:
+        """Report fractions outside [−tol, bound (1 + relative) + tol] (never clipped); the
+        bound is 1 for mobile and total fractions and the trap density n_t for trapped
+        ones.  ``relative``: the relative time-error tolerance of the run (a time
+        integrator may overshoot a bound by its local error: BDF2 when a trap fills).
 
         Returns:
             ``{"ok": bool, "bounds": {phase: (min, max)}}``.
@@ -440,7 +564,10 @@ class TransportPhysics:
             FractionOutOfRangeError: if ``raise_error`` and a fraction is out of range.
         """
         b = self.fraction_bounds()
-        bad = {k: v for k, v in b.items() if v[0] < -tol or v[1] > 1.0 + tol}
+        top = {f"{p.name} trapped": p.properties.trapping.density for p in self.phases
+               if p.name in self.trapped}
+        bad = {k: v for k, v in b.items()
+               if v[0] < -tol or v[1] > top.get(k, 1.0) * (1.0 + relative) + tol}
         if bad and raise_error:
             raise FractionOutOfRangeError(
                 "proton site fraction outside [0, 1] beyond tolerance "

@@ -33,6 +33,8 @@ class Snapshot:
         values: named scalars computed by earlier observers of the chain (e.g. the
             history row), in SI or with units in the name.
         stepper_state: the stepper's state after the step (what a restart needs).
+        order: the time scheme's order of the step (1: backward Euler, 2: BDF2; 0 for
+            the initial state).
     """
 
     t: float
@@ -43,6 +45,7 @@ class Snapshot:
     at_output: bool = False
     values: dict[str, Any] = field(default_factory=dict)
     stepper_state: Any = None
+    order: int = 0
 
 
 class Observer(Protocol):
@@ -66,10 +69,10 @@ class ObserverChain:
         self.last: Snapshot | None = None
 
     def notify(self, t: float, dt: float = 0.0, step: int = 0, newton_iterations: int = 0,
-               initial: bool = False, values: dict | None = None) -> Snapshot:
+               initial: bool = False, values: dict | None = None, order: int = 0) -> Snapshot:
         snap = Snapshot(t, dt, step, newton_iterations, initial,
                         round(float(t), 9) in self._outputs, dict(values or {}),
-                        self._state() if self._state is not None else None)
+                        self._state() if self._state is not None else None, order)
         for o in self.observers:
             o(snap)
         self.last = snap
@@ -77,7 +80,7 @@ class ObserverChain:
 
     def __call__(self, info) -> None:
         """Observe an accepted step (a :class:`~fem_cell.solvers.time_stepping.StepInfo`)."""
-        self.notify(info.t, info.dt, info.step, info.newton_iterations)
+        self.notify(info.t, info.dt, info.step, info.newton_iterations, order=info.order)
 
     def close(self) -> None:
         """Close every observer that has ``close()`` (in order; not collective unless an

@@ -185,10 +185,13 @@ class _LU:
             pc.setFactorSolverType(opts["pc_factor_mat_solver_type"])
             if (opts["pc_factor_mat_solver_type"] == "mumps"
                     and not PETSc.Options().hasName(f"{s.prefix}mat_mumps_icntl_7")):
-                # approximate minimum fill: analysed 2-3x faster than METIS here with
-                # similar fill (156k DOFs, 2 ranks: 0.84 vs 1.6 s analysis + factorisation)
+                # real shifted operator: approximate minimum fill, analysed 2-3x faster
+                # than METIS here with similar fill (156k DOFs, 2 ranks: 0.84 vs 1.6 s
+                # analysis + factorisation).  The complex 2x2 block operator: METIS — with
+                # AMF its solves lost accuracy on a 258k-DOF 2-D mesh (relative residual
+                # 0.18 at 100 Hz vs 3e-14 with METIS; scripts/convergence_impedance_2d.py)
                 pc.setFactorSetUpSolverType()
-                pc.getFactorMatrix().setMumpsIcntl(7, 2)
+                pc.getFactorMatrix().setMumpsIcntl(7, 5 if self.kind == "block" else 2)
             ksp.setFromOptions()
             self.ksp = ksp
             self.B, self.X = self.K.createVecs()

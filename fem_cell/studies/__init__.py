@@ -11,14 +11,8 @@ See ``docs/studies.md``.  Importing this package does not import dolfinx; runnin
 study does.
 """
 
-from fem_cell.studies.cases import (
-                                   QUIET_OUTPUT,
-                                   Record,
-                                   history_at,
-                                   overrides_from_keys,
-                                   run_case,
-                                   set_by_key,
-)
+from fem_cell.config.keys import overrides_from_keys, set_by_key
+from fem_cell.studies.cases import QUIET_OUTPUT, Record, history_at, run_case
 from fem_cell.studies.result import StudyResult, read_results
 from fem_cell.studies.runner import run_study
 from fem_cell.studies.spec import Case, Parameter, SpecError, StudySpec, load_spec

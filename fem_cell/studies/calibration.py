@@ -89,6 +89,7 @@ import numpy as np
 
 from fem_cell.config import deep_merge as _deep_merge
 from fem_cell.config import load_config
+from fem_cell.config.keys import set_by_key
 from fem_cell.solvers.problem import collect_garbage
 from fem_cell.studies import cases as _cases
 from fem_cell.studies.calibration_result import (
@@ -97,13 +98,14 @@ from fem_cell.studies.calibration_result import (
     calibration_result,
     jsonable,
 )
-from fem_cell.studies.cases import JOBS, Record, set_by_key
+from fem_cell.studies.cases import JOBS, Record
 from fem_cell.units import from_si
 
 __all__ = ["FitParameter", "Target", "CalibrationResult", "CalibrationError", "calibrate",
            "evaluate_targets", "parse_quantity_name", "residual_of"]
 
 KINDS = ("equal", "at_least", "at_most")
+PRIORS = ("auto", "uniform", "log-uniform", "normal")
 TRANSFORMS = ("log", "linear")
 #: the output settings of every calibration case (no files, no field breakpoints)
 QUIET_OUTPUT = {"output": {"fields": False, "plots": False, "render": False,
@@ -126,6 +128,13 @@ class FitParameter:
         upper: upper bound in ``unit``.
         log: fit log10(value) (rates, diffusivities); False: fit the value (energies).
         unit: unit string of the values; None = the unit the base configuration uses.
+        form: ``"value"`` or, for an Arrhenius rate, ``"prefactor"``: the fitted number is
+            the rate's prefactor k(T → ∞) (written ``{ prefactor = ..., unit = ... }``).
+        prior: prior of a posterior calibration (:mod:`fem_cell.studies.posterior`):
+            ``"uniform"`` on [lower, upper], ``"log-uniform"``, ``"normal"`` (truncated
+            to the bounds) or ``"auto"`` (log-uniform when ``log``, else uniform).  The
+            least-squares calibration ignores it.
+        prior_mean, prior_sd: the normal prior's mean and standard deviation (``unit``).
     """
 
     key: str
@@ -134,8 +143,29 @@ class FitParameter:
     upper: float = field(default=math.inf, kw_only=True)
     log: bool = field(default=True, kw_only=True)
     unit: str | None = field(default=None, kw_only=True)
+    form: str = field(default="value", kw_only=True)
+    prior: str = field(default="auto", kw_only=True)
+    prior_mean: float | None = field(default=None, kw_only=True)
+    prior_sd: float | None = field(default=None, kw_only=True)
 
     def __post_init__(self):
+        if self.prior not in PRIORS:
+            raise CalibrationError(f"{self.key}: prior {self.prior!r}: one of {PRIORS}")
+        if self.prior == "normal" and not (
+                self.prior_mean is not None and math.isfinite(self.prior_mean)
+                and self.prior_sd is not None and self.prior_sd > 0):
+            raise CalibrationError(f"{self.key}: a normal prior needs a finite prior_mean and "
+                                   f"prior_sd > 0 (got {self.prior_mean}, {self.prior_sd})")
+        if self.prior != "normal" and (self.prior_mean is not None
+                                       or self.prior_sd is not None):
+            raise CalibrationError(f"{self.key}: prior_mean/prior_sd belong to a normal prior "
+                                   f"(prior is {self.prior!r})")
+        if self.prior == "log-uniform" and not self.lower > 0:
+            raise CalibrationError(f"{self.key}: a log-uniform prior needs lower > 0 "
+                                   f"(got {self.lower})")
+        if self.form not in ("value", "prefactor"):
+            raise CalibrationError(f"{self.key}: form {self.form!r}: expected 'value' or "
+                                   "'prefactor'")
         if not (math.isfinite(self.lower) and math.isfinite(self.upper)
                 and self.lower < self.upper):
             raise CalibrationError(f"{self.key}: bounds must be finite with lower < upper "
@@ -273,6 +303,8 @@ def _base_user_dict(base_config) -> tuple[str | Path | None, dict]:
 
 
 def _override_value(p: FitParameter, unit: str, value: float):
+    if p.form == "prefactor":
+        return {"prefactor": float(value), "unit": unit or "1"}
     if unit in ("", "1"):
         return float(value)
     return {"value": float(value), "unit": unit}
@@ -385,6 +417,13 @@ def _resolve(parameters: Sequence[FitParameter], base_config, base_overrides, co
         unit = p.unit if p.unit is not None else (s.unit or "1")
         if p.initial is not None:
             x0 = float(p.initial)
+        elif p.form == "prefactor" and not str(s.source).startswith("prefactor"):
+            raise CalibrationError(f"{p.key}: the base configuration gives its value, not its "
+                                   "prefactor; give the initial prefactor explicitly")
+        elif p.form == "value" and str(s.source).startswith("prefactor"):
+            raise CalibrationError(f"{p.key}: the base configuration gives its prefactor, not "
+                                   "its value at 25 °C; fit it with form='prefactor' or give "
+                                   "the initial value explicitly")
         else:
             x0 = (float(s.value) if (s.unit or "1") == unit
                   else from_si(float(s.si_value), unit))

@@ -113,7 +113,8 @@ def parameter_rows(parameters: Sequence, units: Sequence[str], initial: Sequence
         v = values[j]
         sf = float(stats.stderr[j])
         params_out.append({
-            "key": p.key, "unit": units[j], "log": p.log, "lower": p.lower, "upper": p.upper,
+            "key": p.key, "unit": units[j], "form": p.form, "log": p.log, "lower": p.lower,
+            "upper": p.upper,
             "initial": float(initial[j]), "value": v, "stderr_fit": sf,
             "stderr": (v * math.log(10.0) * sf) if p.log else sf,
             "stderr_fit_sigmas": float(stats.stderr_sigmas[j]),
@@ -233,9 +234,14 @@ class CalibrationResult:
 
     def overrides(self) -> dict[str, Any]:
         """Dotted key → config override of the fitted values (``{value, unit}``)."""
-        return {p["key"]: (p["value"] if p["unit"] in ("", "1")
-                           else {"value": p["value"], "unit": p["unit"]})
-                for p in self.parameters}
+        def one(p):
+            if p.get("form") == "prefactor":
+                return {"prefactor": p["value"], "unit": p["unit"] or "1"}
+            if p["unit"] in ("", "1"):
+                return p["value"]
+            return {"value": p["value"], "unit": p["unit"]}
+
+        return {p["key"]: one(p) for p in self.parameters}
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable({

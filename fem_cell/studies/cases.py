@@ -18,8 +18,6 @@ dotted keys by :func:`overrides_from_keys`; see :mod:`fem_cell.studies.spec`.
 
 from __future__ import annotations
 
-import copy
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,53 +30,6 @@ from fem_cell.model import CHEMISTRY_COLUMNS, CellModel, ChemistryDiagnostics
 
 JOBS = ("anneal", "expose")
 QUIET_OUTPUT = {"output": {"fields": False, "plots": False, "render": False}}
-
-_INDEX = re.compile(r"^(?P<name>[^\[\]]+)(?P<idx>(\[\d+\])*)$")
-
-
-def set_by_key(d: dict, key: str, value: Any) -> None:
-    """Set ``d[a][b][i]...`` for a dotted key ``"a.b[i].c"`` (creating tables as needed;
-    list indices must exist).
-
-    Raises:
-        KeyError: a list index that does not exist, or a path through a non-table.
-    """
-    parts = key.split(".")
-    cur: Any = d
-    for n, part in enumerate(parts):
-        m = _INDEX.match(part)
-        if not m:
-            raise KeyError(f"{key}: cannot parse {part!r}")
-        name = m.group("name")
-        idxs = [int(i) for i in re.findall(r"\[(\d+)\]", m.group("idx"))]
-        last = n == len(parts) - 1
-        if not isinstance(cur, dict):
-            raise KeyError(f"{key}: {'.'.join(parts[:n])} is not a table")
-        if last and not idxs:
-            cur[name] = value
-            return
-        if name not in cur:
-            if idxs:
-                raise KeyError(f"{key}: {name} has no list to index (give the whole list in the "
-                               f"base config)")
-            cur[name] = {}
-        cur = cur[name]
-        for j, i in enumerate(idxs):
-            if not isinstance(cur, list) or i >= len(cur):
-                raise KeyError(f"{key}: index [{i}] does not exist")
-            if last and j == len(idxs) - 1:
-                cur[i] = value
-                return
-            cur = cur[i]
-
-
-def overrides_from_keys(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict:
-    """A deep copy of the user-config dict ``base`` with dotted-key values set."""
-    d = copy.deepcopy(dict(base))
-    for k, v in values.items():
-        set_by_key(d, k, v)
-    return d
-
 
 @dataclass
 class Record:
@@ -126,8 +77,9 @@ def run_case(config, comm, job: str = "anneal", record: Record | None = None,
     if job == "expose":
         model = CellModel(config, comm)
         chem = model.chemistry(exposure=exposure)
-        model.destroy()  # no solve: the diagnostics need the fields only
-        return _numeric(ChemistryDiagnostics(chem)(after_step=False), record.summary)
+        model.destroy()  # the exposure is solved; the diagnostics need the fields only
+        return _numeric(ChemistryDiagnostics(chem, config.solver)(after_step=False),
+                        record.summary)
     raise ValueError(f"unknown job {job!r}; expected one of {JOBS}")
 
 

@@ -28,7 +28,7 @@ from fem_cell.studies.runner import run_study
 
 def study_job(spec_path: str | Path, out: str | Path, comm, *, overwrite: bool = False,
               progress: bool = True, guard=NO_GUARD, announce=None,
-              group_size: int | None = None) -> StudyResult:
+              group_size: int | None = None, kind: str | None = None) -> StudyResult:
     """``fem-cell study``: validate the spec on rank 0 (one-line
     :class:`~fem_cell.studies.spec.SpecError` before anything runs), check the folder,
     call ``announce()``, run the cases and write the study folder.
@@ -43,6 +43,8 @@ def study_job(spec_path: str | Path, out: str | Path, comm, *, overwrite: bool =
         guard: SIGINT/SIGTERM guard (the CLI's :class:`InterruptGuard`).
         announce: called once the spec and folder have passed their checks.
         group_size: MPI ranks per case (overrides ``[study] group_size``).
+        kind: the study kind the caller expects (``fem-cell calibrate``: "calibration"),
+            or None for any.
 
     Returns:
         The :class:`~fem_cell.studies.result.StudyResult`.
@@ -52,4 +54,4 @@ def study_job(spec_path: str | Path, out: str | Path, comm, *, overwrite: bool =
         Interrupted: a signal stopped the study (status ``interrupted``, resumable).
     """
     return run_study(Path(spec_path), comm, out, progress=progress, guard=guard,
-                     overwrite=overwrite, group_size=group_size, announce=announce)
+                     overwrite=overwrite, group_size=group_size, announce=announce, kind=kind)

@@ -45,6 +45,8 @@ class StudyResult:
     summary: dict = field(default_factory=dict)
     wall_time: float = 0.0
     calibration: Any = None
+    #: a posterior sweep's per-sample results (one StudyResult per posterior sample)
+    samples: list = field(default_factory=list)
 
     @property
     def failed(self) -> list[dict]:
@@ -66,6 +68,21 @@ class StudyResult:
 
     def report(self) -> str:
         """One line for the CLI: counts, wall time, where the table is."""
+        if self.summary.get("kind") == "posterior_sweep":
+            s = self.summary
+            where = f"; bands in {self.out / 'bands.csv'}" if self.out else ""
+            conv = "" if s.get("posterior_converged") else " (posterior NOT converged)"
+            return (f"study {self.spec.name} over {s['samples']} posterior samples{conv}: "
+                    f"{s['cases']} cases, {s['failed_runs']} failed runs, in "
+                    f"{self.wall_time:.1f} s{where}")
+        if self.spec.kind == "calibration" and self.spec.fit.method == "posterior":
+            c = self.summary.get("calibration", {})
+            d = c.get("diagnostics", {})
+            where = f"; table in {self.out / 'identifiability.csv'}" if self.out else ""
+            conv = ("converged" if d.get("converged") else
+                    "NOT converged (" + "; ".join(d.get("warnings", [])) + ")")
+            return (f"posterior {self.spec.name}: {self.status} in {self.wall_time:.1f} s, "
+                    f"{c.get('evaluations')} model evaluations, {conv}{where}")
         if self.spec.kind == "calibration":
             where = f"; table in {self.out / 'calibration.csv'}" if self.out else ""
             return f"calibration {self.spec.name}: {self.status} in {self.wall_time:.1f} s{where}"

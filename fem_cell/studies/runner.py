@@ -27,11 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from fem_cell.config import load_config
-from fem_cell.errors import ConfigError, FemCellError, on_root
+from fem_cell.errors import ConfigError, on_root
 from fem_cell.jobs.interrupts import NO_GUARD, Interrupted
 from fem_cell.jobs.lifecycle import Job
 from fem_cell.outputs.rundir import OUTPUTS, OutputError, json_default, read_run_json
+from fem_cell.studies import calibration as _calibration
+from fem_cell.studies.calibration import FitParameter, Target
 from fem_cell.studies.dispatch import CaseProgress, run_cases
+from fem_cell.studies.posterior import SamplerSettings, sample_posterior
+from fem_cell.studies.posterior_output import write_posterior
 from fem_cell.studies.result import (
     StudyResult,
     headline,
@@ -58,7 +62,7 @@ def _as_spec(spec, comm, group_size: int | None) -> StudySpec:
 
 def run_study(spec, comm, out=None, *, progress: bool = True, guard=NO_GUARD,
               overwrite: bool = False, group_size: int | None = None,
-              announce=None) -> StudyResult:
+              announce=None, kind: str | None = None) -> StudyResult:
     """Run a study (sweep or calibration); collective over ``comm``.
 
     Args:
@@ -73,6 +77,8 @@ def run_study(spec, comm, out=None, *, progress: bool = True, guard=NO_GUARD,
             spec) and start again; without it the same study resumes.
         group_size: ranks per case (overrides the spec).
         announce: called once the folder has passed its checks.
+        kind: the kind the spec must be (None: any), e.g. "calibration" for
+            ``fem-cell calibrate``.
 
     Returns:
         The :class:`StudyResult` (every rank).
@@ -84,6 +90,10 @@ def run_study(spec, comm, out=None, *, progress: bool = True, guard=NO_GUARD,
             date; ``e.result`` is the partial result).
     """
     spec = _as_spec(spec, comm, group_size)
+    if kind is not None and spec.kind != kind:
+        raise ConfigError(spec.source, "study.kind", spec.kind,
+                          f"{kind!r} here (fem-cell calibrate runs calibration specs; run "
+                          "a sweep with fem-cell study)")
     t0 = time.perf_counter()
     if spec.group_size > comm.size:
         raise ConfigError(spec.source, "study.group_size", spec.group_size,
@@ -92,6 +102,8 @@ def run_study(spec, comm, out=None, *, progress: bool = True, guard=NO_GUARD,
     mode = _folder_mode(spec, out, comm, overwrite) if out is not None else "new"
     with _study_job(spec, out, comm, mode, overwrite=overwrite, progress=progress,
                     guard=guard, announce=announce) as job:
+        if spec.kind == "calibration" and spec.fit.method == "posterior":
+            return _run_posterior(spec, job, progress, t0)
         if spec.kind == "calibration":
             return _run_calibration(spec, job, progress, t0)
         return _run_sweep(spec, job, mode, progress, guard, t0)
@@ -106,18 +118,21 @@ def _study_job(spec: StudySpec, out, comm, mode: str, *, overwrite: bool, progre
     run.json carries the resolved base configuration of a sweep and :func:`_run_info`.
     """
     resume = mode == "resume"
-    planned = tuple(f for f in OUTPUTS["study"] if not (resume and f.startswith("cases/")))
+    kept = "checkpoints/" if spec.kind == "calibration" else "cases/"
+    planned = tuple(f for f in OUTPUTS["study"] if not (resume and f.startswith(kept)))
     config = None
     if out is not None and spec.kind != "calibration" and comm.rank == 0:
         config = load_config(spec.base, spec.config).to_dict()
-    info = _run_info(spec, mode if spec.kind != "calibration" else "new")
+    posterior = spec.kind == "calibration" and spec.fit.method == "posterior"
+    info = _run_info(spec, mode if spec.kind != "calibration" or posterior else "new")
     return Job("study", out, comm, config=config, overwrite=overwrite or resume,
                planned=planned, announce=announce, guard=guard, progress=progress,
-               info=info, keep=("cases/*",) if resume else ())
+               info=info, keep=(f"{kept}*",) if resume else ())
 
 
 def _run_info(spec: StudySpec, mode: str) -> dict:
-    fit = ({"fit_parameters": list(spec.fit.parameters), "targets": list(spec.fit.targets)}
+    fit = ({"fit_parameters": list(spec.fit.parameters), "targets": list(spec.fit.targets),
+            "method": spec.fit.method, "sampler": dict(spec.fit.sampler)}
            if spec.kind == "calibration" else {})
     return {**fit, "study": spec.name, "spec": str(spec.path) if spec.path else None,
             "spec_hash": spec.hash, "kind": spec.kind, "study_job": spec.job,
@@ -298,20 +313,11 @@ def _run_sweep(spec: StudySpec, job: Job, mode: str, progress: bool, guard,
 def _run_calibration(spec: StudySpec, job: Job, progress: bool, t0: float) -> StudyResult:
     """``kind = "calibration"``: :func:`fem_cell.studies.calibration.calibrate` on the spec's
     parameters and targets."""
-    try:
-        from fem_cell.studies.calibration import FitParameter, Target, calibrate
-    except ImportError as e:
-        raise FemCellError(f"{spec.source}: study.kind = 'calibration' needs "
-                           f"fem_cell.studies.calibration ({e})") from None
-    params = [FitParameter(p["key"], p["initial"], lower=p["lower"], upper=p["upper"],
-                           log=p["log"], unit=p["unit"]) for p in spec.fit.parameters]
-    targets = [Target(t["name"], t["overrides"], t["job"], t["quantity"], t["value"],
-                      t["sigma"], transform=t["transform"], kind=t["kind"])
-               for t in spec.fit.targets]
+    params, targets = fit_definitions(spec)
     job.partial = lambda: {"study": spec.name}
     sub = job.folder.path / "calibration" if job.folder is not None else None
-    res = calibrate(spec.base, params, targets, job.comm, base_overrides=spec.fit.config,
-                    out=sub, progress=progress)
+    res = _calibration.calibrate(spec.base, params, targets, job.comm,
+                                 base_overrides=spec.fit.config, out=sub, progress=progress)
     rows = [dict(p) for p in res.parameters]
     result = StudyResult(spec, rows=rows, out=job.folder.path if job.folder else None,
                          calibration=res)
@@ -321,6 +327,48 @@ def _run_calibration(spec: StudySpec, job: Job, progress: bool, t0: float) -> St
     if job.folder is not None and job.comm.rank == 0:
         write_csv(rows, job.file("calibration.csv"))
         job.file("calibration.txt").write_text(res.table() + "\n", encoding="utf-8")
+    job.finish(result.summary)
+    return result
+
+
+def fit_definitions(spec: StudySpec) -> tuple[list[FitParameter], list[Target]]:
+    """The calibration's free parameters and targets, from the spec."""
+    params = [FitParameter(p["key"], p["initial"], lower=p["lower"], upper=p["upper"],
+                           log=p["log"], unit=p["unit"], form=p["form"], prior=p["prior"],
+                           prior_mean=p["prior_mean"], prior_sd=p["prior_sd"])
+              for p in spec.fit.parameters]
+    targets = [Target(t["name"], t["overrides"], t["job"], t["quantity"], t["value"],
+                      t["sigma"], transform=t["transform"], kind=t["kind"])
+               for t in spec.fit.targets]
+    return params, targets
+
+
+def _run_posterior(spec: StudySpec, job: Job, progress: bool, t0: float) -> StudyResult:
+    """``kind = "calibration"``, ``[calibration] method = "posterior"``:
+    :func:`fem_cell.studies.posterior.sample_posterior`; the chain is checkpointed after
+    every step (``checkpoints/posterior_chain.npz``), so a rerun into the same folder
+    resumes it."""
+    params, targets = fit_definitions(spec)
+    settings = SamplerSettings(**spec.fit.sampler, group_size=spec.group_size)
+    ck = job.file("checkpoints/posterior_chain.npz")
+    if job.comm.rank == 0 and ck is not None:
+        ck.parent.mkdir(parents=True, exist_ok=True)
+    ck = job.comm.bcast(ck, root=0)
+    job.partial = lambda: {"study": spec.name, "kind": "calibration", "method": "posterior",
+                           "resume": "run the same command again to continue the chain"}
+    res = sample_posterior(spec.base, params, targets, job.comm, settings=settings,
+                           base_overrides=spec.fit.config, checkpoint=ck, progress=progress,
+                           check=job.check, say=job.say)
+    ident = res.identifiability()
+    result = StudyResult(spec, rows=ident.to_dict(orient="records"),
+                         out=job.folder.path if job.folder else None, calibration=res)
+    result.summary = {"study": spec.name, "kind": "calibration", "method": "posterior",
+                      "calibration": res.to_dict()}
+    result.wall_time = time.perf_counter() - t0
+    if job.folder is not None and job.comm.rank == 0:
+        write_posterior(res, job.file)
+    for w in res.diagnostics["warnings"]:
+        job.say(f"warning: {w}")
     job.finish(result.summary)
     return result
 

@@ -71,7 +71,8 @@ from fem_cell.units import format_number, from_si, parse_quantity, parse_unit, t
 
 KINDS = ("sweep", "calibration")
 COMBINE = ("grid", "zip")
-TOP_KEYS = ("study", "config", "parameters", "record", "plot", "summary", "targets")
+TOP_KEYS = ("study", "config", "parameters", "record", "plot", "summary", "targets",
+            "calibration")
 STUDY_KEYS = ("name", "description", "base", "job", "kind", "combine", "group_size")
 #: largest number of cases a spec may expand to
 MAX_CASES = 100_000
@@ -255,9 +256,10 @@ def _study_table(raw: dict, r: SpecReader, spath: Path | None, root: Path,
 def _sweep_spec(raw: dict, r: SpecReader, spath: Path | None, head: _StudyTable, common: dict,
                 base_cfg) -> StudySpec:
     """A sweep: its parameters, record, plot and reach, and every case (validated)."""
-    if "targets" in raw:
-        raise r.err("targets", "[[targets]]", "no [[targets]] in a sweep (they belong to "
-                    "kind = \"calibration\")")
+    for k, shown in (("targets", "[[targets]]"), ("calibration", "[calibration]")):
+        if k in raw:
+            raise r.err(k, shown, f"no {shown} in a sweep (it belongs to "
+                        "kind = \"calibration\")")
     params_raw = r.nonempty_list(raw.get("parameters"), "parameters",
                                  "one or more [[parameters]] tables with key and values or range")
     params = tuple(_parameter(p, i, r, base_cfg) for i, p in enumerate(params_raw))

@@ -26,6 +26,10 @@ class FitSpec:
 
     parameters: tuple = ()
     targets: tuple = ()
+    #: ``"least_squares"`` or ``"posterior"`` (``[calibration] method``)
+    method: str = "least_squares"
+    #: the posterior sampler's settings (``[calibration]``)
+    sampler: dict = field(default_factory=dict)
     #: the spec's ``[config]`` table (user-config structure), the calibration's base overrides
     config: dict = field(default_factory=dict)
 
@@ -46,14 +50,21 @@ def fit_spec(raw: dict, r: SpecReader, base: Path | None, common: dict, base_cfg
     for i, t in enumerate(targets_raw):
         targets.append(_fit_target(t, i, r, base, common, base_cfg,
                                    [x["name"] for x in targets]))
-    return FitSpec(tuple(params), tuple(targets), copy.deepcopy(config))
+    method, sampler = calibration_method(raw.get("calibration", {}), r)
+    if method == "posterior" and sampler["walkers"] < 2 * len(params):
+        raise r.err("calibration.walkers", sampler["walkers"],
+                    f"at least twice the {len(params)} parameters")
+    return FitSpec(tuple(params), tuple(targets), config=copy.deepcopy(config), method=method,
+                   sampler=sampler)
 
 
 def _fit_parameter(p: Any, i: int, r: SpecReader, base_cfg) -> dict:
-    """One ``[[parameters]]`` table of a calibration: key, bounds in the key's unit, log."""
+    """One ``[[parameters]]`` table of a calibration: key, bounds in the key's unit (default:
+    the cell file's plausible range), initial (default: the configuration's value), log,
+    form (default: as the cell file writes the key), prior (``mean``, ``sd`` for normal)."""
     w = f"parameters[{i}]"
     p = r.table(p, w)
-    r.keys(p, w, ("key", "initial", "lower", "upper", "log"))
+    r.keys(p, w, PARAMETER_KEYS)
     key = p.get("key")
     s = base_cfg.settings.get(key) if isinstance(key, str) else None
     if s is None or not isinstance(s.si_value, (int, float)) or isinstance(s.si_value, bool):
@@ -61,25 +72,96 @@ def _fit_parameter(p: Any, i: int, r: SpecReader, base_cfg) -> dict:
                     "'transport.exchange.velocity' (see `fem-cell config`)")
     si_unit = s.si_unit or "1"
     unit = s.unit if isinstance(s.unit, str) and s.unit else si_unit
-    vals = {k: _in_unit(x, unit) for k, x in _bounds_si(p, w, r, si_unit).items()}
+    given_as = "prefactor" if str(s.source).startswith("prefactor") else "value"
+    form = r.choice(p.get("form", given_as), f"{w}.form", ("value", "prefactor"))
+    if form != given_as and "initial" not in p:
+        raise r.err(f"{w}.initial", "(missing)", f"an initial {form}: the configuration "
+                    f"gives this key's {given_as}")
+    plausible = base_cfg.plausible.get(key)
+    if ("lower" in p) != ("upper" in p) or ("lower" not in p and plausible is None):
+        raise r.err(w, {k: p.get(k) for k in ("lower", "upper")},
+                    "lower and upper (this key has no plausible range in the cell file)")
+    si = _bounds_si(p, w, r, si_unit, ("initial", "lower", "upper", "mean", "sd"))
+    if "lower" not in p:
+        si["lower"], si["upper"] = plausible
+    vals = {k: _in_unit(x, unit) for k, x in si.items() if k in ("initial", "lower", "upper")}
+    vals.setdefault("initial", float(s.value) if form == given_as and s.unit == unit
+                    else _in_unit(float(s.si_value), unit))
     log = p.get("log", True)
     if not isinstance(log, bool):
         raise r.err(f"{w}.log", log, "true or false")
-    if not vals["lower"] < vals["initial"] < vals["upper"]:
-        raise r.err(w, {k: p[k] for k in ("initial", "lower", "upper")},
-                    "lower < initial < upper")
+    if not vals["lower"] <= vals["initial"] <= vals["upper"]:
+        raise r.err(w, {k: p.get(k, vals[k]) for k in ("initial", "lower", "upper")},
+                    "lower <= initial <= upper")
+    if not vals["lower"] < vals["upper"]:
+        raise r.err(w, {k: p.get(k, vals[k]) for k in ("lower", "upper")}, "lower < upper")
     if log and not vals["lower"] > 0:
-        raise r.err(f"{w}.lower", p["lower"], "a value > 0 for log = true")
-    return {"key": key, **vals, "log": log, "unit": unit}
+        raise r.err(f"{w}.lower", p.get("lower", vals["lower"]), "a value > 0 for log = true")
+    prior = r.choice(p.get("prior", "auto"), f"{w}.prior",
+                     ("auto", "uniform", "log-uniform", "normal"))
+    if (prior == "normal") != ("mean" in p and "sd" in p) or (
+            prior != "normal" and ("mean" in p or "sd" in p)):
+        raise r.err(f"{w}.prior", prior, "'normal' with mean and sd, or another prior "
+                    "without them")
+    if prior == "log-uniform" and not vals["lower"] > 0:
+        raise r.err(f"{w}.prior", prior, "a prior for lower > 0")
+    mean = _in_unit(si["mean"], unit) if "mean" in si else None
+    sd = _in_unit(si["sd"], unit) if "sd" in si else None
+    if sd is not None and not sd > 0:
+        raise r.err(f"{w}.sd", p["sd"], "a value > 0")
+    return {"key": key, **vals, "log": log, "unit": unit, "form": form, "prior": prior,
+            "prior_mean": mean, "prior_sd": sd}
 
 
-def _bounds_si(p: dict, w: str, r: SpecReader, si_unit: str) -> dict[str, float]:
-    """SI values of a parameter's ``initial``, ``lower`` and ``upper`` (quantities with a
-    unit of ``si_unit``'s dimension, or numbers taken as SI)."""
+#: the keys of a calibration's ``[[parameters]]`` table
+PARAMETER_KEYS = ("key", "initial", "lower", "upper", "log", "form", "prior", "mean", "sd")
+#: ``[calibration]``: the method and the posterior sampler's settings
+METHODS = ("least_squares", "posterior")
+SAMPLER_KEYS = {"walkers": 16, "steps": 200, "burn": None, "seed": 1, "init": "ball",
+                "init_spread": 0.05}
+
+
+def calibration_method(raw: Any, r: SpecReader) -> tuple[str, dict]:
+    """``[calibration]`` (method = "least_squares" | "posterior", and for the posterior the
+    sampler's walkers, steps, burn, seed, init, init_spread) → (method, sampler settings)."""
+    t = r.table(raw, "calibration")
+    r.keys(t, "calibration", ("method", *SAMPLER_KEYS))
+    method = r.choice(t.get("method", "least_squares"), "calibration.method", METHODS)
+    sampler = dict(SAMPLER_KEYS)
+    for k in ("walkers", "steps", "burn", "seed"):
+        if k in t:
+            v = t[k]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise r.err(f"calibration.{k}", v, "a whole number >= 0")
+            sampler[k] = v
+    if "init" in t:
+        sampler["init"] = r.choice(t["init"], "calibration.init", ("ball", "prior"))
+    if "init_spread" in t:
+        v = t["init_spread"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+            raise r.err("calibration.init_spread", v, "a number in (0, 1]")
+        sampler["init_spread"] = float(v)
+    if method == "least_squares" and set(t) - {"method"}:
+        raise r.err("calibration", sorted(set(t) - {"method"}), "sampler settings only with "
+                    "method = 'posterior'")
+    w, st, b = sampler["walkers"], sampler["steps"], sampler["burn"]
+    if w < 2 or w % 2:
+        raise r.err("calibration.walkers", w, "an even number >= 2 (and >= 2 x parameters)")
+    if st < 2:
+        raise r.err("calibration.steps", st, "at least 2")
+    if b is not None and not b < st:
+        raise r.err("calibration.burn", b, f"fewer than steps ({st})")
+    return method, sampler
+
+
+def _bounds_si(p: dict, w: str, r: SpecReader, si_unit: str,
+               names: tuple[str, ...]) -> dict[str, float]:
+    """SI values of those of ``names`` the table has (quantities with a unit of
+    ``si_unit``'s dimension, or numbers taken as SI)."""
     vals = {}
-    for k in ("initial", "lower", "upper"):
+    for k in names:
         if k not in p:
-            raise r.err(f"{w}.{k}", "(missing)", "initial, lower and upper")
+            continue
         v = p[k]
         try:
             if isinstance(v, str):

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from fem_cell.config import load_config
+from fem_cell.config.keys import set_by_key
 from fem_cell.errors import ConfigError
-from fem_cell.studies.cases import set_by_key
 
 #: convenience keys that (re)write a ramp-up / hold / ramp-down program:
 #: key → (dimension, display unit, dotted key of the written program)

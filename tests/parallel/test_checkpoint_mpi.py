@@ -59,7 +59,7 @@ def test_checkpoint_n_to_m_ranks(shared_tmp):
         s_self, _ = load_checkpoint(ck_self, MPI.COMM_SELF, _spaces(model))
         assert s_world.t == s_self.t == 240.0
         assert len(s_world.states) == len(s_self.states)
-        assert len(s_world.states[0]) == 4  # T, xH_LiCoO2, xH_Li3PO4, phi
+        assert len(s_world.states[0]) == 5  # T, xH_LiCoO2, xH_Li3PO4, xT_LiCoO2, phi
         for lw, ls in zip(s_world.states, s_self.states, strict=False):
             for fw, fs in zip(lw, ls, strict=False):
                 assert np.allclose(fw, fs, rtol=1e-8, atol=1e-8 * np.abs(fs).max())

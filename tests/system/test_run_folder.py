@@ -117,8 +117,10 @@ def test_completed_run_writes_status_and_summary(tmp_path, fast_cfg):
     assert summ["film_mean_minus_plate_min_mK"] == pytest.approx(d.min())
     assert summ["film_mean_minus_plate_max_mK"] == pytest.approx(d.max())
     # sane first ETA: unknown until a rate has been measured (it was 61588 s for a 6 s run)
-    progress = [ln for ln in r.stdout.splitlines() if ln.startswith("[anneal]")]
+    progress = [ln for ln in r.stdout.splitlines() if ln.startswith("[anneal] t =")]
     assert progress and progress[0].endswith("ETA --")
+    # the simulated exposure is announced before the program starts
+    assert "[anneal] exposure: H2O, 30 min at 25 °C (simulated" in r.stdout
 
 
 HOT_AMBIENT = textwrap.dedent("""

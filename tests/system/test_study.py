@@ -282,13 +282,15 @@ def test_calibration_spec_calls_calibrate(tmp_path, monkeypatch):
     monkeypatch.setattr(calibration, "calibrate", fake)
     spec = Path(__file__).resolve().parents[2] / "studies" / "calibration.toml"
     res = study_job(spec, tmp_path / "cal", MPI.COMM_SELF, progress=False)
-    assert [p.key for p in seen["parameters"]] == ["transport.exchange.velocity",
-                                                   "transport.LiCoO2.proton_diffusivity"]
+    assert [p.key for p in seen["parameters"]] == [
+        "transport.LiCoO2.trapping.detrapping_activation_energy",
+        "exposure_model.surface_fraction"]
     v = seen["parameters"][0]
-    assert (v.unit, v.initial, v.lower, v.upper, v.log) == ("m/s", 1e-17, 1e-20, 1e-14, True)
-    assert [t.name for t in seen["targets"]][0] == "anneal 150 degC 1 h"
-    assert seen["targets"][1].kind == "at_least" and seen["targets"][1].job == "expose"
-    assert seen["targets"][2].quantity == "R_interface_ohm_cm2/R_interface_ohm_cm2_initial"
+    assert (v.unit, v.initial, v.lower, v.upper, v.log) == ("eV", 1.278, 0.9, 1.6, False)
+    assert [t.name for t in seen["targets"]][1] == "anneal 150 degC 1 h"
+    assert seen["targets"][0].kind == "at_least" and seen["targets"][0].job == "expose"
+    assert seen["targets"][3].quantity == ("R_interface_ohm_cm2@604800s/"
+                                           "R_interface_ohm_cm2_initial")
     assert seen["base_overrides"] == {}
     assert seen["base"] is None and seen["out"] == tmp_path / "cal" / "calibration"
     assert res.rows[0]["value"] == 1e-17 and res.summary["calibration"] == {"ok": True}

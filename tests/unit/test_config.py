@@ -43,10 +43,15 @@ def test_every_cell_parameter_has_value_unit_source():
     choices = {"gas", "mode", "lithium_diffusivity_from"}
     tables = [raw["exposure"], raw["degraded_layer"], raw["exposure_model"],
               *raw["transport"].values()]
-    entries += [v for t in tables for k, v in t.items() if k not in choices]
+    tables += [t["trapping"] for t in raw["transport"].values() if "trapping" in t]
+    entries += [v for t in tables for k, v in t.items() if k not in choices and k != "trapping"]
     assert len(entries) > 40
     for e in entries:
-        assert set(e) == {"value", "unit", "source"}, e
+        # a value or (Arrhenius rates) a prefactor, a unit, a source; optionally the
+        # plausible range of the value/prefactor
+        assert {"unit", "source"} <= set(e) <= {"value", "prefactor", "unit", "source",
+                                               "plausible"}, e
+        assert len({"value", "prefactor"} & set(e)) == 1, e
         assert e["source"].strip()
 
 
@@ -181,19 +186,30 @@ BAD = [
     ('[transport.exchange]\npartition_activation_energy = "-6 eV"',
      "transport.exchange.partition_activation_energy", "from -5 to 5 eV"),
     ('[transport.sink]\nmode = "leaky"', "transport.sink.mode", "'sink', 'rate', 'blocking'"),
-    ('[degraded_layer]\nsigma0 = "0 S/m"', "degraded_layer.sigma0", "> 0 and <= 1e8 S/m"),
+    ('[degraded_layer]\npristine_share = 1', "degraded_layer.pristine_share", "> 0 and < 1"),
     ('[degraded_layer]\nbeta = 1000', "degraded_layer.beta", "from 0 to 100"),
     ('[degraded_layer]\npristine_resistance = "9.75 Ohm"', "degraded_layer.pristine_resistance",
      "area-specific resistance"),
     ('[degraded_layer]\nR0 = "1 Ohm cm2"', "degraded_layer.R0", "known keys"),
-    ('[exposure_model]\nsaturation_fraction = 1.2', "exposure_model.saturation_fraction",
+    ('[degraded_layer]\nsigma0 = "1e-5 S/m"', "degraded_layer.sigma0", "known keys"),
+    ('[exposure_model]\nsurface_fraction = 1.2', "exposure_model.surface_fraction",
      "> 0 and <= 1"),
-    ('[exposure_model]\nsaturation_fraction = 0.5', "exposure_model.saturation_fraction",
-     "above exposure_model.surface_fraction_ref = 0.6"),
-    ('[exposure_model]\nsurface_fraction_ref = "90 %"', "exposure_model.surface_fraction_ref",
-     "below exposure_model.saturation_fraction = 0.8"),
-    ('[exposure_model]\ndepth_ref = "3 s"', "exposure_model.depth_ref", "expected a length"),
-    ('[exposure_model]\ndepth_exponent = 0', "exposure_model.depth_exponent", "> 0 and <= 10"),
+    ('[exposure_model]\nsurface_fraction = { prefactor = 3, unit = "1" }',
+     "exposure_model.surface_fraction", "a prefactor giving a value at 25 °C > 0 and <= 1"),
+    ('[exposure_model]\ndepth_ref = "3 nm"', "exposure_model.depth_ref", "known keys"),
+    ('[transport.LiCoO2.trapping]\ndensity = 0', "transport.LiCoO2.trapping.density",
+     "> 0 and <= 1"),
+    ('[transport.LiCoO2.trapping]\nspacing = "3 s"', "transport.LiCoO2.trapping.spacing",
+     "expected a length"),
+    ('[transport.LiCoO2.trapping]\ndetrapping_rate = "1e13 m/s"',
+     "transport.LiCoO2.trapping.detrapping_rate", "frequency"),
+    ('[transport.LiCoO2]\ntrapping = 3', "transport.LiCoO2.trapping", "\"none\""),
+    ('[transport.LiCoO2]\nproton_diffusivity = { value = 1e-26, prefactor = 1e-7, unit = "m2/s" }',
+     "transport.LiCoO2.proton_diffusivity", "either value or prefactor"),
+    ('[transport.LiCoO2]\nproton_diffusivity = '
+     '{ value = 1e-26, unit = "m2/s", plausible = [2, 1] }',
+     "transport.LiCoO2.proton_diffusivity.plausible", "lo <= hi"),
+    ('[exposure]\nwater_pressure = "5 kPa"', "exposure", "water activity"),
     ('[materials.LiCoO2]\nli_chemical_diffusivity = "2e4 cm2/s"',
      "materials.LiCoO2.li_chemical_diffusivity", "between 0 and 1 m2/s"),
     ('[materials.Li3PO4]\nionic_conductivity_activation_energy = "7 eV"',
@@ -479,14 +495,46 @@ def test_to_dict_is_clean_and_has_origins():
 
 
 # ---------------------------------------------------------------- chemistry ---------
+def _cell_raw() -> dict:
+    return tomllib.loads((resources.files("fem_cell") / "data/cells/kobayashi2022.toml")
+                         .read_text())
+
+
+def _si(item: dict, unit: str | None = None) -> float:
+    from fem_cell.config.reader import dimension_of
+    from fem_cell.units import to_si
+
+    v = item["value"] if "value" in item else item["prefactor"]
+    return to_si(v, item["unit"], dimension_of(item["unit"])) if item["unit"] != "1" else v
+
+
 def test_chemistry_defaults_in_si():
+    """Every chemistry value in SI is the cell file's value (no code-side default can
+    disagree); rates written as prefactors are stored by their value at 25 °C."""
+    import math
+
+    from fem_cell.params import K_B, T_REF
+
     cfg = load_config()
+    raw = _cell_raw()
     chem, ex = cfg.chemistry, cfg.exposure
     eV = 1.602176634e-19
     assert chem.phase_names == ("LiCoO2", "Li3PO4")
     lco, lpo = (p for _, p in chem.phases)
-    assert lco.proton_diffusivity.value == pytest.approx(1e-26)
-    assert lco.proton_diffusivity.activation_energy == pytest.approx(1.415 * eV)
+    t = raw["transport"]["LiCoO2"]
+    Ea = _si(t["proton_diffusivity_activation_energy"])
+    assert lco.proton_diffusivity.activation_energy == pytest.approx(Ea)
+    assert lco.proton_diffusivity.prefactor == pytest.approx(_si(t["proton_diffusivity"]))
+    assert lco.proton_diffusivity.value == pytest.approx(
+        _si(t["proton_diffusivity"]) * math.exp(-Ea / (K_B * T_REF)))
+    tr = raw["transport"]["LiCoO2"]["trapping"]
+    trap = lco.trapping
+    assert trap.density == pytest.approx(_si(tr["density"]))
+    assert trap.spacing == pytest.approx(_si(tr["spacing"]))
+    assert trap.detrapping_rate.prefactor == pytest.approx(_si(tr["detrapping_rate"]))
+    assert trap.detrapping_rate.activation_energy == pytest.approx(
+        _si(tr["detrapping_activation_energy"]))
+    assert lpo.trapping is None
     # D_Li of LiCoO2 is the material's li_chemical_diffusivity (not repeated in [transport])
     d_li = cfg.materials["LiCoO2"]["li_chemical_diffusivity"]
     assert lco.lithium_diffusivity.value == pytest.approx(d_li)
@@ -494,13 +542,38 @@ def test_chemistry_defaults_in_si():
     assert lco.site_density == pytest.approx(5.16e4)
     # Li3PO4: Nernst-Einstein from sigma = 3e-7 S/cm
     assert lpo.lithium_diffusivity.value == pytest.approx(1.2482e-16, rel=1e-4)
-    assert chem.exchange.partition.value == 1e3
+    assert chem.exchange.partition.value == _si(raw["transport"]["exchange"]["partition"])
     assert chem.sink.mode == "sink"
-    assert chem.degraded_layer.pristine_resistance.value == pytest.approx(9.75e-4)
-    assert chem.exposure_model.depth_ref == pytest.approx(3e-9)
+    dl = raw["degraded_layer"]
+    assert chem.degraded_layer.pristine_resistance.value == pytest.approx(
+        _si(dl["pristine_resistance"]))
+    assert chem.degraded_layer.pristine_share == pytest.approx(_si(dl["pristine_share"]))
+    assert chem.degraded_layer.beta == pytest.approx(_si(dl["beta"]))
+    assert chem.exposure_model.surface_fraction.value == pytest.approx(
+        _si(raw["exposure_model"]["surface_fraction"]))
     assert (ex.gas, ex.duration, ex.relative_humidity) == ("H2O", 1800.0, 0.5)
     assert ex.water_pressure is None
     assert ex.temperature == pytest.approx(298.15)
+
+
+def test_plausible_ranges_from_the_cell_file(tmp_path):
+    """The plausible range written next to a value stays its range when a user file
+    overrides the value alone; leaving it warns (naming the range and the prefactor)."""
+    cfg = load_config()
+    assert not [w for w in cfg.warnings if "plausible" in w]
+    p = write(tmp_path, '[transport.LiCoO2.trapping]\ndetrapping_rate = "1e3 s-1"\n')
+    w = [w for w in load_config(p).warnings if "plausible" in w]
+    assert len(w) == 1 and "transport.LiCoO2.trapping.detrapping_rate" in w[0], w
+    assert "1e+12-1e+14" in w[0] or "1e12-1e14" in w[0], w
+    p = write(tmp_path, '[transport.LiCoO2]\nproton_diffusivity = "1e-26 m2/s"\n'
+                        'proton_diffusivity_activation_energy = "1.4 eV"\n')
+    w = [w for w in load_config(p).warnings if "plausible" in w]
+    assert len(w) == 1 and "implied prefactor" in w[0], w
+
+
+def test_trapping_can_be_turned_off(tmp_path):
+    cfg = load_config(write(tmp_path, '[transport.LiCoO2]\ntrapping = "none"\n'))
+    assert cfg.chemistry.phase("LiCoO2").trapping is None
 
 
 def test_chemistry_user_overrides_and_origins(tmp_path):
@@ -514,28 +587,33 @@ def test_chemistry_user_overrides_and_origins(tmp_path):
         [transport.sink]
         mode = "rate"
         [transport.LiCoO2]
-        proton_diffusivity = { value = 3e-26, unit = "m2/s", source = "my fit" }
+        proton_diffusivity = { value = 3e-18, unit = "m2/s", source = "my fit" }
+        [transport.LiCoO2.trapping]
+        density = 0.3
         [materials.LiCoO2]
         li_chemical_diffusivity = "2e-12 cm2/s"
         [degraded_layer]
         beta = 8
         [exposure_model]
-        depth_ref = "4 nm"
+        surface_fraction = 2e-4
     """)
     cfg = load_config(p)
     chem, ex = cfg.chemistry, cfg.exposure
     assert (ex.gas, ex.relative_humidity, ex.duration) == ("air", pytest.approx(0.3), 7200.0)
     assert chem.exchange.velocity.value == pytest.approx(2e-17)
     assert chem.sink.mode == "rate"
-    assert chem.phase("LiCoO2").proton_diffusivity.value == pytest.approx(3e-26)
+    assert chem.phase("LiCoO2").proton_diffusivity.value == pytest.approx(3e-18)
     assert chem.phase("LiCoO2").lithium_diffusivity.value == pytest.approx(2e-16)
+    assert chem.phase("LiCoO2").trapping.density == 0.3
     assert chem.degraded_layer.beta == 8.0
-    assert chem.exposure_model.depth_ref == pytest.approx(4e-9)
+    assert chem.exposure_model.surface_fraction.value == pytest.approx(2e-4)
     o = cfg.origins
     assert o["exposure.gas"] == str(p)
     assert o["exposure.temperature"] == "<built-in cell kobayashi2022>"
     assert o["transport.exchange.velocity"] == str(p)
     assert o["transport.exchange.velocity_activation_energy"] == "<built-in cell kobayashi2022>"
+    assert o["transport.LiCoO2.trapping.density"] == str(p)
+    assert o["transport.LiCoO2.trapping.spacing"] == "<built-in cell kobayashi2022>"
     assert o["transport.LiCoO2.lithium_diffusivity"] == "derived"
     assert cfg.settings["transport.LiCoO2.proton_diffusivity"].source == "my fit"
     s = cfg.settings["exposure.relative_humidity"]
@@ -591,12 +669,11 @@ def test_heat_only_cell_has_no_chemistry(tmp_path):
 
 
 def test_partial_chemistry_in_cell_blames_cell(tmp_path):
-    cell = _custom_cell(tmp_path, lambda t: t.replace("beta = { value = 9.6",
-                                                      "betta = { value = 9.6"))
+    cell = _custom_cell(tmp_path, lambda t: t.replace("\nbeta = { value", "\nbetta = { value"))
     with pytest.raises(ConfigError) as exc:
         load_config(write(tmp_path, f'cell = "{cell.name}"'))
     assert exc.value.source == str(cell) and exc.value.key == "degraded_layer.betta"
-    cell = _custom_cell(tmp_path, lambda t: t.replace("beta = { value = 9.6", "# beta"))
+    cell = _custom_cell(tmp_path, lambda t: t.replace("\nbeta = { value", "\n# beta = {"))
     with pytest.raises(ConfigError) as exc:
         load_config(write(tmp_path, f'cell = "{cell.name}"'))
     assert exc.value.source == str(cell) and exc.value.key == "degraded_layer.beta"
@@ -606,8 +683,13 @@ def test_partial_chemistry_in_cell_blames_cell(tmp_path):
 def test_to_dict_has_chemistry_and_exposure():
     d = load_config().to_dict()["physics"]
     assert d["exposure"]["gas"] == "H2O" and d["exposure"]["water_pressure"] is None
-    assert d["chemistry"]["phases"]["LiCoO2"]["proton_diffusivity"]["value"] == 1e-26
-    assert d["chemistry"]["exchange"]["partition"]["value"] == 1000.0
+    cfg = load_config()
+    lco = cfg.chemistry.phase("LiCoO2")
+    assert d["chemistry"]["phases"]["LiCoO2"]["proton_diffusivity"]["value"] == pytest.approx(
+        lco.proton_diffusivity.value)
+    assert d["chemistry"]["phases"]["LiCoO2"]["trapping"]["density"] == lco.trapping.density
+    K = cfg.chemistry.exchange.partition.value
+    assert d["chemistry"]["exchange"]["partition"]["value"] == K
     d = load_config().to_dict()
     assert d["settings"]["transport.sink.mode"]["origin"] == "<built-in cell kobayashi2022>"
 

@@ -178,18 +178,55 @@ def test_example_specs_validate(path):
 def test_calibration_spec_parses_to_si_parameters_and_targets():
     s = load_spec(STUDIES[[p.name for p in STUDIES].index("calibration.toml")])
     p = {q["key"]: q for q in s.fit.parameters}
-    assert p["transport.exchange.velocity"]["initial"] == pytest.approx(1e-17)
-    assert p["transport.exchange.velocity"]["lower"] == pytest.approx(1e-20)
-    assert p["transport.LiCoO2.proton_diffusivity"]["log"] is True
+    ed = p["transport.LiCoO2.trapping.detrapping_activation_energy"]
+    assert (ed["unit"], ed["lower"], ed["upper"], ed["log"]) == ("eV", 0.9, 1.6, False)
+    assert ed["initial"] == pytest.approx(1.278)  # omitted: the cell file's value
+    assert p["exposure_model.surface_fraction"]["log"] is True
+    assert s.fit.method == "least_squares"
     t = {q["name"]: q for q in s.fit.targets}
     assert t["anneal 150 degC 1 h"]["value"] == 10.3
     assert t["anneal 150 degC 1 h"]["overrides"]["anneal.segments"][1] == {"hold": "1 h"}
     h2o = t["H2O 30 min >= 136"]
     assert h2o["job"] == "expose" and h2o["kind"] == "at_least"
     bad = {"study": {"kind": "calibration"},
-           "parameters": [{"key": "transport.exchange.velocity", "initial": "1e-17 m/s",
-                           "lower": "1e-16 m/s", "upper": "1e-14 m/s"}],
+           "parameters": [{"key": "transport.LiCoO2.trapping.detrapping_activation_energy",
+                           "initial": "1.2 eV", "lower": "1.3 eV", "upper": "1.5 eV"}],
            "targets": [{"name": "x", "value": 1.0, "sigma": 1.0}]}
-    assert "lower < initial < upper" in _error(bad)
+    assert "lower <= initial <= upper" in _error(bad)
     bad["parameters"][0].update(lower="1e-20 K")
     assert "parameters[0].lower" in _error(bad)
+
+
+def test_posterior_spec_priors_and_sampler():
+    s = load_spec(STUDIES[[p.name for p in STUDIES].index("posterior_quick.toml")])
+    assert s.fit.method == "posterior"
+    assert s.fit.sampler == {"walkers": 8, "steps": 16, "burn": 6, "seed": 1, "init": "ball",
+                             "init_spread": 0.05}
+    p = {q["key"]: q for q in s.fit.parameters}
+    nu = p["transport.LiCoO2.trapping.detrapping_rate"]
+    # bounds omitted: the cell file's plausible range; the cell gives the prefactor
+    assert (nu["lower"], nu["upper"], nu["form"], nu["prior"]) == (1e12, 1e14, "prefactor",
+                                                                   "auto")
+    ed = p["transport.LiCoO2.trapping.detrapping_activation_energy"]
+    assert (ed["lower"], ed["upper"]) == pytest.approx((1.0, 1.4))
+    base = {"study": {"kind": "calibration"},
+            "calibration": {"method": "posterior", "walkers": 4, "steps": 10},
+            "parameters": [{"key": "transport.LiCoO2.trapping.detrapping_activation_energy",
+                            "prior": "normal", "mean": "1.2 eV", "sd": "0.05 eV"}],
+            "targets": [{"name": "x", "value": 1.0, "sigma": 1.0}]}
+    ok = load_spec(base)
+    q = ok.fit.parameters[0]
+    assert (q["prior"], q["prior_mean"], q["prior_sd"]) == ("normal", pytest.approx(1.2),
+                                                            pytest.approx(0.05))
+    for change, where in (({"walkers": 3}, "calibration.walkers"),
+                          ({"burn": 10}, "calibration.burn"),
+                          ({"method": "mcmc"}, "calibration.method"),
+                          ({"thin": 2}, "calibration")):
+        bad = {**base, "calibration": {**base["calibration"], **change}}
+        assert where in _error(bad)
+    bad = {**base, "parameters": [{**base["parameters"][0], "prior": "uniform"}]}
+    assert "prior" in _error(bad)
+    bad = {**base, "parameters": [{"key": "degraded_layer.pristine_resistance"}]}
+    assert "plausible range" in _error(bad)
+    bad = {**base, "calibration": {"method": "least_squares", "walkers": 4}}
+    assert "only with method = 'posterior'" in _error(bad)

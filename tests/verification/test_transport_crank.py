@@ -50,7 +50,7 @@ def test_crank_plane_sheet_desorption(comm):
     T.x.array[:] = 400.0  # any T: the Arrhenius factors are then checked too
     Ea = 0.5
     props = PhaseTransport("li_chemical_diffusivity", Arrhenius(D, Ea * EV), C,
-                           Arrhenius(D, Ea * EV))
+                           Arrhenius(D, Ea * EV), None)
     blk = TransportPhysics(d, T, [Phase("slab", ("slab",), props)],
                            sink=Sink("sink", Arrhenius(1e-9, 0.0)), sink_boundary="top")
     D_T = props.proton_diffusivity(400.0)

@@ -62,7 +62,8 @@ def test_coupled_equals_interdiffusion(comm, DH, DL):
     d = build_line_mesh(geo, MeshSettings(dim=1, cells_per_layer=60, max_cell_size=1.0), comm)
     T = fem.Function(fem.functionspace(d.mesh, ("Lagrange", 1)))
     T.x.array[:] = 298.15
-    props = PhaseTransport("li_chemical_diffusivity", Arrhenius(DH, 0.0), C, Arrhenius(DL, 0.0))
+    props = PhaseTransport("li_chemical_diffusivity", Arrhenius(DH, 0.0), C, Arrhenius(DL, 0.0),
+                           None)
     blk = TransportPhysics(d, T, [Phase("slab", ("slab",), props)])
     blk.set_profile("slab", initial)
     coupled = build_transport_problem(blk, SolverSettings(), x_newton_tol=1e-13,

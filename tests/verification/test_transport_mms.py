@@ -35,9 +35,9 @@ from fem_cell.physics.transport import Phase, TransportPhysics
 
 A = B = 100e-9
 LCO = PhaseTransport("li_chemical_diffusivity", Arrhenius(2e-17, 0.3 * EV), 5e4,
-                     Arrhenius(1e-16, 0.2 * EV))
+                     Arrhenius(1e-16, 0.2 * EV), None)
 LPO = PhaseTransport("li_chemical_diffusivity", Arrhenius(5e-17, 0.4 * EV), 6e4,
-                     Arrhenius(8e-17, 0.5 * EV))
+                     Arrhenius(8e-17, 0.5 * EV), None)
 EXCH = Exchange(Arrhenius(5e-10, 0.5 * EV), Arrhenius(3.0, 0.1 * EV))
 SINK = Sink("rate", Arrhenius(1e-9, 0.2 * EV))
 

@@ -1,0 +1,246 @@
+"""The exposure, simulated: transport in the bare LiCoO2 under water vapour.
+
+Before Li3PO4 is deposited the LiCoO2 surface meets the exposure gas for a given time at
+a given temperature.  :class:`ExposureSimulation` runs the cell's own proton transport
+(:class:`~fem_cell.physics.transport.TransportPhysics`, LiCoO2 phase only, with its traps)
+on the film mesh at the exposure temperature, with the mobile fraction held at
+x_s = S(T) a_w on the LiCoO2 top surface (:mod:`fem_cell.physics.exposure`): the same
+laws that then act in the hold and the anneal.  The Li3PO4 region of the film mesh is
+inactive (its DOFs pinned); the result is copied DOF by DOF into the anneal's transport
+block on the same mesh.  Dry gases (a_w = 0) and a zero duration leave no protons and
+need no solve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fem_cell._dolfinx import MPI, fem
+from fem_cell.config import RunConfig, SolverSettings
+from fem_cell.constants import ZERO_CELSIUS
+from fem_cell.domain import Domain
+from fem_cell.errors import InputError
+from fem_cell.model.transport import build_transport_problem, interface_resistance, phases
+from fem_cell.physics.degraded import ohm_m2_to_ohm_cm2
+from fem_cell.physics.exposure import surface_fraction, water_activity, water_dose
+from fem_cell.physics.parameters import Exposure
+from fem_cell.physics.transport import TransportPhysics
+from fem_cell.solvers.problem import TransientProblem
+from fem_cell.solvers.time_stepping import StepInfo, StepperStats, TimeStepper
+
+#: an exposure whose total proton fraction at the bottom of the exposed film exceeds this
+#: share of its largest value is refused (the film is protonated through)
+EXPOSURE_DEPTH_LIMIT = 1e-2
+
+
+class ExposureValidityError(InputError):
+    """An exposure the model cannot describe (protons through the whole film)."""
+
+
+#: history columns of an exposure (per unit film area)
+EXPOSURE_COLUMNS = ["t_s", "R_interface_ohm_cm2", "H_LiCoO2_mol_m2", "H_trapped_mol_m2",
+                    "H_surface_flux_mol_m2_s", "loaded_depth_nm", "mass_balance_rel", "xH_max"]
+
+
+def lower_phase_top(config: RunConfig, film: Domain) -> str:
+    """The facet group on top of the exposed phase (``"degraded|Li3PO4"`` in the built-in
+    cell): the bare LiCoO2 surface during the exposure."""
+    chem = config.chemistry
+    lower = chem.phase_names[0]
+    layers = config.geometry.layers
+    idx = [i for i, lay in enumerate(layers) if lay.material == lower]
+    if not idx or idx[-1] + 1 >= len(layers):
+        raise ValueError(f"phase {lower!r} has no layer above it: nothing was deposited on "
+                         "the exposed surface")
+    name = f"{layers[idx[-1]].name}|{layers[idx[-1] + 1].name}"
+    if name not in film.facet_names:
+        raise ValueError(f"exposed surface {name!r} not in the film mesh "
+                         f"({sorted(film.facet_names)})")
+    return name
+
+
+@dataclass
+class ExposureResult:
+    """What an exposure left: the surface condition, the history and the stepping."""
+
+    exposure: Exposure
+    surface_fraction: float
+    water_activity: float
+    rows: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in
+                                                                  EXPOSURE_COLUMNS})
+    stats: StepperStats | None = None
+
+    def summary(self) -> dict:
+        """Gas, conditions and what the exposure loaded (JSON-ready, user units)."""
+        ex = self.exposure
+        last = {k: (v[-1] if v else 0.0) for k, v in self.rows.items()}
+        return {"gas": ex.gas, "duration_min": ex.duration / 60.0,
+                "temperature_C": ex.temperature - ZERO_CELSIUS,
+                "relative_humidity_percent": 100.0 * ex.relative_humidity,
+                "water_partial_pressure_Pa": ex.water_partial_pressure(),
+                "water_activity": self.water_activity,
+                "water_dose_Pa_s": water_dose(ex),
+                "surface_mobile_fraction": self.surface_fraction,
+                "H_LiCoO2_mol_m2": last["H_LiCoO2_mol_m2"],
+                "H_trapped_mol_m2": last["H_trapped_mol_m2"],
+                "loaded_depth_nm": last["loaded_depth_nm"],
+                "steps": self.stats.accepted if self.stats is not None else 0}
+
+
+class ExposureSimulation:
+    """The exposure's transport problem on a film mesh (collective).
+
+    Args:
+        config: configuration with chemistry.
+        film: the film mesh (the anneal's, so that fields copy DOF by DOF).
+        exposure: the exposure (gas, duration, temperature, humidity).
+        prefix: PETSc options prefix.
+    """
+
+    def __init__(self, config: RunConfig, film: Domain, exposure: Exposure, *,
+                 prefix: str = "fem_cell_exposure_"):
+        chem = config.chemistry
+        self.config, self.film, self.exposure = config, film, exposure
+        self.x_s = surface_fraction(chem.exposure_model, exposure)
+        self.result = ExposureResult(exposure, self.x_s, water_activity(exposure))
+        self.T = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)), name="T_film_K")
+        self.T.x.array[:] = exposure.temperature
+        lower = phases(config, chem, film)[0]
+        self.block = TransportPhysics(film, self.T, [lower],
+                                      surface=(lower_phase_top(config, film), self.x_s))
+        self.phase = lower
+        self.problem: TransientProblem | None = None
+        if self.active:
+            self.problem = build_transport_problem(self.block, config.solver, prefix=prefix)
+        self.resistance = interface_resistance(config, film, self.block, 298.15)
+        trap = lower.properties.trapping
+        self._capacity = lower.properties.site_density * (trap.density if trap else self.x_s)
+
+    @property
+    def active(self) -> bool:
+        """Whether anything enters (water present for a non-zero time)."""
+        return self.x_s > 0.0 and self.exposure.duration > 0.0
+
+    def destroy(self) -> None:
+        if self.problem is not None:
+            self.problem.destroy()
+
+    # -- diagnostics ------------------------------------------------------------------------
+    def record(self, t: float, dt: float = 0.0) -> dict[str, float]:
+        """Append (and return) the history row at time t after a step of dt (collective)."""
+        b = self.block
+        width = self.resistance.width
+        h = b.inventory() / width
+        ht = b.trapped_inventory() / width
+        flux = b.surface_flux() / width if dt > 0 else 0.0
+        bounds = b.fraction_bounds()
+        row = {"t_s": t, "R_interface_ohm_cm2": ohm_m2_to_ohm_cm2(self.resistance.at_reference()),
+               "H_LiCoO2_mol_m2": h, "H_trapped_mol_m2": ht, "H_surface_flux_mol_m2_s": flux,
+               "loaded_depth_nm": 1e9 * h / self._capacity if self._capacity > 0 else 0.0,
+               "mass_balance_rel": b.mass_balance_residual() if dt > 0 else 0.0,
+               "xH_max": max(v[1] for v in bounds.values())}
+        for k, v in row.items():
+            self.result.rows[k].append(float(v))
+        return row
+
+    # -- the run ----------------------------------------------------------------------------
+    def run(self, settings: SolverSettings | None = None, *,
+            on_step: Callable[[StepInfo, dict], None] | None = None,
+            poll: Callable[[float], None] | None = None) -> ExposureResult:
+        """Integrate the exposure from 0 to its duration (collective).
+
+        Args:
+            settings: time-stepping settings (default the configuration's).
+            on_step: called after each accepted step with the step and its history row.
+            poll: called before every step attempt (may raise to stop, e.g. Ctrl-C).
+        """
+        s = settings if settings is not None else self.config.solver
+        for p in self.block.phases:
+            self.block.set_uniform(p.name, 0.0)
+            if p.name in self.block.trapped:
+                self.block.set_uniform(p.name, 0.0, trapped=True)
+        self.block.phi.x.array[:] = 0.0
+        self.record(0.0)
+        if not self.active:
+            return self.result
+        duration = self.exposure.duration
+        dt_max = min(s.dt_max, duration / 10.0)
+        dt0 = min(s.dt_initial, dt_max)
+        stepper = TimeStepper(self.problem, t_end=duration, scheme=s.scheme, dt_initial=dt0,
+                              dt_max=dt_max, dt_min=min(s.dt_min, dt0), adaptive=s.adaptive)
+
+        def step(info: StepInfo) -> None:
+            row = self.record(info.t, info.dt)
+            # the anneal's rule (ChemistryDiagnostics): out of range by more than the
+            # time-error tolerance stops the run
+            self.block.check_fractions(tol=s.fraction_tolerance,
+                                       relative=s.fraction_relative_tolerance)
+            if on_step is not None:
+                on_step(info, row)
+
+        self.result.stats = stepper.run(on_step=step, poll=poll)
+        self._check_depth()
+        return self.result
+
+    def _check_depth(self) -> None:
+        """Refuse an exposure whose protons reach the bottom of the exposed film (the
+        model has no substrate chemistry; the film would be saturated through)."""
+        b, d = self.block, self.film
+        bottom = [n for n in d.facet_names if n.endswith(f"|{self.phase.regions[0]}")]
+        if not bottom:
+            return
+        dofs = fem.locate_dofs_topological(b.V, d.dim - 1, d.facets(*bottom))
+        x = b.x[self.phase.name].x.array
+        if self.phase.name in b.trapped:
+            x = x + b.trapped[self.phase.name].x.array
+        n = b.V.dofmap.index_map.size_local
+        local = float(x[dofs[dofs < n]].max()) if np.any(dofs < n) else 0.0
+        at_bottom = d.comm.allreduce(local, op=MPI.MAX)
+        top = max(v[1] for k, v in b.fraction_bounds().items() if not k.endswith("trapped"))
+        if top > 0 and at_bottom > EXPOSURE_DEPTH_LIMIT * top:
+            ex = self.exposure
+            raise ExposureValidityError(
+                f"the exposure ({ex.gas}, {ex.duration / 60:.4g} min at "
+                f"{ex.temperature - ZERO_CELSIUS:.4g} °C) carries protons deeper than the "
+                f"exposed LiCoO2 film: {at_bottom:.3g} at its bottom vs {top:.3g} at its top "
+                f"(limit {EXPOSURE_DEPTH_LIMIT:g} of it); outside the model's validity "
+                "(a shorter, drier or cooler exposure, or a thicker film)")
+
+    def copy_into(self, block: TransportPhysics) -> None:
+        """Set ``block``'s fields (same film mesh) to the exposed state: the exposed
+        phase's mobile and trapped fractions, 0 in the other phases, Φ = 0."""
+        name = self.phase.name
+        for p in block.phases:
+            block.set_uniform(p.name, 0.0)
+            if p.name in block.trapped:
+                block.set_uniform(p.name, 0.0, trapped=True)
+        _copy(self.block.x[name], block.x[name])
+        if name in block.trapped:
+            _copy(self.block.trapped[name], block.trapped[name])
+        block.phi.x.array[:] = 0.0
+
+
+def _copy(src: fem.Function, dst: fem.Function) -> None:
+    if src.x.array.shape != dst.x.array.shape:
+        raise ValueError("the exposure and the anneal do not share the film mesh")
+    dst.x.array[:] = src.x.array
+    dst.x.scatter_forward()
+
+
+def run_exposure(config: RunConfig, film: Domain, exposure: Exposure, **kw) -> tuple[
+        ExposureSimulation, ExposureResult]:
+    """Build and run an exposure on ``film``; the caller destroys the simulation."""
+    sim = ExposureSimulation(config, film, exposure)
+    try:
+        res = sim.run(**kw)
+    except BaseException:
+        sim.destroy()
+        raise
+    return sim, res
+
+
+__all__ = ["EXPOSURE_COLUMNS", "EXPOSURE_DEPTH_LIMIT", "ExposureResult", "ExposureSimulation",
+           "ExposureValidityError", "lower_phase_top", "run_exposure"]

@@ -1,0 +1,121 @@
+"""The transport block of a configuration, its solver fields and its problem, and the
+interface-resistance diagnostic of its proton field (shared by the exposure, the anneal
+and the impedance's operating points)."""
+
+from __future__ import annotations
+
+import itertools
+
+from fem_cell._dolfinx import fem
+from fem_cell.config import RunConfig, SolverSettings
+from fem_cell.domain import Domain
+from fem_cell.physics.degraded import DEGRADED_REGION, InterfaceResistance
+from fem_cell.physics.parameters import Chemistry
+from fem_cell.physics.transport import (
+    PHI_NEWTON_TOL,
+    X_NEWTON_TOL,
+    Phase,
+    TransportPhysics,
+)
+from fem_cell.solvers.problem import Field, TransientProblem
+
+#: the film layers the transport runs on, bottom → top (those present in the mesh)
+FILM_TRANSPORT_LAYERS = ("LiCoO2", "degraded", "Li3PO4")
+_prefixes = itertools.count()
+
+
+def film_regions(domain: Domain) -> tuple[str, ...]:
+    """The transport layers present in a mesh."""
+    return tuple(n for n in FILM_TRANSPORT_LAYERS if n in domain.cell_names)
+
+
+def phases(config: RunConfig, chem: Chemistry, film: Domain) -> tuple[Phase, ...]:
+    """The transport phases present in ``film``, bottom → top: a phase's regions are
+    the layers whose material has the phase's name (LiCoO2: ``LiCoO2`` + ``degraded``)."""
+    out = []
+    for name, props in chem.phases:
+        regions = tuple(lay.name for lay in config.geometry.layers
+                        if lay.material == name and lay.name in film.cell_names)
+        if regions:
+            out.append(Phase(name, regions, props))
+    if not out:
+        raise ValueError(f"no transport phase {list(chem.phase_names)} has a region in the "
+                         f"film (regions: {sorted(film.cell_names)})")
+    return tuple(out)
+
+
+def sink_boundary(config: RunConfig, chem: Chemistry) -> str | None:
+    """Facet group of the proton sink: ``"<top upper-phase layer>|<layer above it>"``
+    (``"Li3PO4|Li"`` for the built-in cell); None when the upper phase is the top of
+    the stack."""
+    upper = chem.phase_names[-1]
+    layers = config.geometry.layers
+    idx = [i for i, lay in enumerate(layers) if lay.material == upper]
+    if idx and idx[-1] + 1 < len(layers):
+        return f"{layers[idx[-1]].name}|{layers[idx[-1] + 1].name}"
+    return None
+
+
+def transport_block(config: RunConfig, film: Domain, T: fem.Function, *,
+                    sink: bool = True) -> TransportPhysics:
+    """The configuration's transport block on a film (sub-)mesh at temperature T (K):
+    its phases present in the mesh, the exchange, and (with ``sink``) the sink at Li."""
+    chem = config.chemistry
+    return TransportPhysics(film, T, phases(config, chem, film), exchange=chem.exchange,
+                            sink=chem.sink if sink else None,
+                            sink_boundary=sink_boundary(config, chem) if sink else None)
+
+
+def transport_fields(block: TransportPhysics, settings: SolverSettings, *,
+                     x_newton_tol: float = X_NEWTON_TOL,
+                     phi_newton_tol: float = PHI_NEWTON_TOL) -> list[Field]:
+    """The block's unknowns as solver fields: the fractions with the time-error
+    tolerances of ``settings`` (``fraction_tolerance`` absolute,
+    ``fraction_relative_tolerance``), Φ algebraic (not error-controlled); Newton tests
+    the update of each (numerical constants of :mod:`fem_cell.physics.transport`)."""
+    return [Field(name, f, atol=settings.fraction_tolerance,
+                  rtol=settings.fraction_relative_tolerance, newton_tol=x_newton_tol)
+            if evolving else Field(name, f, atol=1e300, rtol=0.0, newton_tol=phi_newton_tol)
+            for name, f, evolving in block.unknowns()]
+
+
+def build_transport_problem(block: TransportPhysics, settings: SolverSettings,
+                            prefix: str | None = None, **newton) -> TransientProblem:
+    """The transport block as a :class:`TransientProblem` (MUMPS LU, per-field Newton test).
+
+    Fields: :func:`transport_fields` (``newton``: its Newton tolerances).  The Jacobian
+    is assembled and factorised at every ``settings.transport_jacobian_lag``-th Newton
+    iteration of a step (always at the first; SNES ``snes_lag_jacobian``).
+    """
+    lag = settings.transport_jacobian_lag
+    pre = prefix or f"fem_cell_transport_{next(_prefixes)}_"
+    return TransientProblem(transport_fields(block, settings, **newton), [block],
+                            time=fem.Constant(block.domain.mesh, 0.0), prefix=pre,
+                            newton_max_it=settings.newton_max_it,
+                            petsc_options={"snes_lag_jacobian": lag} if lag > 1 else None)
+
+
+def interface_resistance(config: RunConfig, film: Domain, block: TransportPhysics, T, *,
+                         columns: tuple[float, float] | None = None) -> InterfaceResistance:
+    """The configuration's degraded-layer law on a transport block's lower phase (mobile +
+    trapped protons); ``columns``: 2-D lateral range (m) averaged (None: the film)."""
+    lower = block.phases[0].name
+    L = config.geometry.layer(DEGRADED_REGION).thickness
+    return InterfaceResistance(film, block.total_fraction(lower), T,
+                               config.chemistry.degraded_layer, L, columns=columns)
+
+
+def pad_columns(config: RunConfig) -> tuple[float, float] | None:
+    """Lateral range (m) of the Li pad of a 2-D cross-section (the narrowest layer,
+    centred); None when no layer is narrower than the film."""
+    g = config.geometry
+    narrow = [lay for lay in g.layers if lay.width is not None and lay.width < g.width]
+    if not narrow:
+        return None
+    w = min(lay.width for lay in narrow)
+    return (0.5 * (g.width - w), 0.5 * (g.width + w))
+
+
+__all__ = ["FILM_TRANSPORT_LAYERS", "build_transport_problem", "film_regions",
+           "interface_resistance", "pad_columns", "phases", "sink_boundary", "transport_block",
+           "transport_fields"]
