@@ -121,7 +121,8 @@ DESIGN = SWEEP.replace('values = ["5 min", "30 min"]', 'values = ["30 min"]').re
 [design]
 measure = "R_interface_ohm_cm2"
 sigma = 0.05
-prediction = { overrides = { "program.hold_temperature" = "120 degC", "program.hold_time" = "1 h" } }
+[design.prediction]
+overrides = { "program.hold_temperature" = "120 degC", "program.hold_time" = "1 h" }
 """
 
 
