@@ -29,6 +29,7 @@ COPY meshes ./meshes
 COPY scripts ./scripts
 COPY tests ./tests
 COPY docs ./docs
+COPY studies ./studies
 RUN python3 -m pip install --no-cache-dir ".[test]"
 
 ENV PYVISTA_OFF_SCREEN=true MPLBACKEND=Agg OMP_NUM_THREADS=1
