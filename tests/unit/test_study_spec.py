@@ -200,7 +200,7 @@ def test_calibration_spec_parses_to_si_parameters_and_targets():
 def test_posterior_spec_priors_and_sampler():
     s = load_spec(STUDIES[[p.name for p in STUDIES].index("posterior_quick.toml")])
     assert s.fit.method == "posterior"
-    assert s.fit.sampler == {"walkers": 8, "steps": 16, "burn": 6, "seed": 1, "init": "ball",
+    assert s.fit.sampler == {"walkers": 6, "steps": 12, "burn": 4, "seed": 1, "init": "ball",
                              "init_spread": 0.05}
     p = {q["key"]: q for q in s.fit.parameters}
     nu = p["transport.LiCoO2.trapping.detrapping_rate"]
