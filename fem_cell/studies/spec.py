@@ -183,6 +183,9 @@ def load_spec(path: str | Path | Mapping[str, Any], *, group_size: int | None = 
     """
     raw, spath, src, root = _read_spec(path, source, base_dir)
     r = SpecReader(src)
+    if "design" in raw:
+        raise r.err("design", "[design]", "no [design] table in a study: a design spec runs "
+                    "with `fem-cell design SPEC --posterior DIR`")
     r.keys(raw, "", TOP_KEYS)
     head = _study_table(raw, r, spath, root, group_size)
     config = r.table(raw.get("config", {}), "config")
