@@ -249,11 +249,15 @@ def reach_bands(per_sample: list[StudyResult]) -> dict:
     entries = []
     for k, e in enumerate(first["results"]):
         level = {kk: v for kk, v in e.items() if kk not in ("reached", "value")}
-        vals = [r.summary["reach"]["results"][k].get("value") for r in per_sample]
+        res = [r.summary["reach"]["results"][k] for r in per_sample]
+        vals = [e2.get("value") for e2 in res]
         reached = np.array([v for v in vals if v is not None], dtype=float)
         q = np.quantile(reached, QUANTILES) if reached.size else [None] * 3
+        # reached already at the sweep's first point: the value is an upper bound
+        first = sum(str(e2.get("reached", "")).startswith("<=") for e2 in res)
         entries.append({**level, "p05": q[0], "p50": q[1], "p95": q[2],
-                        "reached_in": int(reached.size), "samples": len(vals)})
+                        "reached_in": int(reached.size), "at_first_point": int(first),
+                        "samples": len(vals)})
     out["results"] = entries
     return out
 
@@ -278,10 +282,20 @@ def plot_bands(spec: StudySpec, rows: list[dict], summary: dict, path: Path) -> 
         ax.set_xlabel(f"{other.key} ({other.unit})" if other.unit else other.key)
         ax.set_ylabel(f"{rb['along']} to reach {rb['value']} ≤ {rb['target']:g} "
                       f"({rb['unit']})", fontsize=8)
+        fin = x[np.isfinite(x)]
+        if fin.size:
+            pad = 0.05 * (fin.max() - fin.min() or 1.0)
+            ax.set_xlim(fin.min() - pad, fin.max() + pad)
+        tr = ax.get_xaxis_transform()
         for xi, e in zip(x, rb["results"], strict=True):
+            notes = []
             if e["reached_in"] < e["samples"]:
-                ax.annotate(f"{e['samples'] - e['reached_in']}/{e['samples']} not reached",
-                            (xi, ax.get_ylim()[1]), fontsize=7, ha="center", va="top")
+                notes.append(f"{e['samples'] - e['reached_in']}/{e['samples']}\nnot reached")
+            if e.get("at_first_point"):
+                notes.append(f"{e['at_first_point']}/{e['samples']} at the\nfirst point (≤)")
+            if notes:
+                ax.text(xi, 0.97, "\n".join(notes), transform=tr, fontsize=7, ha="center",
+                        va="top")
     elif len(spec.parameters) == 1 and spec.plot.value:
         p = spec.parameters[0]
         v = spec.plot.value

@@ -76,7 +76,7 @@ def test_sweep_over_posterior_samples(tmp_path):
     assert s["samples"] == 3 and s["posterior_converged"] is False
     rb = s["reach_bands"]["results"]
     assert [e["program.hold_temperature"] for e in rb] == ["110 degC", "150 degC"]
-    assert all(e["samples"] == 3 for e in rb)
+    assert all(e["samples"] == 3 and 0 <= e["at_first_point"] <= e["reached_in"] for e in rb)
     assert (out / "bands.png").is_file() and (out / "posterior_samples.csv").is_file()
     assert json.loads((out / "run.json").read_text())["status"] == "completed"
     # the same command again: every sample's sweep is reused, nothing recomputed
