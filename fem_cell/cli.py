@@ -8,6 +8,7 @@ Commands:
     study      many runs from a study spec, spread over MPI sub-communicators (resumable)
     calibrate  a calibration spec: least squares, or the posterior (emcee; resumable)
     design     rank candidate experiments by how much each would narrow a prediction
+    fit-spectrum  fit the model's impedance to measured spectra (free config keys)
     mesh       build the stack mesh and write it (gmsh .msh, .vtu or .xdmf)
     config     print the resolved configuration (value, unit, SI value, origin)
 
@@ -138,6 +139,35 @@ def _parser() -> argparse.ArgumentParser:
     de.add_argument("--sample-seed", type=int, default=0, metavar="S",
                     help="which posterior samples (default 0)")
     de.add_argument("--group-size", type=int, metavar="N", help="MPI ranks per case")
+    fs = _job_parser(sub, "fit-spectrum", "fit the model's impedance spectrum to measured "
+                     "spectra", "Fit the finite-element model's own spectrum (ROM sweep) to "
+                     "measured spectra over free configuration keys, by weighted least "
+                     "squares; standard errors and correlations from the Jacobian, Lin-KK "
+                     "check of the data, Nyquist/Bode/residual plots, fit.json and a config "
+                     "overlay fitted.toml (docs/impedance.md, 'Fitting measured spectra').",
+                     config=False, dim=False)
+    fs.add_argument("inputs", nargs="+", type=Path, metavar="DATA|CONFIG",
+                    help="measured spectra (CSV, or instrument files with pyimpspec) and at "
+                         "most one user config (.toml)")
+    fs.add_argument("--free", default=None, metavar="KEY[,KEY...]",
+                    help="configuration keys to fit (default: Li3PO4 ionic conductivity, "
+                         "pristine interface resistance, electrode double-layer capacitance, "
+                         "Li diffusivity in LiCoO2)")
+    st_g = fs.add_mutually_exclusive_group()
+    st_g.add_argument("--state", type=Path, help="checkpoint or run folder: the cell's state "
+                      "when measured (default: pristine)")
+    st_g.add_argument("--exposed", action="store_true", help="the cell after its exposure")
+    fs.add_argument("--temperature-C", type=float, nargs="+", metavar="T",
+                    help="temperature of each spectrum (°C; one value for all; default 25)")
+    fs.add_argument("--area-cm2", type=float, help="electrode area, for spectra in Ω")
+    u_g = fs.add_mutually_exclusive_group()
+    u_g.add_argument("--ohm", action="store_true", help="the data's Z is in Ω (needs "
+                     "--area-cm2)")
+    u_g.add_argument("--ohm-cm2", action="store_true", help="the data's Z is in Ω cm²")
+    fs.add_argument("--imag-sign", type=int, choices=(1, -1),
+                    help="the imaginary column holds Z'' (1) or -Z'' (-1) (default: from "
+                         "its header)")
+    fs.add_argument("--weighting", choices=("modulus", "proportional"), default="modulus")
     m = sub.add_parser("mesh", help="build and write the stack mesh",
                        description="Build the tagged stack mesh and write it; the format follows "
                                    "the suffix (.msh gmsh with named physical groups, .vtu, "
@@ -364,6 +394,8 @@ def _dispatch(args, comm, guard) -> int:
             return _study(args, comm, guard)
         if args.command == "design":
             return _design(args, comm, guard)
+        if args.command == "fit-spectrum":
+            return _fit_spectrum(args, comm, guard)
         guard.check(comm)
         cfg, state, provenance = _load(args, comm)
         for w in cfg.warnings:
@@ -519,6 +551,59 @@ def _study(args, comm, guard) -> int:
                     group_size=args.group_size,
                     kind="calibration" if name == "calibrate" else None)
     _say(comm, f"fem-cell {name}: {res.report()}", err=False)
+    return 0
+
+
+def _fit_spectrum(args, comm, guard) -> int:
+    from fem_cell.analysis.measured import read_spectrum
+    from fem_cell.constants import ZERO_CELSIUS
+    from fem_cell.errors import InputError, on_root
+    from fem_cell.studies.fit_spectrum import DEFAULT_FREE, fit_spectrum_job
+
+    configs = [p for p in args.inputs if p.suffix.lower() == ".toml"]
+    data = [p for p in args.inputs if p.suffix.lower() != ".toml"]
+    if len(configs) > 1:
+        raise InputError(f"at most one config (.toml) among the inputs: {configs}")
+    if not data:
+        raise InputError("no measured spectrum among the inputs")
+    temps = args.temperature_C or [25.0]
+    if len(temps) not in (1, len(data)):
+        raise InputError(f"--temperature-C: one value, or one per spectrum ({len(data)})")
+    temps = temps * len(data) if len(temps) == 1 else temps
+    units = "ohm" if args.ohm else ("ohm_cm2" if args.ohm_cm2 else None)
+
+    def read():
+        out = []
+        for p, t in zip(data, temps, strict=True):
+            if not -100.0 <= t <= 400.0:
+                raise InputError(f"--temperature-C {t:g}: outside -100..400 °C")
+            s = read_spectrum(p, units=units, area_cm2=args.area_cm2,
+                              imag_sign=args.imag_sign)
+            s.temperature = t + ZERO_CELSIUS
+            out.append(s)
+        return out
+
+    spectra = on_root(comm, read)
+    free = args.free.split(",") if args.free else list(DEFAULT_FREE)
+    state = "exposed" if args.exposed else args.state
+    base = configs[0] if configs else None
+
+    def banner():
+        _say(comm, f"fem-cell fit-spectrum: {len(spectra)} spectrum/spectra, free "
+                   f"{', '.join(free)}, {comm.size} MPI rank(s) -> {args.out}", err=False)
+
+    res = fit_spectrum_job(base, spectra, args.out, comm, free=free,
+                           states=[state] * len(spectra), weighting=args.weighting,
+                           overwrite=args.overwrite, progress=not args.quiet, guard=guard,
+                           announce=banner, inputs=tuple(args.inputs) + (
+                               (args.state,) if args.state else ()))
+    vals = "; ".join(f"{p['key']} = {p['value']:.4g} ± {p['stderr']:.2g} {p['unit']}"
+                     for p in res.parameters)
+    for w in res.warnings:
+        _say(comm, f"fem-cell: warning: {w}")
+    _say(comm, f"fem-cell fit-spectrum: {vals}; chi2 {res.chi2:.3g} ({res.dof} dof), "
+               f"{res.evaluations} model evaluations; fit.json and fitted.toml in {args.out}",
+         err=False)
     return 0
 
 

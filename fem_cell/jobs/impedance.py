@@ -89,6 +89,25 @@ FREQUENCY_RANGE = (1e-6, 1e12)
 MAX_FREQUENCIES = 10_000
 
 
+def model_spectrum(config: RunConfig, comm: MPI.Comm, frequencies, *, state=None,
+                   proton_fraction=None, temperature: float = 298.15) -> np.ndarray:
+    """The model's impedance (Ω cm², complex) at ``frequencies`` — the sweep alone, no
+    circuit fit or KK check (what a fit of the model to measured data evaluates)."""
+    f = np.asarray(frequencies, dtype=float)
+    model = CellModel(config, comm)
+    solver = None
+    try:
+        op = model.operating_point(state=state, proton_fraction=proton_fraction)
+        cm = model.small_signal(op, temperature, prefix="fem_cell_fit_")
+        solver = ImpedanceSolver(cm.model.problem, cm.model.physics, prefix="fem_cell_fit_eis_")
+        Z = solver.sweep(f, "rom").impedance_ohm_cm2
+    finally:
+        if solver is not None:
+            solver.destroy()
+        model.destroy()
+    return np.asarray(Z, dtype=complex)
+
+
 @dataclass
 class CellImpedance:
     """What :func:`cell_impedance` returns (on every rank).

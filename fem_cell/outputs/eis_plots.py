@@ -95,3 +95,64 @@ def plot_bode(path: str | Path, f, Z, fit=None, title: str = "") -> None:
 
 
 __all__ = ["plot_bode", "plot_nyquist"]
+
+
+def plot_fit_overlay(spectra, models, nyquist_path, bode_path, residual_path,
+                     weighting: str = "modulus") -> None:
+    """Measured spectra (markers) and the fitted model (lines): Nyquist, Bode (|Z| and
+    phase), and the relative residuals of Z′ and Z″ against frequency."""
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    for k, (s, Zm) in enumerate(zip(spectra, models, strict=True)):
+        c = f"C{k % 10}"
+        ax.plot(s.Z_ohm_cm2.real, -s.Z_ohm_cm2.imag, "o", ms=3.5, mfc="none", color=c,
+                label=f"{s.label} (data)")
+        ax.plot(Zm.real, -Zm.imag, "-", color=c, lw=1.3, label=f"{s.label} (model fit)")
+        for d in range(int(np.floor(np.log10(s.frequencies.min()))),
+                       int(np.ceil(np.log10(s.frequencies.max()))) + 1):
+            i = int(np.argmin(np.abs(np.log10(s.frequencies) - d)))
+            if abs(np.log10(s.frequencies[i]) - d) < 0.1:
+                ax.annotate(f"1e{d} Hz", (Zm[i].real, -Zm[i].imag), fontsize=6,
+                            textcoords="offset points", xytext=(3, 3))
+    ax.set_xlabel("Z′ (Ω cm²)")
+    ax.set_ylabel("−Z″ (Ω cm²)")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(nyquist_path, dpi=120)
+    plt.close(fig)
+
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(6.4, 5.6), sharex=True)
+    for k, (s, Zm) in enumerate(zip(spectra, models, strict=True)):
+        c = f"C{k % 10}"
+        a1.loglog(s.frequencies, np.abs(s.Z_ohm_cm2), "o", ms=3, mfc="none", color=c,
+                  label=f"{s.label} (data)")
+        a1.loglog(s.frequencies, np.abs(Zm), "-", color=c, label=f"{s.label} (model)")
+        a2.semilogx(s.frequencies, np.degrees(np.angle(s.Z_ohm_cm2)), "o", ms=3, mfc="none",
+                    color=c)
+        a2.semilogx(s.frequencies, np.degrees(np.angle(Zm)), "-", color=c)
+    a1.set_ylabel("|Z| (Ω cm²)")
+    a2.set_ylabel("phase (°)")
+    a2.set_xlabel("frequency (Hz)")
+    a1.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(bode_path, dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for k, (s, Zm) in enumerate(zip(spectra, models, strict=True)):
+        c = f"C{k % 10}"
+        a = np.abs(s.Z_ohm_cm2)
+        ax.semilogx(s.frequencies, 100 * (Zm - s.Z_ohm_cm2).real / a, "o-", ms=3, color=c,
+                    label=f"{s.label}: Z′")
+        ax.semilogx(s.frequencies, 100 * (Zm - s.Z_ohm_cm2).imag / a, "s--", ms=3, color=c,
+                    mfc="none", label=f"{s.label}: Z″")
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set_xlabel("frequency (Hz)")
+    ax.set_ylabel("(model − data) / |Z_data| (%)")
+    ax.set_title(f"relative residuals ({weighting} weighting)", fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(residual_path, dpi=120)
+    plt.close(fig)

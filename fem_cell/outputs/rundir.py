@@ -72,6 +72,9 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
               "checkpoints/posterior_chain.npz", "bands.csv", "bands.png",
               "posterior_samples.csv", "samples/*", "samples/*/*", "samples/*/*/*",
               "error_log.txt"),
+    "fit-spectrum": ("run.json", "summary.json", "fit.json", "fitted.toml",
+                     "fit_spectrum.csv", "nyquist_fit.png", "bode_fit.png", "residuals.png",
+                     "error_log.txt"),
     "design": ("run.json", "summary.json", "design.csv", "design.png", "spec.toml",
                "candidates/*", "prediction/*", "error_log.txt"),
 }
