@@ -144,7 +144,7 @@ class SmallSignalSystem:
         Raises:
             ValueError: the blocks have no mass terms (M is None).
         """
-        emaps = getattr(self.problem, "entity_maps", None)
+        emaps = self.problem.entity_maps
 
         def compile_(a):
             return None if a is None else fem.form(a, entity_maps=emaps)
@@ -218,7 +218,7 @@ class SmallSignalSystem:
                       series_inductance: float | None) -> None:
         """Set the series lead terms; None → lead value × pad area from ``physics.params``
         (0 without params)."""
-        params = getattr(self.physics, "params", None)
+        params = self.physics.params
         if series_resistance is None:
             series_resistance = (0.0 if params is None
                                  else params.lead_resistance * params.pad_area)
@@ -248,7 +248,7 @@ class SmallSignalSystem:
     # -- small helpers ------------------------------------------------------------------
     def _vector(self, L) -> np.ndarray:
         """Assemble linear form block(s) → owned entries (blocked layout), BC rows zeroed."""
-        emaps = getattr(self.problem, "entity_maps", None)
+        emaps = self.problem.entity_maps
         L = list(L) if isinstance(L, (list, tuple)) else [L]
         L = [None if a is None or a.empty() else a for a in L]
         spaces = [f.space for f in self.problem.fields]
@@ -270,7 +270,7 @@ class SmallSignalSystem:
         a = ufl.algorithms.expand_derivatives(a)
         if a.empty():
             return 0.0
-        emaps = getattr(self.problem, "entity_maps", None)
+        emaps = self.problem.entity_maps
         local = fem.assemble_scalar(fem.form(a, entity_maps=emaps))
         return float(self.comm.allreduce(local, op=MPI.SUM))
 
