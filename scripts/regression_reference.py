@@ -7,8 +7,11 @@ columns under ``tests/regression/reference/``:
 * ``reproduce`` (1-D, built-in cell): ``reproduction.csv``;
 * ``anneal --dim 1`` (built-in cell): ``history.csv``;
 * ``impedance --dim 1`` pristine and ``--exposed``: ``impedance.csv``;
-* ``anneal --dim 2`` (the default cross-section, on 2 ranks): the last row of
-  ``history.csv`` (``--with-2d``; about 1-2 minutes).
+* ``anneal --dim 2`` (the default cross-section, on 1 rank): the last row of
+  ``history.csv`` (``--with-2d``; a few minutes).  One rank, because a 2-rank run is not
+  bitwise reproducible: MUMPS's parallel factorisation sums in a run-dependent order, and
+  the adaptive stepper turns round-off (1e-14 in the temperatures) into a different
+  accept/reject sequence (measured: R differs by 3e-5 between two identical 2-rank runs).
 
 These are *not* physics verification (the code produced them); they only show that a
 restructuring left every number where it was (``tests/regression``, 1e-8 relative).
@@ -42,7 +45,7 @@ RUNS = {
     "anneal_1d_history": (["anneal", "--dim", "1"], "history.csv", False, 1),
     "impedance_pristine": (["impedance", "--dim", "1"], "impedance.csv", False, 1),
     "impedance_exposed": (["impedance", "--dim", "1", "--exposed"], "impedance.csv", False, 1),
-    "anneal_2d_final": (["anneal", "--dim", "2"], "history.csv", True, 2),
+    "anneal_2d_final": (["anneal", "--dim", "2"], "history.csv", True, 1),
 }
 TWO_D = ("anneal_2d_final",)
 #: columns that are wall times, counters of the run itself, or text
