@@ -333,10 +333,12 @@ class PosteriorResult:
         ``prior_low``, ``prior_high`` (the bounds), ``prior_p05``, ``prior_p95``, ``p05``,
         ``p50``, ``p95``, ``shrinkage`` = 1 − (posterior 90 % width) / (prior 90 % width),
         widths in fit space (decades for log parameters), and ``constrained``
-        (shrinkage ≥ :data:`CONSTRAINED_SHRINKAGE`)."""
+        (shrinkage ≥ :data:`CONSTRAINED_SHRINKAGE`; ``unknown`` while the chains have not
+        converged: a short chain's spread is its start ball's, not the data's)."""
         import pandas as pd
 
         vals = self.kept()[0]
+        converged = bool(self.diagnostics.get("converged"))
         rows = []
         for j, p in enumerate(self.parameters):
             q = np.quantile(vals[:, j], [0.05, 0.5, 0.95])
@@ -349,7 +351,8 @@ class PosteriorResult:
                          "prior_low": p.lower, "prior_high": p.upper,
                          "prior_p05": pq[0], "prior_p95": pq[2],
                          "p05": q[0], "p50": q[1], "p95": q[2], "shrinkage": shrink,
-                         "constrained": "yes" if shrink >= CONSTRAINED_SHRINKAGE else "no"})
+                         "constrained": ("yes" if shrink >= CONSTRAINED_SHRINKAGE else "no")
+                         if converged else "unknown (chains not converged)"})
         return pd.DataFrame(rows)
 
     def predictions(self):

@@ -22,7 +22,7 @@ SELF = MPI.COMM_SELF
 
 
 def _run(params, targets, **kw):
-    s = SamplerSettings(**{"walkers": 16, "steps": 1500, "seed": 3, "init_spread": 0.01, **kw})
+    s = SamplerSettings(**{"walkers": 16, "steps": 3000, "seed": 3, "init_spread": 0.01, **kw})
     return sample_posterior(None, params, targets, SELF, settings=s, runner=toy_runner,
                             progress=False)
 
@@ -57,7 +57,7 @@ def test_priors_alone_are_reproduced():
     pl = FitParameter("toy.b", 1e-3, lower=1e-6, upper=1.0, log=True, unit="1",
                       prior="log-uniform")
     t = [Target("y", {"toy.t": 1.0}, "anneal", "R_interface_ohm_cm2", 0.0, 1e6, "linear")]
-    res = _run([pn, pl], t, steps=2000, init="prior")
+    res = _run([pn, pl], t, steps=4000, init="prior")
     v = res.kept()[0]
     ess = np.array(res.diagnostics["ess"])
     assert abs(v[:, 0].mean() - 2.0) < 4 * 1.5 / math.sqrt(ess[0])
