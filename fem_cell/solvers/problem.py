@@ -100,13 +100,7 @@ def direct_solver_options() -> dict[str, str]:
         lu = "superlu_dist"
     else:
         lu = "petsc"
-    opts = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": lu}
-    if lu == "mumps":
-        # 100 % more working space than MUMPS estimates (default 20-35 %): in parallel its
-        # dynamic pivoting can outgrow the estimate (INFOG(1) = -9, a failed linear solve
-        # at any step size); the factors and the solution are unchanged
-        opts["mat_mumps_icntl_14"] = 100
-    return opts
+    return {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": lu}
 
 
 def _weak_convergence_test(problem):
