@@ -64,6 +64,9 @@ def mpirun(*args, cwd: Path, timeout: float = 240) -> subprocess.CompletedProces
 def _ok(r: subprocess.CompletedProcess, out: Path | None = None) -> None:
     assert r.returncode == 0, f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
     assert "Traceback" not in r.stderr
+    # PETSc's end-of-run report of options nobody read (an option set for a solver that
+    # never factorised) is noise a user must not see
+    assert "options you set that were not used" not in r.stdout + r.stderr
     if out is not None:
         info = json.loads((out / "run.json").read_text())
         assert info["status"] == "completed"
