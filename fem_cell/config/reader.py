@@ -88,6 +88,12 @@ class Setting:
     source: str = ""
     doc: str = ""
 
+    @property
+    def form(self) -> str:
+        """``"prefactor"`` for an Arrhenius rate written as its prefactor k(T → ∞) (the
+        reader starts its source note with "prefactor"), else ``"value"``."""
+        return "prefactor" if str(self.source).startswith("prefactor") else "value"
+
     def as_dict(self) -> dict[str, Any]:
         return {"value": clean_number(self.value), "unit": self.unit,
                 "si_value": clean_number(self.si_value), "si_unit": self.si_unit,

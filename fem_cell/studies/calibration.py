@@ -302,12 +302,19 @@ def _base_user_dict(base_config) -> tuple[str | Path | None, dict]:
                            f"path or a user-config dict; got {type(base_config).__name__}")
 
 
-def _override_value(p: FitParameter, unit: str, value: float):
-    if p.form == "prefactor":
+def override_value(form: str, unit: str, value: float):
+    """A configuration override of a number in ``unit``: ``{prefactor, unit}`` for an
+    Arrhenius rate's prefactor (``form = "prefactor"``), a bare number when
+    dimensionless, else ``{value, unit}``."""
+    if form == "prefactor":
         return {"prefactor": float(value), "unit": unit or "1"}
     if unit in ("", "1"):
         return float(value)
     return {"value": float(value), "unit": unit}
+
+
+def _override_value(p: FitParameter, unit: str, value: float):
+    return override_value(p.form, unit, value)
 
 
 def apply_overrides(user: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict:
@@ -417,10 +424,10 @@ def _resolve(parameters: Sequence[FitParameter], base_config, base_overrides, co
         unit = p.unit if p.unit is not None else (s.unit or "1")
         if p.initial is not None:
             x0 = float(p.initial)
-        elif p.form == "prefactor" and not str(s.source).startswith("prefactor"):
+        elif p.form == "prefactor" and s.form != "prefactor":
             raise CalibrationError(f"{p.key}: the base configuration gives its value, not its "
                                    "prefactor; give the initial prefactor explicitly")
-        elif p.form == "value" and str(s.source).startswith("prefactor"):
+        elif p.form == "value" and s.form == "prefactor":
             raise CalibrationError(f"{p.key}: the base configuration gives its prefactor, not "
                                    "its value at 25 °C; fit it with form='prefactor' or give "
                                    "the initial value explicitly")

@@ -45,7 +45,7 @@ from fem_cell.jobs.interrupts import NO_GUARD
 from fem_cell.jobs.lifecycle import Job
 from fem_cell.outputs.rundir import read_run_json
 from fem_cell.studies.posterior_study import run_posterior_study
-from fem_cell.studies.result import write_csv
+from fem_cell.studies.result import guarded_plot, write_csv
 from fem_cell.studies.spec import StudySpec, load_spec
 from fem_cell.studies.spec_keys import SpecReader
 
@@ -189,10 +189,7 @@ def run_design(spec_path: str | Path, posterior: str | Path, comm, out, *, sampl
                    "wall_time_s": time.perf_counter() - t0}
         if job.folder is not None and comm.rank == 0:
             write_csv(table, job.file("design.csv"))
-            try:
-                _plot(table, cand, summary, job.file("design.png"))
-            except Exception as e:  # noqa: BLE001 - a plot never loses the results
-                summary["plot_error"] = f"{type(e).__name__}: {e}"
+            guarded_plot(summary, _plot, table, cand, summary, job.file("design.png"))
         job.finish(summary)
     return summary
 

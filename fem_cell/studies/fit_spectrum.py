@@ -207,7 +207,6 @@ def fit_spectra(base_config, spectra: Sequence[MeasuredSpectrum], comm, *,
             say(f"evaluation {count['n']}: chi2 {float(r @ r):.4g}  {vals}")
         return r
 
-    r_init = fun(z0)
     initial_model = spectra_at(z0)
     try:
         ls = least_squares(fun, z0, bounds=(lo, hi), method="trf", x_scale=1.0,
@@ -240,7 +239,6 @@ def fit_spectra(base_config, spectra: Sequence[MeasuredSpectrum], comm, *,
     res = SpectrumFit(rows, corr, chi2, dof, weighting, list(spectra), spectra_at(z),
                       initial_model, kk, count["n"], bool(ls.success), str(ls.message),
                       time.perf_counter() - t0, warn)
-    del r_init
     return res
 
 
@@ -258,8 +256,7 @@ def _parameters(free, base_config, comm, initial: dict[str, float]) -> list[FitP
                                                                            (int, float)):
                 raise FitSpectrumError(f"--free {k}: not a numeric setting of the "
                                        "configuration (see `fem-cell config`)")
-            form = "prefactor" if str(st.source).startswith("prefactor") else "value"
-            out[k] = (st.unit or st.si_unit or "1", float(st.value), form)
+            out[k] = (st.unit or st.si_unit or "1", float(st.value), st.form)
         return out
 
     given = on_root(comm, starts) if keys else {}

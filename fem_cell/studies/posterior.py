@@ -160,24 +160,24 @@ def log_prior(p: FitParameter, z: float) -> float:
     return lp + (math.log(x) if p.log else 0.0)
 
 
-def prior_interval(p: FitParameter, q: Sequence[float] = (0.05, 0.5, 0.95),
-                   n: int = 20001) -> np.ndarray:
-    """Quantiles of the prior, in the parameter's unit (numerically, on a fit-space grid)."""
+def _prior_cdf(p: FitParameter, n: int = 20001) -> tuple[np.ndarray, np.ndarray]:
+    """(fit-space grid over the bounds, the prior's CDF on it) (trapezoidal rule)."""
     z = np.linspace(p.to_fit(p.lower), p.to_fit(p.upper), n)
     lp = np.array([log_prior(p, zi) for zi in z])
     w = np.exp(lp - lp.max())
     cdf = np.concatenate([[0.0], np.cumsum(0.5 * (w[1:] + w[:-1]) * np.diff(z))])
-    cdf /= cdf[-1]
+    return z, cdf / cdf[-1]
+
+
+def prior_interval(p: FitParameter, q: Sequence[float] = (0.05, 0.5, 0.95)) -> np.ndarray:
+    """Quantiles of the prior, in the parameter's unit (numerically, on a fit-space grid)."""
+    z, cdf = _prior_cdf(p)
     return np.array([p.from_fit(float(np.interp(qi, cdf, z))) for qi in q])
 
 
 def _sample_prior(p: FitParameter, rng: np.random.Generator, n: int) -> np.ndarray:
     """``n`` fit-space draws from the prior (inverse CDF on a grid)."""
-    z = np.linspace(p.to_fit(p.lower), p.to_fit(p.upper), 20001)
-    lp = np.array([log_prior(p, zi) for zi in z])
-    w = np.exp(lp - lp.max())
-    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (w[1:] + w[:-1]) * np.diff(z))])
-    cdf /= cdf[-1]
+    z, cdf = _prior_cdf(p)
     return np.interp(rng.uniform(size=n), cdf, z)
 
 

@@ -32,8 +32,8 @@ from fem_cell.errors import ConfigError, on_root
 from fem_cell.jobs.interrupts import NO_GUARD
 from fem_cell.jobs.lifecycle import Job
 from fem_cell.outputs.rundir import OutputError, read_run_json
-from fem_cell.studies.calibration import apply_overrides
-from fem_cell.studies.result import StudyResult, write_csv
+from fem_cell.studies.calibration import apply_overrides, override_value
+from fem_cell.studies.result import StudyResult, guarded_plot, write_csv
 from fem_cell.studies.runner import run_study
 from fem_cell.studies.spec import StudySpec, load_spec
 
@@ -58,15 +58,8 @@ class PosteriorDraws:
     converged: bool | None
 
     def overrides(self, i: int) -> dict[str, Any]:
-        out = {}
-        for k, u, f, v in zip(self.keys, self.units, self.forms, self.table[i], strict=True):
-            if f == "prefactor":
-                out[k] = {"prefactor": float(v), "unit": u or "1"}
-            elif u in ("", "1"):
-                out[k] = float(v)
-            else:
-                out[k] = {"value": float(v), "unit": u}
-        return out
+        return {k: override_value(f, u, v) for k, u, f, v in
+                zip(self.keys, self.units, self.forms, self.table[i], strict=True)}
 
     @property
     def digest(self) -> str:
@@ -181,10 +174,7 @@ def run_posterior_study(spec, posterior: str | Path, comm, out, *, samples: int 
         result.wall_time = time.perf_counter() - t0
         if job.folder is not None and comm.rank == 0:
             write_csv(rows, job.file("bands.csv"))
-            try:
-                plot_bands(spec, rows, summary, job.file("bands.png"))
-            except Exception as e:  # noqa: BLE001 - a plot never loses the results
-                summary["plot_error"] = f"{type(e).__name__}: {e}"
+            guarded_plot(summary, plot_bands, spec, rows, summary, job.file("bands.png"))
         job.finish(summary)
     return result
 

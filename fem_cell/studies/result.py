@@ -238,6 +238,17 @@ def study_summary(spec: StudySpec, rows: list[dict], reused: int, wall: float) -
 
 
 # ------------------------------------------------------------------ plots ---------
+def guarded_plot(summary: dict, plot, *args):
+    """``plot(*args)``; a failure is recorded as ``summary["plot_error"]`` instead of
+    raised (a plot never loses the results it draws).  Returns what ``plot`` returns."""
+    try:
+        return plot(*args)
+    except Exception as e:  # noqa: BLE001 - any plotting failure
+        summary["plot_error"] = f"{type(e).__name__}: {e}"
+        return None
+
+
+
 def _is_log(x: np.ndarray) -> bool:
     return len(x) > 2 and np.all(x > 0) and np.allclose(np.diff(np.log(x)),
                                                        np.log(x[1] / x[0]), rtol=1e-6)

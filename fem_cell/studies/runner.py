@@ -38,6 +38,7 @@ from fem_cell.studies.posterior import SamplerSettings, sample_posterior
 from fem_cell.studies.posterior_output import write_posterior
 from fem_cell.studies.result import (
     StudyResult,
+    guarded_plot,
     headline,
     plot_study,
     reach_analysis,
@@ -241,11 +242,7 @@ class _SweepRecords:
         summary = study_summary(self.spec, rows, len(self.done), time.perf_counter() - self.t0)
         if self.job.folder is not None:
             write_csv(rows, self.job.file("results.csv"))
-            plot = None
-            try:
-                plot = plot_study(self.spec, rows, self.job.folder.path)
-            except Exception as e:  # noqa: BLE001 - a plot never loses the results
-                summary["plot_error"] = f"{type(e).__name__}: {e}"
+            plot = guarded_plot(summary, plot_study, self.spec, rows, self.job.folder.path)
             if plot:
                 self.job.file(plot)
         self.summary = summary

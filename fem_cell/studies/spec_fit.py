@@ -72,7 +72,7 @@ def _fit_parameter(p: Any, i: int, r: SpecReader, base_cfg) -> dict:
                     "'transport.exchange.velocity' (see `fem-cell config`)")
     si_unit = s.si_unit or "1"
     unit = s.unit if isinstance(s.unit, str) and s.unit else si_unit
-    given_as = "prefactor" if str(s.source).startswith("prefactor") else "value"
+    given_as = s.form
     form = r.choice(p.get("form", given_as), f"{w}.form", ("value", "prefactor"))
     if form != given_as and "initial" not in p:
         raise r.err(f"{w}.initial", "(missing)", f"an initial {form}: the configuration "
