@@ -28,6 +28,7 @@ import numpy as np
 
 from fem_cell._dolfinx import MPI, dolfinx, fem, ufl
 from fem_cell.errors import MeshError
+from fem_cell.forms import compile_form, constant
 
 
 class ScaledMeasure:
@@ -225,12 +226,12 @@ class Domain:
     # -- scalar reductions ----------------------------------------------------------
     def integrate(self, expr, measure) -> float:
         """Assemble a scalar integral and sum over ranks (collective)."""
-        local = fem.assemble_scalar(fem.form(expr * measure))
+        local = fem.assemble_scalar(compile_form(expr * measure))
         return self.comm.allreduce(local, op=MPI.SUM)
 
     def volume(self, *names: str) -> float:
         """Volume of the named regions (m^d, per unit area/depth in 1-D/2-D)."""
-        return self.integrate(fem.Constant(self.mesh, 1.0), self.dx(*names))
+        return self.integrate(constant(self.mesh, 1.0), self.dx(*names))
 
     def region_indicator(self, values: dict[str, float], name: str = "indicator") -> fem.Function:
         """DG0 function equal to ``values[region]`` on each region (0 elsewhere)."""

@@ -5,7 +5,7 @@ the numerics layer physics and solvers never import each other (nor physics mesh
 
     0 base         fem_cell (package), _dolfinx, units, constants, errors, params
     1 description  geometry, program
-    2 domain       domain
+    2 domain       domain, forms
     3 numerics     physics, solvers, meshing, analysis
     4 config       config
     5 model        model
@@ -34,7 +34,7 @@ LAYERS = [
     ("base", ("fem_cell", "fem_cell._dolfinx", "fem_cell.units", "fem_cell.constants",
               "fem_cell.errors", "fem_cell.params")),
     ("description", ("fem_cell.geometry", "fem_cell.program")),
-    ("domain", ("fem_cell.domain",)),
+    ("domain", ("fem_cell.domain", "fem_cell.forms")),
     ("numerics", ("fem_cell.physics", "fem_cell.solvers", "fem_cell.meshing",
                   "fem_cell.analysis")),
     ("config", ("fem_cell.config",)),

@@ -17,6 +17,7 @@ import numpy as np
 from fem_cell._dolfinx import fem
 from fem_cell.config import RunConfig, SolverSettings
 from fem_cell.domain import Domain, SubmeshTransfer
+from fem_cell.forms import constant
 from fem_cell.model.exposure import ExposureResult, ExposureSimulation
 from fem_cell.model.heat import HeatModel, build_heat
 from fem_cell.model.transport import (
@@ -269,7 +270,7 @@ def summary_values(rows: dict[str, np.ndarray]) -> dict[str, float]:
 def proton_inventories(film: Domain, x_lco, x_lpo, chem: Chemistry) -> dict[str, float]:
     """Proton inventories per unit film area (mol/m²): LiCoO2 (incl. degraded; x_lco the
     total fraction, mobile + trapped), Li3PO4."""
-    width = 1.0 if film.dim == 1 else film.integrate(fem.Constant(film.mesh, 1.0),
+    width = 1.0 if film.dim == 1 else film.integrate(constant(film.mesh, 1.0),
                                                      film.ds("substrate|LiCoO2"))
     c_lco = chem.phase("LiCoO2").site_density
     c_lpo = chem.phase("Li3PO4").site_density

@@ -11,6 +11,7 @@ from fem_cell._dolfinx import MPI, fem
 from fem_cell.config import RunConfig
 from fem_cell.domain import Domain
 from fem_cell.errors import ConfigError
+from fem_cell.forms import constant
 from fem_cell.meshing.film import DEFAULT_FILM_LAYERS, FilmMeshSettings, build_film_mesh
 from fem_cell.params import Arrhenius
 from fem_cell.physics.electrochem import (
@@ -141,7 +142,7 @@ def build_electrochem_model(comm: MPI.Comm, params: ElectrochemParameters,
          for n in physics.field_names}
     physics.set_equilibrium(u)
     fields = [Field(n, u[n]) for n in physics.field_names]
-    problem = TransientProblem(fields, [physics], time=fem.Constant(domain.mesh, 0.0),
+    problem = TransientProblem(fields, [physics], time=constant(domain.mesh, 0.0),
                                prefix=prefix)
     return ElectrochemModel(domain, physics, problem)
 

@@ -16,6 +16,7 @@ from fem_cell._dolfinx import MPI, fem
 from fem_cell.config import RunConfig
 from fem_cell.domain import Domain
 from fem_cell.errors import MeshError
+from fem_cell.forms import compile_form, constant
 from fem_cell.meshing.cross_section import build_cross_section_mesh
 from fem_cell.meshing.io import check_domain_against_geometry, read_mesh
 from fem_cell.meshing.line import build_line_mesh
@@ -105,7 +106,7 @@ def build_heat(config: RunConfig, domain: Domain) -> HeatModel:
     s = config.solver
     problem = TransientProblem(
         [Field("T", T, atol=s.temperature_tolerance, rtol=s.relative_tolerance)], [heat],
-        time=fem.Constant(domain.mesh, 0.0), prefix="fem_cell_heat_",
+        time=constant(domain.mesh, 0.0), prefix="fem_cell_heat_",
         newton_rtol=s.newton_rtol, newton_atol=HEAT_NEWTON_ATOL, newton_max_it=s.newton_max_it,
         petsc_options={"pc_type": "cholesky", "snes_force_iteration": True})
     return HeatModel(domain, T, heat, problem)
@@ -138,7 +139,7 @@ class FilmTemperatures:
         top = fem.locate_dofs_topological(V, domain.dim - 1, domain.facets("top"))
         self.top_dofs = top[top < n_owned]
         self.film_volume = domain.volume(*films)
-        self._mean = fem.form(T * domain.dx(*films))
+        self._mean = compile_form(T * domain.dx(*films))
 
     def __call__(self) -> dict[str, float]:
         comm = self.domain.comm

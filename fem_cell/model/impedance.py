@@ -36,6 +36,7 @@ from fem_cell.config import RunConfig
 from fem_cell.constants import FARADAY, GAS_CONSTANT, VACUUM_PERMITTIVITY
 from fem_cell.domain import Domain
 from fem_cell.errors import FemCellError
+from fem_cell.forms import compile_form, constant
 from fem_cell.meshing.refine_2d import small_signal_film_domain
 from fem_cell.model.electrochem import (
     ElectrochemModel,
@@ -154,15 +155,15 @@ def degraded_sigma(film: Domain, x, law: DegradedLayerLaw, T: float,
     dx = ufl.Measure("dx", domain=film.mesh, subdomain_data=film.cell_tags,
                      metadata={"quadrature_degree": 6})
     tag = film.cell_tag(DEGRADED_REGION)
-    Tc = fem.Constant(film.mesh, float(T))
+    Tc = constant(film.mesh, float(T))
     rho = law.layer_resistivity(x, Tc, thickness)
 
     def vec(expr):
-        b = fem.assemble_vector(fem.form(expr * q * dx(tag)))
+        b = fem.assemble_vector(compile_form(expr * q * dx(tag)))
         b.scatter_reverse(la.InsertMode.add)
         return b.array.copy()
 
-    r, v = vec(rho), vec(fem.Constant(film.mesh, 1.0))
+    r, v = vec(rho), vec(constant(film.mesh, 1.0))
     sigma = fem.Function(Q, name="sigma_degraded")
     n = Q.dofmap.index_map.size_local
     s = np.ones_like(r)

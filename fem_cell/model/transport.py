@@ -9,6 +9,7 @@ import itertools
 from fem_cell._dolfinx import fem
 from fem_cell.config import RunConfig, SolverSettings
 from fem_cell.domain import Domain
+from fem_cell.forms import constant
 from fem_cell.physics.degraded import DEGRADED_REGION, InterfaceResistance
 from fem_cell.physics.parameters import Chemistry
 from fem_cell.physics.transport import (
@@ -90,7 +91,7 @@ def build_transport_problem(block: TransportPhysics, settings: SolverSettings,
     lag = settings.transport_jacobian_lag
     pre = prefix or f"fem_cell_transport_{next(_prefixes)}_"
     return TransientProblem(transport_fields(block, settings, **newton), [block],
-                            time=fem.Constant(block.domain.mesh, 0.0), prefix=pre,
+                            time=constant(block.domain.mesh, 0.0), prefix=pre,
                             newton_max_it=settings.newton_max_it,
                             petsc_options={"snes_lag_jacobian": lag} if lag > 1 else None)
 

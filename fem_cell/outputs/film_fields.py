@@ -22,6 +22,7 @@ import numpy as np
 
 from fem_cell._dolfinx import MPI, fem
 from fem_cell.constants import ZERO_CELSIUS
+from fem_cell.forms import compile_expression
 from fem_cell.outputs.fields import FieldSeriesWriter
 
 
@@ -53,7 +54,7 @@ class FilmFields:
         self.sigma = fem.Function(Q, name="sigma_d_S_m")
         R = chem.resistance
         self._lco_cells = film.cells(R.region)
-        self._sigma_expr = fem.Expression(
+        self._sigma_expr = compile_expression(
             R.law.conductivity(tr.total_fraction("LiCoO2"), chem.T_film, R.thickness),
             Q.element.interpolation_points)
         self._lco_active = tr._active["LiCoO2"]

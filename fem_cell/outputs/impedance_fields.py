@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fem_cell._dolfinx import fem
 from fem_cell.constants import FARADAY, VACUUM_PERMITTIVITY
+from fem_cell.forms import compile_expression, constant
 from fem_cell.model.impedance import SmallSignalModel
 from fem_cell.outputs.fields import FieldSeriesWriter
 
@@ -41,7 +42,7 @@ def write_field_maps(cm: SmallSignalModel, solver, frequencies, path: Path) -> l
     sig_se = phys.electrolyte_sigma()
     eps_se = p.electrolyte_relative_permittivity * VACUUM_PERMITTIVITY
     D = p.diffusivity(cm.temperature)
-    omega = fem.Constant(msh, 0.0)
+    omega = constant(msh, 0.0)
     part = {}
     for key in ("re", "im"):
         # j = −(σ + iωε)∇φ (Li3PO4), −σ_d∇φ (degraded), −F D ∇c (LiCoO2); complex parts
@@ -55,7 +56,7 @@ def write_field_maps(cm: SmallSignalModel, solver, frequencies, path: Path) -> l
             e = (-ind * (sig_se * film.grad(ph_i) + omega * eps_se * film.grad(ph_r))
                  - ind_d * cm.sigma_degraded * film.grad(ph_i)
                  - ind_c * FARADAY * D * film.grad(c_i))
-        part[key] = fem.Expression(e, W.element.interpolation_points)
+        part[key] = compile_expression(e, W.element.interpolation_points)
     writer = FieldSeriesWriter(film.comm, path, [*out.values(), jr, ji, layer])
     done = []
     fac = None

@@ -32,6 +32,7 @@ import numpy as np
 
 from fem_cell._dolfinx import MPI, fem, ufl
 from fem_cell.domain import Domain
+from fem_cell.forms import compile_form, constant
 from fem_cell.physics.parameters import DegradedLayerLaw
 
 OHM_M2_PER_OHM_CM2 = 1e-4
@@ -64,18 +65,18 @@ class InterfaceResistance:
             raise ValueError(f"degraded layer thickness {thickness!r}: expected > 0 m")
         self.domain, self.x, self.T, self.law = domain, x_H, T, law
         self.thickness, self.region = float(thickness), region
-        self._Tc = fem.Constant(domain.mesh, float(law.reference_temperature))
-        Tform = T if not isinstance(T, (int, float)) else fem.Constant(domain.mesh, float(T))
+        self._Tc = constant(domain.mesh, float(law.reference_temperature))
+        Tform = T if not isinstance(T, (int, float)) else constant(domain.mesh, float(T))
         weight = self._weight(columns)
         md = {"quadrature_degree": 6}
         dx = ufl.Measure("dx", domain=domain.mesh, subdomain_data=domain.cell_tags, metadata=md)
         dxd = dx(domain.cell_tag(region))
         scale = domain.length_scale**domain.dim
         L = self.thickness
-        self._form_T = fem.form(scale * weight * law.layer_resistivity(x_H, Tform, L) * dxd)
-        self._form_c = fem.form(scale * weight * law.layer_resistivity(x_H, self._Tc, L) * dxd)
-        self._form_Tmean = fem.form(scale * weight * Tform * dxd)
-        self._volume = self._assemble(fem.form(scale * weight * dxd))
+        self._form_T = compile_form(scale * weight * law.layer_resistivity(x_H, Tform, L) * dxd)
+        self._form_c = compile_form(scale * weight * law.layer_resistivity(x_H, self._Tc, L) * dxd)
+        self._form_Tmean = compile_form(scale * weight * Tform * dxd)
+        self._volume = self._assemble(compile_form(scale * weight * dxd))
         if not self._volume > 0:
             raise ValueError(f"no {region!r} cells in the columns {columns}")
         #: lateral width of the averaged columns (m; 1 in 1-D)

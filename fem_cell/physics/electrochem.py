@@ -54,6 +54,7 @@ import numpy as np
 from fem_cell._dolfinx import fem, ufl
 from fem_cell.constants import FARADAY, GAS_CONSTANT, VACUUM_PERMITTIVITY
 from fem_cell.domain import Domain
+from fem_cell.forms import constant
 from fem_cell.params import Arrhenius
 
 
@@ -265,7 +266,7 @@ class ElectrochemPhysics:
         self.scale = domain.length_scale ** (2 - domain.dim)
         # zero-valued terms over the inactive regions: they put the pinned DOFs into the
         # matrix sparsity, so that the Dirichlet diagonal can be inserted (Newton)
-        self._zero = fem.Constant(msh, 0.0)
+        self._zero = constant(msh, 0.0)
 
     # -- helpers -------------------------------------------------------------------------
     @property
@@ -381,7 +382,7 @@ class ElectrochemPhysics:
 
     def contact_area(self) -> float:
         """Area of the Li contact (m² per unit area in 1-D = 1; m per unit depth in 2-D)."""
-        return self.domain.integrate(fem.Constant(self.domain.mesh, 1.0), self._contact()[0])
+        return self.domain.integrate(constant(self.domain.mesh, 1.0), self._contact()[0])
 
     # -- Dirichlet conditions and state ----------------------------------------------------
     def _pinned(self, V, active: Sequence[str]) -> np.ndarray:

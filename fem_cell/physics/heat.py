@@ -25,6 +25,7 @@ import numpy as np
 from fem_cell._dolfinx import fem, ufl
 from fem_cell.constants import STEFAN_BOLTZMANN
 from fem_cell.domain import Domain
+from fem_cell.forms import constant
 
 K_REF = 1.0  # W/(m K), residual normalisation
 
@@ -36,7 +37,7 @@ class _TimeValue:
 
     def __init__(self, mesh, value: Value):
         self._f = value if callable(value) else None
-        self.constant = fem.Constant(mesh, float(value(0.0) if callable(value) else value))
+        self.constant = constant(mesh, float(value(0.0) if callable(value) else value))
 
     def update(self, t: float) -> None:
         if self._f is not None:

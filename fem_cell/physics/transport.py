@@ -78,6 +78,7 @@ from fem_cell._dolfinx import MPI, dolfinx, fem, ufl
 from fem_cell.constants import FARADAY, GAS_CONSTANT
 from fem_cell.domain import Domain, ScaledMeasure
 from fem_cell.errors import RunAborted
+from fem_cell.forms import compile_form, constant
 from fem_cell.params import T_REF
 from fem_cell.physics.parameters import Exchange, PhaseTransport, Sink
 
@@ -190,7 +191,7 @@ class TransportPhysics:
         self._md = _lumped_metadata(domain) if lumped_mass else {}
         self.interfaces = self._interface_names()
         self._udot = None
-        self._pad = fem.Constant(msh, 0.0)
+        self._pad = constant(msh, 0.0)
         self._active = {p.name: self._active_dofs(p) for p in self.phases}
         self._forms: dict[str, fem.Form] = {}  # compiled diagnostics (see _scalar)
 
@@ -348,7 +349,7 @@ class TransportPhysics:
         """Pinned inactive DOFs (0), the sink (x = 0) and the Φ gauge."""
         d = self.domain
         out = []
-        zero = fem.Constant(d.mesh, 0.0)
+        zero = constant(d.mesh, 0.0)
         for p in self.phases:
             dofs = np.flatnonzero(~self._active[p.name]).astype(np.int32)
             out.append(fem.dirichletbc(zero, dofs, spaces[self.names[p.name]]))
@@ -357,13 +358,13 @@ class TransportPhysics:
         if self.surface is not None:
             V = spaces[self.names[self.phases[0].name]]
             dofs = fem.locate_dofs_topological(V, d.dim - 1, d.facets(self.surface[0]))
-            out.append(fem.dirichletbc(fem.Constant(d.mesh, float(self.surface[1])), dofs, V))
+            out.append(fem.dirichletbc(constant(d.mesh, float(self.surface[1])), dofs, V))
         if self.sink is not None and self.sink.mode == "sink":
             V = spaces[self.names[self.phases[-1].name]]
             dofs = fem.locate_dofs_topological(V, d.dim - 1, d.facets(self.sink_boundary))
             out.append(fem.dirichletbc(zero, dofs, V))
         V = spaces[self.phi_name]
-        out.append(fem.dirichletbc(fem.Constant(d.mesh, float(self.gauge_value)),
+        out.append(fem.dirichletbc(constant(d.mesh, float(self.gauge_value)),
                                    self._gauge_dofs(V), V))
         idle = ~np.logical_or.reduce([self._active[p.name] for p in self.phases])
         if idle.any():  # regions of the mesh outside every phase: Φ unused there
@@ -428,7 +429,7 @@ class TransportPhysics:
         """Assemble a scalar form, compiled once per ``key`` (collective)."""
         form = self._forms.get(key)
         if form is None:
-            form = self._forms[key] = fem.form(build())
+            form = self._forms[key] = compile_form(build())
         return self.domain.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)
 
     def inventory(self, phase: str | None = None) -> float:

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fem_cell._dolfinx import MPI, PETSc, fem, ufl
+from fem_cell.forms import compile_form, constant
 from fem_cell.solvers.rom import _LU, _Basis, _CsrSum, _Projection
 
 
@@ -147,7 +148,7 @@ class SmallSignalSystem:
         emaps = self.problem.entity_maps
 
         def compile_(a):
-            return None if a is None else fem.form(a, entity_maps=emaps)
+            return None if a is None else compile_form(a, entity_maps=emaps)
 
         bcs = self.problem.bcs
         self.J = fem.petsc.assemble_matrix(compile_(J), bcs=bcs, diag=1.0)
@@ -257,8 +258,8 @@ class SmallSignalSystem:
         for a, V in zip(L, spaces, strict=True):
             if a is None:
                 v = ufl.TestFunction(V)
-                a = fem.Constant(V.mesh, 0.0) * v * ufl.dx
-            forms.append(fem.form(a, entity_maps=emaps))
+                a = constant(V.mesh, 0.0) * v * ufl.dx
+            forms.append(compile_form(a, entity_maps=emaps))
         b = fem.petsc.assemble_vector(forms, kind="mpi")
         b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
         out = b.getArray(readonly=True)[: self.n_local].copy()
@@ -271,7 +272,7 @@ class SmallSignalSystem:
         if a.empty():
             return 0.0
         emaps = self.problem.entity_maps
-        local = fem.assemble_scalar(fem.form(a, entity_maps=emaps))
+        local = fem.assemble_scalar(compile_form(a, entity_maps=emaps))
         return float(self.comm.allreduce(local, op=MPI.SUM))
 
     def _sum(self, local):

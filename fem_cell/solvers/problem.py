@@ -30,6 +30,7 @@ import numpy as np
 
 from fem_cell._dolfinx import MPI, PETSc, fem, ufl
 from fem_cell.errors import ConvergenceError
+from fem_cell.forms import constant, lift_constants
 
 
 class PhysicsBlock(Protocol):
@@ -145,7 +146,7 @@ class TransientProblem:
         self.time = time
         self.prefix = prefix
         msh = self.fields[0].space.mesh
-        self.coefficients = [fem.Constant(msh, 0.0) for _ in range(3)]
+        self.coefficients = [constant(msh, 0.0) for _ in range(3)]
         self.comm: MPI.Comm = msh.comm
         c0, c1, c2 = self.coefficients
 
@@ -165,6 +166,8 @@ class TransientProblem:
                     F = term if F is None else F + term
         if F is None:
             raise ValueError("the physics blocks produced no forms")
+        # parameter values as constants: one compiled kernel per structure (fem_cell.forms)
+        F = lift_constants(F)
         self.bcs = []
         space_map = {f.name: f.space for f in self.fields}
         for b in self.blocks:

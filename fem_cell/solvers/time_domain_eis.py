@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from fem_cell._dolfinx import MPI, fem
+from fem_cell.forms import compile_form
 
 
 def time_domain_impedance(model, frequency: float, *, amplitude: float = 1e-3,
@@ -47,7 +48,7 @@ def time_domain_impedance(model, frequency: float, *, amplitude: float = 1e-3,
     c0, c1, c2 = prob.coefficients
     u = {f.name: f.u for f in prob.fields}
     udot = {f.name: c0 * f.u + c1 * f.u_n + c2 * f.u_nm1 for f in prob.fields}
-    current = fem.form(phys.terminal_current(u, udot))
+    current = compile_form(phys.terminal_current(u, udot))
     for f in prob.fields:
         f.u_n.x.array[:] = f.u.x.array
         f.u_nm1.x.array[:] = f.u.x.array

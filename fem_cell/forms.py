@@ -1,0 +1,169 @@
+"""Compiled forms whose kernels do not depend on parameter values.
+
+FFCx names a compiled form after its UFL signature, and the signature contains every
+float literal of the form.  The physics writes parameters into UFL as Python floats (an
+Arrhenius law is ``value * exp(-E/k_B (1/T - 1/T_ref))``), so every new parameter value
+used to make a new C module:
+
+* a 1-D exposure + anneal with one activation energy changed took 4.05 s instead of
+  1.61 s (2.4 s of C compilation per case);
+* a calibration or posterior run left one set of modules per evaluation in the JIT cache
+  (38,553 files, 827 MB after a few hundred evaluations here), and because FFCx lists
+  the cache directory on every look-up, that slowed every later case by 0.9 s.
+
+:func:`compile_form` lifts every float literal of a form into a ``dolfinx.fem.Constant``
+before compiling it.  A constant enters the signature by its position, not its value, so
+a form's kernel depends only on the form's structure: one compilation per structure,
+whatever the values.  Structure still includes which terms exist (a coefficient that is
+exactly zero removes its term, UFL represents it as ``Zero``), so a value crossing zero
+compiles once more; that is all.
+
+Every form and expression the package compiles goes through here (the import-layer check in
+``scripts/import_layers.py`` keeps it below the physics and solver layers).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import ufl
+from ufl.algorithms.map_integrands import map_integrands
+from ufl.constantvalue import FloatValue, IntValue
+from ufl.core.multiindex import FixedIndex, MultiIndex
+
+from fem_cell._dolfinx import fem
+
+
+def _operand_order_key(o, memo: dict):
+    """A sort key of ``o`` that ignores float values (memoised by object id).
+
+    UFL sorts the two operands of a sum, a product or an inner product by comparing
+    them, float values included, so the order, and with it the kernel, could change
+    with a parameter value.  This key compares structure only: type codes,
+    coefficient and constant creation order, argument numbers, fixed indices; every
+    float literal compares equal to every other.
+    """
+    k = memo.get(id(o))
+    if k is not None:
+        return k
+    tc = o._ufl_typecode_
+    if isinstance(o, FloatValue):
+        k = (tc, 0)
+    elif isinstance(o, (ufl.Coefficient, ufl.Constant)):
+        k = (tc, o.count())
+    elif isinstance(o, ufl.Argument):
+        k = (tc, (o.number(), -1 if o.part() is None else o.part()))
+    elif isinstance(o, MultiIndex):
+        k = (tc, tuple(i._value if isinstance(i, FixedIndex) else -1 for i in o))
+    elif isinstance(o, IntValue):
+        k = (tc, o.value())
+    elif o._ufl_is_terminal_:
+        k = (tc, repr(o))
+    else:
+        k = (tc, tuple(_operand_order_key(op, memo) for op in o.ufl_operands))
+    memo[id(o)] = k
+    return k
+
+
+#: counts of the package's constants: all of the same width (16 digits), see constant()
+_COUNTS = itertools.count(10**15)
+
+
+def constant(domain, value) -> fem.Constant:
+    """A ``dolfinx.fem.Constant`` whose UFL count has a fixed width.
+
+    UFL orders the operands of sums, products and inner products by comparing them, and
+    compares two constants by their text, count included: "c_10" sorts before "c_9",
+    so whether a form came out as ``a + b`` or ``b + a`` (a different kernel) depended
+    on how many constants the process had made before.  Counts of one width compare as
+    text the way they compare as numbers, i.e. in creation order, which is the same in
+    every build of a model.  Use this for every constant that enters a form.
+    """
+    c = fem.Constant(domain, value)
+    ufl.Constant.__init__(c, c.ufl_domain(), c.ufl_shape, count=next(_COUNTS))
+    return c
+
+
+class _LiftFloats:
+    """Replace each float literal by a :func:`constant` of the same value on ``domain``.
+
+    Three rules keep the result independent of the values:
+
+    * each literal *object* gets its own constant (UFL's ``map_expr_dag`` memoises by
+      structural equality, which would merge two parameters that happen to have the
+      same value into one constant, and so give another kernel when they differ: the
+      default cell's two 0.8 eV activation energies did); sub-expressions shared by
+      identity are mapped once;
+    * the operands of a node are visited, and so their constants created, in an order
+      that ignores values (:func:`_operand_order_key`): UFL had sorted them comparing
+      the values;
+    * the constants have fixed-width counts (:func:`constant`), so UFL's re-sorting of
+      the rebuilt nodes follows their creation order.
+    """
+
+    def __init__(self, domain):
+        self._domain = domain
+        self._memo: dict[int, ufl.core.expr.Expr] = {}
+        self._keys: dict[int, tuple] = {}
+        self.lifted = 0
+
+    def __call__(self, o):
+        key = id(o)
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        if isinstance(o, FloatValue):
+            self.lifted += 1
+            out = constant(self._domain, float(o))
+        elif o._ufl_is_terminal_:
+            out = o
+        else:
+            operands = o.ufl_operands
+            order = sorted(range(len(operands)),
+                           key=lambda i: _operand_order_key(operands[i], self._keys))
+            mapped = [None] * len(operands)
+            for i in order:
+                mapped[i] = self(operands[i])
+            unchanged = all(a is b for a, b in zip(mapped, operands, strict=True))
+            out = o if unchanged else o._ufl_expr_reconstruct_(*mapped)
+        self._memo[key] = out
+        return out
+
+
+def lift_constants(form: ufl.Form) -> ufl.Form:
+    """The same form with its float literals as ``fem.Constant`` s (values unchanged).
+
+    Integer literals stay (they are exponents and indices, structure rather than
+    parameters); zero is UFL's ``Zero`` and stays.
+    """
+    if form is None or form.empty():
+        return form
+    domain = form.ufl_domains()[0]
+    return map_integrands(_LiftFloats(domain), form)
+
+
+def _lift_nested(a):
+    if a is None:
+        return None
+    if isinstance(a, ufl.Form):
+        return lift_constants(a)
+    if isinstance(a, Sequence):
+        return [_lift_nested(x) for x in a]
+    raise TypeError(f"expected a UFL form or a (nested) list of forms, got {type(a).__name__}")
+
+
+def compile_form(a, **kwargs):
+    """``dolfinx.fem.form`` of ``a`` (a form or nested list of forms, None allowed) with
+    its float literals lifted into constants (:func:`lift_constants`); ``kwargs`` go to
+    ``fem.form`` (e.g. ``entity_maps``)."""
+    return fem.form(_lift_nested(a), **kwargs)
+
+
+def compile_expression(expr, points) -> fem.Expression:
+    """``dolfinx.fem.Expression`` of a UFL expression at ``points`` with its float
+    literals lifted into constants (as :func:`compile_form`)."""
+    domain = ufl.domain.extract_unique_domain(expr)
+    if domain is not None:
+        expr = _LiftFloats(domain)(expr)
+    return fem.Expression(expr, points)

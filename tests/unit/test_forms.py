@@ -1,0 +1,118 @@
+"""Compiled forms do not depend on parameter values (fem_cell.forms).
+
+A float literal in a UFL form is part of its signature, so every parameter value used to
+compile a new C module (2.4 s per calibration case, and a JIT cache that grew to 38,553
+files).  These tests pin the contract: same structure → same signature → one kernel.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import ufl
+
+from fem_cell._dolfinx import MPI, fem, mesh
+from fem_cell.config import load_config
+from fem_cell.forms import compile_expression, compile_form, lift_constants
+from fem_cell.model import CellModel
+
+
+@pytest.fixture(scope="module")
+def space():
+    msh = mesh.create_unit_interval(MPI.COMM_SELF, 8)
+    return fem.functionspace(msh, ("Lagrange", 1))
+
+
+def _arrhenius_form(u, value, energy):
+    return value * ufl.exp(-energy * (1.0 / (u + 1.0) - 0.5)) * u**2 * ufl.dx
+
+
+def test_lifted_signature_ignores_values_raw_does_not(space):
+    u = fem.Function(space)
+    raw = [_arrhenius_form(u, 2.0, 3.0), _arrhenius_form(u, 5.0, 7.0)]
+    assert raw[0].signature() != raw[1].signature()
+    lifted = [lift_constants(f) for f in raw]
+    assert lifted[0].signature() == lifted[1].signature()
+    # value, energy, the two literals 1.0 and 0.5 became constants; the exponent 2 is
+    # structure
+    assert len(lifted[0].constants()) == 5
+
+
+def test_lifting_keeps_the_value(space):
+    u = fem.Function(space)
+    u.interpolate(lambda x: 0.2 + x[0])
+    form = _arrhenius_form(u, 2.0, 3.0)
+    got = fem.assemble_scalar(compile_form(form))
+    # the same integral compiled with its literals in the kernel
+    ref = fem.assemble_scalar(fem.form(form))
+    assert got == pytest.approx(ref, rel=1e-14)
+    assert got > 0.0
+
+
+def test_nested_lists_and_none(space):
+    u, v = fem.Function(space), ufl.TestFunction(space)
+    forms = compile_form([3.0 * u * v * ufl.dx, None])
+    assert forms[1] is None
+    assert forms[0].rank == 1
+
+
+def test_expression_lifting(space):
+    u = fem.Function(space)
+    u.x.array[:] = 2.0
+    expr = compile_expression(1.5 * u + 0.25, space.element.interpolation_points)
+    w = fem.Function(space)
+    w.interpolate(expr)
+    assert np.allclose(w.x.array, 3.25)
+
+
+@pytest.mark.parametrize("override", [
+    {"transport": {"Li3PO4": {"proton_diffusivity_activation_energy": "1.37 eV"}}},
+    {"transport": {"exchange": {"velocity_activation_energy": "0.7 eV"}}},
+    {"degraded_layer": {"pristine_share": 0.4}},
+    {"transport": {"LiCoO2": {"trapping": {"detrapping_activation_energy": "1.2 eV",
+                                           "spacing": "0.3 nm"}}}},
+    {"materials": {"LiCoO2": {"thermal_conductivity": "7 W/(m K)"}}},
+    {"exposure_model": {"surface_fraction": 2e-4}},
+])
+def test_a_parameter_change_keeps_every_kernel(override):
+    """The anneal's heat and transport residuals and the R_interface form of two cells
+    that differ in one parameter value have the same signatures (no recompilation)."""
+    sigs = []
+    for ov in ({}, override):
+        cfg = load_config(overrides={"mesh": {"dim": 1}, **ov})
+        model = CellModel(cfg, MPI.COMM_SELF)
+        chem = model.chemistry(expose=True)
+        sigs.append((chem.heat.problem.form.signature(),
+                     chem.transport_problem.form.signature(),
+                     chem.resistance._form_c.module.__name__,
+                     chem.exposure_result is not None))
+        model.destroy()
+    assert sigs[0] == sigs[1]
+
+
+def _cache_entries() -> set[str]:
+    from dolfinx.jit import get_options
+
+    d = Path(get_options()["cache_dir"])
+    return set(os.listdir(d)) if d.is_dir() else set()
+
+
+def test_a_new_parameter_value_compiles_nothing():
+    """End to end: an exposure + anneal of a cell with a changed activation energy and a
+    changed trap spacing adds no module to the JIT cache after the default cell ran."""
+    from fem_cell.jobs.anneal import run_anneal
+
+    quiet = {"output": {"fields": False, "plots": False, "render": False}}
+    cfg = load_config(overrides={"mesh": {"dim": 1}, **quiet})
+    run_anneal(cfg, MPI.COMM_SELF, progress=False)
+    before = _cache_entries()
+    changed = load_config(overrides={
+        "mesh": {"dim": 1}, **quiet,
+        "transport": {"Li3PO4": {"proton_diffusivity_activation_energy": "0.93 eV"},
+                      "LiCoO2": {"trapping": {"spacing": "0.31 nm"}}}})
+    r = run_anneal(changed, MPI.COMM_SELF, progress=False)
+    assert r.summary["R_interface_ohm_cm2_final"] > 0.0
+    assert sorted(_cache_entries() - before) == []
