@@ -116,3 +116,19 @@ def test_a_new_parameter_value_compiles_nothing():
     r = run_anneal(changed, MPI.COMM_SELF, progress=False)
     assert r.summary["R_interface_ohm_cm2_final"] > 0.0
     assert sorted(_cache_entries() - before) == []
+
+
+def test_every_form_constant_and_expression_goes_through_fem_cell_forms():
+    """The contract of fem_cell.forms holds only if nothing bypasses it: no module but
+    fem_cell/forms.py calls fem.form, fem.Constant or fem.Expression directly."""
+    import re
+
+    import fem_cell
+
+    root = Path(fem_cell.__file__).parent
+    direct = re.compile(r"\bfem\.(form|Constant|Expression)\(")
+    offenders = [f"{p.relative_to(root)}:{i}" for p in sorted(root.rglob("*.py"))
+                 if p.name != "forms.py" or p.parent != root
+                 for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+                 if direct.search(line)]
+    assert offenders == []
