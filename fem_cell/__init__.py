@@ -16,6 +16,9 @@ Python API (imported on first use)::
     fem_cell.anneal_job(cfg, "out/anneal", MPI.COMM_WORLD)  # the CLI's job, run folder
     fem_cell.expose_job(cfg.with_exposure(gas="air", relative_humidity="40 %"),
                         "out/air40", MPI.COMM_WORLD)
+    df = fem_cell.read_spectrum("measured.csv")           # DataFrame, Ω cm² columns
+    fit = fem_cell.fit_spectrum(df, MPI.COMM_SELF)        # the model fitted to it
+    fit.params, fit.stderr, fit.plot("nyquist")
 
 Every function that computes takes the MPI communicator explicitly.
 """
@@ -34,6 +37,8 @@ _API = {
     "cell_impedance": "fem_cell.jobs.impedance",
     "impedance_job": "fem_cell.jobs.impedance",
     "reproduce_job": "fem_cell.jobs.reproduce",
+    "read_spectrum": ("fem_cell.analysis.measured", "read_spectrum_frame"),
+    "fit_spectrum": "fem_cell.studies.fit_spectrum",
 }
 
 __all__ = ["__version__", *_API]
@@ -48,5 +53,7 @@ def __getattr__(name: str):
         except PackageNotFoundError:  # pragma: no cover - running from a source tree
             return "0.0.0+unknown"
     if name in _API:
-        return getattr(import_module(_API[name]), name)
+        where = _API[name]
+        module, attr = where if isinstance(where, tuple) else (where, name)
+        return getattr(import_module(module), attr)
     raise AttributeError(f"module 'fem_cell' has no attribute {name!r}")

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fem_cell.constants import ZERO_CELSIUS
 from fem_cell.errors import InputError
 
 #: fewest frequencies of a spectrum that can be fitted
@@ -48,6 +49,10 @@ IM = ("z_imag_ohm_cm2", "z_im_ohm_cm2", "z_im_ohm", "z_im", "zim", "z''", "im(z)
       "imag", "zimag", "im(z)/ohm", "z''/ohm")
 NEG_IM = ("-z_im_ohm_cm2", "-z_im_ohm", "-z_im", "-zim", "-z''", "-im(z)", "minus_z_im",
           "-im(z)/ohm", "-z''/ohm", "minus_z_im_ohm_cm2")
+
+
+#: the columns of a spectrum as a DataFrame (Ω cm², Z = Z′ + i Z″)
+FRAME_COLUMNS = ("frequency_Hz", "Z_real_ohm_cm2", "Z_imag_ohm_cm2")
 
 
 class MeasuredDataError(InputError):
@@ -74,6 +79,40 @@ class MeasuredSpectrum:
     temperature: float | None = None
     label: str = ""
     notes: list[str] = field(default_factory=list)
+
+    def to_pandas(self):
+        """A DataFrame with unit-suffixed columns ``frequency_Hz``, ``Z_real_ohm_cm2``,
+        ``Z_imag_ohm_cm2``, ``Z_mod_ohm_cm2``, ``phase_deg``; ``.attrs`` hold ``source``,
+        ``label``, ``area_cm2``, ``temperature_K`` and ``notes``."""
+        import pandas as pd
+
+        Z = self.Z_ohm_cm2
+        df = pd.DataFrame({FRAME_COLUMNS[0]: self.frequencies, FRAME_COLUMNS[1]: Z.real,
+                           FRAME_COLUMNS[2]: Z.imag, "Z_mod_ohm_cm2": np.abs(Z),
+                           "phase_deg": np.degrees(np.angle(Z))})
+        df.attrs.update(source=self.source, label=self.label, area_cm2=self.area_cm2,
+                        temperature_K=self.temperature, notes=list(self.notes))
+        return df
+
+    @classmethod
+    def from_pandas(cls, df, *, label: str = "") -> MeasuredSpectrum:
+        """The spectrum of a DataFrame with the columns of :meth:`to_pandas` (e.g. one
+        from :func:`read_spectrum_frame`, perhaps edited), checked like a file."""
+        missing = [c for c in FRAME_COLUMNS if c not in df.columns]
+        if missing:
+            raise MeasuredDataError(f"a spectrum table needs the columns {FRAME_COLUMNS}; "
+                                    f"missing {missing}")
+        a = df[list(FRAME_COLUMNS)].to_numpy(dtype=float)
+        if not np.all(np.isfinite(a)):
+            raise MeasuredDataError("a spectrum table has NaN or infinite values; drop those "
+                                    "rows")
+        source = str(df.attrs.get("source", "DataFrame"))
+        s = _spectrum(a[:, 0], a[:, 1] + 1j * a[:, 2], source, "ohm_cm2", None,
+                      label or str(df.attrs.get("label", "")) or "data")
+        s.area_cm2 = df.attrs.get("area_cm2")
+        s.temperature = df.attrs.get("temperature_K")
+        s.notes = list(df.attrs.get("notes", []))
+        return s
 
 
 def _norm(name: str) -> str:
@@ -185,6 +224,30 @@ def read_spectrum(path: str | Path, *, units: str | None = None,
     return _spectrum(f, Z, str(p), units or "ohm", area_cm2, label or p.stem)
 
 
+def read_spectrum_frame(path: str | Path, *, units: str | None = None,
+                        area_cm2: float | None = None, imag_sign: int | None = None,
+                        temperature_C: float | None = None, label: str = ""):
+    """``fem_cell.read_spectrum``: a measured spectrum as a pandas DataFrame.
+
+    Reads like :func:`read_spectrum` (CSV conventions in the module docstring; instrument
+    files through pyimpspec) and returns :meth:`MeasuredSpectrum.to_pandas`: columns
+    ``frequency_Hz``, ``Z_real_ohm_cm2``, ``Z_imag_ohm_cm2`` (per unit electrode area,
+    Z″ < 0 capacitive), ``Z_mod_ohm_cm2``, ``phase_deg``; ``.attrs``: ``source``,
+    ``label``, ``area_cm2``, ``temperature_K`` (from ``temperature_C``), ``notes``.
+
+    Example::
+
+        import fem_cell
+        df = fem_cell.read_spectrum("docs/examples/spectrum_circuit.csv", units="ohm",
+                                    area_cm2=0.01)
+        df.plot(x="Z_real_ohm_cm2", y="Z_imag_ohm_cm2")
+    """
+    s = read_spectrum(path, units=units, area_cm2=area_cm2, imag_sign=imag_sign, label=label)
+    if temperature_C is not None:
+        s.temperature = float(temperature_C) + ZERO_CELSIUS
+    return s.to_pandas()
+
+
 def _spectrum(f: np.ndarray, Z: np.ndarray, source: str, unit: str | None,
               area_cm2: float | None, label: str) -> MeasuredSpectrum:
     if f.size < MIN_POINTS:
@@ -217,5 +280,5 @@ def _spectrum(f: np.ndarray, Z: np.ndarray, source: str, unit: str | None,
                             notes)
 
 
-__all__ = ["MIN_POINTS", "MeasuredDataError", "MeasuredSpectrum", "read_spectrum",
-           "read_spectrum_csv"]
+__all__ = ["FRAME_COLUMNS", "MIN_POINTS", "MeasuredDataError", "MeasuredSpectrum",
+           "read_spectrum", "read_spectrum_csv", "read_spectrum_frame"]

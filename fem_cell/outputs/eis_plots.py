@@ -94,14 +94,13 @@ def plot_bode(path: str | Path, f, Z, fit=None, title: str = "") -> None:
     save_figure(fig, path)
 
 
-__all__ = ["plot_bode", "plot_nyquist"]
+__all__ = ["bode_fit_figure", "nyquist_fit_figure", "plot_bode", "plot_fit_overlay", "plot_nyquist",
+           "residual_fit_figure"]
 
 
-def plot_fit_overlay(spectra, models, nyquist_path, bode_path, residual_path,
-                     weighting: str = "modulus") -> None:
-    """Measured spectra (markers) and the fitted model (lines): Nyquist, Bode (|Z| and
-    phase), and the relative residuals of Z′ and Z″ against frequency."""
-
+def nyquist_fit_figure(spectra, models):
+    """Nyquist overlay (a matplotlib Figure): measured spectra (markers), the fitted
+    model (lines) with decade markers."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 5.2))
     for k, (s, Zm) in enumerate(zip(spectra, models, strict=True)):
@@ -120,9 +119,12 @@ def plot_fit_overlay(spectra, models, nyquist_path, bode_path, residual_path,
     ax.set_aspect("equal", adjustable="datalim")
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    fig.savefig(nyquist_path, dpi=120)
-    plt.close(fig)
+    return fig
 
+
+def bode_fit_figure(spectra, models):
+    """Bode overlay (|Z| and phase against frequency), data markers and model lines."""
+    plt = pyplot()
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(6.4, 5.6), sharex=True)
     for k, (s, Zm) in enumerate(zip(spectra, models, strict=True)):
         c = f"C{k % 10}"
@@ -137,9 +139,12 @@ def plot_fit_overlay(spectra, models, nyquist_path, bode_path, residual_path,
     a2.set_xlabel("frequency (Hz)")
     a1.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(bode_path, dpi=120)
-    plt.close(fig)
+    return fig
 
+
+def residual_fit_figure(spectra, models, weighting: str = "modulus"):
+    """Relative residuals of Z′ and Z″ (model − data, % of |Z_data|) against frequency."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for k, (s, Zm) in enumerate(zip(spectra, models, strict=True)):
         c = f"C{k % 10}"
@@ -154,5 +159,16 @@ def plot_fit_overlay(spectra, models, nyquist_path, bode_path, residual_path,
     ax.set_title(f"relative residuals ({weighting} weighting)", fontsize=9)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(residual_path, dpi=120)
-    plt.close(fig)
+    return fig
+
+
+def plot_fit_overlay(spectra, models, nyquist_path, bode_path, residual_path,
+                     weighting: str = "modulus") -> None:
+    """Write the three fit pictures: :func:`nyquist_fit_figure`, :func:`bode_fit_figure`
+    and :func:`residual_fit_figure`."""
+    plt = pyplot()
+    for fig, path in ((nyquist_fit_figure(spectra, models), nyquist_path),
+                      (bode_fit_figure(spectra, models), bode_path),
+                      (residual_fit_figure(spectra, models, weighting), residual_path)):
+        fig.savefig(path, dpi=120)
+        plt.close(fig)

@@ -42,7 +42,8 @@ from typing import Any
 import numpy as np
 
 from fem_cell.analysis import eis
-from fem_cell.analysis.measured import MeasuredSpectrum
+from fem_cell.analysis.measured import MeasuredSpectrum, read_spectrum
+from fem_cell.constants import ZERO_CELSIUS
 from fem_cell.errors import FemCellError, InputError, on_root
 from fem_cell.jobs.impedance import model_spectrum
 from fem_cell.jobs.interrupts import NO_GUARD
@@ -104,6 +105,39 @@ class SpectrumFit:
                              "temperature_K": s.temperature, "notes": s.notes}
                             for s in self.spectra],
                 "warnings": self.warnings}
+
+    @property
+    def params(self) -> dict[str, float]:
+        """Fitted values by configuration key, in the configuration's units."""
+        return {p["key"]: p["value"] for p in self.parameters}
+
+    @property
+    def stderr(self) -> dict[str, float]:
+        """Standard errors by configuration key, in the configuration's units."""
+        return {p["key"]: p["stderr"] for p in self.parameters}
+
+    def to_pandas(self):
+        """The parameter table (one row per free key: unit, initial, value, stderr,
+        relative_stderr, factor, lower, upper) as a DataFrame indexed by key."""
+        import pandas as pd
+
+        return pd.DataFrame(self.parameters).set_index("key")
+
+    def plot(self, kind: str = "nyquist", path: str | Path | None = None):
+        """The data and the fitted model as a matplotlib Figure: ``kind`` = ``"nyquist"``,
+        ``"bode"`` or ``"residuals"``; saved to ``path`` when given."""
+        from fem_cell.outputs import eis_plots
+
+        makers = {"nyquist": lambda: eis_plots.nyquist_fit_figure(self.spectra, self.model),
+                  "bode": lambda: eis_plots.bode_fit_figure(self.spectra, self.model),
+                  "residuals": lambda: eis_plots.residual_fit_figure(
+                      self.spectra, self.model, self.weighting)}
+        if kind not in makers:
+            raise ValueError(f"kind {kind!r}: one of {sorted(makers)}")
+        fig = makers[kind]()
+        if path is not None:
+            fig.savefig(path, dpi=120)
+        return fig
 
     def overlay_toml(self) -> str:
         """A user-config overlay with the fitted values (dotted keys as TOML tables)."""
@@ -242,6 +276,73 @@ def fit_spectra(base_config, spectra: Sequence[MeasuredSpectrum], comm, *,
     return res
 
 
+def fit_spectrum(data, comm, config=None, *, free: Sequence[str] = DEFAULT_FREE,
+                 temperature_C: float | Sequence[float] | None = None, state=None,
+                 weighting: str = "modulus", units: str | None = None,
+                 area_cm2: float | None = None, imag_sign: int | None = None,
+                 initial: dict[str, float] | None = None,
+                 progress: bool = False) -> SpectrumFit:
+    """``fem_cell.fit_spectrum``: fit the model to measured spectra, in memory (collective).
+
+    Args:
+        data: a file path, a DataFrame from ``fem_cell.read_spectrum``, a
+            :class:`MeasuredSpectrum`, or a list of these (fitted jointly).
+        comm: the communicator the model runs on (e.g. ``MPI.COMM_SELF``).
+        config: None (built-in cell), a user-config path or dict.
+        free: configuration keys to fit (default :data:`DEFAULT_FREE`).
+        temperature_C: each spectrum's temperature (°C): one value for all, one per
+            spectrum, or None (a table's ``temperature_K`` attribute, else 25 °C).
+        state: None (pristine), ``"exposed"``, or a checkpoint / run folder.
+        weighting: ``"modulus"`` or ``"proportional"`` (module docstring).
+        units, area_cm2, imag_sign: how to read files (:func:`read_spectrum`).
+        initial: start values by key (config units; default the configuration's).
+
+    Returns:
+        :class:`SpectrumFit`: ``.params`` and ``.stderr`` (dicts by key, config units),
+        ``.to_pandas()``, ``.plot()``, ``.overlay_toml()``.
+
+    Example::
+
+        from mpi4py import MPI
+        import fem_cell
+        fit = fem_cell.fit_spectrum("docs/examples/spectrum_circuit.csv", MPI.COMM_SELF,
+                                    units="ohm", area_cm2=0.01)
+        fit.params["degraded_layer.pristine_resistance"]      # Ω cm²
+        fit.plot("nyquist", "nyquist.png")
+    """
+    items = list(data) if isinstance(data, (list, tuple)) else [data]
+    if not items:
+        raise FitSpectrumError("no spectra to fit")
+    temps = (temperature_C if isinstance(temperature_C, (list, tuple)) else
+             [temperature_C] * len(items))
+    if len(temps) != len(items):
+        raise FitSpectrumError(f"{len(temps)} temperatures for {len(items)} spectra")
+
+    def read():
+        out = []
+        for item, t in zip(items, temps, strict=True):
+            if isinstance(item, MeasuredSpectrum):
+                s = item
+            elif isinstance(item, (str, Path)):
+                s = read_spectrum(item, units=units, area_cm2=area_cm2, imag_sign=imag_sign)
+            elif hasattr(item, "columns"):
+                s = MeasuredSpectrum.from_pandas(item)
+            else:
+                raise FitSpectrumError(f"cannot fit a {type(item).__name__}: give a file, a "
+                                       "DataFrame from fem_cell.read_spectrum or a "
+                                       "MeasuredSpectrum")
+            if t is not None:
+                if not -100.0 <= float(t) <= 400.0:
+                    raise FitSpectrumError(f"temperature {t:g} °C: outside -100..400 °C")
+                s.temperature = float(t) + ZERO_CELSIUS
+            out.append(s)
+        return out
+
+    spectra = on_root(comm, read)
+    return fit_spectra(config, spectra, comm, free=list(free), states=[state] * len(spectra),
+                       weighting=weighting, initial=initial, progress=progress)
+
+
 def _parameters(free, base_config, comm, initial: dict[str, float]) -> list[FitParameter]:
     """FitParameters of the free keys: log10, bounds start ÷/× BOUND_FACTOR, unit and form
     as the configuration writes the key."""
@@ -344,4 +445,4 @@ def _write_table(res: SpectrumFit, path: Path) -> None:
 
 
 __all__ = ["DEFAULT_FREE", "FitSpectrumError", "SpectrumFit", "fit_spectra",
-           "fit_spectrum_job", "residuals"]
+           "fit_spectrum", "fit_spectrum_job", "residuals"]

@@ -4,7 +4,7 @@ project's own impedance.csv, and one clear error per bad file."""
 import numpy as np
 import pytest
 
-from fem_cell.analysis.measured import MeasuredDataError, read_spectrum
+from fem_cell.analysis.measured import MeasuredDataError, MeasuredSpectrum, read_spectrum
 from fem_cell.outputs.impedance_tables import write_spectrum_csv
 
 pytestmark = pytest.mark.unit
@@ -75,3 +75,40 @@ def test_instrument_file_without_pyimpspec_says_so(tmp_path):
     else:  # pragma: no cover - with pyimpspec the (empty) file is refused by its parser
         with pytest.raises(MeasuredDataError):
             read_spectrum(p)
+
+
+def test_read_spectrum_frame_columns_units_and_round_trip(tmp_path):
+    """fem_cell.read_spectrum: a DataFrame with unit-suffixed columns (Ω cm²), attrs with
+    the source, area and temperature; MeasuredSpectrum.from_pandas reads it back."""
+    import fem_cell
+    from fem_cell.analysis.measured import FRAME_COLUMNS
+
+    f = np.logspace(0, 5, 11)
+    Z = 100.0 / (1 + 1j * f / 1e3)                   # Ω for 0.5 cm²
+    path = tmp_path / "cell.csv"
+    path.write_text("freq/Hz,Re(Z)/Ohm,-Im(Z)/Ohm\n" + "\n".join(
+        f"{a:.12e},{z.real:.12e},{-z.imag:.12e}" for a, z in zip(f, Z, strict=True)))
+    df = fem_cell.read_spectrum(path, units="ohm", area_cm2=0.5, temperature_C=60)
+    assert list(df.columns[:3]) == list(FRAME_COLUMNS)
+    assert {"Z_mod_ohm_cm2", "phase_deg"} <= set(df.columns)
+    np.testing.assert_allclose(df["frequency_Hz"], f, rtol=1e-12)
+    np.testing.assert_allclose(df["Z_real_ohm_cm2"] + 1j * df["Z_imag_ohm_cm2"], 0.5 * Z,
+                               rtol=1e-11)
+    np.testing.assert_allclose(df["phase_deg"], np.degrees(np.angle(Z)), rtol=1e-10)
+    assert df.attrs["area_cm2"] == 0.5
+    assert df.attrs["temperature_K"] == pytest.approx(333.15)
+    s = MeasuredSpectrum.from_pandas(df)
+    np.testing.assert_allclose(s.Z_ohm_cm2, 0.5 * Z, rtol=1e-11)
+    assert s.temperature == pytest.approx(333.15) and s.area_cm2 == 0.5
+
+
+def test_from_pandas_refuses_a_table_without_the_columns_or_with_nan():
+    import pandas as pd
+
+    with pytest.raises(MeasuredDataError, match="missing"):
+        MeasuredSpectrum.from_pandas(pd.DataFrame({"f": [1.0, 2.0]}))
+    df = pd.DataFrame({"frequency_Hz": np.arange(1.0, 7.0), "Z_real_ohm_cm2": 1.0,
+                       "Z_imag_ohm_cm2": -1.0})
+    df.loc[2, "Z_real_ohm_cm2"] = np.nan
+    with pytest.raises(MeasuredDataError, match="NaN"):
+        MeasuredSpectrum.from_pandas(df)

@@ -49,3 +49,23 @@ def test_shipped_example_file_is_the_circuit_with_noise():
     assert np.abs(s.Z_ohm_cm2.imag / Z.imag - 1).max() < 0.04
     kk = kramers_kronig_checked(s.frequencies, s.Z_ohm_cm2)
     assert kk.residual_max < KK_ACCEPT
+
+
+def test_python_api_on_the_shipped_example(tmp_path):
+    """The docs' Python example: fem_cell.read_spectrum → fem_cell.fit_spectrum → .params,
+    .stderr, .to_pandas(), .plot(); every value within 3 standard errors of the truth."""
+    import fem_cell
+
+    df = fem_cell.read_spectrum(example_spectrum.OUT, units="ohm",
+                                area_cm2=example_spectrum.AREA_CM2)
+    fit = fem_cell.fit_spectrum(df, MPI.COMM_SELF)
+    assert set(fit.params) == set(DEFAULT_FREE) == set(fit.stderr)
+    for key, value in fit.params.items():
+        assert abs(value - example_spectrum.TRUTH[key]) < 3 * fit.stderr[key], key
+    table = fit.to_pandas()
+    assert table.loc["degraded_layer.pristine_resistance", "unit"] == "Ohm cm2"
+    fig = fit.plot("nyquist", tmp_path / "n.png")
+    assert (tmp_path / "n.png").stat().st_size > 10_000
+    assert fig.axes[0].get_xlabel() == "Z′ (Ω cm²)"
+    with pytest.raises(ValueError, match="kind"):
+        fit.plot("polar")
