@@ -85,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
                         "folder = its last state); CONFIG defaults to the one that wrote it")
     a.add_argument("--heat-only", action="store_true",
                    help="solve heat only (no exposure, no proton transport)")
+    a.add_argument("--data", type=Path, metavar="CSV",
+                   help="a measured R(t) history (time since the program's start; "
+                        "R_25C_ohm_cm2 or R_T_ohm_cm2, see docs/model.md) to overlay on "
+                        "R_interface.png and compare in data_comparison.csv / summary.json")
+    a.add_argument("--area-cm2", type=float, metavar="A",
+                   help="electrode area, for a --data history in Ω")
     _program_flags(a)
     _exposure_flags(a, "--exposure-temperature-C")
     e = _job_parser(sub, "expose", "the exposed state of the cell (before the anneal)",
@@ -474,9 +480,16 @@ def _anneal(cfg, args, comm, guard, state, provenance) -> int:
                    f"{cfg.anneal.max_temperature - 273.15:.1f} °C, {comm.size} MPI rank(s) "
                    f"-> {args.out}", err=False)
 
+    data = None
+    if args.data is not None:
+        from fem_cell.analysis.measured import read_history
+
+        data = on_root(comm, lambda: read_history(args.data, area_cm2=args.area_cm2))
+    elif args.area_cm2 is not None:
+        raise FemCellError("--area-cm2 is for a --data history in Ω; give --data too")
     res = anneal_job(cfg, args.out, comm, overwrite=args.overwrite, progress=not args.quiet,
                      guard=guard, announce=banner, restart=state, provenance=provenance,
-                     chemistry=not args.heat_only)
+                     chemistry=not args.heat_only, data=data)
     s = res.summary
     _say(comm, f"fem-cell anneal: done in {res.wall_time:.1f} s ({s['dofs']} DOFs, "
                f"{s['steps_accepted']} steps, {s['steps_rejected']} rejected); film mean − "
@@ -487,6 +500,13 @@ def _anneal(cfg, args, comm, guard, state, provenance) -> int:
         _say(comm, f"fem-cell anneal: R_interface (25 °C) {s['R_interface_ohm_cm2_initial']:.1f} "
                    f"-> {s['R_interface_ohm_cm2']:.2f} Ω cm²; {gone:.1f} % of the protons "
                    "left LiCoO2", err=False)
+    if "data_comparison" in s:
+        d = s["data_comparison"]
+        _say(comm, f"fem-cell anneal: measured history {args.data}: {d['points']} points, "
+                   f"model − data rms {100 * d['rms_relative_difference']:.1f} %, max "
+                   f"{100 * d['max_relative_difference']:.1f} % (data_comparison.csv)"
+                   + (f"; {d['outside_model_time']} point(s) after the program's end left out"
+                      if d["outside_model_time"] else ""), err=False)
     return 0
 
 

@@ -248,6 +248,159 @@ def read_spectrum_frame(path: str | Path, *, units: str | None = None,
     return s.to_pandas()
 
 
+# ----------------------------------------------------------- resistance histories --
+#: time column names → seconds per unit
+HISTORY_TIME = {"time_s": 1.0, "t_s": 1.0, "time/s": 1.0, "time(s)": 1.0, "time": 1.0,
+                "time_min": 60.0, "t_min": 60.0, "time/min": 60.0, "time(min)": 60.0,
+                "time_h": 3600.0, "t_h": 3600.0, "time/h": 3600.0, "time(h)": 3600.0}
+#: resistance column names → which model resistance they are: at 25 °C (after cooling:
+#: the model's R_interface_ohm_cm2) or at the measurement's temperature (in situ:
+#: R_interface_T_ohm_cm2)
+HISTORY_R = {"r_interface_ohm_cm2": "25C", "r_25c_ohm_cm2": "25C", "r_25c": "25C",
+             "r_25c_ohm": "25C", "r_interface_t_ohm_cm2": "T", "r_t_ohm_cm2": "T", "r_t": "T",
+             "r_t_ohm": "T"}
+HISTORY_T = {"t_c": "C", "temperature_c": "C", "t/°c": "C", "t/degc": "C", "t_k": "K",
+             "temperature_k": "K", "t/k": "K"}
+
+
+@dataclass
+class MeasuredHistory:
+    """A measured interface-resistance history.
+
+    Attributes:
+        times: s since the start of the anneal program, ascending.
+        R_ohm_cm2: the interface resistance × area (Ω cm²).
+        at: ``"25C"`` (measured at 25 °C, compared with the model's R_interface_ohm_cm2)
+            or ``"T"`` (in situ at the sample's temperature: R_interface_T_ohm_cm2).
+        temperature: K per point, if the file has a temperature column (else None).
+        source: the file.
+    """
+
+    times: np.ndarray
+    R_ohm_cm2: np.ndarray
+    at: str
+    temperature: np.ndarray | None = None
+    source: str = ""
+    area_cm2: float | None = None
+
+    @property
+    def model_column(self) -> str:
+        """The anneal history column this history is compared with."""
+        return "R_interface_ohm_cm2" if self.at == "25C" else "R_interface_T_ohm_cm2"
+
+    def to_pandas(self):
+        """``time_s``, ``R_ohm_cm2`` (and ``T_C``) as a DataFrame; ``.attrs``: source, at."""
+        import pandas as pd
+
+        df = pd.DataFrame({"time_s": self.times, "R_ohm_cm2": self.R_ohm_cm2})
+        if self.temperature is not None:
+            df["T_C"] = self.temperature - ZERO_CELSIUS
+        df.attrs.update(source=self.source, at=self.at, area_cm2=self.area_cm2)
+        return df
+
+
+def read_history(path: str | Path, *, area_cm2: float | None = None) -> MeasuredHistory:
+    """An interface-resistance history R(t) from CSV (``#`` comments; , ; or tab).
+
+    Columns (header names, case and spaces ignored):
+
+    * time since the start of the anneal program: ``time_s`` / ``time_min`` / ``time_h``
+      (or ``t_s``, ``time/min``, …);
+    * the resistance, named by *where* it was measured: ``R_25C_ohm_cm2`` (or
+      ``R_interface_ohm_cm2``: at 25 °C, after cooling) or ``R_T_ohm_cm2`` (or
+      ``R_interface_T_ohm_cm2``: in situ, at the sample's temperature); ``_ohm`` instead
+      of ``_ohm_cm2`` with ``area_cm2``;
+    * optionally the temperature: ``T_C`` or ``T_K``.
+
+    Raises:
+        MeasuredDataError: one line saying what is wrong with the file.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise MeasuredDataError(f"{p}: no such file")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise MeasuredDataError(f"{p}: cannot read ({e})") from None
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        raise MeasuredDataError(f"{p}: no data")
+    try:
+        dialect = csv.Sniffer().sniff(lines[0], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    rows = list(csv.reader(lines, dialect))
+    header = [_norm(h) for h in rows[0]]
+    i_t = next((i for i, h in enumerate(header) if h in HISTORY_TIME), None)
+    i_r = next((i for i, h in enumerate(header) if h in HISTORY_R), None)
+    i_T = next((i for i, h in enumerate(header) if h in HISTORY_T), None)
+    if i_t is None:
+        raise MeasuredDataError(f"{p}: no time column in the header {rows[0]} (expected "
+                                "time_s, time_min or time_h)")
+    if i_r is None:
+        plain = any(h in ("r", "r_ohm_cm2", "r_ohm", "r/ohmcm2", "r_interface") for h in header)
+        hint = (" 'R' alone does not say where it was measured: name the column "
+                "R_25C_ohm_cm2 (at 25 °C, after cooling) or R_T_ohm_cm2 (in situ)") if plain \
+            else " (expected R_25C_ohm_cm2 or R_T_ohm_cm2)"
+        raise MeasuredDataError(f"{p}: no resistance column in the header {rows[0]};{hint}")
+    data = []
+    for k, r in enumerate(rows[1:], start=2):
+        cols = (i_t, i_r) if i_T is None else (i_t, i_r, i_T)
+        try:
+            vals = [float(r[i]) for i in cols]
+        except (ValueError, IndexError):
+            raise MeasuredDataError(f"{p}, line {k}: not numbers in the time, resistance"
+                                    f"{' and temperature' if i_T is not None else ''} "
+                                    f"columns: {r}") from None
+        if not all(math.isfinite(v) for v in vals):
+            raise MeasuredDataError(f"{p}, line {k}: NaN or infinite value {r}; remove the row")
+        data.append(vals)
+    a = np.array(data, dtype=float).reshape(len(data), -1)
+    if a.shape[0] < 2:
+        raise MeasuredDataError(f"{p}: {a.shape[0]} point(s); a history needs at least 2")
+    t = a[:, 0] * HISTORY_TIME[header[i_t]]
+    if np.any(t < 0) or np.any(np.diff(t) <= 0):
+        raise MeasuredDataError(f"{p}: times must be >= 0 and strictly increasing (time since "
+                                "the start of the anneal program)")
+    R = a[:, 1]
+    if np.any(R <= 0):
+        raise MeasuredDataError(f"{p}: resistances must be > 0 (found {R.min():g})")
+    unit = "ohm_cm2" if header[i_r].endswith("cm2") else (
+        "ohm" if header[i_r].endswith("ohm") else "ohm_cm2")
+    if unit == "ohm":
+        if area_cm2 is None or not area_cm2 > 0:
+            raise MeasuredDataError(f"{p}: R is in Ω; give the electrode area (--area-cm2) "
+                                    "to normalise it to Ω cm²")
+        R = R * area_cm2
+    elif area_cm2 is not None and header[i_r].endswith("cm2"):
+        raise MeasuredDataError(f"{p}: R is already in Ω cm²; an area ({area_cm2:g} cm²) "
+                                "would normalise it twice")
+    T = None
+    if i_T is not None:
+        T = a[:, 2] + (ZERO_CELSIUS if HISTORY_T[header[i_T]] == "C" else 0.0)
+        if np.any(T <= 0):
+            raise MeasuredDataError(f"{p}: temperatures must be above absolute zero")
+    return MeasuredHistory(t, R, HISTORY_R[header[i_r]], T, str(p),
+                           area_cm2 if unit == "ohm" else None)
+
+
+def compare_history(data: MeasuredHistory, times: np.ndarray, model_R: np.ndarray) -> dict:
+    """The model's R(t) (``times`` s, ``model_R`` Ω cm²) at the data's times
+    (log-linear interpolation) and the misfit: ``rms_rel`` = √mean(((R_model − R_data)/
+    R_data)²), ``max_rel``; points outside the model's time span are left out (counted
+    in ``outside``)."""
+    times, model_R = np.asarray(times, float), np.asarray(model_R, float)
+    inside = (data.times >= times[0]) & (data.times <= times[-1])
+    Rm = np.full(data.times.shape, np.nan)
+    Rm[inside] = np.exp(np.interp(data.times[inside], times, np.log(model_R)))
+    rel = (Rm - data.R_ohm_cm2) / data.R_ohm_cm2
+    ok = rel[inside]
+    return {"model_R_ohm_cm2": Rm, "relative_difference": rel,
+            "rms_rel": float(np.sqrt(np.mean(ok**2))) if ok.size else float("nan"),
+            "max_rel": float(np.max(np.abs(ok))) if ok.size else float("nan"),
+            "points": int(ok.size), "outside": int((~inside).sum())}
+
+
 def _spectrum(f: np.ndarray, Z: np.ndarray, source: str, unit: str | None,
               area_cm2: float | None, label: str) -> MeasuredSpectrum:
     if f.size < MIN_POINTS:
@@ -280,5 +433,6 @@ def _spectrum(f: np.ndarray, Z: np.ndarray, source: str, unit: str | None,
                             notes)
 
 
-__all__ = ["FRAME_COLUMNS", "MIN_POINTS", "MeasuredDataError", "MeasuredSpectrum",
-           "read_spectrum", "read_spectrum_csv", "read_spectrum_frame"]
+__all__ = ["FRAME_COLUMNS", "MIN_POINTS", "MeasuredDataError", "MeasuredHistory",
+           "MeasuredSpectrum", "compare_history", "read_history", "read_spectrum",
+           "read_spectrum_csv", "read_spectrum_frame"]

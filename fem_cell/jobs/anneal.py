@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from fem_cell._dolfinx import MPI, fem
+from fem_cell.analysis.measured import MeasuredHistory, compare_history
 from fem_cell.config import RunConfig
 from fem_cell.constants import ZERO_CELSIUS
 from fem_cell.domain import Domain
@@ -295,18 +296,43 @@ def summary_of(history: History, stats, model, chem, heat) -> dict:
     return out
 
 
-def write_run_outputs(result: JobResult, config: RunConfig, job: Job) -> None:
+def compare_with_data(result: JobResult, data: MeasuredHistory) -> dict:
+    """The run's R(t) against a measured history: the summary entry (``data_comparison``)
+    and the per-point table (``data_comparison.csv``'s columns)."""
+    h = result.history
+    cmp = compare_history(data, h.column("time_s"), h.column(data.model_column))
+    entry = {"file": data.source, "model_column": data.model_column, "points": cmp["points"],
+             "outside_model_time": cmp["outside"], "rms_relative_difference": cmp["rms_rel"],
+             "max_relative_difference": cmp["max_rel"]}
+    table = {"time_s": data.times, "R_data_ohm_cm2": data.R_ohm_cm2,
+             "R_model_ohm_cm2": cmp["model_R_ohm_cm2"],
+             "relative_difference": cmp["relative_difference"]}
+    return {"summary": entry, "table": table}
+
+
+def _write_comparison(table: dict, path: Path) -> None:
+    cols = list(table)
+    rows = zip(*(np.asarray(table[c], dtype=float) for c in cols), strict=True)
+    path.write_text(",".join(cols) + "\n" + "".join(
+        ",".join(f"{v:.9g}" for v in r) + "\n" for r in rows), encoding="utf-8")
+
+
+def write_run_outputs(result: JobResult, config: RunConfig, job: Job,
+                      data: MeasuredHistory | None = None) -> None:
     """Plots, renders and profile tables (after the time loop); collective."""
     heat = result.details["heat"]
     comm = result.model.comm
     chem = result.details["chemistry"]
     history = result.history
     out_times = result.details["output_times"]
+    if data is not None and comm.rank == 0:
+        _write_comparison(compare_with_data(result, data)["table"],
+                          job.file("data_comparison.csv"))
     if config.output.plots and comm.rank == 0:
         plots.plot_anneal_history(history, job.file("history.png"), title=config.title)
         if chem is not None:
             plots.plot_interface_resistance(history, job.file("R_interface.png"),
-                                            title=config.title)
+                                            title=config.title, data=data)
     profiles = result.tables.get("profiles")
     if profiles is not None and comm.rank == 0:
         profiles.write_csv(job.file("proton_profiles.csv"))
@@ -331,7 +357,7 @@ def write_run_outputs(result: JobResult, config: RunConfig, job: Job) -> None:
 def anneal_job(config: RunConfig, out: str | Path | None, comm: MPI.Comm, *,
                overwrite: bool = False, progress: bool = True, guard=NO_GUARD, announce=None,
                restart: str | Path | None = None, provenance: dict | None = None,
-               chemistry: bool = True) -> JobResult:
+               chemistry: bool = True, data: MeasuredHistory | None = None) -> JobResult:
     """``fem-cell anneal``: :func:`run_anneal` in a run folder that keeps its contract
     (:mod:`fem_cell.jobs.lifecycle`).
 
@@ -340,19 +366,27 @@ def anneal_job(config: RunConfig, out: str | Path | None, comm: MPI.Comm, *,
     checkpoint to continue from (it must not lie inside ``out``).  ``provenance``: how
     the configuration was made; stored in run.json and every checkpoint so
     ``--restart`` can rebuild it (:func:`fem_cell.jobs.state.config_for_state`).
+    ``data``: a measured R(t) history (:func:`fem_cell.analysis.measured.read_history`)
+    overlaid on ``R_interface.png``, compared point by point in ``data_comparison.csv`` and
+    summarised in ``summary.json`` (``data_comparison``: rms and max relative difference).
     """
     chemistry = bool(chemistry and config.chemistry is not None)
+    if data is not None and not chemistry:
+        raise FemCellError("a measured R(t) history (--data) needs the chemistry: the heat-only "
+                           "anneal has no interface resistance")
     prov = {**(provenance or {}), "fingerprint": config_fingerprint(config),
             "chemistry": chemistry}
-    inputs = tuple(p for p in (restart, config.mesh.file) if p is not None)
+    inputs = tuple(p for p in (restart, config.mesh.file, data and data.source) if p)
     with Job("anneal", out, comm, config=config, overwrite=overwrite, planned=OUTPUTS["anneal"],
              inputs=inputs, announce=announce, guard=guard, progress=progress,
              info={"dim": config.mesh.dim, "provenance": prov,
                    "restart": str(restart) if restart else None}) as job:
         res = run_anneal(config, comm, job=job, progress=progress, guard=guard, restart=restart,
                          checkpoint_meta={"provenance": prov}, chemistry=chemistry)
+        if data is not None:
+            res.summary["data_comparison"] = compare_with_data(res, data)["summary"]
         if job.folder is not None:
-            write_run_outputs(res, config, job)
+            write_run_outputs(res, config, job, data)
         st = res.details["stats"]
         return job.finish(res.summary, tables=res.tables, model=res.model, details=res.details,
                           dim=config.mesh.dim, dofs=res.summary["dofs"],
@@ -364,5 +398,5 @@ def anneal_job(config: RunConfig, out: str | Path | None, comm: MPI.Comm, *,
                           time_loop_s=st.wall_time, output_times_s=res.details["output_times"])
 
 
-__all__ = ["anneal_job", "checkpoint_name", "exposure_line", "output_times", "run_anneal",
-           "summary_of", "write_run_outputs"]
+__all__ = ["anneal_job", "checkpoint_name", "compare_with_data", "exposure_line",
+           "output_times", "run_anneal", "summary_of", "write_run_outputs"]

@@ -113,8 +113,10 @@ def render_temperature_2d(pvd: str | Path, t: float, T_plate_K: float, path: str
     p.close()
 
 
-def plot_interface_resistance(history, path: str | Path, title: str = "") -> None:
-    """R_interface(t) at 25 °C (and at the current temperature) over the program."""
+def plot_interface_resistance(history, path: str | Path, title: str = "", data=None) -> None:
+    """R_interface(t) at 25 °C (and at the current temperature) over the program;
+    ``data``: a measured history (:class:`~fem_cell.analysis.measured.MeasuredHistory`)
+    drawn as markers beside the model curve it is compared with."""
     plt = pyplot()
     t = history.column("time_s") / 60.0
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
@@ -122,6 +124,10 @@ def plot_interface_resistance(history, path: str | Path, title: str = "") -> Non
                 label="R_interface at 25 °C")
     ax.semilogy(t, history.column("R_interface_T_ohm_cm2"), "C0:",
                 label="R_interface at the current temperature")
+    if data is not None:
+        where = "at 25 °C" if data.at == "25C" else "in situ"
+        ax.semilogy(data.times / 60.0, data.R_ohm_cm2, "o", color="C3", ms=4, mfc="none",
+                    label=f"measured {where} ({Path(data.source).name})")
     ax.set_xlabel("time [min]")
     ax.set_ylabel("interface resistance [Ω cm²]")
     ax.grid(alpha=0.3, which="both")
