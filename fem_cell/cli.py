@@ -165,14 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     st_g.add_argument("--exposed", action="store_true", help="the cell after its exposure")
     fs.add_argument("--temperature-C", type=float, nargs="+", metavar="T",
                     help="temperature of each spectrum (°C; one value for all; default 25)")
-    fs.add_argument("--area-cm2", type=float, help="electrode area, for spectra in Ω")
-    u_g = fs.add_mutually_exclusive_group()
-    u_g.add_argument("--ohm", action="store_true", help="the data's Z is in Ω (needs "
-                     "--area-cm2)")
-    u_g.add_argument("--ohm-cm2", action="store_true", help="the data's Z is in Ω cm²")
-    fs.add_argument("--imag-sign", type=int, choices=(1, -1),
-                    help="the imaginary column holds Z'' (1) or -Z'' (-1) (default: from "
-                         "its header)")
+    _spectrum_reading_flags(fs)
     fs.add_argument("--weighting", choices=("modulus", "proportional"), default="modulus")
     m = sub.add_parser("mesh", help="build and write the stack mesh",
                        description="Build the tagged stack mesh and write it; the format follows "
@@ -210,6 +203,23 @@ def _impedance_parser(sub) -> None:
                    help="log-spaced frequencies (Hz, Hz, count); default 0.01 1e6 61")
     i.add_argument("--method", choices=("rom", "direct"), default="rom",
                    help="reduced-order sweep (default) or one factorisation per frequency")
+    i.add_argument("--data", type=Path, metavar="SPECTRUM",
+                   help="a measured spectrum (CSV or an instrument file) to overlay on the "
+                        "plots and compare in data_comparison.csv / summary.json; the sweep "
+                        "uses its frequencies unless --frequencies is given")
+    _spectrum_reading_flags(i)
+
+
+def _spectrum_reading_flags(p) -> None:
+    """How to read measured spectra (fit-spectrum inputs, impedance --data)."""
+    p.add_argument("--area-cm2", type=float, help="electrode area, for spectra in Ω")
+    u_g = p.add_mutually_exclusive_group()
+    u_g.add_argument("--ohm", action="store_true", help="the data's Z is in Ω (needs "
+                     "--area-cm2)")
+    u_g.add_argument("--ohm-cm2", action="store_true", help="the data's Z is in Ω cm²")
+    p.add_argument("--imag-sign", type=int, choices=(1, -1),
+                   help="the imaginary column holds Z'' (1) or -Z'' (-1) (default: from "
+                        "its header)")
 
 
 def _exposure_flags(p, temperature_flag: str, *aliases: str) -> None:
@@ -532,10 +542,21 @@ def _impedance(cfg, args, comm, guard, state, provenance) -> int:
         _say(comm, f"fem-cell impedance: cell {cfg.name}, {cfg.mesh.dim}-D, {what}, "
                    f"{args.eis_temperature_C:g} °C, {args.method} -> {args.out}", err=False)
 
+    data = None
+    if args.data is not None:
+        from fem_cell.analysis.measured import read_spectrum
+
+        units = "ohm" if args.ohm else ("ohm_cm2" if args.ohm_cm2 else None)
+        data = on_root(comm, lambda: read_spectrum(args.data, units=units,
+                                                   area_cm2=args.area_cm2,
+                                                   imag_sign=args.imag_sign))
+    elif args.area_cm2 is not None or args.ohm or args.ohm_cm2 or args.imag_sign is not None:
+        raise FemCellError("--area-cm2, --ohm, --ohm-cm2 and --imag-sign say how to read "
+                           "--data; give --data too")
     res = impedance_job(cfg, args.out, comm, state=state, temperature=T, frequencies=f,
                         method=args.method, overwrite=args.overwrite, progress=not args.quiet,
                         announce=banner, guard=guard, provenance=provenance,
-                        proton_fraction="exposed" if args.exposed else None)
+                        proton_fraction="exposed" if args.exposed else None, data=data)
     s = res.summary
     fit = ("no fit (" + s["fit_error"] + ")" if s.get("fit_error") and s.get("fit") is None
            else f"{s['R_interface_fit_ohm_cm2']:.2f} ± "
@@ -544,6 +565,12 @@ def _impedance(cfg, args, comm, guard, state, provenance) -> int:
     _say(comm, f"fem-cell impedance: R_interface {fit}, {s['R_interface_ohm_cm2']:.2f} (state); "
                f"Kramers-Kronig residual {kk}; {s['factorizations']} factorisations; outputs in "
                f"{args.out}", err=False)
+    if "data_comparison" in s:
+        d = s["data_comparison"]
+        _say(comm, f"fem-cell impedance: measured spectrum {args.data}: {d['points']} points, "
+                   f"|Z_model − Z_data|/|Z_data| rms {100 * d['rms_relative_residual']:.2f} %, "
+                   f"max {100 * d['max_relative_residual']:.2f} % (data_comparison.csv)",
+             err=False)
     return 0
 
 

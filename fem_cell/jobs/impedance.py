@@ -57,6 +57,7 @@ import numpy as np
 
 from fem_cell._dolfinx import MPI
 from fem_cell.analysis import eis
+from fem_cell.analysis.measured import MeasuredSpectrum
 from fem_cell.config import RunConfig
 from fem_cell.constants import ZERO_CELSIUS
 from fem_cell.jobs.interrupts import NO_GUARD
@@ -337,7 +338,8 @@ def impedance_job(config: RunConfig, out, comm: MPI.Comm, *, state=None,
                   temperature: float = 298.15, frequencies=None, method: str = "rom",
                   overwrite: bool = False, progress: bool = True, announce=None,
                   guard=NO_GUARD, provenance=None, field_frequencies=None,
-                  proton_fraction=None, compare_1d: bool = True) -> JobResult:
+                  proton_fraction=None, compare_1d: bool = True,
+                  data: MeasuredSpectrum | None = None) -> JobResult:
     """``fem-cell impedance``: the spectrum of a state in a run folder.
 
     Args:
@@ -357,14 +359,20 @@ def impedance_job(config: RunConfig, out, comm: MPI.Comm, *, state=None,
             :meth:`fem_cell.model.CellModel.operating_point`).
         compare_1d: 2-D: also run the 1-D model of the same configuration in-process and
             report the differences (pristine/exposed/uniform operating points).
+        data: a measured spectrum (:func:`fem_cell.analysis.measured.read_spectrum`),
+            overlaid on nyquist.png / bode.png and compared at its own frequencies
+            (``data_comparison.csv``, ``summary["data_comparison"]``); without
+            ``frequencies`` the sweep uses the data's.
 
     Returns:
         A :class:`~fem_cell.jobs.lifecycle.JobResult`: ``summary`` (:meth:`CellImpedance.summary`),
         ``tables["spectrum"]``, ``details["impedance"]`` (the :class:`CellImpedance`).
     """
+    if data is not None and frequencies is None:
+        frequencies = data.frequencies
     f = check_frequencies(frequencies)
     prov = {**(provenance or {}), "fingerprint": config_fingerprint(config)}
-    inputs = tuple(p for p in (state, config.mesh.file) if p is not None)
+    inputs = tuple(p for p in (state, config.mesh.file, data and data.source) if p)
     with Job("impedance", out, comm, config=config, overwrite=overwrite,
              planned=OUTPUTS["impedance"], inputs=inputs, announce=announce, guard=guard,
              progress=progress,
@@ -382,6 +390,12 @@ def impedance_job(config: RunConfig, out, comm: MPI.Comm, *, state=None,
                 if res.dim == 2 and job.folder is not None:
                     summary["field_frequencies_Hz"] = _field_maps(job, res, cm, solver,
                                                                   field_frequencies)
+                if data is not None:
+                    same = (data.frequencies.size == f.size
+                            and np.allclose(data.frequencies, f, rtol=1e-12))
+                    Zm = res.Z_ohm_cm2 if same else np.asarray(
+                        solver.sweep(data.frequencies, method).impedance_ohm_cm2)
+                    summary["data_comparison"] = _compare_spectrum(job, data, Zm)
             finally:
                 solver.destroy()
         finally:
@@ -392,9 +406,9 @@ def impedance_job(config: RunConfig, out, comm: MPI.Comm, *, state=None,
                                                    temperature, f, method, job.say)
         if comm.rank == 0 and job.folder is not None:
             eis_plots.plot_nyquist(job.file("nyquist.png"), f, res.Z_ohm_cm2, res.fit,
-                                   title=_title(config, res), zoom=_zoom(res))
+                                   title=_title(config, res), zoom=_zoom(res), data=data)
             eis_plots.plot_bode(job.file("bode.png"), f, res.Z_ohm_cm2, res.fit,
-                                title=_title(config, res))
+                                title=_title(config, res), data=data)
         comm.Barrier()
         job.check()  # a signal during the last stage: interrupted, not completed
         kk = "skipped" if res.kk is None else f"{res.kk.residual_max:.2e}"
@@ -405,6 +419,23 @@ def impedance_job(config: RunConfig, out, comm: MPI.Comm, *, state=None,
                                                                      res.Z_ohm_cm2)},
                           details={"impedance": res}, dim=res.dim, dofs=res.dofs,
                           factorizations=int(res.sweep.n_factorizations))
+
+
+def _compare_spectrum(job: Job, data: MeasuredSpectrum, Z_model: np.ndarray) -> dict:
+    """Model vs measured spectrum at the data's frequencies: ``data_comparison.csv`` and
+    the summary entry (relative residual |Z_model − Z_data|/|Z_data|: rms and max)."""
+    Zd = data.Z_ohm_cm2
+    rel = np.abs(Z_model - Zd) / np.abs(Zd)
+    if job.folder is not None and job.comm.rank == 0:
+        rows = "".join(f"{a:.9g},{zd.real:.9g},{zd.imag:.9g},{zm.real:.9g},{zm.imag:.9g},"
+                       f"{r:.6g}\n" for a, zd, zm, r in zip(data.frequencies, Zd, Z_model, rel,
+                                                            strict=True))
+        job.file("data_comparison.csv").write_text(
+            "frequency_Hz,Z_data_real_ohm_cm2,Z_data_imag_ohm_cm2,Z_model_real_ohm_cm2,"
+            "Z_model_imag_ohm_cm2,relative_residual\n" + rows, encoding="utf-8")
+    return {"file": data.source, "points": int(rel.size),
+            "rms_relative_residual": float(np.sqrt(np.mean(rel**2))),
+            "max_relative_residual": float(rel.max())}
 
 
 def _write_tables(job: Job, res: CellImpedance) -> None:

@@ -15,20 +15,25 @@ from fem_cell.outputs.plots import pyplot, save_figure
 
 
 def plot_nyquist(path: str | Path, f, Z, fit=None, title: str = "",
-                 label: str = "FEM", zoom: tuple[float, float] | None = None) -> None:
+                 label: str = "FEM", zoom: tuple[float, float] | None = None,
+                 data=None) -> None:
     """−Z'' vs Z' (Ω cm², equal axes), decades of frequency marked, fit overlaid.
 
     The low-frequency capacitive tail of the diffusion can be orders of magnitude taller
     than the arcs; the view is limited to the real span of the spectrum above 1 Hz so
     the arcs stay visible (the full tail is in bode.png).  ``zoom`` = (Z'min, Z'max) in
     Ω cm² adds an inset (equal axes) of that span, e.g. around the interface arcs that
-    are small next to the Li3PO4 bulk arc.
+    are small next to the Li3PO4 bulk arc.  ``data``: a measured spectrum
+    (:class:`~fem_cell.analysis.measured.MeasuredSpectrum`) drawn as open markers.
     """
     plt = pyplot()
     f = np.asarray(f, float)
     Z = np.asarray(Z, complex)
     fig, ax = plt.subplots(figsize=(7, 5))
     ax.plot(Z.real, -Z.imag, "o", ms=3.5, color="C0", label=label)
+    if data is not None:
+        ax.plot(data.Z_ohm_cm2.real, -data.Z_ohm_cm2.imag, "s", ms=4, mfc="none", color="k",
+                label=f"measured ({data.label or Path(data.source).name})")
     if fit is not None:
         ax.plot(fit.Z_fit.real, -fit.Z_fit.imag, "-", color="C3", lw=1.2,
                 label=f"fit {fit.circuit}")
@@ -55,6 +60,10 @@ def plot_nyquist(path: str | Path, f, Z, fit=None, title: str = "",
         ins = ax.inset_axes([0.56, 0.56, 0.42, 0.42])
         m = (Z.real >= z0) & (Z.real <= z1)
         ins.plot(Z.real[m], -Z.imag[m], "o", ms=2.5, color="C0")
+        if data is not None:
+            md = (data.Z_ohm_cm2.real >= z0) & (data.Z_ohm_cm2.real <= z1)
+            ins.plot(data.Z_ohm_cm2.real[md], -data.Z_ohm_cm2.imag[md], "s", ms=3,
+                     mfc="none", color="k")
         if fit is not None:
             mf = (fit.Z_fit.real >= z0) & (fit.Z_fit.real <= z1)
             ins.plot(fit.Z_fit.real[mf], -fit.Z_fit.imag[mf], "-", color="C3", lw=1)
@@ -72,14 +81,20 @@ def plot_nyquist(path: str | Path, f, Z, fit=None, title: str = "",
     save_figure(fig, path, tight=False)          # laid out before the inset was added
 
 
-def plot_bode(path: str | Path, f, Z, fit=None, title: str = "") -> None:
-    """|Z| (Ω cm², log) and phase (degrees) vs frequency, fit overlaid."""
+def plot_bode(path: str | Path, f, Z, fit=None, title: str = "", data=None) -> None:
+    """|Z| (Ω cm², log) and phase (degrees) vs frequency, fit (and ``data``, a measured
+    spectrum) overlaid."""
     plt = pyplot()
     f = np.asarray(f, float)
     Z = np.asarray(Z, complex)
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
     a1.loglog(f, np.abs(Z), "o", ms=3.5, color="C0", label="FEM")
     a2.semilogx(f, np.degrees(np.angle(Z)), "o", ms=3.5, color="C0")
+    if data is not None:
+        a1.loglog(data.frequencies, np.abs(data.Z_ohm_cm2), "s", ms=4, mfc="none", color="k",
+                  label=f"measured ({data.label or Path(data.source).name})")
+        a2.semilogx(data.frequencies, np.degrees(np.angle(data.Z_ohm_cm2)), "s", ms=4,
+                    mfc="none", color="k")
     if fit is not None:
         a1.loglog(f, np.abs(fit.Z_fit), "-", color="C3", lw=1.2, label="fit")
         a2.semilogx(f, np.degrees(np.angle(fit.Z_fit)), "-", color="C3", lw=1.2)

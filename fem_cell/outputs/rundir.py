@@ -60,7 +60,7 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
                "exposure_history.png", "error_log.txt"),
     "impedance": ("run.json", "summary.json", "impedance.csv", "contributions.csv",
                   "spectrum_impedancepy.csv", "nyquist.png", "bode.png", "fields/impedance*",
-                  "impedance_2d.png", "error_log.txt"),
+                  "impedance_2d.png", "data_comparison.csv", "error_log.txt"),
     "reproduce": ("run.json", "summary.json", "reproduction.csv", "nyquist.png", "report.html",
                   "spectra/*", "anneal_H2O/*", "anneal_H2O/*/*", "hold_7days_25C/*",
                   "hold_7days_25C/*/*", "anneal_2d_small/*", "anneal_2d_small/*/*",
