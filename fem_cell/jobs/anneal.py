@@ -145,7 +145,8 @@ def _observers(config: RunConfig, model, heat, chem, job: Job | None, diag, spac
 def run_anneal(config: RunConfig, comm: MPI.Comm, *, job: Job | None = None,
                progress: bool = True, domain: Domain | None = None, guard=NO_GUARD,
                restart: str | Path | None = None, checkpoint_meta: dict | None = None,
-               chemistry: bool = True, exposure=None) -> JobResult:
+               chemistry: bool = True, exposure=None,
+               record_times: tuple[float, ...] = ()) -> JobResult:
     """Run the anneal program: heat through the stack and, with ``chemistry``, the
     exposure's protons leaving LiCoO2 (coupled Li⁺/H⁺ transport on the films).
 
@@ -163,6 +164,9 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, job: Job | None = None,
         chemistry: solve the proton transport too (False: heat only).
         exposure: an :class:`~fem_cell.physics.parameters.Exposure` overriding the
             configuration's (chemistry only).
+        record_times: times (s) the stepper must land on, so the history has a row there
+            (a value asked for at that time is computed, not interpolated between steps);
+            no field output there.
 
     Returns:
         A :class:`~fem_cell.jobs.lifecycle.JobResult`: ``summary`` (:func:`summary_of`),
@@ -181,7 +185,7 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, job: Job | None = None,
     ok = False  # set when the solvers may be destroyed collectively
     try:
         guard.check(model.comm)  # a Ctrl-C during set-up stops here
-        run.set_up(chemistry, exposure, restart, checkpoint_meta or {})
+        run.set_up(chemistry, exposure, restart, checkpoint_meta or {}, record_times)
         stats = run.loop()
         ok = True
     except Interrupted as e:
@@ -209,7 +213,8 @@ class _AnnealRun:
         self.guard, self.progress = guard, progress
         self.chain: ObserverChain | None = None
 
-    def set_up(self, chemistry: bool, exposure, restart, checkpoint_meta: dict) -> None:
+    def set_up(self, chemistry: bool, exposure, restart, checkpoint_meta: dict,
+               record_times: tuple[float, ...] = ()) -> None:
         config, model = self.config, self.model
         comm = model.comm
         hooks = {"poll": lambda t: self.guard.check(comm)}
@@ -231,9 +236,11 @@ class _AnnealRun:
         self.guard.check(comm)
         prog, s = config.anneal, config.solver
         self.out_times = [t for t in output_times(config) if t >= self.t_start - 1e-9]
+        landing = sorted(set(self.out_times) | {float(t) for t in record_times
+                                                if self.t_start < t < prog.duration})
         stepper = self.stepper = TimeStepper(
             problem, t_end=prog.duration, scheme=s.scheme, dt_initial=s.dt_initial,
-            dt_max=s.dt_max, dt_min=s.dt_min, milestones=self.out_times,
+            dt_max=s.dt_max, dt_min=s.dt_min, milestones=landing,
             restarts=prog.breakpoints(), adaptive=s.adaptive, t0=self.t_start)
         if resume is not None:
             stepper.resume_from(resume)

@@ -193,7 +193,7 @@ def load_spec(path: str | Path | Mapping[str, Any], *, group_size: int | None = 
     base_cfg = build_config(head.base, common, r, "config",
                             "a valid configuration for every case")
     if head.kind == "calibration":
-        fit = fit_spec(raw, r, head.base, common, base_cfg, config)
+        fit = fit_spec(raw, r, head.base, common, base_cfg, config, root)
         text = _hash_text(raw, head.base, exclude=("plot",))
         return StudySpec(spath, head.name, head.base, "calibration", head.kind, head.combine,
                          head.group_size, (), Record(), PlotSpec(), common, (), _digest(text),

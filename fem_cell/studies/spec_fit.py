@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fem_cell.analysis.measured import MeasuredDataError, read_history
 from fem_cell.errors import UnitError
 from fem_cell.studies.cases import JOBS, history_columns, summary_keys
 from fem_cell.studies.spec_keys import SpecReader, build_config, case_overrides, expand_keys
@@ -35,11 +36,12 @@ class FitSpec:
 
 
 def fit_spec(raw: dict, r: SpecReader, base: Path | None, common: dict, base_cfg,
-             config: dict) -> FitSpec:
+             config: dict, root: Path | None = None) -> FitSpec:
     """``[[parameters]]`` (key, initial, lower, upper, log) and ``[[targets]]`` (name, job,
     overrides, quantity, value, sigma, transform, kind) of a calibration, as
     :class:`fem_cell.studies.calibration.FitParameter` / ``Target`` arguments (dicts; parameter
-    values in ``unit``, the unit the base configuration writes the key in)."""
+    values in ``unit``, the unit the base configuration writes the key in).  ``root``: the
+    folder a target's relative ``data`` path is read from (the spec file's)."""
     params_raw = r.nonempty_list(raw.get("parameters"), "parameters",
                                  "one or more [[parameters]] with key, initial, lower, upper (log)")
     params = [_fit_parameter(p, i, r, base_cfg) for i, p in enumerate(params_raw)]
@@ -48,8 +50,8 @@ def fit_spec(raw: dict, r: SpecReader, base: Path | None, common: dict, base_cfg
         "one or more [[targets]] with name, job, overrides, quantity, value, sigma")
     targets: list[dict] = []
     for i, t in enumerate(targets_raw):
-        targets.append(_fit_target(t, i, r, base, common, base_cfg,
-                                   [x["name"] for x in targets]))
+        targets.extend(_fit_target(t, i, r, base, common, base_cfg,
+                                   [x["name"] for x in targets], root))
     method, sampler = calibration_method(raw.get("calibration", {}), r)
     if method == "posterior" and sampler["walkers"] < 2 * len(params):
         raise r.err("calibration.walkers", sampler["walkers"],
@@ -175,20 +177,31 @@ def _bounds_si(p: dict, w: str, r: SpecReader, si_unit: str,
     return vals
 
 
+#: the keys of a ``[[targets]]`` table (``data``: a measured R(t) history instead of
+#: ``quantity`` and ``value``)
+TARGET_KEYS = ("name", "job", "overrides", "quantity", "value", "sigma", "transform", "kind",
+               "data", "area_cm2")
+
+
 def _fit_target(t: Any, i: int, r: SpecReader, base: Path | None, common: dict, base_cfg,
-                names: list[str]) -> dict:
+                names: list[str], root: Path | None = None) -> list[dict]:
     """One ``[[targets]]`` table of a calibration (``names``: the targets before it); its
-    overrides must make a valid configuration."""
+    overrides must make a valid configuration.  A table with ``data`` (a measured R(t)
+    history, :func:`fem_cell.analysis.measured.read_history`) becomes one target per
+    measured point."""
     w = f"targets[{i}]"
     t = r.table(t, w)
-    r.keys(t, w, ("name", "job", "overrides", "quantity", "value", "sigma", "transform",
-                  "kind"))
+    r.keys(t, w, TARGET_KEYS)
     name = t.get("name", f"target{i}")
     if not isinstance(name, str) or not name:
         raise r.err(f"{w}.name", name, "a non-empty string")
     if name in names:
         raise r.err(f"{w}.name", name, "a name no other target has")
     job = r.choice(t.get("job", "anneal"), f"{w}.job", JOBS)
+    if "data" in t:
+        return _history_targets(t, w, r, base, common, base_cfg, name, job, root)
+    if "area_cm2" in t:
+        raise r.err(f"{w}.area_cm2", t["area_cm2"], "only with data (a history in Ohm)")
     transform = r.choice(t.get("transform", "log"), f"{w}.transform", ("log", "linear"))
     kind = r.choice(t.get("kind", "equal"), f"{w}.kind", ("equal", "at_least", "at_most"))
     ov = r.table(t.get("overrides", {}), f"{w}.overrides")
@@ -204,9 +217,53 @@ def _fit_target(t: Any, i: int, r: SpecReader, base: Path | None, common: dict, 
     except KeyError as e:
         raise r.err(f"{w}.overrides", ov, f"keys of the configuration ({e.args[0]})") from None
     build_config(base, full, r, f"{w}.overrides", "a valid configuration", ov)
-    return {"name": name, "overrides": expanded, "job": job, "quantity": q,
-            "value": float(t["value"]), "sigma": float(t["sigma"]),
-            "transform": transform, "kind": kind}
+    return [{"name": name, "overrides": expanded, "job": job, "quantity": q,
+             "value": float(t["value"]), "sigma": float(t["sigma"]),
+             "transform": transform, "kind": kind}]
+
+
+def _history_targets(t: dict, w: str, r: SpecReader, base: Path | None, common: dict,
+                     base_cfg, name: str, job: str, root: Path | None) -> list[dict]:
+    """A measured R(t) history as targets: per point, ``<R column>@<t>s`` of the anneal
+    (the column the file's resistance names: at 25 °C or at temperature) equal to the
+    measured value, ``sigma`` relative (log transform)."""
+    for k in ("quantity", "value", "transform", "kind"):
+        if k in t:
+            raise r.err(f"{w}.{k}", t[k], "nothing: with data the file gives the quantity "
+                        "and the values (one log target per point)")
+    if job != "anneal":
+        raise r.err(f"{w}.job", job, "'anneal' for a measured R(t) history")
+    sigma = t.get("sigma")
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
+        raise r.err(f"{w}.sigma", sigma if sigma is not None else "(missing)",
+                    "a relative uncertainty > 0 of the measured resistances (0.05 = 5 %)")
+    area = t.get("area_cm2")
+    if area is not None and (isinstance(area, bool) or not isinstance(area, (int, float))):
+        raise r.err(f"{w}.area_cm2", area, "a number (cm2)")
+    path = t["data"]
+    if not isinstance(path, str) or not path:
+        raise r.err(f"{w}.data", path, "a CSV file of a measured R(t) history")
+    p = Path(path) if Path(path).is_absolute() or root is None else root / path
+    try:
+        h = read_history(p, area_cm2=area)
+    except MeasuredDataError as e:
+        raise r.err(f"{w}.data", path, f"a readable R(t) history ({e})") from None
+    ov = r.table(t.get("overrides", {}), f"{w}.overrides")
+    expanded = expand_keys(ov, base_cfg, r, w)
+    try:
+        full = case_overrides(common, expanded, base_cfg)
+    except KeyError as e:
+        raise r.err(f"{w}.overrides", ov, f"keys of the configuration ({e.args[0]})") from None
+    cfg = build_config(base, full, r, f"{w}.overrides", "a valid configuration", ov)
+    end = cfg.anneal.duration if cfg is not None else float("inf")
+    late = h.times[h.times > end * (1 + 1e-9)]
+    if late.size:
+        raise r.err(f"{w}.data", path, f"times within the anneal program (it ends at "
+                    f"{end:g} s; the file has {late[0]:g} s)")
+    return [{"name": f"{name} @ {tp:g} s", "overrides": expanded, "job": job,
+             "quantity": f"{h.model_column}@{tp:g}s", "value": float(Rp),
+             "sigma": float(sigma), "transform": "log", "kind": "equal"}
+            for tp, Rp in zip(h.times, h.R_ohm_cm2, strict=True)]
 
 
 def _check_value_sigma(t: dict, w: str, r: SpecReader, transform: str) -> None:
