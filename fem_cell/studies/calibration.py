@@ -98,7 +98,7 @@ from fem_cell.studies.calibration_result import (
     calibration_result,
     jsonable,
 )
-from fem_cell.studies.cases import JOBS, Record
+from fem_cell.studies.cases import IMPEDANCE_OPTIONS, JOBS, Record, spectrum_key
 from fem_cell.units import from_si
 
 __all__ = ["FitParameter", "Target", "CalibrationResult", "CalibrationError", "calibrate",
@@ -199,6 +199,8 @@ class Target:
         sigma: tolerance: relative for ``transform="log"``, absolute for ``"linear"``.
         transform: ``"log"`` or ``"linear"``.
         kind: ``"equal"``, ``"at_least"`` or ``"at_most"`` (one-sided hinge).
+        case: options of the case beyond the configuration (the ``"impedance"`` job's
+            ``state`` and ``temperature`` in K); part of the case's identity.
     """
 
     name: str
@@ -209,6 +211,7 @@ class Target:
     sigma: float = 1.0
     transform: str = "log"
     kind: str = "equal"
+    case: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.job not in JOBS:
@@ -222,18 +225,25 @@ class Target:
             raise CalibrationError(f"target {self.name}: sigma must be > 0 (got {self.sigma})")
         if self.transform == "log" and not self.value > 0:
             raise CalibrationError(f"target {self.name}: transform 'log' needs value > 0")
+        allowed = IMPEDANCE_OPTIONS if self.job == "impedance" else ()
+        bad = sorted(set(self.case) - set(allowed))
+        if bad:
+            raise CalibrationError(f"target {self.name}: case options {bad} (the {self.job} "
+                                   f"job takes {list(allowed) or 'none'})")
         parse_quantity_name(self.quantity)
 
     def case_key(self) -> str:
         """Identifies the case (job + overrides): targets with equal keys share a run."""
-        return json.dumps([self.job, jsonable(self.overrides)], sort_keys=True)
+        return json.dumps([self.job, jsonable(self.overrides), jsonable(self.case)],
+                          sort_keys=True)
 
 
 def parse_quantity_name(quantity: str) -> tuple[list[str], list[tuple[str, float]]]:
     """Summary names and (column, time) history requests a quantity needs.
 
-    ``"a"`` → one value; ``"a/b"`` → the ratio; each part is a summary name or
-    ``"<column>@<time>s"``.
+    ``"a"`` → one value; ``"a/b"`` → the ratio; each part is a summary name,
+    ``"<column>@<time>s"`` or, for the impedance job, ``"<part>@<f>Hz"`` (returned among
+    the history requests as (part, f)).
 
     Raises:
         CalibrationError: an empty part or an unparsable time.
@@ -246,10 +256,12 @@ def parse_quantity_name(quantity: str) -> tuple[list[str], list[tuple[str, float
         p = p.strip()
         if "@" in p:
             col, t = p.split("@", 1)
-            if not t.endswith("s"):
-                raise CalibrationError(f"quantity {quantity!r}: time must be in s ('{col}@600s')")
+            n = 2 if t.endswith("Hz") else 1
+            if not (t.endswith("s") or t.endswith("Hz")):
+                raise CalibrationError(f"quantity {quantity!r}: time must be in s ('{col}@600s')"
+                                       f" or a frequency in Hz ('{col}@1000Hz')")
             try:
-                history.append((col, float(t[:-1])))
+                history.append((col, float(t[:-n])))
             except ValueError:
                 raise CalibrationError(f"quantity {quantity!r}: bad time {t!r}") from None
         else:
@@ -263,7 +275,8 @@ def quantity_value(quantity: str, values: Mapping[str, float]) -> float:
         p = p.strip()
         if "@" in p:
             col, t = p.split("@", 1)
-            p = f"{col}@{float(t[:-1]):g}s"
+            p = (spectrum_key(col, float(t[:-2])) if t.endswith("Hz")
+                 else f"{col}@{float(t[:-1]):g}s")
         if p not in values:
             raise CalibrationError(f"the case recorded no {p!r}; it has {sorted(values)}")
         return float(values[p])
@@ -391,7 +404,8 @@ def evaluate_targets(base_config, targets: Sequence[Target], values: Mapping[str
             summary += [x for x in s if x not in summary]
             history += [x for x in h if x not in history]
         ov = [QUIET_OUTPUT, dict(base_overrides or {}), dict(group[0].overrides), dict(values)]
-        rec = runner(base_config, ov, group[0].job, Record(tuple(summary), tuple(history)), comm)
+        rec = runner(base_config, ov, group[0].job,
+                     Record(tuple(summary), tuple(history), dict(group[0].case)), comm)
         for t in group:
             out[t.name] = quantity_value(t.quantity, rec)
     return out

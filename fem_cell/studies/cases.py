@@ -7,7 +7,9 @@ Jobs:
   (:func:`fem_cell.jobs.anneal.run_anneal`); values: the anneal summary
   (``R_interface_ohm_cm2`` = final value at 25 °C, ``R_interface_ohm_cm2_initial``,
   ``H_LiCoO2_removed_fraction``, …) and, on request, history columns at chosen times;
-* ``"expose"`` — the exposed state only (``R_interface_ohm_cm2``, inventories).
+* ``"expose"`` — the exposed state only (``R_interface_ohm_cm2``, inventories);
+* ``"impedance"`` — the small-signal spectrum of a state (pristine, exposed or a
+  checkpoint) at a temperature: ``Z_real_ohm_cm2@<f>Hz``, ``Z_imag_ohm_cm2@<f>Hz``.
 
 The stepper lands on every time a history value is asked for (``record_times`` of
 :func:`~fem_cell.jobs.anneal.run_anneal`), so those values are computed there, not
@@ -27,10 +29,20 @@ from typing import Any
 import numpy as np
 
 from fem_cell.jobs.anneal import run_anneal
+from fem_cell.jobs.impedance import model_spectrum
 from fem_cell.jobs.interrupts import NO_GUARD
 from fem_cell.model import CHEMISTRY_COLUMNS, CellModel, ChemistryDiagnostics
 
-JOBS = ("anneal", "expose")
+JOBS = ("anneal", "expose", "impedance")
+#: the options of an ``"impedance"`` case (:attr:`Record.options`)
+IMPEDANCE_OPTIONS = ("state", "temperature")
+#: spectrum values an ``"impedance"`` case records (``<part>@<f>Hz``)
+SPECTRUM_PARTS = ("Z_real_ohm_cm2", "Z_imag_ohm_cm2")
+
+
+def spectrum_key(part: str, f: float) -> str:
+    """The recorded name of a spectrum value: ``<part>@<f>Hz`` (12 significant digits)."""
+    return f"{part}@{float(f):.12g}Hz"
 QUIET_OUTPUT = {"output": {"fields": False, "plots": False, "render": False}}
 
 @dataclass
@@ -39,11 +51,16 @@ class Record:
 
     Attributes:
         summary: summary keys to keep (empty: all numeric ones).
-        history: (column, time in s) pairs, reported as ``<column>@<time>s``.
+        history: (column, time in s) pairs, reported as ``<column>@<time>s``; for the
+            ``"impedance"`` job (part, frequency in Hz) pairs, reported as
+            ``<part>@<f>Hz`` (:func:`spectrum_key`).
+        options: the ``"impedance"`` job's ``state`` (``"pristine"``, ``"exposed"`` or a
+            checkpoint) and ``temperature`` (K).
     """
 
     summary: Sequence[str] = ()
     history: Sequence[tuple[str, float]] = field(default_factory=tuple)
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 def history_at(history, column: str, t: float) -> float:
@@ -61,7 +78,9 @@ def run_case(config, comm, job: str = "anneal", record: Record | None = None,
     Args:
         config: a validated RunConfig (base + this case's overrides).
         comm: the communicator the case runs on (a study's sub-communicator).
-        job: ``"anneal"`` or ``"expose"``.
+        job: ``"anneal"``, ``"expose"`` or ``"impedance"`` (the small-signal spectrum of a
+            state, :func:`fem_cell.jobs.impedance.model_spectrum`, at the frequencies the
+            record asks for).
         record: what to keep (default: every numeric summary value).
         exposure: optional Exposure object overriding the configuration's.
         guard: polled (collectively on ``comm``) between the time steps of an anneal;
@@ -83,7 +102,33 @@ def run_case(config, comm, job: str = "anneal", record: Record | None = None,
         model.destroy()  # the exposure is solved; the diagnostics need the fields only
         return _numeric(ChemistryDiagnostics(chem, config.solver)(after_step=False),
                         record.summary)
+    if job == "impedance":
+        return _spectrum_case(config, comm, record)
     raise ValueError(f"unknown job {job!r}; expected one of {JOBS}")
+
+
+def _spectrum_case(config, comm, record: Record) -> dict[str, float]:
+    """The model's spectrum at the recorded frequencies (``record.history``)."""
+    if record.summary:
+        raise KeyError(f"an impedance case records spectrum values only, not {record.summary}")
+    bad = sorted(set(record.options) - set(IMPEDANCE_OPTIONS))
+    if bad:
+        raise KeyError(f"impedance case options {bad}: expected {IMPEDANCE_OPTIONS}")
+    parts = {p for p, _ in record.history}
+    if not parts <= set(SPECTRUM_PARTS):
+        raise KeyError(f"spectrum values {sorted(parts - set(SPECTRUM_PARTS))}: expected "
+                       f"{SPECTRUM_PARTS}")
+    freqs = np.array(sorted({float(f) for _, f in record.history}))
+    state = record.options.get("state", "pristine")
+    kw = ({} if state == "pristine" else {"proton_fraction": "exposed"} if state == "exposed"
+          else {"state": state})
+    Z = model_spectrum(config, comm, freqs,
+                       temperature=float(record.options.get("temperature", 298.15)), **kw)
+    out = {}
+    for f, z in zip(freqs, Z, strict=True):
+        out[spectrum_key("Z_real_ohm_cm2", f)] = float(z.real)
+        out[spectrum_key("Z_imag_ohm_cm2", f)] = float(z.imag)
+    return out
 
 
 #: numeric summary keys of the anneal job without chemistry
@@ -104,6 +149,8 @@ def history_columns() -> list[str]:
 
 def summary_keys(job: str) -> set[str]:
     """The numeric values a case of ``job`` can record (``record.summary`` keys)."""
+    if job == "impedance":
+        return set()
     if job == "expose":
         return set(CHEMISTRY_COLUMNS)
     keys = set(ANNEAL_HEAT_KEYS) | {"transport_dofs", "H_LiCoO2_removed_fraction",

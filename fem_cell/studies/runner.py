@@ -335,7 +335,8 @@ def fit_definitions(spec: StudySpec) -> tuple[list[FitParameter], list[Target]]:
                            prior_mean=p["prior_mean"], prior_sd=p["prior_sd"])
               for p in spec.fit.parameters]
     targets = [Target(t["name"], t["overrides"], t["job"], t["quantity"], t["value"],
-                      t["sigma"], transform=t["transform"], kind=t["kind"])
+                      t["sigma"], transform=t["transform"], kind=t["kind"],
+                      case=t.get("case", {}))
                for t in spec.fit.targets]
     return params, targets
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fem_cell.analysis.measured import MeasuredDataError, read_history
+from fem_cell.analysis.measured import MeasuredDataError, read_history, read_spectrum
 from fem_cell.errors import UnitError
-from fem_cell.studies.cases import JOBS, history_columns, summary_keys
+from fem_cell.studies.cases import JOBS, history_columns, spectrum_key, summary_keys
 from fem_cell.studies.spec_keys import SpecReader, build_config, case_overrides, expand_keys
 from fem_cell.units import from_si, parse_unit
 
@@ -180,7 +180,7 @@ def _bounds_si(p: dict, w: str, r: SpecReader, si_unit: str,
 #: the keys of a ``[[targets]]`` table (``data``: a measured R(t) history instead of
 #: ``quantity`` and ``value``)
 TARGET_KEYS = ("name", "job", "overrides", "quantity", "value", "sigma", "transform", "kind",
-               "data", "area_cm2")
+               "data", "area_cm2", "units", "imag_sign", "state", "temperature")
 
 
 def _fit_target(t: Any, i: int, r: SpecReader, base: Path | None, common: dict, base_cfg,
@@ -198,6 +198,11 @@ def _fit_target(t: Any, i: int, r: SpecReader, base: Path | None, common: dict, 
     if name in names:
         raise r.err(f"{w}.name", name, "a name no other target has")
     job = r.choice(t.get("job", "anneal"), f"{w}.job", JOBS)
+    if job == "impedance":
+        return _spectrum_targets(t, w, r, base, common, base_cfg, name, root)
+    for k in ("units", "imag_sign", "state", "temperature"):
+        if k in t:
+            raise r.err(f"{w}.{k}", t[k], "only for a measured spectrum (job = 'impedance')")
     if "data" in t:
         return _history_targets(t, w, r, base, common, base_cfg, name, job, root)
     if "area_cm2" in t:
@@ -222,6 +227,84 @@ def _fit_target(t: Any, i: int, r: SpecReader, base: Path | None, common: dict, 
              "transform": transform, "kind": kind}]
 
 
+def _data_path(t: dict, w: str, r: SpecReader, root: Path | None, what: str) -> Path:
+    path = t.get("data")
+    if not isinstance(path, str) or not path:
+        raise r.err(f"{w}.data", path if path is not None else "(missing)", f"a CSV file of {what}")
+    return Path(path) if Path(path).is_absolute() or root is None else root / path
+
+
+def _relative_sigma(t: dict, w: str, r: SpecReader, what: str) -> float:
+    sigma = t.get("sigma")
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
+        raise r.err(f"{w}.sigma", sigma if sigma is not None else "(missing)",
+                    f"a relative uncertainty > 0 of the measured {what} (0.05 = 5 %)")
+    return float(sigma)
+
+
+def _case_overrides(t: dict, w: str, r: SpecReader, base: Path | None, common: dict,
+                    base_cfg):
+    """A target's overrides, expanded, and the configuration they make."""
+    ov = r.table(t.get("overrides", {}), f"{w}.overrides")
+    expanded = expand_keys(ov, base_cfg, r, w)
+    try:
+        full = case_overrides(common, expanded, base_cfg)
+    except KeyError as e:
+        raise r.err(f"{w}.overrides", ov, f"keys of the configuration ({e.args[0]})") from None
+    return expanded, build_config(base, full, r, f"{w}.overrides", "a valid configuration", ov)
+
+
+def _spectrum_targets(t: dict, w: str, r: SpecReader, base: Path | None, common: dict,
+                      base_cfg, name: str, root: Path | None) -> list[dict]:
+    """A measured spectrum as targets (``job = "impedance"``): per frequency Z′ and Z″ of
+    the model's spectrum of ``state`` at ``temperature`` equal to the measured ones, each
+    with σ = ``sigma`` · |Z_data| (the modulus weighting of ``fem-cell fit-spectrum``)."""
+    for k in ("quantity", "value", "transform", "kind"):
+        if k in t:
+            raise r.err(f"{w}.{k}", t[k], "nothing: a spectrum target's file gives the "
+                        "quantities and the values (Z' and Z'' per frequency)")
+    sigma = _relative_sigma(t, w, r, "impedances")
+    p = _data_path(t, w, r, root, "a measured spectrum")
+    units = t.get("units")
+    if units is not None and units not in ("ohm", "ohm_cm2"):
+        raise r.err(f"{w}.units", units, "'ohm' or 'ohm_cm2'")
+    sign = t.get("imag_sign")
+    if sign is not None and sign not in (1, -1):
+        raise r.err(f"{w}.imag_sign", sign, "1 or -1")
+    area = t.get("area_cm2")
+    if area is not None and (isinstance(area, bool) or not isinstance(area, (int, float))):
+        raise r.err(f"{w}.area_cm2", area, "a number (cm2)")
+    try:
+        s = read_spectrum(p, units=units, area_cm2=area, imag_sign=sign)
+    except MeasuredDataError as e:
+        raise r.err(f"{w}.data", t.get("data"), f"a readable spectrum ({e})") from None
+    state = t.get("state", "pristine")
+    if state not in ("pristine", "exposed"):
+        if not isinstance(state, str) or not (root / state if root else Path(state)).exists():
+            raise r.err(f"{w}.state", state, "'pristine', 'exposed' or a checkpoint / run "
+                        "folder")
+        state = str(root / state if root and not Path(state).is_absolute() else state)
+    T = t.get("temperature", "25 degC")
+    try:
+        T_K = _si_like(T, "K") if isinstance(T, str) else None
+    except UnitError:
+        T_K = None
+    if T_K is None or not 173.15 <= T_K <= 673.15:
+        raise r.err(f"{w}.temperature", T, "a temperature with a unit from -100 to 400 degC, "
+                    "e.g. '25 degC'")
+    expanded, _ = _case_overrides(t, w, r, base, common, base_cfg)
+    case = {"state": state, "temperature": T_K}
+    out = []
+    for f, z in zip(s.frequencies, s.Z_ohm_cm2, strict=True):
+        for part, v, label in (("Z_real_ohm_cm2", z.real, "Z'"),
+                               ("Z_imag_ohm_cm2", z.imag, "Z''")):
+            out.append({"name": f"{name} {label} @ {f:.6g} Hz", "overrides": expanded,
+                        "job": "impedance", "quantity": spectrum_key(part, f),
+                        "value": float(v), "sigma": sigma * float(abs(z)),
+                        "transform": "linear", "kind": "equal", "case": case})
+    return out
+
+
 def _history_targets(t: dict, w: str, r: SpecReader, base: Path | None, common: dict,
                      base_cfg, name: str, job: str, root: Path | None) -> list[dict]:
     """A measured R(t) history as targets: per point, ``<R column>@<t>s`` of the anneal
@@ -233,36 +316,24 @@ def _history_targets(t: dict, w: str, r: SpecReader, base: Path | None, common: 
                         "and the values (one log target per point)")
     if job != "anneal":
         raise r.err(f"{w}.job", job, "'anneal' for a measured R(t) history")
-    sigma = t.get("sigma")
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
-        raise r.err(f"{w}.sigma", sigma if sigma is not None else "(missing)",
-                    "a relative uncertainty > 0 of the measured resistances (0.05 = 5 %)")
+    sigma = _relative_sigma(t, w, r, "resistances")
     area = t.get("area_cm2")
     if area is not None and (isinstance(area, bool) or not isinstance(area, (int, float))):
         raise r.err(f"{w}.area_cm2", area, "a number (cm2)")
-    path = t["data"]
-    if not isinstance(path, str) or not path:
-        raise r.err(f"{w}.data", path, "a CSV file of a measured R(t) history")
-    p = Path(path) if Path(path).is_absolute() or root is None else root / path
+    p = _data_path(t, w, r, root, "a measured R(t) history")
     try:
         h = read_history(p, area_cm2=area)
     except MeasuredDataError as e:
-        raise r.err(f"{w}.data", path, f"a readable R(t) history ({e})") from None
-    ov = r.table(t.get("overrides", {}), f"{w}.overrides")
-    expanded = expand_keys(ov, base_cfg, r, w)
-    try:
-        full = case_overrides(common, expanded, base_cfg)
-    except KeyError as e:
-        raise r.err(f"{w}.overrides", ov, f"keys of the configuration ({e.args[0]})") from None
-    cfg = build_config(base, full, r, f"{w}.overrides", "a valid configuration", ov)
+        raise r.err(f"{w}.data", t["data"], f"a readable R(t) history ({e})") from None
+    expanded, cfg = _case_overrides(t, w, r, base, common, base_cfg)
     end = cfg.anneal.duration if cfg is not None else float("inf")
     late = h.times[h.times > end * (1 + 1e-9)]
     if late.size:
-        raise r.err(f"{w}.data", path, f"times within the anneal program (it ends at "
+        raise r.err(f"{w}.data", t["data"], f"times within the anneal program (it ends at "
                     f"{end:g} s; the file has {late[0]:g} s)")
     return [{"name": f"{name} @ {tp:g} s", "overrides": expanded, "job": job,
              "quantity": f"{h.model_column}@{tp:g}s", "value": float(Rp),
-             "sigma": float(sigma), "transform": "log", "kind": "equal"}
+             "sigma": sigma, "transform": "log", "kind": "equal"}
             for tp, Rp in zip(h.times, h.R_ohm_cm2, strict=True)]
 
 
