@@ -99,11 +99,18 @@ def _parser() -> argparse.ArgumentParser:
                     "profiles and summary.json (R_interface at 25 °C, proton inventories).")
     _exposure_flags(e, "--temperature-C", "--exposure-temperature-C")
     _impedance_parser(sub)
-    _job_parser(sub, "reproduce", "the paper's experiment: all cases, spectra, report",
+    rp = _job_parser(sub, "reproduce", "the paper's experiment: all cases, spectra, report",
                 "Reproduce Kobayashi et al. 2022 on the cell: exposures to air, N2, O2, CO2, "
                 "H2, H2O; the 150 °C / 1 h anneal of the H2O-exposed cell; 7 days at 25 °C; "
                 "the impedance of each; reproduction.csv, nyquist.png and a self-contained "
                 "report.html.")
+    rp.add_argument("--posterior", type=Path, metavar="DIR",
+                    help="folder of a posterior calibration (fem-cell calibrate): the "
+                         "predicted rows also get 5/50/95 %% bands over its samples")
+    rp.add_argument("--samples", type=int, default=20, metavar="N",
+                    help="posterior samples for the bands (default 20)")
+    rp.add_argument("--sample-seed", type=int, default=0, metavar="S",
+                    help="which posterior samples (default 0)")
     st = _job_parser(sub, "study", "a study: many runs spread over MPI (sweeps, calibration)",
                      "Run the cases of a study spec (see docs/studies.md and studies/) on "
                      "groups of MPI ranks; results.csv, plots, summary.json; re-running into "
@@ -686,12 +693,23 @@ def _reproduce(cfg, args, comm, guard, state, provenance) -> int:
                    f"rank(s) -> {args.out}", err=False)
 
     s = reproduce_job(cfg, args.out, comm, overwrite=args.overwrite, progress=not args.quiet,
-                      guard=guard, announce=banner, provenance=provenance).summary
+                      guard=guard, announce=banner, provenance=provenance,
+                      posterior=args.posterior, samples=args.samples,
+                      sample_seed=args.sample_seed).summary
     roles = "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in s["by_role"].items())
     _say(comm, f"fem-cell reproduce: {s['cases_meeting_paper']}/{s['cases_total']} rows meet "
                f"their criterion ({roles}); "
                f"{100 * s['H_LiCoO2_removed_fraction_after_anneal']:.1f} % of the protons left "
                f"LiCoO2; report: {args.out / 'report.html'}", err=False)
+    if s.get("posterior_bands"):
+        b = s["posterior_bands"]
+        bands = "; ".join(f"{k} {v['band_ohm_cm2'][1]:.3g} [{v['band_ohm_cm2'][0]:.3g}, "
+                          f"{v['band_ohm_cm2'][2]:.3g}]" for k, v in s["predictions"].items()
+                          if v.get("band_ohm_cm2"))
+        _say(comm, f"fem-cell reproduce: predictions over {b['samples']} posterior samples, "
+                   f"median [5 %, 95 %] Ω cm²: {bands}"
+                   + ("" if b["converged"] else " (posterior NOT converged: indicative only)"),
+             err=False)
     return 0
 
 

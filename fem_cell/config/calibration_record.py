@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fem_cell.config.posterior_draws import override_value
 from fem_cell.units import from_si
 
 #: relative agreement between a record's value and the configuration's
@@ -77,12 +78,7 @@ class CalibrationRecord:
         for p in self.parameters:
             h = (steps or {}).get(p["key"], 0.0)
             v = p["value"] * 10.0**h if p["log"] else p["value"] + h
-            if p.get("form") == "prefactor":
-                out[p["key"]] = {"prefactor": v, "unit": p["unit"]}
-            elif p["unit"] in ("", "1"):
-                out[p["key"]] = v
-            else:
-                out[p["key"]] = {"value": v, "unit": p["unit"]}
+            out[p["key"]] = override_value(p.get("form", "value"), p["unit"], v)
         return out
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
@@ -30,7 +31,8 @@ from fem_cell._dolfinx import MPI
 from fem_cell.config import RunConfig, load_config
 from fem_cell.config.calibration_record import propagate, record_for
 from fem_cell.config.keys import overrides_from_keys
-from fem_cell.errors import ConfigError, FemCellError
+from fem_cell.config.posterior_draws import PosteriorDraws, read_draws
+from fem_cell.errors import ConfigError, FemCellError, on_root
 from fem_cell.jobs.anneal import anneal_job, run_anneal
 from fem_cell.jobs.impedance import cell_impedance
 from fem_cell.jobs.interrupts import NO_GUARD, Interrupted
@@ -54,9 +56,9 @@ from fem_cell.params import Arrhenius
 from fem_cell.physics.exposure import water_activity
 
 #: columns of reproduction.csv
-COLUMNS = ("case", "role", "quantity", "value", "uncertainty", "paper", "relative_difference",
-           "criterion", "meets", "R_interface_state_ohm_cm2", "R_interface_fit_stderr_ohm_cm2",
-           "kk_residual_max", "what")
+COLUMNS = ("case", "role", "quantity", "value", "uncertainty", "p05", "p50", "p95", "paper",
+           "relative_difference", "criterion", "meets", "R_interface_state_ohm_cm2",
+           "R_interface_fit_stderr_ohm_cm2", "kk_residual_max", "what")
 SEVEN_DAYS = {"anneal": {"initial_temperature": "25 degC", "segments": [{"hold": "168 h"}]},
               "solver": {"dt_max": "1 h"}, "output": {"field_interval": "12 h"}}
 QUIET = {"output": {"fields": False, "plots": False, "render": False, "checkpoints": False}}
@@ -72,18 +74,25 @@ def _exposure(config: RunConfig, gas: str):
 
 def reproduce_job(config: RunConfig, out, comm: MPI.Comm, *, overwrite: bool = False,
                   progress: bool = True, guard=NO_GUARD, announce=None,
-                  provenance: dict | None = None, render_2d: bool = True) -> JobResult:
+                  provenance: dict | None = None, render_2d: bool = True,
+                  posterior: str | Path | None = None, samples: int = 20,
+                  sample_seed: int = 0) -> JobResult:
     """``fem-cell reproduce``: all rows, their spectra, the table and the report.
 
     A stop (Ctrl-C, a failure) after some cases keeps them: ``reproduction.csv`` and the
-    report list the rows computed so far.
+    report list the rows computed so far.  ``posterior``: the folder of a posterior
+    calibration; the predicted rows then also get 5/50/95 % bands over ``samples`` of its
+    samples (``sample_seed`` chooses them): columns ``p05``, ``p50``, ``p95``.
     """
-    inputs = (config.mesh.file,) if config.mesh.file else ()
+    draws = None
+    if posterior is not None:
+        draws = on_root(comm, lambda: read_draws(posterior, samples, sample_seed))
+    inputs = tuple(p for p in (config.mesh.file, posterior) if p)
     with Job("reproduce", out, comm, config=config, overwrite=overwrite,
              planned=OUTPUTS["reproduce"], inputs=inputs, announce=announce, guard=guard,
              progress=progress,
              info={"dim": config.mesh.dim, "provenance": provenance or {}}) as job:
-        run = _Reproduction(job, config, overwrite, provenance)
+        run = _Reproduction(job, config, overwrite, provenance, draws)
         try:
             run.exposures()
             run.anneals()
@@ -106,8 +115,10 @@ def reproduce_job(config: RunConfig, out, comm: MPI.Comm, *, overwrite: bool = F
                        run.values["case8_protons_removed"] >= 0.90,
                    "R_interface_ohm_cm2": res["R_fit"],
                    "predictions": {c.name: {"R_interface_ohm_cm2": run.values[c.name],
-                                            "uncertainty_ohm_cm2": run.uncertainty.get(c.name)}
+                                            "uncertainty_ohm_cm2": run.uncertainty.get(c.name),
+                                            "band_ohm_cm2": run.bands.get(c.name)}
                                    for c in (*PREDICTION_CASES, EXPOSURE_CASES[-1])},
+                   "posterior_bands": run.band_info,
                    "calibration_record": run.record.source if run.record else None,
                    "small_2d": run.small_2d_info}
         job.say(f"done: {n_ok}/{n_crit} rows meet their criterion ("
@@ -129,8 +140,13 @@ def _count_roles(rows) -> dict[str, str]:
 class _Reproduction:
     """The rows computed so far (values, spectra, uncertainties) and how to compute them."""
 
-    def __init__(self, job: Job, config: RunConfig, overwrite: bool, provenance):
+    def __init__(self, job: Job, config: RunConfig, overwrite: bool, provenance,
+                 draws: PosteriorDraws | None = None):
         self.job, self.config, self.overwrite, self.provenance = job, config, overwrite, provenance
+        self.draws = draws
+        #: predicted case → its (p05, p50, p95) over the posterior draws
+        self.bands: dict[str, tuple[float, float, float]] = {}
+        self.band_info: dict | None = None
         self.comm = job.comm
         self.results: dict[str, dict] = {}
         self.values: dict[str, float] = {}
@@ -195,15 +211,36 @@ class _Reproduction:
             self._anneal_and_measure(c.name, self._with({"anneal": {"segments":
                                                                     PROGRAMS[c.name]}}),
                                      f"predictions/{c.name}")
-        if self.record is None:
-            self.job.say("no calibration record applies: predictions without uncertainty")
-            return
-        self.job.say("uncertainty of the predictions (linearised, calibration covariance)")
         names = [c.name for c in PREDICTION_CASES] + ["air"]
-        base = self._diagnostics({})
-        with self.job.guard.deferred():
-            sd = propagate(self.record, self._diagnostics, base)
-        self.uncertainty = {n: sd[n] for n in names}
+        if self.record is None:
+            self.job.say("no calibration record applies: predictions without linearised "
+                         "uncertainty")
+        else:
+            self.job.say("uncertainty of the predictions (linearised, calibration covariance)")
+            base = self._diagnostics({})
+            with self.job.guard.deferred():
+                sd = propagate(self.record, self._diagnostics, base)
+            self.uncertainty = {n: sd[n] for n in names}
+        if self.draws is not None:
+            self._posterior_bands(names)
+
+    def _posterior_bands(self, names: list[str]) -> None:
+        """5/50/95 % of the predictions over the posterior draws."""
+        d = self.draws
+        n = len(d.table)
+        self.job.say(f"posterior bands of the predictions: {n} samples of {d.folder}"
+                     + ("" if d.converged else " (its chains did NOT converge: the bands are "
+                        "indicative only)"))
+        per = []
+        for i in range(n):
+            per.append(self._diagnostics(d.overrides(i)))
+            self.job.say(f"posterior sample {i + 1}/{n}: "
+                         + ", ".join(f"{k} {per[-1][k]:.4g}" for k in names))
+        self.bands = {k: tuple(float(q) for q in np.quantile([v[k] for v in per],
+                                                              (0.05, 0.5, 0.95)))
+                      for k in names}
+        self.band_info = {"posterior": str(d.folder), "samples": n, "converged": d.converged,
+                          "keys": list(d.keys)}
 
     def _diagnostics(self, overrides: dict) -> dict[str, float]:
         """The predictions' diagnostic R_interface (Ω cm², no spectra) with overrides."""
@@ -289,7 +326,8 @@ class _Reproduction:
             if c.name not in self.values:
                 continue
             rows.append(_row(c, self.values[c.name], self.results.get(c.name, {}),
-                             self.uncertainty.get(c.name), self.values))
+                             self.uncertainty.get(c.name), self.values,
+                             self.bands.get(c.name)))
         return rows
 
     def write(self, partial: bool) -> list[dict]:
@@ -301,13 +339,15 @@ class _Reproduction:
         return rows
 
 
-def _row(c: Case, value: float, res: dict, unc: float | None, ref: dict) -> dict:
+def _row(c: Case, value: float, res: dict, unc: float | None, ref: dict,
+         band: tuple[float, float, float] | None = None) -> dict:
     ok = meets(c, value, ref)
     crit = c.criterion
     if c.name == "air" and "air_expected" in ref:
         crit += f" (expected {ref['air_expected']:.4g} Ohm cm2)"
+    p05, p50, p95 = band if band is not None else (None, None, None)
     return {"case": c.name, "role": c.role, "quantity": c.quantity, "value": value,
-            "uncertainty": unc, "paper": c.paper,
+            "uncertainty": unc, "p05": p05, "p50": p50, "p95": p95, "paper": c.paper,
             "relative_difference": (None if c.paper is None else (value - c.paper) / c.paper),
             "criterion": crit, "meets": "-" if ok is None else ("yes" if ok else "no"),
             "R_interface_state_ohm_cm2": res.get("R_state"),

@@ -109,11 +109,18 @@ def _predictions(rows) -> str:
         f"<li><b>{html.escape(r['case'])}</b> ({html.escape(r['what'])}): "
         f"{_fmt(r['value'], 4)}"
         + (f" ± {_fmt(r['uncertainty'], 2)}" if r["uncertainty"] is not None else
-           " (no uncertainty: no calibration record applies)")
+           " (no linearised uncertainty: no calibration record applies)")
+        + (f"; posterior 90 % band {_fmt(r['p05'], 3)} – {_fmt(r['p95'], 3)} (median "
+           f"{_fmt(r['p50'], 3)})" if r.get("p50") is not None else "")
         + f" Ω cm²; {html.escape(r['criterion'])}</li>" for r in pr)
+    band = ("<p>The 90 % band is the 5–95 % range of the prediction over samples of a "
+            "posterior calibration (<code>fem-cell reproduce --posterior</code>): the "
+            "spread the calibration targets leave in the fitted parameters; it does not "
+            "include the assumed parameters or the model form either.</p>"
+            if any(r.get("p50") is not None for r in pr) else "")
     return (f"<ul>{items}</ul><p>± is one standard deviation from the calibration's "
             "covariance of the fitted parameters, propagated linearly (forward differences); "
-            "it does not include the assumed parameters or the model form.</p>")
+            "it does not include the assumed parameters or the model form.</p>" + band)
 
 
 def write_report(path: Path, rows, config, record, small_2d: dict | None, partial: bool, *,

@@ -90,6 +90,7 @@ import numpy as np
 from fem_cell.config import deep_merge as _deep_merge
 from fem_cell.config import load_config
 from fem_cell.config.keys import set_by_key
+from fem_cell.config.posterior_draws import override_value
 from fem_cell.solvers.problem import collect_garbage
 from fem_cell.studies import cases as _cases
 from fem_cell.studies.calibration_result import (
@@ -313,17 +314,6 @@ def _base_user_dict(base_config) -> tuple[str | Path | None, dict]:
         return None, copy.deepcopy(dict(base_config))
     raise CalibrationError("base_config must be None (built-in default cell), a user-config "
                            f"path or a user-config dict; got {type(base_config).__name__}")
-
-
-def override_value(form: str, unit: str, value: float):
-    """A configuration override of a number in ``unit``: ``{prefactor, unit}`` for an
-    Arrhenius rate's prefactor (``form = "prefactor"``), a bare number when
-    dimensionless, else ``{value, unit}``."""
-    if form == "prefactor":
-        return {"prefactor": float(value), "unit": unit or "1"}
-    if unit in ("", "1"):
-        return float(value)
-    return {"value": float(value), "unit": unit}
 
 
 def _override_value(p: FitParameter, unit: str, value: float):

@@ -28,11 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from fem_cell.config.posterior_draws import PosteriorDraws, read_draws
 from fem_cell.errors import ConfigError, on_root
 from fem_cell.jobs.interrupts import NO_GUARD
 from fem_cell.jobs.lifecycle import Job
 from fem_cell.outputs.rundir import OutputError, read_run_json
-from fem_cell.studies.calibration import apply_overrides, override_value
+from fem_cell.studies.calibration import apply_overrides
 from fem_cell.studies.result import StudyResult, guarded_plot, write_csv
 from fem_cell.studies.runner import run_study
 from fem_cell.studies.spec import StudySpec, load_spec
@@ -43,64 +44,6 @@ QUANTILES = (0.05, 0.5, 0.95)
 PLANNED = ("run.json", "summary.json", "bands.csv", "bands.png", "spec.toml",
            "posterior_samples.csv", "samples/*", "samples/*/*", "samples/*/*/*",
            "error_log.txt")
-
-
-@dataclasses.dataclass(frozen=True)
-class PosteriorDraws:
-    """Parameter values of a posterior subsample: ``values[i]`` maps each key to the
-    override value of sample i (``{value|prefactor, unit}``)."""
-
-    folder: Path
-    keys: tuple[str, ...]
-    units: tuple[str, ...]
-    table: tuple[tuple[float, ...], ...]
-    forms: tuple[str, ...]
-    converged: bool | None
-
-    def overrides(self, i: int) -> dict[str, Any]:
-        return {k: override_value(f, u, v) for k, u, f, v in
-                zip(self.keys, self.units, self.forms, self.table[i], strict=True)}
-
-    @property
-    def digest(self) -> str:
-        text = json.dumps([self.keys, self.units, self.forms, self.table])
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def read_draws(folder: str | Path, samples: int, seed: int = 0) -> PosteriorDraws:
-    """``samples`` draws (without replacement, ``seed``) from a posterior calibration's
-    folder (its ``posterior.csv`` and ``identifiability.csv``)."""
-    import pandas as pd
-
-    folder = Path(folder)
-    try:
-        post = pd.read_csv(folder / "posterior.csv")
-        ident = pd.read_csv(folder / "identifiability.csv")
-    except (OSError, ValueError) as e:
-        raise ConfigError(str(folder), "--posterior", str(folder),
-                          f"the folder of a posterior calibration (fem-cell calibrate with "
-                          f"method = 'posterior'): {e}") from None
-    keys = tuple(ident["parameter"])
-    missing = [k for k in keys if k not in post]
-    if missing or not len(post):
-        raise ConfigError(str(folder), "--posterior", str(folder),
-                          f"posterior.csv with samples of {list(keys)}")
-    if not 1 <= samples <= len(post):
-        raise ConfigError(str(folder), "--samples", samples,
-                          f"between 1 and the {len(post)} posterior samples")
-    rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(len(post), size=samples, replace=False))
-    table = tuple(tuple(float(post[k].iloc[i]) for k in keys) for i in idx)
-    units = tuple("1" if (isinstance(u, float) and np.isnan(u)) else str(u)
-                  for u in ident["unit"])
-    forms = tuple(str(f) for f in ident["form"]) if "form" in ident else ("value",) * len(keys)
-    converged = None
-    try:
-        converged = bool(json.loads((folder / "posterior_diagnostics.json")
-                                    .read_text(encoding="utf-8"))["converged"])
-    except (OSError, ValueError, KeyError):
-        pass
-    return PosteriorDraws(folder, keys, units, table, forms, converged)
 
 
 def spec_for_sample(spec: StudySpec, draws: PosteriorDraws, i: int) -> StudySpec:

@@ -18,11 +18,22 @@ from fem_cell.jobs.reproduce_cases import ALL_CASES, ROLES
 pytestmark = pytest.mark.serial
 
 
+#: a stand-in posterior (three samples of the detrapping energy) for the bands
+ED_KEY = "transport.LiCoO2.trapping.detrapping_activation_energy"
+ED_SAMPLES = (1.270, 1.278, 1.290)
+
+
 @pytest.fixture(scope="module")
 def reproduction(tmp_path_factory):
     d = tmp_path_factory.mktemp("reproduce")
+    post = d / "posterior"
+    post.mkdir()
+    (post / "posterior.csv").write_text(f"step,walker,{ED_KEY},log_posterior\n" + "".join(
+        f"0,{i},{e},0.0\n" for i, e in enumerate(ED_SAMPLES)))
+    (post / "identifiability.csv").write_text(f"parameter,unit,form\n{ED_KEY},eV,value\n")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    r = subprocess.run([sys.executable, "-m", "fem_cell", "reproduce", "--out", str(d / "rep")],
+    r = subprocess.run([sys.executable, "-m", "fem_cell", "reproduce", "--out", str(d / "rep"),
+                        "--posterior", str(post), "--samples", "3"],
                        cwd=d, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
     return d / "rep", r
@@ -106,3 +117,34 @@ def test_report_and_figures(reproduction):
     progress = [ln for ln in r.stdout.splitlines() if ln.startswith("[reproduce")]
     assert len(progress) >= 10  # progress shown per case
     assert json.loads((out / "run.json").read_text())["status"] == "completed"
+
+
+def test_predictions_carry_posterior_bands(reproduction):
+    """--posterior: each predicted row gets p05/p50/p95 over the posterior's samples; the
+    median equals the prediction of the median sample run on its own (E_d = 1.278 eV, the
+    cell file's value: so p50 is the value column's diagnostic)."""
+    out, r = reproduction
+    rows = _table(out)
+    s = json.loads((out / "summary.json").read_text())
+    assert s["posterior_bands"]["samples"] == 3
+    assert s["posterior_bands"]["keys"] == [ED_KEY]
+    from fem_cell._dolfinx import MPI
+    from fem_cell.config import load_config
+    from fem_cell.jobs.anneal import run_anneal
+    from fem_cell.jobs.reproduce_cases import PROGRAMS
+
+    for name in ("H2O_annealed_100C_1h", "H2O_annealed_150C_15min", "air"):
+        p05, p50, p95 = (float(rows[name][k]) for k in ("p05", "p50", "p95"))
+        assert p05 < p50 < p95, name
+        assert s["predictions"][name]["band_ohm_cm2"] == pytest.approx([p05, p50, p95], rel=1e-5)
+    name = "H2O_annealed_100C_1h"
+    cfg = load_config(overrides={"output": {"fields": False, "plots": False, "render": False,
+                                            "checkpoints": False},
+                                 "anneal": {"segments": PROGRAMS[name]},
+                                 "transport": {"LiCoO2": {"trapping": {
+                                     "detrapping_activation_energy": "1.278 eV"}}}}
+                      ).with_exposure(gas="H2O", origin="test")
+    alone = run_anneal(cfg, MPI.COMM_SELF, progress=False).summary["R_interface_ohm_cm2"]
+    assert s["predictions"][name]["band_ohm_cm2"][1] == pytest.approx(alone, rel=1e-9)
+    assert "posterior 90 % band" in (out / "report.html").read_text(encoding="utf-8")
+    assert "predictions over 3 posterior samples" in r.stdout
