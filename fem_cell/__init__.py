@@ -19,6 +19,9 @@ Python API (imported on first use)::
     df = fem_cell.read_spectrum("measured.csv")           # DataFrame, Ω cm² columns
     fit = fem_cell.fit_spectrum(df, MPI.COMM_SELF)        # the model fitted to it
     fit.params, fit.stderr, fit.plot("nyquist")
+    run = fem_cell.open_run("out/anneal")                 # any run folder
+    run.history[["time_min", "R_interface_ohm_cm2"]]      # DataFrame; run.plot("R")
+    fem_cell.plot.compare(["out/a", "out/b"], "R")        # overlay runs
 
 Every function that computes takes the MPI communicator explicitly.
 """
@@ -39,9 +42,17 @@ _API = {
     "reproduce_job": "fem_cell.jobs.reproduce",
     "read_spectrum": ("fem_cell.analysis.measured", "read_spectrum_frame"),
     "fit_spectrum": "fem_cell.studies.fit_spectrum",
+    "open_run": "fem_cell.outputs.results",
+    "compare_runs": ("fem_cell.outputs.results", "compare"),
+    "plot": ("fem_cell.outputs.results", None),
 }
 
 __all__ = ["__version__", *_API]
+
+
+def __dir__() -> list[str]:
+    """The API names too (resolved lazily), so notebooks and IDEs complete them."""
+    return sorted(set(globals()) | set(__all__))
 
 
 def __getattr__(name: str):
@@ -55,5 +66,6 @@ def __getattr__(name: str):
     if name in _API:
         where = _API[name]
         module, attr = where if isinstance(where, tuple) else (where, name)
-        return getattr(import_module(module), attr)
+        mod = import_module(module)
+        return mod if attr is None else getattr(mod, attr)
     raise AttributeError(f"module 'fem_cell' has no attribute {name!r}")

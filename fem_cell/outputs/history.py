@@ -64,6 +64,15 @@ class History:
     def as_array(self) -> np.ndarray:
         return np.array(self.rows)
 
+    def to_pandas(self):
+        """The rows as a DataFrame (unit-suffixed columns as written to the CSV; beside
+        ``time_s`` also ``time_min``, ``time_h`` and ``time_days``)."""
+        import pandas as pd
+
+        from fem_cell.outputs.results import add_time_units
+
+        return add_time_units(pd.DataFrame(self.rows, columns=self.columns))
+
     def write_csv(self, path: str | Path, comm) -> None:
         """Write the CSV on rank 0 (call on every rank; it is not collective)."""
         if comm.rank != 0:
