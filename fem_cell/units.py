@@ -27,6 +27,7 @@ Examples:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -370,3 +371,15 @@ def parse_quantity(text: str, dimension: str | None = None) -> float:
         raise UnitError(f"{text!r} has no unit; expected a {dimension} "
                         f"(e.g. {EXAMPLE_UNITS[dimension]})")
     return to_si(float(number), unit or "1", dimension)
+
+
+def format_duration(seconds: float | None) -> str:
+    """A wall-clock duration for progress lines: ``h:mm:ss`` (``--`` when unknown).
+
+    >>> format_duration(75.4), format_duration(40000), format_duration(None)
+    ('0:01:15', '11:06:40', '--')
+    """
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "--"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"

@@ -100,7 +100,7 @@ from fem_cell.studies.calibration_result import (
     jsonable,
 )
 from fem_cell.studies.cases import IMPEDANCE_OPTIONS, JOBS, Record, spectrum_key
-from fem_cell.units import from_si
+from fem_cell.units import format_duration, from_si
 
 __all__ = ["FitParameter", "Target", "CalibrationResult", "CalibrationError", "calibrate",
            "evaluate_targets", "parse_quantity_name", "residual_of"]
@@ -480,7 +480,8 @@ def calibrate(base_config, parameters: Sequence[FitParameter], targets: Sequence
     t_start = time.perf_counter()
     units, x_init = _resolve(parameters, base_config, base_overrides, comm)
     points = _Points(parameters, targets, units, base_config, base_overrides, comm,
-                     runner=runner, progress=progress)
+                     runner=runner, progress=progress,
+                     limit=None if max_nfev is None else max_nfev * (len(parameters) + 1))
     u_init = points.scaled(x_init)
     if comm.rank == 0:
         solve = functools.partial(least_squares, bounds=(0.0, 1.0), method=method,
@@ -526,8 +527,11 @@ class _Points:
 
     def __init__(self, parameters: Sequence[FitParameter], targets: Sequence[Target],
                  units: list[str], base_config, base_overrides, comm, *,
-                 runner: Callable | None, progress: bool):
+                 runner: Callable | None, progress: bool, limit: int | None = None):
         self.parameters, self.targets, self.units = parameters, targets, units
+        #: most evaluations the optimiser can ask for (its limit × (1 + the Jacobian's))
+        self.limit = limit
+        self.t0 = time.perf_counter()
         self.base_config, self.base_overrides = base_config, base_overrides
         self.comm, self.runner, self.progress = comm, runner, progress
         self.lo = np.array([p.to_fit(p.lower) for p in parameters])
@@ -566,7 +570,9 @@ class _Points:
         if self.progress and self.comm.rank == 0:
             pv = " ".join(f"{v:.4g}" for v in vals)
             mv = " ".join(f"{t.name}={model[t.name]:.4g}" for t in self.targets)
-            print(f"[calibrate] eval {n:3d} ({time.perf_counter() - t0:5.1f} s) params {pv} | "
+            most = "" if self.limit is None else f" of at most {self.limit}"
+            print(f"[calibrate] evaluation {n}{most} ({time.perf_counter() - t0:.1f} s; "
+                  f"{format_duration(time.perf_counter() - self.t0)} in all) params {pv} | "
                   f"{mv} | cost {0.5 * float(r @ r):.4g}", flush=True)
         return r, model
 

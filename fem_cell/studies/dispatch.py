@@ -30,6 +30,7 @@ from fem_cell.errors import ConfigError, FemCellError
 from fem_cell.jobs.interrupts import NO_GUARD, Interrupted
 from fem_cell.studies import cases as _cases
 from fem_cell.studies.spec import StudySpec
+from fem_cell.units import format_duration
 
 _TAG_ASK, _TAG_ANSWER = 7301, 7302
 
@@ -213,14 +214,14 @@ class CaseProgress:
         finished = self.reused + new
         running = len(disp.running) if disp is not None else 0
         left = self.total - finished
-        eta = "--" if new == 0 else f"{wall / new * max(left - 0.5 * running, 0):.0f} s"
+        eta = format_duration(None if new == 0 else wall / new * max(left - 0.5 * running, 0))
         state = (finished, self.failed, running)
         if final and state == getattr(self, "_state", None):
             return
         self._state = state
         print(f"[{self.label}] {finished}/{self.total} cases done ({self.failed} failed"
               + (f", {self.reused} from an earlier run" if self.reused else "")
-              + f"), {running} running | wall {wall:.1f} s | ETA {eta}", flush=True)
+              + f"), {running} running | wall {format_duration(wall)} | ETA {eta}", flush=True)
 
 
 # ------------------------------------------------------------------ one case ------

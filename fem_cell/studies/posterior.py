@@ -88,6 +88,7 @@ from fem_cell.studies.calibration import (
     evaluate_targets,
     residual_of,
 )
+from fem_cell.units import format_duration
 
 __all__ = ["SamplerSettings", "PosteriorResult", "sample_posterior", "log_prior",
            "prior_interval", "CONVERGED_TAU_FACTOR", "RHAT_LIMIT", "CONSTRAINED_SHRINKAGE"]
@@ -559,7 +560,7 @@ def sample_posterior(base_config, parameters: Sequence[FitParameter], targets: S
                 best = float(np.max(state.log_prob))
                 say(f"step {i}/{settings.steps}  acceptance {acc:.2f}  "
                     f"best log-posterior {best:.3g}  "
-                    f"{ev.evaluations} evaluations  ETA {_duration(eta)}")
+                    f"{ev.evaluations} evaluations  ETA {format_duration(eta)}")
             if check is not None:
                 check()
         chain = sampler.get_chain()
@@ -650,12 +651,3 @@ def _initial(parameters: Sequence[FitParameter], x0: Sequence[float],
             cols.append(np.clip(z, lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo)))
     return np.column_stack(cols)
 
-
-def _duration(s: float) -> str:
-    if not math.isfinite(s):
-        return "?"
-    if s < 120:
-        return f"{s:.0f} s"
-    if s < 7200:
-        return f"{s / 60:.1f} min"
-    return f"{s / 3600:.1f} h"
