@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any
 
 from fem_cell.config.reader import Setting
@@ -37,7 +38,9 @@ from fem_cell.constants import ZERO_CELSIUS
 from fem_cell.units import clean_number, format_number
 
 FORMATS = ("text", "json")
-COLUMNS = ("key", "value", "unit", "SI value", "SI unit", "origin", "source")
+COLUMNS = ("key", "value", "unit", "SI value", "origin", "source")
+#: the value column's width (a longer text value runs into the next columns)
+VALUE_WIDTH = 24
 
 
 def render(cfg: RunConfig, fmt: str = "text") -> str:
@@ -111,21 +114,49 @@ def exposure_summary(cfg: RunConfig) -> str:
     return text
 
 
-def _show(value: Any) -> str:
+#: width of the text listing (a terminal, a printed page)
+WIDTH = 120
+#: origins shown as themselves (the others, files, get a short tag: cell, user, user2, ...)
+PLAIN_ORIGINS = ("default", "derived", "command line")
+
+
+def _show(value: Any, digits: int = 12) -> str:
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and digits < 12:
+        return f"{value:.{digits}g}"
     if isinstance(value, (int, float)):
         return format_number(value)
     return str(value)
 
 
-def _row(s: Setting) -> tuple[str, ...]:
-    # a plain setting (no unit) whose model value is the value itself: no SI column
+def _origin_tags(cfg: RunConfig) -> dict[str, str]:
+    """File origins → short tags: the cell file ``cell``, user files ``user``, ``user2``…"""
+    tags: dict[str, str] = {}
+    users = 0
+    for o in dict.fromkeys(s.origin for s in cfg.settings.values()):
+        if o in PLAIN_ORIGINS:
+            continue
+        if o.startswith("<built-in cell") or (cfg.files and o == cfg.files[0]
+                                               and o.endswith(".toml") and "cells" in o):
+            tags[o] = "cell"
+        else:
+            users += 1
+            tags[o] = "user" if users == 1 else f"user{users}"
+    return tags
+
+
+def _row(s: Setting, tags: dict[str, str]) -> tuple[str, ...]:
+    """key, value, unit, SI value, SI unit, origin (tag).  No SI column where it says
+    nothing new: a plain number, or an energy in eV (the model's J are an internal
+    matter: ``fem-cell config --json`` has them)."""
     same = not s.unit and not s.si_unit and _show(s.si_value) == _show(s.value)
-    si = "" if same else _show(s.si_value)
-    return (s.key, _show(s.value), s.unit, si, s.si_unit, s.origin, s.source)
+    number = isinstance(s.si_value, (int, float)) and not isinstance(s.si_value, bool)
+    hide = same or s.unit == "eV" or not number
+    si = "" if hide else f"{_show(s.si_value, 6)} {s.si_unit}".rstrip()
+    return (s.key, _show(s.value), s.unit, si, tags.get(s.origin, s.origin))
 
 
 def _section(key: str) -> str:
@@ -137,18 +168,29 @@ def _text(cfg: RunConfig) -> str:
     if cfg.reference:
         out.append(f"reference: {cfg.reference}")
     out.append("files: " + (", ".join(cfg.files) if cfg.files else "(none: built-in defaults)"))
+    tags = _origin_tags(cfg)
+    legend = ("origin: " + ", ".join([f"{t} = {o}" for o, t in tags.items()]
+                                     + ["default = nobody set it",
+                                        "derived = computed from other keys"])
+              + ".  SI value: what the model uses (energies stay in eV here; --json has "
+              "J).  Indented lines: the source note of the key above.")
+    out += textwrap.wrap(legend, WIDTH, subsequent_indent="  ", break_on_hyphens=False)
     out.append("")
-    rows = [_row(s) for s in cfg.settings.values()]
+    rows = [_row(s, tags) for s in cfg.settings.values()]
     widths = [max(len(COLUMNS[i]), *(len(r[i]) for r in rows)) if rows else len(COLUMNS[i])
-              for i in range(len(COLUMNS))]
+              for i in range(len(COLUMNS) - 1)]
+    widths[1] = min(widths[1], VALUE_WIDTH)
 
     def line(cells) -> str:
-        # pad every column but the last (source notes can be long)
-        padded = (c.ljust(w) for c, w in zip(cells[:-1], widths[:-1], strict=True))
-        return "  ".join(padded) + "  " + cells[-1]
+        text = ""
+        for i, (c, w) in enumerate(zip(cells, widths, strict=True)):
+            text += c.ljust(w) if i == 0 or len(text) <= sum(widths[:i]) + 2 * i else c
+            text += "  "
+        return text.rstrip()
 
-    out.append(line(COLUMNS).rstrip())
-    out.append(line(["-" * w for w in widths]).rstrip())
+    indent = " " * 4
+    out.append(line(COLUMNS[:-1]))
+    out.append(line(["-" * w for w in widths]))
     section = None
     for s, r in zip(cfg.settings.values(), rows, strict=True):
         sec = _section(s.key)
@@ -157,7 +199,10 @@ def _text(cfg: RunConfig) -> str:
                 out.append("")
             out.append(f"[{sec}]")
             section = sec
-        out.append(line(r).rstrip())
+        out.append(line(r))
+        if s.source:
+            out += textwrap.wrap(s.source, WIDTH, initial_indent=indent,
+                                 subsequent_indent=indent, break_on_hyphens=False)
 
     prog = cfg.anneal
     out += ["", "anneal program (derived breakpoints):",

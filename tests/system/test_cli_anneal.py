@@ -150,9 +150,10 @@ def test_config_and_mesh_commands(tmp_path, capsys):
     assert main(["config", str(user)]) == 0
     text = capsys.readouterr().out
     line = [ln for ln in text.splitlines() if ln.startswith("layers.Li3PO4.thickness")][0]
-    assert "0.9" in line and "9e-07" in line and str(user) in line
+    assert "0.9" in line and "9e-07" in line and line.endswith("user")
+    assert f"user = {user}" in " ".join(text.split())
     line = [ln for ln in text.splitlines() if ln.startswith("solver.dt_max")][0]
-    assert "120" in line and str(user) in line
+    assert "120" in line and line.endswith("user")
     line = [ln for ln in text.splitlines() if ln.startswith("solver.dt_min")][0]
     assert "default" in line
     assert "000000001" not in text  # no float noise

@@ -77,15 +77,17 @@ def test_text_shows_unit_si_value_and_origin(user):
     text = render(load_config(user))
     lines = {ln.split()[0]: ln for ln in text.splitlines() if ln and not ln.startswith(" ")}
     assert lines["layers.Li3PO4.thickness"].split()[1:5] == ["0.8", "um", "8e-07", "m"]
-    assert lines["layers.Li3PO4.thickness"].split()[5] == str(user)
+    assert lines["layers.Li3PO4.thickness"].split()[5] == "user"
+    flat = " ".join(text.split())       # the origin legend is wrapped at 120 columns
+    assert f"user = {user}" in flat and "cell = <built-in cell kobayashi2022>" in flat
     lco = lines["layers.LiCoO2.thickness"].split()
-    assert lco[1:5] == ["90", "nm", "9e-08", "m"] and "<built-in" in lco[5]
-    assert lines["solver.dt_max"].split()[1:6] == ["2", "min", "120", "s", str(user)]
+    assert lco[1:6] == ["90", "nm", "9e-08", "m", "cell"]
+    assert lines["solver.dt_max"].split()[1:6] == ["2", "min", "120", "s", "user"]
     assert lines["solver.dt_min"].split()[-1] == "default"
-    assert lines["mesh.cells_per_layer"].split()[1:] == ["4", str(user)]
+    assert lines["mesh.cells_per_layer"].split()[1:] == ["4", "user"]
     assert lines["mesh.growth"].split()[1:] == ["1.25", "default"]
-    assert lines["output.plots"].split()[1:] == ["false", str(user)]
-    assert lines["anneal.segments[0].rate"].split()[1:5] == ["5", "K/min", "0.0833333333333", "K/s"]
+    assert lines["output.plots"].split()[1:] == ["false", "user"]
+    assert lines["anneal.segments[0].rate"].split()[1:5] == ["5", "K/min", "0.0833333", "K/s"]
     assert "9.000000000000001e-08" not in text and "0.08333333333333333" not in text
     assert "anneal program" in text and "6600" in text
 
@@ -136,20 +138,24 @@ def test_chemistry_rows_and_exposure_line(tmp_path):
     cfg = load_config(p)
     text = render(cfg)
     lines = {ln.split()[0]: ln for ln in text.splitlines() if ln and not ln.startswith(" ")}
-    assert lines["exposure.relative_humidity"].split()[1:6] == ["30", "%", "0.3", "1", str(p)]
+    assert lines["exposure.relative_humidity"].split()[1:6] == ["30", "%", "0.3", "1", "user"]
     assert lines["transport.exchange.velocity"].split()[1:6] == ["2e-17", "m/s", "2e-17", "m/s",
-                                                                 str(p)]
+                                                                 "user"]
     ea = lines["transport.LiCoO2.proton_diffusivity_activation_energy"].split()
     cell_ea = _cell_file()["transport"]["LiCoO2"]["proton_diffusivity_activation_energy"]
     assert float(ea[1]) == pytest.approx(cell_ea["value"], rel=1e-12) and ea[2] == "eV"
-    assert ea[4] == "J" and ea[5] == "<built-in"
+    assert ea[3] == "cell" and len(ea) == 4        # no SI column: energies stay in eV
     # a rate the cell file writes as its prefactor is listed as that prefactor
     d_h = lines["transport.LiCoO2.proton_diffusivity"].split()
     cell_dh = _cell_file()["transport"]["LiCoO2"]["proton_diffusivity"]
     assert float(d_h[1]) == pytest.approx(cell_dh["prefactor"], rel=1e-12)
-    assert "prefactor" in lines["transport.LiCoO2.proton_diffusivity"]
+    all_lines = text.splitlines()
+    i = all_lines.index(lines["transport.LiCoO2.proton_diffusivity"])
+    assert all_lines[i + 1].lstrip().startswith("prefactor")   # its source note, below it
     d_li = lines["transport.Li3PO4.lithium_diffusivity"].split()
-    assert d_li[2] == "m2/s" and d_li[5] == "derived" and "Nernst-Einstein" in d_li[6]
+    assert d_li[2] == "m2/s" and d_li[5] == "derived"
+    j = all_lines.index(lines["transport.Li3PO4.lithium_diffusivity"])
+    assert "Nernst-Einstein" in all_lines[j + 1]
     assert "[exposure]" in text and "[transport]" in text and "[degraded_layer]" in text
     assert "exposure: air, 30 min at 25 degC, relative humidity 30 %" in text
     data = json.loads(render(cfg, "json"))
@@ -164,3 +170,17 @@ def test_exposure_command_line_origin():
     line = next(ln for ln in text.splitlines() if ln.startswith("exposure.duration "))
     assert line.split()[1:5] == ["10", "min", "600", "s"] and line.endswith("command line")
     assert "exposure: N2, 10 min at 25 degC (no water: leaves no protons)" in text
+
+
+@pytest.mark.parametrize("files", [(), ("docs/examples/contact_100C.toml",)])
+def test_listing_fits_120_columns_with_energies_in_ev(files):
+    """Every line of the text listing fits 120 columns (source notes wrapped below their
+    key); activation energies show in eV only (J is the model's business: --json)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    text = render(load_config(*(root / f for f in files)))
+    assert max(len(ln) for ln in text.splitlines()) <= 120
+    ea = [ln for ln in text.splitlines()
+          if ln.startswith("transport.LiCoO2.trapping.detrapping_activation_energy")][0]
+    assert ea.split()[1:4] == ["1.278", "eV", "cell"] and " J " not in ea + " "
