@@ -347,8 +347,9 @@ def _row(c: Case, value: float, res: dict, unc: float | None, ref: dict,
         crit += f" (expected {ref['air_expected']:.4g} Ohm cm2)"
     p05, p50, p95 = band if band is not None else (None, None, None)
     return {"case": c.name, "role": c.role, "quantity": c.quantity, "value": value,
-            "uncertainty": unc, "p05": p05, "p50": p50, "p95": p95, "paper": c.paper,
-            "relative_difference": (None if c.paper is None else (value - c.paper) / c.paper),
+            "uncertainty": unc, "p05": p05, "p50": p50, "p95": p95, "paper": c.paper_text,
+            "relative_difference": (None if c.paper is None or c.paper_bound
+                                    else (value - c.paper) / c.paper),
             "criterion": crit, "meets": "-" if ok is None else ("yes" if ok else "no"),
             "R_interface_state_ohm_cm2": res.get("R_state"),
             "R_interface_fit_stderr_ohm_cm2": res.get("R_fit_stderr"),

@@ -47,6 +47,9 @@ class Case:
         quantity: what the value is (``R_interface_ohm_cm2``, a ratio, a fraction).
         paper: the paper's number (None where it gives none).
         criterion: the pass criterion in words.
+        paper_bound: ``""`` when ``paper`` is a measured value, ``">"`` / ``"≥"`` when the
+            paper gives only a lower bound (``"> 136"``): then there is no relative
+            difference to report, only whether the bound holds.
     """
 
     name: str
@@ -55,31 +58,39 @@ class Case:
     quantity: str
     paper: float | None
     criterion: str
+    paper_bound: str = ""
+
+    @property
+    def paper_text(self) -> str:
+        """The paper's number as the paper gives it (``"> 136"``, ``"10.3"``, ``""``)."""
+        if self.paper is None:
+            return ""
+        return f"{self.paper_bound} {self.paper:g}".strip()
 
 
 EXPOSURE_CASES = (
     Case("pristine", "never exposed", "input", "R_interface_ohm_cm2", 10.0,
-         "8.6 <= R <= 10.3 (≈ 10; vacuum-made 8.6)"),
+         "8.6 ≤ R ≤ 10.3 (≈ 10; vacuum-made 8.6)"),
     Case("N2", "30 min N2", "by_construction", "R_interface_ohm_cm2", 10.0,
-         "8.6 <= R <= 10.3 (no degradation)"),
+         "8.6 ≤ R ≤ 10.3 (no degradation)"),
     Case("O2", "30 min O2", "by_construction", "R_interface_ohm_cm2", 10.0,
-         "8.6 <= R <= 10.3 (no degradation)"),
+         "8.6 ≤ R ≤ 10.3 (no degradation)"),
     Case("CO2", "30 min CO2", "by_construction", "R_interface_ohm_cm2", 10.0,
-         "8.6 <= R <= 10.3 (no degradation)"),
+         "8.6 ≤ R ≤ 10.3 (no degradation)"),
     Case("H2", "30 min H2", "by_construction", "R_interface_ohm_cm2", 10.0,
-         "8.6 <= R <= 10.3 (no degradation)"),
+         "8.6 ≤ R ≤ 10.3 (no degradation)"),
     Case("H2O", "30 min H2O vapour (saturated, 25 °C)", "fitted", "R_interface_ohm_cm2",
-         136.0, "R >= 136 (the paper: > 136, > 10x unexposed); calibration target 136.3, 0.2 % "
-         "inside it"),
+         136.0, "R ≥ 136 (the paper: > 136, > 10x unexposed); calibration target 136.3, 0.2 % "
+         "inside it", paper_bound=">"),
     Case("air", "30 min humid air (the config's RH)", "predicted", "R_interface_ohm_cm2", None,
          "excess over pristine within ±30 % of sqrt(a_w) x the H2O excess (a trap-filling "
          "front moves in as sqrt(x_s t), x_s ∝ a_w); the paper: humid air degrades"),
 )
 ANNEAL_CASES = (
     Case("H2O_annealed_150C_1h", "H2O, then 25 → 150 °C (5 K/min), 1 h, → 25 °C, battery form",
-         "fitted", "R_interface_ohm_cm2", 10.3, "|R - 10.3| <= 10 % (calibration target)"),
+         "fitted", "R_interface_ohm_cm2", 10.3, "|R − 10.3| ≤ 10 % (calibration target)"),
     Case("H2O_7days_25C", "H2O, then 7 days at 25 °C", "fitted", "R_interface_ohm_cm2", None,
-         "R >= 0.9 R(H2O) (calibration constraint)"),
+         "R ≥ 0.9 R(H2O) (calibration constraint)"),
 )
 PREDICTION_CASES = (
     Case("H2O_annealed_100C_1h", "H2O, then 25 → 100 °C (5 K/min), 1 h, → 25 °C", "predicted",
@@ -89,12 +100,13 @@ PREDICTION_CASES = (
 )
 DERIVED_CASES = (
     Case("case8_protons_removed", "fraction of LiCoO2's protons gone after 150 °C / 1 h",
-         "fitted", "fraction", 0.9, ">= 0.90 (recovery by removal; calibration constraint)"),
+         "fitted", "fraction", 0.9, "≥ 0.90 (recovery by removal; calibration constraint)",
+         paper_bound="≥"),
     Case("case5_arc_frequency_shift", "apex frequency of the interface arc, pristine / H2O, "
          "over R(H2O)/R(pristine)", "by_construction", "ratio", 1.0,
          "within 10 % of 1 (arc moves down by R_degraded/R_pristine at constant C)"),
     Case("case6_Li3PO4_bulk_ratio", "Li3PO4 bulk resistance 25 °C / 150 °C", "input", "ratio",
-         None, "560 <= ratio <= 990 (Ea 0.55-0.60 eV)"),
+         None, "560 ≤ ratio ≤ 990 (Ea 0.55-0.60 eV)"),
     Case("case7_above_Li_melting_refused", "an anneal to 190 °C with Li present", "by_construction",
          "refused", 1.0, "refused (1)"),
 )

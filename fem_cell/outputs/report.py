@@ -29,11 +29,30 @@ def _fmt(v, digits: int = 5) -> str:
     return str(v)
 
 
-def _img(path: Path) -> str:
+def _img(path: Path, alt: str) -> str:
     if not path.is_file():
         return "<p><em>(not produced)</em></p>"
     data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img src="data:image/png;base64,{data}" style="max-width:100%">'
+    return (f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt, quote=True)}" '
+            'style="max-width:100%">')
+
+
+def _pretty(text: str) -> str:
+    """Plain-ASCII notation of the cell file's notes in print form (≤, ≥, →)."""
+    return str(text).replace("<=", "≤").replace(">=", "≥").replace("->", "→")
+
+
+def _cell(key: str, v) -> str:
+    """A table cell's text: sensible digits, relative differences in percent."""
+    if v is None or v == "":
+        return "–" if key in ("relative_difference", "uncertainty") else ""
+    if key == "relative_difference":
+        return f"{100 * v:+.1f} %"
+    if key == "uncertainty":
+        return _fmt(v, 2)
+    if isinstance(v, str):
+        return _pretty(v)
+    return _fmt(v, 4 if key in ("value", "R_interface_state_ohm_cm2") else 5)
 
 
 def parameter_origin(key: str, setting, fitted: tuple[str, ...]) -> str:
@@ -64,7 +83,7 @@ def _parameters(config, fitted: tuple[str, ...]) -> str:
         unit = s.unit or ""
         rows.append("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in (
             key, _fmt(s.value) if not isinstance(s.value, (list, dict)) else str(s.value),
-            unit, parameter_origin(key, s, fitted), s.source or "")) + "</tr>")
+            unit, parameter_origin(key, s, fitted), _pretty(s.source or ""))) + "</tr>")
     return ("<table><tr><th>parameter</th><th>value</th><th>unit</th><th>origin</th>"
             "<th>source note</th></tr>" + "\n".join(rows) + "</table>")
 
@@ -73,11 +92,11 @@ def _results(rows) -> str:
     cols = ("case", "role", "quantity", "value", "uncertainty", "R_interface_state_ohm_cm2",
             "paper", "relative_difference", "criterion")
     head = ("<tr><th>case</th><th>role</th><th>quantity</th><th>value</th><th>± (1σ)</th>"
-            "<th>diagnostic R [Ω cm²]</th><th>paper</th><th>rel. diff.</th>"
+            "<th>diagnostic R [Ω cm²]</th><th>paper</th><th>difference from the paper</th>"
             "<th>criterion</th><th>meets</th></tr>")
     colour = {"yes": "green", "no": "red", "-": "#666"}
     trs = "\n".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(r[k]))}</td>" for k in cols)
+        "<tr>" + "".join(f"<td>{html.escape(_cell(k, r[k]))}</td>" for k in cols)
         + f'<td style="color:{colour[r["meets"]]}"><b>{r["meets"]}</b></td></tr>'
         for r in rows)
     return f"<table>{head}\n{trs}</table>"
@@ -112,7 +131,7 @@ def _predictions(rows) -> str:
            " (no linearised uncertainty: no calibration record applies)")
         + (f"; posterior 90 % band {_fmt(r['p05'], 3)} – {_fmt(r['p95'], 3)} (median "
            f"{_fmt(r['p50'], 3)})" if r.get("p50") is not None else "")
-        + f" Ω cm²; {html.escape(r['criterion'])}</li>" for r in pr)
+        + f" Ω cm²; {html.escape(_pretty(r['criterion']))}</li>" for r in pr)
     band = ("<p>The 90 % band is the 5–95 % range of the prediction over samples of a "
             "posterior calibration (<code>fem-cell reproduce --posterior</code>): the "
             "spread the calibration targets leave in the fitted parameters; it does not "
@@ -149,8 +168,8 @@ def write_report(path: Path, rows, config, record, small_2d: dict | None, partia
              "trapped)", out / "anneal_H2O" / "proton_profiles.png"),
             ("Proton field in 2-D before and after the anneal (thickness stretched)",
              out / "anneal_2d_small" / "protons_2d.png")]
-    body = "\n".join(f"<h3>{html.escape(t)}</h3>{_img(p)}" for t, p in figs)
-    lim = "".join(f"<li>{html.escape(x)}</li>" for x in limits)
+    body = "\n".join(f"<h3>{html.escape(t)}</h3>{_img(p, t)}" for t, p in figs)
+    lim = "".join(f"<li>{html.escape(_pretty(x))}</li>" for x in limits)
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8">
 <title>fem_cell reproduction: {html.escape(config.name)}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:auto}}

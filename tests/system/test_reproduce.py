@@ -148,3 +148,23 @@ def test_predictions_carry_posterior_bands(reproduction):
     assert s["predictions"][name]["band_ohm_cm2"][1] == pytest.approx(alone, rel=1e-9)
     assert "posterior 90 % band" in (out / "report.html").read_text(encoding="utf-8")
     assert "predictions over 3 posterior samples" in r.stdout
+
+
+def test_report_numbers_bounds_and_alt_text(reproduction):
+    """Sensible digits and percentages, ≤/≥, the paper's "> 136" kept as a bound (no
+    difference computed from it), and alt text on every picture."""
+    import re
+
+    out, _ = reproduction
+    text = (out / "report.html").read_text(encoding="utf-8")
+    rows = _table(out)
+    assert rows["H2O"]["paper"] == "> 136" and rows["H2O"]["relative_difference"] == ""
+    assert rows["case8_protons_removed"]["paper"] == "≥ 0.9"
+    assert float(rows["pristine"]["relative_difference"]) == pytest.approx(
+        float(rows["pristine"]["value"]) / 10 - 1, rel=1e-4)
+    assert "&lt;=" not in text and "&gt;=" not in text and "≤ R ≤" in text
+    pct = float(rows["H2O_annealed_150C_1h"]["relative_difference"]) * 100
+    assert f"{pct:+.1f} %" in text
+    imgs = re.findall(r"<img [^>]*>", text)
+    assert imgs and all(re.search(r'alt="[^"]+"', i) for i in imgs)
+    assert not re.search(r"<td>-?\d+\.\d{6,}</td>", text)       # no six-decimal raw numbers
