@@ -3,6 +3,7 @@ the CLI prints its message (no traceback) and exits with status 2."""
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 
@@ -66,13 +67,43 @@ class InputError(FemCellError):
     something other than a FemCellError while rank 0 read it); the message names it."""
 
 
+class Interrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an error
+    """The run was stopped by a signal.
+
+    Attributes:
+        signum: the signal number (``signal.SIGINT`` or ``signal.SIGTERM``).
+        t: simulated time (s) when the run stopped, if a time loop was running.
+    """
+
+    def __init__(self, signum: int, t: float | None = None, collective: bool = False):
+        super().__init__(signum, t, collective)
+        self.signum = int(signum)
+        self.t = t
+        #: True when raised by the collective :meth:`InterruptGuard.check` (every rank
+        #: stops at the same point); False when raised at once on this rank only.
+        self.collective = collective
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+    @property
+    def signal_name(self) -> str:
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:  # pragma: no cover
+            return f"signal {self.signum}"
+
+
 def on_root(comm, fn):
     """Run ``fn()`` on rank 0 and broadcast its result.
 
     Whatever ``fn`` raises there reaches every rank: a :class:`FemCellError` as itself,
-    anything else (an exception from a file reader, a ``SystemExit`` from a library that
-    calls ``sys.exit``) as an :class:`InputError` with its message — never a rank 0 that
-    died while the others wait in the broadcast.
+    an :class:`Interrupted` (a long rank-0 step that polls for Ctrl-C, e.g. validating a
+    study's cases) as a collective interruption, anything else (an exception from a file
+    reader, a ``SystemExit`` from a library that calls ``sys.exit``) as an
+    :class:`InputError` with its message — never a rank 0 that died while the others
+    wait in the broadcast.
     """
     payload = None
     if comm.rank == 0:
@@ -80,9 +111,13 @@ def on_root(comm, fn):
             payload = ("ok", fn())
         except FemCellError as e:
             payload = ("error", e)
+        except Interrupted as e:
+            payload = ("interrupted", e.signum)
         except (Exception, SystemExit) as e:  # noqa: BLE001 - any failure reaches all ranks
             payload = ("error", InputError(f"{type(e).__name__}: {str(e)[:300]}"))
     status, value = comm.bcast(payload, root=0)
     if status == "error":
         raise value
+    if status == "interrupted":
+        raise Interrupted(value, collective=True)
     return value

@@ -26,33 +26,7 @@ from __future__ import annotations
 import signal
 from contextlib import contextmanager
 
-
-class Interrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an error
-    """The run was stopped by a signal.
-
-    Attributes:
-        signum: the signal number (``signal.SIGINT`` or ``signal.SIGTERM``).
-        t: simulated time (s) when the run stopped, if a time loop was running.
-    """
-
-    def __init__(self, signum: int, t: float | None = None, collective: bool = False):
-        super().__init__(signum, t, collective)
-        self.signum = int(signum)
-        self.t = t
-        #: True when raised by the collective :meth:`InterruptGuard.check` (every rank
-        #: stops at the same point); False when raised at once on this rank only.
-        self.collective = collective
-
-    @property
-    def exit_status(self) -> int:
-        return 128 + self.signum
-
-    @property
-    def signal_name(self) -> str:
-        try:
-            return signal.Signals(self.signum).name
-        except ValueError:  # pragma: no cover
-            return f"signal {self.signum}"
+from fem_cell.errors import Interrupted
 
 
 class InterruptGuard:

@@ -48,17 +48,43 @@ from fem_cell.studies.result import (
     write_csv,
 )
 from fem_cell.studies.spec import StudySpec, load_spec
+from fem_cell.units import format_duration
 
 _STATUSES_DONE = ("completed", "failed")
 
 
 # ------------------------------------------------------------------ the study -----
-def _as_spec(spec, comm, group_size: int | None) -> StudySpec:
+#: a sweep with at least this many cases shows its validation's progress
+VALIDATION_PROGRESS_CASES = 200
+
+
+def validation_progress(progress: bool, guard, label: str = "study"):
+    """``load_spec``'s ``progress`` callback on rank 0: stops at once on a pending
+    Ctrl-C/SIGTERM (``on_root`` makes that collective), and for a large sweep prints
+    ``validating the cases: done/total`` every 2 s (a 10,000-case spec takes a minute)."""
+    t0 = last = time.perf_counter()
+
+    def callback(done: int, total: int) -> None:
+        nonlocal last
+        if guard.pending is not None:
+            raise Interrupted(guard.pending)
+        now = time.perf_counter()
+        if (progress and total >= VALIDATION_PROGRESS_CASES and now - last >= 2.0):
+            last = now
+            print(f"[{label}] validating the cases: {done}/{total} "
+                  f"({format_duration(now - t0)})", flush=True)
+
+    return callback
+
+
+def _as_spec(spec, comm, group_size: int | None, progress: bool = False,
+             guard=NO_GUARD) -> StudySpec:
     if isinstance(spec, StudySpec):
         if group_size is not None and group_size != spec.group_size:
             spec = dataclasses.replace(spec, group_size=group_size)
         return spec
-    return on_root(comm, lambda: load_spec(spec, group_size=group_size))
+    return on_root(comm, lambda: load_spec(spec, group_size=group_size,
+                                           progress=validation_progress(progress, guard)))
 
 
 def run_study(spec, comm, out=None, *, progress: bool = True, guard=NO_GUARD,
@@ -90,7 +116,7 @@ def run_study(spec, comm, out=None, *, progress: bool = True, guard=NO_GUARD,
         Interrupted: a signal stopped the study (after the folder was brought up to
             date; ``e.result`` is the partial result).
     """
-    spec = _as_spec(spec, comm, group_size)
+    spec = _as_spec(spec, comm, group_size, progress, guard)
     if kind is not None and spec.kind != kind:
         raise ConfigError(spec.source, "study.kind", spec.kind,
                           f"{kind!r} here (fem-cell calibrate runs calibration specs; run "

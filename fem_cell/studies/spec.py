@@ -46,7 +46,7 @@ import hashlib
 import itertools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -170,13 +170,17 @@ def history_label(column: str, t: float) -> str:
 
 # ------------------------------------------------------------------ loading -------
 def load_spec(path: str | Path | Mapping[str, Any], *, group_size: int | None = None,
-              source: str | None = None, base_dir: str | Path | None = None) -> StudySpec:
+              source: str | None = None, base_dir: str | Path | None = None,
+              progress: Callable[[int, int], None] | None = None) -> StudySpec:
     """Read and validate a study spec; build (and validate) every case's configuration.
 
     Args:
         path: the spec TOML, or a spec dict (then ``source`` names it in errors and
             ``base_dir`` resolves a relative ``base``; default the working directory).
         group_size: overrides ``[study] group_size`` (CLI ``--group-size``).
+        progress: called as ``progress(done, total)`` while a sweep's cases are built and
+            validated (a 10,000-case sweep takes about a minute); it may raise
+            :class:`~fem_cell.errors.Interrupted` to stop (the CLI does on Ctrl-C).
 
     Raises:
         SpecError: one line naming the spec file, the key and what was expected.
@@ -198,7 +202,7 @@ def load_spec(path: str | Path | Mapping[str, Any], *, group_size: int | None = 
         return StudySpec(spath, head.name, head.base, "calibration", head.kind, head.combine,
                          head.group_size, (), Record(), PlotSpec(), common, (), _digest(text),
                          head.description, fit)
-    return _sweep_spec(raw, r, spath, head, common, base_cfg)
+    return _sweep_spec(raw, r, spath, head, common, base_cfg, progress)
 
 
 def _read_spec(path: str | Path | Mapping[str, Any], source: str | None,
@@ -257,7 +261,7 @@ def _study_table(raw: dict, r: SpecReader, spath: Path | None, root: Path,
 
 
 def _sweep_spec(raw: dict, r: SpecReader, spath: Path | None, head: _StudyTable, common: dict,
-                base_cfg) -> StudySpec:
+                base_cfg, progress: Callable[[int, int], None] | None = None) -> StudySpec:
     """A sweep: its parameters, record, plot and reach, and every case (validated)."""
     for k, shown in (("targets", "[[targets]]"), ("calibration", "[calibration]")):
         if k in raw:
@@ -276,6 +280,8 @@ def _sweep_spec(raw: dict, r: SpecReader, spath: Path | None, head: _StudyTable,
         values = {p.key: p.values[i] for p, i in zip(params, combo, strict=True)}
         shown = {p.key: p.shown[i] for p, i in zip(params, combo, strict=True)}
         cases.append(_case(n, values, shown, common, base, base_cfg, r, record, job))
+        if progress is not None:
+            progress(n + 1, len(combos))
     text = _hash_text(raw, base, exclude=("plot",), study_exclude=("group_size", "name",
                                                                    "description"))
     return StudySpec(spath, head.name, base, job, head.kind, combine, head.group_size, params,
