@@ -26,3 +26,40 @@ import ufl  # noqa: E402
 from dolfinx import fem, io, mesh  # noqa: E402
 
 __all__ = ["MPI", "PETSc", "basix", "dolfinx", "fem", "io", "mesh", "ufl"]
+
+
+def _stop_singledispatchmethod_leak() -> int:
+    """Turn off the per-object method cache of ``functools.singledispatchmethod`` in the
+    UFL/FFCx classes that use it; returns how many descriptors were changed.
+
+    CPython 3.12.0-3.12.8 and 3.13.0-3.13.1 cache each bound method in a
+    ``WeakKeyDictionary`` whose value refers to its own key, so the object is never freed
+    (CPython issue gh-127750).  UFL's derivative rulesets dispatch with it: every form
+    ever differentiated — with its meshes, functions and their duplicated MPI
+    communicators — stayed alive, and a process that built a few hundred models (a fit, a
+    posterior, a study) ran out of MPI communicators ("Too many communicators").  The
+    descriptor skips the cache when it is ``None``, so this is a no-op on fixed versions
+    (they have no such attribute).
+    """
+    import functools
+    import importlib
+
+    changed = 0
+    for name in ("ufl.corealg.dag_traverser", "ufl.algorithms.apply_derivatives",
+                 "ufl.algorithms.apply_coefficient_split", "ffcx.codegeneration.C.formatter"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # pragma: no cover - another UFL/FFCx layout
+            continue
+        for cls in vars(module).values():
+            if not isinstance(cls, type):
+                continue
+            for attr in vars(cls).values():
+                if (isinstance(attr, functools.singledispatchmethod)
+                        and getattr(attr, "_method_cache", None) is not None):
+                    attr._method_cache = None
+                    changed += 1
+    return changed
+
+
+SINGLEDISPATCH_CACHES_OFF = _stop_singledispatchmethod_leak()

@@ -81,6 +81,7 @@ from fem_cell.outputs.impedance_tables import (
 )
 from fem_cell.outputs.rundir import OUTPUTS
 from fem_cell.solvers.impedance import ImpedanceSolver, log_frequencies
+from fem_cell.solvers.problem import collect_garbage
 
 #: fewest frequencies the circuit fit (9 parameters) and the Lin-KK check are run on
 MIN_FIT_FREQUENCIES = 10
@@ -93,7 +94,11 @@ MAX_FREQUENCIES = 10_000
 def model_spectrum(config: RunConfig, comm: MPI.Comm, frequencies, *, state=None,
                    proton_fraction=None, temperature: float = 298.15) -> np.ndarray:
     """The model's impedance (Ω cm², complex) at ``frequencies`` — the sweep alone, no
-    circuit fit or KK check (what a fit of the model to measured data evaluates)."""
+    circuit fit or KK check (what a fit of the model to measured data evaluates).
+
+    Collective.  Called in a loop (a fit, a posterior): the model's meshes and their
+    duplicated communicators are collected before it returns — without that a few
+    hundred evaluations used up MPI's 2048 communicators ("Too many communicators")."""
     f = np.asarray(frequencies, dtype=float)
     model = CellModel(config, comm)
     solver = None
@@ -101,12 +106,14 @@ def model_spectrum(config: RunConfig, comm: MPI.Comm, frequencies, *, state=None
         op = model.operating_point(state=state, proton_fraction=proton_fraction)
         cm = model.small_signal(op, temperature, prefix="fem_cell_fit_")
         solver = ImpedanceSolver(cm.model.problem, cm.model.physics, prefix="fem_cell_fit_eis_")
-        Z = solver.sweep(f, "rom").impedance_ohm_cm2
+        Z = np.asarray(solver.sweep(f, "rom").impedance_ohm_cm2, dtype=complex)
     finally:
         if solver is not None:
             solver.destroy()
         model.destroy()
-    return np.asarray(Z, dtype=complex)
+        del solver, model
+        collect_garbage(comm)
+    return Z
 
 
 @dataclass

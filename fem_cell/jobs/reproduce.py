@@ -54,6 +54,7 @@ from fem_cell.outputs.report import write_report
 from fem_cell.outputs.rundir import OUTPUTS
 from fem_cell.params import Arrhenius
 from fem_cell.physics.exposure import water_activity
+from fem_cell.solvers.problem import collect_garbage
 
 #: columns of reproduction.csv
 COLUMNS = ("case", "role", "quantity", "value", "uncertainty", "p05", "p50", "p95", "paper",
@@ -234,6 +235,7 @@ class _Reproduction:
         per = []
         for i in range(n):
             per.append(self._diagnostics(d.overrides(i)))
+            collect_garbage(self.comm)        # each sample's models and communicators
             self.job.say(f"posterior sample {i + 1}/{n}: "
                          + ", ".join(f"{k} {per[-1][k]:.4g}" for k in names))
         self.bands = {k: tuple(float(q) for q in np.quantile([v[k] for v in per],
