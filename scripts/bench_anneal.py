@@ -6,6 +6,8 @@ Prints DOFs, steps, Newton iterations per step and wall time, measured in one ru
   target 0.2 s per exposure + full anneal program; measured twice: the same cell
   repeated, and a new parameter value in every run (the calibration's and the
   posterior's inner loop; before fem_cell.forms each new value compiled new C modules);
+  and a third time with the exposed state reused (a study over anneal programs; the
+  exposure cache of fem_cell.model.chemistry);
 * 2-D default cross-section on 1 and on 2 ranks (child processes under mpirun), with the
   1-rank/2-rank ratio — target < 2 min on 2 ranks with ≥ 100k DOFs.
 
@@ -45,10 +47,12 @@ def _vary(overrides: dict, i: int) -> dict:
     return {**overrides, **value}
 
 
-def run_case(dim: int, cells_per_layer: int | None, repeats: int, vary: bool = False) -> dict:
+def run_case(dim: int, cells_per_layer: int | None, repeats: int, vary: bool = False,
+             reuse_exposure: bool = False) -> dict:
     from fem_cell._dolfinx import MPI
     from fem_cell.config import load_config
     from fem_cell.jobs.anneal import run_anneal
+    from fem_cell.model.chemistry import clear_exposure_cache
 
     mesh = {"dim": dim}
     if cells_per_layer:
@@ -60,6 +64,8 @@ def run_case(dim: int, cells_per_layer: int | None, repeats: int, vary: bool = F
     for i in range(repeats):
         if vary and i > 0:
             cfg = load_config(overrides=_vary(base, i))
+        if not reuse_exposure:
+            clear_exposure_cache()      # the full cost: exposure simulated every run
         comm.Barrier()
         t0 = time.perf_counter()
         r = run_anneal(cfg, comm, progress=False)
@@ -80,19 +86,22 @@ def run_case(dim: int, cells_per_layer: int | None, repeats: int, vary: bool = F
 
 
 def child(args) -> None:
-    res = run_case(args.case, args.cells_per_layer, args.repeats, args.vary)
+    res = run_case(args.case, args.cells_per_layer, args.repeats, args.vary, args.reuse_exposure)
     from fem_cell._dolfinx import MPI
 
     if MPI.COMM_WORLD.rank == 0:
         print("RESULT " + json.dumps(res), flush=True)
 
 
-def spawn(dim: int, ranks: int, cells: int | None, repeats: int, vary: bool = False) -> dict:
+def spawn(dim: int, ranks: int, cells: int | None, repeats: int, vary: bool = False,
+          reuse_exposure: bool = False) -> dict:
     py = sys.executable
     mpirun = Path(py).with_name("mpirun")
     cmd = [py, str(HERE), "--case", str(dim), "--repeats", str(repeats)]
     if vary:
         cmd.append("--vary")
+    if reuse_exposure:
+        cmd.append("--reuse-exposure")
     if cells:
         cmd += ["--cells-per-layer", str(cells)]
     if ranks > 1:
@@ -116,6 +125,7 @@ def main() -> None:
     ap.add_argument("--case", type=int, choices=(1, 2), help=argparse.SUPPRESS)
     ap.add_argument("--repeats", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--vary", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--reuse-exposure", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--cells-per-layer", type=int, default=None)
     ap.add_argument("--only-1d", action="store_true")
     ap.add_argument("--only-2-ranks", action="store_true",
@@ -136,6 +146,12 @@ def main() -> None:
     mean = sum(rv["wall_s"][1:]) / 3
     print(f"  -> a new parameter value every run: {mean:.2f} s per run "
           f"({mean / best:.2f}x the repeated cell)")
+    print("1-D, in-process, the same exposure reused (a study over anneal programs):")
+    rr = spawn(1, 1, None, repeats=4, reuse_exposure=True)
+    show(rr)
+    reuse = min(rr["wall_s"][1:])
+    print(f"  -> anneal with the exposed state reused: {reuse:.2f} s per run "
+          f"({reuse / best:.2f}x the full case)")
     if args.only_1d:
         return
     print("2-D default cross-section:")

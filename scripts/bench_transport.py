@@ -1,0 +1,108 @@
+"""Per-step cost of the coupled Li⁺/H⁺ transport against the floor any dolfinx code pays.
+
+Both run in this process on the same 1-D film mesh, with the same fixed step sequence
+(backward Euler, ``--steps`` steps of ``--dt``), the same direct solver (MUMPS LU) and
+Newton (SNES newtonls, no line search):
+
+* **ours**: the default cell's transport problem (``fem_cell.model.transport``: mobile
+  H⁺ in LiCoO2 and Li3PO4, trapped H⁺, the potential Φ; exchange, sink, trapping) started
+  from the simulated exposure, at a uniform 150 °C (the heat solve is not timed);
+* **floor**: a minimal single-field backward-Euler diffusion step written here with
+  plain dolfinx (one P1 field on the same mesh, ``NonlinearProblem``), i.e. form
+  assembly, one factorisation and the Newton loop, and nothing else.
+
+Prints DOFs, Newton iterations per step and the wall time per step of both, and on its
+last line ``floor ratio: X`` = our time per step / the floor's (the issue's target is
+≤ 1.5).  Times, not assertions: tests never time anything.
+
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_transport.py [--cells-per-layer 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import ufl
+
+from fem_cell._dolfinx import MPI, fem
+from fem_cell.config import load_config
+from fem_cell.model import CellModel
+from fem_cell.solvers.problem import direct_solver_options
+
+
+def ours(cells_per_layer: int, steps: int, dt: float):
+    cfg = load_config(overrides={"mesh": {"dim": 1, "cells_per_layer": cells_per_layer},
+                                 "output": {"fields": False}})
+    model = CellModel(cfg, MPI.COMM_SELF)
+    chem = model.chemistry(expose=True)
+    chem.T_film.x.array[:] = 423.15                      # the hold, without the heat solve
+    tp = chem.transport_problem
+    dofs = sum(f.space.dofmap.index_map.size_local for f in tp.fields)
+    prev = tp.get_state()
+    tp.set_history(prev, prev)
+    its, t = [], 0.0
+    wall = time.perf_counter()
+    for _ in range(steps):
+        t += dt
+        tp.set_time_level(t, dt, 1, None)
+        ok, n, _ = tp.solve()
+        if not ok:
+            raise RuntimeError("our transport step did not converge")
+        its.append(n)
+        state = tp.get_state()
+        tp.set_history(state, prev)
+        prev = state
+    wall = time.perf_counter() - wall
+    film = chem.film
+    model.destroy()
+    return film, dofs, float(np.mean(its)), wall / steps
+
+
+def floor(film, steps: int, dt: float):
+    """One P1 field, backward Euler diffusion, on the same mesh: the floor."""
+    from dolfinx.fem.petsc import NonlinearProblem
+
+    V = fem.functionspace(film.mesh, ("Lagrange", 1))
+    u, u_n, v = fem.Function(V), fem.Function(V), ufl.TestFunction(V)
+    u_n.interpolate(lambda x: np.exp(-((x[0] - x[0].min()) / (np.ptp(x[0]) + 1e-30)) ** 2))
+    u.x.array[:] = u_n.x.array
+    D = fem.Constant(film.mesh, 1.0e-3)
+    k = fem.Constant(film.mesh, 1.0 / dt)
+    F = k * (u - u_n) * v * ufl.dx + D * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx
+    opts = {"snes_type": "newtonls", "snes_linesearch_type": "none", "snes_rtol": 1e-10,
+            "snes_atol": 1e-12, **direct_solver_options()}
+    problem = NonlinearProblem(F, u, petsc_options_prefix="bench_floor_", petsc_options=opts)
+    its = []
+    wall = time.perf_counter()
+    for _ in range(steps):
+        problem.solve()
+        its.append(problem.solver.getIterationNumber())
+        u_n.x.array[:] = u.x.array
+    wall = time.perf_counter() - wall
+    return V.dofmap.index_map.size_local, float(np.mean(its)), wall / steps
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cells-per-layer", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--dt", type=float, default=5.0, help="step (s)")
+    args = ap.parse_args()
+    film, dofs, its, per_step = ours(args.cells_per_layer, 5, args.dt)        # warm-up (JIT)
+    floor(film, 5, args.dt)
+    film, dofs, its, per_step = ours(args.cells_per_layer, args.steps, args.dt)
+    fdofs, fits, fper = floor(film, args.steps, args.dt)
+    cells = film.mesh.topology.index_map(film.dim).size_local
+    print(f"film mesh: {cells} cells; {args.steps} backward-Euler steps of {args.dt:g} s")
+    print(f"  ours : {dofs:6d} DOFs (coupled x_H, x_t, Φ), {its:.2f} Newton iterations/step, "
+          f"{1e3 * per_step:.3f} ms/step")
+    print(f"  floor: {fdofs:6d} DOFs (one P1 field),        {fits:.2f} Newton iterations/step, "
+          f"{1e3 * fper:.3f} ms/step")
+    print(f"floor ratio: {per_step / fper:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
