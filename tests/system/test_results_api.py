@@ -80,6 +80,6 @@ def test_errors_and_api_names(tmp_path, runs):
     with pytest.raises(RunFolderError, match="not a fem-cell run folder"):
         fem_cell.open_run(tmp_path)
     with pytest.raises(RunFolderError, match="no proton_profiles.csv"):
-        fem_cell.open_run(d / "imp").profiles
+        _ = fem_cell.open_run(d / "imp").profiles
     assert {"open_run", "compare_runs", "plot", "read_spectrum", "fit_spectrum"} <= set(
         dir(fem_cell))
