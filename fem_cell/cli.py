@@ -104,13 +104,10 @@ def _parser() -> argparse.ArgumentParser:
                 "H2, H2O; the 150 °C / 1 h anneal of the H2O-exposed cell; 7 days at 25 °C; "
                 "the impedance of each; reproduction.csv, nyquist.png and a self-contained "
                 "report.html.")
-    rp.add_argument("--posterior", type=Path, metavar="DIR",
-                    help="folder of a posterior calibration (fem-cell calibrate): the "
-                         "predicted rows also get 5/50/95 %% bands over its samples")
-    rp.add_argument("--samples", type=int, default=20, metavar="N",
-                    help="posterior samples for the bands (default 20)")
-    rp.add_argument("--sample-seed", type=int, default=0, metavar="S",
-                    help="which posterior samples (default 0)")
+    _posterior_flags(rp, "folder of a posterior calibration (fem-cell calibrate): the "
+                         "predicted rows also get 5/50/95 %% bands over its samples",
+                     "posterior samples for the bands (default 20)",
+                     "which posterior samples (default 0)")
     st = _job_parser(sub, "study", "a study: many runs spread over MPI (sweeps, calibration)",
                      "Run the cases of a study spec (see docs/studies.md and studies/) on "
                      "groups of MPI ranks; results.csv, plots, summary.json; re-running into "
@@ -118,13 +115,10 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("spec", type=Path, help="study spec TOML")
     st.add_argument("--group-size", type=int, metavar="N",
                     help="MPI ranks per case (default: the spec's, else 1)")
-    st.add_argument("--posterior", type=Path, metavar="DIR",
-                    help="run the sweep over posterior samples from this posterior "
-                         "calibration folder; bands.csv holds each value's 5/50/95 %%")
-    st.add_argument("--samples", type=int, default=20, metavar="N",
-                    help="posterior samples to run (with --posterior; default 20)")
-    st.add_argument("--sample-seed", type=int, default=0, metavar="S",
-                    help="which posterior samples (with --posterior; default 0)")
+    _posterior_flags(st, "run the sweep over posterior samples from this posterior "
+                         "calibration folder; bands.csv holds each value's 5/50/95 %%",
+                     "posterior samples to run (with --posterior; default 20)",
+                     "which posterior samples (with --posterior; default 0)")
     ca = _job_parser(sub, "calibrate", "calibrate parameters against targets (least squares "
                      "or posterior)",
                      "Run a calibration spec (study kind 'calibration', see docs/calibration.md "
@@ -145,12 +139,9 @@ def _parser() -> argparse.ArgumentParser:
                      "prediction's variance: design.csv, design.png.", config=False,
                      dim=False)
     de.add_argument("spec", type=Path, help="design spec TOML")
-    de.add_argument("--posterior", type=Path, required=True, metavar="DIR",
-                    help="folder of a posterior calibration (fem-cell calibrate)")
-    de.add_argument("--samples", type=int, default=20, metavar="N",
-                    help="posterior samples (default 20)")
-    de.add_argument("--sample-seed", type=int, default=0, metavar="S",
-                    help="which posterior samples (default 0)")
+    _posterior_flags(de, "folder of a posterior calibration (fem-cell calibrate)",
+                     "posterior samples (default 20)", "which posterior samples (default 0)",
+                     required=True)
     de.add_argument("--group-size", type=int, metavar="N", help="MPI ranks per case")
     fs = _job_parser(sub, "fit-spectrum", "fit the model's impedance spectrum to measured "
                      "spectra", "Fit the finite-element model's own spectrum (ROM sweep) to "
@@ -215,6 +206,20 @@ def _impedance_parser(sub) -> None:
                         "plots and compare in data_comparison.csv / summary.json; the sweep "
                         "uses its frequencies unless --frequencies is given")
     _spectrum_reading_flags(i)
+
+
+def _data_units(args) -> str | None:
+    """The unit of a measured spectrum's Z from ``--ohm`` / ``--ohm-cm2`` (None: its header)."""
+    return "ohm" if args.ohm else ("ohm_cm2" if args.ohm_cm2 else None)
+
+
+def _posterior_flags(p, posterior_help: str, samples_help: str, seed_help: str, *,
+                     required: bool = False) -> None:
+    """``--posterior DIR``, ``--samples N`` (default 20), ``--sample-seed S`` (default 0)."""
+    p.add_argument("--posterior", type=Path, metavar="DIR", required=required,
+                   help=posterior_help)
+    p.add_argument("--samples", type=int, default=20, metavar="N", help=samples_help)
+    p.add_argument("--sample-seed", type=int, default=0, metavar="S", help=seed_help)
 
 
 def _spectrum_reading_flags(p) -> None:
@@ -553,8 +558,7 @@ def _impedance(cfg, args, comm, guard, state, provenance) -> int:
     if args.data is not None:
         from fem_cell.analysis.measured import read_spectrum
 
-        units = "ohm" if args.ohm else ("ohm_cm2" if args.ohm_cm2 else None)
-        data = on_root(comm, lambda: read_spectrum(args.data, units=units,
+        data = on_root(comm, lambda: read_spectrum(args.data, units=_data_units(args),
                                                    area_cm2=args.area_cm2,
                                                    imag_sign=args.imag_sign))
     elif args.area_cm2 is not None or args.ohm or args.ohm_cm2 or args.imag_sign is not None:
@@ -609,10 +613,8 @@ def _study(args, comm, guard) -> int:
 
 
 def _fit_spectrum(args, comm, guard) -> int:
-    from fem_cell.analysis.measured import read_spectrum
-    from fem_cell.constants import ZERO_CELSIUS
     from fem_cell.errors import InputError, on_root
-    from fem_cell.studies.fit_spectrum import DEFAULT_FREE, fit_spectrum_job
+    from fem_cell.studies.fit_spectrum import DEFAULT_FREE, fit_spectrum_job, read_spectra
 
     configs = [p for p in args.inputs if p.suffix.lower() == ".toml"]
     data = [p for p in args.inputs if p.suffix.lower() != ".toml"]
@@ -624,20 +626,10 @@ def _fit_spectrum(args, comm, guard) -> int:
     if len(temps) not in (1, len(data)):
         raise InputError(f"--temperature-C: one value, or one per spectrum ({len(data)})")
     temps = temps * len(data) if len(temps) == 1 else temps
-    units = "ohm" if args.ohm else ("ohm_cm2" if args.ohm_cm2 else None)
-
-    def read():
-        out = []
-        for p, t in zip(data, temps, strict=True):
-            if not -100.0 <= t <= 400.0:
-                raise InputError(f"--temperature-C {t:g}: outside -100..400 °C")
-            s = read_spectrum(p, units=units, area_cm2=args.area_cm2,
-                              imag_sign=args.imag_sign)
-            s.temperature = t + ZERO_CELSIUS
-            out.append(s)
-        return out
-
-    spectra = on_root(comm, read)
+    spectra = on_root(comm, lambda: read_spectra(data, temps, units=_data_units(args),
+                                                 area_cm2=args.area_cm2,
+                                                 imag_sign=args.imag_sign,
+                                                 flag="--temperature-C"))
     free = args.free.split(",") if args.free else list(DEFAULT_FREE)
     state = "exposed" if args.exposed else args.state
     base = configs[0] if configs else None

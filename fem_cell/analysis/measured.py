@@ -136,6 +136,23 @@ def _unit_from_header(*cols: str) -> str | None:
     return None
 
 
+def _csv_rows(p: Path) -> list[list[str]]:
+    """The rows of a CSV file (header first): ``#`` comment and blank lines dropped, the
+    delimiter (comma, semicolon or tab) sniffed from the header."""
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise MeasuredDataError(f"{p}: cannot read ({e})") from None
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        raise MeasuredDataError(f"{p}: no data")
+    try:
+        dialect = csv.Sniffer().sniff(lines[0], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    return list(csv.reader(lines, dialect))
+
+
 def read_spectrum_csv(path: str | Path, *, units: str | None = None,
                       area_cm2: float | None = None, imag_sign: int | None = None,
                       label: str = "") -> MeasuredSpectrum:
@@ -151,18 +168,7 @@ def read_spectrum_csv(path: str | Path, *, units: str | None = None,
         MeasuredDataError: one line saying what is wrong with the file.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise MeasuredDataError(f"{p}: cannot read ({e})") from None
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    if not lines:
-        raise MeasuredDataError(f"{p}: no data")
-    try:
-        dialect = csv.Sniffer().sniff(lines[0], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    rows = list(csv.reader(lines, dialect))
+    rows = _csv_rows(p)
     header = rows[0]
     i_f = _find(header, FREQ)
     i_re = _find(header, RE)
@@ -318,18 +324,7 @@ def read_history(path: str | Path, *, area_cm2: float | None = None) -> Measured
     p = Path(path)
     if not p.is_file():
         raise MeasuredDataError(f"{p}: no such file")
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise MeasuredDataError(f"{p}: cannot read ({e})") from None
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    if not lines:
-        raise MeasuredDataError(f"{p}: no data")
-    try:
-        dialect = csv.Sniffer().sniff(lines[0], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    rows = list(csv.reader(lines, dialect))
+    rows = _csv_rows(p)
     header = [_norm(h) for h in rows[0]]
     i_t = next((i for i, h in enumerate(header) if h in HISTORY_TIME), None)
     i_r = next((i for i, h in enumerate(header) if h in HISTORY_R), None)

@@ -21,7 +21,7 @@ from fem_cell._dolfinx import fem
 from fem_cell.config import RunConfig, SolverSettings
 from fem_cell.domain import Domain, SubmeshTransfer
 from fem_cell.forms import constant
-from fem_cell.model.exposure import ExposureResult, ExposureSimulation
+from fem_cell.model.exposure import ExposureResult, ExposureSimulation, set_exposed_state
 from fem_cell.model.heat import HeatModel, build_heat
 from fem_cell.model.transport import (
     FILM_TRANSPORT_LAYERS,
@@ -170,12 +170,7 @@ def expose_block(config: RunConfig, film: Domain, exposure: Exposure, block: Tra
     if hit is not None:
         _EXPOSED.move_to_end(key)
         name, x, xt, result = hit
-        _zero(block)
-        block.x[name].x.array[:] = x
-        block.x[name].x.scatter_forward()
-        if xt is not None:
-            block.trapped[name].x.array[:] = xt
-            block.trapped[name].x.scatter_forward()
+        set_exposed_state(block, name, x, xt)
         return result
     sim = ExposureSimulation(config, film, exposure)
     try:

@@ -210,23 +210,32 @@ class ExposureSimulation:
                 "(a shorter, drier or cooler exposure, or a thicker film)")
 
     def copy_into(self, block: TransportPhysics) -> None:
-        """Set ``block``'s fields (same film mesh) to the exposed state: the exposed
-        phase's mobile and trapped fractions, 0 in the other phases, Φ = 0."""
+        """Set ``block``'s fields (same film mesh) to the exposed state
+        (:func:`set_exposed_state`)."""
         name = self.phase.name
-        for p in block.phases:
-            block.set_uniform(p.name, 0.0)
-            if p.name in block.trapped:
-                block.set_uniform(p.name, 0.0, trapped=True)
-        _copy(self.block.x[name], block.x[name])
-        if name in block.trapped:
-            _copy(self.block.trapped[name], block.trapped[name])
-        block.phi.x.array[:] = 0.0
+        trapped = self.block.trapped.get(name)
+        set_exposed_state(block, name, self.block.x[name].x.array,
+                          None if trapped is None else trapped.x.array)
 
 
-def _copy(src: fem.Function, dst: fem.Function) -> None:
-    if src.x.array.shape != dst.x.array.shape:
+def set_exposed_state(block: TransportPhysics, phase: str, x: np.ndarray,
+                      xt: np.ndarray | None) -> None:
+    """An exposed state on ``block``: the exposed ``phase``'s mobile (``x``) and trapped
+    (``xt``) fractions as DOF arrays of the same film mesh, 0 in the other phases, Φ = 0."""
+    for p in block.phases:
+        block.set_uniform(p.name, 0.0)
+        if p.name in block.trapped:
+            block.set_uniform(p.name, 0.0, trapped=True)
+    _copy(x, block.x[phase])
+    if xt is not None and phase in block.trapped:
+        _copy(xt, block.trapped[phase])
+    block.phi.x.array[:] = 0.0
+
+
+def _copy(src: np.ndarray, dst: fem.Function) -> None:
+    if src.shape != dst.x.array.shape:
         raise ValueError("the exposure and the anneal do not share the film mesh")
-    dst.x.array[:] = src.x.array
+    dst.x.array[:] = src
     dst.x.scatter_forward()
 
 
@@ -243,4 +252,4 @@ def run_exposure(config: RunConfig, film: Domain, exposure: Exposure, **kw) -> t
 
 
 __all__ = ["EXPOSURE_COLUMNS", "EXPOSURE_DEPTH_LIMIT", "ExposureResult", "ExposureSimulation",
-           "ExposureValidityError", "lower_phase_top", "run_exposure"]
+           "ExposureValidityError", "lower_phase_top", "run_exposure", "set_exposed_state"]

@@ -276,6 +276,33 @@ def fit_spectra(base_config, spectra: Sequence[MeasuredSpectrum], comm, *,
     return res
 
 
+def read_spectra(items: Sequence, temperatures_C: Sequence[float | None], *,
+                 units: str | None = None, area_cm2: float | None = None,
+                 imag_sign: int | None = None, flag: str = "temperature") -> list:
+    """The spectra to fit (rank 0): each item a file (read with ``units``, ``area_cm2``,
+    ``imag_sign``), a DataFrame from ``fem_cell.read_spectrum`` or a
+    :class:`MeasuredSpectrum`, with its temperature (°C; None: keep the item's).  ``flag``
+    names the temperature in errors (the CLI's ``--temperature-C``)."""
+    out = []
+    for item, t in zip(items, temperatures_C, strict=True):
+        if t is not None and not -100.0 <= float(t) <= 400.0:
+            raise FitSpectrumError(f"{flag} {t:g}: outside -100..400 °C")
+        if isinstance(item, MeasuredSpectrum):
+            s = item
+        elif isinstance(item, (str, Path)):
+            s = read_spectrum(item, units=units, area_cm2=area_cm2, imag_sign=imag_sign)
+        elif hasattr(item, "columns"):
+            s = MeasuredSpectrum.from_pandas(item)
+        else:
+            raise FitSpectrumError(f"cannot fit a {type(item).__name__}: give a file, a "
+                                   "DataFrame from fem_cell.read_spectrum or a "
+                                   "MeasuredSpectrum")
+        if t is not None:
+            s.temperature = float(t) + ZERO_CELSIUS
+        out.append(s)
+    return out
+
+
 def fit_spectrum(data, comm, config=None, *, free: Sequence[str] = DEFAULT_FREE,
                  temperature_C: float | Sequence[float] | None = None, state=None,
                  weighting: str = "modulus", units: str | None = None,
@@ -318,27 +345,8 @@ def fit_spectrum(data, comm, config=None, *, free: Sequence[str] = DEFAULT_FREE,
     if len(temps) != len(items):
         raise FitSpectrumError(f"{len(temps)} temperatures for {len(items)} spectra")
 
-    def read():
-        out = []
-        for item, t in zip(items, temps, strict=True):
-            if isinstance(item, MeasuredSpectrum):
-                s = item
-            elif isinstance(item, (str, Path)):
-                s = read_spectrum(item, units=units, area_cm2=area_cm2, imag_sign=imag_sign)
-            elif hasattr(item, "columns"):
-                s = MeasuredSpectrum.from_pandas(item)
-            else:
-                raise FitSpectrumError(f"cannot fit a {type(item).__name__}: give a file, a "
-                                       "DataFrame from fem_cell.read_spectrum or a "
-                                       "MeasuredSpectrum")
-            if t is not None:
-                if not -100.0 <= float(t) <= 400.0:
-                    raise FitSpectrumError(f"temperature {t:g} °C: outside -100..400 °C")
-                s.temperature = float(t) + ZERO_CELSIUS
-            out.append(s)
-        return out
-
-    spectra = on_root(comm, read)
+    spectra = on_root(comm, lambda: read_spectra(items, temps, units=units, area_cm2=area_cm2,
+                                                 imag_sign=imag_sign))
     return fit_spectra(config, spectra, comm, free=list(free), states=[state] * len(spectra),
                        weighting=weighting, initial=initial, progress=progress)
 
@@ -445,4 +453,4 @@ def _write_table(res: SpectrumFit, path: Path) -> None:
 
 
 __all__ = ["DEFAULT_FREE", "FitSpectrumError", "SpectrumFit", "fit_spectra",
-           "fit_spectrum", "fit_spectrum_job", "residuals"]
+           "fit_spectrum", "fit_spectrum_job", "read_spectra", "residuals"]

@@ -209,19 +209,14 @@ def _fit_target(t: Any, i: int, r: SpecReader, base: Path | None, common: dict, 
         raise r.err(f"{w}.area_cm2", t["area_cm2"], "only with data (a history in Ohm)")
     transform = r.choice(t.get("transform", "log"), f"{w}.transform", ("log", "linear"))
     kind = r.choice(t.get("kind", "equal"), f"{w}.kind", ("equal", "at_least", "at_most"))
-    ov = r.table(t.get("overrides", {}), f"{w}.overrides")
+    r.table(t.get("overrides", {}), f"{w}.overrides")
     q = t.get("quantity", "R_interface_ohm_cm2")
     bad = _bad_quantity(q, job)
     if bad:
         raise r.err(f"{w}.quantity", q, f"a recorded value of the {job} job: a summary "
                     f"key, '<history column>@<t>s' or 'a/b' ({bad})")
     _check_value_sigma(t, w, r, transform)
-    expanded = expand_keys(ov, base_cfg, r, w)
-    try:
-        full = case_overrides(common, expanded, base_cfg)
-    except KeyError as e:
-        raise r.err(f"{w}.overrides", ov, f"keys of the configuration ({e.args[0]})") from None
-    build_config(base, full, r, f"{w}.overrides", "a valid configuration", ov)
+    expanded, _ = _case_overrides(t, w, r, base, common, base_cfg)
     return [{"name": name, "overrides": expanded, "job": job, "quantity": q,
              "value": float(t["value"]), "sigma": float(t["sigma"]),
              "transform": transform, "kind": kind}]
@@ -232,6 +227,14 @@ def _data_path(t: dict, w: str, r: SpecReader, root: Path | None, what: str) -> 
     if not isinstance(path, str) or not path:
         raise r.err(f"{w}.data", path if path is not None else "(missing)", f"a CSV file of {what}")
     return Path(path) if Path(path).is_absolute() or root is None else root / path
+
+
+def _area(t: dict, w: str, r: SpecReader) -> float | None:
+    """A target's ``area_cm2`` (a number; None when not given)."""
+    area = t.get("area_cm2")
+    if area is not None and (isinstance(area, bool) or not isinstance(area, (int, float))):
+        raise r.err(f"{w}.area_cm2", area, "a number (cm2)")
+    return area
 
 
 def _relative_sigma(t: dict, w: str, r: SpecReader, what: str) -> float:
@@ -271,9 +274,7 @@ def _spectrum_targets(t: dict, w: str, r: SpecReader, base: Path | None, common:
     sign = t.get("imag_sign")
     if sign is not None and sign not in (1, -1):
         raise r.err(f"{w}.imag_sign", sign, "1 or -1")
-    area = t.get("area_cm2")
-    if area is not None and (isinstance(area, bool) or not isinstance(area, (int, float))):
-        raise r.err(f"{w}.area_cm2", area, "a number (cm2)")
+    area = _area(t, w, r)
     try:
         s = read_spectrum(p, units=units, area_cm2=area, imag_sign=sign)
     except MeasuredDataError as e:
@@ -317,9 +318,7 @@ def _history_targets(t: dict, w: str, r: SpecReader, base: Path | None, common: 
     if job != "anneal":
         raise r.err(f"{w}.job", job, "'anneal' for a measured R(t) history")
     sigma = _relative_sigma(t, w, r, "resistances")
-    area = t.get("area_cm2")
-    if area is not None and (isinstance(area, bool) or not isinstance(area, (int, float))):
-        raise r.err(f"{w}.area_cm2", area, "a number (cm2)")
+    area = _area(t, w, r)
     p = _data_path(t, w, r, root, "a measured R(t) history")
     try:
         h = read_history(p, area_cm2=area)
