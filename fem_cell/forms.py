@@ -143,6 +143,35 @@ def lift_constants(form: ufl.Form) -> ufl.Form:
     return map_integrands(_LiftFloats(domain), form)
 
 
+#: cells on which the vertex rule (Gauss–Lobatto–Legendre, degree 1) exists in basix
+_VERTEX_RULE_CELLS = ("interval", "quadrilateral", "hexahedron")
+
+
+def vertex_quadrature(form: ufl.Form | None) -> ufl.Form | None:
+    """The form with every cell integral evaluated by the vertex rule (on intervals,
+    quadrilaterals and hexahedra; other cells, facet integrals and None unchanged).
+
+    On a rectangle the vertex rule turns the Q1 stiffness matrix into the 5-point
+    finite-difference stencil: only negative couplings to the four edge neighbours
+    (an M-matrix), where the exact Q1 matrix of a cell of aspect ratio a ≫ 1 couples
+    its long-edge neighbours with a *positive* weight ≈ a/6.  The two are spectrally
+    equivalent with constants 1/3 … 1 independent of the aspect ratio (tensor products
+    of the 1-D P1 consistent and lumped mass matrices), so the vertex-rule Jacobian is
+    a preconditioner matrix on which algebraic multigrid works for the thin films'
+    cells of aspect ratio 1e3–1e4 (:mod:`fem_cell.solvers.linear`).
+    """
+    if form is None or form.empty():
+        return form
+    out = []
+    for itg in form.integrals():
+        cell = itg.ufl_domain().ufl_cell().cellname
+        if itg.integral_type() == "cell" and cell in _VERTEX_RULE_CELLS:
+            md = {**itg.metadata(), "quadrature_rule": "GLL", "quadrature_degree": 1}
+            itg = itg.reconstruct(metadata=md)
+        out.append(itg)
+    return ufl.Form(out)
+
+
 def _lift_nested(a):
     if a is None:
         return None

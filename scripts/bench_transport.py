@@ -29,7 +29,7 @@ import ufl
 from fem_cell._dolfinx import MPI, fem
 from fem_cell.config import load_config
 from fem_cell.model import CellModel
-from fem_cell.solvers.problem import direct_solver_options
+from fem_cell.solvers.linear import direct_solver_options
 
 
 def ours(cells_per_layer: int, steps: int, dt: float):

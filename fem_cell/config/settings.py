@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from fem_cell.params import Declared, param
 from fem_cell.physics.parameters import MAX_DURATION
+from fem_cell.solvers import LINEAR_SOLVERS
 
 SCHEMES = ("bdf2", "backward_euler")
 _TIME = {"lo": 0.0, "hi": MAX_DURATION, "lo_open": True,
@@ -49,6 +50,11 @@ class SolverSettings(Declared):
     transport_jacobian_lag: int = param(
         "", "transport Newton: re-assemble and factorise the Jacobian every this many "
         "iterations of a step (1 = full Newton)", default=2, kind="integer", lo=1, hi=100)
+    linear_solver: str = param(
+        "", "linear solves inside Newton: 'direct' (sparse LU; exact, for up to ~1e5-1e6 "
+        "unknowns on one machine) or 'iterative' (Krylov + algebraic multigrid; work and "
+        "memory proportional to the unknowns, for large 2-D meshes on many ranks; "
+        "docs/scaling.md)", default="direct", choices=LINEAR_SOLVERS)
 
     def __post_init__(self):
         super().__post_init__()

@@ -293,8 +293,12 @@ def summary_of(history: History, stats, model, chem, heat) -> dict:
         "dofs": heat.T.function_space.dofmap.index_map.size_global,
         "cells": heat.domain.mesh.topology.index_map(heat.domain.dim).size_global,
         "wall_time_s": stats.wall_time,
+        "solver": {"heat": heat.problem.solver_counts()},
     }
     if chem is not None:
+        out["solver"]["transport"] = chem.transport_problem.solver_counts()
+        if chem.exposure_result is not None and chem.exposure_result.solver is not None:
+            out["solver"]["exposure"] = chem.exposure_result.solver
         out.update(summary_values({c: history.column(c) for c in history.columns}))
         if chem.exposure_result is not None:
             out["exposure"] = chem.exposure_result.summary()

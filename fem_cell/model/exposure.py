@@ -72,6 +72,8 @@ class ExposureResult:
     rows: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in
                                                                   EXPOSURE_COLUMNS})
     stats: StepperStats | None = None
+    #: the exposure's linear-solver counts (TransientProblem.solver_counts)
+    solver: dict | None = None
 
     def summary(self) -> dict:
         """Gas, conditions and what the exposure loaded (JSON-ready, user units)."""
@@ -182,6 +184,7 @@ class ExposureSimulation:
                 on_step(info, row)
 
         self.result.stats = stepper.run(on_step=step, poll=poll)
+        self.result.solver = self.problem.solver_counts()
         self._check_depth()
         return self.result
 

@@ -85,7 +85,8 @@ def build_heat(config: RunConfig, domain: Domain) -> HeatModel:
 
     The heat Jacobian (mass + conduction + convection/radiation/contact terms, Dirichlet
     rows applied symmetrically) is symmetric positive definite: Cholesky halves the
-    factorisation cost.  At least one Newton iteration is forced so the time-error
+    factorisation cost (``linear_solver = "iterative"``: conjugate gradients + AMG).  At
+    least one Newton iteration is forced so the time-error
     estimate never sees u = predictor.
     """
     th = config.thermal
@@ -108,7 +109,8 @@ def build_heat(config: RunConfig, domain: Domain) -> HeatModel:
         [Field("T", T, atol=s.temperature_tolerance, rtol=s.relative_tolerance)], [heat],
         time=constant(domain.mesh, 0.0), prefix="fem_cell_heat_",
         newton_rtol=s.newton_rtol, newton_atol=HEAT_NEWTON_ATOL, newton_max_it=s.newton_max_it,
-        petsc_options={"pc_type": "cholesky", "snes_force_iteration": True})
+        petsc_options={"pc_type": "cholesky", "snes_force_iteration": True},
+        linear_solver=s.linear_solver, symmetric=True)
     return HeatModel(domain, T, heat, problem)
 
 

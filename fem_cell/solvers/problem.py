@@ -15,9 +15,10 @@ and potential) and a field may live on a sub-mesh (pass ``entity_maps``).
     u̇_h = c0 u + c1 uⁿ + c2 uⁿ⁻¹              (c_k: fem.Constants set per step)
 
 which covers backward Euler and variable-step BDF2 without recompiling, and hands it
-to a PETSc SNES Newton solver (MUMPS LU by default; blocked ``kind="mpi"`` systems for
-several fields).  The same blocks give the small-signal operators
-``∂G/∂u|u0`` and ``M(u0)`` through :meth:`TransientProblem.linearised_forms`.
+to a PETSc SNES Newton solver (MUMPS LU by default, or Krylov + AMG:
+:mod:`fem_cell.solvers.linear`; one blocked matrix for several fields).  The same
+blocks give the small-signal operators ``∂G/∂u|u0`` and ``M(u0)`` through
+:meth:`TransientProblem.linearised_forms`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,15 @@ import numpy as np
 
 from fem_cell._dolfinx import MPI, PETSc, fem, ufl
 from fem_cell.errors import ConvergenceError
-from fem_cell.forms import constant, lift_constants
+from fem_cell.forms import constant, lift_constants, vertex_quadrature
+from fem_cell.solvers.linear import (
+    KRYLOV_MAX_IT,
+    KRYLOV_RTOL,
+    LINEAR_SOLVERS,
+    block_index_sets,
+    direct_solver_options,
+    iterative_options,
+)
 
 
 class PhysicsBlock(Protocol):
@@ -92,18 +101,6 @@ def collect_garbage(comm) -> None:
     PETSc.garbage_cleanup(comm)
 
 
-def direct_solver_options() -> dict[str, str]:
-    """PETSc options for Newton + a parallel direct LU (MUMPS, else SuperLU_DIST/PETSc)."""
-    sys = PETSc.Sys()
-    if sys.hasExternalPackage("mumps"):
-        lu = "mumps"
-    elif sys.hasExternalPackage("superlu_dist"):
-        lu = "superlu_dist"
-    else:
-        lu = "petsc"
-    return {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": lu}
-
-
 def _weak_convergence_test(problem):
     import weakref
 
@@ -114,6 +111,20 @@ def _weak_convergence_test(problem):
         if p is None:  # pragma: no cover - the problem is gone
             return PETSc.SNES.ConvergedReason.DIVERGED_FUNCTION_DOMAIN
         return p._update_convergence_test(snes, it, norms)
+
+    return test
+
+
+def _weak_krylov_test(problem):
+    import weakref
+
+    ref = weakref.ref(problem)
+
+    def test(ksp, its, rnorm):
+        p = ref()
+        if p is None:  # pragma: no cover - the problem is gone
+            return PETSc.KSP.ConvergedReason.DIVERGED_NULL
+        return p._krylov_test(ksp, its, rnorm)
 
     return test
 
@@ -133,14 +144,40 @@ class TransientProblem:
         newton_stol: SNES tolerance on the Newton update relative to the solution.
         newton_max_it: SNES iteration limit.
         entity_maps: dolfinx EntityMaps for fields on sub-meshes.
+        linear_solver: ``"direct"`` (LU, or the ``pc_type`` of ``petsc_options``) or
+            ``"iterative"`` (:func:`fem_cell.solvers.linear.iterative_options`; the
+            direct-only entries of ``petsc_options`` are then not applied).
+        symmetric: the Jacobian is symmetric positive definite (iterative: CG).
+        splits: iterative, several fields: split name → field names of a
+            multiplicative field-split preconditioner (in solve order); None: one AMG
+            on the whole operator.
+        schur: iterative, two ``splits``: eliminate the first split by a Schur
+            complement; ``schur(u, udot, v)`` returns the residual of the second
+            split's equations with the first split's fields eliminated, whose Jacobian
+            (assembled with every Jacobian) preconditions that Schur complement
+            (:func:`fem_cell.solvers.linear.iterative_options`).
     """
+
+    #: ``petsc_options`` keys that configure the direct solver only
+    DIRECT_ONLY = ("pc_type", "pc_factor_mat_solver_type", "ksp_type")
 
     def __init__(self, fields: Sequence[Field], blocks: Sequence[PhysicsBlock], *,
                  time: fem.Constant, prefix: str, petsc_options: Mapping | None = None,
                  newton_rtol: float = 1e-10, newton_atol: float = 1e-8,
-                 newton_stol: float = 1e-12, newton_max_it: int = 25, entity_maps=None):
+                 newton_stol: float = 1e-12, newton_max_it: int = 25, entity_maps=None,
+                 linear_solver: str = "direct", symmetric: bool = False,
+                 splits: Mapping[str, Sequence[str]] | None = None, schur=None):
         if not fields:
             raise ValueError("a problem needs at least one field")
+        if linear_solver not in LINEAR_SOLVERS:
+            raise ValueError(f"linear_solver must be one of {LINEAR_SOLVERS}, "
+                             f"got {linear_solver!r}")
+        self.linear_solver = linear_solver
+        #: Newton and Krylov iterations summed over every solve, and the most Krylov
+        #: iterations of one linear solve (diagnostics: :meth:`solver_counts`)
+        self.newton_iterations = 0
+        self.linear_iterations = 0
+        self.krylov_max = 0
         self.fields = list(fields)
         self.blocks = list(blocks)
         self.time = time
@@ -176,21 +213,70 @@ class TransientProblem:
 
         opts = {"snes_type": "newtonls", "snes_linesearch_type": "none",
                 "snes_rtol": newton_rtol, "snes_atol": newton_atol, "snes_stol": newton_stol,
-                "snes_max_it": newton_max_it, "snes_error_if_not_converged": False,
-                **direct_solver_options()}
-        if petsc_options:
-            opts.update(petsc_options)
+                "snes_max_it": newton_max_it, "snes_error_if_not_converged": False}
+        names = [f.name for f in self.fields]
+        kept: dict[str, str] = {}
+        self._splits: dict[str, list[int]] = {}
+        if linear_solver == "direct":
+            opts.update(direct_solver_options())
+            opts.update(petsc_options or {})
+        else:
+            use_splits = splits if (splits and len(self.fields) > 1) else {}
+            for split, members in use_splits.items():
+                unknown = [m for m in members if m not in names]
+                if unknown:
+                    raise ValueError(f"split {split!r}: no field {unknown} (fields {names})")
+            if schur is not None and use_splits and len(use_splits) != 2:
+                raise ValueError("a Schur complement needs exactly two splits")
+            schur = schur if use_splits else None
+            it = iterative_options(symmetric=symmetric, splits=tuple(use_splits),
+                                   schur=schur is not None)
+            it.update({k: v for k, v in (petsc_options or {}).items()
+                       if k not in self.DIRECT_ONLY})
+            # the split solvers are made at the first set-up, after dolfinx has removed
+            # the options it was given: keep theirs in the database until destroy()
+            kept = {k: v for k, v in it.items() if k.startswith("fieldsplit_")}
+            opts.update({k: v for k, v in it.items() if k not in kept})
+            self._splits = {k: [names.index(m) for m in v] for k, v in use_splits.items()}
+        db = PETSc.Options()
+        for k, v in kept.items():
+            db[f"{prefix}{k}"] = v
+        from dolfinx.fem.forms import derivative_block
         from dolfinx.fem.petsc import NonlinearProblem
 
+        # iterative: the preconditioner matrix is the Jacobian with the vertex rule on
+        # the cell integrals (an M-matrix for the thin films' stretched cells, on which
+        # AMG works; fem_cell.forms.vertex_quadrature)
+        iterative = linear_solver == "iterative"
         if len(self.fields) == 1:
-            self._problem = NonlinearProblem(F, self.fields[0].u, bcs=self.bcs,
+            P = derivative_block(vertex_quadrature(F), self.fields[0].u) if iterative else None
+            self._problem = NonlinearProblem(F, self.fields[0].u, bcs=self.bcs, P=P,
                                              petsc_options_prefix=prefix, petsc_options=opts,
                                              entity_maps=entity_maps)
         else:
             Fs = ufl.extract_blocks(F)
+            P = (derivative_block(ufl.extract_blocks(vertex_quadrature(F)),
+                                  [f.u for f in self.fields]) if iterative else None)
+            # kind None: one monolithic (blocked) AIJ matrix and vector.  dolfinx 0.10+
+            # passes ``kind`` on as the PETSc Mat type; "mpi" is a Vec type only, and a
+            # sub-matrix extraction (field split) failed on "Unknown Mat type given: mpi"
             self._problem = NonlinearProblem(Fs, [f.u for f in self.fields], bcs=self.bcs,
-                                             kind="mpi", petsc_options_prefix=prefix,
+                                             P=P, kind=None, petsc_options_prefix=prefix,
                                              petsc_options=opts, entity_maps=entity_maps)
+        self._schur_matrix = None
+        self._rnorm0 = 0.0
+        if linear_solver == "iterative":
+            self.snes.getKSP().setConvergenceTest(_weak_krylov_test(self))
+        if kept:
+            A = self._problem.A
+            sets = block_index_sets([f.n_owned for f in self.fields], self._splits,
+                                    A.getOwnershipRange()[0], self.comm)
+            pc = self.snes.getKSP().getPC()
+            pc.setFieldSplitIS(*sets)
+            for _, iset in sets:
+                iset.destroy()
+            if schur is not None:
+                self._setup_schur(schur, udot, list(use_splits.values())[1], pc)
         self.form = F
         self.entity_maps = entity_maps
         self._max_it = newton_max_it
@@ -200,10 +286,75 @@ class TransientProblem:
             # (MPICH runs out of communicators after ~100 cases)
             self.snes.setConvergenceTest(_weak_convergence_test(self))
 
+    def _setup_schur(self, schur, udot, kept: Sequence[str], pc) -> None:
+        """The Schur-complement preconditioner matrix (assembled with every Jacobian)."""
+        from dolfinx.fem.petsc import create_matrix
+
+        from fem_cell.forms import compile_form
+
+        fields = [f for f in self.fields if f.name in kept]
+        F = ufl.extract_blocks(vertex_quadrature(lift_constants(schur(self._u, udot, self._v))))
+        index = {f.name: i for i, f in enumerate(self.fields)}
+        trials = {f.name: ufl.TrialFunction(f.space) for f in fields}
+        a = [[None if F[index[fi.name]] is None else
+              ufl.algorithms.expand_derivatives(
+                  ufl.derivative(F[index[fi.name]], fj.u, trials[fj.name]))
+              for fj in fields] for fi in fields]
+        a = [[None if b is None or b.empty() else b for b in row] for row in a]
+        self._schur_form = compile_form(a)
+        # matched as dolfinx matches a blocked problem's conditions to its fields
+        self._schur_bcs = [bc for bc in self.bcs
+                           if any(f.space._cpp_object.contains(bc.function_space) for f in fields)]
+        self._schur_matrix = create_matrix(self._schur_form)
+        pc.setFieldSplitSchurPreType(PETSc.PC.FieldSplitSchurPreType.USER, self._schur_matrix)
+        self._wrap_jacobian()
+
+    def _wrap_jacobian(self) -> None:
+        """Assemble the Schur-complement preconditioner matrix after every Jacobian."""
+        import weakref
+
+        snes = self.snes
+        J, P, (func, args, kwargs) = snes.getJacobian()
+        ref = weakref.ref(self)
+
+        def jacobian(snes, x, J, P):
+            func(snes, x, J, P, *args, **(kwargs or {}))
+            p = ref()
+            if p is not None:
+                p._after_jacobian(J, x)
+
+        snes.setJacobian(jacobian, J, P)
+
+    def _after_jacobian(self, J, x) -> None:
+        from dolfinx.fem.petsc import assemble_matrix
+
+        S = self._schur_matrix
+        if S is not None:
+            S.zeroEntries()
+            assemble_matrix(S, self._schur_form, bcs=self._schur_bcs, diag=1.0)
+            S.assemble()
+
+    def _krylov_test(self, ksp, its, rnorm):
+        """Krylov convergence: the residual norm below ``KRYLOV_RTOL`` × its initial
+        value (PETSc's test, counting the most iterations of one solve).  No absolute
+        floor: one at 16 eps·‖J‖·‖u‖ stopped solves early enough to leave a 4e-5
+        relative proton-balance error in a 1-D anneal (3e-10 without it, as direct)."""
+        reasons = PETSc.KSP.ConvergedReason
+        if not np.isfinite(rnorm):
+            return reasons.DIVERGED_NANORINF
+        if its == 0:
+            self._rnorm0 = rnorm
+        if rnorm <= KRYLOV_RTOL * self._rnorm0:
+            self.krylov_max = max(self.krylov_max, its)
+            return reasons.CONVERGED_RTOL
+        if its >= KRYLOV_MAX_IT:
+            return reasons.DIVERGED_MAX_IT
+        return reasons.ITERATING
+
     def _update_convergence_test(self, snes, it, norms):
         """Per-field Newton test on the update (see :attr:`Field.newton_tol`).
 
-        The update vector holds the owned DOFs of every field in order (``kind="mpi"``
+        The update vector holds the owned DOFs of every field in order (blocked
         layout, or the single field's owned DOFs).
         """
         reasons = PETSc.SNES.ConvergedReason
@@ -229,6 +380,16 @@ class TransientProblem:
             return reasons.DIVERGED_MAX_IT
         return reasons.ITERATING
 
+    def solver_counts(self) -> dict:
+        """Linear solver, Newton iterations, and (iterative) Krylov iterations in total,
+        per Newton iteration and at most in one solve, over every solve so far."""
+        out = {"linear_solver": self.linear_solver, "newton_iterations": self.newton_iterations}
+        if self.linear_solver == "iterative":
+            out.update(krylov_iterations=self.linear_iterations,
+                       krylov_per_newton=self.linear_iterations / max(self.newton_iterations, 1),
+                       krylov_max=self.krylov_max)
+        return out
+
     @property
     def snes(self):
         return self._problem.solver
@@ -244,9 +405,15 @@ class TransientProblem:
         ``mpirun -n 2`` run that never exited).  Idempotent.
         """
         p = self._problem
-        for obj in (p.solver, p.A, p.P_mat, p.b, p.x):
+        for obj in (p.solver, p.A, p.P_mat, p.b, p.x, self._schur_matrix):
             if obj is not None:
                 obj.destroy()
+        # this problem's options (dolfinx 0.11 leaves the ones it was given in the
+        # database, and a later problem with the same prefix, e.g. with the other linear
+        # solver, would inherit them)
+        db = PETSc.Options()
+        for k in [k for k in db.getAll() if k.startswith(self.prefix)]:
+            db.delValue(k)
 
     # -- time levels ---------------------------------------------------------------------
     def set_time_level(self, t_new: float, dt: float, order: int, dt_prev: float | None) -> None:
@@ -270,10 +437,13 @@ class TransientProblem:
         """Newton solve from the current iterate.  Returns (converged, iterations, reason)."""
         try:
             self._problem.solve()
-        except RuntimeError:  # e.g. a factorisation failure inside PETSc
+        except RuntimeError as e:  # e.g. a factorisation failure inside PETSc
+            self.last_error = str(e)
             return False, self.snes.getIterationNumber(), -99
         reason = self.snes.getConvergedReason()
         its = self.snes.getIterationNumber()
+        self.newton_iterations += its
+        self.linear_iterations += self.snes.getLinearSolveIterations()
         finite = all(np.all(np.isfinite(f.u.x.array)) for f in self.fields)
         ok = self.comm.allreduce(bool(reason > 0 and finite), op=MPI.LAND)
         return ok, its, reason

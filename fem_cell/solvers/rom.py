@@ -22,7 +22,7 @@ import numpy as np
 
 from fem_cell._dolfinx import MPI, PETSc
 from fem_cell.errors import ConvergenceError
-from fem_cell.solvers.problem import direct_solver_options
+from fem_cell.solvers.linear import direct_solver_options
 
 
 class LinearisedSystem(Protocol):

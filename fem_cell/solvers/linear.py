@@ -1,0 +1,139 @@
+"""Linear solvers inside Newton: a direct LU, or Krylov + algebraic multigrid.
+
+``[solver] linear_solver`` (:class:`fem_cell.config.SolverSettings`) chooses:
+
+* ``"direct"`` — a parallel sparse LU (MUMPS, else SuperLU_DIST or PETSc's own), or a
+  Cholesky for a symmetric positive definite problem.  Exact to round-off; its fill and
+  factorisation time grow faster than the unknowns (2-D: ~N^1.5), and its memory limits
+  a cross-section to one machine.
+* ``"iterative"`` — a Krylov method preconditioned by algebraic multigrid (hypre
+  BoomerAMG when PETSc has it, PETSc's GAMG otherwise): work per solve ∝ N and an
+  iteration count that stays bounded as the mesh is refined (measured:
+  ``scripts/solver_scaling.py``, docs/scaling.md).
+
+  - heat (one scalar, symmetric positive definite Jacobian): conjugate gradients + AMG;
+  - coupled Li⁺/H⁺ transport (proton fractions, trapped fractions, potential Φ):
+    GMRES + a block (field-split) preconditioner :func:`transport_splits`, see there.
+
+Newton stays the outer iteration; the Krylov tolerance :data:`KRYLOV_RTOL` makes each
+linear solve ~1e-10 exact relative to its right-hand side, so an inexact Newton step
+contracts the error by that factor and the per-field update test
+(:attr:`fem_cell.solvers.problem.Field.newton_tol`) ends on the same state as with LU to
+well below the time-error tolerances (tested: iterative = direct to 1e-8 on the
+reference outputs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from fem_cell._dolfinx import PETSc
+from fem_cell.solvers import LINEAR_SOLVERS
+
+#: relative Krylov tolerance (preconditioned residual, relative to the right-hand side)
+KRYLOV_RTOL = 1e-8
+#: Krylov iteration limit per linear solve (a solve that needs more fails the step)
+KRYLOV_MAX_IT = 1000
+#: GMRES restart length
+GMRES_RESTART = 200
+
+
+def direct_solver_options() -> dict[str, str]:
+    """PETSc options for a parallel direct LU (MUMPS, else SuperLU_DIST/PETSc)."""
+    sys = PETSc.Sys()
+    if sys.hasExternalPackage("mumps"):
+        lu = "mumps"
+    elif sys.hasExternalPackage("superlu_dist"):
+        lu = "superlu_dist"
+    else:
+        lu = "petsc"
+    return {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": lu}
+
+
+def amg_name() -> str:
+    """The algebraic multigrid used: ``"hypre"`` (BoomerAMG) if PETSc has it, else
+    ``"gamg"`` (PETSc's smoothed aggregation; the PyPI wheel has no hypre)."""
+    return "hypre" if PETSc.Sys().hasExternalPackage("hypre") else "gamg"
+
+
+def amg_options() -> dict[str, str]:
+    """PETSc options of one AMG V-cycle as a preconditioner (no options prefix)."""
+    if amg_name() == "hypre":
+        return {"pc_type": "hypre", "pc_hypre_type": "boomeramg"}
+    # on the vertex-rule preconditioner matrix (an M-matrix, fem_cell.forms.
+    # vertex_quadrature): threshold 0.05 drops the weak lateral couplings of the films'
+    # stretched cells so that aggregates follow the strong (through-thickness) ones;
+    # symmetric SOR smoothing (PETSc's default local symmetric sweep, usable under CG).
+    # Measured on a coarse 2-D exposure Jacobian (GMRES/CG to 1e-8, random right-hand
+    # side): Φ block 18, heat 20 iterations; with the exact Q1 matrix GAMG did not
+    # converge in 500
+    return {"pc_type": "gamg", "pc_gamg_threshold": "0.05", "mg_levels_pc_type": "sor"}
+
+
+def iterative_options(*, symmetric: bool, splits: Sequence[str] = (),
+                      schur: bool = False) -> dict[str, str]:
+    """PETSc options of the iterative path (no options prefix).
+
+    Args:
+        symmetric: the Jacobian is symmetric positive definite (conjugate gradients).
+        splits: names of the field splits of a block system (a multiplicative
+            field-split preconditioner with one AMG V-cycle per split); empty: one AMG
+            on the whole operator.
+        schur: two splits, the first eliminated by a Schur complement (full
+            factorisation; the Schur complement's preconditioner matrix is given by the
+            caller, :class:`fem_cell.solvers.problem.TransientProblem`).
+    """
+    opts = {"ksp_type": "cg" if symmetric else "fgmres", "ksp_rtol": KRYLOV_RTOL,
+            "ksp_max_it": KRYLOV_MAX_IT, "ksp_error_if_not_converged": False}
+    if not symmetric:
+        # classical Gram–Schmidt with re-orthogonalisation: without it the Arnoldi basis
+        # of these badly row-scaled systems loses orthogonality, the recurrence residual
+        # drifts below the true one near 1e-7 and GMRES ran to its restart (200
+        # iterations instead of <= 23 in the 1-D exposure + anneal)
+        opts["ksp_gmres_restart"] = GMRES_RESTART
+        opts["ksp_gmres_cgs_refinement_type"] = "refine_always"
+    if not splits:
+        opts.update(amg_options())
+        return opts
+    if schur:
+        opts.update({"pc_type": "fieldsplit", "pc_fieldsplit_type": "schur",
+                     "pc_fieldsplit_schur_fact_type": "full"})
+    else:
+        opts.update({"pc_type": "fieldsplit", "pc_fieldsplit_type": "multiplicative"})
+    for name in splits:
+        opts[f"fieldsplit_{name}_ksp_type"] = "preonly"
+        for k, v in amg_options().items():
+            opts[f"fieldsplit_{name}_{k}"] = v
+    return opts
+
+
+def block_index_sets(owned: Sequence[int], groups: Mapping[str, Sequence[int]], start: int,
+                     comm) -> list[tuple[str, PETSc.IS]]:
+    """Index sets of groups of fields in a blocked (``kind="mpi"``) system.
+
+    dolfinx stacks the owned DOFs of the fields rank by rank: this rank's rows are
+    ``start + [owned of field 0, owned of field 1, ...]``.
+
+    Args:
+        owned: owned DOFs of each field on this rank (block size included).
+        groups: split name → indices of its fields (every field in exactly one group).
+        start: first global row of this rank (``A.getOwnershipRange()[0]``).
+        comm: the system's communicator.
+    """
+    offsets = np.concatenate([[0], np.cumsum(owned)]).astype(np.int64)
+    seen = sorted(i for idx in groups.values() for i in idx)
+    if seen != list(range(len(owned))):
+        raise ValueError(f"every field must be in exactly one split, got {dict(groups)}")
+    out = []
+    for name, idx in groups.items():
+        rows = np.concatenate([np.arange(offsets[i], offsets[i + 1], dtype=PETSc.IntType)
+                               for i in idx]) + start
+        out.append((name, PETSc.IS().createGeneral(rows.astype(PETSc.IntType), comm=comm)))
+    return out
+
+
+__all__ = ["GMRES_RESTART", "KRYLOV_MAX_IT", "KRYLOV_RTOL", "LINEAR_SOLVERS",
+           "amg_name", "amg_options", "block_index_sets", "direct_solver_options",
+           "iterative_options"]
