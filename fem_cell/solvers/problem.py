@@ -241,6 +241,7 @@ class TransientProblem:
         db = PETSc.Options()
         for k, v in kept.items():
             db[f"{prefix}{k}"] = v
+        self._own_options = [f"{prefix}{k}" for k in (*opts, *kept)]
         from dolfinx.fem.forms import derivative_block
         from dolfinx.fem.petsc import NonlinearProblem
 
@@ -408,12 +409,13 @@ class TransientProblem:
         for obj in (p.solver, p.A, p.P_mat, p.b, p.x, self._schur_matrix):
             if obj is not None:
                 obj.destroy()
-        # this problem's options (dolfinx 0.11 leaves the ones it was given in the
+        # the options this problem set (dolfinx 0.11 leaves the ones it was given in the
         # database, and a later problem with the same prefix, e.g. with the other linear
-        # solver, would inherit them)
+        # solver, would inherit them); a user's own (PETSC_OPTIONS) stay
         db = PETSc.Options()
-        for k in [k for k in db.getAll() if k.startswith(self.prefix)]:
+        for k in self._own_options:
             db.delValue(k)
+        self._own_options = []
 
     # -- time levels ---------------------------------------------------------------------
     def set_time_level(self, t_new: float, dt: float, order: int, dt_prev: float | None) -> None:
