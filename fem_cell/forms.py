@@ -155,10 +155,10 @@ def vertex_quadrature(form: ufl.Form | None) -> ufl.Form | None:
     finite-difference stencil: only negative couplings to the four edge neighbours
     (an M-matrix), where the exact Q1 matrix of a cell of aspect ratio a ≫ 1 couples
     its long-edge neighbours with a *positive* weight ≈ a/6.  The two are spectrally
-    equivalent with constants 1/3 … 1 independent of the aspect ratio (tensor products
-    of the 1-D P1 consistent and lumped mass matrices), so the vertex-rule Jacobian is
-    a preconditioner matrix on which algebraic multigrid works for the thin films'
-    cells of aspect ratio 1e3–1e4 (:mod:`fem_cell.solvers.linear`).
+    equivalent, K ≤ K_vertex ≤ 3 K whatever the aspect ratio (tensor products of the 1-D
+    P1 consistent and lumped mass matrices; tests/unit/test_linear_solver.py), so the
+    vertex-rule Jacobian is a preconditioner matrix on which algebraic multigrid works
+    for the thin films' cells of aspect ratio 1e3–1e4 (:mod:`fem_cell.solvers.linear`).
     """
     if form is None or form.empty():
         return form

@@ -7,20 +7,19 @@
   factorisation time grow faster than the unknowns (2-D: ~N^1.5), and its memory limits
   a cross-section to one machine.
 * ``"iterative"`` — a Krylov method preconditioned by algebraic multigrid (hypre
-  BoomerAMG when PETSc has it, PETSc's GAMG otherwise): work per solve ∝ N and an
-  iteration count that stays bounded as the mesh is refined (measured:
-  ``scripts/solver_scaling.py``, docs/scaling.md).
+  BoomerAMG when PETSc has it, PETSc's GAMG otherwise), experimental: same results as
+  LU, but its iteration counts are not yet bounded on fine meshes (the exposure's
+  trapping front; measured in ``scripts/solver_scaling.py``, docs/scaling.md).
 
   - heat (one scalar, symmetric positive definite Jacobian): conjugate gradients + AMG;
   - coupled Li⁺/H⁺ transport (proton fractions, trapped fractions, potential Φ):
-    GMRES + a block (field-split) preconditioner :func:`transport_splits`, see there.
+    FGMRES + a Schur field split eliminating Φ
+    (:func:`fem_cell.model.transport.transport_splits`).
 
-Newton stays the outer iteration; the Krylov tolerance :data:`KRYLOV_RTOL` makes each
-linear solve ~1e-10 exact relative to its right-hand side, so an inexact Newton step
-contracts the error by that factor and the per-field update test
-(:attr:`fem_cell.solvers.problem.Field.newton_tol`) ends on the same state as with LU to
-well below the time-error tolerances (tested: iterative = direct to 1e-8 on the
-reference outputs).
+Newton stays the outer iteration.  Each Krylov solve stops at :data:`KRYLOV_RTOL` of
+its initial residual; Newton's per-field update test
+(:attr:`fem_cell.solvers.problem.Field.newton_tol`) then ends on the same state as with
+LU (tested: iterative = direct to 1e-8 on every summary number, measured 2.7e-10).
 """
 
 from __future__ import annotations

@@ -101,32 +101,22 @@ def collect_garbage(comm) -> None:
     PETSc.garbage_cleanup(comm)
 
 
-def _weak_convergence_test(problem):
+def _weak_callback(problem, method: str, gone):
+    """A PETSc callback calling ``problem.<method>`` through a weak reference (``gone``
+    is returned once the problem is collected).  A bound method would make the PETSc
+    object and the problem keep each other alive, leaking every case's mesh and
+    communicators in a study (MPICH runs out of communicators after ~100 cases)."""
     import weakref
 
     ref = weakref.ref(problem)
 
-    def test(snes, it, norms):
+    def callback(*args):
         p = ref()
         if p is None:  # pragma: no cover - the problem is gone
-            return PETSc.SNES.ConvergedReason.DIVERGED_FUNCTION_DOMAIN
-        return p._update_convergence_test(snes, it, norms)
+            return gone
+        return getattr(p, method)(*args)
 
-    return test
-
-
-def _weak_krylov_test(problem):
-    import weakref
-
-    ref = weakref.ref(problem)
-
-    def test(ksp, its, rnorm):
-        p = ref()
-        if p is None:  # pragma: no cover - the problem is gone
-            return PETSc.KSP.ConvergedReason.DIVERGED_NULL
-        return p._krylov_test(ksp, its, rnorm)
-
-    return test
+    return callback
 
 
 class TransientProblem:
@@ -267,7 +257,8 @@ class TransientProblem:
         self._schur_matrix = None
         self._rnorm0 = 0.0
         if linear_solver == "iterative":
-            self.snes.getKSP().setConvergenceTest(_weak_krylov_test(self))
+            self.snes.getKSP().setConvergenceTest(
+                _weak_callback(self, "_krylov_test", PETSc.KSP.ConvergedReason.DIVERGED_NULL))
         if kept:
             A = self._problem.A
             sets = block_index_sets([f.n_owned for f in self.fields], self._splits,
@@ -285,7 +276,9 @@ class TransientProblem:
             # a weak reference: a bound method would make the SNES and this problem keep
             # each other alive, leaking every case's mesh and communicators in a study
             # (MPICH runs out of communicators after ~100 cases)
-            self.snes.setConvergenceTest(_weak_convergence_test(self))
+            self.snes.setConvergenceTest(_weak_callback(
+                self, "_update_convergence_test",
+                PETSc.SNES.ConvergedReason.DIVERGED_FUNCTION_DOMAIN))
 
     def _setup_schur(self, schur, udot, kept: Sequence[str], pc) -> None:
         """The Schur-complement preconditioner matrix (assembled with every Jacobian)."""
