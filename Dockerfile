@@ -30,6 +30,9 @@ COPY scripts ./scripts
 COPY tests ./tests
 COPY docs ./docs
 COPY studies ./studies
+# The test extra brings pyimpspec (instrument-file tests), which needs numpy >= 2.5 and
+# pandas >= 3: pip may upgrade the image's numpy within 2.x (ABI-compatible for
+# petsc4py/dolfinx, which were built against an older numpy 2).
 RUN python3 -m pip install --no-cache-dir ".[test]"
 
 ENV PYVISTA_OFF_SCREEN=true MPLBACKEND=Agg OMP_NUM_THREADS=1

@@ -232,6 +232,9 @@ def _spectrum_reading_flags(p) -> None:
     p.add_argument("--imag-sign", type=int, choices=(1, -1),
                    help="the imaginary column holds Z'' (1) or -Z'' (-1) (default: from "
                         "its header)")
+    p.add_argument("--spectrum", metavar="N|LABEL",
+                   help="which spectrum of an instrument file that holds several (0-based "
+                        "index or label; the error for such a file lists them)")
 
 
 def _exposure_flags(p, temperature_flag: str, *aliases: str) -> None:
@@ -560,10 +563,12 @@ def _impedance(cfg, args, comm, guard, state, provenance) -> int:
 
         data = on_root(comm, lambda: read_spectrum(args.data, units=_data_units(args),
                                                    area_cm2=args.area_cm2,
-                                                   imag_sign=args.imag_sign))
-    elif args.area_cm2 is not None or args.ohm or args.ohm_cm2 or args.imag_sign is not None:
-        raise FemCellError("--area-cm2, --ohm, --ohm-cm2 and --imag-sign say how to read "
-                           "--data; give --data too")
+                                                   imag_sign=args.imag_sign,
+                                                   spectrum=args.spectrum))
+    elif (args.area_cm2 is not None or args.ohm or args.ohm_cm2 or args.imag_sign is not None
+          or args.spectrum is not None):
+        raise FemCellError("--area-cm2, --ohm, --ohm-cm2, --imag-sign and --spectrum say how "
+                           "to read --data; give --data too")
     res = impedance_job(cfg, args.out, comm, state=state, temperature=T, frequencies=f,
                         method=args.method, overwrite=args.overwrite, progress=not args.quiet,
                         announce=banner, guard=guard, provenance=provenance,
@@ -629,7 +634,8 @@ def _fit_spectrum(args, comm, guard) -> int:
     spectra = on_root(comm, lambda: read_spectra(data, temps, units=_data_units(args),
                                                  area_cm2=args.area_cm2,
                                                  imag_sign=args.imag_sign,
-                                                 flag="--temperature-C"))
+                                                 flag="--temperature-C",
+                                                 spectrum=args.spectrum))
     free = args.free.split(",") if args.free else list(DEFAULT_FREE)
     state = "exposed" if args.exposed else args.state
     base = configs[0] if configs else None

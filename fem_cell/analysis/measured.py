@@ -1,8 +1,11 @@
 """Measured impedance spectra: read, normalise to Ω cm², check.
 
 A spectrum is read from CSV (``read_spectrum_csv``), or from an instrument file through
-pyimpspec when it is installed (``read_spectrum``: BioLogic ``.mpt``, Gamry ``.dta``,
-Ivium ``.idf``/``.ids``, spreadsheets, …; ``pip install "fem_cell[instruments]"``).
+pyimpspec (``read_spectrum``; the formats read back in the tests are
+:data:`INSTRUMENT_FORMATS`: BioLogic ``.mpt``, Gamry ``.dta``, Ivium ``.ids``/``.idf``,
+ZView ``.z``, ``.P00``, OrigaLys ``.crv``, Eco Chemie ``.dfr``, Elchemea ``.i2b``,
+``.xlsx``/``.ods`` sheets; ``pip install "fem_cell[instruments]"``).  An instrument file
+with several spectra needs ``spectrum=`` (index or label).
 
 CSV conventions
 ---------------
@@ -205,15 +208,26 @@ def read_spectrum_csv(path: str | Path, *, units: str | None = None,
 
 def read_spectrum(path: str | Path, *, units: str | None = None,
                   area_cm2: float | None = None, imag_sign: int | None = None,
-                  label: str = "") -> MeasuredSpectrum:
+                  label: str = "", spectrum: int | str | None = None) -> MeasuredSpectrum:
     """A spectrum from CSV (``.csv``, ``.txt``, ``.tsv``) or, through pyimpspec, from an
-    instrument file (which is in Ω: give ``area_cm2``)."""
+    instrument file (:data:`INSTRUMENT_FORMATS`; Z in Ω: give ``area_cm2``).
+
+    ``spectrum`` picks one of several spectra in an instrument file (its 0-based index or
+    its label, as the error for an ambiguous file lists them); a file holding several
+    spectra needs it, except a Gamry file with drift correction, whose drift-corrected
+    spectrum is taken (a note says so)."""
     p = Path(path)
     if not p.is_file():
         raise MeasuredDataError(f"{p}: no such file")
     if p.suffix.lower() in (".csv", ".txt", ".tsv", ""):
+        if spectrum not in (None, 0):
+            raise MeasuredDataError(f"{p}: a CSV file holds one spectrum; spectrum "
+                                    f"{spectrum!r} is for instrument files with several")
         return read_spectrum_csv(p, units=units, area_cm2=area_cm2, imag_sign=imag_sign,
                                  label=label)
+    if imag_sign is not None:
+        raise MeasuredDataError(f"{p}: imag_sign (--imag-sign) is for CSV columns; the "
+                                "instrument parser knows its file's sign convention")
     try:
         import pyimpspec
     except ImportError:
@@ -221,18 +235,62 @@ def read_spectrum(path: str | Path, *, units: str | None = None,
                                 "'fem_cell[instruments]'), or export the spectrum as CSV"
                                 ) from None
     try:
-        ds = pyimpspec.parse_data(str(p))[0]
+        sets = pyimpspec.parse_data(str(p))
     except Exception as e:  # noqa: BLE001 - any parser failure is the file's problem
         raise MeasuredDataError(f"{p}: pyimpspec could not read it ({type(e).__name__}: {e})"
                                 ) from None
+    ds, note = _choose_spectrum(sets, spectrum, p)
     f = np.asarray(ds.get_frequencies(), dtype=float)
     Z = np.asarray(ds.get_impedances(), dtype=complex)
-    return _spectrum(f, Z, str(p), units or "ohm", area_cm2, label or p.stem)
+    s = _spectrum(f, Z, str(p), units or "ohm", area_cm2, label or ds.get_label() or p.stem)
+    if note:
+        s.notes.insert(0, note)
+    return s
+
+
+#: instrument formats read through pyimpspec and tested with files in the layout its
+#: parsers read (tests/unit/test_instrument_formats.py)
+INSTRUMENT_FORMATS = {".mpt": "BioLogic EC-Lab", ".dta": "Gamry", ".ids": "Ivium",
+                      ".idf": "Ivium", ".z": "ZView/ZPlot", ".p00": "P00 export",
+                      ".crv": "OrigaLys", ".dfr": "Eco Chemie", ".i2b": "Elchemea",
+                      ".xlsx": "spreadsheet", ".ods": "spreadsheet"}
+
+
+def _choose_spectrum(sets: list, spectrum: int | str | None, p: Path):
+    """The data set ``spectrum`` selects (index or label) and a note on the choice."""
+    labels = [d.get_label() for d in sets]
+    listing = ", ".join(f"{i}: {lb!r}" for i, lb in enumerate(labels))
+    if spectrum is None:
+        if len(sets) == 1:
+            return sets[0], ""
+        drift = [i for i, lb in enumerate(labels) if lb.endswith("(drift corrected)")]
+        if len(sets) == 2 and len(drift) == 1:
+            i = drift[0]
+            return sets[i], (f"the drift-corrected spectrum {labels[i]!r} (the file also "
+                             f"holds {labels[1 - i]!r})")
+        raise MeasuredDataError(f"{p}: holds {len(sets)} spectra ({listing}); choose one "
+                                "(--spectrum N or LABEL; spectrum= in Python)")
+    if isinstance(spectrum, bool) or not isinstance(spectrum, (int, str)):
+        raise MeasuredDataError(f"spectrum {spectrum!r}: an index or a label")
+    if isinstance(spectrum, str) and spectrum.strip().lstrip("-").isdigit():
+        spectrum = int(spectrum)
+    if isinstance(spectrum, int):
+        if not 0 <= spectrum < len(sets):
+            raise MeasuredDataError(f"{p}: no spectrum {spectrum} (it holds {listing})")
+        i = spectrum
+    elif spectrum in labels:
+        i = labels.index(spectrum)
+    else:
+        raise MeasuredDataError(f"{p}: no spectrum labelled {spectrum!r} (it holds "
+                                f"{listing})")
+    return sets[i], (f"spectrum {i} ({labels[i]!r}) of {len(sets)}" if len(sets) > 1
+                     else "")
 
 
 def read_spectrum_frame(path: str | Path, *, units: str | None = None,
                         area_cm2: float | None = None, imag_sign: int | None = None,
-                        temperature_C: float | None = None, label: str = ""):
+                        temperature_C: float | None = None, label: str = "",
+                        spectrum: int | str | None = None):
     """``fem_cell.read_spectrum``: a measured spectrum as a pandas DataFrame.
 
     Reads like :func:`read_spectrum` (CSV conventions in the module docstring; instrument
@@ -248,7 +306,8 @@ def read_spectrum_frame(path: str | Path, *, units: str | None = None,
                                     area_cm2=0.01)
         df.plot(x="Z_real_ohm_cm2", y="Z_imag_ohm_cm2")
     """
-    s = read_spectrum(path, units=units, area_cm2=area_cm2, imag_sign=imag_sign, label=label)
+    s = read_spectrum(path, units=units, area_cm2=area_cm2, imag_sign=imag_sign, label=label,
+                      spectrum=spectrum)
     if temperature_C is not None:
         s.temperature = float(temperature_C) + ZERO_CELSIUS
     return s.to_pandas()
@@ -428,6 +487,6 @@ def _spectrum(f: np.ndarray, Z: np.ndarray, source: str, unit: str | None,
                             notes)
 
 
-__all__ = ["FRAME_COLUMNS", "MIN_POINTS", "MeasuredDataError", "MeasuredHistory",
-           "MeasuredSpectrum", "compare_history", "read_history", "read_spectrum",
-           "read_spectrum_csv", "read_spectrum_frame"]
+__all__ = ["FRAME_COLUMNS", "INSTRUMENT_FORMATS", "MIN_POINTS", "MeasuredDataError",
+           "MeasuredHistory", "MeasuredSpectrum", "compare_history", "read_history",
+           "read_spectrum", "read_spectrum_csv", "read_spectrum_frame"]

@@ -278,9 +278,10 @@ def fit_spectra(base_config, spectra: Sequence[MeasuredSpectrum], comm, *,
 
 def read_spectra(items: Sequence, temperatures_C: Sequence[float | None], *,
                  units: str | None = None, area_cm2: float | None = None,
-                 imag_sign: int | None = None, flag: str = "temperature") -> list:
+                 imag_sign: int | None = None, flag: str = "temperature",
+                 spectrum: int | str | None = None) -> list:
     """The spectra to fit (rank 0): each item a file (read with ``units``, ``area_cm2``,
-    ``imag_sign``), a DataFrame from ``fem_cell.read_spectrum`` or a
+    ``imag_sign``, ``spectrum``), a DataFrame from ``fem_cell.read_spectrum`` or a
     :class:`MeasuredSpectrum`, with its temperature (°C; None: keep the item's).  ``flag``
     names the temperature in errors (the CLI's ``--temperature-C``)."""
     out = []
@@ -290,7 +291,8 @@ def read_spectra(items: Sequence, temperatures_C: Sequence[float | None], *,
         if isinstance(item, MeasuredSpectrum):
             s = item
         elif isinstance(item, (str, Path)):
-            s = read_spectrum(item, units=units, area_cm2=area_cm2, imag_sign=imag_sign)
+            s = read_spectrum(item, units=units, area_cm2=area_cm2, imag_sign=imag_sign,
+                              spectrum=spectrum)
         elif hasattr(item, "columns"):
             s = MeasuredSpectrum.from_pandas(item)
         else:
@@ -307,6 +309,7 @@ def fit_spectrum(data, comm, config=None, *, free: Sequence[str] = DEFAULT_FREE,
                  temperature_C: float | Sequence[float] | None = None, state=None,
                  weighting: str = "modulus", units: str | None = None,
                  area_cm2: float | None = None, imag_sign: int | None = None,
+                 spectrum: int | str | None = None,
                  initial: dict[str, float] | None = None,
                  progress: bool = False) -> SpectrumFit:
     """``fem_cell.fit_spectrum``: fit the model to measured spectra, in memory (collective).
@@ -321,7 +324,8 @@ def fit_spectrum(data, comm, config=None, *, free: Sequence[str] = DEFAULT_FREE,
             spectrum, or None (a table's ``temperature_K`` attribute, else 25 °C).
         state: None (pristine), ``"exposed"``, or a checkpoint / run folder.
         weighting: ``"modulus"`` or ``"proportional"`` (module docstring).
-        units, area_cm2, imag_sign: how to read files (:func:`read_spectrum`).
+        units, area_cm2, imag_sign, spectrum: how to read files (:func:`read_spectrum`;
+            ``spectrum`` picks one of several spectra in an instrument file).
         initial: start values by key (config units; default the configuration's).
 
     Returns:
@@ -346,7 +350,7 @@ def fit_spectrum(data, comm, config=None, *, free: Sequence[str] = DEFAULT_FREE,
         raise FitSpectrumError(f"{len(temps)} temperatures for {len(items)} spectra")
 
     spectra = on_root(comm, lambda: read_spectra(items, temps, units=units, area_cm2=area_cm2,
-                                                 imag_sign=imag_sign))
+                                                 imag_sign=imag_sign, spectrum=spectrum))
     return fit_spectra(config, spectra, comm, free=list(free), states=[state] * len(spectra),
                        weighting=weighting, initial=initial, progress=progress)
 

@@ -180,7 +180,7 @@ def _bounds_si(p: dict, w: str, r: SpecReader, si_unit: str,
 #: the keys of a ``[[targets]]`` table (``data``: a measured R(t) history instead of
 #: ``quantity`` and ``value``)
 TARGET_KEYS = ("name", "job", "overrides", "quantity", "value", "sigma", "transform", "kind",
-               "data", "area_cm2", "units", "imag_sign", "state", "temperature")
+               "data", "area_cm2", "units", "imag_sign", "spectrum", "state", "temperature")
 
 
 def _fit_target(t: Any, i: int, r: SpecReader, base: Path | None, common: dict, base_cfg,
@@ -200,7 +200,7 @@ def _fit_target(t: Any, i: int, r: SpecReader, base: Path | None, common: dict, 
     job = r.choice(t.get("job", "anneal"), f"{w}.job", JOBS)
     if job == "impedance":
         return _spectrum_targets(t, w, r, base, common, base_cfg, name, root)
-    for k in ("units", "imag_sign", "state", "temperature"):
+    for k in ("units", "imag_sign", "spectrum", "state", "temperature"):
         if k in t:
             raise r.err(f"{w}.{k}", t[k], "only for a measured spectrum (job = 'impedance')")
     if "data" in t:
@@ -276,7 +276,8 @@ def _spectrum_targets(t: dict, w: str, r: SpecReader, base: Path | None, common:
         raise r.err(f"{w}.imag_sign", sign, "1 or -1")
     area = _area(t, w, r)
     try:
-        s = read_spectrum(p, units=units, area_cm2=area, imag_sign=sign)
+        s = read_spectrum(p, units=units, area_cm2=area, imag_sign=sign,
+                          spectrum=t.get("spectrum"))
     except MeasuredDataError as e:
         raise r.err(f"{w}.data", t.get("data"), f"a readable spectrum ({e})") from None
     state = t.get("state", "pristine")

@@ -68,12 +68,41 @@ def test_fit_recovers_the_interface_resistance(data, mpi):
         12.0, rel=1e-3)
 
 
+def _mpt(path: Path, sweeps) -> None:
+    """A BioLogic EC-Lab export (freq/Hz, Re(Z)/Ohm, -Im(Z)/Ohm), sweeps one after the
+    other, high to low frequency."""
+    rows = ["EC-Lab ASCII FILE", "Nb header lines : 3", "freq/Hz\tRe(Z)/Ohm\t-Im(Z)/Ohm"]
+    for f, z in sweeps:
+        rows += [f"{a:.9e}\t{b.real:.9e}\t{-b.imag:.9e}"
+                 for a, b in zip(f[::-1], z[::-1], strict=True)]
+    path.write_text("\n".join(rows) + "\n", encoding="latin1")
+
+
+def test_fit_of_an_instrument_file(data):
+    """The same spectrum as a two-sweep BioLogic file in Ω of a 0.01 cm² pad (the first
+    sweep a different cell): --spectrum 1 --area-cm2 0.01 fits it to the same value."""
+    from fem_cell.analysis.measured import read_spectrum
+
+    s = read_spectrum(data / "measured.csv")
+    _mpt(data / "two.mpt", [(s.frequencies, 2 * s.Z_ohm_cm2 / 0.01),
+                            (s.frequencies, s.Z_ohm_cm2 / 0.01)])
+    r = _run(data, "two.mpt", "--area-cm2", "0.01", "--spectrum", "1", "--free", KEY,
+             "--out", "fit_mpt")
+    assert r.returncode == 0, r.stderr
+    fit = json.loads((data / "fit_mpt" / "fit.json").read_text())
+    assert fit["parameters"][0]["value"] == pytest.approx(12.0, rel=1e-3)
+    assert "spectrum 1" in " ".join(fit["spectra"][0]["notes"])
+
+
 @pytest.mark.parametrize("case", ["no frequency column", "ohm without area", "bad key",
-                                  "two configs"])
+                                  "two configs", "two spectra, no choice"])
 def test_bad_inputs(data, tmp_path, case):
     args = {"no frequency column": ["x.csv"], "ohm without area": ["y.csv"],
             "bad key": [str(data / "measured.csv"), "--free", "no.such.key"],
-            "two configs": [str(data / "measured.csv"), "a.toml", "b.toml"]}[case]
+            "two configs": [str(data / "measured.csv"), "a.toml", "b.toml"],
+            "two spectra, no choice": ["two.mpt", "--area-cm2", "0.01"]}[case]
+    f = np.logspace(0, 5, 6)
+    _mpt(tmp_path / "two.mpt", [(f, 100 / (1 + 1j * f / 1e3)), (f, 90 / (1 + 1j * f / 1e3))])
     (tmp_path / "x.csv").write_text("z_re_ohm_cm2,z_im_ohm_cm2\n1,-1\n2,-1\n")
     (tmp_path / "y.csv").write_text("frequency_hz,z_re_ohm,z_im_ohm\n" + "\n".join(
         f"{10**k},{100 - k},{-k - 1}" for k in range(6)))
@@ -82,3 +111,5 @@ def test_bad_inputs(data, tmp_path, case):
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
     assert not (tmp_path / "o").exists()
+    if case == "two spectra, no choice":
+        assert "holds 2 spectra" in r.stderr and "--spectrum" in r.stderr

@@ -98,3 +98,31 @@ def test_bad_spectrum_targets_one_line(folder, extra, match):
     bad.write_text(text + extra + "\n")
     with pytest.raises(SpecError, match=match):
         load_spec(bad)
+
+
+def test_spectrum_of_an_instrument_file(folder):
+    """The same spectrum in an Ivium .ids file in Ω of a 0.01 cm² pad, beside a second
+    data set: ``spectrum = "60 degC"`` and ``area_cm2`` give the CSV's targets; without
+    the choice the spec is refused naming the data sets."""
+    from fem_cell.analysis.measured import read_spectrum
+    from fem_cell.studies.spec import SpecError, load_spec
+
+    s = read_spectrum(folder / "spectrum.csv")
+    lines = []
+    for title, z in (("25 degC", 3 * s.Z_ohm_cm2), ("60 degC", s.Z_ohm_cm2)):
+        z = z / 0.01
+        lines += [f"Title={title}", "primary_data", "3", str(s.frequencies.size)]
+        lines += [f"{b.real:.12e} {b.imag:.12e} {a:.12e}"
+                  for a, b in zip(s.frequencies, z, strict=True)]
+        lines += ["Notes="]
+    (folder / "two.ids").write_text("\n".join(lines) + "\n")
+    text = (folder / "spec.toml").read_text().replace(
+        'data = "spectrum.csv"', 'data = "two.ids"\narea_cm2 = 0.01\nspectrum = "60 degC"')
+    (folder / "spec_ids.toml").write_text(text)
+    ref = load_spec(folder / "spec.toml").fit.targets
+    got = load_spec(folder / "spec_ids.toml").fit.targets
+    assert [t["quantity"] for t in got] == [t["quantity"] for t in ref]
+    assert np.allclose([t["value"] for t in got], [t["value"] for t in ref], rtol=1e-10)
+    (folder / "spec_ids2.toml").write_text(text.replace('spectrum = "60 degC"\n', ""))
+    with pytest.raises(SpecError, match="holds 2 spectra"):
+        load_spec(folder / "spec_ids2.toml")

@@ -63,20 +63,6 @@ def test_bad_files_one_error_each(tmp_path, text, kw, match):
         read_spectrum(_write(tmp_path, text), **kw)
 
 
-def test_instrument_file_without_pyimpspec_says_so(tmp_path):
-    pytest.importorskip("fem_cell")
-    p = tmp_path / "run.mpt"
-    p.write_text("EC-Lab ASCII FILE\n")
-    try:
-        import pyimpspec  # noqa: F401
-    except ImportError:
-        with pytest.raises(MeasuredDataError, match="pyimpspec"):
-            read_spectrum(p)
-    else:  # pragma: no cover - with pyimpspec the (empty) file is refused by its parser
-        with pytest.raises(MeasuredDataError):
-            read_spectrum(p)
-
-
 def test_read_spectrum_frame_columns_units_and_round_trip(tmp_path):
     """fem_cell.read_spectrum: a DataFrame with unit-suffixed columns (Ω cm²), attrs with
     the source, area and temperature; MeasuredSpectrum.from_pandas reads it back."""
