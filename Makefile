@@ -21,6 +21,7 @@ run-2d: setup
 	$(MPIRUN) -n $(NP) $(VENV)/bin/fem-cell anneal --dim 2 --overwrite --out $(OUT)/anneal_2d
 
 test: setup
+	@bash scripts/setup_browser.sh
 	@bash scripts/run_tests.sh
 
 test-fast: setup lint

@@ -139,3 +139,22 @@ def set_exposed_profile(block, mobile: float = 2e-3, trapped: float = 0.05,
         block.set_profile(phase, lambda X: trapped * erfc(np.maximum(top - X[vert], 0.0)
                                                           / (2 * depth)), trapped=True)
     block.phi.x.array[:] = 0.0
+
+
+#: chromium's flags for a headless run on a closed network (no background connections)
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"]
+
+
+def find_browser() -> str | None:
+    """The system's chromium (``FEM_CELL_BROWSER``, /usr/bin/chromium, …) or None;
+    ``scripts/setup_browser.sh`` (run by ``make test``) installs Debian's."""
+    import shutil
+
+    for b in (os.environ.get("FEM_CELL_BROWSER"), "/usr/bin/chromium",
+              "/usr/bin/chromium-browser", shutil.which("chromium"),
+              shutil.which("chromium-browser")):
+        if b and os.path.isfile(b) and os.access(b, os.X_OK):
+            return b
+    return None

@@ -14,7 +14,8 @@ Outputs in the run folder (:data:`fem_cell.outputs.rundir.OUTPUTS` ``["anneal"]`
 * ``fields/temperature.pvd`` (T in K and °C, layer id) and ``fields/films.pvd`` (proton
   fractions, potential, σ_d) at every output time; ``checkpoints/t*.h5``;
 * ``history.png``, ``R_interface.png``, ``proton_profiles.csv/png`` (1-D),
-  ``temperature_2d.png`` and ``protons_2d.png`` (2-D);
+  ``temperature_2d.png`` and ``protons_2d.png`` (2-D), ``protons_2d.html`` (2-D: the
+  film fields in an interactive, self-contained page, :mod:`fem_cell.outputs.field_view`);
 * ``run.json``, ``summary.json``, ``solver_log.txt`` (rejected steps).
 
 Guard: a Li-metal point above the Li melting point stops the run (status ``failed``).
@@ -39,6 +40,7 @@ from fem_cell.jobs.state import config_fingerprint
 from fem_cell.model import CellModel, summary_values
 from fem_cell.model.observers import AnnealDiagnostics, MeltingGuard
 from fem_cell.outputs import plots
+from fem_cell.outputs.field_view import FieldViewError, write_film_view
 from fem_cell.outputs.fields import FieldSeriesWriter
 from fem_cell.outputs.film_fields import FilmFields, ProfileRecorder
 from fem_cell.outputs.history import History
@@ -362,6 +364,12 @@ def write_run_outputs(result: JobResult, config: RunConfig, job: Job,
             if comm.rank == 0:
                 plots.render_protons_2d(job.folder.path / "fields" / "films.pvd",
                                         [out_times[0], out_times[-1]], png)
+                try:
+                    write_film_view(job.folder.path, job.folder.path / "protons_2d.html",
+                                    title=f"{config.title}: film fields through the anneal")
+                    job.folder.add_file("protons_2d.html")
+                except FieldViewError as e:
+                    job.say(f"no interactive view: {e}")
     comm.Barrier()
 
 

@@ -3,7 +3,9 @@
 Sections: the headline by role, what the roles mean, the table of compared numbers (value
 ± uncertainty, the state's diagnostic, the paper, the criterion), the predictions, every
 cell parameter with its value and origin (fitted / literature / assumed / derived / user),
-what the model cannot yet claim, and the figures (embedded PNGs, no external files).
+what the model cannot yet claim, and the figures (embedded PNGs, no external files), with
+an interactive view of the small 2-D run's film fields before, during and after the anneal
+(:mod:`fem_cell.outputs.field_view`: inline data and script, no network).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from pathlib import Path
 
 from fem_cell import __version__
+from fem_cell.outputs.field_view import FieldViewError, film_view_data, film_view_html
 
 #: source tags of the cell file → origin shown (docs/configuration.md "Source tags")
 ORIGINS = {"A": "literature (read in a source)", "A/B": "literature",
@@ -35,6 +38,15 @@ def _img(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return (f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt, quote=True)}" '
             'style="max-width:100%">')
+
+
+def _interactive(run_dir: Path) -> str:
+    """The interactive view of the small 2-D run (or why there is none)."""
+    head = "<h3>Film fields of the small 2-D run, interactive</h3>"
+    try:
+        return head + film_view_html(film_view_data(run_dir), view_id="films-2d")
+    except FieldViewError as e:
+        return head + f"<p><em>(no interactive view: {html.escape(str(e))})</em></p>"
 
 
 def _pretty(text: str) -> str:
@@ -169,6 +181,8 @@ def write_report(path: Path, rows, config, record, small_2d: dict | None, partia
             ("Proton field in 2-D before and after the anneal (thickness stretched)",
              out / "anneal_2d_small" / "protons_2d.png")]
     body = "\n".join(f"<h3>{html.escape(t)}</h3>{_img(p, t)}" for t, p in figs)
+    if small_2d:
+        body += "\n" + _interactive(out / "anneal_2d_small")
     lim = "".join(f"<li>{html.escape(_pretty(x))}</li>" for x in limits)
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8">
 <title>fem_cell reproduction: {html.escape(config.name)}</title>

@@ -165,6 +165,25 @@ class RunFolder:
         return data
 
     # -- pictures --------------------------------------------------------------------------
+    def film_view(self, path: str | Path | None = None):
+        """The interactive view of a 2-D run's film fields
+        (:mod:`fem_cell.outputs.field_view`): written to ``path`` as a standalone page, or
+        (no path) returned as an object a notebook displays (``_repr_html_``)."""
+        from fem_cell.outputs.field_view import (
+            FieldViewError,
+            film_view_data,
+            film_view_html,
+            write_film_view,
+        )
+
+        try:
+            if path is not None:
+                return write_film_view(self.path, path)
+            return _Html(film_view_html(film_view_data(self.path),
+                                        view_id=f"film-view-{abs(hash(self.path)) % 10**8}"))
+        except FieldViewError as e:
+            raise RunFolderError(str(e)) from None
+
     def plot(self, kind: str = "R", ax=None):
         """A matplotlib Figure of this run (``kind`` in :data:`PLOTS`)."""
         return compare([self], kind, ax=ax)
@@ -180,6 +199,13 @@ class RunFolder:
                        f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
                        for k, v in rows)
         return f"<table>{body}</table>"
+
+
+class _Html(str):
+    """A string a notebook shows as HTML."""
+
+    def _repr_html_(self) -> str:
+        return str(self)
 
 
 def open_run(path: str | Path) -> RunFolder:

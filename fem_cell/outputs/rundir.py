@@ -54,7 +54,7 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
     "anneal": ("run.json", "summary.json", "history.csv", "history.png", "temperature_2d.png",
                "fields/temperature*", "fields/films*", "checkpoints/t*.h5", "R_interface.png",
                "proton_profiles.png", "proton_profiles.csv", "protons_2d.png",
-               "data_comparison.csv", "solver_log.txt", "error_log.txt"),
+               "protons_2d.html", "data_comparison.csv", "solver_log.txt", "error_log.txt"),
     "expose": ("run.json", "summary.json", "fields/films*", "checkpoints/t*.h5",
                "proton_profiles.csv", "proton_profiles.png", "exposure_history.csv",
                "exposure_history.png", "error_log.txt"),

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = [pytest.mark.serial, pytest.mark.system]
@@ -94,6 +96,18 @@ def test_anneal_default_1d_exits(work):
 
 def test_anneal_coarse_2d_example_exits(work):
     _ok(mpirun("anneal", "coarse_2d.toml", "--out", "a2", "-q", cwd=work), work / "a2")
+    # the interactive view merges the two ranks' pieces without their ghost cells: every
+    # triangle once, over the whole width
+    page = (work / "a2" / "protons_2d.html").read_text(encoding="utf-8")
+    data = json.loads(re.search(r'data-role="data">(.*?)</script>', page, re.S).group(1)
+                      .replace("<\\/", "</"))
+    xy = np.c_[data["x"], data["y"]]
+    tri = np.asarray(data["triangles"]).reshape(-1, 3)
+    corners = {tuple(sorted(map(tuple, np.round(xy[t], 6).tolist()))) for t in tri}
+    assert len(corners) == len(tri)
+    assert min(data["x"]) == pytest.approx(0.0, abs=1e-6)
+    assert max(data["x"]) == pytest.approx(3000.0)
+    assert "protons_2d.html" in json.loads((work / "a2" / "run.json").read_text())["files"]
 
 
 def test_anneal_heat_only_exits(work):

@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -168,3 +169,73 @@ def test_report_numbers_bounds_and_alt_text(reproduction):
     imgs = re.findall(r"<img [^>]*>", text)
     assert imgs and all(re.search(r'alt="[^"]+"', i) for i in imgs)
     assert not re.search(r"<td>-?\d+\.\d{6,}</td>", text)       # no six-decimal raw numbers
+
+
+def test_report_in_a_real_browser(reproduction, tmp_path):
+    """report.html in headless Chromium (Debian's, driven by playwright; no browser is
+    downloaded): every image loads, nothing is fetched from the network, no console
+    error; the interactive 2-D view draws a non-blank picture that changes from
+    "before" to "after", reads the value under the pointer, and zooms."""
+    from helpers import BROWSER_ARGS, find_browser
+
+    browser = find_browser()
+    if browser is None:
+        pytest.skip("no chromium on this machine (scripts/setup_browser.sh installs Debian's "
+                    "as root; or set FEM_CELL_BROWSER)")
+    from playwright.sync_api import sync_playwright
+
+    out, _ = reproduction
+    errors, requests = [], []
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=browser, args=BROWSER_ARGS)
+        page = b.new_page(viewport={"width": 1300, "height": 900})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto((out / "report.html").as_uri())
+        page.wait_for_load_state("load")
+        imgs = page.eval_on_selector_all(
+            "img", "els => els.map(e => [e.complete, e.naturalWidth, e.alt])")
+        assert len(imgs) >= 4 and all(c and w > 100 and alt for c, w, alt in imgs), imgs
+        view = page.locator("#films-2d")
+        assert int(view.get_attribute("data-drawn")) >= 1
+
+        def pixels():
+            return page.evaluate("""() => {
+              const c = document.querySelector('#films-2d canvas');
+              const d = c.getContext('2d').getImageData(150, 52, c.width - 280,
+                                                         c.height - 98).data;
+              let colours = new Set(), dark = 0, h = 0;
+              for (let i = 0; i < d.length; i += 4) {
+                colours.add(d[i] + ',' + d[i + 1] + ',' + d[i + 2]);
+                if (d[i] + d[i + 1] + d[i + 2] < 600) dark++;
+                h = (h * 31 + d[i] * 65536 + d[i + 1] * 256 + d[i + 2]) % 2147483647;
+              }
+              return [colours.size, dark / (d.length / 4), h];  // h: hash of the picture
+            }""")
+
+        n_before, filled, before = pixels()
+        assert n_before >= 20 and filled > 0.95, (n_before, filled)  # a field, not blank
+        view.locator('[data-role="after"]').click()
+        n_after, filled, after = pixels()
+        assert filled > 0.95 and after != before  # the state after the anneal differs
+        assert "after the anneal" in view.locator('[data-role="tlabel"]').inner_text()
+        canvas = view.locator("canvas")
+        box = canvas.bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+        readout = view.locator('[data-role="readout"]').inner_text()
+        assert re.search(r"x = [\d.]+ µm, height above the film bottom = [\d.]+ nm \(\w+\): "
+                         r"log10 x_H .* = -?[\d.]+", readout), readout
+        view.locator('input[value="true"]').check()
+        drawn = int(view.get_attribute("data-drawn"))
+        true_scale = pixels()[2]
+        assert true_scale != after  # true thickness: the 10 nm layer is a sliver
+        page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+        page.mouse.wheel(0, -400)
+        page.wait_for_timeout(100)
+        assert int(view.get_attribute("data-drawn")) > drawn
+        assert pixels()[2] != true_scale  # zoomed along x
+        canvas.screenshot(path=str(tmp_path / "view.png"))
+        b.close()
+    assert not errors, errors
+    assert all(u.startswith(("file:", "data:", "about:")) for u in requests), requests

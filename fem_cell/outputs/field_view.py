@@ -1,0 +1,203 @@
+"""An interactive view of a 2-D run's film fields: one self-contained HTML fragment.
+
+The film fields of a 2-D anneal (``fields/films.pvd``: x_H, x_Li, Φ, T over the LiCoO2 /
+degraded layer / Li3PO4 cross-section) are µm thin under a mm-wide pad, so a picture
+either shows the films as a line or stretches them.  This view draws them in the browser
+from the run's own numbers, with no network and no library:
+
+* a time slider over the stored outputs (``before`` = the exposed state at t = 0,
+  ``after`` = the end of the anneal) and a field menu (log10 x_H, x_Li, Φ, T);
+* two vertical scales: every layer the same height (the 10 nm degraded layer visible),
+  or true thickness (uniformly stretched); layer outlines and names with thickness, the
+  Li pad's extent marked above the top layer;
+* axes in µm, a colour bar with the unit, values interpolated linearly on the mesh's
+  triangles (each quadrilateral split in two), a readout of x, height, layer and value
+  under the pointer, wheel zoom and drag pan along x (double-click resets).
+
+:func:`film_view_data` reads a run folder (``run.json`` for the layer names, thicknesses
+and the pad; the ``.pvd`` series through pyvista, parallel pieces merged, ghost cells
+dropped); :func:`film_view_html` returns the ``<div>`` + inline script (several views may
+share a page); :func:`write_film_view` writes a standalone page (the anneal job's
+``protons_2d.html``).  The report embeds the same fragment.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+
+from fem_cell.errors import InputError
+from fem_cell.outputs.plots import offscreen_pyvista
+
+#: the fields offered: point-data name → (menu label, unit, transform)
+FIELDS = {"xH": ("log10 x_H (total protons, site fraction)", "-", "log10"),
+          "xLi": ("x_Li (Li site fraction)", "-", None),
+          "phi_V": ("potential Φ", "V", None),
+          "T_C": ("temperature T", "°C", None)}
+#: floor of x_H before log10 (site fraction)
+LOG_FLOOR = 1e-8
+#: most stored outputs put in a view (first and last always kept)
+MAX_TIMES = 25
+#: most numbers (points × times × fields) a view carries (≈ 10 bytes each in the page)
+MAX_VALUES = 2_000_000
+
+
+class FieldViewError(InputError):
+    """A run folder without the 2-D film fields a view needs."""
+
+
+def _significant(a: np.ndarray, digits: int = 5) -> list[float]:
+    return [float(f"{v:.{digits}g}") for v in np.asarray(a, dtype=float)]
+
+
+def _triangles(grid) -> np.ndarray:
+    """The grid's cells as triangles (quadrilaterals split along their first diagonal)."""
+    conn = np.asarray(grid.cell_connectivity)
+    off = np.asarray(grid.cell_offsets)
+    sizes = np.diff(off)
+    if np.all(sizes == 3):
+        return conn.reshape(-1, 3)
+    if np.all(sizes == 4):
+        q = conn.reshape(-1, 4)
+        return np.concatenate([q[:, [0, 1, 2]], q[:, [0, 2, 3]]])
+    raise FieldViewError(f"cells with {sorted(set(sizes.tolist()))} points: the view draws "
+                         "degree-1 triangles and quadrilaterals")
+
+
+def _select_times(n: int, most: int) -> list[int]:
+    if n <= most:
+        return list(range(n))
+    return sorted(set(np.round(np.linspace(0, n - 1, most)).astype(int).tolist()))
+
+
+def film_view_data(run_dir: str | Path, *, max_times: int = MAX_TIMES) -> dict:
+    """The numbers of a view of ``run_dir``'s film fields (a JSON-able dict; rank 0).
+
+    Raises:
+        FieldViewError: no ``fields/films.pvd``, not a 2-D run, or the fields too large
+            for a page even with two times.
+    """
+    run_dir = Path(run_dir)
+    pvd = run_dir / "fields" / "films.pvd"
+    if not pvd.is_file():
+        raise FieldViewError(f"{run_dir}: no fields/films.pvd (a 2-D anneal with chemistry "
+                             "and field output writes it)")
+    try:
+        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        layers_cfg = info["config"]["layers"]
+        width_m = info["config"]["geometry"]["width_m"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise FieldViewError(f"{run_dir}: run.json does not describe the stack ({e})") from None
+    pv = offscreen_pyvista()
+    reader = pv.get_reader(str(pvd))
+    stored = [float(t) for t in reader.time_values]
+    grids = []
+
+    def read(t):
+        reader.set_active_time_value(t)
+        g = reader.read().combine()
+        if "vtkGhostType" in g.cell_data:  # parallel pieces: keep each cell once
+            g = g.extract_cells(np.flatnonzero(np.asarray(g.cell_data["vtkGhostType"]) == 0))
+        return g
+
+    first = read(stored[0])
+    b = first.bounds
+    if b[3] - b[2] <= 0 or b[1] - b[0] <= 0:
+        raise FieldViewError(f"{pvd}: not a 2-D cross-section (bounds {tuple(b)})")
+    fields = [f for f in FIELDS if f in first.point_data]
+    per_time = first.n_points * max(1, len(fields))
+    most = max(2, min(max_times, MAX_VALUES // max(per_time, 1)))
+    if 2 * per_time > MAX_VALUES:
+        raise FieldViewError(f"{pvd}: {first.n_points} points × {len(fields)} fields is too "
+                             "large for an interactive page; open the .pvd in ParaView")
+    idx = _select_times(len(stored), most)
+    for i in idx:
+        grids.append(first if i == 0 else read(stored[i]))
+    if any(g.n_points != first.n_points for g in grids):
+        raise FieldViewError(f"{pvd}: the mesh changes between outputs")
+    pts = np.asarray(first.points)
+    layer_of_cell = np.asarray(first.cell_data["layer"]).astype(int)
+    tags = sorted(set(layer_of_cell.tolist()))
+    layers = []
+    for tag in tags:
+        cells = first.extract_cells(np.flatnonzero(layer_of_cell == tag))
+        y0, y1 = cells.bounds[2], cells.bounds[3]
+        spec = layers_cfg[tag - 1] if 1 <= tag <= len(layers_cfg) else {}
+        layers.append({"tag": tag, "name": spec.get("name", f"layer {tag}"),
+                       "y0": float(y0), "y1": float(y1),
+                       "thickness_um": float(y1 - y0)})
+    pad = None
+    for spec in layers_cfg:
+        if spec.get("li_metal") and spec.get("width_m"):
+            w = float(width_m) * 1e6
+            pw = float(spec["width_m"]) * 1e6
+            pad = {"name": spec["name"], "x0": (w - pw) / 2, "x1": (w + pw) / 2}
+    values = {}
+    for f in fields:
+        label, unit, transform = FIELDS[f]
+        series = []
+        for g in grids:
+            v = np.asarray(g.point_data[f], dtype=float)
+            if transform == "log10":
+                v = np.log10(np.maximum(v, LOG_FLOOR))
+            series.append(_significant(v))
+        allv = np.concatenate([np.asarray(s) for s in series])
+        values[f] = {"label": label, "unit": unit, "min": float(allv.min()),
+                     "max": float(allv.max()), "series": series}
+    return {"x": _significant(pts[:, 0], 7), "y": _significant(pts[:, 1], 9),
+            "triangles": _triangles(first).ravel().tolist(), "layers": layers, "pad": pad,
+            "times_s": [stored[i] for i in idx], "fields": values,
+            "source": str(pvd.name)}
+
+
+def film_view_html(data: dict, *, view_id: str = "film-view", title: str = "") -> str:
+    """A self-contained ``<div>`` with the view of :func:`film_view_data` (inline JSON and
+    script; ``view_id`` must be unique on the page)."""
+    if not view_id.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(f"view_id {view_id!r}: letters, digits, - and _")
+    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    opts = "".join(f'<option value="{html.escape(k)}">{html.escape(v["label"])}</option>'
+                   for k, v in data["fields"].items())
+    return f"""<div class="fem-cell-view" id="{view_id}" style="font:13px sans-serif">
+{f"<p><b>{html.escape(title)}</b></p>" if title else ""}
+<div style="display:flex;gap:12px;align-items:center;flex-wrap:wrap">
+<button type="button" data-role="before">before (t = 0)</button>
+<input type="range" data-role="time" min="0" max="{len(data["times_s"]) - 1}" value="0"
+ aria-label="output time" style="width:220px">
+<button type="button" data-role="after">after (end)</button>
+<span data-role="tlabel"></span>
+<label>field <select data-role="field">{opts}</select></label>
+<label><input type="radio" name="{view_id}-mode" value="layers" checked> layers equal
+height</label>
+<label><input type="radio" name="{view_id}-mode" value="true"> true thickness</label>
+</div>
+<canvas data-role="canvas" width="1100" height="440" role="img"
+ aria-label="interactive map of the film fields over the cross-section"
+ style="border:1px solid #ccc;cursor:crosshair;max-width:100%"></canvas>
+<div data-role="readout" style="min-height:1.3em;color:#333">move the pointer over the
+films for values; wheel: zoom along x, drag: pan, double-click: reset</div>
+<script type="application/json" data-role="data">{payload}</script>
+<script>{_script().replace("__ID__", view_id)}</script>
+</div>"""
+
+
+def write_film_view(run_dir: str | Path, path: str | Path, *, title: str = "") -> Path:
+    """A standalone HTML page with the view of ``run_dir``'s film fields (rank 0)."""
+    data = film_view_data(run_dir)
+    page = (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>'
+            f'{html.escape(title or "film fields")}</title></head><body>'
+            f'{film_view_html(data, title=title)}</body></html>')
+    p = Path(path)
+    p.write_text(page, encoding="utf-8")
+    return p
+
+
+def _script() -> str:
+    """The viewer (``field_view.js`` beside this module)."""
+    return (Path(__file__).with_name("field_view.js")).read_text(encoding="utf-8")
+
+
+__all__ = ["FIELDS", "FieldViewError", "film_view_data", "film_view_html", "write_film_view"]
