@@ -158,3 +158,77 @@ def find_browser() -> str | None:
         if b and os.path.isfile(b) and os.access(b, os.X_OK):
             return b
     return None
+
+
+# -- a synthetic 2-D cross-section run folder (field view and section renders) ----------
+#: the films (µm): LiCoO2 0.09, degraded 0.01, Li3PO4 1.0 above a 500 µm substrate
+SECTION_EDGES = [500.0, 500.09, 500.1, 501.1]
+SECTION_TIMES = [0.0, 1500.0, 6600.0]
+SECTION_WIDTH_UM = 3000.0
+
+
+def section_grid(t: float, *, impedance: bool = False):
+    """Three film layers of quadrilaterals (two rows each, 6 across) with fields known in
+    closed form at time ``t``, plus a ghost copy of the first cell."""
+    import numpy as np
+    import pyvista
+
+    xs = np.linspace(0.0, SECTION_WIDTH_UM, 7)
+    ys = np.concatenate([np.linspace(SECTION_EDGES[k], SECTION_EDGES[k + 1], 3)[:-1]
+                         for k in range(3)] + [[SECTION_EDGES[-1]]])
+    X, Y = np.meshgrid(xs, ys)
+    pts = np.c_[X.ravel(), Y.ravel(), np.zeros(X.size)]
+    nx = xs.size
+    cells, layer = [], []
+    for j in range(ys.size - 1):
+        for i in range(nx - 1):
+            a = j * nx + i
+            cells.append([4, a, a + 1, a + 1 + nx, a + nx])
+            yc = 0.5 * (ys[j] + ys[j + 1])
+            layer.append(2 + int(np.searchsorted(SECTION_EDGES, yc) - 1))
+    # a ghost copy of the first cell, as a parallel piece carries it
+    cells.append(list(cells[0]))
+    layer.append(layer[0])
+    ghost = np.zeros(len(cells), dtype=np.uint8)
+    ghost[-1] = 1
+    g = pyvista.UnstructuredGrid(np.array(cells).ravel(),
+                                 np.full(len(cells), pyvista.CellType.QUAD), pts)
+    y = pts[:, 1]
+    xH = np.where(y > 500.05, 10 ** (-1 - 3 * (y - 500.05) - t / 3000.0), 1e-12)
+    g.point_data["xH"] = xH
+    g.point_data["xLi"] = 1 - xH
+    g.point_data["phi_V"] = 1e-3 * pts[:, 0] / SECTION_WIDTH_UM
+    g.point_data["T_C"] = np.full(len(pts), 25.0 + t / 60.0)
+    g.point_data["T_K"] = g.point_data["T_C"] + 273.15 - 1e-3 * (y - 500.0)
+    g.cell_data["layer"] = np.array(layer, dtype=float)
+    if impedance:  # the impedance job's small-signal fields
+        g.point_data["phi_re"] = 1e-3 * (y - 500.0) * (np.abs(pts[:, 0] - 1500.0) < 500)
+        j = np.zeros((len(cells), 3))
+        j[:, 1] = np.where(np.array(layer) == 4, 1.0, 0.5)
+        g.cell_data["j_re"] = j
+    g.cell_data["vtkGhostType"] = ghost
+    return g
+
+
+def write_section_run(d, name: str = "films", times=None, *, impedance: bool = False):
+    """A run folder with ``fields/<name>.pvd`` (one VTU per time, a ghost cell duplicated)
+    and the ``run.json`` stack of the built-in cell (pad 1 mm wide, centred)."""
+    import json
+
+    times = SECTION_TIMES if times is None else times
+    (d / "fields").mkdir(exist_ok=True)
+    entries = []
+    for k, t in enumerate(times):
+        section_grid(t, impedance=impedance).save(d / "fields" / f"{name}_{k:06d}.vtu")
+        entries.append(f'<DataSet timestep="{t}" part="0" file="{name}_{k:06d}.vtu"/>')
+    (d / "fields" / f"{name}.pvd").write_text(
+        '<?xml version="1.0"?>\n<VTKFile type="Collection" version="0.1">\n<Collection>\n'
+        + "\n".join(entries) + "\n</Collection>\n</VTKFile>\n")
+    layers = [{"name": n, "thickness_m": th, "width_m": w, "li_metal": li}
+              for n, th, w, li in (("substrate", 5e-4, None, False),
+                                   ("LiCoO2", 9e-8, None, False),
+                                   ("degraded", 1e-8, None, False),
+                                   ("Li3PO4", 1e-6, None, False), ("Li", 5e-7, 1e-3, True))]
+    (d / "run.json").write_text(json.dumps({"config": {"layers": layers, "geometry": {
+        "width_m": SECTION_WIDTH_UM * 1e-6}}}))
+    return d

@@ -39,7 +39,7 @@ from fem_cell.jobs.progress import ProgressLine
 from fem_cell.jobs.state import config_fingerprint
 from fem_cell.model import CellModel, summary_values
 from fem_cell.model.observers import AnnealDiagnostics, MeltingGuard
-from fem_cell.outputs import plots
+from fem_cell.outputs import plots, section
 from fem_cell.outputs.field_view import FieldViewError, write_film_view
 from fem_cell.outputs.fields import FieldSeriesWriter
 from fem_cell.outputs.film_fields import FilmFields, ProfileRecorder
@@ -357,13 +357,13 @@ def write_run_outputs(result: JobResult, config: RunConfig, job: Job,
         t_render = min(out_times, key=lambda t: abs(t - t_render))
         png = job.file("temperature_2d.png")
         if comm.rank == 0:
-            plots.render_temperature_2d(job.folder.path / "fields" / "temperature.pvd",
-                                        t_render, config.anneal.temperature(t_render), png)
+            section.render_temperature_2d(job.folder.path / "fields" / "temperature.pvd",
+                                          t_render, config.anneal.temperature(t_render), png)
         if chem is not None:
             png = job.file("protons_2d.png")
             if comm.rank == 0:
-                plots.render_protons_2d(job.folder.path / "fields" / "films.pvd",
-                                        [out_times[0], out_times[-1]], png)
+                section.render_protons_2d(job.folder.path / "fields" / "films.pvd",
+                                          [out_times[0], out_times[-1]], png)
                 try:
                     write_film_view(job.folder.path, job.folder.path / "protons_2d.html",
                                     title=f"{config.title}: film fields through the anneal")

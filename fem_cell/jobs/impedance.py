@@ -80,6 +80,7 @@ from fem_cell.outputs.impedance_tables import (
     write_spectrum_csv,
 )
 from fem_cell.outputs.rundir import OUTPUTS
+from fem_cell.outputs.section import render_impedance_2d
 from fem_cell.solvers.impedance import ImpedanceSolver, log_frequencies
 from fem_cell.solvers.problem import collect_garbage
 
@@ -465,6 +466,11 @@ def _field_maps(job: Job, res: CellImpedance, cm, solver, field_frequencies) -> 
     job.say(f"field maps at {', '.join(f'{x:.4g}' for x in ff)} Hz")
     done = write_field_maps(cm, solver, ff, job.file("fields/impedance.pvd"))
     job.tree("fields")
+    if job.config.output.render:
+        png = job.file("impedance_2d.png")
+        if job.comm.rank == 0:
+            render_impedance_2d(job.folder.path / "fields" / "impedance.pvd", png)
+        job.comm.Barrier()
     return done
 
 

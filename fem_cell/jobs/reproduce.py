@@ -49,7 +49,7 @@ from fem_cell.jobs.reproduce_cases import (
     meets,
 )
 from fem_cell.model import CellModel, ChemistryDiagnostics
-from fem_cell.outputs import plots
+from fem_cell.outputs import plots, section
 from fem_cell.outputs.report import write_report
 from fem_cell.outputs.rundir import OUTPUTS
 from fem_cell.params import Arrhenius
@@ -307,9 +307,9 @@ class _Reproduction:
         pvd = job.folder.path / "anneal_2d_small" / "fields" / "films.pvd"
         if self.comm.rank == 0 and pvd.is_file():
             times = res.details["output_times"]
-            plots.render_protons_2d(pvd, [times[0], times[-1]],
-                                    job.folder.path / "anneal_2d_small" / "protons_2d.png",
-                                    note=note)
+            section.render_protons_2d(pvd, [times[0], times[-1]],
+                                      job.folder.path / "anneal_2d_small" / "protons_2d.png",
+                                      note=note)
         self.comm.Barrier()
 
     def _with(self, overrides: dict, extra: dict | None = None) -> RunConfig:

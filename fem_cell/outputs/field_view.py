@@ -29,42 +29,25 @@ from pathlib import Path
 
 import numpy as np
 
-from fem_cell.errors import InputError
-from fem_cell.outputs.plots import offscreen_pyvista
+from fem_cell.outputs.section import LOG_FLOOR, SectionError, SectionSeries, stack_of
 
 #: the fields offered: point-data name → (menu label, unit, transform)
 FIELDS = {"xH": ("log10 x_H (total protons, site fraction)", "-", "log10"),
           "xLi": ("x_Li (Li site fraction)", "-", None),
           "phi_V": ("potential Φ", "V", None),
           "T_C": ("temperature T", "°C", None)}
-#: floor of x_H before log10 (site fraction)
-LOG_FLOOR = 1e-8
 #: most stored outputs put in a view (first and last always kept)
 MAX_TIMES = 25
 #: most numbers (points × times × fields) a view carries (≈ 10 bytes each in the page)
 MAX_VALUES = 2_000_000
 
 
-class FieldViewError(InputError):
+class FieldViewError(SectionError):
     """A run folder without the 2-D film fields a view needs."""
 
 
 def _significant(a: np.ndarray, digits: int = 5) -> list[float]:
     return [float(f"{v:.{digits}g}") for v in np.asarray(a, dtype=float)]
-
-
-def _triangles(grid) -> np.ndarray:
-    """The grid's cells as triangles (quadrilaterals split along their first diagonal)."""
-    conn = np.asarray(grid.cell_connectivity)
-    off = np.asarray(grid.cell_offsets)
-    sizes = np.diff(off)
-    if np.all(sizes == 3):
-        return conn.reshape(-1, 3)
-    if np.all(sizes == 4):
-        q = conn.reshape(-1, 4)
-        return np.concatenate([q[:, [0, 1, 2]], q[:, [0, 2, 3]]])
-    raise FieldViewError(f"cells with {sorted(set(sizes.tolist()))} points: the view draws "
-                         "degree-1 triangles and quadrilaterals")
 
 
 def _select_times(n: int, most: int) -> list[int]:
@@ -77,8 +60,8 @@ def film_view_data(run_dir: str | Path, *, max_times: int = MAX_TIMES) -> dict:
     """The numbers of a view of ``run_dir``'s film fields (a JSON-able dict; rank 0).
 
     Raises:
-        FieldViewError: no ``fields/films.pvd``, not a 2-D run, or the fields too large
-            for a page even with two times.
+        FieldViewError: no ``fields/films.pvd`` or no stack in ``run.json``, not a 2-D
+            run, or the fields too large for a page even with two times.
     """
     run_dir = Path(run_dir)
     pvd = run_dir / "fields" / "films.pvd"
@@ -86,71 +69,42 @@ def film_view_data(run_dir: str | Path, *, max_times: int = MAX_TIMES) -> dict:
         raise FieldViewError(f"{run_dir}: no fields/films.pvd (a 2-D anneal with chemistry "
                              "and field output writes it)")
     try:
-        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-        layers_cfg = info["config"]["layers"]
-        width_m = info["config"]["geometry"]["width_m"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise FieldViewError(f"{run_dir}: run.json does not describe the stack ({e})") from None
-    pv = offscreen_pyvista()
-    reader = pv.get_reader(str(pvd))
-    stored = [float(t) for t in reader.time_values]
-    grids = []
-
-    def read(t):
-        reader.set_active_time_value(t)
-        g = reader.read().combine()
-        if "vtkGhostType" in g.cell_data:  # parallel pieces: keep each cell once
-            g = g.extract_cells(np.flatnonzero(np.asarray(g.cell_data["vtkGhostType"]) == 0))
-        return g
-
-    first = read(stored[0])
-    b = first.bounds
-    if b[3] - b[2] <= 0 or b[1] - b[0] <= 0:
-        raise FieldViewError(f"{pvd}: not a 2-D cross-section (bounds {tuple(b)})")
-    fields = [f for f in FIELDS if f in first.point_data]
-    per_time = first.n_points * max(1, len(fields))
-    most = max(2, min(max_times, MAX_VALUES // max(per_time, 1)))
-    if 2 * per_time > MAX_VALUES:
-        raise FieldViewError(f"{pvd}: {first.n_points} points × {len(fields)} fields is too "
-                             "large for an interactive page; open the .pvd in ParaView")
-    idx = _select_times(len(stored), most)
-    for i in idx:
-        grids.append(first if i == 0 else read(stored[i]))
-    if any(g.n_points != first.n_points for g in grids):
+        stack_of(run_dir)
+        series = SectionSeries(pvd, run_dir)
+        first = series.read(series.times[0])
+        fields = [f for f in FIELDS if f in first.point_data]
+        per_time = first.x.size * max(1, len(fields))
+        if 2 * per_time > MAX_VALUES:
+            raise FieldViewError(f"{pvd}: {first.x.size} points × {len(fields)} fields is "
+                                 "too large for an interactive page; open the .pvd in "
+                                 "ParaView")
+        most = max(2, min(max_times, MAX_VALUES // per_time))
+        idx = _select_times(len(series.times), most)
+        sections = [first if i == 0 else series.read(series.times[i]) for i in idx]
+    except FieldViewError:
+        raise
+    except SectionError as e:
+        raise FieldViewError(str(e)) from None
+    if any(sec.x.size != first.x.size for sec in sections):
         raise FieldViewError(f"{pvd}: the mesh changes between outputs")
-    pts = np.asarray(first.points)
-    layer_of_cell = np.asarray(first.cell_data["layer"]).astype(int)
-    tags = sorted(set(layer_of_cell.tolist()))
-    layers = []
-    for tag in tags:
-        cells = first.extract_cells(np.flatnonzero(layer_of_cell == tag))
-        y0, y1 = cells.bounds[2], cells.bounds[3]
-        spec = layers_cfg[tag - 1] if 1 <= tag <= len(layers_cfg) else {}
-        layers.append({"tag": tag, "name": spec.get("name", f"layer {tag}"),
-                       "y0": float(y0), "y1": float(y1),
-                       "thickness_um": float(y1 - y0)})
-    pad = None
-    for spec in layers_cfg:
-        if spec.get("li_metal") and spec.get("width_m"):
-            w = float(width_m) * 1e6
-            pw = float(spec["width_m"]) * 1e6
-            pad = {"name": spec["name"], "x0": (w - pw) / 2, "x1": (w + pw) / 2}
     values = {}
     for f in fields:
         label, unit, transform = FIELDS[f]
-        series = []
-        for g in grids:
-            v = np.asarray(g.point_data[f], dtype=float)
+        series_f = []
+        for sec in sections:
+            v = np.asarray(sec.point_data[f], dtype=float)
             if transform == "log10":
                 v = np.log10(np.maximum(v, LOG_FLOOR))
-            series.append(_significant(v))
-        allv = np.concatenate([np.asarray(s) for s in series])
+            series_f.append(_significant(v))
+        allv = np.concatenate([np.asarray(v) for v in series_f])
         values[f] = {"label": label, "unit": unit, "min": float(allv.min()),
-                     "max": float(allv.max()), "series": series}
-    return {"x": _significant(pts[:, 0], 7), "y": _significant(pts[:, 1], 9),
-            "triangles": _triangles(first).ravel().tolist(), "layers": layers, "pad": pad,
-            "times_s": [stored[i] for i in idx], "fields": values,
-            "source": str(pvd.name)}
+                     "max": float(allv.max()), "series": series_f}
+    layers = [{"tag": L.tag, "name": L.name, "y0": L.y0, "y1": L.y1,
+               "thickness_um": L.y1 - L.y0} for L in first.layers]
+    return {"x": _significant(first.x, 7), "y": _significant(first.y, 9),
+            "triangles": first.triangles.ravel().tolist(), "layers": layers,
+            "pad": first.pad, "times_s": [series.times[i] for i in idx], "fields": values,
+            "source": pvd.name}
 
 
 def film_view_html(data: dict, *, view_id: str = "film-view", title: str = "") -> str:
@@ -200,4 +154,5 @@ def _script() -> str:
     return (Path(__file__).with_name("field_view.js")).read_text(encoding="utf-8")
 
 
-__all__ = ["FIELDS", "FieldViewError", "film_view_data", "film_view_html", "write_film_view"]
+__all__ = ["FIELDS", "LOG_FLOOR", "FieldViewError", "film_view_data", "film_view_html",
+           "write_film_view"]

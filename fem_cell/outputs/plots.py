@@ -10,8 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from fem_cell.constants import ZERO_CELSIUS
-
 
 def pyplot():
     """``matplotlib.pyplot`` on the headless Agg backend."""
@@ -85,32 +83,6 @@ def offscreen_pyvista():
         pass
     pyvista.OFF_SCREEN = True
     return pyvista
-
-
-def render_temperature_2d(pvd: str | Path, t: float, T_plate_K: float, path: str | Path) -> None:
-    """Off-screen pyvista PNG of T − T_plate (mK) at time t over the cross-section.
-
-    Args:
-        pvd: the run's ``fields/temperature.pvd``.
-        t: output time to show (s).
-        T_plate_K: plate temperature at t (K).
-        path: PNG to write.
-    """
-    pyvista = offscreen_pyvista()
-    reader = pyvista.get_reader(str(pvd))
-    times = np.asarray(reader.time_values)
-    reader.set_active_time_value(float(times[np.argmin(np.abs(times - t))]))
-    grid = reader.read().combine()
-    grid.point_data["dT_mK"] = 1e3 * (np.asarray(grid.point_data["T_K"]) - T_plate_K)
-    p = pyvista.Plotter(off_screen=True, window_size=(1400, 900))
-    bar = {"title": f"T − T_plate [mK] at t = {t / 60:.1f} min ({T_plate_K - ZERO_CELSIUS:.1f} °C)",
-           "vertical": False}
-    p.add_mesh(grid, scalars="dT_mK", cmap="coolwarm", scalar_bar_args=bar)
-    p.add_text("cross-section, coordinates in µm (films are the top 1.6 µm)", font_size=10)
-    p.view_xy()
-    p.camera.zoom(1.1)
-    p.screenshot(str(path))
-    p.close()
 
 
 def plot_interface_resistance(history, path: str | Path, title: str = "", data=None) -> None:
@@ -196,47 +168,6 @@ def plot_proton_profiles(recorder, path: str | Path, times: list[float] | None =
     if title:
         fig.suptitle(title, fontsize=10)
     save_figure(fig, path)
-
-
-def render_protons_2d(pvd: str | Path, times: list[float], path: str | Path,
-                      stretch: float | None = None, note: str = "") -> None:
-    """Off-screen render of log10 x_H over the film cross-section at the given times
-    (one panel each), the thickness axis stretched so µm films under a mm pad show.
-
-    Args:
-        pvd: the run's ``fields/films.pvd``.
-        times: output times to show (s); nearest stored times are used.
-        path: PNG to write.
-        stretch: thickness magnification (default: films drawn 1/4 as tall as wide).
-        note: a line written on every panel (e.g. that the mesh is coarse).
-    """
-    pyvista = offscreen_pyvista()
-    reader = pyvista.get_reader(str(pvd))
-    stored = np.asarray(reader.time_values)
-    p = pyvista.Plotter(off_screen=True, shape=(len(times), 1),
-                        window_size=(1600, 520 * len(times)))
-    for row, t in enumerate(times):
-        tt = float(stored[np.argmin(np.abs(stored - t))])
-        reader.set_active_time_value(tt)
-        grid = reader.read().combine()
-        b = grid.bounds
-        width, height = b[1] - b[0], b[3] - b[2]
-        k = stretch if stretch is not None else max(1.0, width / 8.0 / max(height, 1e-30))
-        pts = np.asarray(grid.points).copy()
-        pts[:, 1] = (pts[:, 1] - b[2]) * k
-        grid.points = pts
-        grid.point_data["log10_xH"] = np.log10(np.maximum(np.asarray(grid.point_data["xH"]), 1e-8))
-        p.subplot(row, 0)
-        p.add_mesh(grid, scalars="log10_xH", cmap="viridis", clim=(-8, 0),
-                   scalar_bar_args={"title": f"log10 x_H, t = {tt / 60:.1f} min",
-                                    "vertical": False, "position_x": 0.25,
-                                    "position_y": 0.04, "width": 0.5, "height": 0.12})
-        p.add_text(f"films (LiCoO2 | Li3PO4), thickness stretched ×{k:.0f}; x in µm"
-                   + (f"\n{note}" if note else ""), font_size=9)
-        p.view_xy()
-        p.camera.tight(padding=0.15, adjust_render_window=False)
-    p.screenshot(str(path))
-    p.close()
 
 
 def plot_nyquist_overlay(spectra: dict, path: str | Path, title: str = "") -> None:

@@ -178,6 +178,9 @@ def test_2d_job_field_maps_and_1d_comparison(tmp_path):
     assert times == pytest.approx(sorted([ap["bulk"], ap["interface"]]))
     run = json.loads((out / "run.json").read_text())
     assert "fields/impedance.pvd" in run["files"]
+    # the maps as a picture (Re δφ and |Re j| per frequency, layers drawn equally high)
+    assert "impedance_2d.png" in run["files"]
+    assert (out / "impedance_2d.png").stat().st_size > 30_000
 
 
 def test_interrupt_via_guard_is_recorded(tmp_path, cfg):
