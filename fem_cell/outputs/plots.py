@@ -170,28 +170,83 @@ def plot_proton_profiles(recorder, path: str | Path, times: list[float] | None =
     save_figure(fig, path)
 
 
+def group_spectra(spectra: dict, rtol: float = 1e-4) -> list[tuple[list[str], np.ndarray,
+                                                                       np.ndarray]]:
+    """Cases whose spectra coincide — max |ΔZ| ≤ ``rtol`` · max |Z| at the same
+    frequencies — as one group ``(names, f, Z)``, in first-seen order (curves that would
+    hide each other on a plot)."""
+    groups: list[tuple[list[str], np.ndarray, np.ndarray]] = []
+    for name, (f, Z) in spectra.items():
+        f, Z = np.asarray(f, dtype=float), np.asarray(Z, dtype=complex)
+        for names, fg, Zg in groups:
+            if (fg.shape == f.shape and np.allclose(fg, f, rtol=1e-9)
+                    and np.max(np.abs(Zg - Z)) <= rtol * np.max(np.abs(Zg))):
+                names.append(name)
+                break
+        else:
+            groups.append(([name], f, Z))
+    return groups
+
+
+def _decade_points(f: np.ndarray, Z: np.ndarray) -> list[tuple[float, complex]]:
+    """Z interpolated (in log f) at each whole decade of frequency inside the sweep."""
+    lf = np.log10(f)
+    order = np.argsort(lf)
+    lf, Z = lf[order], Z[order]
+    out = []
+    for k in range(int(np.ceil(lf[0] - 1e-9)), int(np.floor(lf[-1] + 1e-9)) + 1):
+        out.append((10.0 ** k, complex(np.interp(k, lf, Z.real), np.interp(k, lf, Z.imag))))
+    return out
+
+
+def _hz(f: float) -> str:
+    for unit, scale in (("MHz", 1e6), ("kHz", 1e3), ("Hz", 1.0), ("mHz", 1e-3)):
+        if f >= scale * 0.999:
+            return f"{f / scale:g} {unit}"
+    return f"{f:g} Hz"
+
+
+MARKERS = "osD^v<>ph*"
+
+
 def plot_nyquist_overlay(spectra: dict, path: str | Path, title: str = "") -> None:
     """Nyquist plots (−Z'' vs Z', Ω cm², equal axes) of several spectra, and a zoom on the
-    interface arcs below 60 Ω cm².
+    interface arcs after the Li3PO4 bulk arc.
+
+    Cases whose spectra coincide (:func:`group_spectra`) are one curve labelled with all
+    their names; each curve carries a marker at every whole decade of frequency, and the
+    decades are written beside the first curve; the legend sits below the plots.
 
     Args:
         spectra: case name → (frequencies in Hz, complex Z in Ω cm²).
     """
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
-    for k, (name, (_f, Z)) in enumerate(spectra.items()):
-        ls = "-" if k < 10 else "--"
+    fig, axes = plt.subplots(1, 2, figsize=(13, 6.4), layout="constrained")
+    from matplotlib.lines import Line2D
+
+    groups = group_spectra(spectra)
+    handles = []
+    for k, (names, f, Z) in enumerate(groups):
+        # earlier curves wider, so a curve drawn over another leaves it visible as a halo
+        colour, marker, lw = f"C{k % 10}", MARKERS[k % len(MARKERS)], max(1.2, 3.6 - 0.6 * k)
+        dec = _decade_points(f, Z)
         for ax in axes:
-            ax.plot(Z.real, -Z.imag, ls, color=f"C{k % 10}", lw=1.5, label=name)
+            ax.plot(Z.real, -Z.imag, "-", color=colour, lw=lw, alpha=0.9)
+            ax.plot([z.real for _, z in dec], [-z.imag for _, z in dec], marker, color=colour,
+                    ms=5, mfc="white", mew=1.3, ls="none")
+        handles.append(Line2D([], [], color=colour, lw=lw, marker=marker, mfc="white",
+                              label=" = ".join(names)))
     for ax in axes:
         ax.set_xlabel("Z' [Ω cm²]")
         ax.set_ylabel("−Z'' [Ω cm²]")
         ax.grid(alpha=0.3)
+    f_all = np.concatenate([g[1] for g in groups])
     axes[0].set_aspect("equal", adjustable="datalim")
-    axes[0].set_title("whole spectra (10 mHz – 1 MHz)", fontsize=9)
+    axes[0].set_title(f"whole spectra ({_hz(f_all.min())} – {_hz(f_all.max())}); markers "
+                      "at each decade of frequency", fontsize=9)
     # zoom past the electrolyte (bulk) arc: from the first minimum of −Z'' (high → low f)
     starts = []
-    for _, (f, Z) in spectra.items():
+    for _, f, Z in groups:
         order = np.argsort(f)[::-1]
         y, x = -Z.imag[order], Z.real[order]
         mins = [i for i in range(1, len(y) - 1) if y[i] <= y[i - 1] and y[i] <= y[i + 1]]
@@ -200,8 +255,22 @@ def plot_nyquist_overlay(spectra: dict, path: str | Path, title: str = "") -> No
     axes[1].set_xlim(lo - 30, lo + 220)
     axes[1].set_ylim(-10, 125)
     axes[1].set_aspect("equal", adjustable="box")
-    axes[1].set_title("interface arcs and diffusion (zoom after the Li3PO4 bulk arc)", fontsize=9)
-    axes[1].legend(fontsize=8, loc="upper left")
+    axes[1].set_title("interface arcs and diffusion (zoom after the Li3PO4 bulk arc)",
+                      fontsize=9)
+    names, f, Z = groups[0]
+    zx0, zx1 = axes[1].get_xlim()
+    for ax in axes:
+        x0, x1 = ax.get_xlim()
+        y0, y1 = ax.get_ylim()
+        for fd, z in _decade_points(f, Z):
+            crowded = ax is axes[0] and zx0 <= z.real <= zx1  # labelled in the zoom
+            if x0 <= z.real <= x1 and y0 <= -z.imag <= y1 and not crowded:
+                ax.annotate(_hz(fd), (z.real, -z.imag), xytext=(5, 5),
+                            textcoords="offset points", fontsize=7, color="C0")
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(3, len(groups)),
+               fontsize=8,
+               title=f"{len(spectra)} cases; cases whose spectra agree within 0.01 % share a "
+                     "curve", title_fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    save_figure(fig, path)
+    save_figure(fig, path, tight=False)
