@@ -29,10 +29,22 @@ def save_figure(fig, path: str | Path, *, dpi: int = 120, tight: bool = True) ->
     pyplot().close(fig)
 
 
+def time_axis(t_s) -> tuple[float, str]:
+    """A scale (s per unit) and unit for a time axis spanning ``t_s``: days, h or min once
+    the span is 3 of them, else s (a 7-day hold in days, not 10,080 min)."""
+    t_s = np.asarray(t_s, dtype=float)
+    span = float(np.max(t_s)) if t_s.size else 0.0
+    for scale, unit in ((86400.0, "days"), (3600.0, "h"), (60.0, "min")):
+        if span >= 3 * scale:
+            return scale, unit
+    return 1.0, "s"
+
+
 def plot_anneal_history(history, path: str | Path, title: str = "") -> None:
     """Plate and film temperatures vs time, and the film lag behind the plate."""
     plt = pyplot()
-    t = history.column("time_s") / 60.0
+    scale, unit = time_axis(history.column("time_s"))
+    t = history.column("time_s") / scale
     plate = history.column("T_plate_C")
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True,
                                    gridspec_kw={"height_ratios": [2, 1]})
@@ -48,8 +60,10 @@ def plot_anneal_history(history, path: str | Path, title: str = "") -> None:
     lag = 1e3 * (history.column("T_mean_C") - plate)
     ax2.plot(t, lag, "C0-", label="film mean − plate")
     ax2.plot(t, 1e3 * (history.column("T_top_C") - plate), "C3:", label="Li top − plate")
-    ax2.set_xlabel("time [min]")
+    ax2.set_xlabel(f"time [{unit}]")
     ax2.set_ylabel("ΔT [mK]")
+    for a in (ax1, ax2):
+        a.ticklabel_format(axis="y", useOffset=False)
     ax2.legend(loc="best")
     ax2.grid(alpha=0.3)
     save_figure(fig, path)
@@ -90,7 +104,8 @@ def plot_interface_resistance(history, path: str | Path, title: str = "", data=N
     ``data``: a measured history (:class:`~fem_cell.analysis.measured.MeasuredHistory`)
     drawn as markers beside the model curve it is compared with."""
     plt = pyplot()
-    t = history.column("time_s") / 60.0
+    scale, unit = time_axis(history.column("time_s"))
+    t = history.column("time_s") / scale
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     ax.semilogy(t, history.column("R_interface_ohm_cm2"), "C0-", lw=2,
                 label="R_interface at 25 °C")
@@ -98,9 +113,9 @@ def plot_interface_resistance(history, path: str | Path, title: str = "", data=N
                 label="R_interface at the current temperature")
     if data is not None:
         where = "at 25 °C" if data.at == "25C" else "in situ"
-        ax.semilogy(data.times / 60.0, data.R_ohm_cm2, "o", color="C3", ms=4, mfc="none",
+        ax.semilogy(data.times / scale, data.R_ohm_cm2, "o", color="C3", ms=4, mfc="none",
                     label=f"measured {where} ({Path(data.source).name})")
-    ax.set_xlabel("time [min]")
+    ax.set_xlabel(f"time [{unit}]")
     ax.set_ylabel("interface resistance [Ω cm²]")
     ax.grid(alpha=0.3, which="both")
     ax2 = ax.twinx()
@@ -117,14 +132,15 @@ def plot_interface_resistance(history, path: str | Path, title: str = "", data=N
 def plot_exposure_history(rows: dict, path: str | Path, title: str = "") -> None:
     """R_interface (25 °C) and the loaded depth against exposure time (rank 0)."""
     plt = pyplot()
-    t = np.asarray(rows["t_s"]) / 60.0
+    scale, unit = time_axis(rows["t_s"])
+    t = np.asarray(rows["t_s"]) / scale
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))
     ax[0].plot(t, rows["R_interface_ohm_cm2"], marker=".")
     ax[0].set_ylabel("R_interface at 25 °C [Ω cm²]")
     ax[1].plot(t, rows["loaded_depth_nm"], marker=".")
     ax[1].set_ylabel("loaded depth = protons / (c n_t) [nm]")
     for a in ax:
-        a.set_xlabel("exposure time [min]")
+        a.set_xlabel(f"exposure time [{unit}]")
         a.grid(alpha=0.3)
     if title:
         fig.suptitle(f"{title}: exposure", fontsize=10)

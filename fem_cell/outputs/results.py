@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from fem_cell.errors import InputError
-from fem_cell.outputs.plots import pyplot
+from fem_cell.outputs.plots import pyplot, time_axis
 
 #: table name → file
 TABLE_FILES = {"history": "history.csv", "profiles": "proton_profiles.csv",
@@ -221,15 +221,6 @@ def open_run(path: str | Path) -> RunFolder:
     return RunFolder(path)
 
 
-def _time_axis(t_s: np.ndarray) -> tuple[float, str]:
-    """A scale and label for a time axis in sensible units."""
-    span = float(np.max(t_s)) if len(t_s) else 0.0
-    for scale, unit in ((86400.0, "days"), (3600.0, "h"), (60.0, "min")):
-        if span >= 3 * scale:
-            return scale, unit
-    return 1.0, "s"
-
-
 def compare(runs, kind: str = "R", labels=None, ax=None):
     """Overlay several runs (folders or :class:`RunFolder` s) in one Figure.
 
@@ -247,7 +238,7 @@ def compare(runs, kind: str = "R", labels=None, ax=None):
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 4.5))
     if kind in ("R", "temperature"):
         span = max(float(r.history["time_s"].max()) for r in runs)
-        scale, unit = _time_axis(np.array([span]))
+        scale, unit = time_axis([span])
     for k, (r, lab) in enumerate(zip(runs, labels, strict=True)):
         c = f"C{k % 10}"
         if kind == "R":
