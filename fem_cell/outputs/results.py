@@ -12,7 +12,9 @@ calibrate, fit-spectrum) opens as a :class:`RunFolder`:
   (``reproduction.csv`` or a study's ``results.csv``), ``.data_comparison``;
   ``.tables()`` lists what the folder has;
 * ``.fields()``: the field series (``.pvd``) by name, ``.read_field(name, time=None)``:
-  one time of a series as a pyvista dataset (the last by default);
+  one time of a series as a pyvista grid (the last by default; parallel pieces merged,
+  ghost cells dropped), ``.to_meshio(...)`` / ``.export_field(name, path)``: the same for
+  meshio and the tools it writes for; ``.film_view()``: the interactive 2-D view;
 * ``.plot(kind)``: a matplotlib Figure (``"R"``: R_interface(t); ``"temperature"``;
   ``"profiles"``; ``"nyquist"``; ``"bode"``), without a display;
 * ``_repr_html_``: a short table in a notebook.
@@ -31,6 +33,7 @@ import numpy as np
 
 from fem_cell.errors import InputError
 from fem_cell.outputs.plots import pyplot, time_axis
+from fem_cell.outputs.vtk_read import export_time, read_time, to_meshio
 
 #: table name → file
 TABLE_FILES = {"history": "history.csv", "profiles": "proton_profiles.csv",
@@ -144,25 +147,27 @@ class RunFolder:
         d = self.path / "fields"
         return {p.stem: p for p in sorted(d.glob("*.pvd"))} if d.is_dir() else {}
 
-    def read_field(self, name: str, time: float | None = None):
-        """One time (s; None = the last) of a field series as a pyvista dataset (the
-        pieces of a parallel run merged into one grid, shared points once)."""
-        import pyvista
-
+    def _series(self, name: str) -> Path:
         series = self.fields()
         if name not in series:
             raise RunFolderError(f"{self.path}: no field series {name!r} (it has "
                                  f"{sorted(series) or 'none: run with [output] fields = true'})")
-        r = pyvista.get_reader(str(series[name]))
-        times = list(r.time_values)
-        if times:
-            t = times[-1] if time is None else min(times, key=lambda x: abs(x - time))
-            r.set_active_time_value(t)
-        data = r.read()
-        if isinstance(data, pyvista.MultiBlock):
-            blocks = [b for b in data if b is not None]
-            data = blocks[0] if len(blocks) == 1 else data.combine(merge_points=True)
-        return data
+        return series[name]
+
+    def read_field(self, name: str, time: float | None = None):
+        """One time (s; None = the last) of a field series as a pyvista UnstructuredGrid:
+        the pieces of a parallel run merged into one grid, ghost cells dropped, shared
+        points once (:func:`fem_cell.outputs.vtk_read.read_time`)."""
+        return read_time(self._series(name), time)
+
+    def to_meshio(self, name: str, time: float | None = None):
+        """The same as a :class:`meshio.Mesh` of linear cells (``field_data["time_s"]``)."""
+        return to_meshio(self.read_field(name, time))
+
+    def export_field(self, name: str, path: str | Path, time: float | None = None) -> Path:
+        """Write one time of a field series with meshio, format by suffix (``.vtu``,
+        ``.xdmf`` + ``.h5``, …): a file meshio and other tools read."""
+        return export_time(self._series(name), path, time)
 
     # -- pictures --------------------------------------------------------------------------
     def film_view(self, path: str | Path | None = None):

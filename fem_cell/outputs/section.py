@@ -23,7 +23,8 @@ import numpy as np
 
 from fem_cell.constants import ZERO_CELSIUS
 from fem_cell.errors import InputError
-from fem_cell.outputs.plots import offscreen_pyvista, pyplot, save_figure
+from fem_cell.outputs.plots import pyplot, save_figure
+from fem_cell.outputs.vtk_read import SeriesError, read_time, series_times
 
 #: floor of a site fraction before log10
 LOG_FLOOR = 1e-8
@@ -100,11 +101,10 @@ class SectionSeries:
 
     def __init__(self, pvd: str | Path, run_dir: str | Path | None = None):
         self.pvd = Path(pvd)
-        if not self.pvd.is_file():
-            raise SectionError(f"{self.pvd}: no such field series")
-        pv = offscreen_pyvista()
-        self._reader = pv.get_reader(str(self.pvd))
-        self.times = [float(t) for t in self._reader.time_values]
+        try:
+            self.times = series_times(self.pvd)
+        except SeriesError as e:
+            raise SectionError(str(e)) from None
         if not self.times:
             raise SectionError(f"{self.pvd}: no stored time")
         self.stack, width = _stack(Path(run_dir) if run_dir else self.pvd.parent.parent)
@@ -115,19 +115,14 @@ class SectionSeries:
 
     def read(self, t: float | None = None) -> Section:
         tt = self.times[-1] if t is None else self.nearest(t)
-        self._reader.set_active_time_value(tt)
-        g = self._reader.read().combine()
-        if "vtkGhostType" in g.cell_data:  # parallel pieces: keep each cell once
-            g = g.extract_cells(np.flatnonzero(np.asarray(g.cell_data["vtkGhostType"]) == 0))
+        g = read_time(self.pvd, tt)  # pieces merged, ghost cells dropped
         b = g.bounds
         if b[1] - b[0] <= 0 or b[3] - b[2] <= 0:
             raise SectionError(f"{self.pvd}: not a 2-D cross-section (bounds {tuple(b)})")
         tri, of_cell = _triangles(g)
         pts = np.asarray(g.points)
-        cdata = {k: np.asarray(g.cell_data[k])[of_cell] for k in g.cell_data
-                 if k not in ("vtkGhostType", "vtkOriginalCellIds")}
-        pdata = {k: np.asarray(g.point_data[k]) for k in g.point_data
-                 if k not in ("vtkGhostType", "vtkOriginalPointIds")}
+        cdata = {k: np.asarray(g.cell_data[k])[of_cell] for k in g.cell_data}
+        pdata = {k: np.asarray(g.point_data[k]) for k in g.point_data}
         layers = []
         if "layer" in g.cell_data:
             tags = np.asarray(g.cell_data["layer"]).astype(int)
