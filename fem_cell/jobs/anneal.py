@@ -51,7 +51,7 @@ from fem_cell.outputs.observers import (
     ProfileObserver,
 )
 from fem_cell.outputs.rundir import OUTPUTS
-from fem_cell.solvers.checkpoint import load_checkpoint
+from fem_cell.solvers.checkpoint import field_descriptions, load_checkpoint
 from fem_cell.solvers.observers import ObserverChain
 from fem_cell.solvers.time_stepping import StepperState, TimeStepper
 
@@ -139,7 +139,9 @@ def _observers(config: RunConfig, model, heat, chem, job: Job | None, diag, spac
                     "R_interface_ohm_cm2": snap.values["R_interface_ohm_cm2"]}
 
         obs.append(CheckpointObserver(lambda t: job.file(checkpoint_name(t)), comm, spaces,
-                                      initial, {"job": "anneal", **checkpoint_meta}, meta_of))
+                                      initial, {"job": "anneal", **checkpoint_meta}, meta_of,
+                                      describe=field_descriptions(problem),
+                                      length_scale_m=config.mesh.length_scale))
     obs.append(MeltingGuard.of(config, heat))
     return obs, history, profiles
 

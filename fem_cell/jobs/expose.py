@@ -35,7 +35,7 @@ from fem_cell.model.exposure import EXPOSURE_COLUMNS
 from fem_cell.outputs import plots
 from fem_cell.outputs.film_fields import FilmFields, ProfileRecorder
 from fem_cell.outputs.rundir import OUTPUTS
-from fem_cell.solvers.checkpoint import save_checkpoint
+from fem_cell.solvers.checkpoint import field_descriptions, save_checkpoint
 from fem_cell.solvers.time_stepping import StepperState
 
 
@@ -129,7 +129,9 @@ def _write_state(config: RunConfig, chem, job: Job, comm, prov: dict, diag,
                         {"job": "expose", "provenance": prov, "last_dt": 0.0,
                          "newton_iterations": 0,
                          "H_initial_total_mol_m2": diag.initial_total,
-                         "R_interface_ohm_cm2": values["R_interface_ohm_cm2"]})
+                         "R_interface_ohm_cm2": values["R_interface_ohm_cm2"]},
+                        describe=field_descriptions(problem),
+                        length_scale_m=config.mesh.length_scale)
     return tables
 
 

@@ -106,7 +106,8 @@ def build_heat(config: RunConfig, domain: Domain) -> HeatModel:
     T.x.array[:] = prog.initial_temperature
     s = config.solver
     problem = TransientProblem(
-        [Field("T", T, atol=s.temperature_tolerance, rtol=s.relative_tolerance)], [heat],
+        [Field("T", T, atol=s.temperature_tolerance, rtol=s.relative_tolerance, unit="K",
+               meaning="temperature")], [heat],
         time=constant(domain.mesh, 0.0), prefix="fem_cell_heat_",
         newton_rtol=s.newton_rtol, newton_atol=HEAT_NEWTON_ATOL, newton_max_it=s.newton_max_it,
         petsc_options={"pc_type": "cholesky", "snes_force_iteration": True},

@@ -74,9 +74,12 @@ def transport_fields(block: TransportPhysics, settings: SolverSettings, *,
     tolerances of ``settings`` (``fraction_tolerance`` absolute,
     ``fraction_relative_tolerance``), Φ algebraic (not error-controlled); Newton tests
     the update of each (numerical constants of :mod:`fem_cell.physics.transport`)."""
+    what = block.describe()
     return [Field(name, f, atol=settings.fraction_tolerance,
-                  rtol=settings.fraction_relative_tolerance, newton_tol=x_newton_tol)
-            if evolving else Field(name, f, atol=1e300, rtol=0.0, newton_tol=phi_newton_tol)
+                  rtol=settings.fraction_relative_tolerance, newton_tol=x_newton_tol,
+                  unit=what[name][0], meaning=what[name][1])
+            if evolving else Field(name, f, atol=1e300, rtol=0.0, newton_tol=phi_newton_tol,
+                                   unit=what[name][0], meaning=what[name][1])
             for name, f, evolving in block.unknowns()]
 
 

@@ -87,17 +87,23 @@ class CheckpointObserver:
         initial_state: the state to save for the initial snapshot (no stepper state yet).
         meta: metadata stored in every checkpoint.
         meta_of: extra metadata from the snapshot (e.g. the initial inventory).
+        describe, length_scale_m: units and meanings of the fields, metres per mesh unit
+            (:func:`~fem_cell.solvers.checkpoint.save_checkpoint`).
     """
 
     def __init__(self, path_of: Callable[[float], Path], comm, spaces: dict[str, Any],
                  initial_state: Callable[[], StepperState], meta: dict[str, Any],
-                 meta_of: Callable[[Snapshot], dict] | None = None):
+                 meta_of: Callable[[Snapshot], dict] | None = None, *,
+                 describe: dict[str, tuple[str, str]] | None = None,
+                 length_scale_m: float | None = None):
         self.path_of = path_of
         self.comm = comm
         self.spaces = spaces
         self.initial_state = initial_state
         self.meta = meta
         self.meta_of = meta_of
+        self.describe = describe
+        self.length_scale_m = length_scale_m
 
     def __call__(self, snap: Snapshot) -> None:
         if not snap.at_output:
@@ -108,7 +114,8 @@ class CheckpointObserver:
                                 if isinstance(v, (int, float))}}
         if self.meta_of is not None:
             meta.update(self.meta_of(snap))
-        save_checkpoint(self.path_of(snap.t), self.comm, self.spaces, st, meta)
+        save_checkpoint(self.path_of(snap.t), self.comm, self.spaces, st, meta,
+                        describe=self.describe, length_scale_m=self.length_scale_m)
 
 
 __all__ = ["CheckpointObserver", "FieldObserver", "HistoryObserver", "ProfileObserver"]

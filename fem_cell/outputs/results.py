@@ -169,6 +169,49 @@ class RunFolder:
         ``.xdmf`` + ``.h5``, …): a file meshio and other tools read."""
         return export_time(self._series(name), path, time)
 
+    # -- checkpoints -----------------------------------------------------------------------
+    def checkpoints(self) -> dict[float, Path]:
+        """The saved states (``checkpoints/t*.h5``) by time (s)."""
+        from fem_cell.solvers.checkpoint import CheckpointError, read_checkpoint_meta
+
+        out = {}
+        for p in sorted((self.path / "checkpoints").glob("*.h5")):
+            try:
+                out[read_checkpoint_meta(p)["t"]] = p
+            except CheckpointError:
+                continue
+        return dict(sorted(out.items()))
+
+    def read_checkpoint(self, time: float | None = None) -> dict:
+        """The state saved nearest ``time`` (s; None = the last) as DataFrames, one per
+        field: ``x_um`` (and ``y_um`` in 2-D), the field's values in a column named after
+        it, one row per DOF; ``.attrs``: ``unit``, ``meaning``, ``location``, ``t_s``.
+        (The file's layout: docs/outputs.md, "Checkpoints".)"""
+        import pandas as pd
+
+        from fem_cell.solvers.checkpoint import read_checkpoint_fields
+
+        saved = self.checkpoints()
+        if not saved:
+            raise RunFolderError(f"{self.path}: no checkpoints (run with [output] "
+                                 "checkpoints = true)")
+        t = max(saved) if time is None else min(saved, key=lambda s: abs(s - time))
+        data = read_checkpoint_fields(saved[t])
+        meta = data.pop("_meta")
+        um = float(meta.get("length_scale_m") or 1e-6) / 1e-6
+        dim = 2 if any(np.ptp(d["coords"][:, 1]) > 0 for d in data.values()) else 1
+        out = {}
+        for name, d in data.items():
+            cols = {"x_um": d["coords"][:, 0] * um}
+            if dim == 2:
+                cols["y_um"] = d["coords"][:, 1] * um
+            cols[name] = d["values"]
+            df = pd.DataFrame(cols)
+            df.attrs.update(unit=d["unit"], meaning=d["meaning"], location=d["location"],
+                            t_s=t)
+            out[name] = df
+        return out
+
     # -- pictures --------------------------------------------------------------------------
     def film_view(self, path: str | Path | None = None):
         """The interactive view of a 2-D run's film fields

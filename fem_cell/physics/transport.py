@@ -233,6 +233,16 @@ class TransportPhysics:
                 + [(self.trapped_names[n], f, True) for n, f in self.trapped.items()]
                 + [(self.phi_name, self.phi, False)])
 
+    def describe(self) -> dict[str, tuple[str, str]]:
+        """Unit and meaning of each unknown, by name (for checkpoints)."""
+        out = {self.names[p.name]: ("1", f"mobile proton site fraction in {p.name}")
+               for p in self.phases}
+        out.update({tn: ("1", f"trapped proton site fraction in {n}")
+                    for n, tn in self.trapped_names.items()})
+        out[self.phi_name] = ("1", f"electric potential / (R {T_REF:g} K / F): times "
+                                   f"{1e3 * GAS_CONSTANT * T_REF / FARADAY:.4g} mV gives V")
+        return out
+
     def total_fraction(self, phase: str):
         """Mobile + trapped proton fraction of a phase (UFL; the mobile field without
         traps)."""

@@ -13,12 +13,20 @@ here).  Loading matches every local DOF to the stored position with a k-d tree a
 refuses a mesh that does not match (a different config or mesh file) with a clear
 error.  Scalar spaces only (every field of the models is scalar).
 
-Layout::
+Layout (HDF5; read it with h5py, HDFView, or :func:`read_checkpoint_fields`)::
 
-    /meta                   attrs: format, t, step, dt_next, n_levels, json
-    /dts                    last accepted step sizes (most recent first)
+    /meta                   attrs: format, t (s), step, dt_next (s), n_levels, fields (JSON
+                            list, the problem's order), json (metadata), checksums,
+                            length_scale_m (metres per mesh unit: 1e-6 = µm)
+    /dts                    last accepted step sizes (s, most recent first)
+    /fields/<name>          attrs: unit ("K", "1" = dimensionless), meaning, location
+                            ("vertices" for P1, "cell midpoints" for DG0)
     /fields/<name>/coords   (n, 3) DOF coordinates (mesh units)
-    /fields/<name>/level<k> (n,)   values at history level k (0 = current)
+    /fields/<name>/level<k> (n,)   values at history level k (0 = current; 1, 2 = the
+                            BDF2 history), in the field's unit
+
+Each DOF appears once (owned DOFs of all ranks gathered); the order is the ranks'
+order, not a mesh order — match by ``coords``.
 """
 
 from __future__ import annotations
@@ -47,8 +55,24 @@ def _owned_coords_values(V, arrays: list[np.ndarray]) -> tuple[np.ndarray, list[
     return X, [a[:n] for a in arrays]
 
 
+def _location(V) -> str:
+    e = V.ufl_element()
+    degree = getattr(e, "embedded_superdegree", None)
+    if getattr(e, "discontinuous", False) and degree == 0:
+        return "cell midpoints"
+    return "vertices" if degree == 1 else f"DOF points (degree {degree})"
+
+
+def field_descriptions(problem) -> dict[str, tuple[str, str]]:
+    """(unit, meaning) of each field of a :class:`~fem_cell.solvers.problem.TransientProblem`
+    (its :class:`~fem_cell.solvers.problem.Field` attributes)."""
+    return {f.name: (f.unit, f.meaning) for f in problem.fields}
+
+
 def save_checkpoint(path: str | Path, comm, spaces: dict[str, Any], state: StepperState,
-                    meta: dict[str, Any] | None = None) -> None:
+                    meta: dict[str, Any] | None = None, *,
+                    describe: dict[str, tuple[str, str]] | None = None,
+                    length_scale_m: float | None = None) -> None:
     """Write a checkpoint (collective; rank 0 writes the file).
 
     Args:
@@ -57,10 +81,13 @@ def save_checkpoint(path: str | Path, comm, spaces: dict[str, Any], state: Stepp
         spaces: field name → function space, in the problem's field order.
         state: the stepper state (``TimeStepper.state``).
         meta: JSON-serialisable metadata (job, config, diagnostics…).
+        describe: field name → (unit, meaning), stored as the field's attributes.
+        length_scale_m: metres per mesh unit (stored for the coordinates).
     """
     import h5py
 
     names = list(spaces)
+    where = {n: _location(spaces[n]) for n in names}
     gathered: dict[str, tuple] = {}
     for i, name in enumerate(names):
         X, vals = _owned_coords_values(spaces[name], [lvl[i] for lvl in state.states])
@@ -82,10 +109,15 @@ def save_checkpoint(path: str | Path, comm, spaces: dict[str, Any], state: Stepp
             m.attrs["fields"] = json.dumps(names)
             m.attrs["json"] = json.dumps(meta or {}, default=str)
             m.attrs["checksums"] = json.dumps({n: _checksum(*gathered[n]) for n in gathered})
+            if length_scale_m is not None:
+                m.attrs["length_scale_m"] = float(length_scale_m)
             f.create_dataset("dts", data=np.asarray(state.dts, dtype=float))
             g = f.create_group("fields")
             for name, (X, vals) in gathered.items():
                 h = g.create_group(name)
+                unit, meaning = (describe or {}).get(name, ("", ""))
+                h.attrs["unit"], h.attrs["meaning"] = unit, meaning
+                h.attrs["location"] = where[name]
                 h.create_dataset("coords", data=X, compression="gzip", shuffle=True)
                 for k, v in enumerate(vals):
                     h.create_dataset(f"level{k}", data=v, compression="gzip", shuffle=True)
@@ -234,6 +266,32 @@ def _check_data(path, name: str, data) -> None:
         if v.shape != (X.shape[0],) or not np.all(np.isfinite(v)):
             raise CheckpointError(f"{path}: field {name!r}: level {k} has invalid values "
                                   "(not finite, or not one per DOF)")
+
+
+def read_checkpoint_fields(path: str | Path, level: int = 0) -> dict[str, dict[str, Any]]:
+    """The fields of a checkpoint as plain arrays (any rank, no MPI, no dolfinx): name →
+    ``coords`` ((n, 3), mesh units), ``values`` ((n,), history ``level``; 0 = the state at
+    ``t``), ``unit``, ``meaning``, ``location``; plus the key ``"_meta"``
+    (:func:`read_checkpoint_meta` with ``length_scale_m``).  Files from before units were
+    stored give ``""`` for unit and meaning."""
+    import h5py
+
+    info = read_checkpoint_meta(path)
+    if not 0 <= level < info["n_levels"]:
+        raise CheckpointError(f"{path}: level {level}: the file holds levels 0.."
+                              f"{info['n_levels'] - 1}")
+    out: dict[str, dict[str, Any]] = {}
+    with h5py.File(path, "r") as f:
+        info["length_scale_m"] = f["meta"].attrs.get("length_scale_m")
+        for name in info["fields"]:
+            h = f["fields"][name]
+            X, v = h["coords"][...], h[f"level{level}"][...]
+            _check_data(path, name, (X, [v]))
+            out[name] = {"coords": X, "values": v, "unit": str(h.attrs.get("unit", "")),
+                         "meaning": str(h.attrs.get("meaning", "")),
+                         "location": str(h.attrs.get("location", ""))}
+    out["_meta"] = info
+    return out
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

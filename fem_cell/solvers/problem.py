@@ -64,6 +64,7 @@ class Field:
             at most this, after at least one iteration (scale-free per-field test; the
             SNES residual tolerances are then not used).  Fields without it are not
             tested.
+        unit, meaning: what the field is (written into checkpoints; "" if not given).
     """
 
     name: str
@@ -71,6 +72,8 @@ class Field:
     atol: float = 1e-3
     rtol: float = 1e-6
     newton_tol: float | None = None
+    unit: str = ""
+    meaning: str = ""
     u_n: fem.Function = field(init=False)
     u_nm1: fem.Function = field(init=False)
 

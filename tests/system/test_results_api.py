@@ -83,3 +83,29 @@ def test_errors_and_api_names(tmp_path, runs):
         _ = fem_cell.open_run(d / "imp").profiles
     assert {"open_run", "compare_runs", "plot", "read_spectrum", "fit_spectrum"} <= set(
         dir(fem_cell))
+
+
+def test_checkpoints_documented_layout(runs):
+    """The saved state read without dolfinx (docs/outputs.md, "Checkpoints"): every field
+    with its unit and meaning, one row per DOF, the values the run's profiles show."""
+    import h5py
+
+    d, a, _ = runs
+    run = fem_cell.open_run(d / "anneal")
+    saved = run.checkpoints()
+    assert min(saved) == 0.0 and max(saved) == pytest.approx(run.summary["t_end_s"])
+    state = run.read_checkpoint()              # the last
+    T = state["T"]
+    assert T.attrs["unit"] == "K" and T.attrs["location"] == "vertices"
+    assert T["T"].max() == pytest.approx(a.history.column("T_max_C")[-1] + 273.15, abs=1e-6)
+    x = state["xH_LiCoO2"]
+    assert x.attrs["unit"] == "1" and "mobile proton site fraction" in x.attrs["meaning"]
+    assert "25.69 mV" in state["phi"].attrs["meaning"]
+    # the stack's film heights in µm (the LiCoO2 film starts 500 µm up)
+    assert x["x_um"].min() >= 500.0 - 1e-6 and x["x_um"].max() < 502.0
+    with h5py.File(saved[0.0]) as f:               # the raw layout the docs describe
+        assert f["meta"].attrs["length_scale_m"] == pytest.approx(1e-6)
+        assert f["fields/T"].attrs["meaning"] == "temperature"
+        assert f["fields/T/coords"].shape[1] == 3 and "level0" in f["fields/T"]
+    with pytest.raises(RunFolderError, match="no checkpoints"):
+        fem_cell.open_run(d / "imp").read_checkpoint()
