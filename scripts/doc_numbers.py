@@ -13,8 +13,10 @@ Generators (1-D default cell, serial, ~20 s):
 
 * ``impedance_1d`` (docs/impedance.md): pristine, exposed and annealed (the default
   150 °C / 1 h program) at 25 °C and 150 °C — the state's R_interface, the fitted
-  interface arc ± its standard error, the Lin-KK residual; case 5 (interface apex shift)
-  and case 6 (R_bulk ratio).
+  interface arc ± its standard error, the Lin-KK residual (as the bound it meets); case 5
+  (interface apex shift) and case 6 (R_bulk ratio);
+* ``mesh_2d`` (docs/meshes.md): the default 2-D mesh's cell counts, lateral sizes and
+  aspect ratios.
 """
 
 from __future__ import annotations
@@ -58,6 +60,12 @@ def _g(v: float, digits: int = 4) -> str:
     return f"{v:.{digits}g}".replace("-", "−")
 
 
+def _sci(v: float) -> str:
+    """2 significant digits, 1.0e4 style."""
+    e = int(f"{v:.1e}".split("e")[1])
+    return f"{v / 10 ** e:.1f}e{e}"
+
+
 def _pct(r: float) -> str:
     return f"{100 * r:+.2g} %".replace("-", "−")
 
@@ -90,8 +98,53 @@ def impedance_1d() -> str:
             f"R_bulk(25 °C)/R_bulk(150 °C) = {_g(bulk)} (fitted arcs).\n")
 
 
-GENERATORS = {"impedance_1d": impedance_1d}
-FILES = ("docs/impedance.md",)
+def mesh_2d() -> str:
+    """The default 2-D mesh (``fem-cell mesh --dim 2``): its sizes and aspect ratios."""
+    import subprocess
+
+    import meshio
+    import numpy as np
+
+    from fem_cell.config import load_config
+
+    cfg = load_config(None)
+    um = 1e6
+    bottom = {}
+    y = 0.0
+    for layer in cfg.geometry.layers:
+        bottom[layer.name] = (y * um, (y + layer.thickness) * um)
+        y += layer.thickness
+    pad = next(L for L in cfg.geometry.layers if L.width is not None)
+    x_edge = (cfg.geometry.width - pad.width) / 2 * um
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "m.msh"
+        subprocess.run([sys.executable, "-m", "fem_cell", "mesh", "--dim", "2", "--out",
+                        str(path)], check=True, capture_output=True)
+        m = meshio.read(path)
+    P = m.points
+    xs = np.unique(np.round(P[:, 0], 9))
+    ys = np.unique(np.round(P[:, 1], 9))
+    dx = np.diff(xs)
+    k = int(np.argmin(np.abs(xs - x_edge)))
+    edge = min(dx[k - 1], dx[k])
+    y0, y1 = bottom["degraded"]
+    dy = np.diff(ys[(ys >= y0 - 1e-9) & (ys <= y1 + 1e-9)])
+    h = float(dy.min())
+    rows = [("lateral cells", f"{xs.size - 1}"),
+            ("lateral cell at the pad edge", f"{edge:.3g} µm"),
+            ("largest lateral cell", f"{dx.max():.3g} µm"),
+            ("through-thickness cells (1-D rows, see above)", f"{ys.size - 1}"),
+            ("quadrilaterals", f"{len(m.cells_dict['quad']):,}".replace(",", " ")),
+            ("P1 DOFs", f"{len(P):,}".replace(",", " ")),
+            (f"degraded-layer cells (height {h * 1e3:.3g} nm): aspect ratio at the pad edge",
+             _sci(edge / h)),
+            ("largest aspect ratio (degraded layer, far from the pad)", _sci(dx.max() / h))]
+    return ("| default 2-D mesh | |\n|---|---|\n"
+            + "".join(f"| {a} | {b} |\n" for a, b in rows))
+
+
+GENERATORS = {"impedance_1d": impedance_1d, "mesh_2d": mesh_2d}
+FILES = ("docs/impedance.md", "docs/meshes.md")
 
 
 def _fill(m, rel: str, cache: dict[str, str], stale: list[str]) -> str:
