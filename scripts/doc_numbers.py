@@ -9,19 +9,22 @@ it (``tests/system/test_doc_numbers.py``), so a quoted number cannot drift from 
     python scripts/doc_numbers.py            # rewrite the blocks
     python scripts/doc_numbers.py --check    # compare only
 
-Generators (1-D default cell, serial, ~20 s):
+Generators (default cell, serial, ~35 s in all):
 
 * ``impedance_1d`` (docs/impedance.md): pristine, exposed and annealed (the default
   150 °C / 1 h program) at 25 °C and 150 °C — the state's R_interface, the fitted
   interface arc ± its standard error, the Lin-KK residual (as the bound it meets); case 5
   (interface apex shift) and case 6 (R_bulk ratio);
 * ``mesh_2d`` (docs/meshes.md): the default 2-D mesh's cell counts, lateral sizes and
-  aspect ratios.
+  aspect ratios;
+* ``reproduction`` (README.md): the reproduction table (``fem-cell reproduce``, 1-D,
+  ~1 min) and case 8.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
@@ -143,8 +146,66 @@ def mesh_2d() -> str:
             + "".join(f"| {a} | {b} |\n" for a, b in rows))
 
 
-GENERATORS = {"impedance_1d": impedance_1d, "mesh_2d": mesh_2d}
-FILES = ("docs/impedance.md", "docs/meshes.md")
+#: the paper's side of the README table (numbers the paper gives; not computed)
+PAPER = {"pristine": "≈ 10 (8.6–10.3)", "dry": "no degradation", "H2O": "> 136",
+         "H2O_annealed_150C_1h": "10.3 (± 10 %)", "H2O_7days_25C": "still degraded",
+         "air": "degraded through its water", "H2O_annealed_100C_1h": "—",
+         "H2O_annealed_150C_15min": "—"}
+
+
+def reproduction() -> str:
+    """The README's reproduction table: ``fem-cell reproduce`` on the built-in cell (1-D,
+    without the small 2-D run), ~1 min."""
+    import csv
+
+    from fem_cell._dolfinx import MPI
+    from fem_cell.config import load_config
+    from fem_cell.jobs.reproduce import reproduce_job
+
+    cfg = load_config(None)
+    with tempfile.TemporaryDirectory() as d:
+        reproduce_job(cfg, Path(d) / "rep", MPI.COMM_SELF, progress=False, render_2d=False)
+        with open(Path(d) / "rep" / "reproduction.csv", newline="", encoding="utf-8") as f:
+            rows = {r["case"]: r for r in csv.DictReader(f)}
+
+    def v(case, digits=4):
+        return f"{float(rows[case]['value']):#.{digits}g}".rstrip(".")
+
+    def pm(case):
+        """value ± uncertainty, both to the uncertainty's second significant digit"""
+        x, u = float(rows[case]["value"]), float(rows[case]["uncertainty"])
+        d = max(0, 1 - math.floor(math.log10(u)))
+        return f"{x:.{d}f} ± {u:.{d}f}"
+
+    dry = {v(g, 3) for g in ("N2", "O2", "CO2", "H2")}
+    Rp = cfg.settings["degraded_layer.pristine_resistance"].value
+    R1 = float(rows["H2O"]["value"])
+    rh = cfg.exposure.relative_humidity          # the air case's RH (the config's)
+    expected = float(re.search(r"expected ([0-9.]+) Ohm", rows["air"]["criterion"]).group(1))
+    week = float(rows["H2O_7days_25C"]["value"])
+    lines = ["| case | role | simulated R_interface [Ω cm²] | paper [Ω cm²] |",
+             "|---|---|---|---|",
+             f"| pristine | input (R_p = {_g(Rp)}) | {v('pristine', 3)} | {PAPER['pristine']} |",
+             f"| N2 / O2 / CO2 / H2 | by construction (no water) | {' / '.join(sorted(dry))} "
+             f"| {PAPER['dry']} |",
+             f"| H2O vapour, 30 min | fitted | {v('H2O')} | {PAPER['H2O']} |",
+             f"| H2O, then 150 °C / 1 h in battery form | fitted | "
+             f"{v('H2O_annealed_150C_1h', 3)} | {PAPER['H2O_annealed_150C_1h']} |",
+             f"| H2O, then 7 days at 25 °C | fitted (constraint) | {v('H2O_7days_25C')} "
+             f"({100 * week / R1:.1f} % of the exposed value) | {PAPER['H2O_7days_25C']} |",
+             f"| air ({100 * rh:g} % RH, 30 min) | **predicted** | {pm('air')} (expected "
+             f"from √a_w: ≈ {expected:.0f}) | {PAPER['air']} |",
+             f"| H2O, then 100 °C / 1 h | **predicted** | {pm('H2O_annealed_100C_1h')} | "
+             f"{PAPER['H2O_annealed_100C_1h']} |",
+             f"| H2O, then 150 °C / 15 min | **predicted** | {pm('H2O_annealed_150C_15min')} "
+             f"| {PAPER['H2O_annealed_150C_15min']} |"]
+    removed = 100 * float(rows["case8_protons_removed"]["value"])
+    return ("\n".join(lines) + f"\n\nCase 8 (a calibration constraint): {removed:.1f} % of "
+            "the protons have left LiCoO2 after the 150 °C / 1 h anneal.\n")
+
+
+GENERATORS = {"impedance_1d": impedance_1d, "mesh_2d": mesh_2d, "reproduction": reproduction}
+FILES = ("README.md", "docs/impedance.md", "docs/meshes.md")
 
 
 def _fill(m, rel: str, cache: dict[str, str], stale: list[str]) -> str:
