@@ -31,6 +31,7 @@ stderr and no traceback:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -379,7 +380,23 @@ def main(argv: list[str] | None = None, guard: InterruptGuard | None = None) -> 
         guard.uninstall()
 
 
+def _completed(out) -> bool:
+    """The run folder's run.json says the run completed (read on every rank)."""
+    try:
+        return json.loads(Path(out, "run.json").read_text(encoding="utf-8")).get(
+            "status") == "completed"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _interrupted(e: Interrupted, comm, out) -> int:
+    if (out is not None and _completed(out)
+            and (comm is None or comm.size == 1 or e.collective)):
+        # the signal came after the job had finished and recorded it: the exit status
+        # agrees with run.json (completed), the results are whole
+        _say(comm, f"fem-cell: {e.signal_name} arrived after the run completed; its "
+                   f"results in {out} are complete")
+        return 0
     where = "" if e.t is None else f" at t = {e.t / 60:.2f} min"
     msg = f"fem-cell: interrupted{where} ({e.signal_name})"
     if out is not None and Path(out, "run.json").exists():

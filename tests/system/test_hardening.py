@@ -335,3 +335,20 @@ def test_numbers_in_summaries_are_json(exposed):
         assert "Infinity" not in text and "NaN" not in text
     assert np.isfinite(json.loads((exposed / "summary.json").read_text())
                        ["R_interface_ohm_cm2"])
+
+
+def test_signal_after_completion_agrees_with_run_json(tmp_path, capsys):
+    """A signal that arrives after the job recorded "completed" (the last moment of a
+    command) ends with exit 0 and says the results are complete; one before that is the
+    usual 130 with "interrupted" (run.json and the exit status never disagree)."""
+    from fem_cell.cli import _interrupted
+    from fem_cell.jobs.interrupts import Interrupted
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"status": "completed"}))
+    assert _interrupted(Interrupted(signal.SIGINT, collective=True), None, out) == 0
+    assert "arrived after the run completed" in one_line(capsys.readouterr().err)
+    (out / "run.json").write_text(json.dumps({"status": "interrupted"}))
+    assert _interrupted(Interrupted(signal.SIGINT, collective=True), None, out) == 130
+    assert "interrupted" in one_line(capsys.readouterr().err)
