@@ -10,20 +10,32 @@ needs dolfinx imports it from here::
 
 from __future__ import annotations
 
-try:  # pragma: no cover - depends on how dolfinx was installed
-    import dolfinx_solver  # noqa: F401
-except ImportError:  # official container / conda / source build
-    pass
+import sys
 
-from mpi4py import MPI  # noqa: E402
-from petsc4py import PETSc  # noqa: E402
+# ``import dolfinx`` passes sys.argv to its C++ logger, which rejects an argument that is
+# not valid UTF-8 (Python keeps such bytes as surrogate escapes, e.g. a folder name with
+# a Latin-1 byte): the import would fail before fem-cell can say what is wrong with the
+# argument.  The libraries see a copy with those bytes replaced; sys.argv is restored.
+_argv = sys.argv
+sys.argv = [a.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            for a in _argv]
+try:
+    try:  # pragma: no cover - depends on how dolfinx was installed
+        import dolfinx_solver  # noqa: F401
+    except ImportError:  # official container / conda / source build
+        pass
 
-import basix  # noqa: E402
-import basix.ufl  # noqa: E402
-import dolfinx  # noqa: E402
-import dolfinx.fem.petsc  # noqa: E402
-import ufl  # noqa: E402
-from dolfinx import fem, io, mesh  # noqa: E402
+    from mpi4py import MPI
+    from petsc4py import PETSc
+
+    import basix
+    import basix.ufl
+    import dolfinx
+    import dolfinx.fem.petsc
+    import ufl
+    from dolfinx import fem, io, mesh
+finally:
+    sys.argv = _argv
 
 __all__ = ["MPI", "PETSc", "basix", "dolfinx", "fem", "io", "mesh", "ufl"]
 

@@ -352,3 +352,17 @@ def test_signal_after_completion_agrees_with_run_json(tmp_path, capsys):
     (out / "run.json").write_text(json.dumps({"status": "interrupted"}))
     assert _interrupted(Interrupted(signal.SIGINT, collective=True), None, out) == 130
     assert "interrupted" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("args", [["expose", "--dim", "1", "-q", "--out"], ["config"]],
+                         ids=["--out", "config path"])
+def test_non_utf8_argument_in_a_fresh_process(tmp_path, args):
+    """A non-UTF-8 byte in argv, in a new process (dolfinx not yet imported): one line,
+    exit 2 — not exit 3 from dolfinx's C++ logger, which rejected such an argv."""
+    bad = os.fsdecode(b"bad\xffname")
+    r = subprocess.run([str(FEM_CELL), *args, bad], cwd=tmp_path, capture_output=True,
+                       text=True, errors="backslashreplace", timeout=120,
+                       start_new_session=True)
+    assert r.returncode == 2, r.stderr
+    line = one_line(r.stderr)
+    assert line.startswith("fem-cell: error:") and "internal error" not in line
