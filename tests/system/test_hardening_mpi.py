@@ -205,3 +205,37 @@ def test_exposure_flags_with_a_state_are_refused(exposed, tmp_path):
     r = mpirun("anneal", "--gas", "air", "--restart", exposed, "--out", tmp_path / "o",
                cwd=tmp_path)
     assert "exposure is fixed" in one_line(r)
+
+
+# ------------------------------------------------------------------- solver failure ------
+FAILING = """
+[anneal]
+segments = [{ ramp_to = "150 degC", rate = "50 K/min" }]
+[solver]
+newton_max_it = 1
+dt_min = "0.01 s"
+[output]
+fields = false
+plots = false
+render = false
+"""
+
+
+@pytest.mark.parametrize("mpi", [False, True], ids=["serial", "mpirun-2"])
+def test_solver_failure_is_exit_3_with_its_reason(tmp_path, mpi):
+    """A real solver failure (Newton limited to one iteration, so the exposure's first
+    step fails even at dt_min): exit 3, one line naming the solver, the time, dt and the
+    SNES reason; run.json "failed" with the same reason."""
+    (tmp_path / "bad.toml").write_text(FAILING)
+    args = ("anneal", "bad.toml", "--dim", "1", "-q", "--out", tmp_path / "o")
+    if mpi:
+        r = mpirun(*args, cwd=tmp_path)
+    else:
+        r = subprocess.run([str(FEM_CELL), *map(str, args)], cwd=tmp_path, env=ENV,
+                           capture_output=True, text=True, timeout=240,
+                           start_new_session=True)
+    line = one_line(r, 3)
+    assert line.startswith("fem-cell: run failed:") and "Newton failed" in line, line
+    assert "SNES reason" in line and "dt_min" in line
+    info = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert info["status"] == "failed" and "Newton failed" in info["reason"]
