@@ -232,3 +232,43 @@ def write_section_run(d, name: str = "films", times=None, *, impedance: bool = F
     (d / "run.json").write_text(json.dumps({"config": {"layers": layers, "geometry": {
         "width_m": SECTION_WIDTH_UM * 1e-6}}}))
     return d
+
+
+# -- the hardening tests' shared inputs (tests/system/test_hardening*.py) -----------------
+#: a 30-min hold in 0.5 s steps: a run that is still going when a test acts on it
+LONG_HOLD = """
+[anneal]
+initial_temperature = "25 degC"
+segments = [{ hold = "30 min" }]
+[solver]
+dt_max = "0.5 s"
+[output]
+fields = false
+plots = false
+render = false
+checkpoints = false
+"""
+
+
+def corrupt_checkpoint(src, dst, how: str):
+    """A copy of checkpoint ``src`` at ``dst`` spoiled as ``how`` says: ``bytes`` (every
+    97th byte of the middle flipped), ``json`` (metadata not JSON), ``levels`` (an
+    impossible level count) or ``nan`` (time NaN)."""
+    import h5py
+
+    dst.write_bytes(src.read_bytes())
+    if how == "bytes":  # every 97th byte of the middle of the file
+        data = bytearray(dst.read_bytes())
+        for i in range(int(0.3 * len(data)), int(0.9 * len(data)), 97):
+            data[i] ^= 0xFF
+        dst.write_bytes(bytes(data))
+    else:
+        with h5py.File(dst, "r+") as f:
+            m = f["meta"].attrs
+            if how == "json":
+                m["json"] = "{not json"
+            elif how == "levels":
+                m["n_levels"] = 7
+            elif how == "nan":
+                m["t"] = float("nan")
+    return dst

@@ -14,27 +14,15 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
+from helpers import LONG_HOLD, corrupt_checkpoint
 
 from fem_cell.cli import main
 
 pytestmark = pytest.mark.serial
 ROOT = Path(__file__).resolve().parents[2]
 FEM_CELL = Path(sys.executable).parent / "fem-cell"
-LONG = """
-[anneal]
-initial_temperature = "25 degC"
-segments = [{ hold = "30 min" }]
-[solver]
-dt_max = "0.5 s"
-[output]
-fields = false
-plots = false
-render = false
-checkpoints = false
-"""
 
 
 def cli(capsys, *args):
@@ -114,7 +102,7 @@ def test_an_output_folder_holding_the_input_is_refused(exposed, tmp_path, capsys
 
 
 def test_a_folder_in_use_is_refused(tmp_path, capsys):
-    (tmp_path / "long.toml").write_text(LONG)
+    (tmp_path / "long.toml").write_text(LONG_HOLD)
     p = start("anneal", "long.toml", "--dim", "1", "--out", "busy", "-q", cwd=tmp_path)
     try:
         wait_for(lambda: (tmp_path / "busy" / "history.csv").exists())
@@ -128,7 +116,7 @@ def test_a_folder_in_use_is_refused(tmp_path, capsys):
 
 def test_rerun_after_kill_9(tmp_path, capsys):
     """Every file is recorded as it is created: a run killed with -9 can be replaced."""
-    (tmp_path / "long.toml").write_text(LONG)
+    (tmp_path / "long.toml").write_text(LONG_HOLD)
     out = tmp_path / "killed"
     p = start("anneal", "long.toml", "--dim", "1", "--out", "killed", "-q", cwd=tmp_path)
     wait_for(lambda: (out / "history.csv").exists()
@@ -187,29 +175,10 @@ def test_unexpected_error_is_one_line_and_exit_3(tmp_path, capsys, monkeypatch):
     assert info["status"] == "failed" and "ZeroDivisionError" in info["reason"]
 
 
-def _corrupt(src: Path, dst: Path, how: str) -> Path:
-    dst.write_bytes(src.read_bytes())
-    if how == "bytes":  # every 97th byte of the middle of the file
-        data = bytearray(dst.read_bytes())
-        for i in range(int(0.3 * len(data)), int(0.9 * len(data)), 97):
-            data[i] ^= 0xFF
-        dst.write_bytes(bytes(data))
-    else:
-        with h5py.File(dst, "r+") as f:
-            m = f["meta"].attrs
-            if how == "json":
-                m["json"] = "{not json"
-            elif how == "levels":
-                m["n_levels"] = 7
-            elif how == "nan":
-                m["t"] = float("nan")
-    return dst
-
-
 @pytest.mark.parametrize("how", ["bytes", "json", "levels", "nan"])
 def test_corrupt_checkpoint(exposed, tmp_path, capsys, how):
     ck = next((exposed / "checkpoints").glob("t*.h5"))
-    bad = _corrupt(ck, tmp_path / "bad.h5", how)
+    bad = corrupt_checkpoint(ck, tmp_path / "bad.h5", how)
     code, _, err = cli(capsys, "anneal", "--restart", bad, "--out", tmp_path / "o", "-q")
     assert code == 2, err
     assert str(bad) in one_line(err)
@@ -273,7 +242,8 @@ def test_exposure_flags_with_a_state_are_refused(exposed, tmp_path, capsys):
 def test_restart_records_the_states_exposure(tmp_path, capsys):
     assert cli(capsys, "expose", "--dim", "1", "--gas", "air", "--out", tmp_path / "air",
                "-q")[0] == 0
-    (tmp_path / "short.toml").write_text(LONG.replace("30 min", "1 min").replace("0.5 s", "10 s"))
+    (tmp_path / "short.toml").write_text(
+        LONG_HOLD.replace("30 min", "1 min").replace("0.5 s", "10 s"))
     code, _, err = cli(capsys, "anneal", "--restart", tmp_path / "air", "--out",
                        tmp_path / "a", "-q")
     assert code == 0, err

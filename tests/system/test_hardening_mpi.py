@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
 import pytest
+from helpers import LONG_HOLD, corrupt_checkpoint
 
 pytestmark = [pytest.mark.serial, pytest.mark.system]
 
@@ -28,18 +28,6 @@ BIN = Path(sys.executable).parent
 MPIRUN = BIN / "mpirun"
 FEM_CELL = BIN / "fem-cell"
 ENV = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
-LONG = """
-[anneal]
-initial_temperature = "25 degC"
-segments = [{ hold = "30 min" }]
-[solver]
-dt_max = "0.5 s"
-[output]
-fields = false
-plots = false
-render = false
-checkpoints = false
-"""
 
 
 def mpirun(*args, cwd: Path, timeout: float = 240.0) -> subprocess.CompletedProcess:
@@ -110,7 +98,7 @@ def test_an_output_folder_holding_the_input_is_refused(exposed, tmp_path, cmd):
 
 def test_a_folder_in_use_is_refused(tmp_path):
     """The first run is serial (it only has to hold the folder); the second is mpirun's."""
-    (tmp_path / "long.toml").write_text(LONG)
+    (tmp_path / "long.toml").write_text(LONG_HOLD)
     p = subprocess.Popen([str(FEM_CELL), "anneal", "long.toml", "--dim", "1", "--out", "busy",
                           "-q"], cwd=tmp_path, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, start_new_session=True, env=ENV)
@@ -155,23 +143,10 @@ def test_impedance_bad_inputs(tmp_path, args, words):
     assert not (tmp_path / "i").exists()
 
 
-def _corrupt(src: Path, dst: Path, how: str) -> Path:
-    dst.write_bytes(src.read_bytes())
-    if how == "bytes":  # every 97th byte of the middle of the file
-        data = bytearray(dst.read_bytes())
-        for i in range(int(0.3 * len(data)), int(0.9 * len(data)), 97):
-            data[i] ^= 0xFF
-        dst.write_bytes(bytes(data))
-    else:
-        with h5py.File(dst, "r+") as f:
-            f["meta"].attrs["t"] = float("nan")
-    return dst
-
-
 @pytest.mark.parametrize("how", ["bytes", "nan"])
 def test_corrupt_checkpoint(exposed, tmp_path, how):
     ck = next((exposed / "checkpoints").glob("t*.h5"))
-    bad = _corrupt(ck, tmp_path / "bad.h5", how)
+    bad = corrupt_checkpoint(ck, tmp_path / "bad.h5", how)
     r = mpirun("anneal", "--restart", bad, "--out", tmp_path / "o", "-q", cwd=tmp_path)
     assert str(bad) in one_line(r)
     assert not (tmp_path / "o").exists()
