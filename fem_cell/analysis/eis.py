@@ -83,6 +83,7 @@ class CircuitFit:
         stderr: standard errors (NaN where the covariance was not available).
         Z_fit: the fitted circuit's impedance at the data frequencies.
         residual_max: max |Z_fit − Z| / |Z| over the spectrum.
+        frequencies: the data frequencies (Hz) the circuit was fitted at (Z_fit's).
     """
 
     circuit: str
@@ -92,6 +93,7 @@ class CircuitFit:
     Z_fit: np.ndarray
     residual_max: float
     extra: dict = field(default_factory=dict)
+    frequencies: np.ndarray | None = None
 
     def value(self, name: str) -> float:
         return float(self.values[self.names.index(name)])
@@ -168,7 +170,7 @@ def fit_equivalent_circuit(frequency: np.ndarray, Z: np.ndarray, initial_guess: 
         raise RuntimeError(f"the circuit fit failed from all {len(starts)} starting points")
     rms, values, conf, Z_fit, k, res = best
     return CircuitFit(circuit, tuple(names), values, conf, Z_fit, res,
-                      {"starts_tried": k + 1, "residual_rms": rms})
+                      {"starts_tried": k + 1, "residual_rms": rms}, frequencies=f)
 
 
 @dataclass

@@ -37,7 +37,12 @@ resistance equals the state's integral exactly (a P1 x_H inside σ would give
 h/⟨σ⟩ ≠ ∫ρ dz on cells where the profile is steep).
 
 The fit and the Kramers–Kronig check need at least :data:`MIN_FIT_FREQUENCIES`
-frequencies; a shorter sweep writes its spectrum and skips both with a note.
+frequencies; a shorter sweep writes its spectrum and skips both with a note.  A sweep
+longer than :data:`FIT_FREQUENCIES` is fitted and checked on that many of its frequencies,
+evenly spaced in index (in log f for a log sweep): both cost grows with the number of
+points (10,000 frequencies took 23 s to fit and 16 s to check, against 0.8 s for the
+sweep itself), while a spectrum this smooth is resolved by far fewer.  ``summary.json``
+names how many were used (``fit_frequencies``).
 
 Outputs of :func:`impedance_job` (run folder, :mod:`fem_cell.outputs.rundir`):
 ``impedance.csv`` (:data:`CSV_COLUMNS`), ``contributions.csv``,
@@ -86,6 +91,9 @@ from fem_cell.solvers.problem import collect_garbage
 
 #: fewest frequencies the circuit fit (9 parameters) and the Lin-KK check are run on
 MIN_FIT_FREQUENCIES = 10
+#: most frequencies the circuit fit and the Lin-KK check are run on (a longer sweep is
+#: thinned to this many, evenly in index)
+FIT_FREQUENCIES = 1000
 #: widest sweep accepted (Hz): below 1 µHz or above 1 THz the model means nothing here
 FREQUENCY_RANGE = (1e-6, 1e12)
 #: most frequencies in one sweep (each costs a projected solve and a residual check)
@@ -167,6 +175,7 @@ class CellImpedance:
     state_time: float | None = None
     fit_error: str | None = None
     wall_time: float = 0.0
+    fit_frequencies: int | None = None
 
     @property
     def R_interface_state_ohm_cm2(self) -> float:
@@ -199,6 +208,7 @@ class CellImpedance:
             "R_interface_model_ohm_cm2": el.R_interface * OHM_CM2,
             "kk_residual_max": None if self.kk is None else self.kk.residual_max,
             "kk_elements": None if self.kk is None else self.kk.M,
+            "fit_frequencies": self.fit_frequencies,
             **self.inventories,
             "temperature_C": self.temperature - ZERO_CELSIUS,
             "method": self.method,
@@ -270,10 +280,20 @@ def interpret(frequencies, Z_ohm_cm2, el: Elements, comm: MPI.Comm | None = None
                     f"least {MIN_FIT_FREQUENCIES}; skipped")
             out = (None, note, None)
         else:
-            out = _fit_and_check(frequencies, Z_ohm_cm2, el)
+            keep = fit_subset(n)
+            out = _fit_and_check(np.asarray(frequencies)[keep], np.asarray(Z_ohm_cm2)[keep],
+                                 el)
     if comm is not None:
         out = comm.bcast(out, root=0)
     return out
+
+
+def fit_subset(n: int) -> np.ndarray:
+    """Indices of the frequencies the fit and the KK check use: all ``n`` up to
+    :data:`FIT_FREQUENCIES`, else that many evenly spaced in index (first and last kept)."""
+    if n <= FIT_FREQUENCIES:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, FIT_FREQUENCIES)).astype(int))
 
 
 def _fit_and_check(frequencies, Z, el: Elements):
@@ -321,7 +341,9 @@ def _run(model: CellModel, *, state=None, proton_fraction=None, temperature=298.
     res = CellImpedance(f, Z, sweep, cm.elements, fit, kk,
                         proton_inventories(op.film, op.x_lco, op.x_lpo, model.config.chemistry),
                         cm.temperature, method, op.film.dim, solver.n_dofs(), op.source,
-                        op.state_file, op.state_time, note, time.perf_counter() - wall0)
+                        op.state_file, op.state_time, note, time.perf_counter() - wall0,
+                        fit_frequencies=(None if f.size < MIN_FIT_FREQUENCIES
+                                         else int(fit_subset(f.size).size)))
     return res, cm, solver
 
 

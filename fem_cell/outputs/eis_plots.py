@@ -96,8 +96,9 @@ def plot_bode(path: str | Path, f, Z, fit=None, title: str = "", data=None) -> N
         a2.semilogx(data.frequencies, np.degrees(np.angle(data.Z_ohm_cm2)), "s", ms=4,
                     mfc="none", color="k")
     if fit is not None:
-        a1.loglog(f, np.abs(fit.Z_fit), "-", color="C3", lw=1.2, label="fit")
-        a2.semilogx(f, np.degrees(np.angle(fit.Z_fit)), "-", color="C3", lw=1.2)
+        ff = f if fit.frequencies is None else fit.frequencies   # a long sweep: fitted subset
+        a1.loglog(ff, np.abs(fit.Z_fit), "-", color="C3", lw=1.2, label="fit")
+        a2.semilogx(ff, np.degrees(np.angle(fit.Z_fit)), "-", color="C3", lw=1.2)
     a1.set_ylabel("|Z| [Ω cm²]")
     a2.set_ylabel("phase [°]")
     a2.set_xlabel("frequency [Hz]")

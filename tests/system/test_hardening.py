@@ -145,6 +145,30 @@ def test_short_sweep_skips_fit_and_kk(tmp_path, capsys, n):
     assert len((tmp_path / "i" / "impedance.csv").read_text().splitlines()) == n + 1
 
 
+def test_long_sweep_fits_a_thinned_subset(tmp_path, capsys):
+    """Above FIT_FREQUENCIES the fit and Lin-KK run on 1000 frequencies evenly in log f
+    (10,000 took 40 s to fit and check on all of them); the spectrum keeps every point and
+    the fitted R_interface is the one of the default 61-point sweep."""
+    from fem_cell.jobs.impedance import FIT_FREQUENCIES, fit_subset
+
+    k = fit_subset(10_000)
+    assert k.size == FIT_FREQUENCIES == 1000 and k[0] == 0 and k[-1] == 9999
+    assert set(np.diff(k)) <= {10, 11, 9} and np.all(np.diff(k) > 0)
+    assert np.array_equal(fit_subset(999), np.arange(999))
+    runs = {}
+    for n in (3000, 61):
+        code, _, err = cli(capsys, "impedance", "--dim", "1", "--frequencies", "0.01", "1e6",
+                           n, "--out", tmp_path / f"i{n}", "-q")
+        assert code == 0, err
+        runs[n] = json.loads((tmp_path / f"i{n}" / "summary.json").read_text())
+    s = runs[3000]
+    assert s["fit_frequencies"] == 1000 and runs[61]["fit_frequencies"] == 61
+    assert len((tmp_path / "i3000" / "impedance.csv").read_text().splitlines()) == 3001
+    assert s["kk_residual_max"] < 1e-3 and (tmp_path / "i3000" / "bode.png").stat().st_size
+    assert s["R_interface_fit_ohm_cm2"] == pytest.approx(runs[61]["R_interface_fit_ohm_cm2"],
+                                                         rel=1e-3)
+
+
 @pytest.mark.parametrize("args,words", [
     (["--temperature-C=-273"], "validity range"),
     (["--temperature-C=-250"], "validity range"),
