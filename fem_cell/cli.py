@@ -41,6 +41,7 @@ from pathlib import Path
 
 from fem_cell.errors import ConvergenceError, FemCellError, RunAborted, on_root
 from fem_cell.jobs.interrupts import Interrupted, InterruptGuard
+from fem_cell.limits import LARGE_STUDY_RUNS
 
 GASES = ("air", "N2", "O2", "CO2", "H2", "H2O", "vacuum")
 
@@ -116,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("spec", type=Path, help="study spec TOML")
     st.add_argument("--group-size", type=int, metavar="N",
                     help="MPI ranks per case (default: the spec's, else 1)")
+    _yes_flag(st)
     _posterior_flags(st, "run the sweep over posterior samples from this posterior "
                          "calibration folder; bands.csv holds each value's 5/50/95 %%",
                      "posterior samples to run (with --posterior; default 20)",
@@ -144,6 +146,7 @@ def _parser() -> argparse.ArgumentParser:
                      "posterior samples (default 20)", "which posterior samples (default 0)",
                      required=True)
     de.add_argument("--group-size", type=int, metavar="N", help="MPI ranks per case")
+    _yes_flag(de)
     fs = _job_parser(sub, "fit-spectrum", "fit the model's impedance spectrum to measured "
                      "spectra", "Fit the finite-element model's own spectrum (ROM sweep) to "
                      "measured spectra over free configuration keys, by weighted least "
@@ -221,6 +224,17 @@ def _posterior_flags(p, posterior_help: str, samples_help: str, seed_help: str, 
                    help=posterior_help)
     p.add_argument("--samples", type=int, default=20, metavar="N", help=samples_help)
     p.add_argument("--sample-seed", type=int, default=0, metavar="S", help=seed_help)
+
+
+def _yes_flag(p) -> None:
+    p.add_argument("--yes", action="store_true",
+                   help=f"run a sweep of more than {LARGE_STUDY_RUNS} model runs (cases × "
+                        "posterior samples); without it such a sweep is refused before it "
+                        "starts")
+
+
+def _max_runs(args) -> int | None:
+    return None if args.yes else LARGE_STUDY_RUNS
 
 
 def _spectrum_reading_flags(p) -> None:
@@ -623,13 +637,14 @@ def _study(args, comm, guard) -> int:
                                   samples=args.samples, seed=args.sample_seed,
                                   progress=not args.quiet, guard=guard,
                                   overwrite=args.overwrite, group_size=args.group_size,
-                                  announce=banner)
+                                  announce=banner, max_runs=_max_runs(args))
         _say(comm, f"fem-cell {name}: {res.report()}", err=False)
         return 0
     res = study_job(args.spec, args.out, comm, overwrite=args.overwrite,
                     progress=not args.quiet, guard=guard, announce=banner,
                     group_size=args.group_size,
-                    kind="calibration" if name == "calibrate" else None)
+                    kind="calibration" if name == "calibrate" else None,
+                    max_runs=_max_runs(args) if name == "study" else None)
     _say(comm, f"fem-cell {name}: {res.report()}", err=False)
     return 0
 
@@ -685,7 +700,8 @@ def _design(args, comm, guard) -> int:
 
     s = run_design(args.spec, args.posterior, comm, args.out, samples=args.samples,
                    seed=args.sample_seed, progress=not args.quiet, guard=guard,
-                   overwrite=args.overwrite, group_size=args.group_size, announce=banner)
+                   overwrite=args.overwrite, group_size=args.group_size, announce=banner,
+                   max_runs=_max_runs(args))
     b = s["best"]
     conv = "" if s.get("posterior_converged") else " (posterior NOT converged)"
     best = (f"best: {b['case']} removes {b['variance_reduction']:.0%} of the prediction's "

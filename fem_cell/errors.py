@@ -67,6 +67,10 @@ class InputError(FemCellError):
     something other than a FemCellError while rank 0 read it); the message names it."""
 
 
+class SizeError(FemCellError):
+    """A job larger than fem-cell starts without being asked (the CLI's ``--yes``)."""
+
+
 class Interrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an error
     """The run was stopped by a signal.
 

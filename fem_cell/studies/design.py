@@ -46,6 +46,7 @@ from fem_cell.jobs.lifecycle import Job
 from fem_cell.outputs.rundir import read_run_json
 from fem_cell.studies.posterior_study import run_posterior_study
 from fem_cell.studies.result import guarded_plot, write_csv
+from fem_cell.studies.runner import validation_progress
 from fem_cell.studies.spec import StudySpec, load_spec
 from fem_cell.studies.spec_keys import SpecReader
 
@@ -54,9 +55,11 @@ PLANNED = ("run.json", "summary.json", "design.csv", "design.png", "spec.toml",
            "candidates/*", "prediction/*", "error_log.txt")
 
 
-def load_design(path: str | Path, group_size: int | None = None
+def load_design(path: str | Path, group_size: int | None = None, progress=None
                 ) -> tuple[StudySpec, StudySpec, dict]:
-    """(candidate sweep, one-case prediction sweep, design settings) of a design spec."""
+    """(candidate sweep, one-case prediction sweep, design settings) of a design spec;
+    ``progress`` is the candidates' ``load_spec`` callback (size check, Ctrl-C, progress
+    lines: :func:`~fem_cell.studies.runner.validation_progress`)."""
     path = Path(path)
     raw = read_toml(path)
     r = SpecReader(str(path))
@@ -73,7 +76,8 @@ def load_design(path: str | Path, group_size: int | None = None
     r.keys(pred, "design.prediction", ("overrides", "quantity", "transform"))
     pt = r.choice(pred.get("transform", "log"), "design.prediction.transform",
                   ("log", "linear"))
-    cand = load_spec(raw, group_size=group_size, source=str(path), base_dir=path.parent)
+    cand = load_spec(raw, group_size=group_size, source=str(path), base_dir=path.parent,
+                     progress=progress)
     if cand.kind != "sweep":
         raise r.err("study.kind", cand.kind, "a sweep (its cases are the candidates)")
     measure = d.get("measure")
@@ -124,10 +128,15 @@ def rank_candidates(y: np.ndarray, q: np.ndarray, sigma: float) -> list[dict]:
 
 def run_design(spec_path: str | Path, posterior: str | Path, comm, out, *, samples: int = 20,
                seed: int = 0, progress: bool = True, guard=NO_GUARD, overwrite: bool = False,
-               group_size: int | None = None, announce=None) -> dict[str, Any]:
+               group_size: int | None = None, announce=None,
+               max_runs: int | None = None) -> dict[str, Any]:
     """Run the candidates and the prediction over posterior samples and rank the
-    candidates (collective); returns the summary (with the ranked ``table``)."""
-    cand, pred, st = on_root(comm, lambda: load_design(spec_path, group_size))
+    candidates (collective); returns the summary (with the ranked ``table``).  More than
+    ``max_runs`` model runs (candidates × samples) are refused (SizeError) before the
+    candidates are validated; None = any size."""
+    check = validation_progress(progress, guard, "design", max_runs=max_runs,
+                                samples=samples, source=str(spec_path))
+    cand, pred, st = on_root(comm, lambda: load_design(spec_path, group_size, check))
     t0 = time.perf_counter()
     info = {"study": cand.name, "kind": "design", "posterior": str(posterior),
             "samples": samples, "sample_seed": seed}

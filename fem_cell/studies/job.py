@@ -28,7 +28,8 @@ from fem_cell.studies.runner import run_study
 
 def study_job(spec_path: str | Path, out: str | Path, comm, *, overwrite: bool = False,
               progress: bool = True, guard=NO_GUARD, announce=None,
-              group_size: int | None = None, kind: str | None = None) -> StudyResult:
+              group_size: int | None = None, kind: str | None = None,
+              max_runs: int | None = None) -> StudyResult:
     """``fem-cell study``: validate the spec on rank 0 (one-line
     :class:`~fem_cell.studies.spec.SpecError` before anything runs), check the folder,
     call ``announce()``, run the cases and write the study folder.
@@ -45,13 +46,16 @@ def study_job(spec_path: str | Path, out: str | Path, comm, *, overwrite: bool =
         group_size: MPI ranks per case (overrides ``[study] group_size``).
         kind: the study kind the caller expects (``fem-cell calibrate``: "calibration"),
             or None for any.
+        max_runs: refuse a sweep of more cases (SizeError) before validating them all;
+            None = any size (the CLI passes ``LARGE_STUDY_RUNS`` unless ``--yes``).
 
     Returns:
         The :class:`~fem_cell.studies.result.StudyResult`.
 
     Raises:
-        SpecError: invalid spec.  OutputError: unusable folder.
+        SpecError: invalid spec.  OutputError: unusable folder.  SizeError: too large.
         Interrupted: a signal stopped the study (status ``interrupted``, resumable).
     """
     return run_study(Path(spec_path), comm, out, progress=progress, guard=guard,
-                     overwrite=overwrite, group_size=group_size, announce=announce, kind=kind)
+                     overwrite=overwrite, group_size=group_size, announce=announce, kind=kind,
+                     max_runs=max_runs)

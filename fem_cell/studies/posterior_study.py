@@ -35,8 +35,8 @@ from fem_cell.jobs.lifecycle import Job
 from fem_cell.outputs.rundir import OutputError, read_run_json
 from fem_cell.studies.calibration import apply_overrides
 from fem_cell.studies.result import StudyResult, guarded_plot, write_csv
-from fem_cell.studies.runner import run_study
-from fem_cell.studies.spec import StudySpec, load_spec
+from fem_cell.studies.runner import as_spec, run_study
+from fem_cell.studies.spec import StudySpec
 
 #: the quantiles of the bands
 QUANTILES = (0.05, 0.5, 0.95)
@@ -59,7 +59,7 @@ def spec_for_sample(spec: StudySpec, draws: PosteriorDraws, i: int) -> StudySpec
 def run_posterior_study(spec, posterior: str | Path, comm, out, *, samples: int = 20,
                         seed: int = 0, progress: bool = True, guard=NO_GUARD,
                         overwrite: bool = False, group_size: int | None = None,
-                        announce=None) -> StudyResult:
+                        announce=None, max_runs: int | None = None) -> StudyResult:
     """Run a sweep over a posterior subsample and write its bands (collective).
 
     Args:
@@ -68,12 +68,13 @@ def run_posterior_study(spec, posterior: str | Path, comm, out, *, samples: int 
         comm: communicator (each sample's sweep spreads its cases over it).
         out: the study folder; an earlier run of the same spec and subsample resumes.
         samples: posterior samples to run the sweep for; seed: which ones.
+        max_runs: refuse more than this many model runs (cases × samples; SizeError)
+            before validating every case; None = any size.
 
     Returns:
         A :class:`StudyResult` whose rows are the bands (one per case).
     """
-    spec = spec if isinstance(spec, StudySpec) else on_root(
-        comm, lambda: load_spec(spec, group_size=group_size))
+    spec = as_spec(spec, comm, group_size, progress, guard, max_runs, samples)
     if spec.kind != "sweep":
         raise ConfigError(spec.source, "study.kind", spec.kind,
                           "'sweep' with --posterior (a calibration is not run over a "

@@ -30,6 +30,7 @@ from fem_cell.config import load_config
 from fem_cell.errors import ConfigError, on_root
 from fem_cell.jobs.interrupts import NO_GUARD, Interrupted
 from fem_cell.jobs.lifecycle import Job
+from fem_cell.limits import check_size
 from fem_cell.outputs.rundir import OUTPUTS, OutputError, json_default, read_run_json
 from fem_cell.studies import calibration as _calibration
 from fem_cell.studies.calibration import FitParameter, Target
@@ -58,14 +59,19 @@ _STATUSES_DONE = ("completed", "failed")
 VALIDATION_PROGRESS_CASES = 200
 
 
-def validation_progress(progress: bool, guard, label: str = "study"):
+def validation_progress(progress: bool, guard, label: str = "study", *,
+                        max_runs: int | None = None, samples: int = 1, source: str = "study"):
     """``load_spec``'s ``progress`` callback on rank 0: stops at once on a pending
-    Ctrl-C/SIGTERM (``on_root`` makes that collective), and for a large sweep prints
-    ``validating the cases: done/total`` every 2 s (a 10,000-case spec takes a minute)."""
+    Ctrl-C/SIGTERM (``on_root`` makes that collective), refuses a sweep above ``max_runs``
+    model runs (× ``samples``) as soon as its size is known (:func:`check_size`, before
+    the long validation), and for a large sweep prints ``validating the cases:
+    done/total`` every 2 s (a 10,000-case spec takes a minute)."""
     t0 = last = time.perf_counter()
 
     def callback(done: int, total: int) -> None:
         nonlocal last
+        if done == 1:
+            check_size(total, max_runs, source, samples)
         if guard.pending is not None:
             raise Interrupted(guard.pending)
         now = time.perf_counter()
@@ -77,19 +83,25 @@ def validation_progress(progress: bool, guard, label: str = "study"):
     return callback
 
 
-def _as_spec(spec, comm, group_size: int | None, progress: bool = False,
-             guard=NO_GUARD) -> StudySpec:
+def as_spec(spec, comm, group_size: int | None, progress: bool = False,
+            guard=NO_GUARD, max_runs: int | None = None, samples: int = 1) -> StudySpec:
+    """A :class:`StudySpec` from a spec, a path or a dict (validated on rank 0), refused
+    above ``max_runs`` model runs (× ``samples``)."""
     if isinstance(spec, StudySpec):
         if group_size is not None and group_size != spec.group_size:
             spec = dataclasses.replace(spec, group_size=group_size)
+        check_size(len(spec.cases), max_runs, str(spec.source), samples)
         return spec
-    return on_root(comm, lambda: load_spec(spec, group_size=group_size,
-                                           progress=validation_progress(progress, guard)))
+    source = str(spec) if isinstance(spec, (str, Path)) else "study"
+    check = validation_progress(progress, guard, max_runs=max_runs, samples=samples,
+                                source=source)
+    return on_root(comm, lambda: load_spec(spec, group_size=group_size, progress=check))
 
 
 def run_study(spec, comm, out=None, *, progress: bool = True, guard=NO_GUARD,
               overwrite: bool = False, group_size: int | None = None,
-              announce=None, kind: str | None = None) -> StudyResult:
+              announce=None, kind: str | None = None,
+              max_runs: int | None = None) -> StudyResult:
     """Run a study (sweep or calibration); collective over ``comm``.
 
     Args:
@@ -106,17 +118,21 @@ def run_study(spec, comm, out=None, *, progress: bool = True, guard=NO_GUARD,
         announce: called once the folder has passed its checks.
         kind: the kind the spec must be (None: any), e.g. "calibration" for
             ``fem-cell calibrate``.
+        max_runs: refuse a sweep of more cases than this (SizeError) before validating
+            them all; None = any size (the CLI passes :data:`LARGE_STUDY_RUNS` unless
+            ``--yes``).
 
     Returns:
         The :class:`StudyResult` (every rank).
 
     Raises:
         SpecError / ConfigError: an invalid spec (before any case runs).
+        SizeError: more cases than ``max_runs``.
         OutputError: an unusable folder, or a folder of a different study.
         Interrupted: a signal stopped the study (after the folder was brought up to
             date; ``e.result`` is the partial result).
     """
-    spec = _as_spec(spec, comm, group_size, progress, guard)
+    spec = as_spec(spec, comm, group_size, progress, guard, max_runs)
     if kind is not None and spec.kind != kind:
         raise ConfigError(spec.source, "study.kind", spec.kind,
                           f"{kind!r} here (fem-cell calibrate runs calibration specs; run "
@@ -397,5 +413,6 @@ def _run_posterior(spec: StudySpec, job: Job, progress: bool, t0: float) -> Stud
     return result
 
 
-__all__ = ["StudyResult", "headline", "plot_study", "reach_analysis", "read_results",
-           "run_cases", "run_study", "table_rows", "write_csv"]
+__all__ = ["StudyResult", "as_spec", "headline",
+           "plot_study", "reach_analysis", "read_results", "run_cases", "run_study",
+           "table_rows", "write_csv"]
