@@ -266,8 +266,6 @@ def test_exposure_flags_with_a_state_are_refused(exposed, tmp_path, capsys):
 def test_restart_records_the_states_exposure(tmp_path, capsys):
     assert cli(capsys, "expose", "--dim", "1", "--gas", "air", "--out", tmp_path / "air",
                "-q")[0] == 0
-    (tmp_path / "short.toml").write_text(
-        LONG_HOLD.replace("30 min", "1 min").replace("0.5 s", "10 s"))
     code, _, err = cli(capsys, "anneal", "--restart", tmp_path / "air", "--out",
                        tmp_path / "a", "-q")
     assert code == 0, err

@@ -214,3 +214,87 @@ def test_solver_failure_is_exit_3_with_its_reason(tmp_path, mpi):
     assert "SNES reason" in line and "dt_min" in line
     info = json.loads((tmp_path / "o" / "run.json").read_text())
     assert info["status"] == "failed" and "Newton failed" in info["reason"]
+
+
+def test_restart_records_the_states_exposure(tmp_path):
+    """``anneal --restart`` of an air-exposed state records the state's gas (air), as
+    serially (test_hardening.py)."""
+    r = mpirun("expose", "--dim", "1", "--gas", "air", "--out", "air", "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = mpirun("anneal", "--restart", "air", "--out", "a", "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    _completed_on_two_ranks(tmp_path / "a")
+    info = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert info["config"]["physics"]["exposure"]["gas"] == "air"
+
+
+def _popen(args, cwd: Path, mpi: bool) -> subprocess.Popen:
+    pre = [str(MPIRUN), "-n", "2"] if mpi else []
+    return subprocess.Popen([*pre, str(FEM_CELL), *map(str, args)], cwd=cwd, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _stop(p: subprocess.Popen, sig: int, mpi: bool, timeout: float = 120) -> str:
+    """Send ``sig`` (to the whole process group under mpirun, as a terminal's Ctrl-C or a
+    batch system's SIGTERM does) and return stderr; a run that does not exit fails."""
+    os.killpg(p.pid, sig) if mpi else p.send_signal(sig)
+    try:
+        _, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        pytest.fail(f"no exit within {timeout} s of {signal.Signals(sig).name}")
+    return err
+
+
+def _wait_for_line(p: subprocess.Popen, prefix: str, timeout: float = 300) -> None:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        line = p.stdout.readline()
+        if line.startswith(prefix):
+            return
+        if not line and p.poll() is not None:
+            pytest.fail(f"exited ({p.returncode}) before {prefix!r}: {p.stderr.read()}")
+    os.killpg(p.pid, signal.SIGKILL)
+    pytest.fail(f"no line {prefix!r} within {timeout} s")
+
+
+@pytest.mark.parametrize("mpi,sig", [(False, signal.SIGTERM), (True, signal.SIGINT)],
+                         ids=["serial-SIGTERM", "mpirun-2-SIGINT"])
+def test_signal_in_reproduces_7_day_hold_then_rerun(tmp_path, mpi, sig):
+    """A signal during reproduce's 7-day hold keeps the eight rows computed before it
+    (reproduction.csv, run.json 'interrupted' listing every file written so far, the
+    hold's own sub-run 'interrupted'); a rerun with --overwrite is accepted (the record
+    lists what the stopped run wrote, so nothing is taken for a user's file) and a second
+    signal stops it the same way."""
+    p = _popen(["reproduce", "--dim", "1", "--out", "rep"], tmp_path, mpi)
+    _wait_for_line(p, "[reproduce] H2O_7days_25C:")
+    time.sleep(1.0)
+    err = _stop(p, sig, mpi)
+    assert p.returncode == 128 + sig, err
+    assert "Traceback" not in err
+    lines = {ln for ln in err.splitlines() if ln.strip()}
+    assert len(lines) == 1, err
+    line = lines.pop()
+    assert line.startswith("fem-cell: interrupted at t = ") and line.endswith(
+        f"({signal.Signals(sig).name}); partial results in rep"), line
+    rep = tmp_path / "rep"
+    rows = (rep / "reproduction.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["pristine", "N2", "O2", "CO2", "H2", "H2O",
+                                                   "air", "H2O_annealed_150C_1h"]
+    info = json.loads((rep / "run.json").read_text())
+    assert info["status"] == "interrupted" and info["mpi_size"] == (2 if mpi else 1)
+    assert "reproduction.csv" in info["files"]
+    assert all((rep / f).exists() for f in info["files"] if "*" not in f)
+    hold = json.loads((rep / "hold_7days_25C" / "run.json").read_text())
+    assert hold["status"] == "interrupted"
+    # the rerun into the same folder with --overwrite is accepted and starts again
+    p = _popen(["reproduce", "--dim", "1", "--out", "rep", "--overwrite"], tmp_path, mpi)
+    _wait_for_line(p, "[reproduce] N2:", timeout=120)
+    info = json.loads((rep / "run.json").read_text())
+    assert info["status"] == "running"
+    assert not (rep / "hold_7days_25C").exists()      # the stopped run's outputs replaced
+    err = _stop(p, sig, mpi)
+    assert p.returncode == 128 + sig and "not written by fem-cell" not in err, err
+    assert json.loads((rep / "run.json").read_text())["status"] == "interrupted"
