@@ -49,7 +49,7 @@ class SolverSettings(Declared):
                                kind="integer", lo=1, hi=1000)
     transport_jacobian_lag: int = param(
         "", "transport Newton: re-assemble and factorise the Jacobian every this many "
-        "iterations of a step (1 = full Newton)", default=2, kind="integer", lo=1, hi=100)
+        "iterations of a step (1 = full Newton)", default=4, kind="integer", lo=1, hi=100)
     linear_solver: str = param(
         "", "linear solves inside Newton: 'direct' (sparse LU; exact, for up to ~1e5-1e6 "
         "unknowns on one machine) or 'iterative' (Krylov + algebraic multigrid; work and "
