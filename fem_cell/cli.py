@@ -125,7 +125,8 @@ def _parser() -> argparse.ArgumentParser:
     ca = _job_parser(sub, "calibrate", "calibrate parameters against targets (least squares "
                      "or posterior)",
                      "Run a calibration spec (study kind 'calibration', see docs/calibration.md "
-                     "and studies/calibration.toml, studies/posterior_quick.toml): the least-"
+                     "and studies/calibration.toml, studies/posterior_quick.toml, "
+                     "studies/posterior_surrogate.toml): the least-"
                      "squares fit, or with [calibration] method = 'posterior' the posterior "
                      "sample (posterior.csv, identifiability.csv, corner.png, chain "
                      "diagnostics); re-running into the same folder continues the chain.",

@@ -88,9 +88,16 @@ from fem_cell.studies.calibration import (
     evaluate_targets,
     residual_of,
 )
+from fem_cell.studies.surrogate import (
+    CHECK_LIMIT,
+    SurrogateSettings,
+    TargetSurrogate,
+    latin_hypercube,
+)
 from fem_cell.units import format_duration
 
-__all__ = ["SamplerSettings", "PosteriorResult", "sample_posterior", "log_prior",
+__all__ = ["SURROGATE_RUNS", "SamplerSettings", "PosteriorResult", "sample_posterior", "log_prior",
+           "log_prior_many", "residuals_of", "surrogate_check",
            "prior_interval", "CONVERGED_TAU_FACTOR", "RHAT_LIMIT", "CONSTRAINED_SHRINKAGE"]
 
 #: kept steps per autocorrelation time for a chain to count as converged (emcee's advice)
@@ -116,8 +123,16 @@ class SamplerSettings:
     init: str = "ball"
     init_spread: float = 0.05
     group_size: int = 1
+    #: sample a Gaussian-process emulator of the model (None: the model itself);
+    #: :class:`~fem_cell.studies.surrogate.SurrogateSettings` or a dict of its fields
+    surrogate: Any = None
 
     def __post_init__(self):
+        if isinstance(self.surrogate, Mapping):
+            try:
+                object.__setattr__(self, "surrogate", SurrogateSettings(**self.surrogate))
+            except (TypeError, ValueError) as e:
+                raise CalibrationError(f"sampler surrogate: {e}") from None
         if self.walkers < 2 or self.walkers % 2:
             raise CalibrationError(f"sampler walkers {self.walkers}: an even number >= 2")
         if self.steps < 2:
@@ -261,6 +276,224 @@ def _never(z):  # emcee needs a callable; the pool does the evaluation
     raise AssertionError("evaluated through the pool")
 
 
+class _SurrogateEvaluator:
+    """:class:`_Evaluator`'s ``many`` on a :class:`TargetSurrogate`: the log posterior from
+    the emulated model values (no model run)."""
+
+    def __init__(self, parameters, targets, surrogate: TargetSurrogate):
+        self.parameters, self.targets, self.surrogate = parameters, targets, surrogate
+        self.failures: list[str] = []
+        self.evaluations = 0
+
+    def many(self, zs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        zs = np.atleast_2d(np.asarray(zs, dtype=float))
+        lp = np.zeros(len(zs))
+        for j, p in enumerate(self.parameters):
+            lp += log_prior_many(p, zs[:, j])
+        m = np.full((len(zs), len(self.targets)), np.nan)
+        ok = np.isfinite(lp)
+        if ok.any():
+            m[ok] = self.surrogate.predict(zs[ok])
+            for j, t in enumerate(self.targets):
+                lp[ok] -= 0.5 * residuals_of(t, m[ok, j]) ** 2
+        return lp, m
+
+
+def residuals_of(t: Target, values: np.ndarray) -> np.ndarray:
+    """:func:`~fem_cell.studies.calibration.residual_of` of many model values at once
+    (a value it would refuse: nan, or ≤ 0 with a log transform, gives an infinite
+    residual: zero posterior)."""
+    v = np.asarray(values, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if t.transform == "log":
+            d = (np.log(np.where(v > 0, v, np.nan)) - math.log(t.value)) / t.sigma
+        else:
+            d = (v - t.value) / t.sigma
+    if t.kind == "at_least":
+        d = np.minimum(d, 0.0)
+    elif t.kind == "at_most":
+        d = np.maximum(d, 0.0)
+    return np.where(np.isfinite(d), d, np.inf)
+
+
+def log_prior_many(p: FitParameter, z: np.ndarray) -> np.ndarray:
+    """:func:`log_prior` at many fit-space coordinates at once."""
+    z = np.asarray(z, dtype=float)
+    x = 10.0 ** z if p.log else z
+    inside = np.isfinite(x) & (x >= p.lower) & (x <= p.upper)
+    xs = np.where(inside, x, 1.0)
+    kind = _prior_kind(p)
+    if kind == "uniform":
+        lp = np.zeros_like(xs)
+    elif kind == "log-uniform":
+        lp = -np.log(xs)
+    else:
+        lp = -0.5 * ((xs - p.prior_mean) / p.prior_sd) ** 2
+    if p.log:
+        lp = lp + np.log(xs)
+    return np.where(inside, lp, -np.inf)
+
+
+class _RunCache:
+    """Model runs of the surrogate stage, remembered by point and saved (rank 0) after
+    every batch: a rerun of the same calibration replays them instead of running the
+    model again, so a killed calibration resumes and ends with the same result."""
+
+    def __init__(self, ev: _Evaluator, path: Path | None, sig: str):
+        self.ev, self.path, self.sig = ev, path, sig
+        self.runs: dict[bytes, tuple[float, np.ndarray]] = {}
+        comm = ev.comm
+        data = None
+        if path is not None and comm.rank == 0 and path.is_file():
+            try:
+                with np.load(path) as d:
+                    data = {k: d[k] for k in d.files}
+            except (OSError, ValueError) as e:
+                data = CalibrationError(f"{path}: not a readable surrogate checkpoint ({e}); "
+                                        "remove it or pass --overwrite")
+            if isinstance(data, dict) and str(data["signature"]) != sig:
+                data = CalibrationError(f"{path}: model runs of a different calibration; "
+                                        "pass --overwrite")
+        data = comm.bcast(data, root=0)
+        if isinstance(data, Exception):
+            raise data
+        if data is not None:
+            for z, lp, m in zip(data["z"], data["lp"], data["m"], strict=True):
+                self.runs[np.asarray(z, float).tobytes()] = (float(lp), np.asarray(m, float))
+        self.replayed = len(self.runs)
+
+    def run(self, zs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Log posterior and model values at ``zs`` (the model runs the new points)."""
+        zs = np.asarray(zs, dtype=float)
+        new = [i for i, z in enumerate(zs) if z.tobytes() not in self.runs]
+        if new:
+            lp, m = self.ev.many(zs[new])
+            for k, i in enumerate(new):
+                self.runs[zs[i].tobytes()] = (float(lp[k]), m[k])
+            self._save()
+        lp = np.array([self.runs[z.tobytes()][0] for z in zs])
+        m = np.array([self.runs[z.tobytes()][1] for z in zs])
+        return lp, m
+
+    def _save(self) -> None:
+        if self.path is None or self.ev.comm.rank != 0:
+            return
+        keys = list(self.runs)
+        z = np.array([np.frombuffer(k, dtype=float) for k in keys])
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, signature=np.array(self.sig), z=z,
+                     lp=np.array([self.runs[k][0] for k in keys]),
+                     m=np.array([self.runs[k][1] for k in keys]))
+        os.replace(tmp, self.path)
+
+
+def _box(parameters) -> tuple[np.ndarray, np.ndarray]:
+    """The priors' box in fit space (lower and upper corners)."""
+    return (np.array([p.to_fit(p.lower) for p in parameters]),
+            np.array([p.to_fit(p.upper) for p in parameters]))
+
+
+def _fit_surrogate(z, m, parameters, targets, comm) -> TargetSurrogate:
+    """The emulator of every target, fitted on rank 0 and broadcast (every rank samples
+    the same chain)."""
+    lo, hi = _box(parameters)
+    sur = None
+    if comm.rank == 0:
+        try:
+            sur = TargetSurrogate(z, m, lo, hi, [t.transform == "log" for t in targets])
+        except ValueError as e:
+            sur = CalibrationError(f"surrogate: {e}")
+    sur = comm.bcast(sur, root=0)
+    if isinstance(sur, Exception):
+        raise sur
+    return sur
+
+
+#: steps of the ensemble that draws a refinement's or the check's points from the surrogate
+DRAW_STEPS = 400
+
+
+def _surrogate_draws(sur: TargetSurrogate, parameters, targets, z_train, lp_train,
+                     settings: SamplerSettings, rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` draws from the surrogate's posterior: an ensemble started at the best training
+    points (by surrogate log posterior), :data:`DRAW_STEPS` steps, draws from the second
+    half (a refinement needs points where the posterior is, not a converged chain)."""
+    import emcee
+
+    sev = _SurrogateEvaluator(parameters, targets, sur)
+    lp_sur, _ = sev.many(z_train)
+    order = np.argsort(-np.where(np.isfinite(lp_sur), lp_sur, -np.inf))
+    w = settings.walkers
+    start = z_train[order[:w]] if len(order) >= w else z_train[order[np.arange(w) % len(order)]]
+    lo, hi = _box(parameters)
+    start = np.clip(start + 1e-3 * (hi - lo) * rng.standard_normal(start.shape),
+                    lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
+    sampler = emcee.EnsembleSampler(w, len(parameters), lambda z: sev.many(z)[0],
+                                    vectorize=True)
+    sampler._random = np.random.mtrand.RandomState(int(rng.integers(2**31)))  # noqa: SLF001
+    steps = DRAW_STEPS
+    sampler.run_mcmc(start, steps)
+    pool = sampler.get_chain(discard=steps // 2, flat=True)
+    lp = sampler.get_log_prob(discard=steps // 2, flat=True)
+    pool = pool[np.isfinite(lp)]
+    return pool[rng.choice(len(pool), size=n, replace=len(pool) < n)]
+
+
+def _surrogate_stage(parameters, targets, settings: SamplerSettings, ev: _Evaluator,
+                     cache: _RunCache, say) -> tuple[TargetSurrogate, dict]:
+    """Design, refinement rounds and the held-out check (module
+    :mod:`fem_cell.studies.surrogate`); returns the final emulator and the check's record."""
+    ss = settings.surrogate
+    comm = ev.comm
+    rng = np.random.default_rng(ss.seed)
+    lo, hi = _box(parameters)
+    z = lo + (hi - lo) * latin_hypercube(ss.points, len(parameters), rng)
+    say(f"surrogate: {ss.points} model runs on a Latin hypercube over the priors' box")
+    lp, m = cache.run(z)
+    for k in range(ss.rounds):
+        sur = _fit_surrogate(z, m, parameters, targets, comm)
+        znew = _surrogate_draws(sur, parameters, targets, z, lp, settings, rng, ss.refine)
+        say(f"surrogate: refinement {k + 1}/{ss.rounds}: {ss.refine} model runs at draws of "
+            f"its posterior ({len(z)} so far)")
+        lpn, mn = cache.run(znew)
+        z, lp, m = np.vstack([z, znew]), np.concatenate([lp, lpn]), np.vstack([m, mn])
+    sur = _fit_surrogate(z, m, parameters, targets, comm)
+    zc = _surrogate_draws(sur, parameters, targets, z, lp, settings, rng, ss.check)
+    say(f"surrogate: check on {ss.check} held-out model runs at draws of its posterior")
+    _, mc = cache.run(zc)
+    return sur, surrogate_check(sur, targets, zc, mc, len(z), ss)
+
+
+def surrogate_check(sur: TargetSurrogate, targets, zc: np.ndarray, mc: np.ndarray,
+                    n_train: int, ss: SurrogateSettings) -> dict[str, Any]:
+    """The emulator against held-out model runs: per target the rms and largest
+    |f(m_GP) − f(m_model)| / σ (f: the target's transform) and a warning above
+    :data:`~fem_cell.studies.surrogate.CHECK_LIMIT`."""
+    pred = sur.predict(zc)
+    rows, worst = [], 0.0
+    for j, t in enumerate(targets):
+        a, b = pred[:, j], mc[:, j]
+        ok = np.isfinite(a) & np.isfinite(b) & ((a > 0) & (b > 0) if t.transform == "log"
+                                                 else True)
+        if t.transform == "log":
+            e = (np.log(a[ok]) - np.log(b[ok])) / t.sigma
+        else:
+            e = (a[ok] - b[ok]) / t.sigma
+        rms = float(np.sqrt(np.mean(e**2))) if e.size else float("nan")
+        mx = float(np.max(np.abs(e))) if e.size else float("nan")
+        worst = max(worst, mx) if math.isfinite(mx) else worst
+        rows.append({"target": t.name, "points": int(ok.sum()), "rms_error_sigma": rms,
+                     "max_error_sigma": mx})
+    passed = all(math.isfinite(r["max_error_sigma"]) and r["max_error_sigma"] <= CHECK_LIMIT
+                 for r in rows)
+    return {"kind": "gp", "settings": ss.__dict__, "training_runs": int(n_train),
+            "check_runs": int(len(zc)), "check": rows, "check_limit_sigma": CHECK_LIMIT,
+            "passed": passed, "largest_error_sigma": worst,
+            "check_points": zc.tolist(), "check_model": mc.tolist(),
+            "check_surrogate": pred.tolist()}
+
+
 # ------------------------------------------------------------------ result ---------
 @dataclass
 class PosteriorResult:
@@ -289,6 +522,8 @@ class PosteriorResult:
     evaluations: int = 0
     failures: list[str] = field(default_factory=list)
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    #: with a surrogate: its check against held-out model runs (see surrogate_check)
+    surrogate: dict[str, Any] | None = None
 
     @property
     def keys(self) -> list[str]:
@@ -378,7 +613,10 @@ class PosteriorResult:
                 "first_failure": self.failures[0] if self.failures else None,
                 "wall_time_s": self.wall_time, "identifiability": ident,
                 "targets": self.predictions().to_dict(orient="records"),
-                "diagnostics": self.diagnostics}
+                "diagnostics": self.diagnostics,
+                "surrogate": None if self.surrogate is None else {
+                    k: v for k, v in self.surrogate.items()
+                    if k not in ("check_points", "check_model", "check_surrogate")}}
 
     def table(self) -> str:
         """The identifiability table as text."""
@@ -530,19 +768,33 @@ def sample_posterior(base_config, parameters: Sequence[FitParameter], targets: S
     sig = _signature(parameters, targets, units, settings, base_overrides)
     ckpt = Path(checkpoint) if checkpoint is not None else None
     loaded = None
-    if ckpt is not None:
-        loaded = comm.bcast(_load_or_error(ckpt, sig) if comm.rank == 0 else None, root=0)
-        if isinstance(loaded, Exception):
-            raise loaded
+    check_record, sampled, cache = None, ev, None
     try:
-        sampler = emcee.EnsembleSampler(settings.walkers, ndim, _never, pool=_Pool(ev),
+        if settings.surrogate is not None:
+            # model runs for the emulator (checkpointed run by run); the chain itself then
+            # runs on the emulator in seconds and is not checkpointed
+            ss_sig = hashlib.sha256(f"{sig}:{settings.surrogate}".encode()).hexdigest()[:16]
+            cache = _RunCache(ev, None if ckpt is None else ckpt.with_name(SURROGATE_RUNS),
+                              ss_sig)
+            if cache.replayed:
+                say(f"surrogate: {cache.replayed} model runs replayed from the checkpoint")
+            sur, check_record = _surrogate_stage(parameters, targets, settings, ev, cache, say)
+            sampled = _SurrogateEvaluator(parameters, targets, sur)
+            ckpt = None
+            if check is not None:
+                check()
+        if ckpt is not None:
+            loaded = comm.bcast(_load_or_error(ckpt, sig) if comm.rank == 0 else None, root=0)
+            if isinstance(loaded, Exception):
+                raise loaded
+        sampler = emcee.EnsembleSampler(settings.walkers, ndim, _never, pool=_Pool(sampled),
                                         blobs_dtype=[("model", float, (len(targets),))])
         sampler._random = np.random.mtrand.RandomState(settings.seed)  # noqa: SLF001
         accepted: list[np.ndarray] = []
         if loaded is not None and loaded["chain"].shape[0] > 0:
             start, accepted = _replay(sampler, loaded, settings)
         else:
-            z0, lp0, m0 = _start(parameters, x0, settings, ev)
+            z0, lp0, m0 = _start(parameters, x0, settings, sampled)
             start = emcee.State(z0, log_prob=lp0, blobs=_as_blobs(m0),
                                 random_state=sampler.random_state)
         done = sampler.iteration
@@ -558,19 +810,26 @@ def sample_posterior(base_config, parameters: Sequence[FitParameter], targets: S
                 eta = el / (i - done) * (settings.steps - i)
                 acc = float(np.mean(sampler.acceptance_fraction))
                 best = float(np.max(state.log_prob))
-                say(f"step {i}/{settings.steps}  acceptance {acc:.2f}  "
-                    f"best log-posterior {best:.3g}  "
-                    f"{ev.evaluations} evaluations  ETA {format_duration(eta)}")
+                if sampled is ev or i % max(1, settings.steps // 4) == 0:
+                    say(f"step {i}/{settings.steps}  acceptance {acc:.2f}  "
+                        f"best log-posterior {best:.3g}  "
+                        f"{ev.evaluations} model evaluations  ETA {format_duration(eta)}")
             if check is not None:
                 check()
         chain = sampler.get_chain()
         res = PosteriorResult(parameters, units, targets, chain, sampler.get_log_prob(),
                               sampler.get_blobs()["model"], np.asarray(sampler.backend.accepted),
-                              settings, failures=list(ev.failures))
+                              settings, failures=list(ev.failures), surrogate=check_record)
     finally:
         ev.free()
-    res.evaluations = int(comm.bcast(ev.evaluations, root=0))
+    res.evaluations = int(comm.bcast(ev.evaluations if cache is None else len(cache.runs),
+                                     root=0))
     res.diagnostics = diagnostics(res.chain, res.accepted, settings.burn_steps)
+    if check_record is not None and not check_record["passed"]:
+        res.diagnostics["warnings"].append(
+            f"surrogate check: the emulator misses held-out model runs by up to "
+            f"{check_record['largest_error_sigma']:.2g} sigma (limit {CHECK_LIMIT:g}): "
+            "more surrogate_points / surrogate_refine, or sample the model itself")
     res.wall_time = float(comm.bcast(time.perf_counter() - t_start, root=0))
     return res
 
@@ -610,6 +869,9 @@ def _replay(sampler, data: dict, settings: SamplerSettings):
     return emcee.State(chain[-1], log_prob=lp[-1], blobs=_as_blobs(model[-1]),
                        random_state=data["rstate"]), hist
 
+
+#: the surrogate stage's model runs, next to the chain's checkpoint
+SURROGATE_RUNS = "surrogate_runs.npz"
 
 #: redraws of initial walkers whose posterior is zero (a failed model point)
 INIT_REDRAWS = 5

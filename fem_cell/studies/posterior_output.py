@@ -2,7 +2,9 @@
 sample: ``step``, ``walker``, one column per parameter key in its unit, ``log_posterior``
 and the model value of every target), ``identifiability.csv``, ``posterior_targets.csv``
 (5/50/95 % of every target's model value), ``posterior_diagnostics.json``, ``corner.png``,
-``chains.png`` and ``calibration.txt`` (the table as text)."""
+``chains.png`` and ``calibration.txt`` (the table as text); with a surrogate
+``surrogate_check.csv`` (per held-out model run: the parameters, and per target the
+model's value, the emulator's and the difference in units of the target's sigma)."""
 
 from __future__ import annotations
 
@@ -32,9 +34,12 @@ def write_posterior(res, file: Callable[[str], Path | None]) -> None:
         json.dumps({**res.diagnostics, "evaluations": res.evaluations,
                     "failed_evaluations": len(res.failures),
                     "first_failure": res.failures[0] if res.failures else None,
-                    "settings": res.settings.__dict__, "wall_time_s": res.wall_time},
+                    "settings": res.settings.__dict__, "wall_time_s": res.wall_time,
+                    "surrogate": res.to_dict()["surrogate"]},
                    indent=2, default=json_default) + "\n", encoding="utf-8")
     file("calibration.txt").write_text(res.table() + "\n", encoding="utf-8")
+    if res.surrogate is not None:
+        _surrogate_csv(res, file("surrogate_check.csv"))
     vals = res.kept()[0]
     labels = [_label(p.key, u) for p, u in zip(res.parameters, res.units, strict=True)]
     logs = [p.log for p in res.parameters]
@@ -47,6 +52,26 @@ def write_posterior(res, file: Callable[[str], Path | None]) -> None:
                 bounds=[(p.lower, p.upper) for p in res.parameters], title=title)
     plot_chains(res.chain_values(), labels, file("chains.png"),
                 burn=res.settings.burn_steps, log=logs)
+
+
+def _surrogate_csv(res, path: Path) -> None:
+    import pandas as pd
+
+    sc = res.surrogate
+    z = np.asarray(sc["check_points"], dtype=float)
+    model = np.asarray(sc["check_model"], dtype=float)
+    sur = np.asarray(sc["check_surrogate"], dtype=float)
+    d: dict = {}
+    for j, p in enumerate(res.parameters):
+        d[p.key] = [p.from_fit(float(v)) for v in z[:, j]]
+    for j, t in enumerate(res.targets):
+        a, b = sur[:, j], model[:, j]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            e = ((np.log(a) - np.log(b)) if t.transform == "log" else (a - b)) / t.sigma
+        d[f"model:{t.name}"] = b
+        d[f"surrogate:{t.name}"] = a
+        d[f"error_sigma:{t.name}"] = e
+    pd.DataFrame(d).to_csv(path, index=False, float_format="%.8g")
 
 
 __all__ = ["write_posterior"]

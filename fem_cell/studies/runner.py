@@ -35,7 +35,7 @@ from fem_cell.outputs.rundir import OUTPUTS, OutputError, json_default, read_run
 from fem_cell.studies import calibration as _calibration
 from fem_cell.studies.calibration import FitParameter, Target
 from fem_cell.studies.dispatch import CaseProgress, run_cases
-from fem_cell.studies.posterior import SamplerSettings, sample_posterior
+from fem_cell.studies.posterior import SURROGATE_RUNS, SamplerSettings, sample_posterior
 from fem_cell.studies.posterior_output import write_posterior
 from fem_cell.studies.result import (
     StudyResult,
@@ -391,6 +391,8 @@ def _run_posterior(spec: StudySpec, job: Job, progress: bool, t0: float) -> Stud
     params, targets = fit_definitions(spec)
     settings = SamplerSettings(**spec.fit.sampler, group_size=spec.group_size)
     ck = job.file("checkpoints/posterior_chain.npz")
+    if settings.surrogate is not None:
+        job.file(f"checkpoints/{SURROGATE_RUNS}")      # its model runs, beside the chain
     if job.comm.rank == 0 and ck is not None:
         ck.parent.mkdir(parents=True, exist_ok=True)
     ck = job.comm.bcast(ck, root=0)

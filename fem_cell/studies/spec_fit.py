@@ -121,13 +121,19 @@ PARAMETER_KEYS = ("key", "initial", "lower", "upper", "log", "form", "prior", "m
 METHODS = ("least_squares", "posterior")
 SAMPLER_KEYS = {"walkers": 16, "steps": 200, "burn": None, "seed": 1, "init": "ball",
                 "init_spread": 0.05}
+#: ``[calibration] surrogate = "gp"``: its sizes (``surrogate_<field>``, defaults of
+#: :class:`fem_cell.studies.surrogate.SurrogateSettings`)
+SURROGATE_KEYS = ("points", "rounds", "refine", "check")
+SURROGATES = ("none", "gp")
 
 
 def calibration_method(raw: Any, r: SpecReader) -> tuple[str, dict]:
     """``[calibration]`` (method = "least_squares" | "posterior", and for the posterior the
-    sampler's walkers, steps, burn, seed, init, init_spread) → (method, sampler settings)."""
+    sampler's walkers, steps, burn, seed, init, init_spread, and surrogate = "none" | "gp"
+    with surrogate_points, _rounds, _refine, _check) → (method, sampler settings)."""
     t = r.table(raw, "calibration")
-    r.keys(t, "calibration", ("method", *SAMPLER_KEYS))
+    r.keys(t, "calibration", ("method", *SAMPLER_KEYS, "surrogate",
+                              *(f"surrogate_{k}" for k in SURROGATE_KEYS)))
     method = r.choice(t.get("method", "least_squares"), "calibration.method", METHODS)
     sampler = dict(SAMPLER_KEYS)
     for k in ("walkers", "steps", "burn", "seed"):
@@ -143,6 +149,20 @@ def calibration_method(raw: Any, r: SpecReader) -> tuple[str, dict]:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
             raise r.err("calibration.init_spread", v, "a number in (0, 1]")
         sampler["init_spread"] = float(v)
+    kind = r.choice(t.get("surrogate", "none"), "calibration.surrogate", SURROGATES)
+    sizes = {}
+    for k in SURROGATE_KEYS:
+        key = f"surrogate_{k}"
+        if key in t:
+            v = t[key]
+            lo = 0 if k == "rounds" else 1
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= 10_000:
+                raise r.err(f"calibration.{key}", v, f"a whole number from {lo} to 10000")
+            if kind == "none":
+                raise r.err(f"calibration.{key}", v, "only with surrogate = 'gp'")
+            sizes[k] = v
+    if kind == "gp":
+        sampler["surrogate"] = {**sizes, "seed": sampler["seed"]}
     if method == "least_squares" and set(t) - {"method"}:
         raise r.err("calibration", sorted(set(t) - {"method"}), "sampler settings only with "
                     "method = 'posterior'")

@@ -22,3 +22,22 @@ def test_same_chain_on_one_and_all_ranks(tmp_path):
     assert np.array_equal(one.chain, world.chain)
     assert np.array_equal(one.log_prob, world.log_prob)
     assert one.identifiability().equals(world.identifiability())
+
+
+@pytest.mark.mpi
+def test_same_surrogate_chain_on_one_and_all_ranks(tmp_path):
+    """With a Gaussian-process surrogate: the model runs are dealt over the ranks, the
+    emulator is fitted on rank 0 and broadcast; the chain, the check and the number of
+    model runs equal those of one rank."""
+    params, targets, _ = toy_problem(seed=5)
+    s = SamplerSettings(walkers=8, steps=200, seed=11,
+                        surrogate={"points": 12, "rounds": 1, "refine": 6, "check": 6})
+    one = sample_posterior(None, params, targets, MPI.COMM_SELF, settings=s, runner=toy_runner,
+                           progress=False)
+    ck = tmp_path / "chain.npz" if MPI.COMM_WORLD.rank == 0 else None
+    ck = MPI.COMM_WORLD.bcast(ck, root=0)
+    world = sample_posterior(None, params, targets, MPI.COMM_WORLD, settings=s,
+                             runner=toy_runner, progress=False, checkpoint=ck)
+    assert np.array_equal(one.chain, world.chain)
+    assert one.evaluations == world.evaluations == 24
+    assert one.surrogate["check"] == world.surrogate["check"]

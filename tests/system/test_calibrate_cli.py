@@ -117,6 +117,61 @@ def test_posterior_interrupted_and_resumed_under_mpirun(tmp_path):
     assert s["method"] == "posterior" and s["calibration"]["evaluations"] >= 4
 
 
+SURROGATE_SPEC = SPEC.replace("walkers = 4\nsteps = 4\nburn = 1",
+                              "walkers = 4\nsteps = 400\nburn = 100\nsurrogate = \"gp\"\n"
+                              "surrogate_points = 6\nsurrogate_rounds = 1\n"
+                              "surrogate_refine = 2\nsurrogate_check = 3")
+
+
+def test_surrogate_calibration_interrupted_and_resumed_under_mpirun(tmp_path):
+    """``surrogate = "gp"`` through the command line on 2 ranks: stopped (SIGINT) once the
+    design's model runs are saved, the same command replays them and finishes; the
+    folder holds the check against held-out model runs (surrogate_check.csv, the
+    summary's surrogate record) and 11 model runs in all."""
+    if not (BIN / "mpirun").exists():  # pragma: no cover
+        pytest.skip("no mpirun in the venv")
+    assert "surrogate_refine = 2" in SURROGATE_SPEC
+    (tmp_path / "spec.toml").write_text(SURROGATE_SPEC)
+    out = tmp_path / "post"
+    p = subprocess.Popen(_cmd("calibrate", "spec.toml", "--out", "post", mpi=True),
+                         cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    t0 = time.time()
+    lines = []
+    for line in p.stdout:  # the design's 6 runs are saved before the refinement starts
+        lines.append(line)
+        if "refinement 1/1" in line:
+            break
+        assert time.time() - t0 < 300, "".join(lines)
+    os.killpg(p.pid, signal.SIGINT)
+    try:
+        _, err = p.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        pytest.fail("the interrupted calibration did not exit")
+    assert p.returncode == 130 and "Traceback" not in err, err
+    with np.load(out / "checkpoints" / "surrogate_runs.npz") as ck:
+        assert ck["z"].shape[0] >= 6
+    r = subprocess.run(_cmd("calibrate", "spec.toml", "--out", "post", mpi=True), cwd=tmp_path,
+                       env=_env(), capture_output=True, text=True, timeout=400,
+                       start_new_session=True)
+    assert r.returncode == 0, r.stderr
+    assert "model runs replayed from the checkpoint" in r.stdout
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "completed" and info["mpi_size"] == 2
+    assert "checkpoints/surrogate_runs.npz" in info["files"]
+    check = pd.read_csv(out / "surrogate_check.csv")
+    assert len(check) == 3
+    assert {"model:R150", "surrogate:R150", "error_sigma:R150",
+            "error_sigma:exposed"} <= set(check)
+    s = json.loads((out / "summary.json").read_text())["calibration"]
+    assert s["evaluations"] == 11
+    sc = s["surrogate"]
+    assert sc["training_runs"] == 8 and sc["check_runs"] == 3
+    assert [c["target"] for c in sc["check"]] == ["R150", "exposed"]
+    assert len(pd.read_csv(out / "posterior.csv")) == 4 * 300
+
+
 @pytest.mark.parametrize("case", ["sweep", "bad method", "too few walkers", "no range"])
 def test_calibrate_refuses_bad_specs(tmp_path, case):
     spec = {

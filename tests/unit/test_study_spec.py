@@ -236,3 +236,27 @@ def test_posterior_spec_priors_and_sampler():
     assert "plausible range" in _error(bad)
     bad = {**base, "calibration": {"method": "least_squares", "walkers": 4}}
     assert "only with method = 'posterior'" in _error(bad)
+
+
+def test_posterior_surrogate_settings():
+    s = load_spec(STUDIES[[p.name for p in STUDIES].index("posterior_surrogate.toml")])
+    assert s.fit.sampler["surrogate"] == {"points": 60, "rounds": 2, "refine": 20,
+                                          "check": 20, "seed": 1}
+    from fem_cell.studies.posterior import SamplerSettings
+    from fem_cell.studies.surrogate import SurrogateSettings
+
+    st = SamplerSettings(**s.fit.sampler)
+    assert st.surrogate == SurrogateSettings(points=60, rounds=2, refine=20, check=20, seed=1)
+    base = {"study": {"kind": "calibration"},
+            "calibration": {"method": "posterior", "walkers": 4, "steps": 10,
+                            "surrogate": "gp"},
+            "parameters": [{"key": "transport.LiCoO2.trapping.detrapping_activation_energy"}],
+            "targets": [{"name": "x", "value": 1.0, "sigma": 1.0}]}
+    assert load_spec(base).fit.sampler["surrogate"] == {"seed": 1}      # the defaults
+    for change, where in (({"surrogate": "nn"}, "calibration.surrogate"),
+                          ({"surrogate_points": 0}, "calibration.surrogate_points"),
+                          ({"surrogate_rounds": -1}, "calibration.surrogate_rounds"),
+                          ({"surrogate": "none", "surrogate_check": 5},
+                           "calibration.surrogate_check")):
+        bad = {**base, "calibration": {**base["calibration"], **change}}
+        assert where in _error(bad)

@@ -137,3 +137,97 @@ def test_failed_model_points_have_zero_posterior():
                            runner=runner, progress=False)
     assert res.failures and "no convergence" in res.failures[0]
     assert res.kept()[0][:, 0].max() <= 1.3
+
+
+# ------------------------------------------------------------------ surrogate --------
+SURROGATE = {"points": 20, "rounds": 1, "refine": 10, "check": 10}
+
+
+def test_surrogate_posterior_matches_closed_form():
+    """On a Gaussian-process emulator trained on 30 model runs (and checked on 10 more),
+    the linear-Gaussian posterior is the closed form's within Monte-Carlo error; the
+    check finds the emulator exact to 1e-3 sigma; 40 model runs in all."""
+    params, targets, y = toy_problem(seed=0)
+    res = _run(params, targets, surrogate=SURROGATE)
+    assert res.evaluations == 40
+    sc = res.surrogate
+    assert sc["passed"] and sc["training_runs"] == 30 and sc["check_runs"] == 10
+    assert sc["largest_error_sigma"] < 1e-3
+    mean, cov = closed_form(y)
+    v = res.kept()[0]
+    sd = np.sqrt(np.diag(cov))
+    ess = np.array(res.diagnostics["ess"])
+    assert ess.min() > 300 and res.diagnostics["converged"]
+    assert np.all(np.abs(v.mean(0) - mean) < 4 * sd / np.sqrt(ess)), (v.mean(0), mean)
+    assert np.all(np.abs(v.std(0) - sd) < 4 * sd / np.sqrt(2 * ess)), (v.std(0), sd)
+
+
+def test_surrogate_check_flags_a_poor_emulator():
+    """A model with a kink the design cannot resolve (|a − 1| at 4 training points): the
+    check on held-out runs finds errors above the limit and the result says so."""
+    params, targets, _ = toy_problem(seed=0)
+
+    def kinked(base, ov, job, record, comm):
+        out = toy_runner(base, ov, job, record, comm)
+        vals = {}
+        for layer in ov:
+            vals.update(layer)
+        out["R_interface_ohm_cm2"] += 3.0 * abs(float(vals["toy.a"]) - 1.0) ** 0.5
+        return out
+
+    s = SamplerSettings(walkers=8, steps=200, seed=3,
+                        surrogate={"points": 4, "rounds": 0, "refine": 1, "check": 10})
+    res = sample_posterior(None, params, targets, SELF, settings=s, runner=kinked,
+                           progress=False)
+    assert not res.surrogate["passed"] and res.surrogate["largest_error_sigma"] > 0.25
+    assert any("surrogate check" in w for w in res.diagnostics["warnings"])
+
+
+def test_surrogate_resume_replays_the_model_runs(tmp_path):
+    """A calibration stopped during its model runs (the runner raises at the 25th) resumes
+    from its checkpoint: the runs already done are replayed, not repeated, and the
+    chain equals an uninterrupted run's."""
+    params, targets, _ = toy_problem(seed=1)
+    kw = dict(walkers=16, steps=400, seed=3, init_spread=0.01, surrogate=SURROGATE)
+    full = _run(params, targets, **kw)
+    calls = []
+
+    def stopping(base, ov, job, record, comm):
+        calls.append(1)
+        if len(calls) == 25 * len(targets):
+            raise KeyboardInterrupt
+        return toy_runner(base, ov, job, record, comm)
+
+    ck = tmp_path / "chain.npz"
+    with pytest.raises(KeyboardInterrupt):
+        sample_posterior(None, params, targets, SELF, settings=SamplerSettings(**kw),
+                         runner=stopping, progress=False, checkpoint=ck)
+    saved = np.load(tmp_path / "surrogate_runs.npz")["z"].shape[0]
+    assert saved == 20                       # the design's batch; the refinement's was lost
+    calls.clear()
+    rest = sample_posterior(None, params, targets, SELF, settings=SamplerSettings(**kw),
+                            runner=stopping, progress=False, checkpoint=ck)
+    assert len(calls) == (40 - 20) * len(targets)     # only the runs not saved
+    assert rest.evaluations == 40
+    assert np.array_equal(rest.chain, full.chain)
+    assert np.array_equal(rest.log_prob, full.log_prob)
+
+
+def test_vectorised_prior_and_residuals_equal_the_scalar_ones():
+    from fem_cell.studies.calibration import residual_of
+    from fem_cell.studies.posterior import log_prior_many, residuals_of
+
+    ps = [FitParameter("k", 1.0, lower=1e-2, upper=1e2, log=True, unit="1"),
+          FitParameter("k", 1.0, lower=1e-2, upper=1e2, log=True, unit="1", prior="uniform"),
+          FitParameter("a", 2.0, lower=-10, upper=14, log=False, unit="1", prior="normal",
+                       prior_mean=2.0, prior_sd=1.5)]
+    for p in ps:
+        z = np.linspace(p.to_fit(p.lower) - 0.5, p.to_fit(p.upper) + 0.5, 41)
+        assert np.allclose(log_prior_many(p, z), [log_prior(p, v) for v in z], rtol=1e-12)
+    for kind in ("equal", "at_least", "at_most"):
+        for tr in ("log", "linear"):
+            t = Target("y", {}, "anneal", "R_interface_ohm_cm2", 10.0, 0.1, tr, kind)
+            v = np.array([0.5, 9.0, 10.0, 12.0, 300.0])
+            assert np.allclose(residuals_of(t, v), [residual_of(t, x) for x in v])
+    t = Target("y", {}, "anneal", "R_interface_ohm_cm2", 10.0, 0.1, "log")
+    assert np.all(np.isinf(residuals_of(t, np.array([0.0, -1.0, np.nan]))))
