@@ -776,9 +776,10 @@ def sample_posterior(base_config, parameters: Sequence[FitParameter], targets: S
             ss_sig = hashlib.sha256(f"{sig}:{settings.surrogate}".encode()).hexdigest()[:16]
             cache = _RunCache(ev, None if ckpt is None else ckpt.with_name(SURROGATE_RUNS),
                               ss_sig)
-            if cache.replayed:
+            if cache.replayed and progress:
                 say(f"surrogate: {cache.replayed} model runs replayed from the checkpoint")
-            sur, check_record = _surrogate_stage(parameters, targets, settings, ev, cache, say)
+            sur, check_record = _surrogate_stage(parameters, targets, settings, ev, cache,
+                                                 say if progress else (lambda s: None))
             sampled = _SurrogateEvaluator(parameters, targets, sur)
             ckpt = None
             if check is not None:

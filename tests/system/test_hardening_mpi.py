@@ -277,8 +277,9 @@ def test_signal_in_reproduces_7_day_hold_then_rerun(tmp_path, mpi, sig):
     lines = {ln for ln in err.splitlines() if ln.strip()}
     assert len(lines) == 1, err
     line = lines.pop()
-    assert line.startswith("fem-cell: interrupted at t = ") and line.endswith(
-        f"({signal.Signals(sig).name}); partial results in rep"), line
+    # "at t = …" when the stop came inside the hold's time loop on the rank that reports
+    assert re.fullmatch(rf"fem-cell: interrupted( at t = [^()]+)? "
+                        rf"\({signal.Signals(sig).name}\); partial results in rep", line), line
     rep = tmp_path / "rep"
     rows = (rep / "reproduction.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["pristine", "N2", "O2", "CO2", "H2", "H2O",
