@@ -46,6 +46,17 @@ The chains count as converged when the kept steps exceed 50 τ for every paramet
 R̂ < 1.1; otherwise a warning says so (a short chain is still a result: its bands are
 wider or narrower than the truth, and it says which diagnostic failed).
 
+Surrogate
+---------
+With ``settings.surrogate`` (``[calibration] surrogate = "gp"``) the chain runs on a
+Gaussian-process emulator of every target's model value
+(:mod:`fem_cell.studies.surrogate`): design runs on a Latin hypercube over the priors'
+box, refinement runs at draws of the emulator's posterior, then held-out model runs that
+check it (:func:`surrogate_check`, recorded in ``PosteriorResult.surrogate``, a warning
+above :data:`~fem_cell.studies.surrogate.CHECK_LIMIT` sigma).  Its model runs are
+checkpointed (:data:`SURROGATE_RUNS` beside the chain's checkpoint) and replayed on
+resume; the chain itself is not checkpointed (it costs seconds).
+
 MPI and reproducibility
 -----------------------
 The ranks are split into groups of ``group_size`` ranks; each step's walker evaluations

@@ -390,9 +390,11 @@ def _run_posterior(spec: StudySpec, job: Job, progress: bool, t0: float) -> Stud
     resumes it."""
     params, targets = fit_definitions(spec)
     settings = SamplerSettings(**spec.fit.sampler, group_size=spec.group_size)
-    ck = job.file("checkpoints/posterior_chain.npz")
-    if settings.surrogate is not None:
-        job.file(f"checkpoints/{SURROGATE_RUNS}")      # its model runs, beside the chain
+    if settings.surrogate is None:
+        ck = job.file("checkpoints/posterior_chain.npz")
+    else:  # the emulator's model runs are checkpointed beside it (the chain is not)
+        ck = job.file(f"checkpoints/{SURROGATE_RUNS}")
+        ck = None if ck is None else ck.with_name("posterior_chain.npz")
     if job.comm.rank == 0 and ck is not None:
         ck.parent.mkdir(parents=True, exist_ok=True)
     ck = job.comm.bcast(ck, root=0)

@@ -160,6 +160,7 @@ def test_surrogate_calibration_interrupted_and_resumed_under_mpirun(tmp_path):
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "completed" and info["mpi_size"] == 2
     assert "checkpoints/surrogate_runs.npz" in info["files"]
+    assert all((out / f).exists() for f in info["files"])    # no chain file promised
     check = pd.read_csv(out / "surrogate_check.csv")
     assert len(check) == 3
     assert {"model:R150", "surrogate:R150", "error_sigma:R150",
