@@ -54,8 +54,9 @@ Gaussian-process emulator of every target's model value
 box, refinement runs at draws of the emulator's posterior, then held-out model runs that
 check it (:func:`surrogate_check`, recorded in ``PosteriorResult.surrogate``, a warning
 above :data:`~fem_cell.studies.surrogate.CHECK_LIMIT` sigma).  Its model runs are
-checkpointed (:data:`SURROGATE_RUNS` beside the chain's checkpoint) and replayed on
-resume; the chain itself is not checkpointed (it costs seconds).
+checkpointed after every round of runs (one per group of ranks; :data:`SURROGATE_RUNS`
+beside the chain's checkpoint, the interrupt check between rounds) and replayed on resume;
+the chain itself is not checkpointed (it costs seconds).
 
 MPI and reproducibility
 -----------------------
@@ -373,15 +374,23 @@ class _RunCache:
                 self.runs[np.asarray(z, float).tobytes()] = (float(lp), np.asarray(m, float))
         self.replayed = len(self.runs)
 
-    def run(self, zs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Log posterior and model values at ``zs`` (the model runs the new points)."""
+    def run(self, zs: np.ndarray, check: Callable | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
+        """Log posterior and model values at ``zs``: the model runs the new points, one
+        per group of ranks at a time; after each such round the runs are saved and
+        ``check`` (an interrupt check) is called, so Ctrl-C waits for one model run, not
+        for a whole design."""
         zs = np.asarray(zs, dtype=float)
         new = [i for i, z in enumerate(zs) if z.tobytes() not in self.runs]
-        if new:
-            lp, m = self.ev.many(zs[new])
-            for k, i in enumerate(new):
-                self.runs[zs[i].tobytes()] = (float(lp[k]), m[k])
+        step = self.ev.ngroups
+        for k in range(0, len(new), step):
+            chunk = new[k:k + step]
+            lp, m = self.ev.many(zs[chunk])
+            for j, i in enumerate(chunk):
+                self.runs[zs[i].tobytes()] = (float(lp[j]), m[j])
             self._save()
+            if check is not None:
+                check()
         lp = np.array([self.runs[z.tobytes()][0] for z in zs])
         m = np.array([self.runs[z.tobytes()][1] for z in zs])
         return lp, m
@@ -452,7 +461,8 @@ def _surrogate_draws(sur: TargetSurrogate, parameters, targets, z_train, lp_trai
 
 
 def _surrogate_stage(parameters, targets, settings: SamplerSettings, ev: _Evaluator,
-                     cache: _RunCache, say) -> tuple[TargetSurrogate, dict]:
+                     cache: _RunCache, say, check: Callable | None = None
+                     ) -> tuple[TargetSurrogate, dict]:
     """Design, refinement rounds and the held-out check (module
     :mod:`fem_cell.studies.surrogate`); returns the final emulator and the check's record."""
     ss = settings.surrogate
@@ -461,18 +471,18 @@ def _surrogate_stage(parameters, targets, settings: SamplerSettings, ev: _Evalua
     lo, hi = _box(parameters)
     z = lo + (hi - lo) * latin_hypercube(ss.points, len(parameters), rng)
     say(f"surrogate: {ss.points} model runs on a Latin hypercube over the priors' box")
-    lp, m = cache.run(z)
+    lp, m = cache.run(z, check)
     for k in range(ss.rounds):
         sur = _fit_surrogate(z, m, parameters, targets, comm)
         znew = _surrogate_draws(sur, parameters, targets, z, lp, settings, rng, ss.refine)
         say(f"surrogate: refinement {k + 1}/{ss.rounds}: {ss.refine} model runs at draws of "
             f"its posterior ({len(z)} so far)")
-        lpn, mn = cache.run(znew)
+        lpn, mn = cache.run(znew, check)
         z, lp, m = np.vstack([z, znew]), np.concatenate([lp, lpn]), np.vstack([m, mn])
     sur = _fit_surrogate(z, m, parameters, targets, comm)
     zc = _surrogate_draws(sur, parameters, targets, z, lp, settings, rng, ss.check)
     say(f"surrogate: check on {ss.check} held-out model runs at draws of its posterior")
-    _, mc = cache.run(zc)
+    _, mc = cache.run(zc, check)
     return sur, surrogate_check(sur, targets, zc, mc, len(z), ss)
 
 
@@ -790,11 +800,9 @@ def sample_posterior(base_config, parameters: Sequence[FitParameter], targets: S
             if cache.replayed and progress:
                 say(f"surrogate: {cache.replayed} model runs replayed from the checkpoint")
             sur, check_record = _surrogate_stage(parameters, targets, settings, ev, cache,
-                                                 say if progress else (lambda s: None))
+                                                 say if progress else (lambda s: None), check)
             sampled = _SurrogateEvaluator(parameters, targets, sur)
             ckpt = None
-            if check is not None:
-                check()
         if ckpt is not None:
             loaded = comm.bcast(_load_or_error(ckpt, sig) if comm.rank == 0 else None, root=0)
             if isinstance(loaded, Exception):

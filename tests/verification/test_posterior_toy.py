@@ -184,9 +184,9 @@ def test_surrogate_check_flags_a_poor_emulator():
 
 
 def test_surrogate_resume_replays_the_model_runs(tmp_path):
-    """A calibration stopped during its model runs (the runner raises at the 25th) resumes
-    from its checkpoint: the runs already done are replayed, not repeated, and the
-    chain equals an uninterrupted run's."""
+    """A calibration stopped during its model runs (the runner raises in the 25th) resumes
+    from its checkpoint: the 24 runs done are replayed, not repeated, and the chain
+    equals an uninterrupted run's."""
     params, targets, _ = toy_problem(seed=1)
     kw = dict(walkers=16, steps=400, seed=3, init_spread=0.01, surrogate=SURROGATE)
     full = _run(params, targets, **kw)
@@ -203,11 +203,11 @@ def test_surrogate_resume_replays_the_model_runs(tmp_path):
         sample_posterior(None, params, targets, SELF, settings=SamplerSettings(**kw),
                          runner=stopping, progress=False, checkpoint=ck)
     saved = np.load(tmp_path / "surrogate_runs.npz")["z"].shape[0]
-    assert saved == 20                       # the design's batch; the refinement's was lost
+    assert saved == 24                       # every finished run (one rank: one at a time)
     calls.clear()
     rest = sample_posterior(None, params, targets, SELF, settings=SamplerSettings(**kw),
                             runner=stopping, progress=False, checkpoint=ck)
-    assert len(calls) == (40 - 20) * len(targets)     # only the runs not saved
+    assert len(calls) == (40 - 24) * len(targets)     # only the runs not saved
     assert rest.evaluations == 40
     assert np.array_equal(rest.chain, full.chain)
     assert np.array_equal(rest.log_prob, full.log_prob)
