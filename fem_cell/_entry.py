@@ -1,15 +1,35 @@
 """The ``fem-cell`` console script (and ``python -m fem_cell``).
 
-Its first statements install the interrupt handlers in deferred mode, so a Ctrl-C during
-start-up (importing dolfinx and PETSc takes a second or more) only sets a flag that the
-CLI then checks collectively: exit 130, one line, never a KeyboardInterrupt traceback.
-Only the console script imports this module; ``import fem_cell`` changes no signal.
+Its first statements catch SIGINT/SIGTERM with a standard-library-only handler that only
+records the signal, before anything else is imported; then the interrupt handlers are
+installed in deferred mode and take the recorded signal over.  A Ctrl-C during start-up
+(importing dolfinx and PETSc takes a second or more) thus only sets a flag that the CLI
+then checks collectively: exit 130, one line, never a KeyboardInterrupt traceback.  (A
+signal that arrives while the interpreter itself is still starting, before this module's
+first line, gets Python's default behaviour: no code of ours runs yet.)  Only the console
+script imports this module; ``import fem_cell`` changes no signal.
 """
 
-from fem_cell.jobs.interrupts import InterruptGuard
+import signal as _signal
 
-_GUARD = InterruptGuard().install()
+_EARLY: list[int] = []
+
+
+def _record(signum, frame):  # noqa: ARG001
+    if not _EARLY:
+        _EARLY.append(signum)
+
+
+_DEFAULTS = {_s: _signal.signal(_s, _record) for _s in (_signal.SIGINT, _signal.SIGTERM)}
+
+from fem_cell.jobs.interrupts import InterruptGuard  # noqa: E402 - after the early handler
+
+_GUARD = InterruptGuard()
 _GUARD.defer()
+_GUARD.install()
+_GUARD._previous.update(_DEFAULTS)  # noqa: SLF001 - uninstall restores Python's, not _record
+if _EARLY:  # a signal during the imports above
+    _GUARD.pending = _EARLY[0]
 
 
 def main() -> int:
