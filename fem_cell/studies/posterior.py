@@ -173,25 +173,15 @@ def _prior_kind(p: FitParameter) -> str:
 
 def log_prior(p: FitParameter, z: float) -> float:
     """Log prior density of parameter ``p`` at fit-space coordinate ``z`` (log10 of the
-    value when ``p.log``), up to a constant; −inf outside [lower, upper]."""
-    x = p.from_fit(z)
-    if not (p.lower <= x <= p.upper) or not math.isfinite(x):
-        return -math.inf
-    kind = _prior_kind(p)
-    if kind == "uniform":
-        lp = 0.0
-    elif kind == "log-uniform":
-        lp = -math.log(x)
-    else:  # normal, in the value
-        lp = -0.5 * ((x - p.prior_mean) / p.prior_sd) ** 2
-    # density in fit space: p(z) = p(x) |dx/dz|, dx/dz = x ln 10 for z = log10 x
-    return lp + (math.log(x) if p.log else 0.0)
+    value when ``p.log``), up to a constant; −inf outside [lower, upper]
+    (:func:`log_prior_many` at one point)."""
+    return float(log_prior_many(p, np.array([z], dtype=float))[0])
 
 
 def _prior_cdf(p: FitParameter, n: int = 20001) -> tuple[np.ndarray, np.ndarray]:
     """(fit-space grid over the bounds, the prior's CDF on it) (trapezoidal rule)."""
     z = np.linspace(p.to_fit(p.lower), p.to_fit(p.upper), n)
-    lp = np.array([log_prior(p, zi) for zi in z])
+    lp = log_prior_many(p, z)
     w = np.exp(lp - lp.max())
     cdf = np.concatenate([[0.0], np.cumsum(0.5 * (w[1:] + w[:-1]) * np.diff(z))])
     return z, cdf / cdf[-1]
@@ -329,9 +319,11 @@ def residuals_of(t: Target, values: np.ndarray) -> np.ndarray:
 
 
 def log_prior_many(p: FitParameter, z: np.ndarray) -> np.ndarray:
-    """:func:`log_prior` at many fit-space coordinates at once."""
+    """Log prior density of parameter ``p`` at many fit-space coordinates ``z`` (log10 of
+    the value when ``p.log``), up to a constant; −inf outside [lower, upper]."""
     z = np.asarray(z, dtype=float)
-    x = 10.0 ** z if p.log else z
+    with np.errstate(over="ignore"):
+        x = 10.0 ** z if p.log else z
     inside = np.isfinite(x) & (x >= p.lower) & (x <= p.upper)
     xs = np.where(inside, x, 1.0)
     kind = _prior_kind(p)
@@ -339,9 +331,9 @@ def log_prior_many(p: FitParameter, z: np.ndarray) -> np.ndarray:
         lp = np.zeros_like(xs)
     elif kind == "log-uniform":
         lp = -np.log(xs)
-    else:
+    else:  # normal, in the value
         lp = -0.5 * ((xs - p.prior_mean) / p.prior_sd) ** 2
-    if p.log:
+    if p.log:  # density in fit space: p(z) = p(x) |dx/dz|, dx/dz = x ln 10 for z = log10 x
         lp = lp + np.log(xs)
     return np.where(inside, lp, -np.inf)
 
