@@ -282,7 +282,18 @@ class TransientProblem:
                             if f.space._cpp_object.contains(bc.function_space)]
                            for f in self.fields]
         self.snes.setFunction(_weak_callback(self, "_residual", None), self._problem.b)
+        #: the look-ahead update of the Newton test (direct solver only; see
+        #: _update_convergence_test), and whether the last solve ended on it
+        self._ahead = None
+        self._ahead_taken = False
+        #: (start, stop, newton_tol) of each tested field's owned DOFs in the update
+        offsets = np.cumsum([0] + [f.n_owned for f in self.fields])
+        self._tested = [(int(a), int(b), f.newton_tol)
+                        for f, a, b in zip(self.fields, offsets[:-1], offsets[1:], strict=True)
+                        if f.newton_tol is not None and b > a]
         if any(f.newton_tol is not None for f in self.fields):
+            if linear_solver == "direct":
+                self._ahead = self._problem.x.duplicate()
             # a weak reference: a bound method would make the SNES and this problem keep
             # each other alive, leaking every case's mesh and communicators in a study
             # (MPICH runs out of communicators after ~100 cases)
@@ -384,27 +395,52 @@ class TransientProblem:
             return reasons.DIVERGED_MAX_IT
         return reasons.ITERATING
 
+    def _worst_update(self, dx: np.ndarray) -> float:
+        """Largest ``max |δu| / newton_tol`` over the fields with a Newton tolerance, on
+        this rank (``dx``: owned DOFs of every field in order; inf if not finite)."""
+        local = 0.0
+        for start, stop, tol in self._tested:
+            m = float(np.max(np.abs(dx[start:stop])))
+            local = max(local, m / tol if np.isfinite(m) else np.inf)
+        return local
+
     def _update_convergence_test(self, snes, it, norms):
-        """Per-field Newton test on the update (see :attr:`Field.newton_tol`).
+        """Per-field Newton test on the update (see :attr:`Field.newton_tol`), looking
+        one update ahead.
 
         The update vector holds the owned DOFs of every field in order (blocked
-        layout, or the single field's owned DOFs).
+        layout, or the single field's owned DOFs).  After iteration ``it`` ≥ 1, SNES
+        holds the residual F(u_it) of the new iterate, and the factorisation of the
+        Jacobian it last used: the next Newton update δ = J⁻¹ F(u_it) then costs one
+        back-substitution (direct solver).  If δ passes the test, u_it − δ is taken
+        and Newton stops there: SNES would have computed the same δ in its next
+        iteration and then assembled the residual at u_it − δ only to test it, so
+        every solve saves one residual evaluation (and, when that iteration was due a
+        new Jacobian under ``snes_lag_jacobian``, a Jacobian and its factorisation).
+        The test is unchanged (the size of the update), so the states agree with the
+        test one iteration later to Newton's tolerance; the update taken counts as an
+        iteration.  Measured: 1-D transport step 4.93 → 3.73 ms at the same iteration
+        count (docs/architecture.md).  The iterative path does not look ahead (a
+        Krylov solve is not a back-substitution).
         """
         reasons = PETSc.SNES.ConvergedReason
         if not np.isfinite(norms[2]):
             return reasons.DIVERGED_FNORM_NAN
         if it == 0:
             return reasons.ITERATING
-        dx = snes.getSolutionUpdate().getArray(readonly=True)
-        local = [0.0]
-        offset = 0
-        for f in self.fields:
-            n = f.n_owned
-            if f.newton_tol is not None and n:
-                m = float(np.max(np.abs(dx[offset:offset + n])))
-                local.append(m / f.newton_tol if np.isfinite(m) else np.inf)
-            offset += n
-        worst = self.comm.allreduce(max(local), op=MPI.MAX)
+        worst = np.array([self._worst_update(snes.getSolutionUpdate().getArray(readonly=True)),
+                          np.inf])
+        ahead = self._ahead
+        if ahead is not None:
+            snes.getKSP().solve(snes.getFunction()[0], ahead)
+            worst[1] = self._worst_update(ahead.getArray(readonly=True))
+        self.comm.Allreduce(MPI.IN_PLACE, worst, op=MPI.MAX)   # one reduction for both
+        worst, worst_ahead = float(worst[0]), float(worst[1])
+        if worst_ahead <= 1.0:
+            x = snes.getSolution()
+            x.axpy(-1.0, ahead)
+            self._ahead_taken = True
+            return reasons.CONVERGED_SNORM_RELATIVE
         if not np.isfinite(worst):
             return reasons.DIVERGED_FNORM_NAN
         if worst <= 1.0:
@@ -438,7 +474,7 @@ class TransientProblem:
         ``mpirun -n 2`` run that never exited).  Idempotent.
         """
         p = self._problem
-        for obj in (p.solver, p.A, p.P_mat, p.b, p.x, self._schur_matrix):
+        for obj in (p.solver, p.A, p.P_mat, p.b, p.x, self._schur_matrix, self._ahead):
             if obj is not None:
                 obj.destroy()
         # the options this problem set (dolfinx 0.11 leaves the ones it was given in the
@@ -469,17 +505,19 @@ class TransientProblem:
 
     def solve(self) -> tuple[bool, int, int]:
         """Newton solve from the current iterate, given the Dirichlet values first (see
-        :meth:`_residual`).  Returns (converged, iterations, reason)."""
+        :meth:`_residual`).  Returns (converged, iterations, reason); the look-ahead
+        update of :meth:`_update_convergence_test` counts as an iteration."""
         for f, bcs in zip(self.fields, self._field_bcs, strict=True):
             for bc in bcs:
                 bc.set(f.u.x.array)
+        self._ahead_taken = False
         try:
             self._problem.solve()
         except RuntimeError as e:  # e.g. a factorisation failure inside PETSc
             self.last_error = str(e)
             return False, self.snes.getIterationNumber(), -99
         reason = self.snes.getConvergedReason()
-        its = self.snes.getIterationNumber()
+        its = self.snes.getIterationNumber() + int(self._ahead_taken)
         self.newton_iterations += its
         self.linear_iterations += self.snes.getLinearSolveIterations()
         finite = all(np.all(np.isfinite(f.u.x.array)) for f in self.fields)
