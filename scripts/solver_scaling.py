@@ -5,7 +5,9 @@ process, optionally under mpirun), then prints, measured in this one run:
 
 * per level: heat and transport DOFs, time steps, Newton iterations, and for the
   iterative path the Krylov iterations per Newton iteration (mean) and in one solve
-  (max) of the exposure, heat and anneal-transport problems; wall time of both paths;
+  (max) of the heat and anneal-transport problems (and of the exposure when it runs on
+  the 2-D mesh; on the built-in cross-section it runs directly on the film's 1-D
+  column, docs/transport.md); wall time of both paths;
 * iterative vs direct: the largest relative difference over the run's headline outputs
   (summary.json numbers: interface resistance, inventories, temperatures);
 * the ratio of Krylov iterations per Newton iteration, finest / coarsest level (the
@@ -145,6 +147,10 @@ def main() -> None:
             c = sol.get(name)
             if c is None:
                 continue
+            if "krylov_per_newton" not in c:   # the 2-D exposure's direct 1-D column
+                print(f"  {name:9s}: Newton {c['newton_iterations']:5d}, direct on the 1-D "
+                      f"column ({c.get('column_nodes')} nodes)")
+                continue
             print(f"  {name:9s}: Newton {c['newton_iterations']:5d}, Krylov/Newton "
                   f"{c['krylov_per_newton']:5.1f}, max per solve {c['krylov_max']:4d}")
         print(f"  wall: direct {d['wall_s']:.1f} s, iterative {it['wall_s']:.1f} s; "
@@ -154,7 +160,8 @@ def main() -> None:
     growth = last[1]["transport_dofs"] / first[1]["transport_dofs"]
     ratios = {n: last[2]["solver"][n]["krylov_per_newton"]
               / max(first[2]["solver"][n]["krylov_per_newton"], 1e-300)
-              for n in ("exposure", "heat", "transport") if n in first[2]["solver"]}
+              for n in ("exposure", "heat", "transport")
+              if "krylov_per_newton" in first[2]["solver"].get(n, {})}
     worst = max(r[5] for r in rows)
     print(f"DOFs x{growth:.1f} (transport) from {first[0]} to {last[0]}; Krylov per Newton "
           "iteration, finest/coarsest: "

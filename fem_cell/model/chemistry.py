@@ -21,7 +21,7 @@ from fem_cell._dolfinx import fem
 from fem_cell.config import RunConfig, SolverSettings
 from fem_cell.domain import Domain, SubmeshTransfer
 from fem_cell.forms import constant
-from fem_cell.model.exposure import ExposureResult, ExposureSimulation, set_exposed_state
+from fem_cell.model.exposure import ExposureResult, exposure_simulation, set_exposed_state
 from fem_cell.model.heat import HeatModel, build_heat
 from fem_cell.model.transport import (
     FILM_TRANSPORT_LAYERS,
@@ -172,10 +172,10 @@ def expose_block(config: RunConfig, film: Domain, exposure: Exposure, block: Tra
         name, x, xt, result = hit
         set_exposed_state(block, name, x, xt)
         return result
-    sim = ExposureSimulation(config, film, exposure)
+    sim, index = exposure_simulation(config, film, exposure, block)
     try:
         result = sim.run(**hooks)
-        sim.copy_into(block)
+        sim.copy_into(block, index)
         name = sim.phase.name
     finally:
         sim.destroy()
