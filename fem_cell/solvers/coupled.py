@@ -46,6 +46,8 @@ class SequentialProblem:
         self.fields = [f for p in self.problems for f in p.fields]
         self._counts = [len(p.fields) for p in self.problems]
         self.last_iterations: list[int] = [0] * len(self.problems)
+        #: why the last solve failed (the failing sub-problem's ``last_error``)
+        self.last_error: str | None = None
 
     def destroy(self) -> None:
         """Destroy every sub-problem's PETSc objects, in solve order (collective)."""
@@ -72,7 +74,9 @@ class SequentialProblem:
             self.last_iterations[k] = its
             total += its
             if not ok:
+                self.last_error = f"{p.prefix}: {p.last_error}" if p.last_error else None
                 return False, total, reason
+        self.last_error = None
         return True, total, 1
 
     def get_state(self) -> list[np.ndarray]:

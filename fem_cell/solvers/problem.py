@@ -169,6 +169,8 @@ class TransientProblem:
         #: Newton and Krylov iterations summed over every solve, and the most Krylov
         #: iterations of one linear solve (diagnostics: :meth:`solver_counts`)
         self.newton_iterations = 0
+        #: why the last solve failed, when more is known than the SNES reason
+        self.last_error: str | None = None
         self.linear_iterations = 0
         self.krylov_max = 0
         self.fields = list(fields)
@@ -286,6 +288,12 @@ class TransientProblem:
         #: _update_convergence_test), and whether the last solve ended on it
         self._ahead = None
         self._ahead_taken = False
+        #: look-aheads tried (diagnostics), the last contraction ratio of the Newton
+        #: updates and this solve's last update (both all-reduced; see
+        #: _update_convergence_test)
+        self.look_aheads = 0
+        self._rate = self._first_rate = 1e-3
+        self._last_update: float | None = None
         #: (start, stop, newton_tol) of each tested field's owned DOFs in the update
         offsets = np.cumsum([0] + [f.n_owned for f in self.fields])
         self._tested = [(int(a), int(b), f.newton_tol)
@@ -404,6 +412,10 @@ class TransientProblem:
             local = max(local, m / tol if np.isfinite(m) else np.inf)
         return local
 
+    #: the look-ahead is tried when the update it predicts (this update × the last
+    #: observed contraction) is at most this many times the tolerance
+    LOOK_AHEAD_WITHIN = 100.0
+
     def _update_convergence_test(self, snes, it, norms):
         """Per-field Newton test on the update (see :attr:`Field.newton_tol`), looking
         one update ahead.
@@ -417,37 +429,61 @@ class TransientProblem:
         iteration and then assembled the residual at u_it − δ only to test it, so
         every solve saves one residual evaluation (and, when that iteration was due a
         new Jacobian under ``snes_lag_jacobian``, a Jacobian and its factorisation).
-        The test is unchanged (the size of the update), so the states agree with the
-        test one iteration later to Newton's tolerance; the update taken counts as an
-        iteration.  Measured: 1-D transport step 4.93 → 3.73 ms at the same iteration
-        count (docs/architecture.md).  The iterative path does not look ahead (a
-        Krylov solve is not a back-substitution).
+        The test is unchanged (the size of the update), and the state is the one SNES's
+        next iteration would have reached; the update taken counts as an iteration.
+
+        A look-ahead that fails is a wasted back-substitution (SNES repeats it), so it
+        is tried only when this update times the last observed contraction ratio of
+        Newton's updates is within :attr:`LOOK_AHEAD_WITHIN` of the tolerance; all
+        inputs of that choice are all-reduced, so every rank makes it alike, and it
+        changes the cost, never the state.  The iterative path does not look ahead (a
+        Krylov solve is not a back-substitution).  Measured: docs/architecture.md.
         """
         reasons = PETSc.SNES.ConvergedReason
         if not np.isfinite(norms[2]):
             return reasons.DIVERGED_FNORM_NAN
         if it == 0:
+            self._last_update = None
             return reasons.ITERATING
-        worst = np.array([self._worst_update(snes.getSolutionUpdate().getArray(readonly=True)),
-                          np.inf])
-        ahead = self._ahead
-        if ahead is not None:
-            snes.getKSP().solve(snes.getFunction()[0], ahead)
-            worst[1] = self._worst_update(ahead.getArray(readonly=True))
-        self.comm.Allreduce(MPI.IN_PLACE, worst, op=MPI.MAX)   # one reduction for both
-        worst, worst_ahead = float(worst[0]), float(worst[1])
-        if worst_ahead <= 1.0:
-            x = snes.getSolution()
-            x.axpy(-1.0, ahead)
-            self._ahead_taken = True
-            return reasons.CONVERGED_SNORM_RELATIVE
+        worst = self.comm.allreduce(
+            self._worst_update(snes.getSolutionUpdate().getArray(readonly=True)), op=MPI.MAX)
         if not np.isfinite(worst):
             return reasons.DIVERGED_FNORM_NAN
+        if self._last_update is not None and self._last_update > 0:
+            self._note_rate(it - 1, worst / self._last_update)
+        self._last_update = worst
         if worst <= 1.0:
             return reasons.CONVERGED_SNORM_RELATIVE
+        ahead = self._ahead
+        # the contraction to expect: this solve's last one, or at its first iteration
+        # the first one of the previous solve
+        rate = self._rate if it > 1 else self._first_rate
+        if ahead is not None and worst * rate <= self.LOOK_AHEAD_WITHIN:
+            ksp = snes.getKSP()
+            ksp.solve(snes.getFunction()[0], ahead)
+            self.look_aheads += 1
+            # a failed solve (e.g. a factorisation PETSc could not complete) leaves no
+            # update to take: SNES's own next solve reports the failure
+            solved = ksp.getConvergedReason() > 0
+            next_worst = self.comm.allreduce(
+                self._worst_update(ahead.getArray(readonly=True)) if solved else np.inf,
+                op=MPI.MAX)
+            if np.isfinite(next_worst) and worst > 0:
+                self._note_rate(it, next_worst / worst)
+            if next_worst <= 1.0:
+                snes.getSolution().axpy(-1.0, ahead)
+                self._ahead_taken = True
+                return reasons.CONVERGED_SNORM_RELATIVE
         if it >= self._max_it:
             return reasons.DIVERGED_MAX_IT
         return reasons.ITERATING
+
+    def _note_rate(self, it: int, ratio: float) -> None:
+        """Record the contraction |δ_(it+1)| / |δ_it| of Newton's updates."""
+        ratio = min(max(ratio, 1e-12), 1.0)
+        self._rate = ratio
+        if it == 1:
+            self._first_rate = ratio
 
     def solver_counts(self) -> dict:
         """Linear solver, Newton iterations, and (iterative) Krylov iterations in total,
@@ -511,18 +547,34 @@ class TransientProblem:
             for bc in bcs:
                 bc.set(f.u.x.array)
         self._ahead_taken = False
+        self.last_error = None
         try:
             self._problem.solve()
         except RuntimeError as e:  # e.g. a factorisation failure inside PETSc
             self.last_error = str(e)
             return False, self.snes.getIterationNumber(), -99
         reason = self.snes.getConvergedReason()
+        if reason == PETSc.SNES.ConvergedReason.DIVERGED_LINEAR_SOLVE:
+            self.last_error = self._linear_failure()
         its = self.snes.getIterationNumber() + int(self._ahead_taken)
         self.newton_iterations += its
         self.linear_iterations += self.snes.getLinearSolveIterations()
         finite = all(np.all(np.isfinite(f.u.x.array)) for f in self.fields)
         ok = self.comm.allreduce(bool(reason > 0 and finite), op=MPI.LAND)
         return ok, its, reason
+
+    def _linear_failure(self) -> str:
+        """Why the last linear solve failed: the KSP reason and, for MUMPS, its error
+        code INFOG(1) and INFO(2) (e.g. −9: workspace too small after pivoting)."""
+        ksp = self.snes.getKSP()
+        text = f"linear solve failed (KSP reason {ksp.getConvergedReason()})"
+        try:
+            F = ksp.getPC().getFactorMatrix()
+            if F.getType() == "mumps":
+                text += f", MUMPS INFOG(1) = {F.getMumpsInfog(1)}, INFO(2) = {F.getMumpsInfo(2)}"
+        except Exception:  # noqa: BLE001 - no factor (iterative path): the KSP reason says it
+            pass
+        return text
 
     def solve_or_raise(self) -> int:
         ok, its, reason = self.solve()

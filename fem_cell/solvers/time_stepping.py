@@ -279,9 +279,10 @@ class TimeStepper:
         self.stats.rejected_newton += 1
         p.set_state(u_n)
         dt = dt_try / 4.0
+        detail = f"; {p.last_error}" if p.last_error else ""
         self._reject(on_reject, Rejection(t, dt_try, "newton",
                                           f"Newton failed (SNES reason {reason}, "
-                                          f"{its} iterations)", dt))
+                                          f"{its} iterations{detail})", dt))
         if dt < self.dt_min:
             raise ConvergenceError(
                 f"{p.prefix}: Newton failed at t = {t + dt_try:.6g} s even with "

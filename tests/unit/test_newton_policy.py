@@ -59,8 +59,9 @@ def count_residuals(prob):
     return calls
 
 
-def march(prob, dts, look_ahead=True):
-    """Backward-Euler steps of ``dts``; returns the states and Newton iterations."""
+def march(prob, dts, look_ahead=True, taken=None):
+    """Backward-Euler steps of ``dts``; returns the states and Newton iterations (and
+    appends to ``taken`` whether each solve ended on the look-ahead update)."""
     if not look_ahead:
         prob._ahead = None
     states, its = [], []
@@ -73,6 +74,8 @@ def march(prob, dts, look_ahead=True):
         assert ok
         states.append(prob.get_state()[0].copy())
         its.append(n)
+        if taken is not None:
+            taken.append(prob._ahead_taken)
     return states, its
 
 
@@ -83,13 +86,17 @@ def test_look_ahead_saves_one_residual_per_solve_and_changes_nothing_else():
     a, _ = make()
     b, _ = make()
     ra, rb = count_residuals(a), count_residuals(b)
-    sa, ia = march(a, DTS)
+    taken = []
+    sa, ia = march(a, DTS, taken=taken)
     sb, ib = march(b, DTS, look_ahead=False)
     assert ia == ib                      # the look-ahead update counts as the iteration it is
     assert min(ia) >= 2
-    assert rb[0] - ra[0] == len(DTS)     # one residual evaluation saved per solve
-    for x, y in zip(sa, sb, strict=True):
-        assert np.abs(x - y).max() < 10 * TOL
+    assert sum(taken) >= len(DTS) // 2   # most solves end on it here
+    assert rb[0] - ra[0] == sum(taken)   # and each of those saves a residual evaluation
+    for x, y in zip(sa, sb, strict=True):   # the state SNES's next iteration reaches
+        assert np.abs(x - y).max() < 1e-14
+    # tried only when the last contraction predicts a pass: few wasted back-substitutions
+    assert a.look_aheads <= sum(taken) + len(DTS) // 2
 
 
 def count_jacobians(prob):
@@ -108,14 +115,16 @@ def count_jacobians(prob):
 
 @pytest.mark.parametrize("lag", [1, 2, 3])
 def test_the_look_ahead_never_assembles_a_jacobian(lag):
-    """With ``snes_lag_jacobian`` = lag, iteration k (0-based) of a solve assembles a
-    Jacobian when k is a multiple of lag; the last counted iteration, the look-ahead
-    update, assembles none (SNES's next iteration would have, when due)."""
+    """With ``snes_lag_jacobian`` = lag, SNES iteration k (0-based) of a solve assembles
+    a Jacobian when k is a multiple of lag; a look-ahead update taken (counted as an
+    iteration) assembles none (SNES's next iteration would have, when due)."""
     p, _ = make(petsc_options={"snes_lag_jacobian": lag} if lag > 1 else None)
     jac = count_jacobians(p)
-    _, its = march(p, DTS)
-    assert jac[0] == sum(-(-(n - 1) // lag) for n in its)
-    assert p._ahead_taken
+    taken = []
+    _, its = march(p, DTS, taken=taken)
+    snes_its = [n - int(t) for n, t in zip(its, taken, strict=True)]
+    assert jac[0] == sum(-(-k // lag) for k in snes_its)
+    assert any(taken)
 
 
 def test_no_look_ahead_on_the_iterative_path():

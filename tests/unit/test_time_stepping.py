@@ -124,6 +124,7 @@ class _FlakyDecay:
     """du/dt = -u solved exactly per BE step; Newton 'fails' on the steps listed."""
 
     prefix = "flaky"
+    last_error = None
 
     def __init__(self, fail_at_calls):
         self.u = np.array([1.0])
@@ -174,3 +175,35 @@ def test_newton_failure_below_dt_min_raises():
     with pytest.raises(ConvergenceError, match="Newton failed"):
         TimeStepper(p, t_end=1.0, scheme="backward_euler", dt_initial=0.1, dt_max=0.1,
                     dt_min=1e-2, adaptive=False).run()
+
+
+def test_newton_failure_reason_includes_the_linear_solvers_word():
+    p = _FlakyDecay(fail_at_calls={2})
+    p.last_error = ("fem_cell_transport_0_: linear solve failed (KSP reason -11), "
+                    "MUMPS INFOG(1) = -9")
+    st = TimeStepper(p, t_end=0.3, scheme="backward_euler", dt_initial=0.1, dt_max=0.1,
+                     adaptive=False).run()
+    assert "MUMPS INFOG(1) = -9" in st.rejections[0].reason
+
+
+def test_a_failed_linear_solve_is_explained():
+    """A transport-like problem whose Jacobian is singular: Newton fails with SNES reason
+    DIVERGED_LINEAR_SOLVE and ``last_error`` names the KSP reason (and MUMPS's code)."""
+
+    class Singular:
+        def mass(self, u, udot, v):
+            return None
+
+        def residual(self, u, v):
+            return (u["u"] ** 2 + 1.0) * v["u"] * ufl.dx    # Jacobian 2u = 0 at u = 0
+
+    msh = dolfinx.mesh.create_unit_interval(MPI.COMM_SELF, 4)
+    V = fem.functionspace(msh, ("Lagrange", 1))
+    u = fem.Function(V)
+    prob = TransientProblem([Field("u", u, newton_tol=1e-10)], [Singular()],
+                            time=fem.Constant(msh, 0.0), prefix="test_singular_")
+    prob.set_time_level(1.0, 1.0, 1, None)
+    ok, _, reason = prob.solve()
+    prob.destroy()
+    assert not ok
+    assert reason == -3 and "linear solve failed (KSP reason" in prob.last_error
