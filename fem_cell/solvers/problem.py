@@ -430,7 +430,9 @@ class TransientProblem:
         every solve saves one residual evaluation (and, when that iteration was due a
         new Jacobian under ``snes_lag_jacobian``, a Jacobian and its factorisation).
         The test is unchanged (the size of the update), and the state is the one SNES's
-        next iteration would have reached; the update taken counts as an iteration.
+        next iteration would have reached (on the Jacobian at hand, where SNES would
+        have used a new one if it was due: the two differ by less than the tolerance);
+        the update taken counts as an iteration.
 
         A look-ahead that fails is a wasted back-substitution (SNES repeats it), so it
         is tried only when this update times the last observed contraction ratio of
