@@ -16,15 +16,12 @@ import numpy as np
 
 from fem_cell._dolfinx import MPI, dolfinx
 from fem_cell.domain import Domain
+from fem_cell.meshing.io_check import _extents
 from fem_cell.meshing.line import mesh_from_root, tag_line_vertices
 
 #: heights (and lateral positions) closer than this fraction of the film's thickness are
 #: the same
 _SAME = 1e-9
-
-
-def _gather(comm: MPI.Comm, a: np.ndarray) -> np.ndarray:
-    return np.concatenate(comm.allgather(np.ascontiguousarray(a)))
 
 
 def film_column(film: Domain) -> Domain | None:
@@ -40,10 +37,8 @@ def film_column(film: Domain) -> Domain | None:
     if film.dim != 2 or msh.topology.cell_type != dolfinx.mesh.CellType.quadrilateral:
         return None
     comm = film.comm
-    tdim = film.dim
-    msh.topology.create_connectivity(tdim, 0)
     n_owned = msh.geometry.index_map().size_local
-    xyz = _gather(comm, msh.geometry.x[:n_owned, :2])
+    xyz = np.concatenate(comm.allgather(np.ascontiguousarray(msh.geometry.x[:n_owned, :2])))
     span = float(np.ptp(xyz[:, 1])) or 1.0
     tol = _SAME * span
     heights = _distinct(xyz[:, 1], tol)
@@ -52,17 +47,12 @@ def film_column(film: Domain) -> Domain | None:
         return None
     # every layer: one band of heights over the whole width
     bands = {}
-    n_cells_owned = msh.topology.index_map(tdim).size_local
-    geom = dolfinx.mesh.entities_to_geometry(msh, tdim, np.arange(n_cells_owned, dtype=np.int32))
-    cell_h = msh.geometry.x[geom, 1]                       # (cells, 4) vertex heights
+    n_cells_owned = msh.topology.index_map(film.dim).size_local
     for name in film.cell_names:
-        cells = film.cells(name)
-        cells = cells[cells < n_cells_owned]
-        lo = comm.allreduce(float(cell_h[cells].min()) if len(cells) else np.inf, op=MPI.MIN)
-        hi = comm.allreduce(float(cell_h[cells].max()) if len(cells) else -np.inf, op=MPI.MAX)
-        count = comm.allreduce(len(cells), op=MPI.SUM)
+        count = comm.allreduce(int(np.sum(film.cells(name) < n_cells_owned)), op=MPI.SUM)
         if count == 0:
             continue
+        lo, hi = (float(v) for v in _extents(film, name)[1])   # heights of its cells
         inside = int(np.sum((heights > lo + tol) & (heights < hi - tol))) + 1
         if count != inside * (len(laterals) - 1):
             return None
