@@ -54,11 +54,15 @@ SKIP = {"wall_time_s", "criterion", "meets_paper", "role", "note"}
 #: absolute tolerance, since their relative digits are noise
 ROUND_OFF = {"mass_balance_rel": 1e-10}
 #: post-processing outputs that amplify round-off, with the relative tolerance they get:
-#: the Lin-KK residual of a spectrum near its floor (~1e-4) moves by 40 % when Z is
-#: perturbed by 1e-12 relative (measured on the annealed state's spectrum: M jumps
-#: between 47 and 48 RC elements), and the fit's standard errors by ~1e-6.  Both stay
-#: far inside what they are used for (KK: consistent below 1e-3).
-AMPLIFIED = {"kk_residual_max": 1.0, "R_interface_fit_stderr_ohm_cm2": 1e-5}
+#: the fit's standard errors move by ~1e-6 when Z is perturbed by 1e-12 relative
+AMPLIFIED = {"R_interface_fit_stderr_ohm_cm2": 1e-5}
+#: outputs whose digits are round-off noise, compared by what they are used for (both the
+#: reference and the new value at most this): the Lin-KK residual of a spectrum near its
+#: floor.  Measured on the 15-min-annealed case's spectrum: perturbing Z by 1e-14, 1e-13
+#: and 3 x 1e-12 relative gave 6.4e-5, 2.7e-4, 1.4e-4, 2.1e-4 and 9.5e-5 (unperturbed
+#: 2.0e-4; M jumps between 47 and 48 RC elements); KK-consistent means below 1e-3
+#: (fem_cell.analysis.eis.kramers_kronig_checked).
+BELOW = {"kk_residual_max": 1e-3}
 
 
 def run(name: str, work: Path) -> list[dict]:
@@ -102,6 +106,13 @@ def compare(name: str, rows: list[dict], rtol: float = 1e-8) -> list[str]:
         b = new[k]
         if a.shape != b.shape:
             bad.append(f"{name}: {k} has {b.size} rows, reference {a.size}")
+            continue
+        if k in BELOW:
+            over = ~(np.isnan(a) & np.isnan(b)) & ~((a <= BELOW[k]) & (b <= BELOW[k]))
+            if over.any():
+                i = int(np.flatnonzero(over)[0])
+                bad.append(f"{name}: {k} above {BELOW[k]:g} (row {i}: {b[i]!r}, reference "
+                           f"{a[i]!r})")
             continue
         scale = np.maximum(np.abs(a), 1e-300)
         d = np.where(np.isnan(a) & np.isnan(b), 0.0, np.abs(a - b) / scale)

@@ -16,7 +16,10 @@ and potential) and a field may live on a sub-mesh (pass ``entity_maps``).
 
 which covers backward Euler and variable-step BDF2 without recompiling, and hands it
 to a PETSc SNES Newton solver (MUMPS LU by default, or Krylov + AMG:
-:mod:`fem_cell.solvers.linear`; one blocked matrix for several fields).  The same
+:mod:`fem_cell.solvers.linear`).  Several fields on one mesh are assembled as one form on
+their mixed space: Newton runs on it in 1-D (direct solver); elsewhere Newton and its
+matrix are blocked (one monolithic matrix holding only the coupled blocks) and only the
+residual is mixed (:mod:`fem_cell.solvers.mixed` has the measurements).  The same
 blocks give the small-signal operators ``∂G/∂u|u0`` and ``M(u0)`` through
 :meth:`TransientProblem.linearised_forms`.
 """
@@ -40,6 +43,7 @@ from fem_cell.solvers.linear import (
     direct_solver_options,
     iterative_options,
 )
+from fem_cell.solvers.mixed import MixedResidual, MixedSpace
 
 
 class PhysicsBlock(Protocol):
@@ -180,7 +184,6 @@ class TransientProblem:
         msh = self.fields[0].space.mesh
         self.coefficients = [constant(msh, 0.0) for _ in range(3)]
         self.comm: MPI.Comm = msh.comm
-        c0, c1, c2 = self.coefficients
 
         spaces = [f.space for f in self.fields]
         if len(spaces) == 1:
@@ -189,17 +192,9 @@ class TransientProblem:
             tests = list(ufl.TestFunctions(ufl.MixedFunctionSpace(*spaces)))
         self._u = {f.name: f.u for f in self.fields}
         self._v = {f.name: w for f, w in zip(self.fields, tests, strict=False)}
-        udot = {f.name: c0 * f.u + c1 * f.u_n + c2 * f.u_nm1 for f in self.fields}
-
-        F = None
-        for b in self.blocks:
-            for term in (b.mass(self._u, udot, self._v), b.residual(self._u, self._v)):
-                if term is not None:
-                    F = term if F is None else F + term
-        if F is None:
-            raise ValueError("the physics blocks produced no forms")
+        udot = self._udot(self._u)
         # parameter values as constants: one compiled kernel per structure (fem_cell.forms)
-        F = lift_constants(F)
+        F = lift_constants(self._weak_form(self._u, self._v))
         self.bcs = []
         space_map = {f.name: f.space for f in self.fields}
         for b in self.blocks:
@@ -244,11 +239,25 @@ class TransientProblem:
         # the cell integrals (an M-matrix for the thin films' stretched cells, on which
         # AMG works; fem_cell.forms.vertex_quadrature)
         iterative = linear_solver == "iterative"
+        #: the fields' mixed space (None: one field, or fields that cannot share one),
+        #: and whether Newton runs on it (1-D, direct solver; fem_cell.solvers.mixed)
+        self._space = MixedSpace.build(self.fields, self.comm, entity_maps)
+        self._one_space = (self._space is not None and not iterative
+                           and msh.topology.dim == 1)
+        #: the conditions the residual applies: the fields' (one or blocked fields), or
+        #: restated on the mixed space
+        self._newton_bcs = self.bcs
         if len(self.fields) == 1:
             P = derivative_block(vertex_quadrature(F), self.fields[0].u) if iterative else None
             self._problem = NonlinearProblem(F, self.fields[0].u, bcs=self.bcs, P=P,
                                              petsc_options_prefix=prefix, petsc_options=opts,
                                              entity_maps=entity_maps)
+        elif self._one_space:
+            u, v = self._space.components()
+            self._newton_bcs = self._space.conditions(self.bcs)
+            self._problem = NonlinearProblem(lift_constants(self._weak_form(u, v)),
+                                             self._space.w, bcs=self._newton_bcs,
+                                             petsc_options_prefix=prefix, petsc_options=opts)
         else:
             Fs = ufl.extract_blocks(F)
             P = (derivative_block(ufl.extract_blocks(vertex_quadrature(F)),
@@ -276,6 +285,10 @@ class TransientProblem:
                 self._setup_schur(schur, udot, list(use_splits.values())[1], pc)
         self.form = F
         self.entity_maps = entity_maps
+        #: a blocked problem's residual as one form on the fields' mixed space (None:
+        #: one field, Newton on the mixed space, or fields that cannot share one)
+        self._mixed = (MixedResidual(self._space, self._weak_form)
+                       if self._space is not None and not self._one_space else None)
         self._max_it = newton_max_it
         # the conditions of each field (a Newton iterate is given their values before the
         # solve, so the lifting of the residual is zero and is not assembled: see
@@ -283,6 +296,8 @@ class TransientProblem:
         self._field_bcs = [[bc for bc in self.bcs
                             if f.space._cpp_object.contains(bc.function_space)]
                            for f in self.fields]
+        if len(self.fields) > 1 and not self._one_space:
+            self._newton_bcs = self._field_bcs
         self.snes.setFunction(_weak_callback(self, "_residual", None), self._problem.b)
         #: the look-ahead update of the Newton test (direct solver only; see
         #: _update_convergence_test), and whether the last solve ended on it
@@ -294,11 +309,13 @@ class TransientProblem:
         self.look_aheads = 0
         self._rate = self._first_rate = 1e-3
         self._last_update: float | None = None
-        #: (start, stop, newton_tol) of each tested field's owned DOFs in the update
+        #: (owned DOFs in the update vector, newton_tol) of each tested field: a slice
+        #: of the blocked layout, or its DOFs in the mixed space
         offsets = np.cumsum([0] + [f.n_owned for f in self.fields])
-        self._tested = [(int(a), int(b), f.newton_tol)
-                        for f, a, b in zip(self.fields, offsets[:-1], offsets[1:], strict=True)
-                        if f.newton_tol is not None and b > a]
+        where = (self._space.owned if self._one_space else
+                 [slice(int(a), int(b)) for a, b in zip(offsets[:-1], offsets[1:], strict=True)])
+        self._tested = [(i, f.newton_tol) for f, i in zip(self.fields, where, strict=True)
+                        if f.newton_tol is not None and f.n_owned > 0]
         if any(f.newton_tol is not None for f in self.fields):
             if linear_solver == "direct":
                 self._ahead = self._problem.x.duplicate()
@@ -309,6 +326,23 @@ class TransientProblem:
                 self, "_update_convergence_test",
                 PETSc.SNES.ConvergedReason.DIVERGED_FUNCTION_DOMAIN))
 
+    def _udot(self, u: Mapping) -> dict:
+        """u̇_h = c0 u + c1 uⁿ + c2 uⁿ⁻¹ of each field (``u``: its UFL unknown)."""
+        c0, c1, c2 = self.coefficients
+        return {f.name: c0 * u[f.name] + c1 * f.u_n + c2 * f.u_nm1 for f in self.fields}
+
+    def _weak_form(self, u: Mapping, v: Mapping) -> ufl.Form:
+        """Σ_blocks mass(u, u̇_h, v) + residual(u, v)."""
+        udot = self._udot(u)
+        F = None
+        for b in self.blocks:
+            for term in (b.mass(u, udot, v), b.residual(u, v)):
+                if term is not None:
+                    F = term if F is None else F + term
+        if F is None:
+            raise ValueError("the physics blocks produced no forms")
+        return F
+
     def _residual(self, snes, x, b) -> None:
         """The residual at ``x`` into ``b`` (the SNES function).
 
@@ -318,24 +352,30 @@ class TransientProblem:
         holds them and the lifting is exactly zero — yet assembling it packed every
         Jacobian block's coefficients and cost half of each residual evaluation (1-D
         anneal profile: 0.78 s of 1.51 s).  The residual rows of the constrained DOFs
-        are still set to x − g, as dolfinx does.
+        are still set to x − g, as dolfinx does.  Several fields on one mesh: the
+        residual is one form on their mixed space (:mod:`fem_cell.solvers.mixed`).
         """
         from dolfinx.fem.petsc import assemble_vector, assign, set_bc
         from dolfinx.la.petsc import _ghost_update, _zero_vector
 
         _ghost_update(x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
         p = self._problem
-        assign(x, p.u)
         F = p.F
         blocked = isinstance(F, Sequence)
         if blocked:
             blocks = p.b.getAttr("_blocks")
             b.setAttr("_blocks", blocks)
             x.setAttr("_blocks", blocks)
-        _zero_vector(b)
-        assemble_vector(b, F)
-        _ghost_update(b, PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
-        set_bc(b, self._field_bcs if blocked else self.bcs, x0=x, alpha=-1.0)
+        if self._mixed is not None:
+            # the fields' functions are not used by the mixed form: dolfinx's Jacobian
+            # callback and the end of the solve give them the iterate
+            self._mixed.assemble(x, b)
+        else:
+            assign(x, p.u)
+            _zero_vector(b)
+            assemble_vector(b, F)
+            _ghost_update(b, PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+        set_bc(b, self._newton_bcs, x0=x, alpha=-1.0)
         _ghost_update(b, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
 
     def _setup_schur(self, schur, udot, kept: Sequence[str], pc) -> None:
@@ -407,8 +447,8 @@ class TransientProblem:
         """Largest ``max |δu| / newton_tol`` over the fields with a Newton tolerance, on
         this rank (``dx``: owned DOFs of every field in order; inf if not finite)."""
         local = 0.0
-        for start, stop, tol in self._tested:
-            m = float(np.max(np.abs(dx[start:stop])))
+        for index, tol in self._tested:
+            m = float(np.max(np.abs(dx[index])))
             local = max(local, m / tol if np.isfinite(m) else np.inf)
         return local
 
@@ -515,6 +555,8 @@ class TransientProblem:
         for obj in (p.solver, p.A, p.P_mat, p.b, p.x, self._schur_matrix, self._ahead):
             if obj is not None:
                 obj.destroy()
+        if self._mixed is not None:
+            self._mixed.destroy()
         # the options this problem set (dolfinx 0.11 leaves the ones it was given in the
         # database, and a later problem with the same prefix, e.g. with the other linear
         # solver, would inherit them); a user's own (PETSC_OPTIONS) stay
@@ -545,9 +587,14 @@ class TransientProblem:
         """Newton solve from the current iterate, given the Dirichlet values first (see
         :meth:`_residual`).  Returns (converged, iterations, reason); the look-ahead
         update of :meth:`_update_convergence_test` counts as an iteration."""
-        for f, bcs in zip(self.fields, self._field_bcs, strict=True):
-            for bc in bcs:
-                bc.set(f.u.x.array)
+        if self._one_space:
+            self._space.gather()
+            for bc in self._newton_bcs:
+                bc.set(self._space.w.x.array)
+        else:
+            for f, bcs in zip(self.fields, self._field_bcs, strict=True):
+                for bc in bcs:
+                    bc.set(f.u.x.array)
         self._ahead_taken = False
         self.last_error = None
         try:
@@ -555,6 +602,9 @@ class TransientProblem:
         except RuntimeError as e:  # e.g. a factorisation failure inside PETSc
             self.last_error = str(e)
             return False, self.snes.getIterationNumber(), -99
+        finally:
+            if self._one_space:
+                self._space.scatter()
         reason = self.snes.getConvergedReason()
         if reason == PETSc.SNES.ConvergedReason.DIVERGED_LINEAR_SOLVE:
             self.last_error = self._linear_failure()
