@@ -39,6 +39,7 @@ interfaces 10 + i in stack order.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,7 @@ from fem_cell.domain import Domain
 from fem_cell.errors import MeshError
 from fem_cell.geometry import StackGeometry, interface_name
 from fem_cell.meshing.line import _bisect_log, layer_node_coordinates
+from fem_cell.meshing.partition import strip_partitioner
 from fem_cell.meshing.settings import MeshSettings
 
 #: Fixed facet-tag values of the outer boundaries of a cross-section.
@@ -432,12 +434,26 @@ def _snap(values: np.ndarray, native: np.ndarray, exact: np.ndarray) -> np.ndarr
     return exact[idx]
 
 
+def _band(geometry: StackGeometry, settings: MeshSettings,
+          layers: Sequence[str]) -> tuple[float, float] | None:
+    """(bottom, top) height in mesh units of the named layers (None: none present)."""
+    names = [lay.name for lay in geometry.layers]
+    rows = [b for b in _vertical_blocks(geometry, settings) if names[b.owner] in layers]
+    if not rows:
+        return None
+    ell = settings.length_scale
+    return min(b.lo for b in rows) / ell, max(b.hi for b in rows) / ell
+
+
 def build_cross_section_mesh(geometry: StackGeometry, settings: MeshSettings,
-                             comm: MPI.Comm) -> Domain:
+                             comm: MPI.Comm, balance: Sequence[str] = ()) -> Domain:
     """Build the tagged 2-D cross-section mesh (structured quadrilaterals).
 
     gmsh runs on rank 0 only; dolfinx distributes the mesh with ghosted shared
-    facets (needed for interface integrals ``dS`` in parallel).  Nodes are then
+    facets (needed for interface integrals ``dS`` in parallel), with ``balance``: in
+    vertical strips holding equal shares of those layers' cells
+    (:func:`fem_cell.meshing.partition.strip_partitioner`; e.g. the films a solve runs
+    on), else with dolfinx's default partitioner.  Nodes are then
     placed exactly on :func:`~fem_cell.meshing.line.layer_node_coordinates`
     (vertically) and :func:`lateral_node_coordinates` (laterally).
 
@@ -445,6 +461,7 @@ def build_cross_section_mesh(geometry: StackGeometry, settings: MeshSettings,
         geometry: the layer stack (thicknesses and widths in m).
         settings: resolution and ``length_scale`` (m per mesh-coordinate unit).
         comm: communicator to distribute the mesh over.
+        balance: names of layers whose cells every rank gets an equal share of.
 
     Returns:
         A :class:`~fem_cell.domain.Domain` with cell tags per layer (1…n), facet tags
@@ -475,7 +492,13 @@ def build_cross_section_mesh(geometry: StackGeometry, settings: MeshSettings,
     try:
         if error is not None:
             raise MeshError(error)
-        partitioner = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
+        band = _band(geometry, settings, balance)
+        if band is None or comm.size == 1:
+            partitioner = dolfinx.mesh.create_cell_partitioner(
+                dolfinx.mesh.GhostMode.shared_facet, 2)
+        else:
+            x = dolfinx.io.gmsh.extract_geometry(gmsh.model) if comm.rank == 0 else None
+            partitioner = strip_partitioner(x, band)
         data = dolfinx.io.gmsh.model_to_mesh(gmsh.model, comm, rank=0, gdim=2,
                                              partitioner=partitioner)
     finally:

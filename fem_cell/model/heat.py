@@ -20,6 +20,7 @@ from fem_cell.forms import compile_form, constant
 from fem_cell.meshing.cross_section import build_cross_section_mesh
 from fem_cell.meshing.io import check_domain_against_geometry, read_mesh
 from fem_cell.meshing.line import build_line_mesh
+from fem_cell.model.transport import FILM_TRANSPORT_LAYERS
 from fem_cell.physics.heat import ContactBC, HeatPhysics, SurfaceLossBC, TemperatureBC
 from fem_cell.solvers.problem import Field, TransientProblem
 
@@ -48,7 +49,8 @@ def build_domain(config: RunConfig, comm: MPI.Comm) -> Domain:
         return domain
     if m.dim == 1:
         return build_line_mesh(config.geometry, m, comm)
-    return build_cross_section_mesh(config.geometry, m, comm)
+    # the transport runs on the films: every rank gets an equal share of them
+    return build_cross_section_mesh(config.geometry, m, comm, balance=FILM_TRANSPORT_LAYERS)
 
 
 def top_boundaries(domain: Domain) -> tuple[str, ...]:

@@ -283,6 +283,8 @@ class TransientProblem:
                 iset.destroy()
             if schur is not None:
                 self._setup_schur(schur, udot, list(use_splits.values())[1], pc)
+        #: the residual form of the fields (blocked by field; Newton may assemble the
+        #: same equations on their mixed space)
         self.form = F
         self.entity_maps = entity_maps
         #: a blocked problem's residual as one form on the fields' mixed space (None:

@@ -43,9 +43,15 @@ FILMS = sum(t for n, t in THICK.items() if n != "substrate")  # film stack above
 NO_EDGE = {"lateral_edge_size": W}
 
 
-@pytest.fixture(scope="module")
-def domain():
-    return build_cross_section_mesh(stack(), SETTINGS, MPI.COMM_WORLD)
+#: the films balanced over the ranks in lateral strips (fem_cell.meshing.partition), or
+#: dolfinx's default partitioner: every test holds for both distributions
+BALANCE = {"default": (), "strips": ("LiCoO2", "degraded", "Li3PO4")}
+
+
+@pytest.fixture(scope="module", params=list(BALANCE))
+def domain(request):
+    return build_cross_section_mesh(stack(), SETTINGS, MPI.COMM_WORLD,
+                                    balance=BALANCE[request.param])
 
 
 def facet_measure(d, name: str) -> float:
