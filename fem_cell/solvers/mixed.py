@@ -21,7 +21,8 @@ the equations couple.  Hence two uses (chosen by
 * **one space** (1-D, direct solver): Newton runs on the mixed space; the fields'
   functions are copied in before and out after each solve (:meth:`MixedSpace.gather`,
   :meth:`MixedSpace.scatter`) and their conditions are restated on the mixed space's
-  sub-spaces (:meth:`MixedSpace.conditions`);
+  sub-spaces (:meth:`MixedSpace.conditions`; conditions with a function value keep
+  the blocked Newton);
 * **mixed residual** (otherwise): Newton, its matrix and every caller keep dolfinx's
   blocked layout (the owned DOFs of every field in order); only the residual is
   assembled on the mixed space (:class:`MixedResidual`).
@@ -33,8 +34,12 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from fem_cell._dolfinx import MPI, PETSc, fem, ufl
+from fem_cell._dolfinx import MPI, PETSc, dolfinx, fem, ufl
 from fem_cell.forms import compile_form
+
+#: the value types of a constant Dirichlet condition (``DirichletBC.g`` is the C++ object)
+_CONSTANTS = tuple(getattr(dolfinx.cpp.fem, n) for n in dir(dolfinx.cpp.fem)
+                   if n.startswith("Constant_"))
 
 
 def _field_to_mixed(V: fem.FunctionSpace, W_sub: fem.FunctionSpace) -> np.ndarray:
@@ -109,19 +114,16 @@ class MixedSpace:
         for f, m in zip(self.fields, self.maps, strict=True):
             f.u.x.array[:] = a[m]
 
-    def conditions(self, bcs: Sequence) -> list:
+    def conditions(self, bcs: Sequence) -> list | None:
         """The Dirichlet conditions ``bcs`` of the fields, restated on W's sub-spaces (the
-        same DOFs, the same value object; each must be a ``fem.Constant`` or a number:
-        a condition with a function value, or on no field's space, raises)."""
+        same DOFs, the same value object), or None if one cannot be: a value that is not
+        a ``fem.Constant`` (e.g. a function), or a condition on no field's space."""
         out = []
         for bc in bcs:
             i = next((i for i, f in enumerate(self.fields)
                       if f.space._cpp_object.contains(bc.function_space)), None)
-            if i is None:
-                raise ValueError("a Dirichlet condition on no field of the mixed space")
-            if isinstance(bc.g, fem.Function):
-                raise ValueError("mixed space: a Dirichlet condition with a function value "
-                                 "is not supported (give a constant)")
+            if i is None or not isinstance(bc.g, _CONSTANTS):
+                return None
             dofs, _ = bc.dof_indices()
             out.append(fem.dirichletbc(bc.g, self.maps[i][dofs].astype(np.int32),
                                        self.space.sub(i)))

@@ -242,11 +242,13 @@ class TransientProblem:
         #: the fields' mixed space (None: one field, or fields that cannot share one),
         #: and whether Newton runs on it (1-D, direct solver; fem_cell.solvers.mixed)
         self._space = MixedSpace.build(self.fields, self.comm, entity_maps)
-        self._one_space = (self._space is not None and not iterative
-                           and msh.topology.dim == 1)
+        mixed_bcs = (self._space.conditions(self.bcs)
+                     if self._space is not None and not iterative and msh.topology.dim == 1
+                     else None)
+        self._one_space = mixed_bcs is not None
         #: the conditions the residual applies: the fields' (one or blocked fields), or
         #: restated on the mixed space
-        self._newton_bcs = self.bcs
+        self._newton_bcs = self.bcs if mixed_bcs is None else mixed_bcs
         if len(self.fields) == 1:
             P = derivative_block(vertex_quadrature(F), self.fields[0].u) if iterative else None
             self._problem = NonlinearProblem(F, self.fields[0].u, bcs=self.bcs, P=P,
@@ -254,7 +256,6 @@ class TransientProblem:
                                              entity_maps=entity_maps)
         elif self._one_space:
             u, v = self._space.components()
-            self._newton_bcs = self._space.conditions(self.bcs)
             self._problem = NonlinearProblem(lift_constants(self._weak_form(u, v)),
                                              self._space.w, bcs=self._newton_bcs,
                                              petsc_options_prefix=prefix, petsc_options=opts)
@@ -447,7 +448,8 @@ class TransientProblem:
 
     def _worst_update(self, dx: np.ndarray) -> float:
         """Largest ``max |δu| / newton_tol`` over the fields with a Newton tolerance, on
-        this rank (``dx``: owned DOFs of every field in order; inf if not finite)."""
+        this rank (``dx``: the owned entries of an update, in the blocked layout or on
+        the mixed space; inf if not finite)."""
         local = 0.0
         for index, tol in self._tested:
             m = float(np.max(np.abs(dx[index])))

@@ -166,6 +166,17 @@ class _Diffusion:
         return sum(ufl.inner(ufl.grad(u[n]), ufl.grad(v[n])) * ufl.dx for n in self.names)
 
 
+class _FunctionCondition(_Diffusion):
+    """a = 1 at x = 0, given as a function."""
+
+    def dirichlet_bcs(self, spaces):
+        V = spaces["a"]
+        g = fem.Function(V)
+        g.x.array[:] = 1.0
+        dofs = fem.locate_dofs_geometrical(V, lambda x: np.isclose(x[0], 0.0))
+        return [fem.dirichletbc(g, dofs)]
+
+
 def test_fields_that_cannot_share_a_mixed_space_keep_the_blocked_assembly():
     msh = dolfinx.mesh.create_unit_interval(MPI.COMM_SELF, 8)
     other = dolfinx.mesh.create_unit_interval(MPI.COMM_SELF, 8)
@@ -184,9 +195,20 @@ def test_fields_that_cannot_share_a_mixed_space_keep_the_blocked_assembly():
     p1 = TransientProblem(one, [_Diffusion(["a"])], time=t, prefix="test_mixed_one_")
     p2 = TransientProblem([Field("a", fem.Function(V)), Field("b", fem.Function(V))],
                           [_Diffusion(["a", "b"])], time=t, prefix="test_mixed_two_")
+    # a condition with a function value cannot be restated on the mixed space: Newton
+    # stays blocked, the residual is mixed, and a step solves
+    p3 = TransientProblem([Field("a", fem.Function(V)), Field("b", fem.Function(V))],
+                          [_FunctionCondition(["a", "b"])], time=t, prefix="test_mixed_fn_")
     try:
         assert p1._space is None and not p1._one_space and p1._mixed is None
         assert p2._one_space and p2._mixed is None
+        assert not p3._one_space and p3._mixed is not None
+        p3.set_time_level(0.1, 0.1, 1, None)
+        ok, _, _ = p3.solve()
+        assert ok
+        a = p3.fields[0].u.x.array
+        assert a.max() == pytest.approx(1.0) and 0.0 < a.min() < 1.0
     finally:
         p1.destroy()
         p2.destroy()
+        p3.destroy()
