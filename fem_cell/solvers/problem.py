@@ -319,6 +319,10 @@ class TransientProblem:
                  [slice(int(a), int(b)) for a, b in zip(offsets[:-1], offsets[1:], strict=True)])
         self._tested = [(i, f.newton_tol) for f, i in zip(self.fields, where, strict=True)
                         if f.newton_tol is not None and f.n_owned > 0]
+        #: each owned entry's Newton tolerance (inf: a field without one)
+        self._update_tol = np.full(int(offsets[-1]), np.inf)
+        for index, tol in self._tested:
+            self._update_tol[index] = tol
         if any(f.newton_tol is not None for f in self.fields):
             if linear_solver == "direct":
                 self._ahead = self._problem.x.duplicate()
@@ -447,14 +451,13 @@ class TransientProblem:
         return reasons.ITERATING
 
     def _worst_update(self, dx: np.ndarray) -> float:
-        """Largest ``max |δu| / newton_tol`` over the fields with a Newton tolerance, on
-        this rank (``dx``: the owned entries of an update, in the blocked layout or on
-        the mixed space; inf if not finite)."""
-        local = 0.0
-        for index, tol in self._tested:
-            m = float(np.max(np.abs(dx[index])))
-            local = max(local, m / tol if np.isfinite(m) else np.inf)
-        return local
+        """Largest ``|δu| / newton_tol`` over the entries of the fields with a Newton
+        tolerance, on this rank (``dx``: the owned entries of an update, in the blocked
+        layout or on the mixed space; inf if any entry is not finite)."""
+        if not dx.size:
+            return 0.0
+        m = float((np.abs(dx) / self._update_tol).max())
+        return m if np.isfinite(m) else np.inf
 
     #: the look-ahead is tried when the update it predicts (this update × the last
     #: observed contraction) is at most this many times the tolerance
