@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ import numpy as np
 from fem_cell._dolfinx import MPI, dolfinx
 from fem_cell.domain import Domain
 from fem_cell.errors import MeshError
+from fem_cell.meshing.partition import strip_partitioner
 
 
 def _translate_mixed_xdmf(data: np.ndarray) -> list:
@@ -340,8 +342,24 @@ def _domain_from_mesh_data(data: dolfinx.io.gmsh.MeshData, tdim: int,
     return Domain(msh, cell_tags, facet_tags, cell_names, facet_names, length_scale)
 
 
+def _group_band(names: Sequence[str]) -> tuple[float, float] | None:
+    """(lowest, highest) node height (file units) of the named 2-D physical groups of
+    the loaded gmsh model (rank 0), None if there are none."""
+    import gmsh
+
+    lo, hi = np.inf, -np.inf
+    for d, tag in gmsh.model.getPhysicalGroups(2):
+        if gmsh.model.getPhysicalName(d, tag) in names:
+            _, coords = gmsh.model.mesh.getNodesForPhysicalGroup(d, tag)
+            y = np.asarray(coords, dtype=float).reshape(-1, 3)[:, 1]
+            if y.size:
+                lo, hi = min(lo, float(y.min())), max(hi, float(y.max()))
+    return (lo, hi) if lo <= hi else None
+
+
 def read_mesh(path: str | os.PathLike, comm: MPI.Comm,
-              length_scale: float = 1e-6, dim: int | None = None) -> Domain:
+              length_scale: float = 1e-6, dim: int | None = None,
+              balance: Sequence[str] = ()) -> Domain:
     """Read a tagged mesh file into a :class:`~fem_cell.domain.Domain` (collective).
 
     ``.msh`` files go to gmsh directly; other formats are converted by meshio (rank
@@ -358,6 +376,10 @@ def read_mesh(path: str | os.PathLike, comm: MPI.Comm,
         length_scale: metres per coordinate unit of the file (1e-6: file in µm).
         dim: geometric dimension of the mesh; ``None`` infers it from the cells and
             the coordinates that are not all zero.
+        balance: 2-D, several ranks: names of regions whose cells every rank gets an
+            equal share of, in vertical strips
+            (:func:`fem_cell.meshing.partition.strip_partitioner`; the height band is
+            those regions' nodes'); else dolfinx's default partitioner.
 
     Returns:
         The domain; ``cell_names`` holds the physical groups of the cell dimension,
@@ -373,16 +395,26 @@ def read_mesh(path: str | os.PathLike, comm: MPI.Comm,
     import gmsh
 
     path = Path(path)
-    error, dims, own_session, tmpdir = None, None, False, None
+    error, dims, own_session, tmpdir, band = None, None, False, None, None
     if comm.rank == 0:
         error, dims, own_session, tmpdir = _load_on_root(path)
-    error, dims = comm.bcast((error, dims), root=0)
+        if error is None and balance and comm.size > 1 and dims[0] == 2:
+            try:
+                band = _group_band(balance)
+            except Exception:  # noqa: BLE001 - no balance then; every rank must go on
+                band = None
+    error, dims, band = comm.bcast((error, dims, band), root=0)
     try:
         if error is not None:
             raise MeshError(error)
         tdim, gdim = dims
         gdim = dim if dim is not None else gdim
-        partitioner = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
+        if band is None:
+            partitioner = dolfinx.mesh.create_cell_partitioner(
+                dolfinx.mesh.GhostMode.shared_facet, 2)
+        else:
+            x = dolfinx.io.gmsh.extract_geometry(gmsh.model) if comm.rank == 0 else None
+            partitioner = strip_partitioner(x, band)
         data = dolfinx.io.gmsh.model_to_mesh(gmsh.model, comm, rank=0, gdim=gdim,
                                              partitioner=partitioner)
     finally:

@@ -41,7 +41,8 @@ def build_domain(config: RunConfig, comm: MPI.Comm) -> Domain:
     """
     m = config.mesh
     if m.file:
-        domain = read_mesh(m.file, comm, length_scale=m.length_scale)
+        domain = read_mesh(m.file, comm, length_scale=m.length_scale,
+                           balance=FILM_TRANSPORT_LAYERS)
         if domain.dim != m.dim:
             raise MeshError(f"{m.file}: the mesh is {domain.dim}-D but the configuration asks "
                             f"for a {m.dim}-D model ([mesh] dim = {m.dim})")
@@ -49,7 +50,7 @@ def build_domain(config: RunConfig, comm: MPI.Comm) -> Domain:
         return domain
     if m.dim == 1:
         return build_line_mesh(config.geometry, m, comm)
-    # the transport runs on the films: every rank gets an equal share of them
+    # the transport runs on the films: every rank gets an equal share of them (also above)
     return build_cross_section_mesh(config.geometry, m, comm, balance=FILM_TRANSPORT_LAYERS)
 
 

@@ -58,3 +58,26 @@ def _film_rows(settings):
     g = stack()
     return [z for lay, z in zip(g.layers, layer_node_coordinates(g, settings), strict=True)
             if lay.name in FILMS]
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("suffix", [".msh", ".vtu"])
+def test_a_mesh_file_read_with_balance(tmp_path, suffix):
+    """A 2-D mesh file read with ``balance``: equal film shares, and every region and
+    facet group (interfaces through ``dS`` across the strips) of its exact size."""
+    from test_mesh_io import build, expected_measures, measures, shared_dir
+
+    from fem_cell.meshing.io import read_mesh, write_mesh
+
+    comm = MPI.COMM_WORLD
+    path = shared_dir(tmp_path) / f"balanced{suffix}"
+    original = build(2)
+    write_mesh(original, path)
+    d = read_mesh(path, comm, length_scale=original.length_scale, balance=FILMS)
+    shares = comm.allgather(sum(_owned_cells(d, d.cell_names[n]) for n in FILMS))
+    per_column = sum(len(z) - 1 for z in _film_rows(MeshSettings(dim=2, lateral_cells=30)))
+    assert max(shares) - min(shares) <= per_column, (shares, per_column)
+    exact, got = expected_measures(2), measures(d)
+    assert set(got) == set(exact)
+    for name, value in exact.items():
+        assert got[name] == pytest.approx(value, rel=1e-10), name
