@@ -260,6 +260,22 @@ def _wait_for_line(p: subprocess.Popen, prefix: str, timeout: float = 300) -> No
     pytest.fail(f"no line {prefix!r} within {timeout} s")
 
 
+def _wait_for_running(p: subprocess.Popen, run_json: Path, timeout: float = 120) -> None:
+    """Poll (every 5 ms) until ``run_json`` exists with status 'running'."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            if json.loads(run_json.read_text())["status"] == "running":
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        if p.poll() is not None:
+            pytest.fail(f"exited ({p.returncode}) before {run_json} said 'running'")
+        time.sleep(0.005)
+    os.killpg(p.pid, signal.SIGKILL)
+    pytest.fail(f"{run_json} did not say 'running' within {timeout} s")
+
+
 @pytest.mark.parametrize("mpi,sig", [(False, signal.SIGTERM), (True, signal.SIGINT)],
                          ids=["serial-SIGTERM", "mpirun-2-SIGINT"])
 def test_signal_in_reproduces_7_day_hold_then_rerun(tmp_path, mpi, sig):
@@ -270,7 +286,9 @@ def test_signal_in_reproduces_7_day_hold_then_rerun(tmp_path, mpi, sig):
     signal stops it the same way."""
     p = _popen(["reproduce", "--dim", "1", "--out", "rep"], tmp_path, mpi)
     _wait_for_line(p, "[reproduce] H2O_7days_25C:")
-    time.sleep(1.0)
+    # signal as soon as the hold's own run has started (its run.json says so): the 1-D
+    # hold takes well under a second, so a fixed delay could miss it
+    _wait_for_running(p, tmp_path / "rep" / "hold_7days_25C" / "run.json")
     err = _stop(p, sig, mpi)
     assert p.returncode == 128 + sig, err
     assert "Traceback" not in err
