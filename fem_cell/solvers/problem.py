@@ -246,9 +246,16 @@ class TransientProblem:
                      if self._space is not None and not iterative and msh.topology.dim == 1
                      else None)
         self._one_space = mixed_bcs is not None
-        #: the conditions the residual applies: the fields' (one or blocked fields), or
-        #: restated on the mixed space
-        self._newton_bcs = self.bcs if mixed_bcs is None else mixed_bcs
+        # the conditions of each field (a Newton iterate is given their values before the
+        # solve, so the lifting of the residual is zero and is not assembled: see
+        # _residual)
+        self._field_bcs = [[bc for bc in self.bcs
+                            if f.space._cpp_object.contains(bc.function_space)]
+                           for f in self.fields]
+        #: the conditions the residual applies: on the mixed space, per field (blocked),
+        #: or the one field's
+        self._newton_bcs = (mixed_bcs if self._one_space else
+                            self._field_bcs if len(self.fields) > 1 else self.bcs)
         if len(self.fields) == 1:
             P = derivative_block(vertex_quadrature(F), self.fields[0].u) if iterative else None
             self._problem = NonlinearProblem(F, self.fields[0].u, bcs=self.bcs, P=P,
@@ -293,14 +300,6 @@ class TransientProblem:
         self._mixed = (MixedResidual(self._space, self._weak_form)
                        if self._space is not None and not self._one_space else None)
         self._max_it = newton_max_it
-        # the conditions of each field (a Newton iterate is given their values before the
-        # solve, so the lifting of the residual is zero and is not assembled: see
-        # _residual)
-        self._field_bcs = [[bc for bc in self.bcs
-                            if f.space._cpp_object.contains(bc.function_space)]
-                           for f in self.fields]
-        if len(self.fields) > 1 and not self._one_space:
-            self._newton_bcs = self._field_bcs
         self.snes.setFunction(_weak_callback(self, "_residual", None), self._problem.b)
         #: the look-ahead update of the Newton test (direct solver only; see
         #: _update_convergence_test), and whether the last solve ended on it
@@ -312,17 +311,16 @@ class TransientProblem:
         self.look_aheads = 0
         self._rate = self._first_rate = 1e-3
         self._last_update: float | None = None
-        #: (owned DOFs in the update vector, newton_tol) of each tested field: a slice
-        #: of the blocked layout, or its DOFs in the mixed space
+        #: each owned entry's Newton tolerance in the update vector (inf: a field without
+        #: one); a field's entries are a slice of the blocked layout, or its DOFs in the
+        #: mixed space
         offsets = np.cumsum([0] + [f.n_owned for f in self.fields])
         where = (self._space.owned if self._one_space else
                  [slice(int(a), int(b)) for a, b in zip(offsets[:-1], offsets[1:], strict=True)])
-        self._tested = [(i, f.newton_tol) for f, i in zip(self.fields, where, strict=True)
-                        if f.newton_tol is not None and f.n_owned > 0]
-        #: each owned entry's Newton tolerance (inf: a field without one)
         self._update_tol = np.full(int(offsets[-1]), np.inf)
-        for index, tol in self._tested:
-            self._update_tol[index] = tol
+        for f, index in zip(self.fields, where, strict=True):
+            if f.newton_tol is not None:
+                self._update_tol[index] = f.newton_tol
         if any(f.newton_tol is not None for f in self.fields):
             if linear_solver == "direct":
                 self._ahead = self._problem.x.duplicate()
