@@ -49,7 +49,7 @@ from fem_cell.domain import Domain
 from fem_cell.errors import MeshError
 from fem_cell.geometry import StackGeometry, interface_name
 from fem_cell.meshing.line import _bisect_log, layer_node_coordinates
-from fem_cell.meshing.partition import strip_partitioner
+from fem_cell.meshing.partition import model_partitioner
 from fem_cell.meshing.settings import MeshSettings
 
 #: Fixed facet-tag values of the outer boundaries of a cross-section.
@@ -492,13 +492,7 @@ def build_cross_section_mesh(geometry: StackGeometry, settings: MeshSettings,
     try:
         if error is not None:
             raise MeshError(error)
-        band = _band(geometry, settings, balance)
-        if band is None or comm.size == 1:
-            partitioner = dolfinx.mesh.create_cell_partitioner(
-                dolfinx.mesh.GhostMode.shared_facet, 2)
-        else:
-            x = dolfinx.io.gmsh.extract_geometry(gmsh.model) if comm.rank == 0 else None
-            partitioner = strip_partitioner(x, band)
+        partitioner = model_partitioner(comm, _band(geometry, settings, balance))
         data = dolfinx.io.gmsh.model_to_mesh(gmsh.model, comm, rank=0, gdim=2,
                                              partitioner=partitioner)
     finally:

@@ -21,7 +21,7 @@ import numpy as np
 from fem_cell._dolfinx import MPI, dolfinx
 from fem_cell.domain import Domain
 from fem_cell.errors import MeshError
-from fem_cell.meshing.partition import strip_partitioner
+from fem_cell.meshing.partition import model_partitioner
 
 
 def _translate_mixed_xdmf(data: np.ndarray) -> list:
@@ -409,12 +409,7 @@ def read_mesh(path: str | os.PathLike, comm: MPI.Comm,
             raise MeshError(error)
         tdim, gdim = dims
         gdim = dim if dim is not None else gdim
-        if band is None:
-            partitioner = dolfinx.mesh.create_cell_partitioner(
-                dolfinx.mesh.GhostMode.shared_facet, 2)
-        else:
-            x = dolfinx.io.gmsh.extract_geometry(gmsh.model) if comm.rank == 0 else None
-            partitioner = strip_partitioner(x, band)
+        partitioner = model_partitioner(comm, band)
         data = dolfinx.io.gmsh.model_to_mesh(gmsh.model, comm, rank=0, gdim=gdim,
                                              partitioner=partitioner)
     finally:

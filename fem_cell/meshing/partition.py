@@ -97,4 +97,16 @@ def strip_partitioner(x: np.ndarray | None, band: tuple[float, float],
     return partitioner
 
 
-__all__ = ["strip_partitioner"]
+def model_partitioner(comm: MPI.Comm, band: tuple[float, float] | None) -> Callable:
+    """The partitioner for ``dolfinx.io.gmsh.model_to_mesh`` of the gmsh model loaded on
+    rank 0: :func:`strip_partitioner` balancing ``band``, or (``band`` None, or one
+    rank) dolfinx's default with ghosted shared facets."""
+    if band is None or comm.size == 1:
+        return dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.shared_facet, 2)
+    import gmsh
+
+    x = dolfinx.io.gmsh.extract_geometry(gmsh.model) if comm.rank == 0 else None
+    return strip_partitioner(x, band)
+
+
+__all__ = ["model_partitioner", "strip_partitioner"]
