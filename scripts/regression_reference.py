@@ -50,9 +50,6 @@ RUNS = {
 TWO_D = ("anneal_2d_final",)
 #: columns that are wall times, counters of the run itself, or text
 SKIP = {"wall_time_s", "criterion", "meets_paper", "role", "note"}
-#: columns that measure round-off (a discrete balance residual ~1e-12): compared with an
-#: absolute tolerance, since their relative digits are noise
-ROUND_OFF = {"mass_balance_rel": 1e-10}
 #: post-processing outputs that amplify round-off, with the relative tolerance they get:
 #: the fit's standard errors move by ~1e-6 when Z is perturbed by 1e-12 relative
 AMPLIFIED = {"R_interface_fit_stderr_ohm_cm2": 1e-5}
@@ -62,7 +59,12 @@ AMPLIFIED = {"R_interface_fit_stderr_ohm_cm2": 1e-5}
 #: and 3 x 1e-12 relative gave 6.4e-5, 2.7e-4, 1.4e-4, 2.1e-4 and 9.5e-5 (unperturbed
 #: 2.0e-4; M jumps between 47 and 48 RC elements); KK-consistent means below 1e-3
 #: (fem_cell.analysis.eis.kramers_kronig_checked).
-BELOW = {"kk_residual_max": 1e-3}
+#: The per-step proton balance residual: set by Newton's tolerance (1e-11 on the
+#: fractions), not by the physics, so its digits change with the round-off of the last
+#: Newton update (measured, default 1-D anneal, MUMPS → band LU: row 10 3.65e-10 →
+#: 2.36e-10, every other column within 1e-8); compared with the conservation test's
+#: bound (tests/verification/test_proton_conservation.py).
+BELOW = {"kk_residual_max": 1e-3, "mass_balance_rel": 1e-8}
 
 
 def run(name: str, work: Path) -> list[dict]:
@@ -108,6 +110,7 @@ def compare(name: str, rows: list[dict], rtol: float = 1e-8) -> list[str]:
             bad.append(f"{name}: {k} has {b.size} rows, reference {a.size}")
             continue
         if k in BELOW:
+            a, b = np.abs(a), np.abs(b)
             over = ~(np.isnan(a) & np.isnan(b)) & ~((a <= BELOW[k]) & (b <= BELOW[k]))
             if over.any():
                 i = int(np.flatnonzero(over)[0])
@@ -116,8 +119,8 @@ def compare(name: str, rows: list[dict], rtol: float = 1e-8) -> list[str]:
             continue
         scale = np.maximum(np.abs(a), 1e-300)
         d = np.where(np.isnan(a) & np.isnan(b), 0.0, np.abs(a - b) / scale)
-        # absolute floor for values that are round-off zeros (e.g. a balance residual)
-        d = np.where(np.abs(a - b) < ROUND_OFF.get(k, 1e-12), 0.0, d)
+        # absolute floor for values that are round-off zeros
+        d = np.where(np.abs(a - b) < 1e-12, 0.0, d)
         tol = AMPLIFIED.get(k, rtol)
         if np.nanmax(d) > tol or np.isnan(d).any():
             i = int(np.nanargmax(d))

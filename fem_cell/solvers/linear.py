@@ -5,7 +5,9 @@
 * ``"direct"`` — a parallel sparse LU (MUMPS, else SuperLU_DIST or PETSc's own), or a
   Cholesky for a symmetric positive definite problem.  Exact to round-off; its fill and
   factorisation time grow faster than the unknowns (2-D: ~N^1.5), and its memory limits
-  a cross-section to one machine.
+  a cross-section to one machine.  A 1-D problem on one rank gets LAPACK's band LU
+  instead (:mod:`fem_cell.solvers.banded`: same exactness, without the sparse solver's
+  fixed costs that dominate a few hundred unknowns).
 * ``"iterative"`` — a Krylov method preconditioned by algebraic multigrid (hypre
   BoomerAMG when PETSc has it, PETSc's GAMG otherwise), experimental: same results as
   LU, but its iteration counts are not yet bounded on fine meshes (the exposure's

@@ -35,6 +35,7 @@ import numpy as np
 from fem_cell._dolfinx import MPI, PETSc, fem, ufl
 from fem_cell.errors import ConvergenceError
 from fem_cell.forms import constant, lift_constants, vertex_quadrature
+from fem_cell.solvers.banded import use_banded
 from fem_cell.solvers.linear import (
     KRYLOV_MAX_IT,
     KRYLOV_RTOL,
@@ -193,8 +194,9 @@ class TransientProblem:
         self._u = {f.name: f.u for f in self.fields}
         self._v = {f.name: w for f, w in zip(self.fields, tests, strict=False)}
         udot = self._udot(self._u)
-        # parameter values as constants: one compiled kernel per structure (fem_cell.forms)
-        F = lift_constants(self._weak_form(self._u, self._v))
+        #: the residual form of the fields (blocked by field), built when first needed:
+        #: Newton on the fields' mixed space assembles the same equations written on it
+        self._form: ufl.Form | None = None
         self.bcs = []
         space_map = {f.name: f.space for f in self.fields}
         for b in self.blocks:
@@ -256,6 +258,7 @@ class TransientProblem:
         #: or the one field's
         self._newton_bcs = (mixed_bcs if self._one_space else
                             self._field_bcs if len(self.fields) > 1 else self.bcs)
+        F = None if self._one_space else self.form
         if len(self.fields) == 1:
             P = derivative_block(vertex_quadrature(F), self.fields[0].u) if iterative else None
             self._problem = NonlinearProblem(F, self.fields[0].u, bcs=self.bcs, P=P,
@@ -276,6 +279,14 @@ class TransientProblem:
             self._problem = NonlinearProblem(Fs, [f.u for f in self.fields], bcs=self.bcs,
                                              P=P, kind=None, petsc_options_prefix=prefix,
                                              petsc_options=opts, entity_maps=entity_maps)
+        #: the band LU of a serial 1-D problem (fem_cell.solvers.banded; None: the
+        #: sparse direct solver, or the iterative path)
+        self._banded = None
+        #: the sparse direct solver's name (direct path; e.g. "mumps")
+        self._sparse_solver = opts.get("pc_factor_mat_solver_type")
+        if linear_solver == "direct" and msh.topology.dim == 1 and self.comm.size == 1:
+            self._banded = use_banded(self.snes.getKSP().getPC(),
+                                      {k: opts[k] for k in self.DIRECT_ONLY[:2] if k in opts})
         self._schur_matrix = None
         self._rnorm0 = 0.0
         if linear_solver == "iterative":
@@ -291,9 +302,6 @@ class TransientProblem:
                 iset.destroy()
             if schur is not None:
                 self._setup_schur(schur, udot, list(use_splits.values())[1], pc)
-        #: the residual form of the fields (blocked by field; Newton may assemble the
-        #: same equations on their mixed space)
-        self.form = F
         self.entity_maps = entity_maps
         #: a blocked problem's residual as one form on the fields' mixed space (None:
         #: one field, Newton on the mixed space, or fields that cannot share one)
@@ -330,6 +338,14 @@ class TransientProblem:
             self.snes.setConvergenceTest(_weak_callback(
                 self, "_update_convergence_test",
                 PETSc.SNES.ConvergedReason.DIVERGED_FUNCTION_DOMAIN))
+
+    @property
+    def form(self) -> ufl.Form:
+        """The residual form of the fields (blocked by field), its float literals lifted
+        into constants (one compiled kernel per structure, :mod:`fem_cell.forms`)."""
+        if self._form is None:
+            self._form = lift_constants(self._weak_form(self._u, self._v))
+        return self._form
 
     def _udot(self, u: Mapping) -> dict:
         """u̇_h = c0 u + c1 uⁿ + c2 uⁿ⁻¹ of each field (``u``: its UFL unknown)."""
@@ -533,9 +549,14 @@ class TransientProblem:
             self._first_rate = ratio
 
     def solver_counts(self) -> dict:
-        """Linear solver, Newton iterations, and (iterative) Krylov iterations in total,
-        per Newton iteration and at most in one solve, over every solve so far."""
+        """Linear solver, Newton iterations, and (direct) the factorisation used
+        (``"band LU"``: :mod:`fem_cell.solvers.banded`, else the sparse solver's name,
+        e.g. ``"mumps"``) or (iterative) Krylov iterations in total, per Newton
+        iteration and at most in one solve, over every solve so far."""
         out = {"linear_solver": self.linear_solver, "newton_iterations": self.newton_iterations}
+        if self.linear_solver == "direct":  # (also after destroy(): no PETSc calls)
+            banded = self._banded is not None and self._banded.banded
+            out["factorisation"] = "band LU" if banded else self._sparse_solver
         if self.linear_solver == "iterative":
             out.update(krylov_iterations=self.linear_iterations,
                        krylov_per_newton=self.linear_iterations / max(self.newton_iterations, 1),
@@ -625,6 +646,8 @@ class TransientProblem:
         code INFOG(1) and INFO(2) (e.g. −9: workspace too small after pivoting)."""
         ksp = self.snes.getKSP()
         text = f"linear solve failed (KSP reason {ksp.getConvergedReason()})"
+        if self._banded is not None and self._banded.failure:
+            return f"{text}, {self._banded.failure}"
         try:
             F = ksp.getPC().getFactorMatrix()
             if F.getType() == "mumps":

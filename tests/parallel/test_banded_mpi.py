@@ -1,0 +1,27 @@
+"""Which direct solver a 1-D problem gets: the band LU on one rank, MUMPS on several
+(fem_cell.solvers.banded is serial).  Run under ``mpirun -n 2 python -m pytest -m mpi``;
+serially it checks the one-rank case only."""
+
+import pytest
+
+from fem_cell._dolfinx import MPI
+from fem_cell.config import load_config
+from fem_cell.model import CellModel
+from fem_cell.solvers.banded import BandedLU
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("which", ["self", "world"])
+def test_band_lu_on_one_rank_only(which):
+    comm = MPI.COMM_SELF if which == "self" else MPI.COMM_WORLD
+    cfg = load_config(overrides={"mesh": {"dim": 1, "cells_per_layer": 8},
+                                 "output": {"fields": False}})
+    model = CellModel(cfg, comm)
+    chem = model.chemistry(expose=False)
+    for p in (chem.transport_problem, chem.heat.problem):
+        pc = p.snes.getKSP().getPC()
+        if comm.size == 1:
+            assert isinstance(p._banded, BandedLU) and pc.getType() == "python"
+        else:
+            assert p._banded is None and pc.getType() in ("lu", "cholesky")
+    model.destroy()
