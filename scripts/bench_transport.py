@@ -1,15 +1,22 @@
 """Per-step cost of the coupled Li⁺/H⁺ transport against the floor any dolfinx code pays.
 
 Both run in this process on the same 1-D film mesh, with the same fixed step sequence
-(backward Euler, ``--steps`` steps of ``--dt``), the same direct solver (MUMPS LU) and
+(backward Euler, ``--steps`` steps of ``--dt``), the same direct solver (the one our
+problem gets: on one rank the band LU of ``fem_cell.solvers.banded``, else MUMPS) and
 Newton (SNES newtonls, no line search):
 
 * **ours**: the default cell's transport problem (``fem_cell.model.transport``: mobile
   H⁺ in LiCoO2 and Li3PO4, trapped H⁺, the potential Φ; exchange, sink, trapping) started
-  from the simulated exposure, at a uniform 150 °C (the heat solve is not timed);
+  from the simulated exposure, at a uniform 150 °C (the heat solve is not timed), each
+  step started as the time stepper starts it: from its predictor
+  (``fem_cell.solvers.time_stepping.predict``: backward Euler, linear extrapolation
+  through the last two states), except for the first ``--settle`` steps after the jump
+  to 150 °C, started from the last state (as the stepper does after a restart);
+  ``--no-predictor`` starts every step from the last state;
 * **floor**: a minimal single-field backward-Euler diffusion step written here with
   plain dolfinx (one P1 field on the same mesh, ``NonlinearProblem``), i.e. form
-  assembly, one factorisation and the Newton loop, and nothing else.
+  assembly, one factorisation and the Newton loop, and nothing else (linear: one
+  Newton iteration whatever its start).
 
 Prints DOFs, Newton iterations per step and the wall time per step of both, and on its
 last line ``floor ratio: X`` = our time per step / the floor's (the issue's target is
@@ -29,10 +36,12 @@ import ufl
 from fem_cell._dolfinx import MPI, fem
 from fem_cell.config import load_config
 from fem_cell.model import CellModel
+from fem_cell.solvers.banded import use_banded
 from fem_cell.solvers.linear import direct_solver_options
+from fem_cell.solvers.time_stepping import predict
 
 
-def ours(cells_per_layer: int, steps: int, dt: float):
+def ours(cells_per_layer: int, steps: int, dt: float, settle: int, predictor: bool):
     cfg = load_config(overrides={"mesh": {"dim": 1, "cells_per_layer": cells_per_layer},
                                  "output": {"fields": False}})
     model = CellModel(cfg, MPI.COMM_SELF)
@@ -40,27 +49,29 @@ def ours(cells_per_layer: int, steps: int, dt: float):
     chem.T_film.x.array[:] = 423.15                      # the hold, without the heat solve
     tp = chem.transport_problem
     dofs = sum(f.space.dofmap.index_map.size_local for f in tp.fields)
-    prev = tp.get_state()
-    tp.set_history(prev, prev)
+    banded = tp._banded is not None
+    states: list = [tp.get_state()]
     its, t = [], 0.0
     wall = time.perf_counter()
-    for _ in range(steps):
+    for i in range(steps):
+        start = (predict(states, [dt], dt, 1) if predictor and i >= settle and len(states) > 1
+                 else states[0])
+        tp.set_history(states[0], states[-1])
+        tp.set_state(start)
         t += dt
         tp.set_time_level(t, dt, 1, None)
         ok, n, _ = tp.solve()
         if not ok:
             raise RuntimeError("our transport step did not converge")
         its.append(n)
-        state = tp.get_state()
-        tp.set_history(state, prev)
-        prev = state
+        states = [tp.get_state(), states[0]]
     wall = time.perf_counter() - wall
     film = chem.film
     model.destroy()
-    return film, dofs, float(np.mean(its)), wall / steps
+    return film, banded, dofs, float(np.mean(its)), wall / steps
 
 
-def floor(film, steps: int, dt: float):
+def floor(film, banded: bool, steps: int, dt: float):
     """One P1 field, backward Euler diffusion, on the same mesh: the floor."""
     from dolfinx.fem.petsc import NonlinearProblem
 
@@ -74,6 +85,8 @@ def floor(film, steps: int, dt: float):
     opts = {"snes_type": "newtonls", "snes_linesearch_type": "none", "snes_rtol": 1e-10,
             "snes_atol": 1e-12, **direct_solver_options()}
     problem = NonlinearProblem(F, u, petsc_options_prefix="bench_floor_", petsc_options=opts)
+    if banded:
+        use_banded(problem.solver.getKSP().getPC(), direct_solver_options())
     its = []
     wall = time.perf_counter()
     for _ in range(steps):
@@ -89,13 +102,21 @@ def main() -> int:
     ap.add_argument("--cells-per-layer", type=int, default=64)
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--dt", type=float, default=5.0, help="step (s)")
+    ap.add_argument("--settle", type=int, default=5,
+                    help="first steps started from the last state, not the predictor")
+    ap.add_argument("--no-predictor", action="store_true",
+                    help="start every step of ours from the last state")
     args = ap.parse_args()
-    film, dofs, its, per_step = ours(args.cells_per_layer, 5, args.dt)        # warm-up (JIT)
-    floor(film, 5, args.dt)
-    film, dofs, its, per_step = ours(args.cells_per_layer, args.steps, args.dt)
-    fdofs, fits, fper = floor(film, args.steps, args.dt)
+    pred = not args.no_predictor
+    film, banded, *_ = ours(args.cells_per_layer, 5, args.dt, args.settle, pred)  # JIT warm-up
+    floor(film, banded, 5, args.dt)
+    film, banded, dofs, its, per_step = ours(args.cells_per_layer, args.steps, args.dt,
+                                             args.settle, pred)
+    fdofs, fits, fper = floor(film, banded, args.steps, args.dt)
     cells = film.mesh.topology.index_map(film.dim).size_local
-    print(f"film mesh: {cells} cells; {args.steps} backward-Euler steps of {args.dt:g} s")
+    print(f"film mesh: {cells} cells; {args.steps} backward-Euler steps of {args.dt:g} s; "
+          f"direct solver: {'band LU' if banded else 'MUMPS'}; ours started from "
+          + (f"the predictor (after {args.settle} steps)" if pred else "the last state"))
     print(f"  ours : {dofs:6d} DOFs (coupled x_H, x_t, Φ), {its:.2f} Newton iterations/step, "
           f"{1e3 * per_step:.3f} ms/step")
     print(f"  floor: {fdofs:6d} DOFs (one P1 field),        {fits:.2f} Newton iterations/step, "

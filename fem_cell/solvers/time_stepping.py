@@ -189,7 +189,7 @@ class TimeStepper:
             dt_try = self._step_to_try(dt, remaining)
             nhist = len(states)
             order = min(self.max_order, nhist - 1) if nhist > 1 else 1
-            pred = _predict(states, dts, dt_try, order)
+            pred = predict(states, dts, dt_try, order)
             ok, its, reason = self._attempt(t, dt_try, order, states, dts, pred)
             if not ok:
                 rejected += 1
@@ -343,7 +343,7 @@ def _quantise(factor: float) -> float:
     return max(np.floor(factor * 16.0) / 16.0, 1.0 / 16.0)
 
 
-def _predict(states: list[list[np.ndarray]], dts: list[float], dt_try: float,
+def predict(states: list[list[np.ndarray]], dts: list[float], dt_try: float,
              order: int) -> list[np.ndarray]:
     """Explicit predictor (and Newton initial guess) at t + dt_try: quadratic through three
     states for BDF2, linear through two, else the last state."""
