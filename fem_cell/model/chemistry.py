@@ -261,11 +261,13 @@ class ChemistryDiagnostics:
             self.initial_total = total
         bounds = tr.check_fractions(tol=self.tolerance, raise_error=True,
                                     relative=self.relative_tolerance)["bounds"]
-        j_ex = tr.interface_flux() / self.area
+        interface = tr.interface_flux()
+        j_ex = interface / self.area
         # the sink's reaction flux needs a step: an initial state has no protons at the
         # sink, a restart keeps the flux of its checkpointed row (resume)
         if after_step:
-            j_sink = tr.sink_flux() / self.area
+            sink = tr.sink_flux()
+            j_sink = sink / self.area
         else:
             j_sink = self._last_fluxes[1] if self._last_fluxes is not None else 0.0
         if after_step and dt > 0:
@@ -287,7 +289,8 @@ class ChemistryDiagnostics:
             "H_flux_interface_mol_m2_s": j_ex,
             "H_flux_sink_mol_m2_s": j_sink,
             "balance_error_mol_m2": (self.initial_total - total) - self._consumed,
-            "mass_balance_rel": tr.mass_balance_residual() if after_step else 0.0,
+            "mass_balance_rel": (tr.mass_balance_residual(sink=sink, interface=interface)
+                                 if after_step else 0.0),
             "xH_min": min(b[0] for b in bounds.values()),
             "xH_max": max(b[1] for b in bounds.values()),
         }

@@ -157,12 +157,14 @@ class ExposureSimulation:
         width = self.resistance.width
         h = b.inventory() / width
         ht = b.trapped_inventory() / width
-        flux = b.surface_flux() / width if dt > 0 else 0.0
+        surface = b.surface_flux() if dt > 0 else 0.0
+        flux = surface / width
         bounds = b.fraction_bounds()
         row = {"t_s": t, "R_interface_ohm_cm2": ohm_m2_to_ohm_cm2(self.resistance.at_reference()),
                "H_LiCoO2_mol_m2": h, "H_trapped_mol_m2": ht, "H_surface_flux_mol_m2_s": flux,
                "loaded_depth_nm": 1e9 * h / self._capacity if self._capacity > 0 else 0.0,
-               "mass_balance_rel": b.mass_balance_residual() if dt > 0 else 0.0,
+               "mass_balance_rel": (b.mass_balance_residual(surface=surface)
+                                    if dt > 0 else 0.0),
                "xH_max": max(v[1] for v in bounds.values())}
         for k, v in row.items():
             self.result.rows[k].append(float(v))

@@ -571,13 +571,22 @@ class TransportPhysics:
             return 0.0
         return self._reaction("surface_reaction", self.surface[0], 0)
 
-    def mass_balance_residual(self) -> float:
+    def mass_balance_residual(self, *, sink: float | None = None,
+                              surface: float | None = None,
+                              interface: float | None = None) -> float:
         """Relative discrete proton balance of the last step (–):
         (d/dt inventory + sink flux) / max(|d/dt inventory|, |sink flux|,
-        |interface flux|, |d/dt of each phase's inventory|)."""
+        |interface flux|, |d/dt of each phase's inventory|).
+
+        ``sink``, ``surface``, ``interface``: :meth:`sink_flux`, :meth:`surface_flux`,
+        :meth:`interface_flux` of this step if the caller has them already (each is
+        assembled otherwise)."""
         rates = [self._phase_rate(p) for p in self.phases]
-        r, s, a = sum(rates), self.sink_flux(), self.surface_flux()
-        scale = [abs(r), abs(s), abs(a), abs(self.interface_flux()), 1e-300, *map(abs, rates)]
+        r = sum(rates)
+        s = self.sink_flux() if sink is None else sink
+        a = self.surface_flux() if surface is None else surface
+        i = self.interface_flux() if interface is None else interface
+        scale = [abs(r), abs(s), abs(a), abs(i), 1e-300, *map(abs, rates)]
         return (r + s - a) / max(scale)
 
     def fraction_bounds(self) -> dict[str, tuple[float, float]]:
