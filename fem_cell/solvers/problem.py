@@ -285,8 +285,9 @@ class TransientProblem:
         #: the sparse direct solver's name (direct path; e.g. "mumps")
         self._sparse_solver = opts.get("pc_factor_mat_solver_type")
         if linear_solver == "direct" and msh.topology.dim == 1 and self.comm.size == 1:
+            fallback = ("pc_type", "pc_factor_mat_solver_type")
             self._banded = use_banded(self.snes.getKSP().getPC(),
-                                      {k: opts[k] for k in self.DIRECT_ONLY[:2] if k in opts})
+                                      {k: opts[k] for k in fallback if k in opts})
         self._schur_matrix = None
         self._rnorm0 = 0.0
         if linear_solver == "iterative":
