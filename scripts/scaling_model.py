@@ -1,0 +1,266 @@
+"""Scaling model of the direct solver path for large 2-D cross-sections (issue 18, item 4;
+docs/scaling.md).
+
+Measures, in one run, on the transport Jacobian of the built-in 2-D cross-section (the
+first anneal step after the exposure, 25 °C, dt = 1 s), each case in a fresh child
+process (under mpirun for several ranks):
+
+* MUMPS LU: numeric factorisation time (best of 3), solve time (best of 3), factor
+  entries (INFOG(29)), memory summed over ranks (INFOG(22)), for mesh levels refined
+  laterally and through the thickness, on 1 rank, and the largest level on 2 ranks;
+* the Jacobian assembly and the residual evaluation of the same problem.
+
+Then fits, and prints with the fit's inputs:
+
+* power laws t = a N^alpha for the factorisation time and the factor entries over each
+  refinement direction (the direct solver's cost grows faster than N; how much depends
+  on the direction: a laterally longer strip keeps its separators, a finer thickness
+  grows them);
+* an Amdahl fraction s from the 1- and 2-rank times, t(p) = t(1) (s + (1 - s)/p): one
+  measured point fixes it, so the many-rank numbers are an extrapolation (see
+  docs/scaling.md for what that can and cannot say);
+* predictions for N = 1e6 and 1e7 transport unknowns on 16-256 ranks: one factorisation,
+  one whole default anneal program (the factorisation and solve counts per anneal
+  are taken from the measured default 2-D anneal, ``FACTORISATIONS_PER_ANNEAL``), and
+  the factor memory per rank.
+
+Usage::
+
+    .venv/bin/python scripts/scaling_model.py                 # default levels (~10 min)
+    .venv/bin/python scripts/scaling_model.py --quick         # two small levels (~1 min)
+
+No timing assertions anywhere: this script reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve()
+QUIET = {"output": {"fields": False, "plots": False, "render": False}}
+
+#: Per default 2-D anneal (83 accepted + 4 rejected steps), measured with PETSc
+#: ``-log_view`` on 2 ranks on 2026-12-05 (docs/scaling.md): transport LU
+#: factorisations (``transport_jacobian_lag = 4``: about one per step) and linear
+#: solves (both problems: 507; the transport's are the dear ones, counted all as such)
+FACTORISATIONS_PER_ANNEAL = 95
+SOLVES_PER_ANNEAL = 507
+JACOBIANS_PER_ANNEAL = 280
+RESIDUALS_PER_ANNEAL = 651
+
+#: levels (``[mesh]`` of the 2-D built-in cell, uniform lateral cells): refined laterally
+#: (a longer strip: the through-thickness separators stay) and through the thickness
+_UNIFORM = {"lateral_growth": 1.0}
+LATERAL = [{**_UNIFORM, "cells_per_layer": 16, "lateral_cells": n} for n in (240, 480, 960)]
+THICKNESS = [{**_UNIFORM, "cells_per_layer": c, "lateral_cells": 480} for c in (8, 16, 32, 64)]
+QUICK_LATERAL = [{**_UNIFORM, "cells_per_layer": 4, "lateral_cells": n} for n in (60, 120)]
+QUICK_THICKNESS = [{**_UNIFORM, "cells_per_layer": c, "lateral_cells": 60} for c in (4, 8)]
+
+#: ranks and problem sizes of the predictions
+PREDICT_N = (1e6, 1e7)
+PREDICT_P = (16, 64, 256)
+
+
+# -- the model (pure functions; tests/unit/test_scaling_model.py) ----------------------
+def power_law(n, t) -> tuple[float, float]:
+    """Least-squares fit t = a n^alpha on log-log axes; returns (a, alpha)."""
+    n, t = np.asarray(n, float), np.asarray(t, float)
+    if np.unique(n).size < 2 or np.any(n <= 0) or np.any(t <= 0):
+        raise ValueError("a power law needs positive points at two sizes at least")
+    alpha, log_a = np.polyfit(np.log(n), np.log(t), 1)
+    return float(np.exp(log_a)), float(alpha)
+
+
+def amdahl_fraction(t1: float, tp: float, p: int) -> float:
+    """Serial fraction s of t(p) = t(1) (s + (1 - s)/p) through one measured point,
+    clipped to [0, 1] (superlinear: 0; slower on more ranks: 1)."""
+    if p < 2 or t1 <= 0 or tp <= 0:
+        raise ValueError("needs p >= 2 and positive times")
+    s = (tp / t1 - 1.0 / p) / (1.0 - 1.0 / p)
+    return float(min(max(s, 0.0), 1.0))
+
+
+def amdahl_time(t1: float, s: float, p: int) -> float:
+    """t(p) = t(1) (s + (1 - s)/p)."""
+    return t1 * (s + (1.0 - s) / p)
+
+
+def predict(fit: tuple[float, float], n: float) -> float:
+    a, alpha = fit
+    return a * n ** alpha
+
+
+# -- measurement (child process) ---------------------------------------------------------
+def _best(f, repeats: int = 3) -> float:
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f()
+        out.append(time.perf_counter() - t0)
+    return min(out)
+
+
+def measure(mesh: dict) -> dict:
+    from fem_cell._dolfinx import MPI, PETSc
+    from fem_cell.config import load_config
+    from fem_cell.model import CellModel
+
+    comm = MPI.COMM_WORLD
+    cfg = load_config(overrides={**QUIET, "mesh": {"dim": 2, **mesh}})
+    model = CellModel(cfg, comm)
+    chem = model.chemistry()
+    p = chem.transport_problem
+    p.set_time_level(1.0, 1.0, 1, None)
+    ok, its, _ = p.solve()
+    if not ok:
+        raise RuntimeError(f"the transport step did not converge ({mesh})")
+    snes = p.snes
+    J, P, (jac, jac_args, jac_kwargs) = snes.getJacobian()
+    x = snes.getSolution()
+    f = x.duplicate()
+    comm.Barrier()
+    t_res = _best(lambda: snes.computeFunction(x, f))
+    # the Jacobian callback itself (SNES's computeJacobian would skip it: the problem
+    # lags the Jacobian within a step, transport_jacobian_lag)
+    t_jac = _best(lambda: jac(snes, x, J, P, *jac_args, **(jac_kwargs or {})))
+
+    ksp = PETSc.KSP().create(comm)
+    ksp.setOperators(J)
+    ksp.setType("preonly")
+    pc = ksp.getPC()
+    pc.setType("lu")
+    pc.setFactorSolverType("mumps")
+    first_row = J.getOwnershipRange()[0]
+
+    def factor():
+        # a new state of the matrix (same values): PCSetUp factorises it again
+        J.setValue(first_row, first_row, 0.0, addv=PETSc.InsertMode.ADD_VALUES)
+        J.assemble()
+        pc.setUp()
+
+    t0 = time.perf_counter()
+    pc.setUp()                                  # ordering + symbolic + numeric
+    t_first = time.perf_counter() - t0
+    t_factor = _best(factor)
+    b = J.createVecLeft()
+    b.setRandom()
+    y = b.duplicate()
+    t_solve = _best(lambda: ksp.solve(b, y))
+    F = pc.getFactorMatrix()
+    out = {"mesh": mesh, "ranks": comm.size, "n": J.getSize()[0], "newton": its,
+           "t_first_s": t_first, "t_factor_s": t_factor, "t_solve_s": t_solve,
+           "t_jacobian_s": t_jac, "t_residual_s": t_res,
+           "factor_entries": float(F.getMumpsInfog(29)),
+           "flops": float(F.getMumpsRinfog(3)),
+           "memory_total_mb": float(F.getMumpsInfog(22)),
+           "memory_max_mb": float(F.getMumpsInfog(21))}
+    for obj in (ksp, b, y, f):
+        obj.destroy()
+    model.destroy()
+    return out
+
+
+def child(args) -> None:
+    res = measure(json.loads(args.case))
+    from fem_cell._dolfinx import MPI
+
+    if MPI.COMM_WORLD.rank == 0:
+        print("RESULT " + json.dumps(res), flush=True)
+
+
+def spawn(mesh: dict, ranks: int) -> dict:
+    py = sys.executable
+    cmd = [py, str(HERE), "--case", json.dumps(mesh)]
+    if ranks > 1:
+        mpirun = Path(py).with_name("mpirun")    # the venv's (mpich wheel), else PATH's
+        cmd = [str(mpirun) if mpirun.exists() else (shutil.which("mpirun") or "mpirun"),
+               "-n", str(ranks), *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    line = [ln for ln in out.splitlines() if ln.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+# -- report --------------------------------------------------------------------------------
+def show(r: dict) -> None:
+    print(f"  {json.dumps(r['mesh']):40s} {r['ranks']} rank(s): N = {r['n']:>8d}  "
+          f"factor {r['t_factor_s']:7.3f} s  solve {r['t_solve_s'] * 1e3:7.1f} ms  "
+          f"Jacobian {r['t_jacobian_s'] * 1e3:6.1f} ms  "
+          f"residual {r['t_residual_s'] * 1e3:6.1f} ms  "
+          f"entries {r['factor_entries']:.3g}  flops {r['flops']:.3g}  "
+          f"memory {r['memory_total_mb']:.0f} MB", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--case", help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="two small levels per direction")
+    args = ap.parse_args()
+    if args.case:
+        child(args)
+        return
+    lateral = QUICK_LATERAL if args.quick else LATERAL
+    thickness = QUICK_THICKNESS if args.quick else THICKNESS
+    print("Transport Jacobian of the 2-D built-in cell, MUMPS LU (measured, this machine):")
+    fits = {}
+    runs = {}
+    for name, levels in (("lateral", lateral), ("thickness", thickness)):
+        print(f" refined {name}ly:" if name == "lateral" else " refined through the thickness:")
+        rs = []
+        for mesh in levels:
+            key = json.dumps(mesh, sort_keys=True)
+            r = runs.get(key) or spawn(mesh, 1)
+            runs[key] = r
+            show(r)
+            rs.append(r)
+        n = [r["n"] for r in rs]
+        fits[name] = {q: power_law(n, [r[q] for r in rs])
+                      for q in ("t_factor_s", "t_solve_s", "factor_entries",
+                                "memory_total_mb", "t_jacobian_s", "t_residual_s")}
+        print(f"  -> exponents in N ({name}): factorisation {fits[name]['t_factor_s'][1]:.2f}, "
+              f"solve {fits[name]['t_solve_s'][1]:.2f}, factor entries "
+              f"{fits[name]['factor_entries'][1]:.2f}, memory "
+              f"{fits[name]['memory_total_mb'][1]:.2f}, Jacobian "
+              f"{fits[name]['t_jacobian_s'][1]:.2f}, residual {fits[name]['t_residual_s'][1]:.2f}")
+    largest = max(runs.values(), key=lambda r: r["n"])
+    print(" the largest level on 2 ranks:")
+    r2 = spawn(largest["mesh"], 2)
+    show(r2)
+    s = {q: amdahl_fraction(largest[q], r2[q], 2)
+         for q in ("t_factor_s", "t_solve_s", "t_jacobian_s", "t_residual_s")}
+    print("  -> 1-rank/2-rank ratios: "
+          + ", ".join(f"{q[2:-2]} {largest[q] / r2[q]:.2f} (Amdahl s = {s[q]:.2f})" for q in s))
+
+    print("\nModel predictions (extrapolated: power laws over the measured levels, Amdahl "
+          "through the 2-rank point; docs/scaling.md):")
+    print(f"  per anneal: {FACTORISATIONS_PER_ANNEAL} factorisations, {SOLVES_PER_ANNEAL} "
+          f"solves, {JACOBIANS_PER_ANNEAL} Jacobians, {RESIDUALS_PER_ANNEAL} residuals "
+          "(measured default 2-D anneal)")
+    header = "  N        direction  " + "".join(f"  p={p:<4d} factor / anneal / mem per rank"
+                                               for p in PREDICT_P)
+    print(header)
+    for n in PREDICT_N:
+        for name in ("lateral", "thickness"):
+            fit = fits[name]
+            cells = []
+            for p in PREDICT_P:
+                tf = amdahl_time(predict(fit["t_factor_s"], n), s["t_factor_s"], p)
+                ts = amdahl_time(predict(fit["t_solve_s"], n), s["t_solve_s"], p)
+                tj = amdahl_time(predict(fit["t_jacobian_s"], n), s["t_jacobian_s"], p)
+                tr = amdahl_time(predict(fit["t_residual_s"], n), s["t_residual_s"], p)
+                anneal = (FACTORISATIONS_PER_ANNEAL * tf + SOLVES_PER_ANNEAL * ts
+                          + JACOBIANS_PER_ANNEAL * tj + RESIDUALS_PER_ANNEAL * tr)
+                mem = predict(fit["memory_total_mb"], n) / p / 1024
+                cells.append(f"  {tf:8.1f} s / {anneal / 60:7.1f} min / {mem:6.1f} GB")
+            print(f"  {n:8.0e} {name:10s}" + "".join(cells))
+
+
+if __name__ == "__main__":
+    main()

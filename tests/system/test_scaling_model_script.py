@@ -1,0 +1,33 @@
+"""scripts/scaling_model.py --quick end to end (docs/scaling.md): it measures MUMPS on two
+small 2-D levels per direction on 1 rank and the largest on 2 ranks (mpirun), and prints
+fits and predictions.  Checks that it runs and that what it prints is consistent with
+what it measured; the figures themselves are this machine's, never asserted."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.serial
+def test_quick_run_measures_fits_and_predicts():
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "scaling_model.py"), "--quick"],
+                       capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = r.stdout
+    rows = re.findall(r"(\d) rank\(s\): N = +(\d+) +factor +([\d.]+) s", out)
+    ranks = [int(k) for k, _, _ in rows]
+    sizes = [int(n) for _, n, _ in rows]
+    assert ranks.count(1) == 4 and ranks.count(2) == 1
+    # the 2-rank case is the largest level, the same system on both rank counts
+    assert sizes[-1] == max(sizes[:-1])
+    assert all(float(t) > 0 for _, _, t in rows)
+    exps = re.findall(r"exponents in N \((lateral|thickness)\): factorisation (-?[\d.]+)", out)
+    assert [e[0] for e in exps] == ["lateral", "thickness"]
+    assert "1-rank/2-rank ratios: factor" in out
+    pred = re.findall(r"^\s+1e\+0([67]) (lateral|thickness)", out, re.M)
+    assert len(pred) == 4
