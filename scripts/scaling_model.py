@@ -26,8 +26,8 @@ Then fits, and prints with the fit's inputs:
 
 Usage::
 
-    .venv/bin/python scripts/scaling_model.py                 # default levels (~10 min)
-    .venv/bin/python scripts/scaling_model.py --quick         # two small levels (~1 min)
+    .venv/bin/python scripts/scaling_model.py                 # default levels (minutes)
+    .venv/bin/python scripts/scaling_model.py --quick         # two small levels (seconds)
 
 No timing assertions anywhere: this script reports.
 """
