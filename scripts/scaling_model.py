@@ -50,7 +50,9 @@ QUIET = {"output": {"fields": False, "plots": False, "render": False}}
 #: Per default 2-D anneal (83 accepted + 4 rejected steps), measured with PETSc
 #: ``-log_view`` on 2 ranks on 2026-12-05 (docs/scaling.md): transport LU
 #: factorisations (``transport_jacobian_lag = 4``: about one per step) and linear
-#: solves (both problems: 507; the transport's are the dear ones, counted all as such)
+#: solves (both problems: 507; the transport's are the dear ones, counted all as such);
+#: counted before the heat reused its Jacobian within a step (fem_cell.model.heat.
+#: HEAT_JACOBIAN_LAG: about 70 heat Jacobians fewer since), so an upper bound
 FACTORISATIONS_PER_ANNEAL = 95
 SOLVES_PER_ANNEAL = 507
 JACOBIANS_PER_ANNEAL = 280
