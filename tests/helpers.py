@@ -272,3 +272,18 @@ def corrupt_checkpoint(src, dst, how: str):
             elif how == "nan":
                 m["t"] = float("nan")
     return dst
+
+
+def count_jacobians(prob):
+    """Count the Jacobian assemblies of a :class:`~fem_cell.solvers.problem.TransientProblem`
+    (wraps its SNES Jacobian callback; returns a one-element list, the count)."""
+    calls = [0]
+    snes = prob.snes
+    J, P, (func, args, kwargs) = snes.getJacobian()
+
+    def counted(snes, x, J, P):
+        calls[0] += 1
+        func(snes, x, J, P, *args, **(kwargs or {}))
+
+    snes.setJacobian(counted, J, P)
+    return calls

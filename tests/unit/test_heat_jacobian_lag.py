@@ -3,24 +3,12 @@
 converged state (the residual test decides, as before)."""
 
 import numpy as np
+from helpers import count_jacobians
 
 from fem_cell._dolfinx import MPI
 from fem_cell.config import load_config
 from fem_cell.model import CellModel
 from fem_cell.model.heat import HEAT_JACOBIAN_LAG
-
-
-def count_jacobians(prob):
-    calls = [0]
-    snes = prob.snes
-    J, P, (func, args, kwargs) = snes.getJacobian()
-
-    def counted(snes, x, J, P):
-        calls[0] += 1
-        func(snes, x, J, P, *args, **(kwargs or {}))
-
-    snes.setJacobian(counted, J, P)
-    return calls
 
 
 def test_one_jacobian_per_two_heat_iterations_and_a_converged_state():

@@ -8,6 +8,7 @@ cells), u(0) = 1, zero flux at x = 1, u = 1 − x/2 initially; Newton judged by 
 
 import numpy as np
 import pytest
+from helpers import count_jacobians
 
 from fem_cell._dolfinx import MPI, dolfinx, fem, ufl
 from fem_cell.solvers.problem import Field, TransientProblem
@@ -97,20 +98,6 @@ def test_look_ahead_saves_one_residual_per_solve_and_changes_nothing_else():
         assert np.abs(x - y).max() < 1e-14
     # tried only when the last contraction predicts a pass: few wasted back-substitutions
     assert a.look_aheads <= sum(taken) + len(DTS) // 2
-
-
-def count_jacobians(prob):
-    """Count the Jacobian assemblies of ``prob``."""
-    calls = [0]
-    snes = prob.snes
-    J, P, (func, args, kwargs) = snes.getJacobian()
-
-    def counted(snes, x, J, P):
-        calls[0] += 1
-        func(snes, x, J, P, *args, **(kwargs or {}))
-
-    snes.setJacobian(counted, J, P)
-    return calls
 
 
 @pytest.mark.parametrize("lag", [1, 2, 3])
