@@ -124,7 +124,8 @@ def model_spectrum(config: RunConfig, comm: MPI.Comm, frequencies, *, state=None
     try:
         op = model.operating_point(state=state, proton_fraction=proton_fraction)
         cm = model.small_signal(op, temperature, prefix="fem_cell_fit_")
-        solver = ImpedanceSolver(cm.model.problem, cm.model.physics, prefix="fem_cell_fit_eis_")
+        solver = ImpedanceSolver(cm.model.problem, cm.model.physics, prefix="fem_cell_fit_eis_",
+                                 linear_solver=config.solver.linear_solver)
         Z = np.asarray(solver.sweep(f, "rom").impedance_ohm_cm2, dtype=complex)
     finally:
         if solver is not None:
@@ -213,6 +214,9 @@ class CellImpedance:
             "temperature_C": self.temperature - ZERO_CELSIUS,
             "method": self.method,
             "factorizations": int(s.n_factorizations),
+            "linear_solver": s.linear_solver,
+            "krylov_iterations": int(s.krylov_iterations),
+            "krylov_max": int(s.krylov_max),
             "rom_basis": int(s.n_basis),
             "rom_fallback_frequencies": int(np.count_nonzero(s.fallback)),
             "residual_max": float(np.max(s.residuals)),
@@ -329,10 +333,13 @@ def _run(model: CellModel, *, state=None, proton_fraction=None, temperature=298.
     op = model.operating_point(state=state, proton_fraction=proton_fraction)
     guard.check(comm)
     cm = model.small_signal(op, temperature, prefix=prefix, refine_electrode=refine_electrode)
-    solver = ImpedanceSolver(cm.model.problem, cm.model.physics, prefix=prefix + "eis_")
+    solver = ImpedanceSolver(cm.model.problem, cm.model.physics, prefix=prefix + "eis_",
+                             linear_solver=model.config.solver.linear_solver)
     if say:
+        how = (f"{method}, iterative shifted solves"
+               if method == "rom" and solver.linear_solver == "iterative" else method)
         say(f"{op.film.dim}-D film mesh, {solver.n_dofs()} unknowns; sweeping {f.size} "
-            f"frequencies ({method})")
+            f"frequencies ({how})")
     with guard.deferred():
         sweep = solver.sweep(f, method, poll=lambda: guard.check(comm))
     guard.check(comm)

@@ -45,8 +45,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fem_cell._dolfinx import MPI, PETSc, fem, ufl
-from fem_cell.forms import compile_form, constant
-from fem_cell.solvers.rom import _LU, _Basis, _CsrSum, _Projection
+from fem_cell.forms import compile_form, constant, vertex_quadrature
+from fem_cell.solvers import LINEAR_SOLVERS
+from fem_cell.solvers.rom import _LU, _Basis, _CsrSum, _Krylov, _Projection
 
 
 def to_ohm_cm2(Z):
@@ -59,6 +60,14 @@ def log_frequencies(f_min: float, f_max: float, n: int) -> np.ndarray:
     return np.logspace(np.log10(f_min), np.log10(f_max), n)
 
 
+def initial_shifts(frequencies: Sequence[float], n_shifts: int) -> np.ndarray:
+    """The ROM's first real shifts σ (rad/s): the centres of ``n_shifts`` equal intervals
+    of log ω over the band of ``frequencies`` (Hz)."""
+    lw = np.log(2 * np.pi * np.asarray(frequencies, dtype=float))
+    edges = np.linspace(lw.min(), lw.max(), max(n_shifts, 1) + 1)
+    return np.exp(0.5 * (edges[1:] + edges[:-1]))
+
+
 @dataclass(frozen=True)
 class ImpedanceResult:
     """Outcome of a sweep.
@@ -68,11 +77,17 @@ class ImpedanceResult:
         impedance: Z (Ω m², area-specific, complex), incl. the series lead terms.
         residuals: relative residual ‖(J + iωM)δu − δb‖/‖δb‖ per frequency (–).
         method: ``"direct"`` or ``"rom"``.
-        n_factorizations: LU factorisations used.
+        n_factorizations: LU factorisations used (the iterative path: those of the
+            direct fallback only).
         n_basis: reduced basis size (0 for direct).
         shifts: shift frequencies of the ROM (Hz).
         fallback: frequencies solved directly after the ROM (bool mask).
         wall_time: time of the sweep (s), excluding the operator assembly.
+        linear_solver: how the ROM's shifted systems were solved: ``"direct"`` (MUMPS
+            LU) or ``"iterative"`` (:class:`~fem_cell.solvers.rom._Krylov`).
+        krylov_iterations: the iterative path: Krylov iterations over every shifted
+            solve.
+        krylov_max: the iterative path: the most Krylov iterations of one solve.
     """
 
     frequencies: np.ndarray
@@ -84,6 +99,9 @@ class ImpedanceResult:
     shifts: tuple[float, ...] = ()
     fallback: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     wall_time: float = 0.0
+    linear_solver: str = "direct"
+    krylov_iterations: int = 0
+    krylov_max: int = 0
 
     @property
     def impedance_ohm_cm2(self) -> np.ndarray:
@@ -122,6 +140,7 @@ class SmallSignalSystem:
         nf = len(fields)
         J, M, dG, dMass = problem.linearised_forms(drive=(physics.V, physics.V_dot))
         J, M, dG, dMass = (_wrap(a, nf) for a in (J, M, dG, dMass))
+        self._forms = (J, M)
         self._assemble_operators(J, M)
         self.offsets = self._field_offsets()
         self.bc_mask = self._constrained_mask()
@@ -243,7 +262,7 @@ class SmallSignalSystem:
         for X, Y in self.__dict__.pop("_work", {}).values():
             X.destroy()
             Y.destroy()
-        for A in (self.J, self.M):
+        for A in (self.J, self.M, *self.__dict__.pop("_vertex", ())):
             A.destroy()
 
     # -- small helpers ------------------------------------------------------------------
@@ -331,8 +350,26 @@ class SmallSignalSystem:
     def _csr(self, kind: str) -> _CsrSum:
         sums = self.__dict__.setdefault("_sums", {})
         if kind not in sums:
-            sums[kind] = _CsrSum(self, kind)
+            sums[kind] = (_CsrSum(self, "real", self.vertex_operators())
+                          if kind == "real_vertex" else _CsrSum(self, kind))
         return sums[kind]
+
+    def vertex_operators(self) -> tuple[PETSc.Mat, PETSc.Mat]:
+        """J and M with their cell integrals by the vertex rule
+        (:func:`fem_cell.forms.vertex_quadrature`; assembled on first use, BC diagonals
+        as J and M): the iterative path's preconditioner matrices."""
+        if "_vertex" not in self.__dict__:
+            emaps = self.problem.entity_maps
+            bcs = self.problem.bcs
+            out = []
+            for a, diag in zip(self._forms, (1.0, 0.0), strict=True):
+                v = [[None if x is None else vertex_quadrature(x) for x in row] for row in a]
+                A = fem.petsc.assemble_matrix(compile_form(v, entity_maps=emaps), bcs=bcs,
+                                              diag=diag)
+                A.assemble()
+                out.append(A)
+            self._vertex = tuple(out)
+        return self._vertex
 
     def shifted_operator(self, sigma: float) -> PETSc.Mat:
         """AIJ matrix J + σM (real shift σ, rad/s), unit rows on the constrained DOFs."""
@@ -355,10 +392,20 @@ class ImpedanceSolver:
         prefix: unique PETSc options prefix.
         series_resistance: area-specific lead resistance (Ω m²), default from params.
         series_inductance: area-specific lead inductance (H m²), default from params.
+        linear_solver: how the ROM solves its shifted systems J + σM: ``"direct"``
+            (MUMPS LU, default) or ``"iterative"`` (FGMRES + field split + AMG,
+            :class:`~fem_cell.solvers.rom._Krylov`; ``[solver] linear_solver``).  The
+            ``"direct"`` sweep method and the ROM's fallback solve the complex block
+            system with MUMPS either way.
     """
 
     def __init__(self, problem, physics, *, prefix: str = "fem_cell_eis_",
-                 series_resistance: float | None = None, series_inductance: float | None = None):
+                 series_resistance: float | None = None, series_inductance: float | None = None,
+                 linear_solver: str = "direct"):
+        if linear_solver not in LINEAR_SOLVERS:
+            raise ValueError(f"linear_solver must be one of {LINEAR_SOLVERS}, "
+                             f"got {linear_solver!r}")
+        self.linear_solver = linear_solver
         self.system = SmallSignalSystem(problem, physics, prefix=prefix,
                                         series_resistance=series_resistance,
                                         series_inductance=series_inductance)
@@ -439,7 +486,8 @@ class ImpedanceSolver:
         return self._rom(f, t0, tol, n_shifts, n_moments, max_shifts, fallback, poll)
 
     # -- reduced order ------------------------------------------------------------------------
-    def _add_shift(self, lu: _LU, basis: _Basis, sigma: float, n_moments: int) -> None:
+    def _add_shift(self, lu: _LU | _Krylov, basis: _Basis, sigma: float,
+                   n_moments: int) -> None:
         """Block shift-invert Krylov vectors of J + σM: K⁻¹[b0, b1], then K⁻¹M q for the
         latest block (all columns of a block in one MUMPS solve); orthonormalised among
         themselves (the shift's own sequence), then into the basis."""
@@ -466,11 +514,8 @@ class ImpedanceSolver:
         s = self.system
         w = 2 * np.pi * f
         basis = _Basis(s)
-        # real shifts σ at the centres of n equal intervals of log ω over the band
-        lw = np.log(w)
-        edges = np.linspace(lw.min(), lw.max(), max(n_shifts, 1) + 1)
-        shifts = list(np.exp(0.5 * (edges[1:] + edges[:-1])))
-        lu = _LU(s, "real")
+        shifts = list(initial_shifts(f, n_shifts))
+        lu = _Krylov(s) if self.linear_solver == "iterative" else _LU(s, "real")
         try:
             for sigma in shifts:
                 poll()
@@ -489,7 +534,9 @@ class ImpedanceSolver:
                 self._add_shift(lu, basis, w[worst], n_moments)
         finally:
             lu.destroy()
-        n_fact = lu.n_factorizations
+        iterative = isinstance(lu, _Krylov)
+        n_fact = 0 if iterative else lu.n_factorizations
+        krylov = (lu.iterations, lu.max_iterations) if iterative else (0, 0)
         fb = res > tol
         if fallback and fb.any():
             dlu = _LU(s, "block")
@@ -502,7 +549,9 @@ class ImpedanceSolver:
             n_fact += dlu.n_factorizations
         return ImpedanceResult(f, Z, res, "rom", n_fact, n_basis=basis.k,
                                shifts=tuple(np.asarray(shifts) / (2 * np.pi)), fallback=fb,
-                               wall_time=_time.perf_counter() - t0)
+                               wall_time=_time.perf_counter() - t0,
+                               linear_solver=self.linear_solver, krylov_iterations=krylov[0],
+                               krylov_max=krylov[1])
 
 
 def impedance_sweep(problem, physics, frequencies: Sequence[float], method: str = "rom",
@@ -518,4 +567,4 @@ def impedance_sweep(problem, physics, frequencies: Sequence[float], method: str 
 
 
 __all__ = ["ImpedanceResult", "ImpedanceSolver", "SmallSignalSystem", "impedance_sweep",
-           "log_frequencies", "to_ohm_cm2"]
+           "initial_shifts", "log_frequencies", "to_ohm_cm2"]

@@ -4,6 +4,8 @@
   [[J, −pM], [pM, J]] (constrained rows unit rows), its values linear in p;
 * :class:`_LU`: MUMPS LU of such an operator, refactorised for new p with the ordering
   reused;
+* :class:`_Krylov`: iterative solves of J + σM instead (``linear_solver =
+  "iterative"``): FGMRES + field split + AMG on the vertex-rule J_v + σM_v;
 * :class:`_Basis`: a real orthonormal block basis (CGS2, TSQR + SVD deflation);
 * :class:`_Projection`: the Galerkin projection onto that basis, evaluated for many ω at
   once with the full-vector residuals.
@@ -22,7 +24,7 @@ import numpy as np
 
 from fem_cell._dolfinx import MPI, PETSc
 from fem_cell.errors import ConvergenceError
-from fem_cell.solvers.linear import direct_solver_options
+from fem_cell.solvers.linear import direct_solver_options, iterative_options
 
 
 class LinearisedSystem(Protocol):
@@ -46,6 +48,12 @@ class LinearisedSystem(Protocol):
         series_resistance: area-specific series resistance (Ω m²).
         series_inductance: area-specific series inductance (H m²).
         scale: per-DOF unknown scaling S.
+        offsets: start of each field's owned entries in the blocked layout (and the
+            total).
+
+    ``_csr(kind)``: the operator sums ``"real"`` (J + pM), ``"block"`` and
+    ``"real_vertex"`` (J_v + pM_v, the vertex-rule J and M: the iterative path's
+    preconditioner matrix).
     """
 
     comm: MPI.Comm
@@ -64,6 +72,7 @@ class LinearisedSystem(Protocol):
     series_resistance: float
     series_inductance: float
     scale: np.ndarray
+    offsets: list[int]
 
     def _csr(self, kind: str) -> _CsrSum: ...
 
@@ -83,9 +92,12 @@ class _CsrSum:
     ``kind="real"``: J + pM (n × n).  ``kind="block"``: [[J, −pM], [pM, J]] (2n × 2n, local
     rows [real owned; imag owned] on each rank)."""
 
-    def __init__(self, system: LinearisedSystem, kind: str):
+    def __init__(self, system: LinearisedSystem, kind: str, operators=None):
+        """``operators``: ``(J, M)`` to sum instead of the system's own (e.g. their
+        vertex-rule versions, :meth:`LinearisedSystem.vertex_operators`)."""
         self.comm = system.comm
-        ranges = np.asarray(system.J.getOwnershipRanges())
+        J, M = operators if operators is not None else (system.J, system.M)
+        ranges = np.asarray(J.getOwnershipRanges())
         rstart, nloc = ranges[:-1], np.diff(ranges)
         me = self.comm.rank
         n = system.n_local
@@ -98,8 +110,8 @@ class _CsrSum:
             q = np.searchsorted(ranges, g, side="right") - 1
             return g + rstart[q] + (nloc[q] if imag else 0)
 
-        Jc = system.J.getValuesCSR()
-        Mc = system.M.getValuesCSR()
+        Jc = J.getValuesCSR()
+        Mc = M.getValuesCSR()
         if block:      # (values, row block, col block, constant / linear coefficient)
             terms = ((Jc, 0, 0, 1.0, 0.0), (Mc, 0, 1, 0.0, -1.0),
                      (Mc, 1, 0, 0.0, 1.0), (Jc, 1, 1, 1.0, 0.0))
@@ -252,6 +264,123 @@ class _LU:
             obj.destroy()
         self.K = None
         self._dense = {}
+
+
+#: relative tolerance of the iterative shifted solves (true residual, FGMRES): the
+#: basis vectors need not be exact, the sweep's a-posteriori residual (tol 1e-6) judges
+#: the projection they span; 1e-10 keeps the Krylov error far below it
+ROM_KRYLOV_RTOL = 1e-10
+#: the AMG level smoother of the shifted solves: with PETSc's default SOR, GAMG's
+#: hierarchy of the concentration block broke down (zero pivot, "preconditioner
+#: failed") at σ <= 2π·10 rad/s on the 2-D default cell; point Jacobi converged at every
+#: shift (scripts/rom_iterative_probe.py, docs/scaling.md)
+ROM_AMG_SMOOTHER = "jacobi"
+
+
+class _Krylov:
+    """Iterative solves of the real shifted operator K = J + σM, in place of
+    :class:`_LU` (``[solver] linear_solver = "iterative"``).
+
+    FGMRES with a multiplicative field split (one split per field, one AMG V-cycle each,
+    :func:`~fem_cell.solvers.linear.iterative_options`), preconditioned on the
+    vertex-rule operator J_v + σM_v (the cell integrals by the vertex rule: an M-matrix
+    on the films' stretched cells, on which AMG works, as for the transport's iterative
+    path).  ``factor(σ)`` sets the operators and the multigrid up, a solve is a Krylov
+    solve per column; the same interface as :class:`_LU` (real kind only).
+
+    Args:
+        system: the small-signal system.
+        smoother: GAMG's level smoother (``mg_levels_pc_type``).
+        rtol: relative tolerance of the true residual.
+    """
+
+    kind = "real"
+
+    def __init__(self, system: LinearisedSystem, *, smoother: str = ROM_AMG_SMOOTHER,
+                 rtol: float = ROM_KRYLOV_RTOL):
+        self.system = system
+        self.csr = system._csr("real")
+        self.pcsr = system._csr("real_vertex")
+        self.n = system.n_local
+        self.K = self.P = self.ksp = None
+        self.n_factorizations = 0   # multigrid set-ups
+        self.iterations = 0         # Krylov iterations over every solve
+        self.max_iterations = 0     # the most of one solve
+        self.param = None
+        offsets = system.offsets
+        self._names = [f"f{k}" for k in range(len(offsets) - 1)]
+        opts = iterative_options(symmetric=False,
+                                 splits=self._names if len(self._names) > 1 else ())
+        opts["ksp_rtol"] = rtol
+        for k in opts:  # GAMG's level smoother (hypre BoomerAMG has its own)
+            if k.endswith("mg_levels_pc_type"):
+                opts[k] = smoother
+        self._opts = {f"{system.prefix}rom_{k}": v for k, v in opts.items()}
+        self._sets: list = []
+
+    def factor(self, p: float) -> None:
+        """Operators and multigrid at p (σ, rad/s)."""
+        s = self.system
+        db = PETSc.Options()
+        if self.K is None:
+            self.K, self.P = self.csr.matrix(p), self.pcsr.matrix(p)
+            for k, v in self._opts.items():
+                db[k] = v
+            ksp = PETSc.KSP().create(s.comm)
+            ksp.setOptionsPrefix(f"{s.prefix}rom_")
+            ksp.setOperators(self.K, self.P)
+            if len(self._names) > 1:
+                pc = ksp.getPC()
+                pc.setType("fieldsplit")
+                start = self.K.getOwnershipRange()[0]
+                self._sets = [(name, PETSc.IS().createGeneral(
+                    np.arange(s.offsets[k], s.offsets[k + 1], dtype=PETSc.IntType) + start,
+                    comm=s.comm)) for k, name in enumerate(self._names)]
+                pc.setFieldSplitIS(*self._sets)
+            ksp.setFromOptions()
+            self.ksp = ksp
+            self.B, self.X = self.K.createVecs()
+        else:
+            self.csr.update(self.K, p)
+            self.pcsr.update(self.P, p)
+            self.ksp.setOperators(self.K, self.P)
+        self.ksp.setUp()
+        self.param = p
+        self.n_factorizations += 1
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """x = K⁻¹b (real owned b) to the relative tolerance.
+
+        Raises:
+            ConvergenceError: the Krylov solve failed (``reason``: PETSc's
+                ``KSPConvergedReason``).
+        """
+        self.B.getArray()[:] = b
+        self.X.set(0.0)
+        self.ksp.solve(self.B, self.X)
+        its = self.ksp.getIterationNumber()
+        self.iterations += its
+        self.max_iterations = max(self.max_iterations, its)
+        reason = self.ksp.getConvergedReason()
+        if reason < 0:
+            raise ConvergenceError(
+                f"{self.system.prefix}: iterative shifted solve at sigma = {self.param:.3g} "
+                f"rad/s failed after {its} iterations", reason)
+        return self.X.getArray(readonly=True).copy()
+
+    def solve_many(self, B: np.ndarray) -> np.ndarray:
+        """X = K⁻¹B for a real (n_local, m) array, one Krylov solve per column."""
+        return np.column_stack([self.solve(B[:, j]) for j in range(B.shape[1])])
+
+    def destroy(self) -> None:
+        objs = [] if self.K is None else [self.ksp, self.K, self.P, self.B, self.X]
+        for obj in objs + [iset for _, iset in self._sets]:
+            obj.destroy()
+        self.K = None
+        self._sets = []
+        db = PETSc.Options()
+        for k in self._opts:
+            db.delValue(k)
 
 
 class _Basis:

@@ -142,6 +142,16 @@ def test_impedance_exits(work):
         work / "i1")
 
 
+def test_impedance_iterative_exits(work):
+    """``[solver] linear_solver = "iterative"``: the sweep's shifted solves are Krylov
+    solves (fem_cell.solvers.rom._Krylov), on 2 ranks, with every PETSc option used."""
+    (work / "iterative.toml").write_text('[solver]\nlinear_solver = "iterative"\n')
+    _ok(mpirun("impedance", "iterative.toml", "--dim", "1", "--out", "i2", "-q", cwd=work),
+        work / "i2")
+    s = json.loads((work / "i2" / "summary.json").read_text())
+    assert s["linear_solver"] == "iterative" and s["krylov_iterations"] > 0
+
+
 def test_reproduce_exits(work):
     _ok(mpirun("reproduce", "--dim", "1", "--out", "rep", "-q", cwd=work, timeout=480),
         work / "rep")
