@@ -610,9 +610,12 @@ def _impedance(cfg, args, comm, guard, state, provenance) -> int:
            else f"{s['R_interface_fit_ohm_cm2']:.2f} ± "
                 f"{s['R_interface_fit_stderr_ohm_cm2']:.2g} Ω cm² (fit)")
     kk = "skipped" if s["kk_residual_max"] is None else f"{s['kk_residual_max']:.1e}"
+    cost = f"{s['factorizations']} factorisations"
+    if s["linear_solver"] == "iterative" and s["krylov_iterations"]:
+        cost = f"{s['krylov_iterations']} Krylov iterations" + (
+            f" + {cost} (fallback)" if s["factorizations"] else "")
     _say(comm, f"fem-cell impedance: R_interface {fit}, {s['R_interface_ohm_cm2']:.2f} (state); "
-               f"Kramers-Kronig residual {kk}; {s['factorizations']} factorisations; outputs in "
-               f"{args.out}", err=False)
+               f"Kramers-Kronig residual {kk}; {cost}; outputs in {args.out}", err=False)
     if "data_comparison" in s:
         d = s["data_comparison"]
         _say(comm, f"fem-cell impedance: measured spectrum {args.data}: {d['points']} points, "
