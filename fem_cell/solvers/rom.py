@@ -94,7 +94,8 @@ class _CsrSum:
 
     def __init__(self, system: LinearisedSystem, kind: str, operators=None):
         """``operators``: ``(J, M)`` to sum instead of the system's own (e.g. their
-        vertex-rule versions, :meth:`LinearisedSystem.vertex_operators`)."""
+        vertex-rule versions, ``SmallSignalSystem.vertex_operators()`` of
+        :mod:`fem_cell.solvers.impedance`)."""
         self.comm = system.comm
         J, M = operators if operators is not None else (system.J, system.M)
         ranges = np.asarray(J.getOwnershipRanges())
