@@ -9,10 +9,11 @@ Usage::
     python scripts/bench_impedance.py --job --dim 2  # ... default 2-D cell (film sub-mesh)
     mpirun -n 2 python scripts/bench_impedance.py --job --dim 2
     mpirun -n 2 python scripts/bench_impedance.py --job --dim 2 --large --direct-sample 7
+        # the speed target: >= 150k DOFs (32 cells per layer, 0.25 µm lateral cells at the
+        # pad edges, 340 lateral cells: 155 936 DOFs before the pad-edge refined
+        # small-signal mesh, 243 432 since), direct timed at 7 of the 61 frequencies
     mpirun -n 2 python scripts/bench_impedance.py --job --dim 2 --iterative --no-direct
         # also the ROM with iterative shifted solves ([solver] linear_solver = "iterative")
-        # the speed target: >= 150k DOFs (32 cells per layer, 0.25 µm lateral cells at the
-        # pad edges, 340 lateral cells: 155 936 DOFs), direct timed at 7 of the 61 frequencies
 
 ``--job`` times what ``fem-cell impedance`` runs (:mod:`fem_cell.jobs.impedance`): the
 operating point (film sub-mesh of the configuration), the model (refined LiCoO2 bulk,
