@@ -363,7 +363,7 @@ class SmallSignalSystem:
             bcs = self.problem.bcs
             out = []
             for a, diag in zip(self._forms, (1.0, 0.0), strict=True):
-                v = [[None if x is None else vertex_quadrature(x) for x in row] for row in a]
+                v = [[vertex_quadrature(x) for x in row] for row in a]
                 A = fem.petsc.assemble_matrix(compile_form(v, entity_maps=emaps), bcs=bcs,
                                               diag=diag)
                 A.assemble()

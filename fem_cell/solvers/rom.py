@@ -24,7 +24,7 @@ import numpy as np
 
 from fem_cell._dolfinx import MPI, PETSc
 from fem_cell.errors import ConvergenceError
-from fem_cell.solvers.linear import direct_solver_options, iterative_options
+from fem_cell.solvers.linear import block_index_sets, direct_solver_options, iterative_options
 
 
 class LinearisedSystem(Protocol):
@@ -295,14 +295,11 @@ class _Krylov:
         rtol: relative tolerance of the true residual.
     """
 
-    kind = "real"
-
     def __init__(self, system: LinearisedSystem, *, smoother: str = ROM_AMG_SMOOTHER,
                  rtol: float = ROM_KRYLOV_RTOL):
         self.system = system
         self.csr = system._csr("real")
         self.pcsr = system._csr("real_vertex")
-        self.n = system.n_local
         self.K = self.P = self.ksp = None
         self.n_factorizations = 0   # multigrid set-ups
         self.iterations = 0         # Krylov iterations over every solve
@@ -333,10 +330,9 @@ class _Krylov:
             if len(self._names) > 1:
                 pc = ksp.getPC()
                 pc.setType("fieldsplit")
-                start = self.K.getOwnershipRange()[0]
-                self._sets = [(name, PETSc.IS().createGeneral(
-                    np.arange(s.offsets[k], s.offsets[k + 1], dtype=PETSc.IntType) + start,
-                    comm=s.comm)) for k, name in enumerate(self._names)]
+                self._sets = block_index_sets(
+                    np.diff(s.offsets), {name: [k] for k, name in enumerate(self._names)},
+                    self.K.getOwnershipRange()[0], s.comm)
                 pc.setFieldSplitIS(*self._sets)
             ksp.setFromOptions()
             self.ksp = ksp
