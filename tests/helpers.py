@@ -287,3 +287,14 @@ def count_jacobians(prob):
 
     snes.setJacobian(counted, J, P)
     return calls
+
+
+def assert_rom_matches_direct(rom, direct, *, rtol: float = 1e-6, tol: float = 1e-6) -> None:
+    """The reduced-order sweep's accuracy check against the direct sweep (both
+    :class:`~fem_cell.solvers.impedance.ImpedanceResult` at the same frequencies): Z to
+    ``rtol`` relative, every ROM residual within the sweep's ``tol``, no direct fallback."""
+    import numpy as np
+
+    assert np.abs(rom.impedance / direct.impedance - 1).max() < rtol
+    assert rom.residuals.max() <= tol
+    assert not rom.fallback.any()
