@@ -45,6 +45,7 @@ from fem_cell.solvers.linear import (
     iterative_options,
 )
 from fem_cell.solvers.mixed import MixedResidual, MixedSpace
+from fem_cell.solvers.sparsity import compact_matrix, pattern_extensions
 
 
 class PhysicsBlock(Protocol):
@@ -288,6 +289,17 @@ class TransientProblem:
             fallback = ("pc_type", "pc_factor_mat_solver_type")
             self._banded = use_banded(self.snes.getKSP().getPC(),
                                       {k: opts[k] for k in fallback if k in opts})
+        #: whether the Jacobian matrix stores only the entries that can be non-zero
+        #: (fem_cell.solvers.sparsity: the lumped couplings and the pinned inactive DOFs
+        #: of several fields are structural zeros).  Under the band LU only, whose
+        #: partial pivoting picks from a whole column of the band: MUMPS's threshold
+        #: pivoting stays within fronts that follow the pattern, and on the compact
+        #: pattern Newton diverged (1 rank) or stalled (2 ranks) at a step of the
+        #: default 2-D anneal that it converges in 6 iterations on dolfinx's pattern,
+        #: from the same state with the same matrix values (docs/architecture.md)
+        self.compact_jacobian = (self._banded is not None and len(self.fields) > 1
+                                 and self._compact_jacobian())
+        self._extensions: int | None = None
         self._schur_matrix = None
         self._rnorm0 = 0.0
         if linear_solver == "iterative":
@@ -339,6 +351,32 @@ class TransientProblem:
             self.snes.setConvergenceTest(_weak_callback(
                 self, "_update_convergence_test",
                 PETSc.SNES.ConvergedReason.DIVERGED_FUNCTION_DOMAIN))
+
+    def _compact_jacobian(self) -> bool:
+        """Replace dolfinx's Jacobian matrix by one that stores only the entries that
+        can be non-zero (:func:`fem_cell.solvers.sparsity.compact_matrix`; the same
+        values, a narrower band for the band LU).  Returns whether it did."""
+        p = self._problem
+        if p.P_mat is not None:
+            return False
+        J, _, (func, args, kwargs) = self.snes.getJacobian()
+        new = compact_matrix(J, kwargs["jacobian"], kwargs["bcs"])
+        if new is None:
+            return False
+        self.snes.setJacobian(func, new, new, args=args, kargs=kwargs)
+        p._A = new  # dolfinx's NonlinearProblem keeps (and destroys) its matrix here
+        J.destroy()
+        return True
+
+    def pattern_extensions(self) -> int:
+        """Entries PETSc had to add to a compact Jacobian's pattern (0: it held every
+        non-zero; :func:`fem_cell.solvers.sparsity.pattern_extensions`; collective
+        before :meth:`destroy`, the count at destroy after it)."""
+        if not self.compact_jacobian:
+            return 0
+        if self._extensions is not None:
+            return self._extensions
+        return pattern_extensions(self._problem.A)
 
     @property
     def form(self) -> ufl.Form:
@@ -558,6 +596,7 @@ class TransientProblem:
         if self.linear_solver == "direct":  # (also after destroy(): no PETSc calls)
             banded = self._banded is not None and self._banded.banded
             out["factorisation"] = "band LU" if banded else self._sparse_solver
+            out["compact_jacobian"] = self.compact_jacobian
         if self.linear_solver == "iterative":
             out.update(krylov_iterations=self.linear_iterations,
                        krylov_per_newton=self.linear_iterations / max(self.newton_iterations, 1),
@@ -579,6 +618,8 @@ class TransientProblem:
         ``mpirun -n 2`` run that never exited).  Idempotent.
         """
         p = self._problem
+        if self.compact_jacobian and self._extensions is None:
+            self._extensions = pattern_extensions(p.A)
         for obj in (p.solver, p.A, p.P_mat, p.b, p.x, self._schur_matrix, self._ahead):
             if obj is not None:
                 obj.destroy()

@@ -85,6 +85,7 @@ def test_iterative_equals_direct(mesh):
     # (fem_cell.solvers.banded)
     lu = "band LU" if mesh["dim"] == 1 and MPI.COMM_WORLD.size == 1 else "mumps"
     assert direct["solver"]["transport"] == {"linear_solver": "direct", "factorisation": lu,
+                                             "compact_jacobian": lu == "band LU",
                                              "newton_iterations":
                                              direct["solver"]["transport"]["newton_iterations"]}
     # the 2-D exposure runs on the film's 1-D column with the direct solver
