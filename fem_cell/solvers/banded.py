@@ -5,9 +5,10 @@ own and the neighbouring cells.  A general sparse direct solver (MUMPS) pays a f
 cost per factorisation and per solve (its analysis data, workspace, and at these sizes
 mostly its calling overhead) that dominates a system of a few hundred unknowns; LAPACK's
 band LU with partial pivoting factorises it in O(n b²) operations (bandwidth b) and
-nothing else.  Measured on the default cell's 1-D transport (868 unknowns, bandwidth
+nothing else.  Measured on the default cell's 1-D transport (868 unknowns, half-band
 11 after the ordering below; ``scripts/bench_transport.py``): about half the wall time
-of a time step (docs/architecture.md).
+of a time step (docs/architecture.md).  The transport's Jacobian now stores only the
+entries that can be non-zero (:mod:`fem_cell.solvers.sparsity`): half-band 5.
 
 :class:`BandedLU` is the context of a PETSc ``python`` preconditioner under
 ``ksp_type preonly``: the exact solve of the Newton system, like a direct solver's.
