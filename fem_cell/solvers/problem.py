@@ -296,7 +296,9 @@ class TransientProblem:
         #: pivoting stays within fronts that follow the pattern, and on the compact
         #: pattern Newton diverged (1 rank) or stalled (2 ranks) at a step of the
         #: default 2-D anneal that it converges in 6 iterations on dolfinx's pattern,
-        #: from the same state with the same matrix values (docs/architecture.md)
+        #: from the same state with the same matrix values (docs/architecture.md).  (A
+        #: band too wide for the band LU falls back to the sparse solver on the compact
+        #: matrix: not met by the built-in cell, not measured.)
         self.compact_jacobian = (self._banded is not None and len(self.fields) > 1
                                  and self._compact_jacobian())
         self._extensions: int | None = None

@@ -86,11 +86,11 @@ def _shift(a: np.ndarray, scale: np.ndarray | float, rng: np.random.Generator) -
 
 
 @contextmanager
-def perturbed(inputs: tuple[list[np.ndarray], list[np.ndarray]], seed: int):
-    """Every function and constant of ``inputs`` (:func:`inputs` of some forms) shifted
+def perturbed(values: tuple[list[np.ndarray], list[np.ndarray]], seed: int):
+    """Every function and constant of ``values`` (:func:`inputs` of some forms) shifted
     at random (each function by a share of its largest magnitude, each constant's value
     by a share of its own), restored exactly on exit."""
-    functions, constants = inputs
+    functions, constants = values
     rng = np.random.default_rng(seed)
     saved = [a.copy() for a in functions + constants]
     try:
