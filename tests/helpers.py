@@ -141,6 +141,30 @@ def set_exposed_profile(block, mobile: float = 2e-3, trapped: float = 0.05,
     block.phi.x.array[:] = 0.0
 
 
+#: a coarse mesh ([mesh] overrides, any dim) for tests of the transport's linear algebra
+COARSE_FILM_MESH = {"cells_per_layer": 3, "growth": 1.5, "max_cell_size": "50 um",
+                    "lateral_cells": 30}
+
+
+def exposed_transport_block(mesh: dict):
+    """The anneal's transport block of the default cell on the films of the mesh that
+    ``mesh`` ([mesh] overrides) describes, at 150 degC, in an exposure-like proton state
+    (:func:`set_exposed_profile`); returns (block, config)."""
+    from fem_cell._dolfinx import MPI, fem
+    from fem_cell.config import load_config
+    from fem_cell.model import CellModel, transport_block
+    from fem_cell.model.chemistry import film_regions
+
+    cfg = load_config(overrides={"mesh": mesh})
+    model = CellModel(cfg, MPI.COMM_WORLD)
+    film = model.domain.submesh(*film_regions(model.domain))
+    T = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)))
+    T.x.array[:] = 423.15
+    block = transport_block(cfg, film, T)
+    set_exposed_profile(block)
+    return block, cfg
+
+
 #: chromium's flags for a headless run on a closed network (no background connections)
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking",

@@ -359,8 +359,6 @@ class TransientProblem:
         can be non-zero (:func:`fem_cell.solvers.sparsity.compact_matrix`; the same
         values, a narrower band for the band LU).  Returns whether it did."""
         p = self._problem
-        if p.P_mat is not None:
-            return False
         J, _, (func, args, kwargs) = self.snes.getJacobian()
         new = compact_matrix(J, kwargs["jacobian"], kwargs["bcs"])
         if new is None:

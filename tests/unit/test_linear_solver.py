@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import COARSE_FILM_MESH, exposed_transport_block
 
 from fem_cell._dolfinx import MPI, PETSc, fem, ufl
 from fem_cell.config import load_config
@@ -81,25 +82,6 @@ def test_vertex_rule_matrix_is_an_equivalent_m_matrix(aspect):
     assert lam.min() >= 1.0 - 1e-9 and lam.max() <= 3.0 + 1e-9
 
 
-def _exposed_block(dim: int):
-    """The anneal's transport block of the default cell (coarse mesh) at 150 degC, in an
-    exposure-like proton state."""
-    from fem_cell.model import CellModel, transport_block
-    from fem_cell.model.chemistry import film_regions
-    from tests.helpers import set_exposed_profile
-
-    mesh = {"dim": dim, "cells_per_layer": 3, "growth": 1.5, "max_cell_size": "50 um",
-            "lateral_cells": 30}
-    cfg = load_config(overrides={"mesh": mesh})
-    model = CellModel(cfg, MPI.COMM_WORLD)
-    film = model.domain.submesh(*film_regions(model.domain))
-    T = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)))
-    T.x.array[:] = 423.15
-    block = transport_block(cfg, film, T)
-    set_exposed_profile(block)
-    return block
-
-
 @pytest.mark.parametrize("dim", [1, 2])
 @pytest.mark.parametrize("blocks", ["lu", "amg"])
 def test_schur_preconditioner_iterations(dim, blocks):
@@ -107,7 +89,7 @@ def test_schur_preconditioner_iterations(dim, blocks):
     from fem_cell.model.transport import transport_fields, transport_splits
     from fem_cell.solvers.problem import TransientProblem
 
-    block = _exposed_block(dim)
+    block, _ = exposed_transport_block({"dim": dim, **COARSE_FILM_MESH})
     cfg = load_config(overrides={"solver": {"linear_solver": "iterative"}})
     extra = ({"fieldsplit_potential_pc_type": "lu", "fieldsplit_protons_pc_type": "lu"}
              if blocks == "lu" else {})

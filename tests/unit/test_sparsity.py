@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import COARSE_FILM_MESH, exposed_transport_block
 from scipy.sparse import csr_matrix
 
 from fem_cell._dolfinx import MPI, PETSc, fem, ufl
@@ -24,23 +25,13 @@ from fem_cell.config import load_config
 from fem_cell.forms import constant, vertex_quadrature
 from fem_cell.solvers.sparsity import compact_matrix, inputs, pattern_extensions, perturbed
 
-COARSE = {"cells_per_layer": 3, "growth": 1.5, "max_cell_size": "50 um", "lateral_cells": 30}
-
 
 def _transport_problem(dim: int, prefix: str):
-    """The anneal's transport problem of the default cell (coarse in 2-D) at 150 degC,
-    from an exposure-like proton state."""
-    from fem_cell.model import CellModel, transport_block
-    from fem_cell.model.chemistry import build_transport_problem, film_regions
-    from tests.helpers import set_exposed_profile
+    """The anneal's transport problem of the default cell (default mesh in 1-D, coarse
+    in 2-D) at 150 degC, from an exposure-like proton state."""
+    from fem_cell.model.chemistry import build_transport_problem
 
-    cfg = load_config(overrides={"mesh": {"dim": dim, **(COARSE if dim == 2 else {})}})
-    model = CellModel(cfg, MPI.COMM_WORLD)
-    film = model.domain.submesh(*film_regions(model.domain))
-    T = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)))
-    T.x.array[:] = 423.15
-    block = transport_block(cfg, film, T)
-    set_exposed_profile(block)
+    block, cfg = exposed_transport_block({"dim": dim, **(COARSE_FILM_MESH if dim == 2 else {})})
     return build_transport_problem(block, cfg.solver, prefix=prefix)
 
 
