@@ -298,21 +298,6 @@ def corrupt_checkpoint(src, dst, how: str):
     return dst
 
 
-def count_jacobians(prob):
-    """Count the Jacobian assemblies of a :class:`~fem_cell.solvers.problem.TransientProblem`
-    (wraps its SNES Jacobian callback; returns a one-element list, the count)."""
-    calls = [0]
-    snes = prob.snes
-    J, P, (func, args, kwargs) = snes.getJacobian()
-
-    def counted(snes, x, J, P):
-        calls[0] += 1
-        func(snes, x, J, P, *args, **(kwargs or {}))
-
-    snes.setJacobian(counted, J, P)
-    return calls
-
-
 def assert_rom_matches_direct(rom, direct, *, rtol: float = 1e-6, tol: float = 1e-6) -> None:
     """The reduced-order sweep's accuracy check against the direct sweep (both
     :class:`~fem_cell.solvers.impedance.ImpedanceResult` at the same frequencies): Z to

@@ -13,6 +13,7 @@ from fem_cell.physics.parameters import MAX_DURATION
 from fem_cell.solvers import LINEAR_SOLVERS
 
 SCHEMES = ("bdf2", "backward_euler")
+JACOBIAN_REUSE = ("auto", "yes", "no")
 _TIME = {"lo": 0.0, "hi": MAX_DURATION, "lo_open": True,
          "text": "> 0 s and at most 100 years"}
 
@@ -50,6 +51,13 @@ class SolverSettings(Declared):
     transport_jacobian_lag: int = param(
         "", "transport Newton: re-assemble and factorise the Jacobian every this many "
         "iterations of a step (1 = full Newton)", default=4, kind="integer", lo=1, hi=100)
+    transport_jacobian_reuse: str = param(
+        "", "transport Newton: may a step start on an earlier step's factorised Jacobian "
+        "(modified Newton: fewer factorisations, more iterations, the per-step proton "
+        "balance at the Newton tolerance instead of round-off)? 'no', 'yes', or 'auto' "
+        "(yes with the sparse direct solver, whose factorisation costs many "
+        "back-substitutions; no with the 1-D band LU and the iterative path); "
+        "docs/transport.md", default="no", choices=JACOBIAN_REUSE)
     linear_solver: str = param(
         "", "linear solves inside Newton: 'direct' (sparse LU; exact, for up to ~1e5-1e6 "
         "unknowns on one machine) or 'iterative' (Krylov + algebraic multigrid; work and "
@@ -79,4 +87,4 @@ class OutputSettings(Declared):
                               kind="boolean")
 
 
-__all__ = ["OutputSettings", "SCHEMES", "SolverSettings"]
+__all__ = ["JACOBIAN_REUSE", "OutputSettings", "SCHEMES", "SolverSettings"]

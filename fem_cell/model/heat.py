@@ -28,7 +28,7 @@ from fem_cell.solvers.problem import Field, TransientProblem
 #: temperature corrections below ~1e-6 K
 HEAT_NEWTON_ATOL = 1e-6
 #: the heat Jacobian is assembled and factorised at the first Newton iteration of a step
-#: and reused by the second (SNES ``snes_lag_jacobian``): only the top surface's
+#: and reused by the second (``TransientProblem(jacobian_lag=...)``): only the top surface's
 #: radiation makes the heat nonlinear, so the second iteration, a small correction, is
 #: as good on the first Jacobian.  Default 2-D anneal on 2 ranks: 157 heat iterations
 #: either way, 125.1 s → 119.5 s, every summary.json number the same to 7e-13 relative
@@ -121,9 +121,8 @@ def build_heat(config: RunConfig, domain: Domain) -> HeatModel:
                meaning="temperature")], [heat],
         time=constant(domain.mesh, 0.0), prefix="fem_cell_heat_",
         newton_rtol=s.newton_rtol, newton_atol=HEAT_NEWTON_ATOL, newton_max_it=s.newton_max_it,
-        petsc_options={"pc_type": "cholesky", "snes_force_iteration": True,
-                       "snes_lag_jacobian": HEAT_JACOBIAN_LAG},
-        linear_solver=s.linear_solver, symmetric=True)
+        petsc_options={"pc_type": "cholesky", "snes_force_iteration": True},
+        linear_solver=s.linear_solver, symmetric=True, jacobian_lag=HEAT_JACOBIAN_LAG)
     return HeatModel(domain, T, heat, problem)
 
 

@@ -89,17 +89,44 @@ def build_transport_problem(block: TransportPhysics, settings: SolverSettings,
 
     Fields: :func:`transport_fields` (``newton``: its Newton tolerances).  The Jacobian
     is assembled and factorised at every ``settings.transport_jacobian_lag``-th Newton
-    iteration of a step (always at the first; SNES ``snes_lag_jacobian``).
+    iteration of a step, and at its first unless the step starts on an earlier step's
+    (``settings.transport_jacobian_reuse``; :func:`jacobian_reuse`).
     """
-    lag = settings.transport_jacobian_lag
     pre = prefix or f"fem_cell_transport_{next(_prefixes)}_"
     return TransientProblem(transport_fields(block, settings, **newton), [block],
                             time=constant(block.domain.mesh, 0.0), prefix=pre,
                             newton_max_it=settings.newton_max_it,
-                            petsc_options={"snes_lag_jacobian": lag} if lag > 1 else None,
+                            jacobian_lag=settings.transport_jacobian_lag,
+                            jacobian_reuse=jacobian_reuse(settings, block.domain),
                             linear_solver=settings.linear_solver,
                             splits=transport_splits(block),
                             schur=block.zero_current_residual)
+
+
+def jacobian_reuse(settings: SolverSettings, domain: Domain) -> bool:
+    """Whether transport steps may start on an earlier step's factorised Jacobian.
+
+    ``"no"`` (the default): every step assembles its own, so Newton ends quadratically
+    and the per-step proton balance holds to round-off; with reuse, the steps' last
+    iterations contract linearly and it holds to the Newton tolerance (1-D: 3e-10 →
+    1.5e-6 relative), for 11 % off the default 2-D anneal on 2 ranks
+    (docs/transport.md).  ``"auto"``: with the sparse direct solver (MUMPS: 2-D, or
+    1-D on several ranks), whose numeric factorisation costs about 16
+    back-substitutions on the default 2-D transport and was half of a 2-D anneal
+    (PETSc log); not with the band LU of a serial 1-D run (a factorisation costs
+    about one back-substitution there, and every extra Newton iteration a residual:
+    measured in docs/transport.md) nor on the iterative path (not a modified Newton
+    step).  ``"yes"`` needs the
+    direct solver.
+    """
+    choice = settings.transport_jacobian_reuse
+    if choice == "auto":
+        banded = domain.dim == 1 and domain.comm.size == 1
+        return settings.linear_solver == "direct" and not banded
+    if choice == "yes" and settings.linear_solver != "direct":
+        raise ValueError("[solver] transport_jacobian_reuse = 'yes' needs linear_solver = "
+                         "'direct'")
+    return choice == "yes"
 
 
 def transport_splits(block: TransportPhysics) -> dict[str, list[str]]:
@@ -138,5 +165,6 @@ def pad_columns(config: RunConfig) -> tuple[float, float] | None:
 
 
 __all__ = ["FILM_TRANSPORT_LAYERS", "build_transport_problem", "film_regions",
-           "interface_resistance", "pad_columns", "phases", "sink_boundary", "transport_block",
+           "interface_resistance", "jacobian_reuse", "pad_columns", "phases", "sink_boundary",
+           "transport_block",
            "transport_fields"]

@@ -165,12 +165,33 @@ class TransientProblem:
                  newton_rtol: float = 1e-10, newton_atol: float = 1e-8,
                  newton_stol: float = 1e-12, newton_max_it: int = 25, entity_maps=None,
                  linear_solver: str = "direct", symmetric: bool = False,
-                 splits: Mapping[str, Sequence[str]] | None = None, schur=None):
+                 splits: Mapping[str, Sequence[str]] | None = None, schur=None,
+                 jacobian_lag: int = 1, jacobian_reuse: bool = False):
         if not fields:
             raise ValueError("a problem needs at least one field")
         if linear_solver not in LINEAR_SOLVERS:
             raise ValueError(f"linear_solver must be one of {LINEAR_SOLVERS}, "
                              f"got {linear_solver!r}")
+        if int(jacobian_lag) != jacobian_lag or jacobian_lag < 1:
+            raise ValueError(f"jacobian_lag must be an integer >= 1, got {jacobian_lag!r}")
+        if jacobian_reuse and linear_solver != "direct":
+            raise ValueError("jacobian_reuse needs the direct solver (a Krylov solve on an "
+                             "old operator is not a modified Newton step)")
+        #: Jacobian policy (see :meth:`_jacobian_due`): re-assembled every
+        #: ``jacobian_lag``-th iteration of a solve, and whether a solve may start on
+        #: the factorised Jacobian of an earlier one
+        self.jacobian_lag = int(jacobian_lag)
+        self.jacobian_reuse = bool(jacobian_reuse)
+        #: Jacobians assembled (and factorised), solves started on an earlier solve's
+        #: Jacobian, and solves repeated on a fresh one after failing on an old one
+        self.jacobians = self.jacobian_reuses = self.jacobian_retries = 0
+        self._jac_valid = False
+        self._jac_c0 = 0.0
+        self._jac_age = 0
+        self._jac_fresh_it: int | None = None
+        self._old_start = False
+        self._solve_rate: float | None = None
+        self._last_solve_rate: float | None = None
         self.linear_solver = linear_solver
         #: Newton and Krylov iterations summed over every solve, and the most Krylov
         #: iterations of one linear solve (diagnostics: :meth:`solver_counts`)
@@ -324,6 +345,7 @@ class TransientProblem:
                        if self._space is not None and not self._one_space else None)
         self._max_it = newton_max_it
         self.snes.setFunction(_weak_callback(self, "_residual", None), self._problem.b)
+        self._wrap_jacobian()
         #: the look-ahead update of the Newton test (direct solver only; see
         #: _update_convergence_test), and whether the last solve ended on it
         self._ahead = None
@@ -459,10 +481,12 @@ class TransientProblem:
                            if any(f.space._cpp_object.contains(bc.function_space) for f in fields)]
         self._schur_matrix = create_matrix(self._schur_form)
         pc.setFieldSplitSchurPreType(PETSc.PC.FieldSplitSchurPreType.USER, self._schur_matrix)
-        self._wrap_jacobian()
 
     def _wrap_jacobian(self) -> None:
-        """Assemble the Schur-complement preconditioner matrix after every Jacobian."""
+        """SNES asks for the Jacobian at every iteration; :meth:`_jacobian_due` decides
+        whether it is assembled (then the Schur-complement preconditioner matrix too).
+        A Jacobian not re-assembled keeps its PETSc object state, so the factorisation
+        of it is reused (PCSetUp does nothing for an unchanged operator)."""
         import weakref
 
         snes = self.snes
@@ -470,16 +494,65 @@ class TransientProblem:
         ref = weakref.ref(self)
 
         def jacobian(snes, x, J, P):
-            func(snes, x, J, P, *args, **(kwargs or {}))
             p = ref()
+            if p is not None and not p._jacobian_due(snes):
+                return
+            func(snes, x, J, P, *args, **(kwargs or {}))
             if p is not None:
                 p._after_jacobian(J, x)
 
         snes.setJacobian(jacobian, J, P)
 
+    #: a solve starts on an earlier solve's Jacobian only if that Jacobian is at most
+    #: this many solves old ...
+    REUSE_MAX_AGE = 20
+    #: ... the u̇ coefficient c0 (1/dt-like: the Jacobian's mass term) changed by at most
+    #: this fraction since it was assembled ...
+    REUSE_C0_CHANGE = 0.3
+    #: ... and the last solve's Newton updates contracted by at most this ratio; within
+    #: a solve started on an old Jacobian, a contraction above it re-assembles
+    REUSE_RATE = 0.3
+
+    def _jacobian_due(self, snes) -> bool:
+        """Whether Newton iteration ``snes.getIterationNumber()`` assembles (and
+        factorises) a new Jacobian.
+
+        Every ``jacobian_lag``-th iteration of a solve does (lag 1: full Newton),
+        counted from the last assembly of this solve, or from its start.  At a solve's
+        first iteration, with ``jacobian_reuse``, the factorised Jacobian of an earlier
+        solve is kept instead (a modified Newton step, as the stiff ODE codes do
+        across steps: CVODE, IDA) while it is young (:attr:`REUSE_MAX_AGE` solves), the
+        time-step coefficient c0 moved little (:attr:`REUSE_C0_CHANGE`) and Newton
+        contracted well on it (:attr:`REUSE_RATE`); a solve started on it that then
+        contracts slowly re-assembles at once, and one that fails is repeated from its
+        start on a new Jacobian (:meth:`solve`), so an old Jacobian costs iterations,
+        never a rejected step.  Every input is global (iteration counts, c0, the
+        all-reduced contraction), so every rank decides alike."""
+        it = snes.getIterationNumber()
+        if it == 0:
+            self._jac_fresh_it = None
+            c0 = float(self.coefficients[0].value)
+            self._old_start = (
+                self.jacobian_reuse and self._jac_valid
+                and self._jac_age <= self.REUSE_MAX_AGE and self._jac_c0 != 0.0
+                and abs(c0 / self._jac_c0 - 1.0) <= self.REUSE_C0_CHANGE
+                and self._last_solve_rate is not None
+                and self._last_solve_rate <= self.REUSE_RATE)
+            if self._old_start:
+                self.jacobian_reuses += 1
+            return not self._old_start
+        if self._jac_fresh_it is None:  # on an earlier solve's Jacobian
+            return self._solve_rate is not None and self._solve_rate > self.REUSE_RATE
+        return it - self._jac_fresh_it >= self.jacobian_lag
+
     def _after_jacobian(self, J, x) -> None:
         from dolfinx.fem.petsc import assemble_matrix
 
+        self.jacobians += 1
+        self._jac_fresh_it = self.snes.getIterationNumber()
+        self._jac_valid = True
+        self._jac_age = 0
+        self._jac_c0 = float(self.coefficients[0].value)
         S = self._schur_matrix
         if S is not None:
             S.zeroEntries()
@@ -528,7 +601,7 @@ class TransientProblem:
         and Newton stops there: SNES would have computed the same δ in its next
         iteration and then assembled the residual at u_it − δ only to test it, so
         every solve saves one residual evaluation (and, when that iteration was due a
-        new Jacobian under ``snes_lag_jacobian``, a Jacobian and its factorisation).
+        new Jacobian under ``jacobian_lag``, a Jacobian and its factorisation).
         The test is unchanged (the size of the update), and the state is the one SNES's
         next iteration would have reached (on the Jacobian at hand, where SNES would
         have used a new one if it was due: the two differ by less than the tolerance);
@@ -583,7 +656,7 @@ class TransientProblem:
     def _note_rate(self, it: int, ratio: float) -> None:
         """Record the contraction |δ_(it+1)| / |δ_it| of Newton's updates."""
         ratio = min(max(ratio, 1e-12), 1.0)
-        self._rate = ratio
+        self._rate = self._solve_rate = ratio
         if it == 1:
             self._first_rate = ratio
 
@@ -597,6 +670,10 @@ class TransientProblem:
             banded = self._banded is not None and self._banded.banded
             out["factorisation"] = "band LU" if banded else self._sparse_solver
             out["compact_jacobian"] = self.compact_jacobian
+            out["jacobians"] = self.jacobians
+            if self.jacobian_reuse:
+                out.update(jacobian_reuses=self.jacobian_reuses,
+                           jacobian_retries=self.jacobian_retries)
         if self.linear_solver == "iterative":
             out.update(krylov_iterations=self.linear_iterations,
                        krylov_per_newton=self.linear_iterations / max(self.newton_iterations, 1),
@@ -654,7 +731,24 @@ class TransientProblem:
     def solve(self) -> tuple[bool, int, int]:
         """Newton solve from the current iterate, given the Dirichlet values first (see
         :meth:`_residual`).  Returns (converged, iterations, reason); the look-ahead
-        update of :meth:`_update_convergence_test` counts as an iteration."""
+        update of :meth:`_update_convergence_test` counts as an iteration.
+
+        A solve that started on an earlier solve's Jacobian (:meth:`_jacobian_due`) and
+        failed is repeated from the same iterate on a new Jacobian; the iterations of
+        both count."""
+        self._jac_age += 1
+        start = self.get_state() if self.jacobian_reuse and self._jac_valid else None
+        ok, its, reason = self._solve_once()
+        if not ok and self._old_start and start is not None:
+            self.jacobian_retries += 1
+            self.set_state(start)
+            ok, its2, reason = self._solve_once()
+            its += its2
+        return ok, its, reason
+
+    def _solve_once(self) -> tuple[bool, int, int]:
+        self._solve_rate = None
+        self._old_start = False
         if self._one_space:
             self._space.gather()
             for bc in self._newton_bcs:
@@ -669,6 +763,8 @@ class TransientProblem:
             self._problem.solve()
         except RuntimeError as e:  # e.g. a factorisation failure inside PETSc
             self.last_error = str(e)
+            self._jac_valid = False
+            self._last_solve_rate = None
             return False, self.snes.getIterationNumber(), -99
         finally:
             if self._one_space:
@@ -681,6 +777,13 @@ class TransientProblem:
         self.linear_iterations += self.snes.getLinearSolveIterations()
         finite = all(np.all(np.isfinite(f.u.x.array)) for f in self.fields)
         ok = self.comm.allreduce(bool(reason > 0 and finite), op=MPI.LAND)
+        # the next solve may start on this Jacobian only if Newton converged and
+        # contracted well on it (a converged solve without a measured contraction, one
+        # or two iterations, contracted at once)
+        self._last_solve_rate = (0.0 if self._solve_rate is None else self._solve_rate) \
+            if ok else None
+        if not ok:
+            self._jac_valid = False
         return ok, its, reason
 
     def _linear_failure(self) -> str:

@@ -1,5 +1,7 @@
-"""The look-ahead Newton test of fem_cell.solvers.problem.TransientProblem: the next
-update computed by a back-substitution and tested before SNES would assemble anything.
+"""The Newton policy of fem_cell.solvers.problem.TransientProblem: the look-ahead test
+(the next update computed by a back-substitution and tested before SNES would assemble
+anything), the Jacobian lag within a solve, and the reuse of a factorised Jacobian
+across solves (modified Newton, retried on a new Jacobian when it fails).
 
 Problem: nonlinear diffusion u̇ = ∇·((1 + u²/10)∇u) on the unit interval (40 P1
 cells), u(0) = 1, zero flux at x = 1, u = 1 − x/2 initially; Newton judged by the update
@@ -8,7 +10,6 @@ cells), u(0) = 1, zero flux at x = 1, u = 1 − x/2 initially; Newton judged by 
 
 import numpy as np
 import pytest
-from helpers import count_jacobians
 
 from fem_cell._dolfinx import MPI, dolfinx, fem, ufl
 from fem_cell.solvers.problem import Field, TransientProblem
@@ -102,16 +103,88 @@ def test_look_ahead_saves_one_residual_per_solve_and_changes_nothing_else():
 
 @pytest.mark.parametrize("lag", [1, 2, 3])
 def test_the_look_ahead_never_assembles_a_jacobian(lag):
-    """With ``snes_lag_jacobian`` = lag, SNES iteration k (0-based) of a solve assembles
-    a Jacobian when k is a multiple of lag; a look-ahead update taken (counted as an
-    iteration) assembles none (SNES's next iteration would have, when due)."""
-    p, _ = make(petsc_options={"snes_lag_jacobian": lag} if lag > 1 else None)
-    jac = count_jacobians(p)
+    """With ``jacobian_lag`` = lag, iteration k (0-based) of a solve assembles a
+    Jacobian when k is a multiple of lag; a look-ahead update taken (counted as an
+    iteration) assembles none (the next iteration would have, when due)."""
+    p, _ = make(jacobian_lag=lag)
     taken = []
     _, its = march(p, DTS, taken=taken)
     snes_its = [n - int(t) for n, t in zip(its, taken, strict=True)]
-    assert jac[0] == sum(-(-k // lag) for k in snes_its)
+    assert p.jacobians == sum(-(-k // lag) for k in snes_its)
     assert any(taken)
+
+
+@pytest.mark.parametrize("lag", [2, 3])
+def test_the_jacobian_lag_is_snes_lag_jacobian(lag):
+    """The lag the problem applies is PETSc's ``snes_lag_jacobian`` rule (the same
+    iterates, bit for bit)."""
+    a, _ = make(jacobian_lag=lag)
+    b, _ = make(petsc_options={"snes_lag_jacobian": lag})
+    sa, ia = march(a, DTS)
+    sb, ib = march(b, DTS)
+    assert ia == ib
+    for x, y in zip(sa, sb, strict=True):
+        assert np.array_equal(x, y)
+
+
+def test_a_jacobian_reused_across_solves_saves_factorisations_not_accuracy():
+    """Modified Newton across solves: most solves start on the previous one's
+    factorised Jacobian (same dt: c0 unchanged), so there are fewer assemblies than
+    solves; every state equals full Newton's within the Newton tolerance (both stop
+    with their last update below TOL, the modified one contracting by at most
+    REUSE_RATE: error ≤ TOL·r/(1 − r) < TOL)."""
+    full, _ = make()
+    reuse, _ = make(jacobian_reuse=True)
+    sf, _ = march(full, DTS)
+    sr, ir = march(reuse, DTS)
+    assert reuse.jacobian_reuses >= len(DTS) // 2
+    assert reuse.jacobians < len(DTS) <= full.jacobians
+    assert reuse.jacobian_retries == 0
+    # the switch to dt = 0.004 (c0 halved: more than REUSE_C0_CHANGE) starts on a new one
+    assert reuse.solver_counts()["jacobian_reuses"] == reuse.jacobian_reuses
+    for x, y in zip(sf, sr, strict=True):
+        assert np.abs(x - y).max() < 2 * TOL
+
+
+def test_the_reuse_rules_refuse_an_old_jacobian_after_a_large_change_of_dt():
+    p, _ = make(jacobian_reuse=True)
+    march(p, [0.002, 0.002])
+    assert p.jacobian_reuses == 1
+    march(p, [0.002 / (1 + 2 * p.REUSE_C0_CHANGE)])   # c0 up by more than allowed
+    assert p.jacobian_reuses == 1
+    march(p, [0.002 / (1 + 2 * p.REUSE_C0_CHANGE)])   # the same dt again: reused
+    assert p.jacobian_reuses == 2
+
+
+def test_a_solve_that_fails_on_an_old_jacobian_is_repeated_on_a_new_one():
+    """With 4 Newton iterations allowed, the slower (linear) contraction of an old
+    Jacobian does not reach the tolerance from a far start, a new one (quadratic)
+    does: the solve is repeated from its start on a new Jacobian, converges, and ends
+    on full Newton's state; the iterations of both attempts count."""
+    full, _ = make(newton_max_it=4)
+    reuse, _ = make(newton_max_it=4, jacobian_reuse=True)
+    march(full, [0.002])
+    march(reuse, [0.002])
+    # the next step from a far start (every value × 1.2), same dt: the old Jacobian is
+    # young, c0 unchanged, the last contraction fast, so the solve starts on it
+    for p in (full, reuse):
+        state = [1.2 * a for a in p.get_state()]
+        p.set_history(state, state)
+        p.set_state(state)
+        p.set_time_level(0.004, 0.002, 1, None)
+    ok_f, its_f, _ = full.solve()
+    ok_r, its_r, _ = reuse.solve()
+    assert ok_f and ok_r
+    assert reuse.jacobian_reuses == 1 and reuse.jacobian_retries == 1
+    assert its_r > its_f
+    assert np.abs(full.get_state()[0] - reuse.get_state()[0]).max() < 2 * TOL
+
+
+def test_jacobian_policy_arguments_are_checked():
+    with pytest.raises(ValueError, match="jacobian_lag"):
+        make(jacobian_lag=0)
+    with pytest.raises(ValueError, match="direct solver"):
+        make(jacobian_reuse=True, linear_solver="iterative")
 
 
 def test_no_look_ahead_on_the_iterative_path():
