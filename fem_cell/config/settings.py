@@ -68,6 +68,10 @@ class SolverSettings(Declared):
         super().__post_init__()
         if not self.dt_min <= self.dt_initial <= self.dt_max:
             raise ValueError("dt_min <= dt_initial <= dt_max")
+        if self.transport_jacobian_reuse == "yes" and self.linear_solver != "direct":
+            raise ValueError("transport_jacobian_reuse = 'yes' needs linear_solver = 'direct' "
+                             "(a Krylov solve on an old operator is not a modified Newton "
+                             "step; 'auto' reuses with the sparse direct solver only)")
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,10 @@ class TransientProblem:
         if jacobian_reuse and linear_solver != "direct":
             raise ValueError("jacobian_reuse needs the direct solver (a Krylov solve on an "
                              "old operator is not a modified Newton step)")
+        if jacobian_reuse and all(f.newton_tol is None for f in fields):
+            raise ValueError("jacobian_reuse needs the per-field Newton update test (a "
+                             "Field.newton_tol): it measures the contraction on an old "
+                             "Jacobian")
         #: Jacobian policy (see :meth:`_jacobian_due`): re-assembled every
         #: ``jacobian_lag``-th iteration of a solve, and whether a solve may start on
         #: the factorised Jacobian of an earlier one

@@ -185,6 +185,12 @@ def test_jacobian_policy_arguments_are_checked():
         make(jacobian_lag=0)
     with pytest.raises(ValueError, match="direct solver"):
         make(jacobian_reuse=True, linear_solver="iterative")
+    msh = dolfinx.mesh.create_unit_interval(MPI.COMM_SELF, 4)
+    V = fem.functionspace(msh, ("Lagrange", 1))
+    with pytest.raises(ValueError, match="newton_tol"):   # no contraction to watch
+        TransientProblem([Field("u", fem.Function(V))], [NonlinearDiffusion(V)],
+                         time=fem.Constant(msh, 0.0), prefix="test_newton_policy_no_tol_",
+                         jacobian_reuse=True)
 
 
 def test_no_look_ahead_on_the_iterative_path():

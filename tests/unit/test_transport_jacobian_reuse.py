@@ -43,9 +43,8 @@ def test_auto_reuses_with_the_sparse_direct_solver_only(choice, dim, ranks, solv
 
 
 def test_yes_needs_the_direct_solver():
-    domain = SimpleNamespace(dim=2, comm=SimpleNamespace(size=1))
-    with pytest.raises(ValueError, match="transport_jacobian_reuse"):
-        jacobian_reuse(_settings("yes", "iterative"), domain)
+    with pytest.raises(Exception, match="transport_jacobian_reuse = 'yes' needs"):
+        _settings("yes", "iterative")
 
 
 def test_a_bad_choice_is_refused_with_the_choices():
