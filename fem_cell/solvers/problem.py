@@ -497,15 +497,16 @@ class TransientProblem:
         J, P, (func, args, kwargs) = snes.getJacobian()
         ref = weakref.ref(self)
 
-        def jacobian(snes, x, J, P):
+        def jacobian(snes, x, J, P, *args, **kwargs):
             p = ref()
             if p is not None and not p._jacobian_due(snes):
                 return
-            func(snes, x, J, P, *args, **(kwargs or {}))
+            func(snes, x, J, P, *args, **kwargs)
             if p is not None:
                 p._after_jacobian(J, x)
 
-        snes.setJacobian(jacobian, J, P)
+        # dolfinx's arguments stay with the callback (snes.getJacobian() shows them)
+        snes.setJacobian(jacobian, J, P, args=args, kargs=kwargs)
 
     #: a solve starts on an earlier solve's Jacobian only if that Jacobian is at most
     #: this many solves old ...
@@ -665,19 +666,21 @@ class TransientProblem:
             self._first_rate = ratio
 
     def solver_counts(self) -> dict:
-        """Linear solver, Newton iterations, and (direct) the factorisation used
-        (``"band LU"``: :mod:`fem_cell.solvers.banded`, else the sparse solver's name,
-        e.g. ``"mumps"``) or (iterative) Krylov iterations in total, per Newton
-        iteration and at most in one solve, over every solve so far."""
+        """Linear solver, Newton iterations, Jacobians assembled, and (direct) the
+        factorisation used (``"band LU"``: :mod:`fem_cell.solvers.banded`, else the
+        sparse solver's name, e.g. ``"mumps"``; with ``jacobian_reuse``, the solves
+        started on an earlier solve's Jacobian and those repeated on a new one) or
+        (iterative) Krylov iterations in total, per Newton iteration and at most in one
+        solve, over every solve so far."""
         out = {"linear_solver": self.linear_solver, "newton_iterations": self.newton_iterations}
         if self.linear_solver == "direct":  # (also after destroy(): no PETSc calls)
             banded = self._banded is not None and self._banded.banded
             out["factorisation"] = "band LU" if banded else self._sparse_solver
             out["compact_jacobian"] = self.compact_jacobian
-            out["jacobians"] = self.jacobians
             if self.jacobian_reuse:
                 out.update(jacobian_reuses=self.jacobian_reuses,
                            jacobian_retries=self.jacobian_retries)
+        out["jacobians"] = self.jacobians
         if self.linear_solver == "iterative":
             out.update(krylov_iterations=self.linear_iterations,
                        krylov_per_newton=self.linear_iterations / max(self.newton_iterations, 1),

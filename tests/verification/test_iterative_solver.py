@@ -84,10 +84,12 @@ def test_iterative_equals_direct(mesh):
     # the direct path's factorisation: LAPACK's band LU in 1-D on one rank, else MUMPS
     # (fem_cell.solvers.banded)
     lu = "band LU" if mesh["dim"] == 1 and MPI.COMM_WORLD.size == 1 else "mumps"
-    assert direct["solver"]["transport"] == {"linear_solver": "direct", "factorisation": lu,
-                                             "compact_jacobian": lu == "band LU",
-                                             "newton_iterations":
-                                             direct["solver"]["transport"]["newton_iterations"]}
+    t = direct["solver"]["transport"]
+    assert t == {"linear_solver": "direct", "factorisation": lu,
+                 "compact_jacobian": lu == "band LU",
+                 "newton_iterations": t["newton_iterations"], "jacobians": t["jacobians"]}
+    # the Jacobian lag (4): at most one assembly per iteration, at least one per step
+    assert direct["steps_accepted"] <= t["jacobians"] <= t["newton_iterations"]
     # the 2-D exposure runs on the film's 1-D column with the direct solver
     # (docs/transport.md), the 1-D one with the run's
     column = "column_nodes" in s["exposure"]
