@@ -17,6 +17,8 @@ Usage::
     .venv/bin/python scripts/bench_anneal.py --only-1d
     .venv/bin/python scripts/bench_anneal.py --cells-per-layer 20 --only-2-ranks
         # a finer 2-D mesh (>= 100k DOFs), 2 ranks only
+    .venv/bin/python scripts/bench_anneal.py --jacobian-reuse auto
+        # every case with [solver] transport_jacobian_reuse = "auto" (docs/transport.md)
 
 (no timing assertions: tests never time anything; this script reports.)
 """
@@ -48,7 +50,7 @@ def _vary(overrides: dict, i: int) -> dict:
 
 
 def run_case(dim: int, cells_per_layer: int | None, repeats: int, vary: bool = False,
-             reuse_exposure: bool = False) -> dict:
+             reuse_exposure: bool = False, jacobian_reuse: str | None = None) -> dict:
     from fem_cell._dolfinx import MPI
     from fem_cell.config import load_config
     from fem_cell.jobs.anneal import run_anneal
@@ -58,6 +60,8 @@ def run_case(dim: int, cells_per_layer: int | None, repeats: int, vary: bool = F
     if cells_per_layer:
         mesh["cells_per_layer"] = cells_per_layer
     base = {**QUIET, "mesh": mesh}
+    if jacobian_reuse:
+        base["solver"] = {"transport_jacobian_reuse": jacobian_reuse}
     cfg = load_config(overrides=base)
     comm = MPI.COMM_WORLD
     walls = []
@@ -80,13 +84,15 @@ def run_case(dim: int, cells_per_layer: int | None, repeats: int, vary: bool = F
         "steps": st.accepted, "rejected": st.rejected_error + st.rejected_newton,
         "newton_per_step": st.newton_iterations / max(st.accepted, 1),
         "wall_s": walls,
+        "transport_jacobians": r.summary["solver"]["transport"]["jacobians"],
         "R_initial": float(h.column("R_interface_ohm_cm2")[0]),
         "R_final": float(h.column("R_interface_ohm_cm2")[-1]),
     }
 
 
 def child(args) -> None:
-    res = run_case(args.case, args.cells_per_layer, args.repeats, args.vary, args.reuse_exposure)
+    res = run_case(args.case, args.cells_per_layer, args.repeats, args.vary, args.reuse_exposure,
+                   args.jacobian_reuse)
     from fem_cell._dolfinx import MPI
 
     if MPI.COMM_WORLD.rank == 0:
@@ -94,7 +100,7 @@ def child(args) -> None:
 
 
 def spawn(dim: int, ranks: int, cells: int | None, repeats: int, vary: bool = False,
-          reuse_exposure: bool = False) -> dict:
+          reuse_exposure: bool = False, jacobian_reuse: str | None = None) -> dict:
     py = sys.executable
     mpirun = Path(py).with_name("mpirun")
     cmd = [py, str(HERE), "--case", str(dim), "--repeats", str(repeats)]
@@ -104,6 +110,8 @@ def spawn(dim: int, ranks: int, cells: int | None, repeats: int, vary: bool = Fa
         cmd.append("--reuse-exposure")
     if cells:
         cmd += ["--cells-per-layer", str(cells)]
+    if jacobian_reuse:
+        cmd += ["--jacobian-reuse", jacobian_reuse]
     if ranks > 1:
         cmd = [str(mpirun), "-n", str(ranks), *cmd]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -115,7 +123,8 @@ def show(r: dict) -> None:
     w = r["wall_s"]
     print(f"  {r['dim']}-D on {r['ranks']} rank(s): heat {r['heat_dofs']} + transport "
           f"{r['transport_dofs']} DOFs, {r['steps']} steps ({r['rejected']} rejected), "
-          f"{r['newton_per_step']:.2f} Newton iterations/step (heat + transport), wall "
+          f"{r['newton_per_step']:.2f} Newton iterations/step (heat + transport), "
+          f"{r['transport_jacobians']} transport Jacobians, wall "
           + ", ".join(f"{x:.2f} s" for x in w)
           + f"; R_interface {r['R_initial']:.1f} -> {r['R_final']:.3f} Ohm cm2 (last run)")
 
@@ -130,24 +139,28 @@ def main() -> None:
     ap.add_argument("--only-1d", action="store_true")
     ap.add_argument("--only-2-ranks", action="store_true",
                     help="2-D: skip the 1-rank run (e.g. with a finer --cells-per-layer)")
+    ap.add_argument("--jacobian-reuse", choices=("no", "yes", "auto"), default=None,
+                    help="[solver] transport_jacobian_reuse of every case (default: the "
+                    "setting's default)")
     args = ap.parse_args()
+    jr = {"jacobian_reuse": args.jacobian_reuse}
     if args.case:
         child(args)
         return
     print("1-D, in-process (first run includes JIT compilation):")
-    r1 = spawn(1, 1, None, repeats=4)
+    r1 = spawn(1, 1, None, repeats=4, **jr)
     show(r1)
     best = min(r1["wall_s"][1:])
     print(f"  -> same cell repeated: {best:.2f} s per exposure + full anneal after the first "
           f"(issue target 0.2 s: {best / 0.2:.1f}x it)")
     print(f"1-D, in-process, {'.'.join(VARY_KEY)} changed in every run after the first:")
-    rv = spawn(1, 1, None, repeats=4, vary=True)
+    rv = spawn(1, 1, None, repeats=4, vary=True, **jr)
     show(rv)
     mean = sum(rv["wall_s"][1:]) / 3
     print(f"  -> a new parameter value every run: {mean:.2f} s per run "
           f"({mean / best:.2f}x the repeated cell)")
     print("1-D, in-process, the same exposure reused (a study over anneal programs):")
-    rr = spawn(1, 1, None, repeats=4, reuse_exposure=True)
+    rr = spawn(1, 1, None, repeats=4, reuse_exposure=True, **jr)
     show(rr)
     reuse = min(rr["wall_s"][1:])
     print(f"  -> anneal with the exposed state reused: {reuse:.2f} s per run "
@@ -157,9 +170,9 @@ def main() -> None:
     print("2-D default cross-section:")
     r_1 = None
     if not args.only_2_ranks:
-        r_1 = spawn(2, 1, args.cells_per_layer, repeats=1)
+        r_1 = spawn(2, 1, args.cells_per_layer, repeats=1, **jr)
         show(r_1)
-    r_2 = spawn(2, 2, args.cells_per_layer, repeats=1)
+    r_2 = spawn(2, 2, args.cells_per_layer, repeats=1, **jr)
     show(r_2)
     ratio = "" if r_1 is None else (
         f"1-rank / 2-rank wall-time ratio: {r_1['wall_s'][0] / r_2['wall_s'][0]:.2f} ")
