@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from fem_cell.config.settings import JACOBIAN_REUSE  # (no MPI, PETSc or dolfinx import)
+
 HERE = Path(__file__).resolve()
 QUIET = {"output": {"fields": False, "plots": False, "render": False}}
 
@@ -139,7 +141,7 @@ def main() -> None:
     ap.add_argument("--only-1d", action="store_true")
     ap.add_argument("--only-2-ranks", action="store_true",
                     help="2-D: skip the 1-rank run (e.g. with a finer --cells-per-layer)")
-    ap.add_argument("--jacobian-reuse", choices=("no", "yes", "auto"), default=None,
+    ap.add_argument("--jacobian-reuse", choices=JACOBIAN_REUSE, default=None,
                     help="[solver] transport_jacobian_reuse of every case (default: the "
                     "setting's default)")
     args = ap.parse_args()

@@ -186,9 +186,10 @@ class TransientProblem:
         #: the factorised Jacobian of an earlier one
         self.jacobian_lag = int(jacobian_lag)
         self.jacobian_reuse = bool(jacobian_reuse)
-        #: Jacobians assembled (and factorised), solves started on an earlier solve's
-        #: Jacobian, and solves repeated on a fresh one after failing on an old one
-        self.jacobians = self.jacobian_reuses = self.jacobian_retries = 0
+        #: residuals evaluated, Jacobians assembled (and factorised), solves started on
+        #: an earlier solve's Jacobian, and solves repeated on a fresh one after failing
+        #: on an old one
+        self.residuals = self.jacobians = self.jacobian_reuses = self.jacobian_retries = 0
         self._jac_valid = False
         self._jac_c0 = 0.0
         self._jac_age = 0
@@ -444,6 +445,7 @@ class TransientProblem:
         from dolfinx.fem.petsc import assemble_vector, assign, set_bc
         from dolfinx.la.petsc import _ghost_update, _zero_vector
 
+        self.residuals += 1
         _ghost_update(x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
         p = self._problem
         F = p.F
