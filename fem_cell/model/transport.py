@@ -100,7 +100,8 @@ def build_transport_problem(block: TransportPhysics, settings: SolverSettings,
                             jacobian_reuse=jacobian_reuse(settings, block.domain),
                             linear_solver=settings.linear_solver,
                             splits=transport_splits(block),
-                            schur=block.zero_current_residual)
+                            schur=block.zero_current_residual,
+                            nodal=block.nodal_fields())
 
 
 def jacobian_reuse(settings: SolverSettings, domain: Domain) -> bool:

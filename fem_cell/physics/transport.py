@@ -243,6 +243,15 @@ class TransportPhysics:
                                    f"{1e3 * GAS_CONSTANT * T_REF / FARADAY:.4g} mV gives V")
         return out
 
+    def nodal_fields(self) -> dict[str, str]:
+        """Trapped fraction → the phase's mobile fraction: the trap equation is lumped
+        (vertex rule), so it couples each node's x_t only to x_t and x at that node (a
+        direct solver may eliminate it node by node: fem_cell.solvers.condensed).  Empty
+        without the lumped mass (the trap equation then couples a cell's nodes)."""
+        if not self._md:
+            return {}
+        return {tn: self.names[n] for n, tn in self.trapped_names.items()}
+
     def total_fraction(self, phase: str):
         """Mobile + trapped proton fraction of a phase (UFL; the mobile field without
         traps)."""

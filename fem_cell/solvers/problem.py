@@ -36,6 +36,7 @@ from fem_cell._dolfinx import MPI, PETSc, fem, ufl
 from fem_cell.errors import ConvergenceError
 from fem_cell.forms import constant, lift_constants, vertex_quadrature
 from fem_cell.solvers.banded import use_banded
+from fem_cell.solvers.condensed import use_condensed
 from fem_cell.solvers.linear import (
     KRYLOV_MAX_IT,
     KRYLOV_RTOL,
@@ -155,6 +156,13 @@ class TransientProblem:
             split's equations with the first split's fields eliminated, whose Jacobian
             (assembled with every Jacobian) preconditions that Schur complement
             (:func:`fem_cell.solvers.linear.iterative_options`).
+        jacobian_lag, jacobian_reuse: the Jacobian policy (:meth:`_jacobian_due`).
+        nodal: node-local fields → their partner field: the field's equations couple
+            each DOF only to itself and to the partner's DOF at the same node (lumped
+            mass and a nodal reaction, e.g. a trapped fraction).  Direct path, several
+            fields on one mesh, sparse solver: they and the Dirichlet DOFs are
+            eliminated before the factorisation (:mod:`fem_cell.solvers.condensed`;
+            the same Newton updates).
     """
 
     #: ``petsc_options`` keys that configure the direct solver only
@@ -166,7 +174,8 @@ class TransientProblem:
                  newton_stol: float = 1e-12, newton_max_it: int = 25, entity_maps=None,
                  linear_solver: str = "direct", symmetric: bool = False,
                  splits: Mapping[str, Sequence[str]] | None = None, schur=None,
-                 jacobian_lag: int = 1, jacobian_reuse: bool = False):
+                 jacobian_lag: int = 1, jacobian_reuse: bool = False,
+                 nodal: Mapping[str, str] | None = None):
         if not fields:
             raise ValueError("a problem needs at least one field")
         if linear_solver not in LINEAR_SOLVERS:
@@ -327,6 +336,11 @@ class TransientProblem:
         #: matrix: not met by the built-in cell, not measured.)
         self.compact_jacobian = (self._banded is not None and len(self.fields) > 1
                                  and self._compact_jacobian())
+        #: the condensed direct solve (fem_cell.solvers.condensed; None: not used)
+        self._condensed = None
+        if (nodal and linear_solver == "direct" and self._banded is None
+                and not self._one_space and len(self.fields) > 1):
+            self._condensed = self._use_condensed(nodal, opts)
         self._extensions: int | None = None
         self._schur_matrix = None
         self._rnorm0 = 0.0
@@ -679,6 +693,8 @@ class TransientProblem:
             banded = self._banded is not None and self._banded.banded
             out["factorisation"] = "band LU" if banded else self._sparse_solver
             out["compact_jacobian"] = self.compact_jacobian
+            if self._condensed is not None:
+                out["factorised_unknowns"] = self._condensed.factorised
             if self.jacobian_reuse:
                 out.update(jacobian_reuses=self.jacobian_reuses,
                            jacobian_retries=self.jacobian_retries)
@@ -771,6 +787,8 @@ class TransientProblem:
         try:
             self._problem.solve()
         except RuntimeError as e:  # e.g. a factorisation failure inside PETSc
+            if self._condensed is not None and self._condensed.error is not None:
+                raise self._condensed.error from e   # a programming error, not a step's
             self.last_error = str(e)
             self._jac_valid = False
             self._last_solve_rate = None
@@ -795,6 +813,28 @@ class TransientProblem:
             self._jac_valid = False
         return ok, its, reason
 
+    def _use_condensed(self, nodal: Mapping[str, str], opts: Mapping[str, str]):
+        """Make the Newton solve a :class:`~fem_cell.solvers.condensed.CondensedLU`."""
+        names = [f.name for f in self.fields]
+        pairs = {}
+        for t, x in nodal.items():
+            if t not in names or x not in names:
+                raise ValueError(f"nodal field {t!r} or its partner {x!r} is not a field "
+                                 f"(fields {names})")
+            ft, fx = self.fields[names.index(t)], self.fields[names.index(x)]
+            if not np.array_equal(ft.space.dofmap.list, fx.space.dofmap.list):
+                raise ValueError(f"nodal field {t!r} and {x!r} do not share a dofmap")
+            pairs[names.index(t)] = names.index(x)
+        pinned = []
+        for f, bcs in zip(self.fields, self._field_bcs, strict=True):
+            dofs = [bc.dof_indices()[0][:bc.dof_indices()[1]] for bc in bcs]
+            local = np.unique(np.concatenate(dofs)) if dofs else np.zeros(0, np.int64)
+            pinned.append(local[local < f.n_owned])
+        keys = ("pc_type", "pc_factor_mat_solver_type")
+        return use_condensed(self.snes.getKSP().getPC(), [f.n_owned for f in self.fields],
+                             pairs, pinned, {k: opts[k] for k in keys if k in opts},
+                             self.prefix)
+
     def _linear_failure(self) -> str:
         """Why the last linear solve failed: the KSP reason and, for MUMPS, its error
         code INFOG(1) and INFO(2) (e.g. −9: workspace too small after pivoting)."""
@@ -803,7 +843,8 @@ class TransientProblem:
         if self._banded is not None and self._banded.failure:
             return f"{text}, {self._banded.failure}"
         try:
-            F = ksp.getPC().getFactorMatrix()
+            F = (self._condensed.inner_factor() if self._condensed is not None
+                 else ksp.getPC().getFactorMatrix())
             if F.getType() == "mumps":
                 text += f", MUMPS INFOG(1) = {F.getMumpsInfog(1)}, INFO(2) = {F.getMumpsInfo(2)}"
         except Exception:  # noqa: BLE001 - no factor (iterative path): the KSP reason says it

@@ -1,0 +1,159 @@
+"""The condensed direct solve (fem_cell.solvers.condensed, TransientProblem(nodal=...)).
+
+* the 2-D transport problem uses it (blocked fields, MUMPS) and factorises only the
+  unknowns left after eliminating the trapped fraction and the Dirichlet DOFs; the 1-D
+  serial problem keeps the band LU;
+* on the Newton system of a real step, its update equals MUMPS's LU of the whole
+  Jacobian to round-off: as close to it as MUMPS with another ordering (2-D coarse
+  mesh; also on 2 ranks);
+* steps solved with it and without it end on the same states (Newton's update test is
+  met by the same iterates);
+* a field declared node-local that is not (its equation couples other nodes) is refused
+  with a CondensationError, not taken for a failed step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import COARSE_FILM_MESH, exposed_transport_block
+
+from fem_cell._dolfinx import MPI, PETSc
+from fem_cell.solvers.condensed import CondensationError
+
+
+def _problem(prefix: str, nodal=True, dim: int = 2):
+    from fem_cell.forms import constant
+    from fem_cell.model.transport import build_transport_problem, transport_fields
+    from fem_cell.solvers.problem import TransientProblem
+
+    block, cfg = exposed_transport_block({"dim": dim, **(COARSE_FILM_MESH if dim == 2 else {})})
+    if nodal is True:
+        return build_transport_problem(block, cfg.solver, prefix=prefix)
+    s = cfg.solver   # build_transport_problem's settings, with other node-local fields
+    return TransientProblem(transport_fields(block, s), [block],
+                            time=constant(block.domain.mesh, 0.0), prefix=prefix,
+                            newton_max_it=s.newton_max_it,
+                            jacobian_lag=s.transport_jacobian_lag, nodal=nodal or None)
+
+
+def _step(p, dt: float) -> tuple[bool, int, int]:
+    p.set_history(p.get_state(), p.get_state())
+    p.set_time_level(dt, dt, 1, None)
+    return p.solve()
+
+
+@pytest.mark.mpi
+def test_2d_transport_factorises_the_condensed_system():
+    p = _problem("test_condensed_size_")
+    try:
+        counts = p.solver_counts()
+        total = sum(p.comm.allreduce(f.n_owned, op=MPI.SUM) for f in p.fields)
+        assert p._condensed is not None
+        # measured (coarse mesh): 2,664 of 5,588 unknowns; default mesh 113,417 of 226,548
+        assert 0.3 * total < counts["factorised_unknowns"] < 0.55 * total
+    finally:
+        p.destroy()
+
+
+def test_serial_1d_transport_keeps_the_band_lu():
+    p = _problem("test_condensed_1d_", dim=1)
+    try:
+        assert p._condensed is None and "factorised_unknowns" not in p.solver_counts()
+    finally:
+        p.destroy()
+
+
+@pytest.mark.mpi
+def test_condensed_update_equals_lu_of_the_whole_jacobian():
+    """One Newton system of a step at 150 degC (its Jacobian and residual at the first
+    iterate): the condensed solve against MUMPS on the whole matrix."""
+    p = _problem("test_condensed_equal_")
+    try:
+        assert _step(p, 1.0)[0]                       # a converged state, then a new step
+        p.set_history(p.get_state(), p.get_state())
+        p.set_time_level(301.0, 300.0, 1, None)
+        snes = p.snes
+        x = p._problem.x
+        from dolfinx.fem.petsc import assign
+
+        assign([f.u for f in p.fields], x)
+        b = p._problem.b
+        A = p._problem.A
+        snes.computeFunction(x, b)
+        snes.computeJacobian(x, A, A)
+        ours = b.duplicate()
+        ksp = snes.getKSP()
+        ksp.setOperators(A, A)
+        ksp.solve(b, ours)
+        assert ksp.getConvergedReason() > 0
+        # the yardstick of round-off: MUMPS on the whole matrix with two orderings
+        ref, alt = (_mumps_solve(A, b, ordering) for ordering in (5, 0))   # METIS, AMD
+        a, r, o = ours.getArray(), ref.getArray(), alt.getArray()
+        start = 0
+        for f in p.fields:
+            s = slice(start, start + f.n_owned)
+            diff, noise, scale = (p.comm.allreduce(float(np.abs(v[s]).max(initial=0)),
+                                                   op=MPI.MAX)
+                                  for v in (a - r, o - r, r))
+            # as close to MUMPS (METIS) as MUMPS with another ordering is (measured on 1
+            # and 2 ranks: the two differences within a factor 1.3 of each other for
+            # x_H in LiCoO2, x_t and Φ, Φ's largest 1e-10 of an update of 4e-3)
+            assert diff <= 10 * noise + 1e-12 * scale, (f.name, diff, noise, scale)
+            start += f.n_owned
+        for obj in (ours, ref, alt):
+            obj.destroy()
+    finally:
+        p.destroy()
+
+
+def _mumps_solve(A, b, ordering: int):
+    ksp = PETSc.KSP().create(A.getComm())
+    ksp.setOperators(A, A)
+    ksp.setType("preonly")
+    pc = ksp.getPC()
+    pc.setType("lu")
+    pc.setFactorSolverType("mumps")
+    pc.setFactorSetUpSolverType()
+    pc.getFactorMatrix().setMumpsIcntl(7, ordering)
+    x = b.duplicate()
+    ksp.solve(b, x)
+    assert ksp.getConvergedReason() > 0
+    ksp.destroy()
+    return x
+
+
+@pytest.mark.mpi
+def test_steps_with_and_without_condensation_end_on_the_same_state():
+    with_ = _problem("test_condensed_on_")
+    without = _problem("test_condensed_off_", nodal=False)
+    try:
+        assert with_._condensed is not None and without._condensed is None
+        for dt in (1.0, 60.0, 600.0):
+            a, b = _step(with_, dt), _step(without, dt)
+            assert a[0] and b[0] and a[1] == b[1]         # same Newton iterations
+        for f, g in zip(with_.fields, without.fields, strict=True):
+            n = f.n_owned
+            diff = with_.comm.allreduce(
+                float(np.abs(f.u.x.array[:n] - g.u.x.array[:n]).max(initial=0)), op=MPI.MAX)
+            # Newton's update tolerances: fractions 1e-11, Φ 1e-9
+            assert diff <= (1e-9 if f.name.endswith("phi") else 1e-11), (f.name, diff)
+    finally:
+        with_.destroy()
+        without.destroy()
+
+
+@pytest.mark.mpi
+def test_a_field_that_is_not_node_local_is_refused():
+    p = _problem("test_condensed_wrong_", nodal={"xH_Li3PO4": "xH_LiCoO2"})
+    try:
+        assert p._condensed is not None
+        with pytest.raises(CondensationError, match="couples it to"):
+            _step(p, 1.0)
+    finally:
+        p.destroy()
+
+
+def test_nodal_fields_are_checked_when_the_problem_is_built():
+    with pytest.raises(ValueError, match="not a field"):
+        _problem("test_condensed_name_", nodal={"xT_nowhere": "xH_LiCoO2"})
