@@ -13,9 +13,10 @@ eliminated node by node:
 
     (A − B D⁻¹ C) δy = r_y − B D⁻¹ r_t,      δt = D⁻¹ (r_t − C δy).
 
-The Schur complement S = A − B D⁻¹ C has A's sparsity pattern (B D⁻¹ C only rescales
-the columns of B onto the partner field's columns, which A already stores: x and x_t
-enter the same fluxes), so nothing fills in.  Dirichlet DOFs (a row of the identity
+The Schur complement S = A − B D⁻¹ C has A's sparsity pattern in the transport (B D⁻¹ C
+only rescales the columns of B onto the partner field's columns, which A already
+stores: x and x_t enter the same fluxes), so nothing fills in (a system where B D⁻¹ C
+reaches outside A's pattern gets the union, found once).  Dirichlet DOFs (a row of the identity
 and a zeroed column, as dolfinx assembles them: the pinned inactive DOFs of each
 phase's proton field, the potential's gauge, the sink and surface values) are taken out
 too: their update is their residual.  The sparse direct solver (MUMPS) then orders and
@@ -55,8 +56,8 @@ class CondensedLU:
     then a sparse direct LU of what is left (see the module docstring).
 
     Args:
-        owned: owned DOFs of each field on this rank (the blocked layout: each rank's
-            rows are its DOFs of field 0, then of field 1, …).
+        rows: per field, the local matrix row of each of its owned DOFs (the blocked
+            layout: field 0's DOFs, then field 1's, …; a mixed space: interleaved).
         nodal: field index → partner field index: the field's DOF i couples only to its
             own DOF i and to the partner's DOF i (same dofmap).
         pinned: per field, owned local indices of its Dirichlet DOFs.
@@ -64,21 +65,20 @@ class CondensedLU:
         prefix: options prefix of the inner solver (e.g. its MUMPS controls).
     """
 
-    def __init__(self, owned: Sequence[int], nodal: Mapping[int, int],
+    def __init__(self, rows: Sequence[np.ndarray], nodal: Mapping[int, int],
                  pinned: Sequence[np.ndarray], options: Mapping[str, str], prefix: str):
-        offsets = np.concatenate([[0], np.cumsum(owned)]).astype(np.int64)
-        n = int(offsets[-1])
+        rows = [np.asarray(r, dtype=np.int64) for r in rows]
+        n = int(sum(len(r) for r in rows))
         is_pinned = np.zeros(n, dtype=bool)
-        for k, dofs in enumerate(pinned):
-            is_pinned[offsets[k] + np.asarray(dofs, dtype=np.int64)] = True
+        for r, dofs in zip(rows, pinned, strict=True):
+            is_pinned[r[np.asarray(dofs, dtype=np.int64)]] = True
         t_rows, partners = [], []
         for t, x in sorted(nodal.items()):
-            if owned[t] != owned[x]:
+            if len(rows[t]) != len(rows[x]):
                 raise ValueError(f"field {t} and its partner {x} differ in owned DOFs")
-            nodes = np.arange(owned[t], dtype=np.int64)
-            active = ~is_pinned[offsets[t] + nodes]
-            t_rows.append(offsets[t] + nodes[active])
-            partners.append(offsets[x] + nodes[active])
+            active = ~is_pinned[rows[t]]
+            t_rows.append(rows[t][active])
+            partners.append(rows[x][active])
         #: local rows: node-local unknowns (t), their partners, the others kept (y)
         self._t = np.concatenate(t_rows) if t_rows else np.zeros(0, dtype=np.int64)
         partner = np.concatenate(partners) if partners else np.zeros(0, dtype=np.int64)
@@ -97,10 +97,15 @@ class CondensedLU:
         self._mats: dict[str, PETSc.Mat] = {}
         self._vecs: dict[str, PETSc.Vec] = {}
         self._d = self._c = self._diag_pinned = None
+        self._is_y = self._is_t = None
         #: why the last factorisation failed (None: it did not)
         self.failure: str | None = None
         #: a broken assumption (the caller re-raises it: see TransientProblem.solve)
         self.error: CondensationError | None = None
+        #: how many times the condensed system was set up from scratch (its pattern
+        #: analysed): once, and again after the matrix's pattern grew
+        self.rebuilds = 0
+        self._mallocs = 0
         #: global number of unknowns the sparse solver factorises (set by use_condensed)
         self.factorised = 0
 
@@ -114,10 +119,18 @@ class CondensedLU:
 
     def _set_up(self, pc: PETSc.PC) -> None:
         _, P = pc.getOperators()
+        # an entry added outside the matrix's pattern (a compact Jacobian allocates it:
+        # fem_cell.solvers.sparsity) changes the sub-matrices' patterns: start again
+        mallocs = P.getComm().tompi4py().allreduce(
+            int(P.getInfo(PETSc.Mat.InfoType.LOCAL)["mallocs"]))
+        if self._ready and mallocs != self._mallocs:
+            self._release()
         if not self._ready:
             self._build(P)
+            self._mallocs = mallocs
+            self.rebuilds += 1
         m = self._mats
-        P.createSubMatrix(self._is_y, self._is_y, submat=m["S"])
+        P.createSubMatrix(self._is_y, self._is_y, submat=m["A"])
         P.createSubMatrix(self._is_y, self._is_t, submat=m["B"])
         P.createSubMatrix(self._is_t, self._is_t, submat=m["D"])
         P.createSubMatrix(self._is_t, self._is_y, submat=m["C"])
@@ -131,12 +144,13 @@ class CondensedLU:
         v = self._vecs["t"]
         v.setArray(scale)
         M.diagonalScale(L=v)
-        if "BM" in m:
-            m["B"].matMult(M, result=m["BM"])
-        else:
-            m["BM"] = m["B"].matMult(M)
+        m["B"].matMult(M, result=m["BM"])
         M.destroy()
-        m["S"].axpy(-1.0, m["BM"], PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
+        subset = PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN
+        S = m["S"]
+        S.zeroEntries()
+        S.axpy(1.0, m["A"], subset)
+        S.axpy(-1.0, m["BM"], subset)
         self.failure = None
         self._inner.setOperators(m["S"], m["S"])
         self._inner.setUp()
@@ -168,12 +182,16 @@ class CondensedLU:
         x.setArray(out)
 
     def destroy(self, pc: PETSc.PC) -> None:
-        for obj in (self._inner, *self._mats.values(), *self._vecs.values(),
-                    *(getattr(self, n, None) for n in ("_is_y", "_is_t"))):
+        self._release()
+
+    def _release(self) -> None:
+        for obj in (self._inner, *self._mats.values(), *self._vecs.values(), self._is_y,
+                    self._is_t):
             if obj is not None:
                 obj.destroy()
         self._inner = None
         self._mats, self._vecs = {}, {}
+        self._is_y = self._is_t = None
         self._ready = False
 
     def view(self, pc: PETSc.PC, viewer) -> None:
@@ -194,7 +212,7 @@ class CondensedLU:
         t0 = comm.tompi4py().scan(nt) - nt
         self._y_start, self._t_start = y0, t0
         m = self._mats
-        m["S"] = P.createSubMatrix(self._is_y, self._is_y)
+        m["A"] = P.createSubMatrix(self._is_y, self._is_y)
         m["B"] = P.createSubMatrix(self._is_y, self._is_t)
         m["D"] = P.createSubMatrix(self._is_t, self._is_t)
         m["C"] = P.createSubMatrix(self._is_t, self._is_y)
@@ -207,6 +225,10 @@ class CondensedLU:
         m["map0"] = PETSc.Mat().createAIJ(((nt, None), (ny, None)), csr=(
             indptr, cols, np.ones(len(rows))), comm=comm)
         m["map0"].assemble()
+        # S's pattern: A's and B D⁻¹ C's (the transport's: A's alone; module docstring)
+        m["BM"] = m["B"].matMult(m["map0"])
+        m["S"] = m["A"].duplicate(copy=True)
+        m["S"].axpy(-1.0, m["BM"], PETSc.Mat.Structure.DIFFERENT_NONZERO_PATTERN)
         self._check_pinned(P, comm, start)
         self._vecs = {"t": m["map0"].createVecLeft(), "by": m["S"].createVecLeft(),
                       "ry": m["S"].createVecRight(), "xy": m["S"].createVecRight()}
@@ -273,12 +295,12 @@ class CondensedLU:
             return None
 
 
-def use_condensed(pc: PETSc.PC, owned: Sequence[int], nodal: Mapping[int, int],
+def use_condensed(pc: PETSc.PC, rows: Sequence[np.ndarray], nodal: Mapping[int, int],
                   pinned: Sequence[np.ndarray], options: Mapping[str, str],
                   prefix: str) -> CondensedLU:
     """Make ``pc`` (under ``ksp_type preonly``) a :class:`CondensedLU`; returns its
     context."""
-    ctx = CondensedLU(owned, nodal, pinned, options, prefix)
+    ctx = CondensedLU(rows, nodal, pinned, options, prefix)
     ctx.factorised = pc.getComm().tompi4py().allreduce(len(ctx._y))
     pc.setType(PETSc.PC.Type.PYTHON)
     pc.setPythonContext(ctx)

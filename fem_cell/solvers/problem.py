@@ -17,9 +17,12 @@ and potential) and a field may live on a sub-mesh (pass ``entity_maps``).
 which covers backward Euler and variable-step BDF2 without recompiling, and hands it
 to a PETSc SNES Newton solver (MUMPS LU by default, or Krylov + AMG:
 :mod:`fem_cell.solvers.linear`).  Several fields on one mesh are assembled as one form on
-their mixed space: Newton runs on it in 1-D (direct solver); elsewhere Newton and its
-matrix are blocked (one monolithic matrix holding only the coupled blocks) and only the
-residual is mixed (:mod:`fem_cell.solvers.mixed` has the measurements).  The same
+their mixed space: Newton runs on it on the direct path in 1-D, and in 2-D when
+node-local fields are condensed out of the factorisation (its Jacobian then stores only
+the entries that can be non-zero: :mod:`fem_cell.solvers.condensed`,
+:mod:`fem_cell.solvers.sparsity`); elsewhere Newton and its matrix are blocked (one
+monolithic matrix holding only the coupled blocks) and only the residual is mixed
+(:mod:`fem_cell.solvers.mixed` has the measurements).  The same
 blocks give the small-signal operators ``∂G/∂u|u0`` and ``M(u0)`` through
 :meth:`TransientProblem.linearised_forms`.
 """
@@ -278,11 +281,16 @@ class TransientProblem:
         # AMG works; fem_cell.forms.vertex_quadrature)
         iterative = linear_solver == "iterative"
         #: the fields' mixed space (None: one field, or fields that cannot share one),
-        #: and whether Newton runs on it (1-D, direct solver; fem_cell.solvers.mixed)
+        #: and whether Newton runs on it (direct solver: 1-D, or with node-local fields
+        #: condensed; fem_cell.solvers.mixed)
         self._space = MixedSpace.build(self.fields, self.comm, entity_maps)
+        serial_1d = msh.topology.dim == 1 and self.comm.size == 1
+        #: node-local fields are condensed out of the sparse direct solve (not under the
+        #: band LU of a serial 1-D problem: fem_cell.solvers.condensed)
+        condense = bool(nodal) and not iterative and len(self.fields) > 1 and not serial_1d
         mixed_bcs = (self._space.conditions(self.bcs)
-                     if self._space is not None and not iterative and msh.topology.dim == 1
-                     else None)
+                     if self._space is not None and not iterative
+                     and (msh.topology.dim == 1 or condense) else None)
         self._one_space = mixed_bcs is not None
         # the conditions of each field (a Newton iterate is given their values before the
         # solve, so the lifting of the residual is zero and is not assembled: see
@@ -326,21 +334,18 @@ class TransientProblem:
                                       {k: opts[k] for k in fallback if k in opts})
         #: whether the Jacobian matrix stores only the entries that can be non-zero
         #: (fem_cell.solvers.sparsity: the lumped couplings and the pinned inactive DOFs
-        #: of several fields are structural zeros).  Under the band LU only, whose
-        #: partial pivoting picks from a whole column of the band: MUMPS's threshold
-        #: pivoting stays within fronts that follow the pattern, and on the compact
-        #: pattern Newton diverged (1 rank) or stalled (2 ranks) at a step of the
-        #: default 2-D anneal that it converges in 6 iterations on dolfinx's pattern,
-        #: from the same state with the same matrix values (docs/architecture.md).  (A
-        #: band too wide for the band LU falls back to the sparse solver on the compact
-        #: matrix: not met by the built-in cell, not measured.)
-        self.compact_jacobian = (self._banded is not None and len(self.fields) > 1
-                                 and self._compact_jacobian())
+        #: of several fields are structural zeros).  Under the band LU, and under the
+        #: condensed solve (MUMPS then factorises the condensed system, not the compact
+        #: matrix: on the compact matrix itself Newton diverged (1 rank) or stalled (2
+        #: ranks) at a step of the default 2-D anneal that it converges in 6 iterations
+        #: on dolfinx's pattern, docs/architecture.md); Newton on the mixed space, whose
+        #: element couples every pair of fields in every cell, needs it.  (A band too
+        #: wide for the band LU falls back to the sparse solver on the compact matrix:
+        #: not met by the built-in cell, not measured.)
+        self.compact_jacobian = ((self._banded is not None or (condense and self._one_space))
+                                 and len(self.fields) > 1 and self._compact_jacobian())
         #: the condensed direct solve (fem_cell.solvers.condensed; None: not used)
-        self._condensed = None
-        if (nodal and linear_solver == "direct" and self._banded is None
-                and not self._one_space and len(self.fields) > 1):
-            self._condensed = self._use_condensed(nodal, opts)
+        self._condensed = self._use_condensed(nodal, opts) if condense else None
         self._extensions: int | None = None
         self._schur_matrix = None
         self._rnorm0 = 0.0
@@ -830,10 +835,14 @@ class TransientProblem:
             dofs = [bc.dof_indices()[0][:bc.dof_indices()[1]] for bc in bcs]
             local = np.unique(np.concatenate(dofs)) if dofs else np.zeros(0, np.int64)
             pinned.append(local[local < f.n_owned])
+        if self._one_space:
+            rows = self._space.owned
+        else:
+            offsets = np.cumsum([0] + [f.n_owned for f in self.fields])
+            rows = [np.arange(a, b) for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
         keys = ("pc_type", "pc_factor_mat_solver_type")
-        return use_condensed(self.snes.getKSP().getPC(), [f.n_owned for f in self.fields],
-                             pairs, pinned, {k: opts[k] for k in keys if k in opts},
-                             self.prefix)
+        return use_condensed(self.snes.getKSP().getPC(), rows, pairs, pinned,
+                             {k: opts[k] for k in keys if k in opts}, self.prefix)
 
     def _linear_failure(self) -> str:
         """Why the last linear solve failed: the KSP reason and, for MUMPS, its error

@@ -14,13 +14,16 @@ A direct solver orders and factorises the *stored* pattern, zeros included.  The
 transport Jacobian of the default cell stores 10,416 entries of which 3,961 can be
 non-zero, and LAPACK's band LU (:mod:`fem_cell.solvers.banded`) then factorises a band
 of half-width 5 instead of 11 after reverse Cuthill–McKee.
-:class:`~fem_cell.solvers.problem.TransientProblem` uses it under the band LU only.  On
-the default 2-D transport Jacobian (226,548 unknowns) 37 % of the 4.0 M stored entries
-are zero at every state, and MUMPS's factor of the compact matrix has 27 % fewer
-entries and takes 0.68 s instead of 0.99 s on one rank, but MUMPS's threshold pivoting
-stays within fronts that follow the pattern, and on the compact pattern Newton
-diverged (1 rank) or stalled (2 ranks) at a step of the default 2-D anneal that it
-converges in 6 iterations on dolfinx's pattern (docs/architecture.md).
+:class:`~fem_cell.solvers.problem.TransientProblem` uses it under the band LU and under
+the condensed direct solve (:mod:`fem_cell.solvers.condensed`).  On the default 2-D
+transport Jacobian (226,548 unknowns) 37 % of dolfinx's 4.0 M stored entries of the
+blocked matrix are zero at every state.  MUMPS on the compact matrix *itself* was not
+robust: its factor had 27 % fewer entries (0.68 s instead of 0.99 s on one rank), but
+its threshold pivoting stays within fronts that follow the pattern, and Newton diverged
+(1 rank) or stalled (2 ranks) at a step of the default 2-D anneal that it converges in
+6 iterations on dolfinx's pattern (docs/architecture.md).  With the condensed solve
+MUMPS factorises the condensed system instead, and the whole default 2-D anneal takes
+the same steps and iterations as on dolfinx's pattern (1 and 2 ranks).
 
 :func:`compact_matrix` returns a matrix whose pattern is the entries that can be
 non-zero, found by assembling the Jacobian at two states where every coefficient and

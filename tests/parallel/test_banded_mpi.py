@@ -1,5 +1,6 @@
 """Which direct solver a 1-D problem gets: the band LU on one rank, MUMPS on several
-(fem_cell.solvers.banded is serial).  Run under ``mpirun -n 2 python -m pytest -m mpi``;
+(fem_cell.solvers.banded is serial; the transport's MUMPS solve is the condensed one,
+fem_cell.solvers.condensed).  Run under ``mpirun -n 2 python -m pytest -m mpi``;
 serially it checks the one-rank case only."""
 
 import pytest
@@ -8,6 +9,7 @@ from fem_cell._dolfinx import MPI
 from fem_cell.config import load_config
 from fem_cell.model import CellModel
 from fem_cell.solvers.banded import BandedLU
+from fem_cell.solvers.condensed import CondensedLU
 
 
 @pytest.mark.mpi
@@ -22,6 +24,9 @@ def test_band_lu_on_one_rank_only(which):
         pc = p.snes.getKSP().getPC()
         if comm.size == 1:
             assert isinstance(p._banded, BandedLU) and pc.getType() == "python"
+        elif p is chem.transport_problem:
+            assert p._banded is None and isinstance(p._condensed, CondensedLU)
+            assert pc.getType() == "python" and p.solver_counts()["factorisation"] == "mumps"
         else:
             assert p._banded is None and pc.getType() in ("lu", "cholesky")
     model.destroy()

@@ -9,7 +9,10 @@
 * steps solved with it and without it end on the same states (Newton's update test is
   met by the same iterates);
 * a field declared node-local that is not (its equation couples other nodes) is refused
-  with a CondensationError, not taken for a failed step.
+  with a CondensationError, not taken for a failed step;
+* on a small hand-made system (a field, a node-local field coupled to it, a field with a
+  Dirichlet row, a pinned node-local DOF) it is a dense solve's answer, also after an
+  entry outside the matrix's pattern is added (the condensed system is set up again).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import pytest
 from helpers import COARSE_FILM_MESH, exposed_transport_block
 
 from fem_cell._dolfinx import MPI, PETSc
-from fem_cell.solvers.condensed import CondensationError
+from fem_cell.solvers.condensed import CondensationError, use_condensed
 
 
 def _problem(prefix: str, nodal=True, dim: int = 2):
@@ -157,3 +160,84 @@ def test_a_field_that_is_not_node_local_is_refused():
 def test_nodal_fields_are_checked_when_the_problem_is_built():
     with pytest.raises(ValueError, match="not a field"):
         _problem("test_condensed_name_", nodal={"xT_nowhere": "xH_LiCoO2"})
+
+
+def _toy_system(n: int = 12, seed: int = 3):
+    """Blocked rows: field a (0…n−1), node-local t (n…2n−1, partner a; its last DOF
+    pinned), field b (2n…3n−1, its first DOF pinned); as dense and PETSc AIJ."""
+    rng = np.random.default_rng(seed)
+    N = 3 * n
+    M = np.zeros((N, N))
+    for f in (0, 2):                                  # a and b: tridiagonal, coupled
+        for i in range(n):
+            r = f * n + i
+            M[r, r] = 4.0 + rng.random()
+            for j in (i - 1, i + 1):
+                if 0 <= j < n:
+                    M[r, f * n + j] = -1.0 + 0.1 * rng.random()
+                    M[r, (2 - f) * n + j] = 0.3 * rng.random()
+    for i in range(n):                                # t: D and C diagonal, B a stencil
+        M[n + i, n + i] = 2.0 + rng.random()
+        M[n + i, i] = -0.5 - rng.random()
+        for j in (i - 1, i, i + 1):
+            if 0 <= j < n:
+                M[j, n + i] = 0.2 * rng.random() - 0.1
+                M[2 * n + j, n + i] = 0.2 * rng.random()
+    for r in (2 * n, 2 * n - 1):                      # pinned: identity row and column
+        M[r, :] = 0.0
+        M[:, r] = 0.0
+        M[r, r] = 1.0
+    A = PETSc.Mat().createAIJ((N, N), comm=MPI.COMM_SELF)
+    A.setPreallocationNNZ(N)
+    A.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, False)
+    rows, cols = np.nonzero(M)
+    for r, c in zip(rows, cols, strict=True):
+        A.setValue(int(r), int(c), M[r, c])
+    A.assemble()
+    return M, A
+
+
+def _toy_solve(A, ctx_args):
+    ksp = PETSc.KSP().create(MPI.COMM_SELF)
+    ksp.setOperators(A, A)
+    ksp.setType("preonly")
+    ctx = use_condensed(ksp.getPC(), *ctx_args)
+    b = A.createVecLeft()
+    b.setArray(np.linspace(1.0, 2.0, A.getSize()[0]))
+    x = b.duplicate()
+    return ksp, ctx, b, x
+
+
+def test_condensed_solve_of_a_small_system_is_the_dense_solve():
+    n = 12
+    M, A = _toy_system(n)
+    rows = [np.arange(n), np.arange(n, 2 * n), np.arange(2 * n, 3 * n)]
+    args = (rows, {1: 0}, [np.zeros(0, int), np.array([n - 1]), np.array([0])],
+            {"pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}, "test_toy_")
+    ksp, ctx, b, x = _toy_solve(A, args)
+    try:
+        assert ctx.factorised == 3 * n - (n - 1) - 2       # a and b less the pinned one
+        ksp.solve(b, x)
+        want = np.linalg.solve(M, b.getArray())
+        assert np.abs(x.getArray() - want).max() <= 1e-13 * np.abs(want).max()
+        assert ctx.rebuilds == 1
+        # an entry outside the pattern (a–a block): allocated by PETSc, the condensed
+        # system is set up again, and the answer is still the dense one
+        A.setValue(0, 5, 0.7, addv=PETSc.InsertMode.ADD_VALUES)
+        A.assemble()
+        M[0, 5] += 0.7
+        ksp.setOperators(A, A)
+        ksp.solve(b, x)
+        want = np.linalg.solve(M, b.getArray())
+        assert ctx.rebuilds == 2
+        assert np.abs(x.getArray() - want).max() <= 1e-13 * np.abs(want).max()
+        # a node-local DOF coupled to another node of its own field is refused
+        A.setValue(n + 2, n + 3, 0.5)
+        A.assemble()
+        ksp.setOperators(A, A)
+        with pytest.raises(PETSc.Error):
+            ksp.solve(b, x)
+        assert isinstance(ctx.error, CondensationError)
+    finally:
+        for obj in (ksp, A, b, x):
+            obj.destroy()

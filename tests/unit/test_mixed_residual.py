@@ -1,6 +1,7 @@
 """The transport assembled as one form on the fields' mixed space
 (fem_cell.solvers.mixed) against dolfinx's blocked assembly of the same equations:
-Newton on the mixed space (1-D, direct solver), or the residual alone (2-D, iterative).
+Newton on the mixed space (direct solver; in 2-D with the condensed solve), or the
+residual alone (iterative).
 
 The state is the default cell's after its simulated exposure, at a uniform 150 °C, with
 every field perturbed (so every term of every equation is non-zero), in the middle of a
@@ -88,13 +89,11 @@ def _close(comm, got, want, rel, least=1.0):
 
 
 @pytest.mark.mpi
-@pytest.mark.parametrize("mesh,solver", [(COARSE_2D, "direct"), (COARSE_2D, "iterative")],
-                         ids=["direct", "iterative"])
-def test_the_mixed_residual_is_the_blocked_one(mesh, solver):
-    """A blocked problem (2-D, or the iterative path): its residual from the mixed form
-    equals dolfinx's blocked assembly of the blocked forms."""
+def test_the_mixed_residual_is_the_blocked_one():
+    """A blocked problem (the iterative path): its residual from the mixed form equals
+    dolfinx's blocked assembly of the blocked forms."""
     comm = MPI.COMM_WORLD
-    model, tp = _transport(comm, {**mesh}, solver=solver)
+    model, tp = _transport(comm, dict(COARSE_2D), solver="iterative")
     try:
         assert tp._mixed is not None and not tp._one_space
         x = _iterate(tp)
@@ -114,15 +113,17 @@ def _blocked_only(monkeypatch):
 
 
 @pytest.mark.mpi
-def test_newton_on_the_mixed_space_has_the_blocked_residual(monkeypatch):
-    """1-D: Newton on the mixed space; its residual (with the conditions restated on
-    W's sub-spaces) at a perturbed state equals the blocked problem's, entry by entry."""
+@pytest.mark.parametrize("mesh", [{"dim": 1}, COARSE_2D], ids=["1d", "2d"])
+def test_newton_on_the_mixed_space_has_the_blocked_residual(monkeypatch, mesh):
+    """The direct path (1-D; 2-D with the condensed solve): Newton on the mixed space;
+    its residual (with the conditions restated on W's sub-spaces) at a perturbed state
+    equals the blocked problem's, entry by entry."""
     comm = MPI.COMM_WORLD
     got = []
     for blocked in (False, True):
         if blocked:
             _blocked_only(monkeypatch)
-        model, tp = _transport(comm, {"dim": 1})
+        model, tp = _transport(comm, dict(mesh))
         try:
             assert tp._one_space is not blocked
             got.append(_owned_residual(tp))
@@ -132,15 +133,17 @@ def test_newton_on_the_mixed_space_has_the_blocked_residual(monkeypatch):
 
 
 @pytest.mark.mpi
-def test_a_newton_step_ends_on_the_same_state_either_way(monkeypatch):
-    """One 2 s BDF2 step at 150 °C from the exposed 1-D state, Newton on the mixed
-    space and on the blocked fields: the same iterations, the same state to round-off."""
+@pytest.mark.parametrize("mesh", [{"dim": 1}, COARSE_2D], ids=["1d", "2d"])
+def test_a_newton_step_ends_on_the_same_state_either_way(monkeypatch, mesh):
+    """One 2 s BDF2 step at 150 °C from the exposed state, Newton on the mixed space
+    and on the blocked fields: the same iterations, the same state to round-off (2-D:
+    both condensed, the mixed space's on its compact Jacobian)."""
     comm = MPI.COMM_WORLD
     states, its = [], []
     for blocked in (False, True):
         if blocked:
             _blocked_only(monkeypatch)
-        model, tp = _transport(comm, {"dim": 1}, perturb=False)
+        model, tp = _transport(comm, dict(mesh), perturb=False)
         try:
             s0 = np.concatenate(tp.get_state())
             ok, n, _ = tp.solve()
@@ -152,7 +155,9 @@ def test_a_newton_step_ends_on_the_same_state_either_way(monkeypatch):
         finally:
             model.destroy()
     assert its[0] == its[1]
-    _close(comm, states[0], states[1], 1e-12, least=0.1)
+    # 1-D: 1e-12 of the largest value; 2-D: two elimination orders (MUMPS on the mixed
+    # and on the blocked layout) of the ill-conditioned Φ block, measured 2.2e-12
+    _close(comm, states[0], states[1], 1e-12 if mesh["dim"] == 1 else 1e-11, least=0.1)
 
 
 class _Diffusion:
