@@ -24,9 +24,9 @@ factorises S alone.
 
 Exact: the same Newton update as LU on the whole system, up to round-off (tested
 against it, also on 2 ranks).  Measured on the default 2-D transport Jacobian (226,548
-unknowns, one rank): S has 113,417 unknowns and 2.0 M stored entries (the whole matrix
-4.0 M); MUMPS factorises it in 0.27 s instead of 0.74 s and solves in 0.027 s instead of
-0.062 s; building S costs ≈ 0.03 s (docs/architecture.md).  dolfinx stores a full
+unknowns, one rank, blocked layout): S has 113,417 unknowns and 2.0 M stored entries
+(the whole matrix 4.0 M); MUMPS factorises it in 0.27 s instead of 0.74 s and solves in
+0.027 s instead of 0.062 s; building S costs ≈ 0.03 s (docs/architecture.md).  dolfinx stores a full
 cell stencil for the lumped equations and for the pinned DOFs (a zero-valued term gives
 every DOF its diagonal), and the ordering sees those structural zeros as couplings:
 that is what the condensation removes.

@@ -19,13 +19,16 @@ def test_quick_run_measures_fits_and_predicts():
                        capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     out = r.stdout
-    rows = re.findall(r"(\d) rank\(s\): N = +(\d+) +factor +([\d.]+) s", out)
-    ranks = [int(k) for k, _, _ in rows]
-    sizes = [int(n) for _, n, _ in rows]
+    rows = re.findall(r"(\d) rank\(s\): N = +(\d+) +\((\d+) factorised\) +factor +([\d.]+) s",
+                      out)
+    ranks = [int(k) for k, _, _, _ in rows]
+    sizes = [int(n) for _, n, _, _ in rows]
+    # the condensed LU factorises part of the transport's unknowns
+    assert all(0 < int(m) < int(n) for _, n, m, _ in rows)
     assert ranks.count(1) == 4 and ranks.count(2) == 1
     # the 2-rank case is the largest level, the same system on both rank counts
     assert sizes[-1] == max(sizes[:-1])
-    assert all(float(t) > 0 for _, _, t in rows)
+    assert all(float(t) > 0 for _, _, _, t in rows)
     exps = re.findall(r"exponents in N \((lateral|thickness)\): factorisation (-?[\d.]+)", out)
     assert [e[0] for e in exps] == ["lateral", "thickness"]
     assert "1-rank/2-rank ratios: factor" in out
