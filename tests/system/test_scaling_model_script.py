@@ -29,6 +29,10 @@ def test_quick_run_measures_fits_and_predicts():
     # the 2-rank case is the largest level, the same system on both rank counts
     assert sizes[-1] == max(sizes[:-1])
     assert all(float(t) > 0 for _, _, _, t in rows)
+    # every cost measured, none skipped (a Jacobian callback that decides not to
+    # assemble outside a solve once made the Jacobian read 0.0 ms)
+    jac = re.findall(r"Jacobian +([\d.]+) ms +residual +([\d.]+) ms", out)
+    assert len(jac) == len(rows) and all(float(a) > 0 and float(b) > 0 for a, b in jac)
     exps = re.findall(r"exponents in N \((lateral|thickness)\): factorisation (-?[\d.]+)", out)
     assert [e[0] for e in exps] == ["lateral", "thickness"]
     assert "1-rank/2-rank ratios: factor" in out
