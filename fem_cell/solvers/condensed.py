@@ -243,20 +243,24 @@ class CondensedLU:
         self._ready = True
 
     def _check_pinned(self, P: PETSc.Mat, comm, start: int) -> None:
-        """The Dirichlet rows and columns hold nothing off the diagonal (dolfinx zeroes
-        them; checked once, on the first matrix)."""
+        """A Dirichlet DOF's row holds only its diagonal and its column nothing else
+        (dolfinx zeroes them; checked once per pattern, collectively)."""
+        n = len(self._pinned) + len(self._t) + len(self._y)
         is_p = PETSc.IS().createGeneral((start + self._pinned).astype(PETSc.IntType),
                                         comm=comm)
-        rest = np.setdiff1d(np.arange(len(self._pinned) + len(self._t) + len(self._y)),
-                            self._pinned)
-        is_r = PETSc.IS().createGeneral((start + rest).astype(PETSc.IntType), comm=comm)
-        bad = 0
-        for a, b in ((is_p, is_r), (is_r, is_p)):
-            sub = P.createSubMatrix(a, b)
-            bad += int(np.count_nonzero(sub.getValuesCSR()[2]))
-            sub.destroy()
-        is_p.destroy()
-        is_r.destroy()
+        is_all = PETSc.IS().createGeneral(np.arange(start, start + n, dtype=PETSc.IntType),
+                                          comm=comm)
+        is_r = PETSc.IS().createGeneral(
+            (start + np.setdiff1d(np.arange(n), self._pinned)).astype(PETSc.IntType),
+            comm=comm)
+        rows = P.createSubMatrix(is_p, is_all)
+        ip, jj, vv = rows.getValuesCSR()
+        diagonal = jj == (start + self._pinned)[np.repeat(np.arange(len(ip) - 1), np.diff(ip))]
+        bad = int(np.count_nonzero(vv[~diagonal]))
+        cols = P.createSubMatrix(is_r, is_p)
+        bad += int(np.count_nonzero(cols.getValuesCSR()[2]))
+        for obj in (rows, cols, is_p, is_all, is_r):
+            obj.destroy()
         if comm.tompi4py().allreduce(bad):
             raise CondensationError("a Dirichlet DOF's row or column has an entry off the "
                                     "diagonal (expected zeroed, as dolfinx assembles them)")
@@ -269,21 +273,26 @@ class CondensedLU:
         ip, jj, vv = self._mats["D"].getValuesCSR()
         rows = np.repeat(np.arange(nt), np.diff(ip))
         on = jj == t0 + rows
-        if np.any(vv[~on] != 0.0):
-            raise CondensationError("a node-local field's equation couples it to another "
-                                    "node's unknown of the same field")
+        bad_d = bool(np.any(vv[~on] != 0.0))
         d = np.zeros(nt)
         np.add.at(d, rows[on], vv[on])
         ip, jj, vv = self._mats["C"].getValuesCSR()
         rows = np.repeat(np.arange(nt), np.diff(ip))
         want = np.where(self._partner_y >= 0, y0 + self._partner_y, -1)[rows]
         on = jj == want
-        if np.any(vv[~on] != 0.0):
-            raise CondensationError("a node-local field's equation couples it to an unknown "
-                                    "other than its own node's partner")
+        bad_c = bool(np.any(vv[~on] != 0.0))
         c = np.zeros(nt)   # (0 where the partner is pinned: its column is zeroed)
         np.add.at(c, rows[on], vv[on])
-        if np.any(d == 0.0):
+        # decided together: a rank raising alone would leave the others in a collective
+        bad = self._mats["D"].getComm().tompi4py().allreduce(
+            np.array([bad_d, bad_c, bool(np.any(d == 0.0))], dtype=np.int64))
+        if bad[0]:
+            raise CondensationError("a node-local field's equation couples it to another "
+                                    "node's unknown of the same field")
+        if bad[1]:
+            raise CondensationError("a node-local field's equation couples it to an unknown "
+                                    "other than its own node's partner")
+        if bad[2]:
             raise CondensationError("a node-local unknown has a zero diagonal")
         return d, c
 
