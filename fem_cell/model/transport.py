@@ -110,7 +110,7 @@ def jacobian_reuse(settings: SolverSettings, domain: Domain) -> bool:
     ``"no"`` (the default): every step assembles its own, so Newton ends quadratically
     and the per-step proton balance holds to round-off; with reuse, the steps' last
     iterations contract linearly and it holds to the Newton tolerance (1-D: 3e-10 →
-    1.5e-6 relative), for 6–15 % off the default 2-D anneal on 2 ranks
+    1.5e-6 relative), for 6–17 % off the default 2-D anneal on 2 ranks
     (docs/transport.md).  ``"auto"``: with the sparse direct solver (MUMPS: 2-D, or
     1-D on several ranks), whose numeric factorisation (of the condensed system,
     fem_cell.solvers.condensed) costs about 10 back-substitutions on the default 2-D
