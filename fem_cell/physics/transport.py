@@ -247,7 +247,8 @@ class TransportPhysics:
         """Trapped fraction → the phase's mobile fraction: the trap equation is lumped
         (vertex rule), so it couples each node's x_t only to x_t and x at that node (a
         direct solver may eliminate it node by node: fem_cell.solvers.condensed).  Empty
-        without the lumped mass (the trap equation then couples a cell's nodes)."""
+        without traps or without the lumped mass (the trap equation then couples a
+        cell's nodes): the Dirichlet DOFs are still condensed."""
         if not self._md:
             return {}
         return {tn: self.names[n] for n, tn in self.trapped_names.items()}

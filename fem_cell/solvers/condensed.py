@@ -19,8 +19,8 @@ stores: x and x_t enter the same fluxes), so nothing fills in (a system where B 
 reaches outside A's pattern gets the union, found once).  Dirichlet DOFs (a row of the identity
 and a zeroed column, as dolfinx assembles them: the pinned inactive DOFs of each
 phase's proton field, the potential's gauge, the sink and surface values) are taken out
-too: their update is their residual.  The sparse direct solver (MUMPS) then orders and
-factorises S alone.
+too: their update is their residual (a problem without node-local fields condenses
+these alone).  The sparse direct solver (MUMPS) then orders and factorises S alone.
 
 Exact: the same Newton update as LU on the whole system, up to round-off (tested
 against it, also on 2 ranks).  Measured on the default 2-D transport Jacobian (226,548

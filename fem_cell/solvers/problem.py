@@ -163,9 +163,10 @@ class TransientProblem:
         nodal: node-local fields → their partner field: the field's equations couple
             each DOF only to itself and to the partner's DOF at the same node (lumped
             mass and a nodal reaction, e.g. a trapped fraction).  Direct path, several
-            fields on one mesh, sparse solver: they and the Dirichlet DOFs are
-            eliminated before the factorisation (:mod:`fem_cell.solvers.condensed`;
-            the same Newton updates).
+            fields, sparse solver: they and the Dirichlet DOFs are eliminated before the
+            factorisation (:mod:`fem_cell.solvers.condensed`; the same Newton updates);
+            an empty mapping eliminates the Dirichlet DOFs only; None (the default):
+            no condensation.
     """
 
     #: ``petsc_options`` keys that configure the direct solver only
@@ -285,9 +286,10 @@ class TransientProblem:
         #: condensed; fem_cell.solvers.mixed)
         self._space = MixedSpace.build(self.fields, self.comm, entity_maps)
         serial_1d = msh.topology.dim == 1 and self.comm.size == 1
-        #: node-local fields are condensed out of the sparse direct solve (not under the
-        #: band LU of a serial 1-D problem: fem_cell.solvers.condensed)
-        condense = bool(nodal) and not iterative and len(self.fields) > 1 and not serial_1d
+        #: node-local fields and the Dirichlet DOFs are condensed out of the sparse
+        #: direct solve (not under the band LU of a serial 1-D problem:
+        #: fem_cell.solvers.condensed)
+        condense = nodal is not None and not iterative and len(self.fields) > 1 and not serial_1d
         mixed_bcs = (self._space.conditions(self.bcs)
                      if self._space is not None and not iterative
                      and (msh.topology.dim == 1 or condense) else None)

@@ -8,6 +8,8 @@
   mesh; also on 2 ranks);
 * steps solved with it and without it end on the same states (Newton's update test is
   met by the same iterates);
+* a cell without traps condenses its Dirichlet DOFs alone (an empty mapping; None: no
+  condensation), with the same steps as without;
 * a field declared node-local that is not (its equation couples other nodes) is refused
   with a CondensationError, not taken for a failed step;
 * on a small hand-made system (a field, a node-local field coupled to it, a field with a
@@ -241,3 +243,61 @@ def test_condensed_solve_of_a_small_system_is_the_dense_solve():
     finally:
         for obj in (ksp, A, b, x):
             obj.destroy()
+
+
+def _trap_free_block():
+    """The default cell's transport without traps, coarse 2-D films, at 150 degC in an
+    exposure-like proton state."""
+    from helpers import set_exposed_profile
+
+    from fem_cell._dolfinx import fem
+    from fem_cell.config import load_config
+    from fem_cell.model import CellModel, transport_block
+    from fem_cell.model.chemistry import film_regions
+
+    cfg = load_config(overrides={"mesh": {"dim": 2, **COARSE_FILM_MESH},
+                                 "transport": {"LiCoO2": {"trapping": "none"}}})
+    model = CellModel(cfg, MPI.COMM_WORLD)
+    film = model.domain.submesh(*film_regions(model.domain))
+    T = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)))
+    T.x.array[:] = 423.15
+    block = transport_block(cfg, film, T)
+    set_exposed_profile(block)
+    return block, cfg
+
+
+@pytest.mark.mpi
+def test_a_cell_without_traps_condenses_its_dirichlet_dofs_alone():
+    from fem_cell.forms import constant
+    from fem_cell.model.transport import build_transport_problem, transport_fields
+    from fem_cell.solvers.problem import TransientProblem
+
+    problems = []
+    for condensed in (True, False):
+        block, cfg = _trap_free_block()
+        assert block.nodal_fields() == {}
+        s = cfg.solver
+        problems.append(build_transport_problem(block, s, prefix="test_trapfree_on_")
+                        if condensed else
+                        TransientProblem(transport_fields(block, s), [block],
+                                         time=constant(block.domain.mesh, 0.0),
+                                         prefix="test_trapfree_off_",
+                                         newton_max_it=s.newton_max_it,
+                                         jacobian_lag=s.transport_jacobian_lag))
+    with_, without = problems
+    try:
+        assert with_._condensed is not None and without._condensed is None
+        total = sum(with_.comm.allreduce(f.n_owned, op=MPI.SUM) for f in with_.fields)
+        # 3 fields; the pinned inactive DOFs of each phase's field and the gauge go
+        assert with_.solver_counts()["factorised_unknowns"] < 0.8 * total
+        for dt in (1.0, 60.0, 600.0):
+            a, b = _step(with_, dt), _step(without, dt)
+            assert a[0] and b[0] and a[1] == b[1]
+        for f, g in zip(with_.fields, without.fields, strict=True):
+            n = f.n_owned
+            diff = with_.comm.allreduce(
+                float(np.abs(f.u.x.array[:n] - g.u.x.array[:n]).max(initial=0)), op=MPI.MAX)
+            assert diff <= (1e-9 if f.name.endswith("phi") else 1e-11), (f.name, diff)
+    finally:
+        with_.destroy()
+        without.destroy()
