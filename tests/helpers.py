@@ -146,16 +146,17 @@ COARSE_FILM_MESH = {"cells_per_layer": 3, "growth": 1.5, "max_cell_size": "50 um
                     "lateral_cells": 30}
 
 
-def exposed_transport_block(mesh: dict):
+def exposed_transport_block(mesh: dict, overrides: dict | None = None):
     """The anneal's transport block of the default cell on the films of the mesh that
     ``mesh`` ([mesh] overrides) describes, at 150 degC, in an exposure-like proton state
-    (:func:`set_exposed_profile`); returns (block, config)."""
+    (:func:`set_exposed_profile`); ``overrides``: further configuration overrides (e.g.
+    a cell without traps); returns (block, config)."""
     from fem_cell._dolfinx import MPI, fem
     from fem_cell.config import load_config
     from fem_cell.model import CellModel, transport_block
     from fem_cell.model.chemistry import film_regions
 
-    cfg = load_config(overrides={"mesh": mesh})
+    cfg = load_config(overrides={**(overrides or {}), "mesh": mesh})
     model = CellModel(cfg, MPI.COMM_WORLD)
     film = model.domain.submesh(*film_regions(model.domain))
     T = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)))

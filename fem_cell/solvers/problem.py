@@ -834,7 +834,7 @@ class TransientProblem:
             pairs[names.index(t)] = names.index(x)
         pinned = []
         for f, bcs in zip(self.fields, self._field_bcs, strict=True):
-            dofs = [bc.dof_indices()[0][:bc.dof_indices()[1]] for bc in bcs]
+            dofs = [d[:n] for d, n in (bc.dof_indices() for bc in bcs)]
             local = np.unique(np.concatenate(dofs)) if dofs else np.zeros(0, np.int64)
             pinned.append(local[local < f.n_owned])
         if self._one_space:

@@ -26,13 +26,20 @@ from helpers import COARSE_FILM_MESH, exposed_transport_block
 from fem_cell._dolfinx import MPI, PETSc
 from fem_cell.solvers.condensed import CondensationError, use_condensed
 
+#: the default cell without traps (no node-local field)
+TRAP_FREE = {"transport": {"LiCoO2": {"trapping": "none"}}}
 
-def _problem(prefix: str, nodal=True, dim: int = 2):
+
+def _problem(prefix: str, nodal=True, dim: int = 2, overrides: dict | None = None):
+    """The transport problem of the default cell (``overrides``: config overrides) on
+    the coarse 2-D films (or the default 1-D mesh): build_transport_problem's with
+    ``nodal`` True; else the same settings with ``nodal`` (False: no condensation)."""
     from fem_cell.forms import constant
     from fem_cell.model.transport import build_transport_problem, transport_fields
     from fem_cell.solvers.problem import TransientProblem
 
-    block, cfg = exposed_transport_block({"dim": dim, **(COARSE_FILM_MESH if dim == 2 else {})})
+    block, cfg = exposed_transport_block(
+        {"dim": dim, **(COARSE_FILM_MESH if dim == 2 else {})}, overrides)
     if nodal is True:
         return build_transport_problem(block, cfg.solver, prefix=prefix)
     s = cfg.solver   # build_transport_problem's settings, with other node-local fields
@@ -128,21 +135,26 @@ def _mumps_solve(A, b, ordering: int):
     return x
 
 
+def _assert_same_steps(with_, without) -> None:
+    """Three steps (1 s, 60 s, 600 s) of both problems: the same Newton iterations, and
+    states within Newton's update tolerances (fractions 1e-11, Φ 1e-9)."""
+    assert with_._condensed is not None and without._condensed is None
+    for dt in (1.0, 60.0, 600.0):
+        a, b = _step(with_, dt), _step(without, dt)
+        assert a[0] and b[0] and a[1] == b[1]         # same Newton iterations
+    for f, g in zip(with_.fields, without.fields, strict=True):
+        n = f.n_owned
+        diff = with_.comm.allreduce(
+            float(np.abs(f.u.x.array[:n] - g.u.x.array[:n]).max(initial=0)), op=MPI.MAX)
+        assert diff <= (1e-9 if f.name.endswith("phi") else 1e-11), (f.name, diff)
+
+
 @pytest.mark.mpi
 def test_steps_with_and_without_condensation_end_on_the_same_state():
     with_ = _problem("test_condensed_on_")
     without = _problem("test_condensed_off_", nodal=False)
     try:
-        assert with_._condensed is not None and without._condensed is None
-        for dt in (1.0, 60.0, 600.0):
-            a, b = _step(with_, dt), _step(without, dt)
-            assert a[0] and b[0] and a[1] == b[1]         # same Newton iterations
-        for f, g in zip(with_.fields, without.fields, strict=True):
-            n = f.n_owned
-            diff = with_.comm.allreduce(
-                float(np.abs(f.u.x.array[:n] - g.u.x.array[:n]).max(initial=0)), op=MPI.MAX)
-            # Newton's update tolerances: fractions 1e-11, Φ 1e-9
-            assert diff <= (1e-9 if f.name.endswith("phi") else 1e-11), (f.name, diff)
+        _assert_same_steps(with_, without)
     finally:
         with_.destroy()
         without.destroy()
@@ -245,59 +257,16 @@ def test_condensed_solve_of_a_small_system_is_the_dense_solve():
             obj.destroy()
 
 
-def _trap_free_block():
-    """The default cell's transport without traps, coarse 2-D films, at 150 degC in an
-    exposure-like proton state."""
-    from helpers import set_exposed_profile
-
-    from fem_cell._dolfinx import fem
-    from fem_cell.config import load_config
-    from fem_cell.model import CellModel, transport_block
-    from fem_cell.model.chemistry import film_regions
-
-    cfg = load_config(overrides={"mesh": {"dim": 2, **COARSE_FILM_MESH},
-                                 "transport": {"LiCoO2": {"trapping": "none"}}})
-    model = CellModel(cfg, MPI.COMM_WORLD)
-    film = model.domain.submesh(*film_regions(model.domain))
-    T = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)))
-    T.x.array[:] = 423.15
-    block = transport_block(cfg, film, T)
-    set_exposed_profile(block)
-    return block, cfg
-
-
 @pytest.mark.mpi
 def test_a_cell_without_traps_condenses_its_dirichlet_dofs_alone():
-    from fem_cell.forms import constant
-    from fem_cell.model.transport import build_transport_problem, transport_fields
-    from fem_cell.solvers.problem import TransientProblem
-
-    problems = []
-    for condensed in (True, False):
-        block, cfg = _trap_free_block()
-        assert block.nodal_fields() == {}
-        s = cfg.solver
-        problems.append(build_transport_problem(block, s, prefix="test_trapfree_on_")
-                        if condensed else
-                        TransientProblem(transport_fields(block, s), [block],
-                                         time=constant(block.domain.mesh, 0.0),
-                                         prefix="test_trapfree_off_",
-                                         newton_max_it=s.newton_max_it,
-                                         jacobian_lag=s.transport_jacobian_lag))
-    with_, without = problems
+    with_ = _problem("test_trapfree_on_", overrides=TRAP_FREE)
+    without = _problem("test_trapfree_off_", nodal=False, overrides=TRAP_FREE)
     try:
-        assert with_._condensed is not None and without._condensed is None
+        assert with_.blocks[0].nodal_fields() == {}
         total = sum(with_.comm.allreduce(f.n_owned, op=MPI.SUM) for f in with_.fields)
         # 3 fields; the pinned inactive DOFs of each phase's field and the gauge go
         assert with_.solver_counts()["factorised_unknowns"] < 0.8 * total
-        for dt in (1.0, 60.0, 600.0):
-            a, b = _step(with_, dt), _step(without, dt)
-            assert a[0] and b[0] and a[1] == b[1]
-        for f, g in zip(with_.fields, without.fields, strict=True):
-            n = f.n_owned
-            diff = with_.comm.allreduce(
-                float(np.abs(f.u.x.array[:n] - g.u.x.array[:n]).max(initial=0)), op=MPI.MAX)
-            assert diff <= (1e-9 if f.name.endswith("phi") else 1e-11), (f.name, diff)
+        _assert_same_steps(with_, without)
     finally:
         with_.destroy()
         without.destroy()
