@@ -50,16 +50,17 @@ import numpy as np
 HERE = Path(__file__).resolve()
 QUIET = {"output": {"fields": False, "plots": False, "render": False}}
 
-#: Per default 2-D anneal (83 accepted + 4 rejected steps), measured with PETSc
-#: ``-log_view`` and ``summary.json`` on 1 rank on 2026-12-06 (docs/scaling.md): the
-#: transport's LU factorisations (``transport_jacobian_lag = 4``: about one per step),
-#: linear solves of both problems (the heat's Cholesky solves included, all priced as
-#: the transport's: an upper bound), Jacobians assembled (95 transport + 87 heat, priced
-#: as the transport's) and residuals of both problems (SNES function evaluations)
-FACTORISATIONS_PER_ANNEAL = 95
-SOLVES_PER_ANNEAL = 495
-JACOBIANS_PER_ANNEAL = 182
-RESIDUALS_PER_ANNEAL = 643
+#: Per default 2-D anneal (51 accepted + 5 rejected transport steps, the heat on its own
+#: steps inside them), measured with PETSc ``-log_view`` and ``summary.json`` on 2 ranks
+#: on 2026-12-06 (docs/scaling.md): the transport's LU factorisations
+#: (``transport_jacobian_lag = 4``: about one per step), linear solves of both problems
+#: (the heat's Cholesky solves included, all priced as the transport's: an upper bound),
+#: Jacobians assembled (66 transport + 118 heat, priced as the transport's) and
+#: residuals of both problems (SNES function evaluations)
+FACTORISATIONS_PER_ANNEAL = 66
+SOLVES_PER_ANNEAL = 483
+JACOBIANS_PER_ANNEAL = 184
+RESIDUALS_PER_ANNEAL = 670
 
 #: levels (``[mesh]`` of the 2-D built-in cell, uniform lateral cells): refined laterally
 #: (a longer strip: the through-thickness separators stay) and through the thickness

@@ -242,10 +242,15 @@ class _AnnealRun:
         self.out_times = [t for t in output_times(config) if t >= self.t_start - 1e-9]
         landing = sorted(set(self.out_times) | {float(t) for t in record_times
                                                 if self.t_start < t < prog.duration})
+        # the program's kinks: the heat restarts there (alone, or inside the chemistry's
+        # sub-cycled problem); the transport's u̇ stays continuous: a smooth restart
+        kinks = prog.breakpoints()
         stepper = self.stepper = TimeStepper(
             problem, t_end=prog.duration, scheme=s.scheme, dt_initial=s.dt_initial,
             dt_max=s.dt_max, dt_min=s.dt_min, milestones=landing,
-            restarts=prog.breakpoints(), adaptive=s.adaptive, t0=self.t_start)
+            restarts=() if chem is not None else kinks,
+            smooth_restarts=kinks if chem is not None else (), adaptive=s.adaptive,
+            t0=self.t_start)
         if resume is not None:
             stepper.resume_from(resume)
         obs, self.history, self.profiles = _observers(
@@ -300,6 +305,10 @@ def summary_of(history: History, stats, model, chem, heat) -> dict:
         "solver": {"heat": heat.problem.solver_counts()},
     }
     if chem is not None:
+        # the transport's steps are the run's; the heat's are its own (sub-cycled)
+        lead = chem.problem.lead_stats
+        out["heat_steps_accepted"] = lead.accepted
+        out["heat_steps_rejected"] = lead.rejected_error + lead.rejected_newton
         out["solver"]["transport"] = chem.transport_problem.solver_counts()
         if chem.exposure_result is not None and chem.exposure_result.solver is not None:
             out["solver"]["exposure"] = chem.exposure_result.solver

@@ -4,7 +4,9 @@ A checkpoint is one HDF5 file (h5py, written by rank 0) holding, for every field
 :class:`~fem_cell.solvers.problem.TransientProblem`, the DOF values of each solution
 level the stepper keeps (the current state and the BDF2 history) keyed by the DOF
 coordinates, plus the stepper's scalars (time, step count, the last step sizes, the
-proposed next step) and free metadata (JSON).
+proposed next step) and free metadata (JSON); and, when the run has them, the
+derivative kept by a smooth restart and the own stepper state of a sub-cycled lead
+problem (the anneal's heat), so that a restart continues bit for bit.
 
 Why coordinates: the mesh is rebuilt from the run's configuration when a checkpoint is
 loaded, possibly on another number of ranks, so local DOF numbers differ; the DOF
@@ -24,6 +26,14 @@ Layout (HDF5; read it with h5py, HDFView, or :func:`read_checkpoint_fields`)::
     /fields/<name>/coords   (n, 3) DOF coordinates (mesh units)
     /fields/<name>/level<k> (n,)   values at history level k (0 = current; 1, 2 = the
                             BDF2 history), in the field's unit
+    /fields/<name>/slope    (n,)   only at a smooth restart: the kept derivative u̇
+                            (field unit per second; see fem_cell.solvers.time_stepping)
+    /lead                   only for a sub-cycled problem: its lead's own stepper state,
+                            attrs t, step, dt_next, n_levels, fields (JSON list: the
+                            first fields of /meta's), has_slope; dataset dts
+    /fields/<name>/lead_level<k>, /fields/<name>/lead_slope
+                            the lead's history levels (and kept derivative), for the
+                            lead's fields, in the same DOF order as ``coords``
 
 Each DOF appears once (owned DOFs of all ranks gathered); the order is the ranks'
 order, not a mesh order — match by ``coords``.
@@ -88,13 +98,27 @@ def save_checkpoint(path: str | Path, comm, spaces: dict[str, Any], state: Stepp
 
     names = list(spaces)
     where = {n: _location(spaces[n]) for n in names}
+    lead = state.lead
+    if lead is not None and lead.lead is not None:
+        raise CheckpointError("a sub-stepper's own sub-stepper cannot be checkpointed")
+    n_lead = len(lead.states[0]) if lead is not None else 0
     gathered: dict[str, tuple] = {}
+    extra: dict[str, dict[str, np.ndarray]] = {}  # name -> dataset -> values (rank 0)
     for i, name in enumerate(names):
-        X, vals = _owned_coords_values(spaces[name], [lvl[i] for lvl in state.states])
+        named = {} if state.slope is None else {"slope": state.slope[i]}
+        if i < n_lead:
+            named.update({f"lead_level{k}": lvl[i] for k, lvl in enumerate(lead.states)})
+            if lead.slope is not None:
+                named["lead_slope"] = lead.slope[i]
+        X, vals = _owned_coords_values(spaces[name],
+                                       [lvl[i] for lvl in state.states] + list(named.values()))
         allX = comm.gather(X, root=0)
         allV = [comm.gather(v, root=0) for v in vals]
         if comm.rank == 0:
-            gathered[name] = (np.concatenate(allX), [np.concatenate(v) for v in allV])
+            joined = [np.concatenate(v) for v in allV]
+            n_lvl = len(state.states)
+            gathered[name] = (np.concatenate(allX), joined[:n_lvl])
+            extra[name] = dict(zip(named, joined[n_lvl:], strict=True))
     if comm.rank == 0:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,10 +132,20 @@ def save_checkpoint(path: str | Path, comm, spaces: dict[str, Any], state: Stepp
             m.attrs["n_levels"] = len(state.states)
             m.attrs["fields"] = json.dumps(names)
             m.attrs["json"] = json.dumps(meta or {}, default=str)
-            m.attrs["checksums"] = json.dumps({n: _checksum(*gathered[n]) for n in gathered})
+            m.attrs["checksums"] = json.dumps({  # over every dataset of the field, in
+                n: _checksum(X, vals + list(extra[n].values()))  # _stored_keys' order
+                for n, (X, vals) in gathered.items()})
             if length_scale_m is not None:
                 m.attrs["length_scale_m"] = float(length_scale_m)
             f.create_dataset("dts", data=np.asarray(state.dts, dtype=float))
+            if lead is not None:
+                g = f.create_group("lead")
+                g.attrs["t"], g.attrs["step"], g.attrs["dt_next"] = (lead.t, lead.step,
+                                                                     lead.dt_next)
+                g.attrs["n_levels"] = len(lead.states)
+                g.attrs["fields"] = json.dumps(names[:n_lead])
+                g.attrs["has_slope"] = lead.slope is not None
+                g.create_dataset("dts", data=np.asarray(lead.dts, dtype=float))
             g = f.create_group("fields")
             for name, (X, vals) in gathered.items():
                 h = g.create_group(name)
@@ -121,6 +155,8 @@ def save_checkpoint(path: str | Path, comm, spaces: dict[str, Any], state: Stepp
                 h.create_dataset("coords", data=X, compression="gzip", shuffle=True)
                 for k, v in enumerate(vals):
                     h.create_dataset(f"level{k}", data=v, compression="gzip", shuffle=True)
+                for key, v in extra[name].items():
+                    h.create_dataset(key, data=v, compression="gzip", shuffle=True)
         tmp.replace(path)
     comm.Barrier()
 
@@ -144,6 +180,16 @@ def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
                     "n_levels": int(m["n_levels"]), "fields": json.loads(m["fields"]),
                     "dts": [float(x) for x in f["dts"][...]], "meta": json.loads(m["json"])}
             _check_meta(path, info, f)
+            info["has_slope"] = all("slope" in f["fields"][n] for n in info["fields"])
+            info["lead"] = None
+            if "lead" in f:
+                a = f["lead"].attrs
+                lead = {"t": float(a["t"]), "step": int(a["step"]),
+                        "dt_next": float(a["dt_next"]), "n_levels": int(a["n_levels"]),
+                        "fields": json.loads(a["fields"]), "has_slope": bool(a["has_slope"]),
+                        "dts": [float(x) for x in f["lead"]["dts"][...]], "meta": {}}
+                _check_lead(path, lead, info, f)
+                info["lead"] = lead
             return info
     except CheckpointError:
         raise
@@ -173,6 +219,21 @@ def _check_meta(path, info: dict, f) -> None:
                                   f"(n_levels = {n})")
 
 
+def _check_lead(path, lead: dict, info: dict, f) -> None:
+    """The lead's scalars are valid, its fields are the first of the checkpoint's and
+    every one holds its levels."""
+    _check_meta(path, {**lead, "fields": [], "meta": {}}, f)
+    if lead["fields"] != info["fields"][:len(lead["fields"])] or not lead["fields"]:
+        raise CheckpointError(f"{path}: the lead's fields {lead['fields']!r} are not the "
+                              "first of the checkpoint's")
+    keys = [f"lead_level{k}" for k in range(lead["n_levels"])]
+    keys += ["lead_slope"] if lead["has_slope"] else []
+    for name in lead["fields"]:
+        missing = [k for k in keys if k not in f["fields"][name]]
+        if missing:
+            raise CheckpointError(f"{path}: field {name!r} lacks the lead's {missing}")
+
+
 def load_checkpoint(path: str | Path, comm, spaces: dict[str, Any],
                     tol: float = 1e-9) -> tuple[StepperState, dict[str, Any]]:
     """Read a checkpoint into a :class:`StepperState` for this model's spaces (collective).
@@ -184,7 +245,9 @@ def load_checkpoint(path: str | Path, comm, spaces: dict[str, Any],
         tol: coordinate match tolerance relative to the mesh extent.
 
     Returns:
-        (stepper state with local DOF arrays incl. ghosts, metadata dict)
+        (stepper state with local DOF arrays incl. ghosts, metadata dict); the state
+        holds the kept derivative (``slope``) and the lead's stepper state (``lead``)
+        when the file has them and, for the lead, every lead field is in ``spaces``.
 
     Raises:
         CheckpointError: unreadable file, missing field, or a mesh that does not match.
@@ -204,7 +267,7 @@ def load_checkpoint(path: str | Path, comm, spaces: dict[str, Any],
                                               f"{sorted(f['fields'])})")
                     h = f["fields"][name]
                     data[name] = (h["coords"][...],
-                                  [h[f"level{k}"][...] for k in range(info["n_levels"])])
+                                  [h[k][...] for k in _stored_keys(info, name)])
                     _check_data(path, name, data[name])
                 stored = json.loads(f["meta"].attrs.get("checksums", "{}"))
                 for name, d in data.items():
@@ -221,7 +284,8 @@ def load_checkpoint(path: str | Path, comm, spaces: dict[str, Any],
     if payload[0] == "error":
         raise CheckpointError(payload[1])
     _, info, data = payload
-    levels: list[list[np.ndarray]] = [[] for _ in range(info["n_levels"])]
+    keys = {name: _stored_keys(info, name) for name in spaces}
+    values: dict[str, list[np.ndarray]] = {}   # dataset key -> per-field local arrays
     bad = ""
     for name, V in spaces.items():
         X_saved, vals = data[name]
@@ -236,15 +300,36 @@ def load_checkpoint(path: str | Path, comm, spaces: dict[str, Any],
         elif len(dist) and dist.max() > tol * max(ext, 1e-300):
             bad = (f"{path}: field {name!r}: DOF positions differ from this model's mesh by up "
                    f"to {dist.max():.3g} mesh units (a different mesh or configuration?)")
-        for k in range(info["n_levels"]):
-            levels[k].append(np.asarray(vals[k])[idx] if len(idx) else np.zeros(0))
+        for key, v in zip(keys[name], vals, strict=True):
+            values.setdefault(key, []).append(np.asarray(v)[idx] if len(idx) else np.zeros(0))
     from mpi4py import MPI
 
     bad = comm.allreduce(bad, op=MPI.MAX)  # (Python strings: any non-empty message wins)
     if bad:
         raise CheckpointError(bad)
-    state = StepperState(info["t"], info["step"], info["dt_next"], list(info["dts"]), levels)
+    levels = [values[f"level{k}"] for k in range(info["n_levels"])]
+    slope = values["slope"] if info["has_slope"] else None
+    lead = None  # (only with every lead field: a subset of the fields leaves it out)
+    if info["lead"] is not None and all(n in spaces for n in info["lead"]["fields"]):
+        d = info["lead"]
+        lead = StepperState(d["t"], d["step"], d["dt_next"], list(d["dts"]),
+                            [values[f"lead_level{k}"] for k in range(d["n_levels"])],
+                            values["lead_slope"] if d["has_slope"] else None)
+    state = StepperState(info["t"], info["step"], info["dt_next"], list(info["dts"]), levels,
+                         slope, lead)
     return state, info["meta"]
+
+
+def _stored_keys(info: dict, name: str) -> list[str]:
+    """The datasets of field ``name`` a state is made of: its levels, the kept
+    derivative, the lead's levels and derivative (see the module docstring)."""
+    keys = [f"level{k}" for k in range(info["n_levels"])]
+    keys += ["slope"] if info["has_slope"] else []
+    lead = info["lead"]
+    if lead is not None and name in lead["fields"]:
+        keys += [f"lead_level{k}" for k in range(lead["n_levels"])]
+        keys += ["lead_slope"] if lead["has_slope"] else []
+    return keys
 
 
 def _checksum(X: np.ndarray, levels: list[np.ndarray]) -> str:

@@ -869,6 +869,16 @@ class TransientProblem:
         return its
 
     # -- state access for the stepper ------------------------------------------------------
+    def begin(self, t0: float, lead=None) -> None:
+        """The stepper starts at t0 (no sub-steps of its own: ``lead`` must be None)."""
+        if lead is not None:
+            raise ValueError(f"{self.prefix}: a sub-stepper state given to a problem "
+                             "without sub-steps")
+
+    def accept_step(self) -> None:
+        """The last solve's step was accepted (nothing to keep: no sub-steps)."""
+        return None
+
     def get_state(self) -> list[np.ndarray]:
         return [f.u.x.array.copy() for f in self.fields]
 

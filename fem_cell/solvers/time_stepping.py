@@ -22,7 +22,21 @@ The stepper drives any :class:`~fem_cell.solvers.problem.TransientProblem`:
   stretched or balanced so no sliver step is left before a milestone;
 * **restarts** — at a breakpoint of the driving program (a kink in T_plate(t)) the
   solution is not smooth, so the history is dropped: the next step restarts with
-  ``dt_initial`` and backward Euler, then BDF2 again once three states exist.
+  ``dt_initial`` and backward Euler, then BDF2 again once three states exist;
+* **smooth restarts** — where the driving data have a kink but the solution's first
+  derivative stays continuous (u̇ = f(u, T) with T continuous but Ṫ not: the transport
+  driven by the temperature), only ü jumps.  BDF2 across the kink would mix the two
+  sides' ü and its error estimate would not see it, so the history is dropped here
+  too, but the derivative u̇ₙ of the last step's BDF formula is kept: the next step is
+  backward Euler from the Taylor predictor uₙ + dt·u̇ₙ, and since BE's error is
+  +dt²ü/2 and the predictor's −dt²ü/2 (ü on the new side), its error estimate is
+  ``|u − u_pred| / 2`` — so the step keeps its size, under error control, instead of
+  starting again from ``dt_initial``.  Then BE with two states, then BDF2.
+* **sub-steps** — a problem may advance part of itself on its own steps inside each
+  step (:class:`~fem_cell.solvers.coupled.SubcycledProblem`): the stepper tells it
+  where to begin (:meth:`begin`), and after each accepted step it returns that part's
+  own stepper state (:meth:`accept_step`), which the stepper state carries (``lead``)
+  so that a checkpoint holds it.
 
 With ``adaptive=False`` it takes fixed steps ``dt_max`` (still hitting milestones);
 the verification tests measure the temporal order this way.
@@ -57,13 +71,18 @@ class StepInfo:
 class StepperState:
     """The stepper's state after an accepted step: time, step count, the proposed next
     step, the last accepted steps (most recent first) and the solution history
-    (``states[k]`` = list of per-field DOF arrays at the k-th previous level)."""
+    (``states[k]`` = list of per-field DOF arrays at the k-th previous level), the
+    derivative kept by a smooth restart and a sub-stepping problem's own state."""
 
     t: float
     step: int
     dt_next: float
     dts: list[float]
     states: list[list[np.ndarray]]
+    #: u̇ at t kept by a smooth restart (per-field arrays; None: none pending)
+    slope: list[np.ndarray] | None = None
+    #: the problem's own sub-stepper state at t (:meth:`SubcycledProblem.accept_step`)
+    lead: StepperState | None = None
 
 
 @dataclass
@@ -105,7 +124,10 @@ class TimeStepper:
         dt_max: largest step (s).
         dt_min: smallest step before giving up (s).
         milestones: times (s) to land on exactly (outputs, breakpoints).
-        restarts: subset of times at which the solution history is dropped (kinks).
+        restarts: times at which the solution history is dropped (kinks of the
+            solution); landed on exactly.
+        smooth_restarts: times at which the data have a kink but the solution's first
+            derivative is continuous (see the module docstring); landed on exactly.
         adaptive: error-controlled steps (else fixed ``dt_max``).
         growth: largest step growth factor per step.
         t0: start time (s).
@@ -114,7 +136,8 @@ class TimeStepper:
     def __init__(self, problem: TransientProblem, *, t_end: float, scheme: str = "bdf2",
                  dt_initial: float = 1e-2, dt_max: float = 60.0, dt_min: float = 1e-6,
                  milestones: Iterable[float] = (), restarts: Iterable[float] = (),
-                 adaptive: bool = True, growth: float = 2.0, t0: float = 0.0):
+                 smooth_restarts: Iterable[float] = (), adaptive: bool = True,
+                 growth: float = 2.0, t0: float = 0.0):
         if scheme not in ("bdf2", "backward_euler"):
             raise ValueError(f"unknown scheme {scheme!r}")
         if not 0 < dt_min <= dt_initial <= dt_max:
@@ -127,10 +150,11 @@ class TimeStepper:
         self.growth = growth
         span = max(abs(self.t_end), 1.0)
         self._eps = 1e-12 * span
-        ms = sorted({float(m) for m in milestones
+        self.restarts = sorted(float(r) for r in restarts)
+        self.smooth_restarts = sorted(float(r) for r in smooth_restarts)
+        ms = sorted({float(m) for m in [*milestones, *self.restarts, *self.smooth_restarts]
                      if self.t0 + self._eps < m < self.t_end - self._eps})
         self.milestones = ms + [self.t_end]
-        self.restarts = sorted(float(r) for r in restarts)
         self.stats = StepperStats()
         self.state: StepperState | None = None
         self._resume: StepperState | None = None
@@ -154,8 +178,9 @@ class TimeStepper:
                 return m
         return self.t_end
 
-    def _is_restart(self, t: float) -> bool:
-        return any(abs(t - r) <= self._eps for r in self.restarts)
+    def _is_restart(self, t: float, smooth: bool = False) -> bool:
+        times = self.smooth_restarts if smooth else self.restarts
+        return any(abs(t - r) <= self._eps for r in times)
 
     def run(self, on_step: Callable[[StepInfo], None] | None = None,
             progress: Callable[[StepInfo, float], None] | None = None,
@@ -178,8 +203,8 @@ class TimeStepper:
             ConvergenceError: Newton failed with dt < dt_min.
         """
         wall0 = _time.perf_counter()
-        t, step, dt, dts, states = self._initial_state()
-        self.state = StepperState(t, step, dt, list(dts), list(states))
+        t, step, dt, dts, states, slope, lead = self._initial_state()
+        self.state = StepperState(t, step, dt, list(dts), list(states), slope, lead)
         rejected = 0
         while t < self.t_end - self._eps:
             if poll is not None:
@@ -189,14 +214,16 @@ class TimeStepper:
             dt_try = self._step_to_try(dt, remaining)
             nhist = len(states)
             order = min(self.max_order, nhist - 1) if nhist > 1 else 1
-            pred = predict(states, dts, dt_try, order)
+            pred = (predict(states, dts, dt_try, order) if slope is None else
+                    [u + dt_try * v for u, v in zip(states[0], slope, strict=True)])
             ok, its, reason = self._attempt(t, dt_try, order, states, dts, pred)
             if not ok:
                 rejected += 1
                 dt = self._reject_newton(t, dt_try, states[0], its, reason, on_reject)
                 continue
             new = self.problem.get_state()
-            err = self._time_error(new, pred, dt_try, dts, order, nhist)
+            err = (self._time_error(new, pred, dt_try, dts, order, nhist) if slope is None
+                   else self._restart_error(new, pred))
             if err > 1.0:
                 rejected += 1
                 dt = self._reject_error(t, dt_try, states[0], err, order, on_reject)
@@ -212,14 +239,21 @@ class TimeStepper:
             self.stats.dts.append(dt_try)
             info = StepInfo(step, t, dt_try, order, its, err, rejected)
             rejected = 0
+            lead = self.problem.accept_step()
+            slope = None
             if self._is_restart(t):  # a kink: drop the history
                 states = states[:1]
                 dts = []
                 dt = self.dt_initial if self.adaptive else self.dt_max
+            elif self._is_restart(t, smooth=True):  # a kink of u̇ only: keep u̇ and dt
+                slope = bdf_derivative(states, dts)
+                states = states[:1]
+                dts = []
+                dt = self._next_step(dt, dt_try, factor)
             else:
                 dt = self._next_step(dt, dt_try, factor)
             # everything a restart needs to continue bit-for-bit (see checkpoint.py)
-            self.state = StepperState(t, step, dt, list(dts), list(states))
+            self.state = StepperState(t, step, dt, list(dts), list(states), slope, lead)
             if on_step is not None:
                 on_step(info)
             if progress is not None:
@@ -228,19 +262,23 @@ class TimeStepper:
         return self.stats
 
     # -- the steps of :meth:`run` --------------------------------------------------------
-    def _initial_state(self) -> tuple[float, int, float, list[float], list[list[np.ndarray]]]:
-        """Time, step count, proposed step, accepted steps and solution history (most
-        recent first) to start from: the saved state of :meth:`resume_from` (also set on
-        the problem) or the problem's current state at ``t0``."""
+    def _initial_state(self) -> tuple:
+        """Time, step count, proposed step, accepted steps, solution history (most
+        recent first), kept derivative and sub-stepper state to start from: the saved
+        state of :meth:`resume_from` (also set on the problem) or the problem's current
+        state at ``t0``."""
         p = self.problem
         if self._resume is not None:  # continue exactly where a checkpointed run stood
             r = self._resume
             states = [list(s) for s in r.states]
             dts = list(r.dts)
             p.set_state(states[0])
-            return r.t, r.step, r.dt_next, dts, states
+            p.begin(r.t, r.lead)
+            slope = None if r.slope is None else list(r.slope)
+            return r.t, r.step, r.dt_next, dts, states, slope, r.lead
         dt = self.dt_initial if self.adaptive else self.dt_max
-        return self.t0, 0, dt, [], [p.get_state()]
+        p.begin(self.t0, None)
+        return self.t0, 0, dt, [], [p.get_state()], None, None
 
     def _step_to_try(self, dt: float, remaining: float) -> float:
         """The proposed step dt, capped at ``dt_max`` and fitted to the ``remaining`` time
@@ -303,6 +341,11 @@ class TimeStepper:
             c = h / (2 * h + h1)
         return self.problem.error_norm(new, pred, c)
 
+    def _restart_error(self, new: list[np.ndarray], pred: list[np.ndarray]) -> float:
+        """The first step after a smooth restart: backward Euler's error +dt²ü/2 against
+        the Taylor predictor's −dt²ü/2, so ``|u − u_pred| / 2`` (0 when not adaptive)."""
+        return self.problem.error_norm(new, pred, 0.5) if self.adaptive else 0.0
+
     def _reject_error(self, t: float, dt_try: float, u_n: list[np.ndarray], err: float,
                       order: int, on_reject: Callable[[Rejection], None] | None) -> float:
         """Reject a step whose time error exceeds the tolerance: restore u_n, report; the
@@ -341,6 +384,18 @@ def _quantise(factor: float) -> float:
     ranks except in the rare case of an estimate within round-off of a grid point.
     """
     return max(np.floor(factor * 16.0) / 16.0, 1.0 / 16.0)
+
+
+def bdf_derivative(states: list[list[np.ndarray]], dts: list[float]) -> list[np.ndarray]:
+    """u̇ at the newest state: the derivative there of the polynomial through the last
+    three states (the variable-step BDF2 formula), or through two (backward Euler's
+    difference); ``dts[0]`` is the newest step, ``dts[1]`` the one before."""
+    h = dts[0]
+    if len(states) >= 3 and len(dts) >= 2:
+        w = h / dts[1]
+        a0, a1, a2 = (1.0 + 2.0 * w) / ((1.0 + w) * h), -(1.0 + w) / h, w * w / ((1.0 + w) * h)
+        return [a0 * x + a1 * y + a2 * z for x, y, z in zip(*states[:3], strict=True)]
+    return [(x - y) / h for x, y in zip(*states[:2], strict=True)]
 
 
 def predict(states: list[list[np.ndarray]], dts: list[float], dt_try: float,

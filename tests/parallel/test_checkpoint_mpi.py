@@ -64,6 +64,13 @@ def test_checkpoint_n_to_m_ranks(shared_tmp):
             for fw, fs in zip(lw, ls, strict=False):
                 assert np.allclose(fw, fs, rtol=1e-8, atol=1e-8 * np.abs(fs).max())
         assert np.allclose(s_world.dts, s_self.dts, rtol=1e-8)
+        # the heat's own (sub-cycled) stepper state: its history and steps
+        lw, ls = s_world.lead, s_self.lead
+        assert lw is not None and ls is not None and lw.t == ls.t == 240.0
+        assert lw.step == ls.step and np.allclose(lw.dts, ls.dts, rtol=1e-8)
+        assert len(lw.states) == len(ls.states) and len(lw.states[0]) == 1  # T only
+        for a, b in zip(lw.states, ls.states, strict=True):
+            assert np.allclose(a[0], b[0], rtol=1e-8, atol=1e-8 * np.abs(b[0]).max())
     # 1 -> N: every rank gets its own DOFs of the 1-rank state
     model = _model(cfg, world)
     s_self, _ = load_checkpoint(ck_self, world, _spaces(model))

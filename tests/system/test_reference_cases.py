@@ -113,6 +113,11 @@ def test_case8_protons_removed_not_redistributed(annealed):
     assert removed >= 0.90
     # everything that left LiCoO2 is in Li3PO4 or was reduced at Li: the time-integrated
     # sink flux against the inventories, to the time-integration error at the default
-    # tolerance (tests/verification/test_proton_conservation.py shows it converging)
-    assert lco[0] - lco[-1] == pytest.approx(lpo[-1] + consumed[-1], rel=2e-3)
+    # tolerance (tests/verification/test_proton_conservation.py shows it converging).
+    # Measured: the hold's 300-s steps (dt_max) each add up to 1e-3 of the loss (the
+    # trapezoid of the sink flux against BDF2's own balance), the same steps and amounts
+    # whether the heat's steps bound the transport's or not; their sum was -1.3e-3 then
+    # and is -3.4e-3 now (the cooling's steps no longer cancel part of it).  A
+    # redistribution instead of a removal would be O(1).
+    assert lco[0] - lco[-1] == pytest.approx(lpo[-1] + consumed[-1], rel=5e-3)
     assert np.abs(h.column("mass_balance_rel")).max() < 1e-5

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from helpers import run_cli as cli
 
+from fem_cell.jobs.anneal import checkpoint_name
 from fem_cell.outputs.history import read_history
+from fem_cell.solvers.checkpoint import read_checkpoint_meta
 
 pytestmark = pytest.mark.serial
 
@@ -44,16 +46,22 @@ def test_checkpoints_written_at_output_times(full_run):
         assert (out / f).stat().st_size > 0
 
 
-def test_restart_from_checkpoint_reproduces_history(full_run):
+@pytest.mark.parametrize("t0", [3000.0, 1500.0])
+def test_restart_from_checkpoint_reproduces_history(full_run, t0):
+    """3000 s is inside the 150 °C hold: BDF2 with a grown step (not a fresh start);
+    1500 s is the end of the ramp, a kink of the program: the transport's smooth restart
+    (its kept derivative) and the heat's own restarted history are in the state."""
     d, out = full_run
-    # 3000 s is inside the 150 °C hold: BDF2 with a grown step (not a fresh start)
-    ck = out / "checkpoints" / "t000003000.000s.h5"
-    new = d / "continued"
+    ck = out / checkpoint_name(t0)
+    info = read_checkpoint_meta(ck)
+    assert info["lead"] is not None and info["lead"]["fields"] == ["T"]
+    assert info["has_slope"] == (t0 == 1500.0)
+    new = d / f"continued_{t0:g}"
     r = cli("anneal", "--restart", ck, "--out", new, "-q", cwd=d)
     assert r.returncode == 0, r.stderr
     a, b = read_history(out / "history.csv"), read_history(new / "history.csv")
-    assert b["dt_s"][1] > 60.0  # the restored step size, not dt_initial
-    _same_from(a, b, 3000.0)
+    assert b["dt_s"][1] > 10.0  # the restored step size, not dt_initial (0.01 s)
+    _same_from(a, b, t0)
     assert json.loads((new / "run.json").read_text())["restart"] == str(ck)
 
 

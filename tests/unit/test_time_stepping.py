@@ -1,24 +1,26 @@
 """Time stepper logic on an ODE (one DG0 dof): milestones, restarts, error control,
-Newton-failure handling."""
+Newton-failure handling, smooth restarts and a sub-cycled lead problem (exact
+solutions)."""
 
 import numpy as np
 import pytest
 
 from fem_cell._dolfinx import MPI, dolfinx, fem, ufl
 from fem_cell.errors import ConvergenceError
+from fem_cell.solvers.coupled import SequentialProblem, SubcycledProblem
 from fem_cell.solvers.problem import Field, TransientProblem
-from fem_cell.solvers.time_stepping import TimeStepper
+from fem_cell.solvers.time_stepping import StepperState, TimeStepper, bdf_derivative
 
 
 class Decay:
-    """u' = -lam (u - g(t)),  g piecewise linear with a kink at t = 1."""
+    """u' = -lam (u - g(t)),  g piecewise linear with a kink at t = 1 (slope 1, then a)."""
 
-    def __init__(self, V, lam, t):
-        self.lam, self.t, self.V = lam, t, V
+    def __init__(self, V, lam, t, a=0.0):
+        self.lam, self.t, self.V, self.a = lam, t, V, a
         self.g = fem.Constant(V.mesh, 0.0)
 
     def g_of(self, t):
-        return min(t, 1.0)
+        return t if t < 1.0 else 1.0 + self.a * (t - 1.0)
 
     def mass(self, u, udot, v):
         return udot["u"] * v["u"] * ufl.dx
@@ -30,21 +32,21 @@ class Decay:
         self.g.value = self.g_of(t)
 
 
-def exact(t, lam):
-    # u(0)=0; g = t for t<1 then 1
+def exact(t, lam, a=0.0):
+    # u(0)=0; g = t for t<1 then 1 + a (t - 1): u = g - ġ/λ + C exp(-λt) on each side
     def ramp(s):
         return s - (1 - np.exp(-lam * s)) / lam
     if t <= 1:
         return ramp(t)
-    return 1 + (ramp(1.0) - 1) * np.exp(-lam * (t - 1))
+    return 1 + a * (t - 1) - a / lam + (ramp(1.0) - 1 + a / lam) * np.exp(-lam * (t - 1))
 
 
-def make(lam=5.0, atol=1e-6, **kw):
+def make(lam=5.0, atol=1e-6, a=0.0, **kw):
     msh = dolfinx.mesh.create_unit_interval(MPI.COMM_SELF, 1)
     V = fem.functionspace(msh, ("DG", 0))
     u = fem.Function(V)
     t = fem.Constant(msh, 0.0)
-    block = Decay(V, lam, t)
+    block = Decay(V, lam, t, a)
     prob = TransientProblem([Field("u", u, atol=atol, rtol=0.0)], [block], time=t,
                             prefix="test_ode_", **kw)
     return prob, u
@@ -143,6 +145,12 @@ class _FlakyDecay:
         self.u = self.u_n / (1.0 + self.dt)
         return True, 1, 2
 
+    def begin(self, t0, lead=None):
+        pass
+
+    def accept_step(self):
+        return None
+
     def get_state(self):
         return [self.u.copy()]
 
@@ -207,3 +215,149 @@ def test_a_failed_linear_solve_is_explained():
     prob.destroy()
     assert not ok
     assert reason == -3 and "linear solve failed (KSP reason" in prob.last_error
+
+
+# -- smooth restarts and sub-cycling -------------------------------------------------------
+
+def test_bdf_derivative_is_exact_for_the_polynomial_through_the_states():
+    """u̇ kept by a smooth restart: exact for a quadratic through three unequally spaced
+    states, and for a line through two."""
+    q = lambda t: 3.0 * t * t - 2.0 * t + 0.5  # noqa: E731
+    ts = [0.5, 0.3, 0.0]  # newest first; steps 0.2 and 0.3
+    states = [[np.array([q(t)])] for t in ts]
+    assert bdf_derivative(states, [0.2, 0.3])[0][0] == pytest.approx(6.0 * 0.5 - 2.0, rel=1e-12)
+    line = [[np.array([2.0 * t + 1.0])] for t in ts[:2]]
+    assert bdf_derivative(line, [0.2])[0][0] == pytest.approx(2.0, rel=1e-12)
+
+
+def _run(atol, a, **kw):
+    prob, u = make(atol=atol, a=a)
+    infos = []
+    st = TimeStepper(prob, t_end=2.0, dt_initial=1e-4, dt_max=1.0, **kw)
+    stats = st.run(on_step=infos.append)
+    return abs(u.x.array[0] - exact(2.0, 5.0, a)), stats.accepted, infos
+
+
+@pytest.mark.parametrize("atol", [1e-4, 1e-6])
+@pytest.mark.parametrize("a", [0.0, 0.9])
+def test_smooth_restart_keeps_the_step_under_error_control(atol, a):
+    """u' = −λ(u − g), g with a kink at t = 1 (slope 1, then a): u̇ is continuous there,
+    ü jumps by λ(a − 1).  A smooth restart lands on t = 1, then tries backward Euler from
+    the Taylor predictor with the step the error control proposed (not dt_initial),
+    then BE, then BDF2.  Against the exact solution its global error stays within 20
+    local tolerances and within 1.25× the hard restart's, in no more steps: fewer with
+    a mild kink (a = 0.9), where the first step keeps more of its size; a jump of ü of
+    5 (a = 0) makes it cut the kept step down towards the hard restart's start (BE's
+    error dt²ü/2 is first order) — the error control decides, in both cases."""
+    err_h, n_h, _ = _run(atol, a, restarts=[1.0])
+    err_s, n_s, infos = _run(atol, a, smooth_restarts=[1.0])
+    ts = [i.t for i in infos]
+    k = ts.index(1.0)  # landed on exactly
+    first, second, third = infos[k + 1:k + 4]
+    assert (first.order, second.order, third.order) == (1, 1, 2)
+    assert first.dt > 1e-4  # dt_initial is not where it starts
+    assert err_s < 20 * atol
+    assert err_s < 1.25 * err_h
+    assert n_s <= n_h if a == 0.0 else n_s < n_h
+
+
+def test_smooth_restart_error_estimate_rejects_a_step_too_long():
+    """The first step after a smooth restart is error-controlled: with a kink that makes
+    ü jump hard (λ = 50) and a step proposal of 1 s kept across it, the estimate
+    |u − (uₙ + dt·u̇ₙ)|/2 rejects it and the run still meets its tolerance."""
+    prob, u = make(lam=50.0, atol=1e-6)
+    rejected = []
+    st = TimeStepper(prob, t_end=2.0, dt_initial=1e-4, dt_max=1.0, smooth_restarts=[1.0])
+    st.run(on_reject=rejected.append)
+    assert any(r.t == 1.0 and r.kind == "error" for r in rejected)
+    assert abs(u.x.array[0] - exact(2.0, 50.0)) < 20 * 1e-6
+
+
+class Integral:
+    """v' = u, u copied from the lead problem at each time level by the coupling."""
+
+    def __init__(self, msh):
+        self.u_lead = fem.Constant(msh, 0.0)
+
+    def mass(self, u, udot, v):
+        return udot["v"] * v["v"] * ufl.dx
+
+    def residual(self, u, v):
+        return -self.u_lead * v["v"] * ufl.dx
+
+
+def integral_exact(t, lam):
+    """∫₀ᵗ u for the Decay solution :func:`exact` (u(0) = 0)."""
+    def iramp(s):
+        return s * s / 2 - s / lam + (1 - np.exp(-lam * s)) / lam ** 2
+    if t <= 1:
+        return iramp(t)
+    r1 = 1 - (1 - np.exp(-lam)) / lam
+    return iramp(1.0) + (t - 1) + (r1 - 1) * (1 - np.exp(-lam * (t - 1))) / lam
+
+
+def make_pair(atol_u=1e-6, atol_v=1e-6, lam=5.0, subcycled=True):
+    """The lead (u, kink of g at t = 1) drives the follower v' = u one way."""
+    msh = dolfinx.mesh.create_unit_interval(MPI.COMM_SELF, 1)
+    V = fem.functionspace(msh, ("DG", 0))
+    u, v = fem.Function(V), fem.Function(V)
+    t_u, t_v = fem.Constant(msh, 0.0), fem.Constant(msh, 0.0)
+    lead = TransientProblem([Field("u", u, atol=atol_u, rtol=0.0)], [Decay(V, lam, t_u)],
+                            time=t_u, prefix="test_lead_")
+    block = Integral(msh)
+    follower = TransientProblem([Field("v", v, atol=atol_v, rtol=0.0)], [block], time=t_v,
+                                prefix="test_follower_")
+
+    def couple():
+        block.u_lead.value = u.x.array[0]
+
+    if subcycled:
+        prob = SubcycledProblem([lead, follower], [None, couple], lead_stepping={
+            "dt_initial": 1e-4, "dt_max": 1.0, "adaptive": True, "restarts": [1.0]})
+    else:
+        prob = SequentialProblem([lead, follower], [None, couple])
+    return prob, u, v
+
+
+def test_subcycled_lead_and_follower_meet_the_exact_solution():
+    """The lead on its own steps (hard restart at the kink), the follower on the outer
+    steps (smooth restart): both end within 20 local tolerances of the exact solution,
+    the lead takes more steps than the follower, and the follower fewer than in
+    lock-step (where the lead's restart binds both)."""
+    prob, u, v = make_pair()
+    st = TimeStepper(prob, t_end=2.0, dt_initial=1e-4, dt_max=1.0, smooth_restarts=[1.0])
+    stats = st.run()
+    assert abs(u.x.array[0] - exact(2.0, 5.0)) < 20e-6
+    assert abs(v.x.array[0] - integral_exact(2.0, 5.0)) < 20e-6
+    assert prob.lead_stats.accepted > stats.accepted
+    locked, u2, v2 = make_pair(subcycled=False)
+    st2 = TimeStepper(locked, t_end=2.0, dt_initial=1e-4, dt_max=1.0, restarts=[1.0])
+    assert stats.accepted < st2.run().accepted
+    assert abs(v2.x.array[0] - integral_exact(2.0, 5.0)) < 20e-6
+
+
+def test_subcycled_run_resumes_bit_for_bit_from_a_state_at_the_kink():
+    """The stepper state at t = 1 (the kink: a kept derivative and the lead's own history
+    and step) carries everything: a fresh pair resumed from it ends on the same bits."""
+    prob, u, v = make_pair()
+    saved = {}
+    st = TimeStepper(prob, t_end=2.0, dt_initial=1e-4, dt_max=1.0, smooth_restarts=[1.0])
+    st.run(on_step=lambda i: saved.setdefault(i.t, st.state) if i.t == 1.0 else None)
+    state = saved[1.0]
+    assert state.slope is not None and state.lead is not None and state.lead.t == 1.0
+    prob2, u2, v2 = make_pair()
+    st2 = TimeStepper(prob2, t_end=2.0, dt_initial=1e-4, dt_max=1.0, smooth_restarts=[1.0],
+                      t0=1.0)
+    st2.resume_from(state)
+    st2.run()
+    assert u2.x.array[0] == u.x.array[0] and v2.x.array[0] == v.x.array[0]
+
+
+def test_subcycled_problem_refuses_incomplete_settings_and_a_lead_state_elsewhere():
+    prob, _, _ = make_pair()
+    with pytest.raises(ValueError, match="lead_stepping needs"):
+        SubcycledProblem(prob.problems, [None, None], lead_stepping={"dt_max": 1.0})
+    with pytest.raises(ValueError, match="lead's state is at"):
+        prob.begin(0.5, StepperState(0.0, 0, 1e-4, [], [prob.lead.get_state()]))
+    with pytest.raises(ValueError, match="without sub-steps"):
+        prob.lead.begin(0.0, StepperState(0.0, 0, 1e-4, [], [prob.lead.get_state()]))

@@ -16,14 +16,16 @@ the wrong cells, or a leak at a boundary makes them O(1).
 The run: the default cell (1-D), exposed as configured, then a short program (ramp to
 150 °C at 10 K/min, 20 min hold).  Measured:
 
-* default solver settings (fraction tolerance 1e-3 absolute and relative, 53 steps):
+* default solver settings (fraction tolerance 1e-3 absolute and relative, 38 transport
+  steps; 53 when the heat's steps bound the transport's, before the heat had its own):
   max |balance error| / H(0) = 3.9e-4; max |H_LiCoO2(0) − H_LiCoO2 − H_exchanged| / H(0)
   = 2.1e-2 (the default tolerance is far above the mobile fractions, x_s = 4e-5: the
   ramp's growing exchange flux is integrated with 150 s steps);
-* relative tolerance 0, fraction tolerance 1e-5, 1e-6, 1e-7, 1e-8 (140, 255, 507, 1049
-  steps; ``dt_initial`` 1e-4 s, see below): balance errors 5.5e-5, 2.1e-5, 6.4e-6,
-  1.5e-6 (orders in the mean step 1.6, 1.8, 2.0), exchange errors 1.6e-3, 3.9e-4,
-  8.7e-5, 1.9e-5 (orders 2.4, 2.2, 2.1).
+* relative tolerance 0, fraction tolerance 1e-5, 1e-6, 1e-7, 1e-8 (132, 257, 524, 1102
+  steps; ``dt_initial`` 1e-4 s, see below): balance errors 6.0e-5, 2.2e-5, 6.6e-6,
+  1.6e-6 (orders in the mean step 1.5, 1.7, 1.9), exchange errors 1.5e-3, 3.7e-4,
+  8.7e-5, 1.9e-5 (orders 2.1, 2.0, 2.0) — the same errors as with the heat's steps
+  binding (146, 269, 534, 1109 steps then).
 
 ``dt_initial`` is 1e-4 s in the refinement: the exposed state starts with mobile protons
 at the LiCoO2 top and none across the interface, so the exchange flux starts with a
