@@ -50,17 +50,17 @@ import numpy as np
 HERE = Path(__file__).resolve()
 QUIET = {"output": {"fields": False, "plots": False, "render": False}}
 
-#: Per default 2-D anneal (51 accepted + 5 rejected transport steps, the heat on its own
-#: steps inside them), measured with PETSc ``-log_view`` and ``summary.json`` on 2 ranks
-#: on 2026-12-06 (docs/scaling.md): the transport's LU factorisations
+#: Per default 2-D anneal (51 accepted + 5 rejected transport steps, 70 heat steps of
+#: its own), measured with PETSc ``-log_view`` and ``summary.json`` on 2 ranks on
+#: 2026-12-06 (docs/scaling.md): the transport's LU factorisations
 #: (``transport_jacobian_lag = 4``: about one per step), linear solves of both problems
 #: (the heat's Cholesky solves included, all priced as the transport's: an upper bound),
-#: Jacobians assembled (66 transport + 118 heat, priced as the transport's) and
+#: Jacobians assembled (66 transport + 70 heat, priced as the transport's) and
 #: residuals of both problems (SNES function evaluations)
 FACTORISATIONS_PER_ANNEAL = 66
-SOLVES_PER_ANNEAL = 483
-JACOBIANS_PER_ANNEAL = 184
-RESIDUALS_PER_ANNEAL = 670
+SOLVES_PER_ANNEAL = 399
+JACOBIANS_PER_ANNEAL = 136
+RESIDUALS_PER_ANNEAL = 538
 
 #: levels (``[mesh]`` of the 2-D built-in cell, uniform lateral cells): refined laterally
 #: (a longer strip: the through-thickness separators stay) and through the thickness

@@ -60,8 +60,8 @@ class ChemistryModel:
         transfer: the copy operation (called before each transport solve).
         transport: the transport block (fields ``xH_<phase>`` and ``phi``).
         transport_problem: its TransientProblem.
-        problem: the transport's steps, each after the heat's own steps up to its time
-            level (what the stepper drives; :class:`SubcycledProblem`).
+        problem: the transport's steps, the heat on its own steps ahead of them (what
+            the stepper drives; :class:`SubcycledProblem`).
         resistance: R_interface diagnostic of the proton field (film average).
         pad_resistance: 2-D: R_interface under the Li pad (None in 1-D).
         exposure: the exposure that made the initial profile (None: proton-free).
@@ -122,13 +122,13 @@ def build_chemistry(config: RunConfig, domain: Domain, *, expose: bool = True,
         _zero(block)
     tp = build_transport_problem(block, config.solver, prefix="fem_cell_transport_")
     s = config.solver
-    # the heat on its own steps inside the transport's (fem_cell.solvers.coupled), with
-    # the hard restarts at the program's kinks that its lock-step run had
+    # the heat on its own steps, ahead of the transport's (fem_cell.solvers.coupled),
+    # with the hard restarts at the program's kinks that its lock-step run had
     problem = SubcycledProblem(
         [heat.problem, tp], [None, transfer], prefix="fem_cell_anneal",
-        lead_stepping={"scheme": s.scheme, "dt_initial": s.dt_initial, "dt_max": s.dt_max,
-                       "dt_min": s.dt_min, "adaptive": s.adaptive,
-                       "restarts": config.anneal.breakpoints()})
+        lead_stepping={"t_end": config.anneal.duration, "scheme": s.scheme,
+                       "dt_initial": s.dt_initial, "dt_max": s.dt_max, "dt_min": s.dt_min,
+                       "adaptive": s.adaptive, "restarts": config.anneal.breakpoints()})
     R = interface_resistance(config, film, block, T_film)
     cols = pad_columns(config) if film.dim == 2 else None
     R_pad = interface_resistance(config, film, block, T_film, columns=cols) if cols else None

@@ -19,7 +19,9 @@ Layout (HDF5; read it with h5py, HDFView, or :func:`read_checkpoint_fields`)::
 
     /meta                   attrs: format, t (s), step, dt_next (s), n_levels, fields (JSON
                             list, the problem's order), json (metadata), checksums,
-                            length_scale_m (metres per mesh unit: 1e-6 = µm)
+                            length_scale_m (metres per mesh unit: 1e-6 = µm), restarted
+                            (t is a restart: the levels before it serve dense output
+                            only; absent in older files = false)
     /dts                    last accepted step sizes (s, most recent first)
     /fields/<name>          attrs: unit ("K", "1" = dimensionless), meaning, location
                             ("vertices" for P1, "cell midpoints" for DG0)
@@ -30,7 +32,7 @@ Layout (HDF5; read it with h5py, HDFView, or :func:`read_checkpoint_fields`)::
                             (field unit per second; see fem_cell.solvers.time_stepping)
     /lead                   only for a sub-cycled problem: its lead's own stepper state,
                             attrs t, step, dt_next, n_levels, fields (JSON list: the
-                            first fields of /meta's), has_slope; dataset dts
+                            first fields of /meta's), has_slope, restarted; dataset dts
     /fields/<name>/lead_level<k>, /fields/<name>/lead_slope
                             the lead's history levels (and kept derivative), for the
                             lead's fields, in the same DOF order as ``coords``
@@ -130,6 +132,7 @@ def save_checkpoint(path: str | Path, comm, spaces: dict[str, Any], state: Stepp
             m.attrs["step"] = state.step
             m.attrs["dt_next"] = state.dt_next
             m.attrs["n_levels"] = len(state.states)
+            m.attrs["restarted"] = bool(state.restarted)
             m.attrs["fields"] = json.dumps(names)
             m.attrs["json"] = json.dumps(meta or {}, default=str)
             m.attrs["checksums"] = json.dumps({  # over every dataset of the field, in
@@ -143,6 +146,7 @@ def save_checkpoint(path: str | Path, comm, spaces: dict[str, Any], state: Stepp
                 g.attrs["t"], g.attrs["step"], g.attrs["dt_next"] = (lead.t, lead.step,
                                                                      lead.dt_next)
                 g.attrs["n_levels"] = len(lead.states)
+                g.attrs["restarted"] = bool(lead.restarted)
                 g.attrs["fields"] = json.dumps(names[:n_lead])
                 g.attrs["has_slope"] = lead.slope is not None
                 g.create_dataset("dts", data=np.asarray(lead.dts, dtype=float))
@@ -181,12 +185,14 @@ def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
                     "dts": [float(x) for x in f["dts"][...]], "meta": json.loads(m["json"])}
             _check_meta(path, info, f)
             info["has_slope"] = all("slope" in f["fields"][n] for n in info["fields"])
+            info["restarted"] = bool(m.get("restarted", False))
             info["lead"] = None
             if "lead" in f:
                 a = f["lead"].attrs
                 lead = {"t": float(a["t"]), "step": int(a["step"]),
                         "dt_next": float(a["dt_next"]), "n_levels": int(a["n_levels"]),
                         "fields": json.loads(a["fields"]), "has_slope": bool(a["has_slope"]),
+                        "restarted": bool(a.get("restarted", False)),
                         "dts": [float(x) for x in f["lead"]["dts"][...]], "meta": {}}
                 _check_lead(path, lead, info, f)
                 info["lead"] = lead
@@ -314,9 +320,10 @@ def load_checkpoint(path: str | Path, comm, spaces: dict[str, Any],
         d = info["lead"]
         lead = StepperState(d["t"], d["step"], d["dt_next"], list(d["dts"]),
                             [values[f"lead_level{k}"] for k in range(d["n_levels"])],
-                            values["lead_slope"] if d["has_slope"] else None)
+                            values["lead_slope"] if d["has_slope"] else None,
+                            restarted=d["restarted"])
     state = StepperState(info["t"], info["step"], info["dt_next"], list(info["dts"]), levels,
-                         slope, lead)
+                         slope, lead, restarted=info["restarted"])
     return state, info["meta"]
 
 

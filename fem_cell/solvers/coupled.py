@@ -18,13 +18,16 @@ either part rejects the step.
 In lock-step, the heat's steps bind the transport: after each kink of the hot-plate
 program the heat needs ≈ 15 steps from 0.01 s upwards to resolve the new temperature
 transient to its tolerance, while the transport's error in those steps is 1e-7–1e-3 of
-its own — 42 of the 83 steps of the default anneal were such restarts.  Sub-cycled,
-each step of the transport from tₙ to tₙ₊₁ first integrates the heat from tₙ to tₙ₊₁
-with its own adaptive stepper (:class:`~fem_cell.solvers.time_stepping.TimeStepper`:
-its own error control, hard restarts at the program's kinks, landing on tₙ₊₁), then
-solves the transport at tₙ₊₁ with the temperature there.  The one-way coupling makes
-this exact in the same sense as before: the transport sees the heat's solution at its
-own time levels.  The outer stepper controls the transport's error only; it restarts
+its own — 42 of the 83 steps of the default anneal were such restarts.  Sub-cycled, the
+heat runs on its own adaptive stepper (:class:`~fem_cell.solvers.time_stepping.TimeStepper`:
+its error control, hard restarts at the program's kinks, landing on them) *ahead* of the
+transport: a transport step to tₙ₊₁ first advances the heat until it reaches tₙ₊₁, then
+takes the temperature at tₙ₊₁ from the heat's last step (its dense output: the
+polynomial through its levels, :func:`~fem_cell.solvers.time_stepping.dense_output`) and
+solves the transport there.  The one-way coupling makes the heat's trajectory
+independent of the transport's steps (a rejected transport step costs the heat
+nothing); the transport sees the heat's solution at its own time levels to the heat's
+tolerance.  The outer stepper controls the transport's error only; it restarts
 smoothly at the kinks (the transport's u̇ = f(u, T) stays continuous, see
 :mod:`fem_cell.solvers.time_stepping`).
 """
@@ -36,7 +39,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from fem_cell.solvers.problem import TransientProblem
-from fem_cell.solvers.time_stepping import StepperState, StepperStats, TimeStepper
+from fem_cell.solvers.time_stepping import StepperState, StepperStats, TimeStepper, dense_output
 
 
 class SequentialProblem:
@@ -129,24 +132,24 @@ class SequentialProblem:
 
 
 class SubcycledProblem(SequentialProblem):
-    """The first problem (the lead) on its own adaptive steps within each step of the
-    others (see the module docstring); the stepper's problem protocol.
+    """The first problem (the lead) on its own adaptive steps, ahead of the others (see
+    the module docstring); the stepper's problem protocol.
 
     Args:
         problems: the lead first, then the problems it drives, in solve order.
         couplings: as for :class:`SequentialProblem`.
-        lead_stepping: the lead's :class:`TimeStepper` keyword arguments; ``dt_initial``,
-            ``dt_max`` and ``adaptive`` are required (``restarts`` are landed on and
-            drop the lead's history).
+        lead_stepping: the lead's :class:`TimeStepper` keyword arguments; ``t_end``,
+            ``dt_initial``, ``dt_max`` and ``adaptive`` are required (``restarts`` are
+            landed on and drop the lead's history).
         prefix: a name for messages.
 
-    Each solve integrates the lead from the state of the last accepted step to the new
-    time level (an exception of the lead's stepper, e.g. its
-    :class:`~fem_cell.errors.ConvergenceError` below ``dt_min``, propagates), then
-    solves the others.  The local error estimate is the others' only: the lead's own
-    stepper controls its error.  :meth:`accept_step` keeps the lead's stepper state
-    (history, steps, proposed step) for the next step and for checkpoints; a rejected
-    step integrates the lead again from the kept state.
+    Each solve advances the lead, from its own last step, until it reaches the new time
+    level (an exception of the lead's stepper, e.g. its
+    :class:`~fem_cell.errors.ConvergenceError` below ``dt_min``, propagates), sets the
+    lead's fields to its dense output there, then solves the others.  The local error
+    estimate is the others' only: the lead's own stepper controls its error.  The lead's
+    stepper state (at its own time, at or after the others') is what
+    :meth:`accept_step` returns, for checkpoints.
     """
 
     def __init__(self, problems: Sequence[TransientProblem],
@@ -155,30 +158,34 @@ class SubcycledProblem(SequentialProblem):
         super().__init__(problems, couplings, prefix)
         if len(self.problems) < 2:
             raise ValueError("a sub-cycled problem needs a lead and at least one other")
-        missing = {"dt_initial", "dt_max", "adaptive"} - set(lead_stepping)
+        missing = {"t_end", "dt_initial", "dt_max", "adaptive"} - set(lead_stepping)
         if missing:
             raise ValueError(f"lead_stepping needs {sorted(missing)}")
         self.lead = self.problems[0]
         self.lead_stepping = dict(lead_stepping)
         self._t_new: float | None = None
-        self._kept: StepperState | None = None
-        self._pending: tuple[StepperState, StepperStats] | None = None
-        #: the lead's accepted and rejected steps and Newton iterations in the accepted
-        #: steps of the others (the work of rejected outer steps is not counted)
+        #: the lead's stepper states after each of its steps since the others' last
+        #: accepted time, oldest first (the last: its latest state; empty before begin()):
+        #: a rejected step retried shorter takes its time level from an earlier one
+        self._trail: list[StepperState] = []
+        #: the lead's accepted and rejected steps and Newton iterations (all of them
+        #: count: its trajectory does not depend on the others' steps)
         self.lead_stats = StepperStats()
 
+    def _eps(self, t: float) -> float:
+        return 1e-12 * max(abs(self.lead_stepping["t_end"]), 1.0, abs(t))
+
     def begin(self, t0: float, lead: StepperState | None = None) -> None:
-        """Start at t0: from the lead's saved stepper state (a checkpoint), or afresh from
-        its current state."""
+        """Start at t0: from the lead's saved stepper state (a checkpoint; at t0 or
+        ahead of it), or afresh from its current state."""
         if lead is None:
             s = self.lead_stepping
             dt = s["dt_initial"] if s["adaptive"] else s["dt_max"]
             lead = StepperState(t0, 0, dt, [], [self.lead.get_state()])
-        elif abs(lead.t - t0) > 1e-12 * max(abs(t0), 1.0):
-            raise ValueError(f"{self.prefix}: the lead's state is at t = {lead.t}, the "
-                             f"step starts at {t0}")
-        self._kept = lead
-        self._pending = None
+        elif lead.t < t0 - self._eps(t0):
+            raise ValueError(f"{self.prefix}: the lead's state is at t = {lead.t}, before "
+                             f"the start {t0}")
+        self._trail = [lead]
 
     def set_time_level(self, t_new: float, dt: float, order: int, dt_prev: float | None) -> None:
         self._t_new = t_new
@@ -186,34 +193,44 @@ class SubcycledProblem(SequentialProblem):
             p.set_time_level(t_new, dt, order, dt_prev)
 
     def set_history(self, u_n: Sequence[np.ndarray], u_nm1: Sequence[np.ndarray]) -> None:
-        # the lead's history is its own stepper's (self._kept)
+        # the lead's history is its own stepper's (self._trail)
         for p, a, b in zip(self.problems[1:], self._split(u_n)[1:], self._split(u_nm1)[1:],
                            strict=True):
             p.set_history(a, b)
 
+    def _advance_lead(self, t: float) -> None:
+        """Step the lead on until it reaches t; set its fields to their value at t (the
+        dense output of the lead's step that covers t)."""
+        eps = self._eps(t)
+        last = self._trail[-1]
+        self.last_iterations[0] = 0
+        if last.t < t - eps:
+            stepper = TimeStepper(self.lead, t0=last.t, **self.lead_stepping)
+            stepper.resume_from(last)
+            stats = stepper.run(until=t, on_step=lambda _: self._trail.append(stepper.state))
+            acc = self.lead_stats
+            acc.accepted += stats.accepted
+            acc.rejected_error += stats.rejected_error
+            acc.rejected_newton += stats.rejected_newton
+            acc.newton_iterations += stats.newton_iterations
+            self.last_iterations[0] = stats.newton_iterations
+        covering = next(st for st in self._trail if st.t >= t - eps)
+        self.lead.set_state(dense_output(covering, t))
+
     def solve(self) -> tuple[bool, int, int]:
-        if self._kept is None or self._t_new is None:
+        if not self._trail or self._t_new is None:
             raise RuntimeError(f"{self.prefix}: begin() and set_time_level() come first")
-        stepper = TimeStepper(self.lead, t0=self._kept.t, t_end=self._t_new,
-                              **self.lead_stepping)
-        stepper.resume_from(self._kept)
-        stats = stepper.run()
-        self._pending = (stepper.state, stats)
-        self.last_iterations[0] = stats.newton_iterations
-        return self._solve_from(1, stats.newton_iterations)
+        self._advance_lead(self._t_new)
+        return self._solve_from(1, self.last_iterations[0])
 
     def accept_step(self) -> StepperState:
-        """Keep the lead's stepper state of the accepted step; returns it."""
-        if self._pending is None:
-            raise RuntimeError(f"{self.prefix}: no solved step to accept")
-        state, stats = self._pending
-        acc = self.lead_stats
-        acc.accepted += stats.accepted
-        acc.rejected_error += stats.rejected_error
-        acc.rejected_newton += stats.rejected_newton
-        acc.newton_iterations += stats.newton_iterations
-        self._kept, self._pending = state, None
-        return state
+        """Forget the lead's states before the accepted time; return its latest (at its
+        own time, at or after the accepted step's: with the accepted state, everything
+        a restart needs)."""
+        t = self._t_new
+        self._trail = [st for st in self._trail[:-1] if st.t > t + self._eps(t)] + \
+            self._trail[-1:]
+        return self._trail[-1]
 
     def error_norm(self, state: Sequence[np.ndarray], reference: Sequence[np.ndarray],
                    factor: float) -> float:

@@ -83,6 +83,9 @@ class StepperState:
     slope: list[np.ndarray] | None = None
     #: the problem's own sub-stepper state at t (:meth:`SubcycledProblem.accept_step`)
     lead: StepperState | None = None
+    #: t is a (hard or smooth) restart: the levels before it serve :func:`dense_output`
+    #: only, the stepper continues from ``states[0]`` alone
+    restarted: bool = False
 
 
 @dataclass
@@ -185,7 +188,8 @@ class TimeStepper:
     def run(self, on_step: Callable[[StepInfo], None] | None = None,
             progress: Callable[[StepInfo, float], None] | None = None,
             poll: Callable[[float], None] | None = None,
-            on_reject: Callable[[Rejection], None] | None = None) -> StepperStats:
+            on_reject: Callable[[Rejection], None] | None = None,
+            until: float | None = None) -> StepperStats:
         """Integrate from t0 to t_end, calling ``on_step`` after each accepted step.
 
         Args:
@@ -198,6 +202,10 @@ class TimeStepper:
             on_reject: called with a :class:`Rejection` (time, step tried, kind,
                 reason, next step) whenever a step is rejected; the stepper also keeps
                 them in ``stats.rejections``.
+            until: stop after the first accepted step that reaches this time (s), on
+                the step sequence the run to t_end takes (it is not a milestone): a
+                driver that runs ahead of the problems it drives
+                (:class:`~fem_cell.solvers.coupled.SubcycledProblem`).
 
         Raises:
             ConvergenceError: Newton failed with dt < dt_min.
@@ -206,7 +214,8 @@ class TimeStepper:
         t, step, dt, dts, states, slope, lead = self._initial_state()
         self.state = StepperState(t, step, dt, list(dts), list(states), slope, lead)
         rejected = 0
-        while t < self.t_end - self._eps:
+        stop = self.t_end if until is None else min(until, self.t_end)
+        while t < stop - self._eps:
             if poll is not None:
                 poll(t)
             target = self._next_milestone(t)
@@ -241,6 +250,10 @@ class TimeStepper:
             rejected = 0
             lead = self.problem.accept_step()
             slope = None
+            # everything a restart needs to continue bit-for-bit (see checkpoint.py); at a
+            # kink the levels before it stay in the state for dense output only
+            kink = self._is_restart(t) or self._is_restart(t, smooth=True)
+            history = (list(dts), list(states))
             if self._is_restart(t):  # a kink: drop the history
                 states = states[:1]
                 dts = []
@@ -252,8 +265,7 @@ class TimeStepper:
                 dt = self._next_step(dt, dt_try, factor)
             else:
                 dt = self._next_step(dt, dt_try, factor)
-            # everything a restart needs to continue bit-for-bit (see checkpoint.py)
-            self.state = StepperState(t, step, dt, list(dts), list(states), slope, lead)
+            self.state = StepperState(t, step, dt, *history, slope, lead, restarted=kink)
             if on_step is not None:
                 on_step(info)
             if progress is not None:
@@ -270,8 +282,8 @@ class TimeStepper:
         p = self.problem
         if self._resume is not None:  # continue exactly where a checkpointed run stood
             r = self._resume
-            states = [list(s) for s in r.states]
-            dts = list(r.dts)
+            states = [list(s) for s in (r.states[:1] if r.restarted else r.states)]
+            dts = [] if r.restarted else list(r.dts)
             p.set_state(states[0])
             p.begin(r.t, r.lead)
             slope = None if r.slope is None else list(r.slope)
@@ -396,6 +408,34 @@ def bdf_derivative(states: list[list[np.ndarray]], dts: list[float]) -> list[np.
         a0, a1, a2 = (1.0 + 2.0 * w) / ((1.0 + w) * h), -(1.0 + w) / h, w * w / ((1.0 + w) * h)
         return [a0 * x + a1 * y + a2 * z for x, y, z in zip(*states[:3], strict=True)]
     return [(x - y) / h for x, y in zip(*states[:2], strict=True)]
+
+
+def dense_output(state: StepperState, t: float) -> list[np.ndarray]:
+    """The solution at time t within the last step of ``state`` (t in [t_state − dts[0],
+    t_state]): the polynomial through the levels since the last restart — quadratic
+    through three (the BDF2 solution's own interpolant), linear through two — or the
+    state itself at t_state.
+
+    Raises:
+        ValueError: t outside the last step (or before a restart's single level).
+    """
+    n = min(len(state.states), len(state.dts) + 1)  # (a restart keeps its levels for this)
+    eps = 1e-12 * max(abs(state.t), 1.0)
+    if abs(t - state.t) <= eps:
+        return [a.copy() for a in state.states[0]]
+    if n < 2 or not state.t - state.dts[0] - eps <= t <= state.t:
+        raise ValueError(f"t = {t} is not within the last step of the state at {state.t}")
+    s = t - state.t
+    nodes = [0.0, -state.dts[0]] + ([-state.dts[0] - state.dts[1]] if n >= 3 else [])
+    weights = []
+    for i, xi in enumerate(nodes):
+        w = 1.0
+        for j, xj in enumerate(nodes):
+            if j != i:
+                w *= (s - xj) / (xi - xj)
+        weights.append(w)
+    return [sum(w * lvl[k] for w, lvl in zip(weights, state.states, strict=False))
+            for k in range(len(state.states[0]))]
 
 
 def predict(states: list[list[np.ndarray]], dts: list[float], dt_try: float,

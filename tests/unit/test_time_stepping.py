@@ -9,7 +9,12 @@ from fem_cell._dolfinx import MPI, dolfinx, fem, ufl
 from fem_cell.errors import ConvergenceError
 from fem_cell.solvers.coupled import SequentialProblem, SubcycledProblem
 from fem_cell.solvers.problem import Field, TransientProblem
-from fem_cell.solvers.time_stepping import StepperState, TimeStepper, bdf_derivative
+from fem_cell.solvers.time_stepping import (
+    StepperState,
+    TimeStepper,
+    bdf_derivative,
+    dense_output,
+)
 
 
 class Decay:
@@ -296,6 +301,10 @@ def integral_exact(t, lam):
     return iramp(1.0) + (t - 1) + (r1 - 1) * (1 - np.exp(-lam * (t - 1))) / lam
 
 
+#: the lead's own stepping in the pair below (the same as a standalone run of it)
+LEAD = {"t_end": 2.0, "dt_initial": 1e-4, "dt_max": 1.0, "adaptive": True, "restarts": [1.0]}
+
+
 def make_pair(atol_u=1e-6, atol_v=1e-6, lam=5.0, subcycled=True):
     """The lead (u, kink of g at t = 1) drives the follower v' = u one way."""
     msh = dolfinx.mesh.create_unit_interval(MPI.COMM_SELF, 1)
@@ -312,28 +321,61 @@ def make_pair(atol_u=1e-6, atol_v=1e-6, lam=5.0, subcycled=True):
         block.u_lead.value = u.x.array[0]
 
     if subcycled:
-        prob = SubcycledProblem([lead, follower], [None, couple], lead_stepping={
-            "dt_initial": 1e-4, "dt_max": 1.0, "adaptive": True, "restarts": [1.0]})
+        prob = SubcycledProblem([lead, follower], [None, couple], lead_stepping=LEAD)
     else:
         prob = SequentialProblem([lead, follower], [None, couple])
     return prob, u, v
 
 
 def test_subcycled_lead_and_follower_meet_the_exact_solution():
-    """The lead on its own steps (hard restart at the kink), the follower on the outer
-    steps (smooth restart): both end within 20 local tolerances of the exact solution,
-    the lead takes more steps than the follower, and the follower fewer than in
+    """The lead on its own steps (hard restart at the kink) ahead of the follower, the
+    follower on the outer steps (smooth restart), its u from the lead's dense output:
+    both end within 20 local tolerances of the exact solution.  The lead's steps are
+    those of the lead run alone, to the last bit (its trajectory does not depend on the
+    follower's steps or rejections), and the follower takes fewer steps than in
     lock-step (where the lead's restart binds both)."""
     prob, u, v = make_pair()
     st = TimeStepper(prob, t_end=2.0, dt_initial=1e-4, dt_max=1.0, smooth_restarts=[1.0])
     stats = st.run()
     assert abs(u.x.array[0] - exact(2.0, 5.0)) < 20e-6
     assert abs(v.x.array[0] - integral_exact(2.0, 5.0)) < 20e-6
-    assert prob.lead_stats.accepted > stats.accepted
+    alone, u1 = make(atol=1e-6)
+    solo = TimeStepper(alone, **LEAD).run()
+    assert prob.lead_stats.accepted == solo.accepted > stats.accepted
+    assert u.x.array[0] == u1.x.array[0]
     locked, u2, v2 = make_pair(subcycled=False)
     st2 = TimeStepper(locked, t_end=2.0, dt_initial=1e-4, dt_max=1.0, restarts=[1.0])
     assert stats.accepted < st2.run().accepted
     assert abs(v2.x.array[0] - integral_exact(2.0, 5.0)) < 20e-6
+
+
+def test_dense_output_is_the_polynomial_through_the_levels():
+    """Exact for a quadratic through three levels (and the state itself at its time); at
+    a restart the levels before it still serve the step that ended there; a time
+    outside the last step is refused."""
+    q = lambda t: 3.0 * t * t - 2.0 * t + 0.5  # noqa: E731
+    levels = [[np.array([q(t)])] for t in (0.5, 0.3, 0.0)]
+    st = StepperState(0.5, 2, 0.2, [0.2, 0.3], levels, restarted=True)
+    for t in (0.3, 0.37, 0.5):
+        assert dense_output(st, t)[0][0] == pytest.approx(q(t), rel=1e-13)
+    with pytest.raises(ValueError, match="not within the last step"):
+        dense_output(st, 0.2)
+    line = StepperState(0.5, 1, 0.2, [0.2], levels[:2])
+    assert dense_output(line, 0.4)[0][0] == pytest.approx(0.5 * (q(0.5) + q(0.3)), rel=1e-13)
+
+
+def test_run_until_stops_on_the_natural_step_sequence():
+    """``until`` is not a milestone: the run stops after the first step that reaches it,
+    on the steps a run to t_end takes."""
+    prob, u = make()
+    full = []
+    TimeStepper(prob, t_end=2.0, dt_initial=1e-4, dt_max=1.0).run(
+        on_step=lambda i: full.append(i.t))
+    prob2, _ = make()
+    part = []
+    TimeStepper(prob2, t_end=2.0, dt_initial=1e-4, dt_max=1.0).run(
+        on_step=lambda i: part.append(i.t), until=0.5)
+    assert part == full[:len(part)] and part[-1] >= 0.5 > part[-2]
 
 
 def test_subcycled_run_resumes_bit_for_bit_from_a_state_at_the_kink():
@@ -344,7 +386,8 @@ def test_subcycled_run_resumes_bit_for_bit_from_a_state_at_the_kink():
     st = TimeStepper(prob, t_end=2.0, dt_initial=1e-4, dt_max=1.0, smooth_restarts=[1.0])
     st.run(on_step=lambda i: saved.setdefault(i.t, st.state) if i.t == 1.0 else None)
     state = saved[1.0]
-    assert state.slope is not None and state.lead is not None and state.lead.t == 1.0
+    assert state.restarted and state.slope is not None
+    assert state.lead is not None and state.lead.t == 1.0 and state.lead.restarted
     prob2, u2, v2 = make_pair()
     st2 = TimeStepper(prob2, t_end=2.0, dt_initial=1e-4, dt_max=1.0, smooth_restarts=[1.0],
                       t0=1.0)
@@ -357,7 +400,7 @@ def test_subcycled_problem_refuses_incomplete_settings_and_a_lead_state_elsewher
     prob, _, _ = make_pair()
     with pytest.raises(ValueError, match="lead_stepping needs"):
         SubcycledProblem(prob.problems, [None, None], lead_stepping={"dt_max": 1.0})
-    with pytest.raises(ValueError, match="lead's state is at"):
+    with pytest.raises(ValueError, match="before the start"):
         prob.begin(0.5, StepperState(0.0, 0, 1e-4, [], [prob.lead.get_state()]))
     with pytest.raises(ValueError, match="without sub-steps"):
         prob.lead.begin(0.0, StepperState(0.0, 0, 1e-4, [], [prob.lead.get_state()]))
