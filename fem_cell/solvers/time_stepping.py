@@ -32,11 +32,15 @@ The stepper drives any :class:`~fem_cell.solvers.problem.TransientProblem`:
   +dt²ü/2 and the predictor's −dt²ü/2 (ü on the new side), its error estimate is
   ``|u − u_pred| / 2`` — so the step keeps its size, under error control, instead of
   starting again from ``dt_initial``.  Then BE with two states, then BDF2.
-* **sub-steps** — a problem may advance part of itself on its own steps inside each
-  step (:class:`~fem_cell.solvers.coupled.SubcycledProblem`): the stepper tells it
-  where to begin (:meth:`begin`), and after each accepted step it returns that part's
-  own stepper state (:meth:`accept_step`), which the stepper state carries (``lead``)
-  so that a checkpoint holds it.
+* **own steps of a part** — a problem may advance a part of itself on that part's own
+  steps (:class:`~fem_cell.solvers.coupled.SubcycledProblem`: the anneal's heat, ahead
+  of the transport, which takes the temperature from its :func:`dense_output`): the
+  stepper tells the problem where it begins (``begin``), and after each accepted step
+  the problem returns that part's own stepper state (``accept_step``), which the
+  stepper state carries (``lead``) so that a checkpoint holds it;
+* **dense output** — a state at a restart keeps the levels before it
+  (``restarted``): the stepper continues from the first alone, :func:`dense_output`
+  interpolates within the step that ended there.
 
 With ``adaptive=False`` it takes fixed steps ``dt_max`` (still hitting milestones);
 the verification tests measure the temporal order this way.
@@ -412,9 +416,9 @@ def bdf_derivative(states: list[list[np.ndarray]], dts: list[float]) -> list[np.
 
 def dense_output(state: StepperState, t: float) -> list[np.ndarray]:
     """The solution at time t within the last step of ``state`` (t in [t_state − dts[0],
-    t_state]): the polynomial through the levels since the last restart — quadratic
-    through three (the BDF2 solution's own interpolant), linear through two — or the
-    state itself at t_state.
+    t_state]): the polynomial through the state's levels (never across an earlier
+    restart: the stepper keeps none from before one) — quadratic through three, linear
+    through two — or the state itself at t_state.
 
     Raises:
         ValueError: t outside the last step (or before a restart's single level).
