@@ -50,7 +50,7 @@ class SolverSettings(Declared):
                                kind="integer", lo=1, hi=1000)
     transport_jacobian_lag: int = param(
         "", "transport Newton: re-assemble and factorise the Jacobian every this many "
-        "iterations of a step (1 = full Newton)", default=4, kind="integer", lo=1, hi=100)
+        "iterations of a step (1 = full Newton)", default=6, kind="integer", lo=1, hi=100)
     transport_jacobian_reuse: str = param(
         "", "transport Newton: may a step start on an earlier step's factorised Jacobian "
         "(modified Newton: fewer factorisations, more iterations, the per-step proton "
