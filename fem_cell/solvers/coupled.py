@@ -52,6 +52,10 @@ class SequentialProblem:
         prefix: a name for messages.
     """
 
+    #: the first problem whose time levels, history and error the stepper drives (the
+    #: ones before it step on their own: :class:`SubcycledProblem`)
+    _stepped = 0
+
     def __init__(self, problems: Sequence[TransientProblem],
                  couplings: Sequence[Callable[[], None] | None] | None = None,
                  prefix: str = "fem_cell_coupled"):
@@ -80,7 +84,7 @@ class SequentialProblem:
         return out
 
     def set_time_level(self, t_new: float, dt: float, order: int, dt_prev: float | None) -> None:
-        for p in self.problems:
+        for p in self.problems[self._stepped:]:
             p.set_time_level(t_new, dt, order, dt_prev)
 
     def begin(self, t0: float, lead: StepperState | None = None) -> None:
@@ -122,13 +126,17 @@ class SequentialProblem:
                 couple()
 
     def set_history(self, u_n: Sequence[np.ndarray], u_nm1: Sequence[np.ndarray]) -> None:
-        for p, a, b in zip(self.problems, self._split(u_n), self._split(u_nm1), strict=False):
+        k = self._stepped
+        for p, a, b in zip(self.problems[k:], self._split(u_n)[k:], self._split(u_nm1)[k:],
+                           strict=True):
             p.set_history(a, b)
 
     def error_norm(self, state: Sequence[np.ndarray], reference: Sequence[np.ndarray],
                    factor: float) -> float:
+        k = self._stepped
         return max(p.error_norm(s, r, factor) for p, s, r in
-                   zip(self.problems, self._split(state), self._split(reference), strict=False))
+                   zip(self.problems[k:], self._split(state)[k:], self._split(reference)[k:],
+                       strict=True))
 
 
 class SubcycledProblem(SequentialProblem):
@@ -143,14 +151,17 @@ class SubcycledProblem(SequentialProblem):
             landed on and drop the lead's history).
         prefix: a name for messages.
 
-    Each solve advances the lead, from its own last step, until it reaches the new time
-    level (an exception of the lead's stepper, e.g. its
+    The stepper drives the others' time levels, history and error (the lead's are its
+    own stepper's: ``_stepped = 1``).  Each solve advances the lead, from its own last
+    step, until it reaches the new time level (an exception of the lead's stepper, e.g. its
     :class:`~fem_cell.errors.ConvergenceError` below ``dt_min``, propagates), sets the
     lead's fields to its dense output there, then solves the others.  The local error
     estimate is the others' only: the lead's own stepper controls its error.  The lead's
     stepper state (at its own time, at or after the others') is what
     :meth:`accept_step` returns, for checkpoints.
     """
+
+    _stepped = 1
 
     def __init__(self, problems: Sequence[TransientProblem],
                  couplings: Sequence[Callable[[], None] | None] | None = None, *,
@@ -189,14 +200,7 @@ class SubcycledProblem(SequentialProblem):
 
     def set_time_level(self, t_new: float, dt: float, order: int, dt_prev: float | None) -> None:
         self._t_new = t_new
-        for p in self.problems[1:]:
-            p.set_time_level(t_new, dt, order, dt_prev)
-
-    def set_history(self, u_n: Sequence[np.ndarray], u_nm1: Sequence[np.ndarray]) -> None:
-        # the lead's history is its own stepper's (self._trail)
-        for p, a, b in zip(self.problems[1:], self._split(u_n)[1:], self._split(u_nm1)[1:],
-                           strict=True):
-            p.set_history(a, b)
+        super().set_time_level(t_new, dt, order, dt_prev)
 
     def _advance_lead(self, t: float) -> None:
         """Step the lead on until it reaches t; set its fields to their value at t (the
@@ -231,9 +235,3 @@ class SubcycledProblem(SequentialProblem):
         self._trail = [st for st in self._trail[:-1] if st.t > t + self._eps(t)] + \
             self._trail[-1:]
         return self._trail[-1]
-
-    def error_norm(self, state: Sequence[np.ndarray], reference: Sequence[np.ndarray],
-                   factor: float) -> float:
-        return max(p.error_norm(s, r, factor) for p, s, r in
-                   zip(self.problems[1:], self._split(state)[1:], self._split(reference)[1:],
-                       strict=True))

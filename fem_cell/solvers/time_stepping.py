@@ -256,20 +256,22 @@ class TimeStepper:
             slope = None
             # everything a restart needs to continue bit-for-bit (see checkpoint.py); at a
             # kink the levels before it stay in the state for dense output only
-            kink = self._is_restart(t) or self._is_restart(t, smooth=True)
+            hard = self._is_restart(t)
+            smooth = not hard and self._is_restart(t, smooth=True)
             history = (list(dts), list(states))
-            if self._is_restart(t):  # a kink: drop the history
+            if hard:  # a kink: drop the history
                 states = states[:1]
                 dts = []
                 dt = self.dt_initial if self.adaptive else self.dt_max
-            elif self._is_restart(t, smooth=True):  # a kink of u̇ only: keep u̇ and dt
+            elif smooth:  # a kink of u̇ only: keep u̇ and dt
                 slope = bdf_derivative(states, dts)
                 states = states[:1]
                 dts = []
                 dt = self._next_step(dt, dt_try, factor)
             else:
                 dt = self._next_step(dt, dt_try, factor)
-            self.state = StepperState(t, step, dt, *history, slope, lead, restarted=kink)
+            self.state = StepperState(t, step, dt, *history, slope, lead,
+                                      restarted=hard or smooth)
             if on_step is not None:
                 on_step(info)
             if progress is not None:
