@@ -38,9 +38,10 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from fem_cell._dolfinx import PETSc
+from fem_cell.solvers.linear import RepeatedSolve
 
 
-class BandedLU:
+class BandedLU(RepeatedSolve):
     """PETSc ``python`` preconditioner context: exact LU of the operator in band storage.
 
     Args:
@@ -53,6 +54,7 @@ class BandedLU:
     MAX_FILL = 16
 
     def __init__(self, fallback: Mapping[str, str]):
+        super().__init__()
         self._fallback = dict(fallback)
         self._inner: PETSc.PC | None = None
         self._pattern: tuple[np.ndarray, np.ndarray] | None = None
@@ -66,6 +68,7 @@ class BandedLU:
 
     # -- PETSc python-PC interface ------------------------------------------------------
     def setUp(self, pc: PETSc.PC) -> None:  # noqa: N802 - PETSc's name
+        self.forget()
         _, P = pc.getOperators()
         if P.getComm().getSize() > 1:
             raise RuntimeError("BandedLU is a serial solver: the matrix is distributed")
@@ -93,18 +96,22 @@ class BandedLU:
         self._lu, self._piv = lu, piv
 
     def apply(self, pc: PETSc.PC, x: PETSc.Vec, y: PETSc.Vec) -> None:
+        rhs = x.getArray(readonly=True)
+        if self._recall(None, rhs, y):   # (serial)
+            return
         if not self.banded:
             self._inner.apply(x, y)
+            self._keep(rhs, y.getArray(readonly=True))
             return
         if self._lu is None:  # failed factorisation: no solution (the KSP reports it)
             y.set(np.nan)
             return
-        b = x.getArray(readonly=True)[self._perm]
-        sol, info = lapack.dgbtrs(self._lu, self._kl, self._ku, b, self._piv,
+        sol, info = lapack.dgbtrs(self._lu, self._kl, self._ku, rhs[self._perm], self._piv,
                                   overwrite_b=1)
-        out = np.empty_like(b)
+        out = np.empty_like(rhs)
         out[self._perm] = sol if info == 0 else np.nan
         y.setArray(out)
+        self._keep(rhs, out)
 
     def destroy(self, pc: PETSc.PC) -> None:
         if self._inner is not None:

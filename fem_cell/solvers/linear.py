@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from fem_cell._dolfinx import PETSc
+from fem_cell._dolfinx import MPI, PETSc
 from fem_cell.solvers import LINEAR_SOLVERS
 
 #: relative Krylov tolerance (preconditioned residual, relative to the right-hand side)
@@ -135,6 +135,58 @@ def block_index_sets(owned: Sequence[int], groups: Mapping[str, Sequence[int]], 
     return out
 
 
+class RepeatedSolve:
+    """A direct solver's memory of one solve, to answer the same solve again for free.
+
+    Newton's look-ahead (:meth:`fem_cell.solvers.problem.TransientProblem.
+    _update_convergence_test`) back-substitutes the next update δ = J⁻¹ F(u) before SNES
+    asks for it; when δ does not pass the test, SNES's next iteration solves the very
+    same system (the same right-hand side, and the same factorisation unless a new
+    Jacobian is due, which sets the solver up again).  A context that mixes this in
+    keeps the look-ahead's right-hand side and solution (:meth:`remember_next`, armed by
+    the caller before that solve) and hands the solution back when the next solve's
+    right-hand side is identical (every entry, on every rank); anything else, and any
+    set-up, forgets it.  Default 2-D anneal: 40 of 280 transport back-substitutions were
+    such repeats (19 ms each on 2 ranks).
+    """
+
+    def __init__(self):
+        self._armed = False
+        self._memo: tuple[np.ndarray, np.ndarray] | None = None
+        #: solves answered from memory
+        self.repeats = 0
+
+    def remember_next(self) -> None:
+        """Keep the right-hand side and solution of the next solve (collective: every
+        rank arms alike)."""
+        self._armed = True
+
+    def forget(self) -> None:
+        """Drop the memory (the operator changed)."""
+        self._armed = False
+        self._memo = None
+
+    def _recall(self, comm, rhs: np.ndarray, out: PETSc.Vec) -> bool:
+        """Whether this solve's right-hand side (owned entries) is the remembered one on
+        every rank; if so, its solution is set into ``out``.  The memory is used once."""
+        memo, self._memo = self._memo, None
+        if memo is None:
+            return False
+        same = memo[0].shape == rhs.shape and bool(np.array_equal(memo[0], rhs))
+        if comm is not None and comm.size > 1:
+            same = comm.allreduce(same, op=MPI.LAND)
+        if same:
+            out.setArray(memo[1])
+            self.repeats += 1
+        return same
+
+    def _keep(self, rhs: np.ndarray, solution: np.ndarray) -> None:
+        """Remember this solve if armed (copies: the arrays may be views)."""
+        if self._armed:
+            self._memo = (rhs.copy(), solution.copy())
+            self._armed = False
+
+
 __all__ = ["GMRES_RESTART", "KRYLOV_MAX_IT", "KRYLOV_RTOL", "LINEAR_SOLVERS",
-           "amg_name", "amg_options", "block_index_sets", "direct_solver_options",
+           "RepeatedSolve", "amg_name", "amg_options", "block_index_sets", "direct_solver_options",
            "iterative_options"]

@@ -635,12 +635,16 @@ class TransientProblem:
         have used a new one if it was due: the two differ by less than the tolerance);
         the update taken counts as an iteration.
 
-        A look-ahead that fails is a wasted back-substitution (SNES repeats it), so it
-        is tried only when this update times the last observed contraction ratio of
-        Newton's updates is within :attr:`LOOK_AHEAD_WITHIN` of the tolerance; all
-        inputs of that choice are all-reduced, so every rank makes it alike, and it
-        changes the cost, never the state.  The iterative path does not look ahead (a
-        Krylov solve is not a back-substitution).  Measured: docs/architecture.md.
+        A look-ahead that fails is SNES's next solve: the direct solver's context
+        remembers it (:class:`~fem_cell.solvers.linear.RepeatedSolve`) and answers
+        SNES's solve of the same right-hand side without a second back-substitution.
+        It is wasted only when a new Jacobian is due in between (the context then
+        forgets it), so it is tried only when this update times the last observed
+        contraction ratio of Newton's updates is within :attr:`LOOK_AHEAD_WITHIN` of
+        the tolerance; all inputs of that choice are all-reduced, so every rank makes it
+        alike, and it changes the cost, never the state.  The iterative path does not
+        look ahead (a Krylov solve is not a back-substitution).  Measured:
+        docs/architecture.md.
         """
         reasons = PETSc.SNES.ConvergedReason
         if not np.isfinite(norms[2]):
@@ -663,6 +667,9 @@ class TransientProblem:
         rate = self._rate if it > 1 else self._first_rate
         if ahead is not None and worst * rate <= self.LOOK_AHEAD_WITHIN:
             ksp = snes.getKSP()
+            memory = self._condensed if self._condensed is not None else self._banded
+            if memory is not None:  # a failed look-ahead is SNES's next solve: kept
+                memory.remember_next()
             ksp.solve(snes.getFunction()[0], ahead)
             self.look_aheads += 1
             # a failed solve (e.g. a factorisation PETSc could not complete) leaves no
@@ -674,6 +681,8 @@ class TransientProblem:
             if np.isfinite(next_worst) and worst > 0:
                 self._note_rate(it, next_worst / worst)
             if next_worst <= 1.0:
+                if memory is not None:
+                    memory.forget()
                 snes.getSolution().axpy(-1.0, ahead)
                 self._ahead_taken = True
                 return reasons.CONVERGED_SNORM_RELATIVE
@@ -691,8 +700,10 @@ class TransientProblem:
     def solver_counts(self) -> dict:
         """Linear solver, Newton iterations, Jacobians assembled, and (direct) the
         factorisation used (``"band LU"``: :mod:`fem_cell.solvers.banded`, else the
-        sparse solver's name, e.g. ``"mumps"``; with ``jacobian_reuse``, the solves
-        started on an earlier solve's Jacobian and those repeated on a new one) or
+        sparse solver's name, e.g. ``"mumps"``; with the look-ahead of the Newton test,
+        the look-aheads tried and the solves answered from the one remembered
+        (:class:`~fem_cell.solvers.linear.RepeatedSolve`); with ``jacobian_reuse``, the
+        solves started on an earlier solve's Jacobian and those repeated on a new one) or
         (iterative) Krylov iterations in total, per Newton iteration and at most in one
         solve, over every solve so far."""
         out = {"linear_solver": self.linear_solver, "newton_iterations": self.newton_iterations}
@@ -702,6 +713,9 @@ class TransientProblem:
             out["compact_jacobian"] = self.compact_jacobian
             if self._condensed is not None:
                 out["factorised_unknowns"] = self._condensed.factorised
+            memory = self._condensed if self._condensed is not None else self._banded
+            if memory is not None and self._ahead is not None:
+                out.update(look_aheads=self.look_aheads, solves_recalled=memory.repeats)
             if self.jacobian_reuse:
                 out.update(jacobian_reuses=self.jacobian_reuses,
                            jacobian_retries=self.jacobian_retries)

@@ -86,6 +86,28 @@ def test_look_ahead_saves_one_residual_per_solve_and_changes_nothing_else():
     assert a.look_aheads <= sum(taken) + len(DTS) // 2
 
 
+@pytest.mark.parametrize("lag", [1, 3])
+def test_a_failed_look_ahead_answers_snes_next_solve(lag):
+    """A look-ahead that does not pass is the update SNES's next iteration solves for:
+    the band LU answers that solve from memory (RepeatedSolve), unless a new Jacobian
+    was due in between.  The iterates are those without the memory, bit for bit."""
+    a, _ = make(jacobian_lag=lag)
+    b, _ = make(jacobian_lag=lag)
+    b._banded.remember_next = lambda: None           # no memory
+    dts = [0.002] * 4 + [0.02] * 4                   # long steps: look-aheads that fail
+    sa, ia = march(a, dts)
+    sb, ib = march(b, dts)
+    assert ia == ib and a.look_aheads == b.look_aheads
+    for x, y in zip(sa, sb, strict=True):
+        assert np.array_equal(x, y)
+    recalled = a.solver_counts()["solves_recalled"]
+    assert b.solver_counts()["solves_recalled"] == 0
+    if lag == 1:     # a new Jacobian is due at every iteration: nothing to answer
+        assert recalled == 0
+    else:
+        assert recalled >= 1
+
+
 @pytest.mark.parametrize("lag", [1, 2, 3])
 def test_the_look_ahead_never_assembles_a_jacobian(lag):
     """With ``jacobian_lag`` = lag, iteration k (0-based) of a solve assembles a
