@@ -26,7 +26,10 @@ class SolverSettings(Declared):
                         default="bdf2", choices=SCHEMES)
     dt_initial: float = param("s", "first step, and first step after every program breakpoint",
                               default=0.01, example="0.01 s", **_TIME)
-    dt_max: float = param("s", "largest step", default=300.0, example="5 min", **_TIME)
+    dt_max: float = param("s", "largest step (the fixed step if not adaptive); under the "
+                          "chemistry, of the transport only: the heat's adaptive steps are "
+                          "limited by its error and the program's breakpoints",
+                          default=300.0, example="5 min", **_TIME)
     dt_min: float = param("s", "smallest step before the run gives up", default=1e-6,
                           example="1e-6 s", **_TIME)
     temperature_tolerance: float = param(
