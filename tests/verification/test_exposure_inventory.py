@@ -64,8 +64,10 @@ def test_inventory_is_the_time_integral_of_the_surface_flux(steps):
     # exact up to the free nodes' Newton residuals (measured ~1e-15 relative, 1 and 2 ranks)
     err = np.abs(inv - integral).max() / inv[-1]
     assert err < 1e-12, err
-    # the step balance the run reports agrees
-    assert np.abs(res.rows["mass_balance_rel"]).max() < 1e-12
+    # the step balance the run reports agrees, to what the Newton tolerance leaves
+    # (1e-9 on the fractions: measured 2.0e-12 with 10 steps, 1.4e-12 with 40 on 1 and
+    # 2 ranks; below 1e-12 with 1e-11)
+    assert np.abs(res.rows["mass_balance_rel"]).max() < 1e-11
     # nontrivial: protons entered throughout, mostly into the traps, and loaded nanometres
     # (inventory / (c n_t), the depth of filled traps holding it: ~9 nm here)
     assert np.all(flux[1:] > 0)
