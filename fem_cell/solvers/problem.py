@@ -667,7 +667,7 @@ class TransientProblem:
         rate = self._rate if it > 1 else self._first_rate
         if ahead is not None and worst * rate <= self.LOOK_AHEAD_WITHIN:
             ksp = snes.getKSP()
-            memory = self._condensed if self._condensed is not None else self._banded
+            memory = self._solve_memory
             if memory is not None:  # a failed look-ahead is SNES's next solve: kept
                 memory.remember_next()
             ksp.solve(snes.getFunction()[0], ahead)
@@ -689,6 +689,13 @@ class TransientProblem:
         if it >= self._max_it:
             return reasons.DIVERGED_MAX_IT
         return reasons.ITERATING
+
+    @property
+    def _solve_memory(self):
+        """The direct solver's context that remembers a look-ahead's solve
+        (:class:`~fem_cell.solvers.linear.RepeatedSolve`: the condensed or the band LU),
+        or None (the sparse solver alone, or the iterative path)."""
+        return self._condensed if self._condensed is not None else self._banded
 
     def _note_rate(self, it: int, ratio: float) -> None:
         """Record the contraction |δ_(it+1)| / |δ_it| of Newton's updates."""
@@ -713,7 +720,7 @@ class TransientProblem:
             out["compact_jacobian"] = self.compact_jacobian
             if self._condensed is not None:
                 out["factorised_unknowns"] = self._condensed.factorised
-            memory = self._condensed if self._condensed is not None else self._banded
+            memory = self._solve_memory
             if memory is not None and self._ahead is not None:
                 out.update(look_aheads=self.look_aheads, solves_recalled=memory.repeats)
             if self.jacobian_reuse:

@@ -238,11 +238,16 @@ def _toy_system(n: int = 12, seed: int = 3):
     return M, A
 
 
-def _toy_solve(A, ctx_args):
+def _toy_solve(A, n: int, prefix: str):
+    """A preonly KSP whose PC is the condensed LU of the toy system of size 3n: field 1
+    node-local to field 0, field 1's last DOF and field 2's first pinned."""
+    rows = [np.arange(n), np.arange(n, 2 * n), np.arange(2 * n, 3 * n)]
     ksp = PETSc.KSP().create(MPI.COMM_SELF)
     ksp.setOperators(A, A)
     ksp.setType("preonly")
-    ctx = use_condensed(ksp.getPC(), *ctx_args)
+    ctx = use_condensed(ksp.getPC(), rows, {1: 0},
+                        [np.zeros(0, int), np.array([n - 1]), np.array([0])],
+                        {"pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}, prefix)
     b = A.createVecLeft()
     b.setArray(np.linspace(1.0, 2.0, A.getSize()[0]))
     x = b.duplicate()
@@ -252,10 +257,7 @@ def _toy_solve(A, ctx_args):
 def test_condensed_solve_of_a_small_system_is_the_dense_solve():
     n = 12
     M, A = _toy_system(n)
-    rows = [np.arange(n), np.arange(n, 2 * n), np.arange(2 * n, 3 * n)]
-    args = (rows, {1: 0}, [np.zeros(0, int), np.array([n - 1]), np.array([0])],
-            {"pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}, "test_toy_")
-    ksp, ctx, b, x = _toy_solve(A, args)
+    ksp, ctx, b, x = _toy_solve(A, n, "test_toy_")
     try:
         assert ctx.factorised == 3 * n - (n - 1) - 2       # a and b less the pinned one
         ksp.solve(b, x)
@@ -291,10 +293,7 @@ def test_a_remembered_solve_is_answered_again_until_the_operator_changes():
     up again), is solved."""
     n = 12
     M, A = _toy_system(n)
-    rows = [np.arange(n), np.arange(n, 2 * n), np.arange(2 * n, 3 * n)]
-    args = (rows, {1: 0}, [np.zeros(0, int), np.array([n - 1]), np.array([0])],
-            {"pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}, "test_toy_memo_")
-    ksp, ctx, b, x = _toy_solve(A, args)
+    ksp, ctx, b, x = _toy_solve(A, n, "test_toy_memo_")
     y = x.duplicate()
     inner = []
 
