@@ -101,6 +101,7 @@ def build_transport_problem(block: TransportPhysics, settings: SolverSettings,
                             linear_solver=settings.linear_solver,
                             splits=transport_splits(block),
                             schur=block.zero_current_residual,
+                            local_splits=TRANSPORT_LOCAL_SPLITS,
                             nodal=block.nodal_fields())
 
 
@@ -134,10 +135,25 @@ def transport_splits(block: TransportPhysics) -> dict[str, list[str]]:
     Φ is slaved to the fractions by the zero-current condition: a block Gauss–Seidel
     over (fractions, Φ) needed 104 GMRES iterations per Newton iteration (up to 235) in
     a coarse 1-D run; this split 10–12.5 with AMG blocks and 1.5 with exact ones (16
-    cells per layer; docs/scaling.md).
+    cells per layer; docs/scaling.md).  Φ's block gets AMG, the fractions' ILU(0)
+    (:data:`TRANSPORT_LOCAL_SPLITS`).
     """
     names = [n for n, _, _ in block.unknowns()]
     return {"potential": names[-1:], "protons": names[:-1]}
+
+
+#: the transport splits preconditioned by ILU(0) per rank instead of AMG: the
+#: fractions'.  With Φ eliminated, their block is the time derivative, the node-local
+#: trapping and exchange, and the ion-exchange diffusion D̃ (LiCoO2 9e-15 m²/s at
+#: 150 °C), which couples the films' nodes through the thickness (cells 0.2–180 nm
+#: thick, 1.6–165 µm wide in the meshes measured) 10²–10¹¹ times more strongly than
+#: laterally, (width/thickness)²: nearly independent columns plus node-local terms.
+#: GAMG coarsened it badly whatever its threshold, aggregation or smoother (at 12 cells
+#: per layer 33–153 FGMRES iterations per Newton iteration); ILU(0) 18.4 there, and the
+#: counts stay within 1.3× from 3 to 48 cells per layer, laterally and on 2 ranks
+#: (scripts/solver_scaling.py, docs/scaling.md).  Φ keeps AMG (an elliptic problem over
+#: the whole film).
+TRANSPORT_LOCAL_SPLITS = ("protons",)
 
 
 def interface_resistance(config: RunConfig, film: Domain, block: TransportPhysics, T, *,
@@ -161,7 +177,6 @@ def pad_columns(config: RunConfig) -> tuple[float, float] | None:
     return (0.5 * (g.width - w), 0.5 * (g.width + w))
 
 
-__all__ = ["FILM_TRANSPORT_LAYERS", "build_transport_problem", "film_regions",
-           "interface_resistance", "jacobian_reuse", "pad_columns", "phases", "sink_boundary",
-           "transport_block",
-           "transport_fields"]
+__all__ = ["FILM_TRANSPORT_LAYERS", "TRANSPORT_LOCAL_SPLITS", "build_transport_problem",
+           "film_regions", "interface_resistance", "jacobian_reuse", "pad_columns", "phases",
+           "sink_boundary", "transport_block", "transport_fields"]

@@ -9,13 +9,15 @@
   instead (:mod:`fem_cell.solvers.banded`: same exactness, without the sparse solver's
   fixed costs that dominate a few hundred unknowns).
 * ``"iterative"`` — a Krylov method preconditioned by algebraic multigrid (hypre
-  BoomerAMG when PETSc has it, PETSc's GAMG otherwise), experimental: same results as
-  LU, but its iteration counts are not yet bounded on fine meshes (the exposure's
-  trapping front; measured in ``scripts/solver_scaling.py``, docs/scaling.md).
+  BoomerAMG when PETSc has it, PETSc's GAMG otherwise): same results as LU, iteration
+  counts bounded under refinement of the 2-D cross-section through the films and
+  laterally (``scripts/solver_scaling.py``, docs/scaling.md); slower than LU on one
+  machine, for meshes whose factorisation does not fit.
 
   - heat (one scalar, symmetric positive definite Jacobian): conjugate gradients + AMG;
   - coupled Li⁺/H⁺ transport (proton fractions, trapped fractions, potential Φ):
-    FGMRES + a Schur field split eliminating Φ
+    FGMRES + a Schur field split eliminating Φ, AMG on Φ's block and ILU(0)
+    (:func:`local_options`) on the fractions'
     (:func:`fem_cell.model.transport.transport_splits`).
 
 Newton stays the outer iteration.  Each Krylov solve stops at :data:`KRYLOV_RTOL` of
@@ -73,8 +75,18 @@ def amg_options() -> dict[str, str]:
     return {"pc_type": "gamg", "pc_gamg_threshold": "0.05", "mg_levels_pc_type": "sor"}
 
 
+def local_options() -> dict[str, str]:
+    """PETSc options of a local preconditioner (no options prefix): incomplete LU with
+    no fill, ILU(0), on each rank's block (block Jacobi across ranks; one rank: ILU(0)
+    of the whole operator).  For a block whose couplings are node-local or along the
+    films' thickness only (:func:`fem_cell.model.transport.transport_splits`), not for
+    a diffusion that couples the mesh laterally (there its iterations grow with the
+    lateral resolution)."""
+    return {"pc_type": "bjacobi", "sub_pc_type": "ilu"}
+
+
 def iterative_options(*, symmetric: bool, splits: Sequence[str] = (),
-                      schur: bool = False) -> dict[str, str]:
+                      schur: bool = False, local: Sequence[str] = ()) -> dict[str, str]:
     """PETSc options of the iterative path (no options prefix).
 
     Args:
@@ -85,7 +97,12 @@ def iterative_options(*, symmetric: bool, splits: Sequence[str] = (),
         schur: two splits, the first eliminated by a Schur complement (full
             factorisation; the Schur complement's preconditioner matrix is given by the
             caller, :class:`fem_cell.solvers.problem.TransientProblem`).
+        local: the splits preconditioned by :func:`local_options` instead of AMG.
     """
+    unknown = [name for name in local if name not in splits]
+    if unknown:
+        raise ValueError(f"local preconditioner for splits {unknown} that are not among "
+                         f"the splits {list(splits)}")
     opts = {"ksp_type": "cg" if symmetric else "fgmres", "ksp_rtol": KRYLOV_RTOL,
             "ksp_max_it": KRYLOV_MAX_IT, "ksp_error_if_not_converged": False}
     if not symmetric:
@@ -105,7 +122,7 @@ def iterative_options(*, symmetric: bool, splits: Sequence[str] = (),
         opts.update({"pc_type": "fieldsplit", "pc_fieldsplit_type": "multiplicative"})
     for name in splits:
         opts[f"fieldsplit_{name}_ksp_type"] = "preonly"
-        for k, v in amg_options().items():
+        for k, v in (local_options() if name in local else amg_options()).items():
             opts[f"fieldsplit_{name}_{k}"] = v
     return opts
 
@@ -189,4 +206,4 @@ class RepeatedSolve:
 
 __all__ = ["GMRES_RESTART", "KRYLOV_MAX_IT", "KRYLOV_RTOL", "LINEAR_SOLVERS",
            "RepeatedSolve", "amg_name", "amg_options", "block_index_sets", "direct_solver_options",
-           "iterative_options"]
+           "iterative_options", "local_options"]

@@ -159,6 +159,8 @@ class TransientProblem:
             split's equations with the first split's fields eliminated, whose Jacobian
             (assembled with every Jacobian) preconditions that Schur complement
             (:func:`fem_cell.solvers.linear.iterative_options`).
+        local_splits: iterative: the ``splits`` preconditioned by ILU(0) per rank
+            instead of AMG (:func:`fem_cell.solvers.linear.local_options`).
         jacobian_lag, jacobian_reuse: the Jacobian policy (:meth:`_jacobian_due`).
         nodal: node-local fields → their partner field: the field's equations couple
             each DOF only to itself and to the partner's DOF at the same node (lumped
@@ -178,8 +180,8 @@ class TransientProblem:
                  newton_stol: float = 1e-12, newton_max_it: int = 25, entity_maps=None,
                  linear_solver: str = "direct", symmetric: bool = False,
                  splits: Mapping[str, Sequence[str]] | None = None, schur=None,
-                 jacobian_lag: int = 1, jacobian_reuse: bool = False,
-                 nodal: Mapping[str, str] | None = None):
+                 local_splits: Sequence[str] = (), jacobian_lag: int = 1,
+                 jacobian_reuse: bool = False, nodal: Mapping[str, str] | None = None):
         if not fields:
             raise ValueError("a problem needs at least one field")
         if linear_solver not in LINEAR_SOLVERS:
@@ -262,7 +264,8 @@ class TransientProblem:
                 raise ValueError("a Schur complement needs exactly two splits")
             schur = schur if use_splits else None
             it = iterative_options(symmetric=symmetric, splits=tuple(use_splits),
-                                   schur=schur is not None)
+                                   schur=schur is not None,
+                                   local=tuple(local_splits) if use_splits else ())
             it.update({k: v for k, v in (petsc_options or {}).items()
                        if k not in self.DIRECT_ONLY})
             # the split solvers are made at the first set-up, after dolfinx has removed
