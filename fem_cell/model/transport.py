@@ -150,9 +150,9 @@ def transport_splits(block: TransportPhysics) -> dict[str, list[str]]:
 #: laterally, (width/thickness)²: nearly independent columns plus node-local terms.
 #: GAMG coarsened it badly whatever its threshold, aggregation or smoother (at 12 cells
 #: per layer 33–153 FGMRES iterations per Newton iteration); ILU(0) 18.4 there, and the
-#: counts stay within 1.3× from 3 to 48 cells per layer, laterally and on 2 ranks
-#: (scripts/solver_scaling.py, docs/scaling.md).  Φ keeps AMG (an elliptic problem over
-#: the whole film).
+#: counts stay within 1.35× from 3 to 48 cells per layer, laterally and on 2 ranks
+#: (scripts/solver_scaling.py, docs/scaling.md; they do grow with the rank count at a
+#: fixed size).  Φ keeps AMG (an elliptic problem over the whole film).
 TRANSPORT_LOCAL_SPLITS = ("protons",)
 
 
