@@ -21,25 +21,16 @@ from __future__ import annotations
 import pytest
 
 from fem_cell._dolfinx import MPI
-from fem_cell.config import load_config
-from fem_cell.jobs.anneal import run_anneal
+from tests.verification.test_iterative_solver import COARSE_2D, PROGRAM, run
 
-PROGRAM = {"initial_temperature": "25 degC",
-           "segments": [{"ramp_to": "150 degC", "rate": "5 K/min"}, {"hold": "1 min"}]}
-QUIET = {"fields": False, "plots": False, "render": False}
-COARSE_2D = {"dim": 2, "growth": 1.5, "max_cell_size": "50 um", "lateral_cells": 30,
-             "lateral_growth": 1.2}
+#: the ramp of test_iterative_solver, then a 1-min hold
+SHORT = {**PROGRAM, "segments": [PROGRAM["segments"][0], {"hold": "1 min"}]}
 #: the issue's bound on the growth of the Krylov iterations per Newton iteration
 BOUND = 1.5
 
 
 def solver_counts(mesh: dict) -> dict:
-    from fem_cell.model.chemistry import clear_exposure_cache
-
-    clear_exposure_cache()  # each mesh solves its own exposure
-    cfg = load_config(overrides={"mesh": mesh, "anneal": PROGRAM, "output": QUIET,
-                                 "solver": {"linear_solver": "iterative"}})
-    return run_anneal(cfg, MPI.COMM_SELF, progress=False).summary["solver"]
+    return run(mesh, "iterative", MPI.COMM_SELF, program=SHORT)["solver"]
 
 
 def growth(coarse: dict, fine: dict, problem: str) -> float:
@@ -51,7 +42,7 @@ def growth(coarse: dict, fine: dict, problem: str) -> float:
 
 @pytest.mark.slow
 def test_2d_krylov_iterations_bounded_through_the_films():
-    coarse = solver_counts({**COARSE_2D, "cells_per_layer": 3})
+    coarse = solver_counts(COARSE_2D)                       # 3 cells per layer
     fine = solver_counts({**COARSE_2D, "cells_per_layer": 12})
     for problem in ("heat", "transport"):
         assert growth(coarse, fine, problem) <= BOUND, (problem, coarse, fine)

@@ -48,11 +48,11 @@ def numbers(summary: dict, prefix: str = "") -> dict[str, float]:
     return out
 
 
-def run(mesh: dict, solver: str, comm=MPI.COMM_WORLD):
+def run(mesh: dict, solver: str, comm=MPI.COMM_WORLD, program: dict = PROGRAM):
     from fem_cell.model.chemistry import clear_exposure_cache
 
-    clear_exposure_cache()  # the exposure itself is solved by each path
-    cfg = load_config(overrides={"mesh": mesh, "anneal": PROGRAM, "output": QUIET,
+    clear_exposure_cache()  # the exposure itself is solved by each path (and each mesh)
+    cfg = load_config(overrides={"mesh": mesh, "anneal": program, "output": QUIET,
                                  "solver": {"linear_solver": solver}})
     return run_anneal(cfg, comm, progress=False).summary
 
