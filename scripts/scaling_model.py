@@ -1,5 +1,5 @@
-"""Scaling model of the direct solver path for large 2-D cross-sections (issue 18, item 4;
-docs/scaling.md).
+"""Scaling models of the direct and the iterative solver paths for large 2-D
+cross-sections (issue 18, item 4; docs/scaling.md).
 
 Measures, in one run, on the transport Jacobian of the built-in 2-D cross-section (the
 first anneal step after the exposure, 25 °C, dt = 1 s), each case in a fresh child
@@ -27,10 +27,22 @@ Then fits, and prints with the fit's inputs:
   are taken from the measured default 2-D anneal, ``FACTORISATIONS_PER_ANNEAL``), and
   the factor memory per rank.
 
+With ``--solver iterative`` the same levels on the iterative path (FGMRES + the Schur
+field split, ``[solver] linear_solver = "iterative"``): per level the Jacobian with its
+preconditioner matrices, the preconditioner's set-up, and a random right-hand side
+solved to the problem's tolerance (its Krylov iterations and time per iteration; on 2
+ranks the MPI messages and reductions per iteration from PETSc's log).  The model
+divides the rank-local work among the lateral strips with the overhead the 2-rank run
+measured (``split_time``), adds an assumed network latency per message and reduction
+stage (``iteration_time``), and prices the default anneal's Jacobians, Krylov
+iterations (grown with N and the ranks as the measured anneals' counts grew) and
+residuals (``iterative_anneal``).
+
 Usage::
 
     .venv/bin/python scripts/scaling_model.py                 # default levels (minutes)
     .venv/bin/python scripts/scaling_model.py --quick         # two small levels (seconds)
+    .venv/bin/python scripts/scaling_model.py --solver iterative   # the iterative path
 
 No timing assertions anywhere: this script reports.
 """
@@ -62,6 +74,31 @@ FACTORISATIONS_PER_ANNEAL = 57
 SOLVES_PER_ANNEAL = 317
 JACOBIANS_PER_ANNEAL = 116
 RESIDUALS_PER_ANNEAL = 466
+
+#: Per default 2-D anneal on the iterative path (``linear_solver = "iterative"``; 51 +
+#: 5 transport steps, as on the direct path), measured on 2 ranks (2026-12-06,
+#: eleventh session, summary.json and PETSc ``-log_view``; docs/scaling.md): Jacobians
+#: assembled, each with its preconditioner set-up (59 transport + 59 heat), Krylov
+#: iterations (5,799 transport, 24.5 per Newton iteration, + 1,292 heat) at ``n``
+#: transport unknowns, residuals (SNES function evaluations); all priced as the
+#: transport's: an upper bound
+ITERATIVE_PER_ANNEAL = {"n": 226_548, "jacobians": 118, "krylov": 7_091, "residuals": 502}
+#: the network, assumed (not measured here): one point-to-point message's latency and
+#: one stage of a global reduction's (a reduction over p ranks takes log2(p) stages);
+#: about an InfiniBand cluster's MPI latency
+MESSAGE_LATENCY_S = 2e-6
+REDUCTION_LATENCY_S = 2e-6
+#: growth of the anneal's Krylov iterations per Newton iteration with the transport
+#: unknowns, as exponents of N, measured over whole exposure + anneal runs
+#: (scripts/solver_scaling.py, 2026-12-06, eleventh session; docs/scaling.md): ×1.08
+#: over 6.6× the DOFs through the films (3 → 48 cells per layer), ×0.92 over 6.8×
+#: laterally (a fall: taken as no growth)
+COUNT_EXPONENT = {"lateral": 0.0, "thickness": float(np.log(1.08) / np.log(6.6))}
+#: ... and with the ranks at a fixed size: 17.2 → 20.7 from 1 to 8 ranks (12 × 120 ×
+#: 1.045 level, the ramp and a 1-min hold), taken for every p >= 2
+RANK_COUNT_GROWTH = 20.7 / 17.2
+#: PETSc's logged vector operations that end in a global reduction (one each)
+REDUCING = ("VecMDot", "VecNorm", "VecDot", "VecTDot")
 
 #: levels (``[mesh]`` of the 2-D built-in cell, uniform lateral cells): refined laterally
 #: (a longer strip: the through-thickness separators stay) and through the thickness
@@ -115,13 +152,15 @@ def _best(f, repeats: int = 3) -> float:
     return min(out)
 
 
-def measure(mesh: dict) -> dict:
+def measure(mesh: dict, solver: str = "direct") -> dict:
     from fem_cell._dolfinx import MPI, PETSc
     from fem_cell.config import load_config
     from fem_cell.model import CellModel
 
+    PETSc.Log.begin()     # the iterative solve's messages and reductions
     comm = MPI.COMM_WORLD
-    cfg = load_config(overrides={**QUIET, "mesh": {"dim": 2, **mesh}})
+    cfg = load_config(overrides={**QUIET, "mesh": {"dim": 2, **mesh},
+                                 "solver": {"linear_solver": solver}})
     model = CellModel(cfg, comm)
     chem = model.chemistry()
     p = chem.transport_problem
@@ -145,6 +184,13 @@ def measure(mesh: dict) -> dict:
         J.assemble()
 
     t_jac = _best(assemble)
+    if solver == "iterative":
+        out = _measure_iterative(p, snes, J, P, x, jac_kwargs)
+        out.update({"mesh": mesh, "ranks": comm.size, "n": J.getSize()[0], "newton": its,
+                    "t_residual_s": t_res})
+        f.destroy()
+        model.destroy()
+        return out
 
     # the problem's own linear solve: on the direct path the condensed LU (the trapped
     # fraction and the Dirichlet DOFs eliminated, MUMPS on the rest:
@@ -184,17 +230,78 @@ def measure(mesh: dict) -> dict:
     return out
 
 
+def _measure_iterative(p, snes, J, P, x, jac_kwargs) -> dict:
+    """The iterative path's costs on the problem's own Krylov solver (FGMRES + the Schur
+    field split, fem_cell.solvers.linear.iterative_options): the Jacobian with its
+    preconditioner matrices (the vertex-rule matrix and the Schur complement's), the
+    preconditioner's set-up (field-split blocks, AMG hierarchy, overlapping ILU(0)),
+    and a solve of a random right-hand side to the problem's tolerance: its Krylov
+    iterations, the time per iteration and, from PETSc's log, the MPI messages and
+    reductions per iteration on this rank."""
+    from dolfinx.fem.petsc import assemble_jacobian
+
+    from fem_cell._dolfinx import PETSc
+
+    def jacobian():
+        assemble_jacobian(snes, x, J, P, **jac_kwargs)
+        p._after_jacobian(J, x)           # the Schur complement's preconditioner matrix
+
+    t_jac = _best(jacobian)
+    ksp = snes.getKSP()
+    pc = ksp.getPC()
+    first_row = J.getOwnershipRange()[0]
+
+    S = p._schur_matrix
+    S_row = S.getOwnershipRange()[0]
+
+    def setup():
+        # a new state of the matrices (same values): PCSetUp and the blocks' set-up
+        # (which PETSc defers to the first solve) build everything again
+        for M, row in ((J, first_row), (P, first_row), (S, S_row)):
+            M.setValue(row, row, 0.0, addv=PETSc.InsertMode.ADD_VALUES)
+            M.assemble()
+        ksp.setOperators(J, P)
+        pc.setUp()
+        pc.setUpOnBlocks()
+
+    setup()
+    t_setup = _best(setup)
+    b = J.createVecLeft()
+    b.setRandom()
+    y = b.duplicate()
+    # PETSc's log counts the messages of an event (nested ones included), not its
+    # reductions: those are the calls of the reducing vector operations
+    events = {name: PETSc.Log.Event(name) for name in ("KSPSolve", *REDUCING)}
+    before = {name: e.getPerfInfo() for name, e in events.items()}
+    t0 = time.perf_counter()
+    ksp.solve(b, y)
+    t_solve = time.perf_counter() - t0
+    after = {name: e.getPerfInfo() for name, e in events.items()}
+    messages = after["KSPSolve"]["numMessages"] - before["KSPSolve"]["numMessages"]
+    reductions = sum(after[n]["count"] - before[n]["count"] for n in REDUCING)
+    its = ksp.getIterationNumber()
+    if ksp.getConvergedReason() <= 0 or its < 1:
+        raise RuntimeError(f"the Krylov solve did not converge ({its} iterations)")
+    t_solve = min(t_solve, _best(lambda: ksp.solve(b, y), repeats=2))
+    for v in (b, y):
+        v.destroy()
+    return {"solver": "iterative", "t_jacobian_s": t_jac, "t_setup_s": t_setup,
+            "krylov_its": its, "t_iteration_s": t_solve / its,
+            "messages_per_iteration": messages / its,
+            "reductions_per_iteration": reductions / its}
+
+
 def child(args) -> None:
-    res = measure(json.loads(args.case))
+    res = measure(json.loads(args.case), args.solver)
     from fem_cell._dolfinx import MPI
 
     if MPI.COMM_WORLD.rank == 0:
         print("RESULT " + json.dumps(res), flush=True)
 
 
-def spawn(mesh: dict, ranks: int) -> dict:
+def spawn(mesh: dict, ranks: int, solver: str = "direct") -> dict:
     py = sys.executable
-    cmd = [py, str(HERE), "--case", json.dumps(mesh)]
+    cmd = [py, str(HERE), "--case", json.dumps(mesh), "--solver", solver]
     if ranks > 1:
         mpirun = Path(py).with_name("mpirun")    # the venv's (mpich wheel), else PATH's
         cmd = [str(mpirun) if mpirun.exists() else (shutil.which("mpirun") or "mpirun"),
@@ -215,13 +322,142 @@ def show(r: dict) -> None:
           f"memory {r['memory_total_mb']:.0f} MB", flush=True)
 
 
+def show_iterative(r: dict) -> None:
+    print(f"  {json.dumps(r['mesh']):40s} {r['ranks']} rank(s): N = {r['n']:>8d}  "
+          f"Krylov {r['krylov_its']:3d} its  per iteration {r['t_iteration_s'] * 1e3:7.2f} ms  "
+          f"set-up {r['t_setup_s']:7.3f} s  Jacobian {r['t_jacobian_s'] * 1e3:7.1f} ms  "
+          f"residual {r['t_residual_s'] * 1e3:6.1f} ms  per iteration: "
+          f"{r['messages_per_iteration']:.1f} messages, "
+          f"{r['reductions_per_iteration']:.1f} reductions", flush=True)
+
+
+def split_time(t1: float, t2: float, p: int) -> float:
+    """A rank-local cost on p ranks: the 1-rank time divided among the strips, with the
+    overhead the 2-rank run measured (halo, the fractions' overlap, shared memory
+    bandwidth), e = 2 t2 / t1 - 1 (0 if negative), doubled on p > 2 where a strip has
+    two neighbours.  (The lateral strips make every rank's part the same thickness,
+    so the per-unknown cost of the level carries over.)"""
+    if p < 2:
+        return t1
+    e = max(2.0 * t2 / t1 - 1.0, 0.0)
+    return t1 / p * (1.0 + (e if p == 2 else 2.0 * e))
+
+
+def iteration_time(t_compute: float, messages: float, reductions: float, p: int) -> float:
+    """One Krylov iteration on p ranks: the compute part (already scaled to p) plus the
+    network's latency, :data:`MESSAGE_LATENCY_S` per neighbour message (a strip has
+    one neighbour on 2 ranks, two on more: the 2-rank count doubled) and
+    :data:`REDUCTION_LATENCY_S` per log2(p) stage of each global reduction."""
+    if p < 2:
+        return t_compute
+    per_message = messages * (2 if p > 2 else 1) * MESSAGE_LATENCY_S
+    return t_compute + per_message + reductions * REDUCTION_LATENCY_S * np.log2(p)
+
+
+def iterative_anneal(costs: dict, krylov: float) -> float:
+    """One default anneal on the iterative path from the costs of one Jacobian (with
+    its preconditioner matrices), one preconditioner set-up, one Krylov iteration and
+    one residual, and the anneal's Krylov iterations ``krylov``."""
+    c = ITERATIVE_PER_ANNEAL
+    return (c["jacobians"] * (costs["t_jacobian_s"] + costs["t_setup_s"])
+            + krylov * costs["t_iteration_s"] + c["residuals"] * costs["t_residual_s"])
+
+
+def main_iterative(args) -> None:
+    lateral = QUICK_LATERAL if args.quick else LATERAL
+    thickness = QUICK_THICKNESS if args.quick else THICKNESS
+    print("Transport Jacobian of the 2-D built-in cell, the iterative path (FGMRES + the "
+          "Schur field split: AMG for the potential, overlapping ILU(0) for the "
+          "fractions; measured, this machine; a random right-hand side to 1e-8):")
+    costs = ("t_iteration_s", "t_setup_s", "t_jacobian_s", "t_residual_s")
+    fits = {}
+    runs = {}
+    for name, levels in (("lateral", lateral), ("thickness", thickness)):
+        print(f" refined {name}ly:" if name == "lateral" else " refined through the thickness:")
+        rs = []
+        for mesh in levels:
+            key = json.dumps(mesh, sort_keys=True)
+            r = runs.get(key) or spawn(mesh, 1, "iterative")
+            runs[key] = r
+            show_iterative(r)
+            rs.append(r)
+        n = [r["n"] for r in rs]
+        fits[name] = {q: power_law(n, [r[q] for r in rs]) for q in (*costs, "krylov_its")}
+        print(f"  -> exponents in N ({name}): per iteration "
+              f"{fits[name]['t_iteration_s'][1]:.2f}, set-up {fits[name]['t_setup_s'][1]:.2f}, "
+              f"Jacobian {fits[name]['t_jacobian_s'][1]:.2f}, residual "
+              f"{fits[name]['t_residual_s'][1]:.2f}, Krylov iterations "
+              f"{fits[name]['krylov_its'][1]:.2f}")
+    largest = max(runs.values(), key=lambda r: r["n"])
+    print(" the largest level on 2 ranks:")
+    r2 = spawn(largest["mesh"], 2, "iterative")
+    show_iterative(r2)
+    ratio = {q: largest[q] / r2[q] for q in costs}
+    rank_growth = max(RANK_COUNT_GROWTH, r2["krylov_its"] / largest["krylov_its"])
+    print("  -> 1-rank/2-rank ratios: "
+          + ", ".join(f"{q[2:-2]} {ratio[q]:.2f} (overhead "
+                      f"{max(2.0 / ratio[q] - 1.0, 0.0):.2f})" for q in costs)
+          + f"; Krylov iterations x{r2['krylov_its'] / largest['krylov_its']:.2f}")
+
+    c = ITERATIVE_PER_ANNEAL
+    print("\nModel predictions (extrapolated: power laws over the measured levels, the "
+          "rank-local work divided among the strips with the 2-rank overhead, the network "
+          "assumed; docs/scaling.md):")
+    print(f"  per anneal: {c['jacobians']} Jacobians and preconditioner set-ups, "
+          f"{c['krylov']} Krylov iterations at N = {c['n']:,}, {c['residuals']} residuals "
+          f"(measured default 2-D anneal); its Krylov iterations grown as N^"
+          f"{COUNT_EXPONENT['lateral']:.2f} laterally and N^{COUNT_EXPONENT['thickness']:.2f}"
+          f" through the thickness (measured anneals; in brackets: as the random right-hand "
+          f"side's N^{fits['lateral']['krylov_its'][1]:.2f} and "
+          f"N^{fits['thickness']['krylov_its'][1]:.2f} above, when positive) and "
+          f"x{rank_growth:.2f} on p >= 2; network: {MESSAGE_LATENCY_S * 1e6:.0f} us per "
+          f"message, {REDUCTION_LATENCY_S * 1e6:.0f} us per reduction stage (assumed), "
+          f"{r2['messages_per_iteration']:.0f} messages and "
+          f"{r2['reductions_per_iteration']:.0f} reductions per iteration (measured, 2 ranks)")
+
+    def anneal(n: float, name: str, p: int) -> tuple[float, float, float]:
+        fit = fits[name]
+        scaled = {q: split_time(predict(fit[q], n), predict(fit[q], n) / ratio[q], p)
+                  for q in costs}
+        scaled["t_iteration_s"] = iteration_time(
+            scaled["t_iteration_s"], r2["messages_per_iteration"],
+            r2["reductions_per_iteration"], p)
+        ranks = rank_growth if p > 1 else 1.0
+        krylov = c["krylov"] * (n / c["n"]) ** COUNT_EXPONENT[name] * ranks
+        harsh = c["krylov"] * (n / c["n"]) ** max(fit["krylov_its"][1], 0.0) * ranks
+        return (scaled["t_iteration_s"], iterative_anneal(scaled, krylov),
+                iterative_anneal(scaled, harsh))
+
+    print("  N        direction  " + "".join(f"  p={p:<4d} iteration / anneal (harsh)     "
+                                               for p in PREDICT_P))
+    for n in PREDICT_N:
+        for name in ("lateral", "thickness"):
+            cells = []
+            for p in PREDICT_P:
+                t_it, t_an, t_harsh = anneal(n, name, p)
+                cells.append(f"  {t_it * 1e3:8.2f} ms / {t_an / 60:6.1f} min "
+                             f"({t_harsh / 60:6.1f})")
+            print(f"  {n:8.0e} {name:10s}" + "".join(cells))
+    per_rank = PREDICT_N[0] / PREDICT_P[0]
+    print(f"  weak scaling at {per_rank:,.0f} transport unknowns per rank: " + ", ".join(
+        f"{n:.0e} on {round(n / per_rank)} ranks "
+        + " / ".join(f"{anneal(n, name, round(n / per_rank))[1] / 60:.1f} min ({name})"
+                     for name in ("lateral", "thickness"))
+        for n in PREDICT_N))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="two small levels per direction")
+    ap.add_argument("--solver", choices=("direct", "iterative"), default="direct",
+                    help="the linear solver path modelled ([solver] linear_solver)")
     args = ap.parse_args()
     if args.case:
         child(args)
+        return
+    if args.solver == "iterative":
+        main_iterative(args)
         return
     lateral = QUICK_LATERAL if args.quick else LATERAL
     thickness = QUICK_THICKNESS if args.quick else THICKNESS

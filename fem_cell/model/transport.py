@@ -142,7 +142,8 @@ def transport_splits(block: TransportPhysics) -> dict[str, list[str]]:
     return {"potential": names[-1:], "protons": names[:-1]}
 
 
-#: the transport splits preconditioned by ILU(0) per rank instead of AMG: the
+#: the transport splits preconditioned by ILU(0) (overlapping rank blocks,
+#: :func:`fem_cell.solvers.linear.local_options`) instead of AMG: the
 #: fractions'.  With Φ eliminated, their block is the time derivative, the node-local
 #: trapping and exchange, and the ion-exchange diffusion D̃ (LiCoO2 9e-15 m²/s at
 #: 150 °C), which couples the films' nodes through the thickness (cells 0.2–180 nm
@@ -150,9 +151,10 @@ def transport_splits(block: TransportPhysics) -> dict[str, list[str]]:
 #: laterally, (width/thickness)²: nearly independent columns plus node-local terms.
 #: GAMG coarsened it badly whatever its threshold, aggregation or smoother (at 12 cells
 #: per layer 33–153 FGMRES iterations per Newton iteration); ILU(0) 18.4 there, and the
-#: counts stay within 1.35× from 3 to 48 cells per layer, laterally and on 2 ranks
-#: (scripts/solver_scaling.py, docs/scaling.md; they do grow with the rank count at a
-#: fixed size).  Φ keeps AMG (an elliptic problem over the whole film).
+#: counts stay within 1.35× from 3 to 48 cells per layer, laterally and on 2 ranks,
+#: and, with the blocks' overlap, within 1.2× from 1 to 8 ranks at a fixed size
+#: (scripts/solver_scaling.py, docs/scaling.md).  Φ keeps AMG (an elliptic problem
+#: over the whole film).
 TRANSPORT_LOCAL_SPLITS = ("protons",)
 
 

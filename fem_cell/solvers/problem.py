@@ -159,8 +159,9 @@ class TransientProblem:
             split's equations with the first split's fields eliminated, whose Jacobian
             (assembled with every Jacobian) preconditions that Schur complement
             (:func:`fem_cell.solvers.linear.iterative_options`).
-        local_splits: iterative: the ``splits`` preconditioned by ILU(0) per rank
-            instead of AMG (:func:`fem_cell.solvers.linear.local_options`).
+        local_splits: iterative: the ``splits`` preconditioned by ILU(0) on
+            overlapping rank blocks instead of AMG
+            (:func:`fem_cell.solvers.linear.local_options`).
         jacobian_lag, jacobian_reuse: the Jacobian policy (:meth:`_jacobian_due`).
         nodal: node-local fields → their partner field: the field's equations couple
             each DOF only to itself and to the partner's DOF at the same node (lumped

@@ -38,3 +38,29 @@ def test_quick_run_measures_fits_and_predicts():
     assert "1-rank/2-rank ratios: factor" in out
     pred = re.findall(r"^\s+1e\+0([67]) (lateral|thickness)", out, re.M)
     assert len(pred) == 4
+
+
+@pytest.mark.serial
+def test_quick_iterative_run_measures_fits_and_predicts():
+    """``--solver iterative``: the same levels on the iterative path; its Krylov
+    iterations, per-iteration time, preconditioner set-up and (on 2 ranks) messages and
+    reductions per iteration are measured, then fitted and priced."""
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "scaling_model.py"), "--quick",
+                        "--solver", "iterative"],
+                       capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = r.stdout
+    rows = re.findall(r"(\d) rank\(s\): N = +(\d+) +Krylov +(\d+) its +per iteration +([\d.]+) ms"
+                      r" +set-up +([\d.]+) s +Jacobian +([\d.]+) ms +residual +([\d.]+) ms"
+                      r" +per iteration: ([\d.]+) messages, ([\d.]+) reductions", out)
+    assert [int(k) for k, *_ in rows].count(1) == 4 and rows[-1][0] == "2"
+    # a converged, preconditioned solve (FGMRES without a preconditioner needs hundreds)
+    assert all(1 <= int(row[2]) <= 100 for row in rows)
+    assert all(float(x) > 0 for row in rows for x in row[3:7])
+    # one rank sends no message; two do, and FGMRES reduces at every iteration
+    assert all(float(row[7]) == 0 for row in rows[:-1]) and float(rows[-1][7]) > 0
+    assert all(float(row[8]) >= 1 for row in rows)
+    assert "1-rank/2-rank ratios: iteration" in out and "overhead" in out
+    pred = re.findall(r"^\s+1e\+0([67]) (lateral|thickness)", out, re.M)
+    assert len(pred) == 4
+    assert "weak scaling at 62,500 transport unknowns per rank" in out

@@ -35,12 +35,14 @@ def test_option_sets():
     for name in ("potential", "protons"):
         assert tr[f"fieldsplit_{name}_ksp_type"] == "preonly"
         assert tr[f"fieldsplit_{name}_pc_type"] in ("gamg", "hypre")
-    # the transport's: AMG for Φ, ILU(0) per rank for the fractions
+    # the transport's: AMG for Φ, ILU(0) on overlapping rank blocks for the fractions
     tr = iterative_options(symmetric=False, splits=("potential", "protons"), schur=True,
                            local=TRANSPORT_LOCAL_SPLITS)
     assert tr["fieldsplit_potential_pc_type"] in ("gamg", "hypre")
-    assert tr["fieldsplit_protons_pc_type"] == "bjacobi"
+    assert tr["fieldsplit_protons_pc_type"] == "asm"
+    assert tr["fieldsplit_protons_pc_asm_overlap"] == "1"
     assert tr["fieldsplit_protons_sub_pc_type"] == "ilu"
+    assert tr["fieldsplit_protons_sub_pc_factor_mat_ordering_type"] == "rcm"
     assert not [k for k in tr if k.startswith("fieldsplit_protons_pc_gamg")]
     with pytest.raises(ValueError, match="not among the splits"):
         iterative_options(symmetric=False, splits=("potential",), local=("protons",))
