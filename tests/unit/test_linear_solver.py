@@ -118,10 +118,12 @@ def test_schur_preconditioner_iterations(dim, blocks):
             ok, its, _ = p.solve()
             assert ok and its >= 1
         c = p.solver_counts()
-        # measured per Newton iteration (most in one solve): LU blocks 1.8 (3) in 1-D,
-        # 4.5 (14) in 2-D, where the zero-current elimination is approximate; the
-        # default blocks (AMG for Φ, ILU(0) for the fractions) 8.2 (11) and 20.5 (29)
-        # (with AMG for both they were 17.2 (22) and 32.2 (57)).  The bounds guard
+        # measured per Newton iteration (most in one solve), with the Schur split's
+        # upper factor: LU blocks 1.9 (3) in 1-D, 4.5 (15) in 2-D, where the
+        # zero-current elimination is approximate; the default blocks (AMG for Φ,
+        # ILU(0) for the fractions) 8.0 (10) and 20.1 (29) (with the full
+        # factorisation 1.8 (3), 4.5 (14), 8.2 (11), 20.5 (29); with AMG for both
+        # blocks 17.2 (22) and 32.2 (57)).  The bounds guard
         # against a lost preconditioner (an unpreconditioned or block-diagonal solve
         # needs hundreds) and keep the path far from the 1000-iteration limit that
         # fails a step
