@@ -77,12 +77,12 @@ RESIDUALS_PER_ANNEAL = 466
 
 #: Per default 2-D anneal on the iterative path (``linear_solver = "iterative"``; 51 +
 #: 5 transport steps, as on the direct path), measured on 2 ranks (2026-12-06,
-#: eleventh session, summary.json and PETSc ``-log_view``; docs/scaling.md): Jacobians
-#: assembled, each with its preconditioner set-up (59 transport + 59 heat), Krylov
-#: iterations (5,799 transport, 24.5 per Newton iteration, + 1,292 heat) at ``n``
-#: transport unknowns, residuals (SNES function evaluations); all priced as the
+#: eleventh session, d37758f, summary.json and PETSc ``-log_view``; docs/scaling.md):
+#: Jacobians assembled, each with its preconditioner set-up (58 transport + 59 heat),
+#: Krylov iterations (5,986 transport, 24.7 per Newton iteration, + 1,292 heat) at
+#: ``n`` transport unknowns, residuals (SNES function evaluations); all priced as the
 #: transport's: an upper bound
-ITERATIVE_PER_ANNEAL = {"n": 226_548, "jacobians": 118, "krylov": 7_091, "residuals": 502}
+ITERATIVE_PER_ANNEAL = {"n": 226_548, "jacobians": 117, "krylov": 7_278, "residuals": 507}
 #: the network, assumed (not measured here): one point-to-point message's latency and
 #: one stage of a global reduction's (a reduction over p ranks takes log2(p) stages);
 #: about an InfiniBand cluster's MPI latency
