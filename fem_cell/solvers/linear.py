@@ -132,7 +132,8 @@ def iterative_options(*, symmetric: bool, splits: Sequence[str] = (),
         # the upper factor applies the first split's AMG once per iteration, the full
         # factorisation twice; same Krylov counts (12 x 120 x 1.045 anneal, 1-min hold:
         # 17.19 against 17.16 per Newton iteration on 1 rank, 20.41 against 20.32 on 2;
-        # 1-D exposure at 64 cells per layer 8.38 against 8.33), walls 16-23 % lower
+        # 1-D exposure at 64 cells per layer 8.38 against 8.33), walls 10-26 % lower
+        # (scripts/solver_scaling.py levels; the default 2-D anneal on 2 ranks 210 -> 170 s)
         opts.update({"pc_type": "fieldsplit", "pc_fieldsplit_type": "schur",
                      "pc_fieldsplit_schur_fact_type": "upper"})
     else:
