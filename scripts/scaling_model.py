@@ -157,7 +157,8 @@ def measure(mesh: dict, solver: str = "direct") -> dict:
     from fem_cell.config import load_config
     from fem_cell.model import CellModel
 
-    PETSc.Log.begin()     # the iterative solve's messages and reductions
+    if solver == "iterative":
+        PETSc.Log.begin()     # the Krylov solve's messages and reductions
     comm = MPI.COMM_WORLD
     cfg = load_config(overrides={**QUIET, "mesh": {"dim": 2, **mesh},
                                  "solver": {"linear_solver": solver}})
