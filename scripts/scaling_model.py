@@ -175,6 +175,13 @@ def measure(mesh: dict, solver: str = "direct") -> dict:
     f = x.duplicate()
     comm.Barrier()
     t_res = _best(lambda: snes.computeFunction(x, f))
+    if solver == "iterative":
+        out = _measure_iterative(p, snes, J, P, x, jac_kwargs)
+        out.update({"mesh": mesh, "ranks": comm.size, "n": J.getSize()[0], "newton": its,
+                    "t_residual_s": t_res})
+        f.destroy()
+        model.destroy()
+        return out
     # the Jacobian's assembly itself (SNES's callback would skip it: the problem decides
     # when a Jacobian is due, TransientProblem._jacobian_due; outside a solve it is not)
     from dolfinx.fem.petsc import assemble_matrix
@@ -185,13 +192,6 @@ def measure(mesh: dict, solver: str = "direct") -> dict:
         J.assemble()
 
     t_jac = _best(assemble)
-    if solver == "iterative":
-        out = _measure_iterative(p, snes, J, P, x, jac_kwargs)
-        out.update({"mesh": mesh, "ranks": comm.size, "n": J.getSize()[0], "newton": its,
-                    "t_residual_s": t_res})
-        f.destroy()
-        model.destroy()
-        return out
 
     # the problem's own linear solve: on the direct path the condensed LU (the trapped
     # fraction and the Dirichlet DOFs eliminated, MUMPS on the rest:
@@ -323,6 +323,35 @@ def show(r: dict) -> None:
           f"memory {r['memory_total_mb']:.0f} MB", flush=True)
 
 
+def measure_levels(quick: bool, solver: str, show_row, fitted: dict[str, str]):
+    """Measure the levels refined laterally and through the thickness on 1 rank (a
+    level both directions share once), print each and the power-law exponents of the
+    ``fitted`` quantities (key: label), then the largest level on 2 ranks.  Returns
+    (fits per direction, the largest 1-rank result, its 2-rank result)."""
+    directions = (("lateral", QUICK_LATERAL if quick else LATERAL),
+                  ("thickness", QUICK_THICKNESS if quick else THICKNESS))
+    fits = {}
+    runs = {}
+    for name, levels in directions:
+        print(f" refined {name}ly:" if name == "lateral" else " refined through the thickness:")
+        rs = []
+        for mesh in levels:
+            key = json.dumps(mesh, sort_keys=True)
+            r = runs.get(key) or spawn(mesh, 1, solver)
+            runs[key] = r
+            show_row(r)
+            rs.append(r)
+        n = [r["n"] for r in rs]
+        fits[name] = {q: power_law(n, [r[q] for r in rs]) for q in fitted}
+        print(f"  -> exponents in N ({name}): "
+              + ", ".join(f"{label} {fits[name][q][1]:.2f}" for q, label in fitted.items()))
+    largest = max(runs.values(), key=lambda r: r["n"])
+    print(" the largest level on 2 ranks:")
+    r2 = spawn(largest["mesh"], 2, solver)
+    show_row(r2)
+    return fits, largest, r2
+
+
 def show_iterative(r: dict) -> None:
     print(f"  {json.dumps(r['mesh']):40s} {r['ranks']} rank(s): N = {r['n']:>8d}  "
           f"Krylov {r['krylov_its']:3d} its  per iteration {r['t_iteration_s'] * 1e3:7.2f} ms  "
@@ -365,34 +394,15 @@ def iterative_anneal(costs: dict, krylov: float) -> float:
 
 
 def main_iterative(args) -> None:
-    lateral = QUICK_LATERAL if args.quick else LATERAL
-    thickness = QUICK_THICKNESS if args.quick else THICKNESS
     print("Transport Jacobian of the 2-D built-in cell, the iterative path (FGMRES + the "
           "Schur field split: AMG for the potential, overlapping ILU(0) for the "
           "fractions; measured, this machine; a random right-hand side to 1e-8):")
     costs = ("t_iteration_s", "t_setup_s", "t_jacobian_s", "t_residual_s")
-    fits = {}
-    runs = {}
-    for name, levels in (("lateral", lateral), ("thickness", thickness)):
-        print(f" refined {name}ly:" if name == "lateral" else " refined through the thickness:")
-        rs = []
-        for mesh in levels:
-            key = json.dumps(mesh, sort_keys=True)
-            r = runs.get(key) or spawn(mesh, 1, "iterative")
-            runs[key] = r
-            show_iterative(r)
-            rs.append(r)
-        n = [r["n"] for r in rs]
-        fits[name] = {q: power_law(n, [r[q] for r in rs]) for q in (*costs, "krylov_its")}
-        print(f"  -> exponents in N ({name}): per iteration "
-              f"{fits[name]['t_iteration_s'][1]:.2f}, set-up {fits[name]['t_setup_s'][1]:.2f}, "
-              f"Jacobian {fits[name]['t_jacobian_s'][1]:.2f}, residual "
-              f"{fits[name]['t_residual_s'][1]:.2f}, Krylov iterations "
-              f"{fits[name]['krylov_its'][1]:.2f}")
-    largest = max(runs.values(), key=lambda r: r["n"])
-    print(" the largest level on 2 ranks:")
-    r2 = spawn(largest["mesh"], 2, "iterative")
-    show_iterative(r2)
+    fits, largest, r2 = measure_levels(
+        args.quick, "iterative", show_iterative,
+        {"t_iteration_s": "per iteration", "t_setup_s": "set-up",
+         "t_jacobian_s": "Jacobian", "t_residual_s": "residual",
+         "krylov_its": "Krylov iterations"})
     ratio = {q: largest[q] / r2[q] for q in costs}
     rank_growth = max(RANK_COUNT_GROWTH, r2["krylov_its"] / largest["krylov_its"])
     print("  -> 1-rank/2-rank ratios: "
@@ -460,34 +470,13 @@ def main() -> None:
     if args.solver == "iterative":
         main_iterative(args)
         return
-    lateral = QUICK_LATERAL if args.quick else LATERAL
-    thickness = QUICK_THICKNESS if args.quick else THICKNESS
     print("Transport Jacobian of the 2-D built-in cell, the problem's direct solve (the "
           "condensed LU: MUMPS on the unknowns left; measured, this machine):")
-    fits = {}
-    runs = {}
-    for name, levels in (("lateral", lateral), ("thickness", thickness)):
-        print(f" refined {name}ly:" if name == "lateral" else " refined through the thickness:")
-        rs = []
-        for mesh in levels:
-            key = json.dumps(mesh, sort_keys=True)
-            r = runs.get(key) or spawn(mesh, 1)
-            runs[key] = r
-            show(r)
-            rs.append(r)
-        n = [r["n"] for r in rs]
-        fits[name] = {q: power_law(n, [r[q] for r in rs])
-                      for q in ("t_factor_s", "t_solve_s", "factor_entries",
-                                "memory_total_mb", "t_jacobian_s", "t_residual_s")}
-        print(f"  -> exponents in N ({name}): factorisation {fits[name]['t_factor_s'][1]:.2f}, "
-              f"solve {fits[name]['t_solve_s'][1]:.2f}, factor entries "
-              f"{fits[name]['factor_entries'][1]:.2f}, memory "
-              f"{fits[name]['memory_total_mb'][1]:.2f}, Jacobian "
-              f"{fits[name]['t_jacobian_s'][1]:.2f}, residual {fits[name]['t_residual_s'][1]:.2f}")
-    largest = max(runs.values(), key=lambda r: r["n"])
-    print(" the largest level on 2 ranks:")
-    r2 = spawn(largest["mesh"], 2)
-    show(r2)
+    fits, largest, r2 = measure_levels(
+        args.quick, "direct", show,
+        {"t_factor_s": "factorisation", "t_solve_s": "solve",
+         "factor_entries": "factor entries", "memory_total_mb": "memory",
+         "t_jacobian_s": "Jacobian", "t_residual_s": "residual"})
     s = {q: amdahl_fraction(largest[q], r2[q], 2)
          for q in ("t_factor_s", "t_solve_s", "t_jacobian_s", "t_residual_s")}
     print("  -> 1-rank/2-rank ratios: "
