@@ -108,6 +108,27 @@ def test_the_mixed_residual_is_the_blocked_one():
         model.destroy()
 
 
+@pytest.mark.mpi
+@pytest.mark.parametrize("mesh", [{"dim": 1}, COARSE_2D], ids=["1d", "2d"])
+def test_every_cell_is_assembled_once(mesh):
+    """The transport's compiled Jacobian visits each owned cell in exactly one cell
+    integral (its region's): the zero-valued diagonal term that puts every DOF into the
+    pattern is integrated over the regions, not over dolfinx's untagged dx (which was a
+    second pass, with a second element insertion, over every cell)."""
+    comm = MPI.COMM_WORLD
+    model, tp = _transport(comm, dict(mesh), perturb=False)
+    try:
+        J = tp._problem.J._cpp_object
+        kind = fem.IntegralType.cell
+        cells = np.concatenate([J.domains(kind, i) for i in range(J.num_integrals(kind, 0))])
+        msh = tp._problem.J.mesh
+        owned = msh.topology.index_map(msh.topology.dim).size_local
+        assert cells.size == np.unique(cells).size           # no cell twice
+        assert np.array_equal(np.sort(cells[cells < owned]), np.arange(owned))
+    finally:
+        model.destroy()
+
+
 def _blocked_only(monkeypatch):
     """Problems built from here on assemble as dolfinx does (no mixed space)."""
     monkeypatch.setattr(MixedSpace, "build", classmethod(lambda cls, *a, **k: None))
