@@ -204,3 +204,32 @@ def test_no_look_ahead_on_the_iterative_path():
     p, _ = make(linear_solver="iterative")
     _, its = march(p, DTS[:3])
     assert p._ahead is None and min(its) >= 2
+
+
+def test_snes_works_on_the_iterate_itself_and_changes_nothing():
+    """SNES's solution vector is the unknown's own array (no copies between the two);
+    the same steps with dolfinx's separate vector (and its copies) reach the same
+    states bit for bit, with the same iterations."""
+    a, u = make()
+    assert a._x is not None
+    assert np.shares_memory(a._x.getArray(readonly=True), u.x.array)
+    b, _ = make()
+    b._x = b._x_handle = b._alias = None          # dolfinx's vector and copies
+    sa, ia = march(a, DTS)
+    sb, ib = march(b, DTS)
+    assert ia == ib
+    for x, y in zip(sa, sb, strict=True):
+        assert np.array_equal(x, y)
+
+
+def test_a_backtracking_line_search_keeps_its_own_vector():
+    """A line search that evaluates trial points while it needs the iterate must not
+    work on the iterate's array: the problem keeps dolfinx's vector, and converges to
+    the full-step states."""
+    a, _ = make()
+    b, _ = make(petsc_options={"snes_linesearch_type": "bt"})
+    assert b._x is None
+    sa, _ = march(a, DTS)
+    sb, _ = march(b, DTS)
+    for x, y in zip(sa, sb, strict=True):
+        assert np.abs(x - y).max() < 1e-10
