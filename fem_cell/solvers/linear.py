@@ -61,8 +61,18 @@ def amg_name() -> str:
     return "hypre" if PETSc.Sys().hasExternalPackage("hypre") else "gamg"
 
 
-def amg_options() -> dict[str, str]:
-    """PETSc options of one AMG V-cycle as a preconditioner (no options prefix)."""
+#: the coarsest level of a field split's AMG (:func:`iterative_options`): up to this many
+#: equations, solved by one LU
+SPLIT_COARSE_EQUATIONS = 2000
+
+
+def amg_options(coarse_equations: int | None = None) -> dict[str, str]:
+    """PETSc options of one AMG V-cycle as a preconditioner (no options prefix).
+
+    Args:
+        coarse_equations: GAMG's coarsest level holds up to this many equations (one
+            LU there); None: PETSc's default (50).  No effect on hypre.
+    """
     if amg_name() == "hypre":
         return {"pc_type": "hypre", "pc_hypre_type": "boomeramg"}
     # on the vertex-rule preconditioner matrix (an M-matrix, fem_cell.forms.
@@ -71,8 +81,17 @@ def amg_options() -> dict[str, str]:
     # symmetric SOR smoothing (PETSc's default local symmetric sweep, usable under CG).
     # Measured on a coarse 2-D exposure Jacobian (GMRES/CG to 1e-8, random right-hand
     # side): Φ block 18, heat 20 iterations; with the exact Q1 matrix GAMG did not
-    # converge in 500
-    return {"pc_type": "gamg", "pc_gamg_threshold": "0.05", "mg_levels_pc_type": "sor"}
+    # converge in 500.
+    # Aggressive coarsening (aggregates of the squared graph) on the first 4 levels
+    # instead of the first only: with aggregates that follow the films' columns, plain
+    # aggregation coarsened Φ's operator by only about 3 per level through the
+    # thickness, over 8 levels whose Galerkin products filled in (85 % of its set-up,
+    # which grew as N^1.88 through the thickness).  Measured in docs/scaling.md
+    opts = {"pc_type": "gamg", "pc_gamg_threshold": "0.05", "mg_levels_pc_type": "sor",
+            "pc_gamg_aggressive_coarsening": "4"}
+    if coarse_equations is not None:
+        opts["pc_gamg_coarse_eq_limit"] = str(int(coarse_equations))
+    return opts
 
 
 def local_options() -> dict[str, str]:
@@ -140,7 +159,13 @@ def iterative_options(*, symmetric: bool, splits: Sequence[str] = (),
         opts.update({"pc_type": "fieldsplit", "pc_fieldsplit_type": "multiplicative"})
     for name in splits:
         opts[f"fieldsplit_{name}_ksp_type"] = "preonly"
-        for k, v in (local_options() if name in local else amg_options()).items():
+        # a split's AMG (the transport's Φ, the impedance's fields) stops at a coarsest
+        # level of SPLIT_COARSE_EQUATIONS: with PETSc's 50 the transport's Krylov
+        # iterations grew 1.58x from 3 to 12 cells per layer on the coarse 2-D anneal
+        # (1.13x with 2,000); the heat's single AMG keeps 50 (with 2,000 its iterations
+        # grew 1.6x there, 1.15x with 50; docs/scaling.md)
+        for k, v in (local_options() if name in local else
+                     amg_options(SPLIT_COARSE_EQUATIONS)).items():
             opts[f"fieldsplit_{name}_{k}"] = v
     return opts
 
@@ -223,5 +248,5 @@ class RepeatedSolve:
 
 
 __all__ = ["GMRES_RESTART", "KRYLOV_MAX_IT", "KRYLOV_RTOL", "LINEAR_SOLVERS",
-           "RepeatedSolve", "amg_name", "amg_options", "block_index_sets", "direct_solver_options",
-           "iterative_options", "local_options"]
+           "SPLIT_COARSE_EQUATIONS", "RepeatedSolve", "amg_name", "amg_options",
+           "block_index_sets", "direct_solver_options", "iterative_options", "local_options"]
