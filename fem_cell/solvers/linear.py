@@ -61,17 +61,15 @@ def amg_name() -> str:
     return "hypre" if PETSc.Sys().hasExternalPackage("hypre") else "gamg"
 
 
-#: the coarsest level of a field split's AMG (:func:`iterative_options`): up to this many
-#: equations, solved by one LU
-SPLIT_COARSE_EQUATIONS = 2000
-
-
-def amg_options(coarse_equations: int | None = None) -> dict[str, str]:
+def amg_options(aggressive: bool = False) -> dict[str, str]:
     """PETSc options of one AMG V-cycle as a preconditioner (no options prefix).
 
     Args:
-        coarse_equations: GAMG's coarsest level holds up to this many equations (one
-            LU there); None: PETSc's default (50).  No effect on hypre.
+        aggressive: GAMG coarsens aggressively (aggregates of the squared graph) on its
+            first 4 levels instead of the first only, down to a coarsest level of up to
+            2,000 equations (one LU there): what a field split's AMG gets
+            (:func:`iterative_options`: the transport's Φ, the impedance's fields).  No
+            effect on hypre.
     """
     if amg_name() == "hypre":
         return {"pc_type": "hypre", "pc_hypre_type": "boomeramg"}
@@ -82,15 +80,19 @@ def amg_options(coarse_equations: int | None = None) -> dict[str, str]:
     # Measured on a coarse 2-D exposure Jacobian (GMRES/CG to 1e-8, random right-hand
     # side): Φ block 18, heat 20 iterations; with the exact Q1 matrix GAMG did not
     # converge in 500.
-    # Aggressive coarsening (aggregates of the squared graph) on the first 4 levels
-    # instead of the first only: with aggregates that follow the films' columns, plain
-    # aggregation coarsened Φ's operator by only about 3 per level through the
-    # thickness, over 8 levels whose Galerkin products filled in (85 % of its set-up,
-    # which grew as N^1.88 through the thickness).  Measured in docs/scaling.md
-    opts = {"pc_type": "gamg", "pc_gamg_threshold": "0.05", "mg_levels_pc_type": "sor",
-            "pc_gamg_aggressive_coarsening": "4"}
-    if coarse_equations is not None:
-        opts["pc_gamg_coarse_eq_limit"] = str(int(coarse_equations))
+    opts = {"pc_type": "gamg", "pc_gamg_threshold": "0.05", "mg_levels_pc_type": "sor"}
+    if aggressive:
+        # with aggregates that follow the films' columns, plain aggregation coarsened
+        # Φ's operator by only about 3 per level through the thickness, over 8 levels
+        # whose Galerkin products filled in (85 % of its set-up, which grew as N^1.88
+        # through the thickness; now N^1.39).  Measured (docs/scaling.md): Φ's block on
+        # the 32 x 480 level (random right-hand side, 1 rank) set-up 0.77 -> 0.18 s,
+        # 43 -> 26 Krylov iterations at 31.7 -> 16.9 ms each; with PETSc's coarsest
+        # level (50 equations) the transport's iterations grew 1.58x from 3 to 12
+        # cells per layer on the coarse 2-D anneal (1.13x with 2,000).  Not for the
+        # heat: aggressive, its iterations grew 1.58x from 3 x 30 to 12 x 120 cells on
+        # 2 ranks (1.22x without), or 1.6x from 3 to 12 cells per layer with 2,000
+        opts.update({"pc_gamg_aggressive_coarsening": "4", "pc_gamg_coarse_eq_limit": "2000"})
     return opts
 
 
@@ -144,7 +146,7 @@ def iterative_options(*, symmetric: bool, splits: Sequence[str] = (),
         # iterations instead of <= 23 in the 1-D exposure + anneal)
         opts["ksp_gmres_restart"] = GMRES_RESTART
         opts["ksp_gmres_cgs_refinement_type"] = "refine_always"
-    if not splits:
+    if not splits:    # (the heat: PETSc's coarsening, see amg_options)
         opts.update(amg_options())
         return opts
     if schur:
@@ -159,13 +161,8 @@ def iterative_options(*, symmetric: bool, splits: Sequence[str] = (),
         opts.update({"pc_type": "fieldsplit", "pc_fieldsplit_type": "multiplicative"})
     for name in splits:
         opts[f"fieldsplit_{name}_ksp_type"] = "preonly"
-        # a split's AMG (the transport's Φ, the impedance's fields) stops at a coarsest
-        # level of SPLIT_COARSE_EQUATIONS: with PETSc's 50 the transport's Krylov
-        # iterations grew 1.58x from 3 to 12 cells per layer on the coarse 2-D anneal
-        # (1.13x with 2,000); the heat's single AMG keeps 50 (with 2,000 its iterations
-        # grew 1.6x there, 1.15x with 50; docs/scaling.md)
         for k, v in (local_options() if name in local else
-                     amg_options(SPLIT_COARSE_EQUATIONS)).items():
+                     amg_options(aggressive=True)).items():
             opts[f"fieldsplit_{name}_{k}"] = v
     return opts
 
@@ -248,5 +245,5 @@ class RepeatedSolve:
 
 
 __all__ = ["GMRES_RESTART", "KRYLOV_MAX_IT", "KRYLOV_RTOL", "LINEAR_SOLVERS",
-           "SPLIT_COARSE_EQUATIONS", "RepeatedSolve", "amg_name", "amg_options",
-           "block_index_sets", "direct_solver_options", "iterative_options", "local_options"]
+           "RepeatedSolve", "amg_name", "amg_options", "block_index_sets",
+           "direct_solver_options", "iterative_options", "local_options"]

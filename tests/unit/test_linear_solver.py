@@ -23,12 +23,7 @@ from fem_cell.config import load_config
 from fem_cell.errors import ConfigError
 from fem_cell.forms import vertex_quadrature
 from fem_cell.model.transport import TRANSPORT_LOCAL_SPLITS
-from fem_cell.solvers.linear import (
-    SPLIT_COARSE_EQUATIONS,
-    block_index_sets,
-    direct_solver_options,
-    iterative_options,
-)
+from fem_cell.solvers.linear import block_index_sets, direct_solver_options, iterative_options
 
 
 def test_option_sets():
@@ -49,14 +44,12 @@ def test_option_sets():
     assert tr["fieldsplit_protons_sub_pc_type"] == "ilu"
     assert tr["fieldsplit_protons_sub_pc_factor_mat_ordering_type"] == "rcm"
     assert not [k for k in tr if k.startswith("fieldsplit_protons_pc_gamg")]
-    # GAMG coarsens aggressively on its first 4 levels (Φ and heat); a split's AMG
-    # stops at a coarsest level of SPLIT_COARSE_EQUATIONS, the heat's at PETSc's default
-    for opts, key in ((tr, "fieldsplit_potential_"), (heat, "")):
-        if opts[f"{key}pc_type"] == "gamg":
-            assert opts[f"{key}pc_gamg_aggressive_coarsening"] == "4"
+    # a split's GAMG (Φ) coarsens aggressively to a coarsest level of <= 2,000
+    # equations; the heat's keeps PETSc's coarsening
     if heat["pc_type"] == "gamg":
-        assert "pc_gamg_coarse_eq_limit" not in heat
-        assert tr["fieldsplit_potential_pc_gamg_coarse_eq_limit"] == str(SPLIT_COARSE_EQUATIONS)
+        assert not [k for k in heat if "aggressive" in k or "coarse_eq" in k]
+        assert tr["fieldsplit_potential_pc_gamg_aggressive_coarsening"] == "4"
+        assert tr["fieldsplit_potential_pc_gamg_coarse_eq_limit"] == "2000"
     assert direct_solver_options()["pc_type"] == "lu"
 
 
