@@ -77,12 +77,13 @@ RESIDUALS_PER_ANNEAL = 466
 
 #: Per default 2-D anneal on the iterative path (``linear_solver = "iterative"``; 51 +
 #: 5 transport steps, as on the direct path), measured on 2 ranks (2026-12-06,
-#: eleventh session, d37758f, summary.json and PETSc ``-log_view``; docs/scaling.md):
-#: Jacobians assembled, each with its preconditioner set-up (58 transport + 59 heat),
-#: Krylov iterations (5,986 transport, 24.7 per Newton iteration, + 1,292 heat) at
+#: twelfth session, 928e503, summary.json and PETSc ``-log_view``; docs/scaling.md):
+#: Jacobians assembled, each with its preconditioner set-up (57 transport + 59 heat),
+#: Krylov iterations (4,383 transport, 21.4 per Newton iteration, + 1,292 heat) at
 #: ``n`` transport unknowns, residuals (SNES function evaluations); all priced as the
-#: transport's: an upper bound
-ITERATIVE_PER_ANNEAL = {"n": 226_548, "jacobians": 117, "krylov": 7_278, "residuals": 507}
+#: transport's: an upper bound.  (Eleventh session, before GAMG's aggressive coarsening
+#: for Φ: 117, 7,278 and 507.)
+ITERATIVE_PER_ANNEAL = {"n": 226_548, "jacobians": 116, "krylov": 5_675, "residuals": 470}
 #: the network, assumed (not measured here): one point-to-point message's latency and
 #: one stage of a global reduction's (a reduction over p ranks takes log2(p) stages);
 #: about an InfiniBand cluster's MPI latency
@@ -90,13 +91,16 @@ MESSAGE_LATENCY_S = 2e-6
 REDUCTION_LATENCY_S = 2e-6
 #: growth of the anneal's Krylov iterations per Newton iteration with the transport
 #: unknowns, as exponents of N, measured over whole exposure + anneal runs
-#: (scripts/solver_scaling.py, 2026-12-06, eleventh session; docs/scaling.md): ×1.08
-#: over 6.6× the DOFs through the films (3 → 48 cells per layer), ×0.92 over 6.8×
-#: laterally (a fall: taken as no growth)
-COUNT_EXPONENT = {"lateral": 0.0, "thickness": float(np.log(1.08) / np.log(6.6))}
-#: ... and with the ranks at a fixed size: 17.2 → 20.7 from 1 to 8 ranks (12 × 120 ×
-#: 1.045 level, the ramp and a 1-min hold), taken for every p >= 2
-RANK_COUNT_GROWTH = 20.7 / 17.2
+#: (scripts/solver_scaling.py, 2026-12-06, twelfth session; docs/scaling.md): ×1.22
+#: over 6.6× the DOFs through the films (3 → 48 cells per layer), ×1.11 over 6.8×
+#: laterally (30 → 600 cells).  (Eleventh session, Φ's GAMG with PETSc's coarsening:
+#: ×1.08 and ×0.92, from higher counts at the coarse levels)
+COUNT_EXPONENT = {"lateral": float(np.log(1.11) / np.log(6.8)),
+                  "thickness": float(np.log(1.22) / np.log(6.6))}
+#: ... and with the ranks at a fixed size: 17.3 on 1 rank, at most 18.7 on 2, 4 and 8
+#: (12 × 120 × 1.045 level, the ramp and a 10-min hold; twelfth session; before the
+#: aggressive coarsening for Φ 17.2 → 20.7), taken for every p >= 2
+RANK_COUNT_GROWTH = 18.7 / 17.3
 #: PETSc's logged vector operations that end in a global reduction (one each)
 REDUCING = ("VecMDot", "VecNorm", "VecDot", "VecTDot")
 

@@ -85,7 +85,7 @@ def amg_options(aggressive: bool = False) -> dict[str, str]:
         # with aggregates that follow the films' columns, plain aggregation coarsened
         # Φ's operator by only about 3 per level through the thickness, over 8 levels
         # whose Galerkin products filled in (85 % of its set-up, which grew as N^1.88
-        # through the thickness; now N^1.39).  Measured (docs/scaling.md): Φ's block on
+        # through the thickness; now N^1.39-1.41).  Measured (docs/scaling.md): Φ's block on
         # the 32 x 480 level (random right-hand side, 1 rank) set-up 0.77 -> 0.18 s,
         # 43 -> 26 Krylov iterations at 31.7 -> 16.9 ms each; with PETSc's coarsest
         # level (50 equations) the transport's iterations grew 1.58x from 3 to 12
