@@ -70,6 +70,16 @@ def march(prob, dts, look_ahead=True, taken=None):
 DTS = [0.002] * 6 + [0.004] * 6
 
 
+def assert_same_steps(a, b) -> None:
+    """``a`` and ``b`` march through :data:`DTS` with the same Newton iterations to the
+    same states, bit for bit."""
+    sa, ia = march(a, DTS)
+    sb, ib = march(b, DTS)
+    assert ia == ib
+    for x, y in zip(sa, sb, strict=True):
+        assert np.array_equal(x, y)
+
+
 def test_look_ahead_saves_one_residual_per_solve_and_changes_nothing_else():
     a, _ = make()
     b, _ = make()
@@ -127,11 +137,7 @@ def test_the_jacobian_lag_is_snes_lag_jacobian(lag):
     iterates, bit for bit)."""
     a, _ = make(jacobian_lag=lag)
     b, _ = make(petsc_options={"snes_lag_jacobian": lag})
-    sa, ia = march(a, DTS)
-    sb, ib = march(b, DTS)
-    assert ia == ib
-    for x, y in zip(sa, sb, strict=True):
-        assert np.array_equal(x, y)
+    assert_same_steps(a, b)
 
 
 def test_a_jacobian_reused_across_solves_saves_factorisations_not_accuracy():
@@ -215,11 +221,7 @@ def test_snes_works_on_the_iterate_itself_and_changes_nothing():
     assert np.shares_memory(a._x.getArray(readonly=True), u.x.array)
     b, _ = make()
     b._x = b._x_handle = b._alias = None          # dolfinx's vector and copies
-    sa, ia = march(a, DTS)
-    sb, ib = march(b, DTS)
-    assert ia == ib
-    for x, y in zip(sa, sb, strict=True):
-        assert np.array_equal(x, y)
+    assert_same_steps(a, b)
 
 
 def test_a_backtracking_line_search_keeps_its_own_vector():
