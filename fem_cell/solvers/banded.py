@@ -38,7 +38,62 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from fem_cell._dolfinx import PETSc
+from fem_cell.solvers import band_kernels
 from fem_cell.solvers.linear import RepeatedSolve
+
+
+class _PetscAIJ:
+    """PETSc's own array of a sequential AIJ matrix's values, without a copy
+    (``MatSeqAIJGetArrayRead``; petsc4py's ``getValuesCSR`` copies the matrix row by row:
+    17 µs of the 1-D transport's 62 µs band LU set-up), and its non-zero pattern's
+    state (``MatGetNonzeroState``: changes whenever the pattern does).  Called through
+    cffi on the library petsc4py is linked to (its extension module: the symbols are
+    looked up in its dependencies)."""
+
+    def __init__(self):
+        import cffi
+
+        if PETSc.ScalarType is not np.float64:
+            raise RuntimeError(f"PETSc scalars are {PETSc.ScalarType}, not float64")
+        ffi = cffi.FFI()
+        ffi.cdef("int MatSeqAIJGetArrayRead(void *, const double **);"
+                 "int MatSeqAIJRestoreArrayRead(void *, const double **);"
+                 "int MatGetNonzeroState(void *, long long *);")
+        self.ffi = ffi
+        self.lib = ffi.dlopen(PETSc.__file__)
+        self._state = ffi.new("long long *")
+        self.values = ffi.new("const double **")
+
+    def nonzero_state(self, P: PETSc.Mat) -> int:
+        if self.lib.MatGetNonzeroState(self.ffi.cast("void *", P.handle), self._state):
+            raise RuntimeError("MatGetNonzeroState failed")
+        return int(self._state[0])
+
+    def get(self, P: PETSc.Mat):
+        """A pointer to ``P``'s values (CSR order, as ``getValuesCSR``); give it back with
+        :meth:`restore` before ``P`` changes."""
+        if self.lib.MatSeqAIJGetArrayRead(self.ffi.cast("void *", P.handle), self.values):
+            raise RuntimeError("MatSeqAIJGetArrayRead failed")
+        return self.values[0]
+
+    def restore(self, P: PETSc.Mat) -> None:
+        if self.lib.MatSeqAIJRestoreArrayRead(self.ffi.cast("void *", P.handle), self.values):
+            raise RuntimeError("MatSeqAIJRestoreArrayRead failed")
+
+
+_aij: _PetscAIJ | None = None
+#: why PETSc's array is not read directly (None: it is, or not tried yet)
+AIJ_UNAVAILABLE: str | None = None
+
+
+def _petsc_aij() -> _PetscAIJ | None:
+    global _aij, AIJ_UNAVAILABLE
+    if _aij is None and AIJ_UNAVAILABLE is None:
+        try:
+            _aij = _PetscAIJ()
+        except Exception as e:  # noqa: BLE001 - any failure: petsc4py's copy instead
+            AIJ_UNAVAILABLE = f"{type(e).__name__}: {e}"
+    return _aij
 
 
 class BandedLU(RepeatedSolve):
@@ -53,7 +108,7 @@ class BandedLU(RepeatedSolve):
     #: falls back to the sparse direct solver
     MAX_FILL = 16
 
-    def __init__(self, fallback: Mapping[str, str]):
+    def __init__(self, fallback: Mapping[str, str], compiled: bool = True):
         super().__init__()
         self._fallback = dict(fallback)
         self._inner: PETSc.PC | None = None
@@ -65,6 +120,13 @@ class BandedLU(RepeatedSolve):
         self.failure: str | None = None
         #: whether the last factorisation used the band solver (False: the fallback)
         self.banded = True
+        #: use the compiled kernels when they are available (False: LAPACK through
+        #: SciPy, and petsc4py's copy of the values)
+        self.compiled = compiled
+        self._kernels = band_kernels.kernels() if compiled else None
+        self._key = None
+        self._matrix = None
+        self._flat = self._flat_c = self._where_c = self._ipiv = None
 
     # -- PETSc python-PC interface ------------------------------------------------------
     def setUp(self, pc: PETSc.PC) -> None:  # noqa: N802 - PETSc's name
@@ -72,21 +134,33 @@ class BandedLU(RepeatedSolve):
         _, P = pc.getOperators()
         if P.getComm().getSize() > 1:
             raise RuntimeError("BandedLU is a serial solver: the matrix is distributed")
-        indptr, indices, values = P.getValuesCSR()
-        if self._pattern is None or not (
-                np.array_equal(self._pattern[0], indptr)
-                and np.array_equal(self._pattern[1], indices)):
-            self._order(indptr, indices)
+        fast = self._prepare_fast(P)
+        if not fast:
+            indptr, indices, values = P.getValuesCSR()
+            if self._pattern is None or not (
+                    np.array_equal(self._pattern[0], indptr)
+                    and np.array_equal(self._pattern[1], indices)):
+                self._order(indptr, indices)
         self.failure = None
         if not self.banded:
             self._factor_sparse(pc)
             return
-        n = len(indptr) - 1
+        n = len(self._pattern[0]) - 1
         ldab = 2 * self._kl + self._ku + 1
-        flat = np.zeros(ldab * n)
-        flat[self._where] = values
-        ab = flat.reshape(n, ldab).T      # (ldab, n), Fortran order: LAPACK's own layout
-        lu, piv, info = lapack.dgbtrf(ab, self._kl, self._ku, overwrite_ab=1)
+        if fast:   # the compiled kernels, on PETSc's own array of values
+            K, aij, flat = self._kernels, _petsc_aij(), self._flat
+            try:
+                K.lib.fem_cell_band_fill(len(self._where), aij.get(P), self._where_c,
+                                         self._flat_c, flat.size)
+            finally:
+                aij.restore(P)
+            info = band_kernels.factor(K, flat, n, self._kl, self._ku, self._ipiv)
+            lu, piv = flat, self._ipiv
+        else:
+            flat = np.zeros(ldab * n)
+            flat[self._where] = values
+            ab = flat.reshape(n, ldab).T      # (ldab, n), Fortran order: LAPACK's layout
+            lu, piv, info = lapack.dgbtrf(ab, self._kl, self._ku, overwrite_ab=1)
         if info != 0:
             self._lu = self._piv = None
             self.failure = (f"banded LU: zero pivot at unknown {info - 1}" if info > 0
@@ -106,10 +180,16 @@ class BandedLU(RepeatedSolve):
         if self._lu is None:  # failed factorisation: no solution (the KSP reports it)
             y.set(np.nan)
             return
-        sol, info = lapack.dgbtrs(self._lu, self._kl, self._ku, rhs[self._perm], self._piv,
-                                  overwrite_b=1)
         out = np.empty_like(rhs)
-        out[self._perm] = sol if info == 0 else np.nan
+        if self._lu is self._flat:      # the compiled kernels' factors
+            sol = rhs[self._perm]
+            band_kernels.solve(self._kernels, self._lu, len(sol), self._kl, self._ku,
+                               self._piv, sol)
+            out[self._perm] = sol
+        else:
+            sol, info = lapack.dgbtrs(self._lu, self._kl, self._ku, rhs[self._perm],
+                                      self._piv, overwrite_b=1)
+            out[self._perm] = sol if info == 0 else np.nan
         y.setArray(out)
         self._keep(rhs, out)
 
@@ -118,13 +198,46 @@ class BandedLU(RepeatedSolve):
             self._inner.destroy()
             self._inner = None
         self._lu = self._piv = None
+        self._key = self._matrix = None
 
     def view(self, pc: PETSc.PC, viewer) -> None:
-        what = (f"LAPACK band LU, kl = {self._kl}, ku = {self._ku}, RCM ordering"
+        kind = "compiled" if self._lu is not None and self._lu is self._flat else "LAPACK"
+        what = (f"{kind} band LU, kl = {self._kl}, ku = {self._ku}, RCM ordering"
                 if self.banded else "band too wide: sparse direct solver")
         viewer.printfASCII(f"  fem_cell BandedLU: {what}\n")
 
     # -- internals ----------------------------------------------------------------------
+    def _prepare_fast(self, P: PETSc.Mat) -> bool:
+        """Whether this factorisation uses the compiled kernels on PETSc's array of
+        values (:mod:`fem_cell.solvers.band_kernels`): they and that array are
+        available and ``P`` is a sequential AIJ matrix.  The ordering is redone when
+        ``P`` or its non-zero pattern changed (PETSc's pattern state), so the
+        structure is read once per pattern."""
+        if not self.compiled or self._kernels is None or _petsc_aij() is None:
+            return False
+        key = (P.handle, _petsc_aij().nonzero_state(P))
+        if key == self._key:
+            return True
+        self._key = None
+        if P.getType() != PETSc.Mat.Type.SEQAIJ:
+            return False
+        indptr, indices, _ = P.getValuesCSR()
+        if self._pattern is None or not (np.array_equal(self._pattern[0], indptr)
+                                         and np.array_equal(self._pattern[1], indices)):
+            self._order(indptr, indices)
+        if self.banded and self._kl > band_kernels.MAX_KL:
+            return False
+        if self.banded:
+            n = len(indptr) - 1
+            ffi = self._kernels.ffi
+            self._flat = np.zeros((2 * self._kl + self._ku + 1) * n)
+            self._flat_c = ffi.cast("double *", self._flat.ctypes.data)
+            self._where_c = ffi.cast("long long *", self._where.ctypes.data)
+            self._ipiv = np.zeros(n, dtype=np.int32)
+        self._matrix = P         # held: its handle cannot be reused while the key is
+        self._key = key
+        return True
+
     def _order(self, indptr: np.ndarray, indices: np.ndarray) -> None:
         """Reverse Cuthill–McKee ordering and the band-storage position of every stored
         entry (LAPACK: a(i, j) at ab[kl + ku + i − j, j], rows 0..kl−1 left for fill)."""
@@ -143,7 +256,7 @@ class BandedLU(RepeatedSolve):
         self._kl, self._ku = kl, ku
         self.banded = (2 * kl + ku + 1) * n <= self.MAX_FILL * max(len(indices), 1)
         # flat position in Fortran-ordered band storage of leading dimension 2 kl + ku + 1
-        self._where = ((kl + ku + rows - cols) + cols * (2 * kl + ku + 1)
+        self._where = (((kl + ku + rows - cols) + cols * (2 * kl + ku + 1)).astype(np.int64)
                        if self.banded else None)
 
     def _factor_sparse(self, pc: PETSc.PC) -> None:
