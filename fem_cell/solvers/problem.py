@@ -49,6 +49,7 @@ from fem_cell.solvers.linear import (
     iterative_options,
 )
 from fem_cell.solvers.mixed import MixedResidual, MixedSpace
+from fem_cell.solvers.packing import PackedCoefficients
 from fem_cell.solvers.sparsity import compact_matrix, pattern_extensions
 
 
@@ -132,15 +133,16 @@ def _weak_callback(problem, method: str, gone):
     return callback
 
 
-def _assemble_jacobian(x, J, P, *, u, jacobian, preconditioner, bcs) -> None:
+def _assemble_jacobian(x, J, P, *, u, jacobian, preconditioner, bcs, packed=None) -> None:
     """dolfinx's ``assemble_jacobian`` for a solution vector that is the array of ``u``
-    itself (no copy of ``x`` into ``u``)."""
+    itself (no copy of ``x`` into ``u``); ``packed``: the Jacobian's
+    :class:`~fem_cell.solvers.packing.PackedCoefficients` (None: dolfinx packs)."""
     from dolfinx.fem.petsc import assemble_matrix
     from dolfinx.la.petsc import _ghost_update
 
     _ghost_update(x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
     J.zeroEntries()
-    assemble_matrix(J, jacobian, bcs, diag=1.0)
+    assemble_matrix(J, jacobian, bcs, diag=1.0, coeffs=None if packed is None else packed())
     J.assemble()
     if preconditioner is not None:
         P.zeroEntries()
@@ -405,6 +407,12 @@ class TransientProblem:
         self._x = create_vector_wrap(alias.x) if alias is not None else None
         self._x_handle = self._x.handle if self._x is not None else None
         self.snes.setFunction(_weak_callback(self, "_residual", None), self._problem.b)
+        #: the residual's and the Jacobian's coefficients packed by one gather (one
+        #: form each: fem_cell.solvers.packing; None: dolfinx packs them)
+        single = isinstance(self._problem.F, fem.Form)
+        self._packed_residual = PackedCoefficients(self._problem.F) if single else None
+        self._packed_jacobian = (PackedCoefficients(self._problem.J)
+                                 if single and isinstance(self._problem.J, fem.Form) else None)
         self._wrap_jacobian()
         #: the look-ahead update of the Newton test (direct solver only; see
         #: _update_convergence_test), and whether the last solve ended on it
@@ -517,7 +525,8 @@ class TransientProblem:
             if x.handle != self._x_handle:   # not the alias of the iterate: copy
                 assign(x, p.u)
             _zero_vector(b)
-            assemble_vector(b, F)
+            assemble_vector(b, F, coeffs=None if self._packed_residual is None
+                            else self._packed_residual())
             _ghost_update(b, PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
         set_bc(b, self._newton_bcs, x0=x, alpha=-1.0)
         _ghost_update(b, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
@@ -560,7 +569,8 @@ class TransientProblem:
             if p is not None and not p._jacobian_due(snes):
                 return
             if p is not None and x.handle == p._x_handle:
-                _assemble_jacobian(x, J, P, **kwargs)   # dolfinx's, less the copy
+                # dolfinx's, less the copy and its packing
+                _assemble_jacobian(x, J, P, packed=p._packed_jacobian, **kwargs)
             else:
                 func(snes, x, J, P, *args, **kwargs)
             if p is not None:
