@@ -22,6 +22,13 @@ entries that can be non-zero (:mod:`fem_cell.solvers.sparsity`): half-band 5.
   times the matrix's stored entries) is factorised by the sparse direct solver instead
   (the options it is given); a matrix distributed over several ranks is refused (the
   caller uses the band solver in serial only).
+* **Kernels**: the factorisation and the solve are LAPACK's ``dgbtf2``/``dgbtrs``
+  written out as C loops (:mod:`fem_cell.solvers.band_kernels`: the same pivots,
+  compiled once per machine), fed from PETSc's own array of the matrix's values
+  (no copy; the ordering is redone when PETSc's pattern state changes).  On the 1-D
+  transport's Jacobian the set-up fell from 62 to 25 µs and a solve from 22 to 15 µs;
+  LAPACK through SciPy remains the fallback (no compiler, more than 64 sub-diagonals,
+  a matrix that is not sequential AIJ).
 * **Failure**: an exactly singular pivot sets the preconditioner's failed reason
   (``FACTOR_NUMERIC_ZEROPIVOT``), so the Krylov solve fails and Newton reports a
   diverged linear solve (the time stepper then rejects the step), as with MUMPS;
