@@ -26,13 +26,18 @@ assembler into plain arrays (no PETSc, no solver, coefficients packed beforehand
 lower bound on the step that no solver or bookkeeping can go below, and its ratio.
 Times, not assertions: tests never time anything.
 
-    OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_transport.py [--cells-per-layer 64]
+With ``--breakdown`` a second run of ours, with timers around the solver's callbacks,
+prints where a step goes (residuals, Jacobian, band LU set-up and solves, Newton test,
+the stepper's own work).
+
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_transport.py [--breakdown]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import ufl
@@ -72,7 +77,53 @@ def kernel_time(F, J, bcs, repeats: int = 400) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def ours(cells_per_layer: int, steps: int, dt: float, settle: int, predictor: bool):
+#: the parts of our step timed by ``--breakdown``: label → (owner, callback name(s))
+TIMED_PARTS = {
+    "residuals (assembly, Dirichlet rows)": ("P", "_residual"),
+    "Jacobian (assembly)": ("problem", "_assemble_jacobian"),
+    "band LU set-up (factorisation)": ("BandedLU", "setUp"),
+    "band LU solves": ("BandedLU", "apply"),
+    "Newton test (with its look-ahead solve)": ("P", "_update_convergence_test"),
+    "stepper: history": ("P", "set_history"),
+    "stepper: state copies": ("P", ("set_state", "get_state")),
+    "stepper: time level": ("P", "set_time_level"),
+    "whole Newton solve": ("P", "solve"),
+}
+
+
+@contextmanager
+def timers():
+    """Wall time per step of each part of our step, by timers around the callbacks
+    (they cost a little themselves: a separate run).  Yields the dict of totals."""
+    from fem_cell.solvers import banded, problem
+
+    P = problem.TransientProblem
+    owners = {"P": P, "problem": problem, "BandedLU": banded.BandedLU}
+    parts = [(label, owners[owner], name) for label, (owner, name) in TIMED_PARTS.items()
+             for name in ([name] if isinstance(name, str) else name)]
+    totals: dict[str, float] = {}
+    saved = []
+    for label, owner, name in parts:
+        f = getattr(owner, name)
+        saved.append((owner, name, f))
+
+        def timed(*a, _f=f, _label=label, **k):
+            t = time.perf_counter()
+            try:
+                return _f(*a, **k)
+            finally:
+                totals[_label] = totals.get(_label, 0.0) + time.perf_counter() - t
+
+        setattr(owner, name, timed)
+    try:
+        yield totals
+    finally:
+        for owner, name, f in saved:
+            setattr(owner, name, f)
+
+
+def ours(cells_per_layer: int, steps: int, dt: float, settle: int, predictor: bool,
+         kernels: bool = True):
     cfg = load_config(overrides={"mesh": {"dim": 1, "cells_per_layer": cells_per_layer},
                                  "output": {"fields": False}})
     model = CellModel(cfg, MPI.COMM_SELF)
@@ -100,7 +151,7 @@ def ours(cells_per_layer: int, steps: int, dt: float, settle: int, predictor: bo
     wall = time.perf_counter() - wall
     film = chem.film
     p = tp._problem
-    t_res, t_jac = kernel_time(p.F, p.J, tp._newton_bcs)
+    t_res, t_jac = kernel_time(p.F, p.J, tp._newton_bcs) if kernels else (0.0, 0.0)
     counts = ((tp.residuals - residuals) / steps, (tp.jacobians - jacobians) / steps)
     kernels = counts[0] * t_res + counts[1] * t_jac
     model.destroy()
@@ -118,8 +169,11 @@ def floor(film, banded: bool, steps: int, dt: float):
     D = fem.Constant(film.mesh, 1.0e-3)
     k = fem.Constant(film.mesh, 1.0 / dt)
     F = k * (u - u_n) * v * ufl.dx + D * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx
+    # at least one iteration per step, as ours (whose Newton test never stops at the
+    # start): near the steady state the first residual would pass the absolute
+    # tolerance and the floor's step would skip its Jacobian and solve
     opts = {"snes_type": "newtonls", "snes_linesearch_type": "none", "snes_rtol": 1e-10,
-            "snes_atol": 1e-12, **direct_solver_options()}
+            "snes_atol": 1e-12, "snes_force_iteration": True, **direct_solver_options()}
     problem = NonlinearProblem(F, u, petsc_options_prefix="bench_floor_", petsc_options=opts)
     if banded:
         use_banded(problem.solver.getKSP().getPC(), direct_solver_options())
@@ -148,6 +202,9 @@ def main() -> int:
                     help="first steps started from the last state, not the predictor")
     ap.add_argument("--no-predictor", action="store_true",
                     help="start every step of ours from the last state")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also time each part of our step (a separate run with timers "
+                         "around the solver's callbacks)")
     args = ap.parse_args()
     pred = not args.no_predictor
     film, banded, *_ = ours(args.cells_per_layer, 5, args.dt, args.settle, pred)  # JIT warm-up
@@ -169,6 +226,14 @@ def main() -> int:
               f"{100 * k / total:.0f} % of the step)")
     print(f"  ours' kernels alone / the floor's whole step: {kern[0] / fper:.2f} (a lower "
           "bound on the floor ratio for these forms)")
+    if args.breakdown:
+        with timers() as totals:
+            *_, timed_step, _ = ours(args.cells_per_layer, args.steps, args.dt, args.settle,
+                                     pred, kernels=False)
+        print(f"  ours, part by part ({1e3 * timed_step:.3f} ms/step with the timers; the "
+              "Newton test's look-ahead solve is also under the band LU's solves):")
+        for label in dict.fromkeys(TIMED_PARTS):
+            print(f"    {label:42s}{1e6 * totals.get(label, 0.0) / args.steps:7.1f} us/step")
     print(f"floor ratio: {per_step / fper:.2f}")
     return 0
 
