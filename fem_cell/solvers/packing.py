@@ -87,7 +87,7 @@ class PackedCoefficients:
 
     def _gather(self, arrays) -> dict:
         np.concatenate(arrays, out=self._source[:self._n])
-        np.take(self._source, self._src, out=self._out)
+        self._source.take(self._src, out=self._out)
         return self._packed
 
     def __call__(self) -> dict:
