@@ -26,7 +26,7 @@ entries that can be non-zero (:mod:`fem_cell.solvers.sparsity`): half-band 5.
   written out as C loops (:mod:`fem_cell.solvers.band_kernels`: the same pivots,
   compiled once per machine), fed from PETSc's own array of the matrix's values
   (no copy; the ordering is redone when PETSc's pattern state changes).  On the 1-D
-  transport's Jacobian the set-up fell from 62 to 25 µs and a solve from 22 to 15 µs;
+  transport's Jacobian the set-up fell from 62 to 24 µs and a solve from 22 to 15 µs;
   LAPACK through SciPy remains the fallback (no compiler, more than 64 sub-diagonals,
   a matrix that is not sequential AIJ).
 * **Failure**: an exactly singular pivot sets the preconditioner's failed reason
