@@ -308,3 +308,46 @@ def assert_rom_matches_direct(rom, direct, *, rtol: float = 1e-6, tol: float = 1
     assert np.abs(rom.impedance / direct.impedance - 1).max() < rtol
     assert rom.residuals.max() <= tol
     assert not rom.fallback.any()
+
+
+def petsc_aij(A, extra_room: bool = False):
+    """A sequential PETSc AIJ matrix with the pattern and values of the SciPy matrix
+    ``A``; ``extra_room``: values may later be added outside that pattern (as into a
+    compact Jacobian)."""
+    from fem_cell._dolfinx import PETSc
+
+    A = A.tocsr()
+    A.sort_indices()
+    M = PETSc.Mat().createAIJ(A.shape, csr=(A.indptr.astype(PETSc.IntType),
+                                            A.indices.astype(PETSc.IntType), A.data),
+                              comm=PETSc.COMM_SELF)
+    if extra_room:
+        M.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, False)
+    M.assemble()
+    return M
+
+
+class BandSolver:
+    """A ``preonly`` KSP on the PETSc matrix ``M`` whose preconditioner is the band LU
+    (``fem_cell.solvers.banded.use_banded``; ``compiled``: its kernels when available)."""
+
+    def __init__(self, M, compiled: bool = True):
+        from fem_cell._dolfinx import PETSc
+        from fem_cell.solvers.banded import use_banded
+        from fem_cell.solvers.linear import direct_solver_options
+
+        self.ksp = PETSc.KSP().create(PETSc.COMM_SELF)
+        self.ksp.setType("preonly")
+        self.ksp.setOperators(M)
+        self.ctx = use_banded(self.ksp.getPC(), direct_solver_options(), compiled=compiled)
+        self.rhs, self.x = M.createVecLeft(), M.createVecRight()
+
+    def solve(self, b):
+        """The solution of M x = b (a copy) and the KSP's converged reason."""
+        self.rhs.setArray(b)
+        self.ksp.solve(self.rhs, self.x)
+        return self.x.getArray().copy(), self.ksp.getConvergedReason()
+
+    def destroy(self) -> None:
+        for obj in (self.ksp, self.rhs, self.x):
+            obj.destroy()

@@ -135,6 +135,11 @@ class BandedLU(RepeatedSolve):
         self._matrix = None
         self._flat = self._flat_c = self._where_c = self._ipiv = None
 
+    @property
+    def compiled_factors(self) -> bool:
+        """Whether the factors held are the compiled kernels' (False: LAPACK's, or none)."""
+        return self._lu is not None and self._lu is self._flat
+
     # -- PETSc python-PC interface ------------------------------------------------------
     def setUp(self, pc: PETSc.PC) -> None:  # noqa: N802 - PETSc's name
         self.forget()
@@ -144,10 +149,7 @@ class BandedLU(RepeatedSolve):
         fast = self._prepare_fast(P)
         if not fast:
             indptr, indices, values = P.getValuesCSR()
-            if self._pattern is None or not (
-                    np.array_equal(self._pattern[0], indptr)
-                    and np.array_equal(self._pattern[1], indices)):
-                self._order(indptr, indices)
+            self._order_if_new(indptr, indices)
         self.failure = None
         if not self.banded:
             self._factor_sparse(pc)
@@ -188,7 +190,7 @@ class BandedLU(RepeatedSolve):
             y.set(np.nan)
             return
         out = np.empty_like(rhs)
-        if self._lu is self._flat:      # the compiled kernels' factors
+        if self.compiled_factors:
             sol = rhs[self._perm]
             band_kernels.solve(self._kernels, self._lu, len(sol), self._kl, self._ku,
                                self._piv, sol)
@@ -208,7 +210,7 @@ class BandedLU(RepeatedSolve):
         self._key = self._matrix = None
 
     def view(self, pc: PETSc.PC, viewer) -> None:
-        kind = "compiled" if self._lu is not None and self._lu is self._flat else "LAPACK"
+        kind = "compiled" if self.compiled_factors else "LAPACK"
         what = (f"{kind} band LU, kl = {self._kl}, ku = {self._ku}, RCM ordering"
                 if self.banded else "band too wide: sparse direct solver")
         viewer.printfASCII(f"  fem_cell BandedLU: {what}\n")
@@ -229,9 +231,7 @@ class BandedLU(RepeatedSolve):
         if P.getType() != PETSc.Mat.Type.SEQAIJ:
             return False
         indptr, indices, _ = P.getValuesCSR()
-        if self._pattern is None or not (np.array_equal(self._pattern[0], indptr)
-                                         and np.array_equal(self._pattern[1], indices)):
-            self._order(indptr, indices)
+        self._order_if_new(indptr, indices)
         if self.banded and self._kl > band_kernels.MAX_KL:
             return False
         if self.banded:
@@ -244,6 +244,12 @@ class BandedLU(RepeatedSolve):
         self._matrix = P         # held: its handle cannot be reused while the key is
         self._key = key
         return True
+
+    def _order_if_new(self, indptr: np.ndarray, indices: np.ndarray) -> None:
+        """:meth:`_order` for a pattern other than the one ordered last."""
+        if self._pattern is None or not (np.array_equal(self._pattern[0], indptr)
+                                         and np.array_equal(self._pattern[1], indices)):
+            self._order(indptr, indices)
 
     def _order(self, indptr: np.ndarray, indices: np.ndarray) -> None:
         """Reverse Cuthill–McKee ordering and the band-storage position of every stored
@@ -282,9 +288,10 @@ class BandedLU(RepeatedSolve):
             pc.setFailedReason(reason)
 
 
-def use_banded(pc: PETSc.PC, fallback: Mapping[str, str]) -> BandedLU:
-    """Make ``pc`` (under ``ksp_type preonly``) a :class:`BandedLU`; returns its context."""
-    ctx = BandedLU(fallback)
+def use_banded(pc: PETSc.PC, fallback: Mapping[str, str], compiled: bool = True) -> BandedLU:
+    """Make ``pc`` (under ``ksp_type preonly``) a :class:`BandedLU`; returns its context
+    (``compiled``: see :attr:`BandedLU.compiled`)."""
+    ctx = BandedLU(fallback, compiled=compiled)
     pc.setType(PETSc.PC.Type.PYTHON)
     pc.setPythonContext(ctx)
     return ctx

@@ -13,12 +13,11 @@ band LU preconditioner reading PETSc's own array of values (fem_cell.solvers.ban
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from helpers import BandSolver, petsc_aij
 from scipy.linalg import lapack
 
-from fem_cell._dolfinx import PETSc
 from fem_cell.solvers import band_kernels
-from fem_cell.solvers.banded import BandedLU, _petsc_aij, use_banded
-from fem_cell.solvers.linear import direct_solver_options
+from fem_cell.solvers.banded import _petsc_aij
 
 pytestmark = pytest.mark.serial
 
@@ -92,40 +91,6 @@ def test_singular_band_reports_lapacks_info(kernels):
     assert info == info_ref > 0
 
 
-def _petsc(A: sp.csr_matrix, extra_room: bool = False) -> PETSc.Mat:
-    A = A.tocsr()
-    A.sort_indices()
-    M = PETSc.Mat().createAIJ(A.shape, csr=(A.indptr.astype(PETSc.IntType),
-                                            A.indices.astype(PETSc.IntType), A.data),
-                              comm=PETSc.COMM_SELF)
-    if extra_room:    # a value may be added outside the pattern (as a compact Jacobian)
-        M.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, False)
-    M.assemble()
-    return M
-
-
-class _Solver:
-    def __init__(self, M: PETSc.Mat, compiled: bool):
-        self.ksp = PETSc.KSP().create(PETSc.COMM_SELF)
-        self.ksp.setType("preonly")
-        self.ksp.setOperators(M)
-        self.ctx = BandedLU(direct_solver_options(), compiled=compiled)
-        pc = self.ksp.getPC()
-        pc.setType(PETSc.PC.Type.PYTHON)
-        pc.setPythonContext(self.ctx)
-        self.rhs, self.x = M.createVecLeft(), M.createVecRight()
-
-    def solve(self, b: np.ndarray) -> np.ndarray:
-        self.rhs.setArray(b)
-        self.ksp.solve(self.rhs, self.x)
-        assert self.ksp.getConvergedReason() > 0
-        return self.x.getArray().copy()
-
-    def destroy(self):
-        for obj in (self.ksp, self.rhs, self.x):
-            obj.destroy()
-
-
 def test_preconditioner_reads_petscs_values_and_follows_their_changes(kernels):
     assert _petsc_aij() is not None
     rng = np.random.default_rng(4)
@@ -133,8 +98,8 @@ def test_preconditioner_reads_petscs_values_and_follows_their_changes(kernels):
     A = sp.csr_matrix(_random_band(n, 4, 3, rng, zero_diagonal=True))
     p = rng.permutation(n)
     A = A[p][:, p].tocsr()                                  # the ordering must undo it
-    M = _petsc(A, extra_room=True)
-    fast, slow = _Solver(M, compiled=True), _Solver(M, compiled=False)
+    M = petsc_aij(A, extra_room=True)
+    fast, slow = BandSolver(M, compiled=True), BandSolver(M, compiled=False)
     b = rng.normal(size=n)
     for stage in range(3):
         if stage == 1:            # new values in the same pattern
@@ -151,13 +116,13 @@ def test_preconditioner_reads_petscs_values_and_follows_their_changes(kernels):
             A = A.tocsr()
             M.setValue(i, j, 0.3)
             M.assemble()
-        x_fast, x_slow = fast.solve(b), slow.solve(b)
+        (x_fast, r_fast), (x_slow, r_slow) = fast.solve(b), slow.solve(b)
+        assert r_fast > 0 and r_slow > 0, stage
         exact = np.linalg.solve(A.toarray(), b)
         scale = np.max(np.abs(exact))
         assert np.max(np.abs(x_fast - exact)) <= 1e-9 * scale, stage
         assert np.max(np.abs(x_fast - x_slow)) <= 1e-11 * scale, stage
-        assert fast.ctx._lu is fast.ctx._flat                # the kernels' factors
-        assert slow.ctx._lu is not slow.ctx._flat
+        assert fast.ctx.compiled_factors and not slow.ctx.compiled_factors
         assert fast.ctx._pattern[1].size == A.nnz            # the pattern it ordered
     fast.destroy()
     slow.destroy()
@@ -166,18 +131,14 @@ def test_preconditioner_reads_petscs_values_and_follows_their_changes(kernels):
 
 def test_use_banded_uses_the_kernels_when_available(kernels):
     A = sp.diags([1.0, 4.0, 1.0], [-1, 0, 1], shape=(20, 20)).tocsr()
-    M = _petsc(A)
-    ksp = PETSc.KSP().create(PETSc.COMM_SELF)
-    ksp.setType("preonly")
-    ksp.setOperators(M)
-    ctx = use_banded(ksp.getPC(), direct_solver_options())
-    rhs, x = M.createVecLeft(), M.createVecRight()
-    rhs.set(1.0)
-    ksp.solve(rhs, x)
-    assert ctx.compiled and ctx._lu is ctx._flat
-    np.testing.assert_allclose(A @ x.getArray(), 1.0, rtol=1e-13)
-    for obj in (ksp, M, rhs, x):
-        obj.destroy()
+    M = petsc_aij(A)
+    solver = BandSolver(M)
+    x, reason = solver.solve(np.ones(20))
+    assert reason > 0
+    assert solver.ctx.compiled and solver.ctx.compiled_factors
+    np.testing.assert_allclose(A @ x, 1.0, rtol=1e-13)
+    solver.destroy()
+    M.destroy()
 
 
 def test_without_a_compiler_the_band_lu_uses_lapack(monkeypatch):
@@ -192,11 +153,12 @@ def test_without_a_compiler_the_band_lu_uses_lapack(monkeypatch):
     assert "no C compiler" in band_kernels.UNAVAILABLE
     rng = np.random.default_rng(8)
     A = sp.csr_matrix(_random_band(40, 2, 2, rng, zero_diagonal=True))
-    M = _petsc(A)
-    solver = _Solver(M, compiled=True)
+    M = petsc_aij(A)
+    solver = BandSolver(M, compiled=True)
     b = rng.normal(size=40)
-    x = solver.solve(b)
-    assert solver.ctx._kernels is None and solver.ctx._lu is not solver.ctx._flat
+    x, reason = solver.solve(b)
+    assert reason > 0
+    assert solver.ctx._kernels is None and not solver.ctx.compiled_factors
     exact = np.linalg.solve(A.toarray(), b)
     assert np.max(np.abs(x - exact)) <= 1e-10 * np.max(np.abs(exact))
     solver.destroy()

@@ -15,37 +15,22 @@ and against MUMPS.
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from helpers import BandSolver, petsc_aij
 
 from fem_cell._dolfinx import MPI, PETSc
-from fem_cell.solvers.banded import BandedLU, use_banded
+from fem_cell.solvers.banded import BandedLU
 from fem_cell.solvers.linear import direct_solver_options
 
 pytestmark = pytest.mark.serial
 
 
-def _petsc(A: sp.csr_matrix) -> PETSc.Mat:
-    A = A.tocsr()
-    A.sort_indices()
-    M = PETSc.Mat().createAIJ(A.shape, csr=(A.indptr.astype(PETSc.IntType),
-                                            A.indices.astype(PETSc.IntType), A.data),
-                              comm=PETSc.COMM_SELF)
-    M.assemble()
-    return M
-
-
 def _solve(A: sp.csr_matrix, b: np.ndarray):
-    M = _petsc(A)
-    ksp = PETSc.KSP().create(PETSc.COMM_SELF)
-    ksp.setType("preonly")
-    ksp.setOperators(M)
-    ctx = use_banded(ksp.getPC(), direct_solver_options())
-    rhs, x = M.createVecLeft(), M.createVecRight()
-    rhs.setArray(b)
-    ksp.solve(rhs, x)
-    out = x.getArray().copy(), ksp.getConvergedReason(), ctx
-    for obj in (ksp, M, rhs, x):
-        obj.destroy()
-    return out
+    M = petsc_aij(A)
+    solver = BandSolver(M)
+    x, reason = solver.solve(b)
+    solver.destroy()
+    M.destroy()
+    return x, reason, solver.ctx
 
 
 def _band(n: int, lower: int, upper: int, rng, zero_diagonal=True) -> sp.csr_matrix:
