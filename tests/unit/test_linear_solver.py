@@ -50,6 +50,8 @@ def test_option_sets():
         assert not [k for k in heat if "aggressive" in k or "coarse_eq" in k]
         assert tr["fieldsplit_potential_pc_gamg_aggressive_coarsening"] == "4"
         assert tr["fieldsplit_potential_pc_gamg_coarse_eq_limit"] == "2000"
+    with pytest.raises(ValueError, match="not among the splits"):
+        iterative_options(symmetric=False, splits=("potential",), local=("protons",))
     assert direct_solver_options()["pc_type"] == "lu"
 
 
