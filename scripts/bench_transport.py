@@ -21,9 +21,10 @@ Newton (SNES newtonls, no line search):
 Prints DOFs, Newton iterations per step and the wall time per step of both, and on its
 last line ``floor ratio: X`` = our time per step / the floor's (the issue's target is
 ≤ 1.5).  Before it, the part of each step that is the form kernels' arithmetic alone:
-every residual and Jacobian the step assembled, timed again with dolfinx's C++
-assembler into plain arrays (no PETSc, no solver, coefficients packed beforehand) — a
-lower bound on the step that no solver or bookkeeping can go below, and its ratio.
+every residual and Jacobian the step assembled, timed again by the compiled loop of
+``fem_cell.solvers.local_assembly`` (coefficients gathered, the kernels called, their
+values added at positions found beforehand; no solver) — a lower bound on the step
+that no solver or bookkeeping can go below, and its ratio.
 Times, not assertions: tests never time anything.
 
 With ``--breakdown`` a second run of ours, with timers around the solver's callbacks,
@@ -50,10 +51,13 @@ from fem_cell.solvers.linear import direct_solver_options
 from fem_cell.solvers.time_stepping import predict
 
 
-def kernel_time(F, J, bcs, repeats: int = 400) -> tuple[float, float]:
-    """Seconds per assembly of the residual form ``F`` and the Jacobian form ``J`` by
-    dolfinx's C++ assembler into a numpy array and a ``la.MatrixCSR``, coefficients and
-    constants packed once beforehand: the kernels' arithmetic and the insertion."""
+def kernel_time(F, J, bcs, A, repeats: int = 400) -> tuple[float, float]:
+    """Seconds per assembly of the residual form ``F`` into a numpy array and of the
+    Jacobian form ``J`` into the PETSc matrix ``A``, each by the compiled loop of
+    :mod:`fem_cell.solvers.local_assembly` (coefficients gathered, kernels called, values
+    added at positions found beforehand): the kernels' arithmetic and the least work
+    around it; dolfinx's C++ assembler (into plain arrays, coefficients and constants
+    packed beforehand) where that loop cannot be used."""
     from dolfinx.fem.assemble import (
         _assemble_matrix_csr,
         _assemble_vector_array,
@@ -61,14 +65,21 @@ def kernel_time(F, J, bcs, repeats: int = 400) -> tuple[float, float]:
         pack_constants,
     )
 
+    from fem_cell.solvers.local_assembly import LocalAssembler
+
     b = np.zeros(F.function_spaces[0].dofmap.index_map.size_local
                  * F.function_spaces[0].dofmap.index_map_bs)
-    A = fem.create_matrix(J)
-    cF, kF = pack_coefficients(F), pack_constants(F)
-    cJ, kJ = pack_coefficients(J), pack_constants(J)
+    res, jac = LocalAssembler(F), LocalAssembler(J, bcs=bcs, matrix=A)
+    if res.usable and jac.usable:
+        calls = (lambda: res.vector(b), lambda: jac.matrix(A))
+    else:
+        M = fem.create_matrix(J)
+        cF, kF = pack_coefficients(F), pack_constants(F)
+        cJ, kJ = pack_coefficients(J), pack_constants(J)
+        calls = (lambda: _assemble_vector_array(b, F, constants=kF, coeffs=cF),
+                 lambda: _assemble_matrix_csr(M, J, bcs, constants=kJ, coeffs=cJ))
     out = []
-    for assemble in (lambda: _assemble_vector_array(b, F, constants=kF, coeffs=cF),
-                     lambda: _assemble_matrix_csr(A, J, bcs, constants=kJ, coeffs=cJ)):
+    for assemble in calls:
         assemble()
         t = time.perf_counter()
         for _ in range(repeats):
@@ -77,17 +88,19 @@ def kernel_time(F, J, bcs, repeats: int = 400) -> tuple[float, float]:
     return out[0], out[1]
 
 
-#: the parts of our step timed by ``--breakdown``: label → (owner, callback name(s))
+#: the parts of our step timed by ``--breakdown``: label → (owner, callback name) pairs
+#: (the Jacobian: the compiled loop of fem_cell.solvers.local_assembly, or dolfinx's
+#: assembler where that is not used)
 TIMED_PARTS = {
-    "residuals (assembly, Dirichlet rows)": ("P", "_residual"),
-    "Jacobian (assembly)": ("problem", "_assemble_jacobian"),
-    "band LU set-up (factorisation)": ("BandedLU", "setUp"),
-    "band LU solves": ("BandedLU", "apply"),
-    "Newton test (with its look-ahead solve)": ("P", "_update_convergence_test"),
-    "stepper: history": ("P", "set_history"),
-    "stepper: state copies": ("P", ("set_state", "get_state")),
-    "stepper: time level": ("P", "set_time_level"),
-    "whole Newton solve": ("P", "solve"),
+    "residuals (assembly, Dirichlet rows)": (("P", "_residual"),),
+    "Jacobian (assembly)": (("Local", "matrix"), ("problem", "_assemble_jacobian")),
+    "band LU set-up (factorisation)": (("BandedLU", "setUp"),),
+    "band LU solves": (("BandedLU", "apply"),),
+    "Newton test (with its look-ahead solve)": (("P", "_update_convergence_test"),),
+    "stepper: history": (("P", "set_history"),),
+    "stepper: state copies": (("P", "set_state"), ("P", "get_state")),
+    "stepper: time level": (("P", "set_time_level"),),
+    "whole Newton solve": (("P", "solve"),),
 }
 
 
@@ -95,12 +108,12 @@ TIMED_PARTS = {
 def timers():
     """Wall time per step of each part of our step, by timers around the callbacks
     (they cost a little themselves: a separate run).  Yields the dict of totals."""
-    from fem_cell.solvers import banded, problem
+    from fem_cell.solvers import banded, local_assembly, problem
 
-    P = problem.TransientProblem
-    owners = {"P": P, "problem": problem, "BandedLU": banded.BandedLU}
-    parts = [(label, owners[owner], name) for label, (owner, name) in TIMED_PARTS.items()
-             for name in ([name] if isinstance(name, str) else name)]
+    owners = {"P": problem.TransientProblem, "problem": problem, "BandedLU": banded.BandedLU,
+              "Local": local_assembly.LocalAssembler}
+    parts = [(label, owners[owner], name) for label, pairs in TIMED_PARTS.items()
+             for owner, name in pairs]
     totals: dict[str, float] = {}
     saved = []
     for label, owner, name in parts:
@@ -151,7 +164,8 @@ def ours(cells_per_layer: int, steps: int, dt: float, settle: int, predictor: bo
     wall = time.perf_counter() - wall
     film = chem.film
     p = tp._problem
-    t_res, t_jac = kernel_time(p.F, p.J, tp._newton_bcs) if kernels else (0.0, 0.0)
+    t_res, t_jac = (kernel_time(p.F, p.J, tp._newton_bcs, tp.snes.getJacobian()[0])
+                    if kernels else (0.0, 0.0))
     counts = ((tp.residuals - residuals) / steps, (tp.jacobians - jacobians) / steps)
     kernels = counts[0] * t_res + counts[1] * t_jac
     model.destroy()
@@ -187,7 +201,7 @@ def floor(film, banded: bool, steps: int, dt: float):
     # SNES per step: a residual at the start and after each iteration, a Jacobian per
     # iteration (no lag)
     n = float(np.mean(its))
-    t_res, t_jac = kernel_time(problem.F, problem.J, [])
+    t_res, t_jac = kernel_time(problem.F, problem.J, [], problem.A)
     kernels = (n + 1) * t_res + n * t_jac
     problem.solver.destroy()
     return V.dofmap.index_map.size_local, n, wall / steps, (kernels, (n + 1, n), t_res, t_jac)

@@ -17,27 +17,22 @@ out as loops:
   interchanges and unit-lower eliminations of L, then ``dtbsv``'s column-oriented
   back-substitution with U.
 
-They are compiled by cffi (FFCx's compiler driver) with dolfinx's JIT options
-(``dolfinx.jit.get_options()``: cache directory, compiler flags) into that cache
-directory, under a name that is the hash of the source and the flags, and loaded from
-there afterwards; several processes compiling at once each write their own temporary
-file and move it into place.  :func:`kernels` returns None if that fails (no compiler,
-a read-only cache), with a ``RuntimeWarning`` and the reason in :data:`UNAVAILABLE`,
-and the caller then uses LAPACK (:mod:`fem_cell.solvers.banded`).  gcc or any C
-compiler cffi finds is needed anyway: FFCx compiles dolfinx's form kernels with it.
+They are compiled by cffi with dolfinx's JIT options into dolfinx's cache directory
+(:func:`fem_cell.solvers.compiled.build`).  :func:`kernels` returns None if that fails
+(no compiler, a read-only cache), with a ``RuntimeWarning`` and the reason in
+:data:`UNAVAILABLE`, and the caller then uses LAPACK (:mod:`fem_cell.solvers.banded`).
+Its C function ``fem_cell_band_solve_permuted`` also applies the band LU's ordering,
+so a back-substitution is one call.  gcc or any C compiler cffi finds is needed
+anyway: FFCx compiles dolfinx's form kernels with it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import os
-import sys
-import tempfile
 import warnings
-from pathlib import Path
 
 import numpy as np
+
+from fem_cell.solvers.compiled import build
 
 _CDEF = """
 void fem_cell_band_fill(int nnz, const double *values, const long long *where, double *ab,
@@ -45,6 +40,9 @@ void fem_cell_band_fill(int nnz, const double *values, const long long *where, d
 int fem_cell_band_factor(int n, int kl, int ku, double *ab, int ldab, int *ipiv);
 void fem_cell_band_solve(int n, int kl, int ku, const double *ab, int ldab,
                          const int *ipiv, double *b);
+void fem_cell_band_solve_permuted(int n, int kl, int ku, const double *ab, int ldab,
+                                  const int *ipiv, const long long *perm,
+                                  const double *rhs, double *work, double *out);
 """
 
 _SOURCE = r"""
@@ -163,6 +161,18 @@ void fem_cell_band_solve(int n, int kl, int ku, const double *ab, int ldab,
     }
 #undef AB
 }
+
+/* the solution of the permuted system: work = rhs[perm], solved, out[perm] = work */
+void fem_cell_band_solve_permuted(int n, int kl, int ku, const double *ab, int ldab,
+                                  const int *ipiv, const long long *perm,
+                                  const double *rhs, double *work, double *out)
+{
+    for (int i = 0; i < n; ++i)
+        work[i] = rhs[perm[i]];
+    fem_cell_band_solve(n, kl, ku, ab, ldab, ipiv, work);
+    for (int i = 0; i < n; ++i)
+        out[perm[i]] = work[i];
+}
 """
 
 #: most sub-diagonals :func:`factor` takes
@@ -173,29 +183,7 @@ _loaded = None
 
 
 def _load():
-    import cffi
-    import dolfinx.jit
-
-    options = dolfinx.jit.get_options()
-    flags = list(options.get("cffi_extra_compile_args") or ["-O2"])
-    key = hashlib.sha1((_CDEF + _SOURCE + repr(flags) + sys.version).encode()).hexdigest()
-    name = f"fem_cell_band_{key[:16]}"
-    cache = Path(options["cache_dir"]).expanduser()
-    found = sorted(cache.glob(f"{name}.*.so")) + sorted(cache.glob(f"{name}.so"))
-    if not found:
-        cache.mkdir(parents=True, exist_ok=True)
-        ffi = cffi.FFI()
-        ffi.cdef(_CDEF)
-        ffi.set_source(name, _SOURCE, extra_compile_args=flags)
-        with tempfile.TemporaryDirectory(dir=cache, prefix=f".{name}-") as tmp:
-            built = Path(ffi.compile(tmpdir=tmp, verbose=False))
-            target = cache / built.name
-            os.replace(built, target)       # atomic: a concurrent build wrote the same
-        found = [target]
-    spec = importlib.util.spec_from_file_location(name, found[0])
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return build("fem_cell_band", _CDEF, _SOURCE)
 
 
 def kernels():

@@ -47,60 +47,7 @@ from scipy.sparse.csgraph import reverse_cuthill_mckee
 from fem_cell._dolfinx import PETSc
 from fem_cell.solvers import band_kernels
 from fem_cell.solvers.linear import RepeatedSolve
-
-
-class _PetscAIJ:
-    """PETSc's own array of a sequential AIJ matrix's values, without a copy
-    (``MatSeqAIJGetArrayRead``; petsc4py's ``getValuesCSR`` copies the matrix row by row:
-    17 µs of the 1-D transport's 62 µs band LU set-up), and its non-zero pattern's
-    state (``MatGetNonzeroState``: changes whenever the pattern does).  Called through
-    cffi on the library petsc4py is linked to (its extension module: the symbols are
-    looked up in its dependencies)."""
-
-    def __init__(self):
-        import cffi
-
-        if PETSc.ScalarType is not np.float64:
-            raise RuntimeError(f"PETSc scalars are {PETSc.ScalarType}, not float64")
-        ffi = cffi.FFI()
-        ffi.cdef("int MatSeqAIJGetArrayRead(void *, const double **);"
-                 "int MatSeqAIJRestoreArrayRead(void *, const double **);"
-                 "int MatGetNonzeroState(void *, long long *);")
-        self.ffi = ffi
-        self.lib = ffi.dlopen(PETSc.__file__)
-        self._state = ffi.new("long long *")
-        self.values = ffi.new("const double **")
-
-    def nonzero_state(self, P: PETSc.Mat) -> int:
-        if self.lib.MatGetNonzeroState(self.ffi.cast("void *", P.handle), self._state):
-            raise RuntimeError("MatGetNonzeroState failed")
-        return int(self._state[0])
-
-    def get(self, P: PETSc.Mat):
-        """A pointer to ``P``'s values (CSR order, as ``getValuesCSR``); give it back with
-        :meth:`restore` before ``P`` changes."""
-        if self.lib.MatSeqAIJGetArrayRead(self.ffi.cast("void *", P.handle), self.values):
-            raise RuntimeError("MatSeqAIJGetArrayRead failed")
-        return self.values[0]
-
-    def restore(self, P: PETSc.Mat) -> None:
-        if self.lib.MatSeqAIJRestoreArrayRead(self.ffi.cast("void *", P.handle), self.values):
-            raise RuntimeError("MatSeqAIJRestoreArrayRead failed")
-
-
-_aij: _PetscAIJ | None = None
-#: why PETSc's array is not read directly (None: it is, or not tried yet)
-AIJ_UNAVAILABLE: str | None = None
-
-
-def _petsc_aij() -> _PetscAIJ | None:
-    global _aij, AIJ_UNAVAILABLE
-    if _aij is None and AIJ_UNAVAILABLE is None:
-        try:
-            _aij = _PetscAIJ()
-        except Exception as e:  # noqa: BLE001 - any failure: petsc4py's copy instead
-            AIJ_UNAVAILABLE = f"{type(e).__name__}: {e}"
-    return _aij
+from fem_cell.solvers.petsc_aij import petsc_aij as _petsc_aij
 
 
 class BandedLU(RepeatedSolve):
@@ -189,16 +136,20 @@ class BandedLU(RepeatedSolve):
         if self._lu is None:  # failed factorisation: no solution (the KSP reports it)
             y.set(np.nan)
             return
-        out = np.empty_like(rhs)
         if self.compiled_factors:
-            sol = rhs[self._perm]
-            band_kernels.solve(self._kernels, self._lu, len(sol), self._kl, self._ku,
-                               self._piv, sol)
-            out[self._perm] = sol
-        else:
-            sol, info = lapack.dgbtrs(self._lu, self._kl, self._ku, rhs[self._perm],
-                                      self._piv, overwrite_b=1)
-            out[self._perm] = sol if info == 0 else np.nan
+            # permutation, solve and inverse permutation in one compiled call, straight
+            # into y's array
+            out = y.array_w
+            ffi = self._kernels.ffi
+            self._kernels.lib.fem_cell_band_solve_permuted(
+                *self._solve_args, ffi.cast("double *", rhs.ctypes.data),
+                self._work_c, ffi.cast("double *", out.ctypes.data))
+            self._keep(rhs, out)
+            return
+        out = np.empty_like(rhs)             # LAPACK's factors
+        sol, info = lapack.dgbtrs(self._lu, self._kl, self._ku, rhs[self._perm],
+                                  self._piv, overwrite_b=1)
+        out[self._perm] = sol if info == 0 else np.nan
         y.setArray(out)
         self._keep(rhs, out)
 
@@ -241,6 +192,13 @@ class BandedLU(RepeatedSolve):
             self._flat_c = ffi.cast("double *", self._flat.ctypes.data)
             self._where_c = ffi.cast("long long *", self._where.ctypes.data)
             self._ipiv = np.zeros(n, dtype=np.int32)
+            self._work = np.zeros(n)
+            self._perm_c = np.ascontiguousarray(self._perm, dtype=np.int64)
+            self._work_c = ffi.cast("double *", self._work.ctypes.data)
+            self._solve_args = (n, self._kl, self._ku, self._flat_c,
+                                2 * self._kl + self._ku + 1,
+                                ffi.cast("int *", self._ipiv.ctypes.data),
+                                ffi.cast("long long *", self._perm_c.ctypes.data))
         self._matrix = P         # held: its handle cannot be reused while the key is
         self._key = key
         return True

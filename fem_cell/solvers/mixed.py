@@ -77,6 +77,10 @@ class MixedSpace:
         self.owned = [m[:f.n_owned] for f, m in zip(fields, maps, strict=True)]
         #: the W-local DOF of each owned DOF of the blocked layout
         self.blocked_to_mixed = np.concatenate(self.owned)
+        # views of w's and the fields' arrays (dolfinx's storage never moves; each
+        # look-up through the properties costs about 3 µs)
+        self._w_array = self.w.x.array
+        self._pairs = [(f.u.x.array, m) for f, m in zip(self.fields, self.maps, strict=True)]
 
     @classmethod
     def build(cls, fields: Sequence, comm: MPI.Comm, entity_maps=None) -> MixedSpace | None:
@@ -110,15 +114,15 @@ class MixedSpace:
 
     def gather(self) -> None:
         """``w`` ← the fields' functions (owned and ghost DOFs)."""
-        a = self.w.x.array
-        for f, m in zip(self.fields, self.maps, strict=True):
-            a[m] = f.u.x.array
+        a = self._w_array
+        for u, m in self._pairs:
+            a[m] = u
 
     def scatter(self) -> None:
         """The fields' functions ← ``w`` (owned and ghost DOFs)."""
-        a = self.w.x.array
-        for f, m in zip(self.fields, self.maps, strict=True):
-            f.u.x.array[:] = a[m]
+        a = self._w_array
+        for u, m in self._pairs:
+            u[:] = a[m]
 
     def conditions(self, bcs: Sequence) -> list | None:
         """The Dirichlet conditions ``bcs`` of the fields, restated on W's sub-spaces (the

@@ -48,6 +48,7 @@ from fem_cell.solvers.linear import (
     direct_solver_options,
     iterative_options,
 )
+from fem_cell.solvers.local_assembly import LocalAssembler
 from fem_cell.solvers.mixed import MixedResidual, MixedSpace
 from fem_cell.solvers.packing import PackedCoefficients
 from fem_cell.solvers.sparsity import compact_matrix, pattern_extensions
@@ -245,6 +246,12 @@ class TransientProblem:
         self.prefix = prefix
         msh = self.fields[0].space.mesh
         self.coefficients = [constant(msh, 0.0) for _ in range(3)]
+        #: views of the u̇ coefficients' and the time's values and of every field's
+        #: arrays (now, previous, before previous) in dolfinx's storage, which never
+        #: moves: the per-step writes skip dolfinx's property look-ups (about 3 µs
+        #: each, several per step of a 1-D problem)
+        self._coefficient_values = [np.asarray(c.value) for c in (*self.coefficients, time)]
+        self._arrays = [(f.u.x.array, f.u_n.x.array, f.u_nm1.x.array) for f in self.fields]
         self.comm: MPI.Comm = msh.comm
         self._serial = self.comm.size == 1
 
@@ -405,6 +412,7 @@ class TransientProblem:
         alias = (None if not full_step else self.fields[0].u if len(self.fields) == 1 else
                  self._space.w if self._one_space else None)
         self._alias = alias
+        self._alias_array = alias.x.array if alias is not None else None
         self._x = create_vector_wrap(alias.x) if alias is not None else None
         self._x_handle = self._x.handle if self._x is not None else None
         self.snes.setFunction(_weak_callback(self, "_residual", None), self._problem.b)
@@ -415,6 +423,15 @@ class TransientProblem:
         self._packed_jacobian = (PackedCoefficients(self._problem.J)
                                  if single and isinstance(self._problem.J, fem.Form) else None)
         self._wrap_jacobian()
+        #: one rank, one form, the iterate aliased, a direct solve: the residual and the
+        #: Jacobian assembled by a compiled loop over the forms' kernels
+        #: (fem_cell.solvers.local_assembly; None: by dolfinx)
+        self._local_residual = self._local_jacobian = None
+        #: why not (None: they are), for solver_counts
+        self.local_assembly_reason: str | None = "not a one-rank, one-form direct solve"
+        if (self._serial and self._packed_jacobian is not None and self._x is not None
+                and linear_solver == "direct"):
+            self._use_local_assembly()
         #: the look-ahead update of the Newton test (direct solver only; see
         #: _update_convergence_test), and whether the last solve ended on it
         self._ahead = None
@@ -444,6 +461,20 @@ class TransientProblem:
             self.snes.setConvergenceTest(_weak_callback(
                 self, "_update_convergence_test",
                 PETSc.SNES.ConvergedReason.DIVERGED_FUNCTION_DOMAIN))
+
+    def _use_local_assembly(self) -> None:
+        """Build the compiled residual and Jacobian loops, each checked against
+        dolfinx's assembly at construction (either unusable: dolfinx assembles both)."""
+        p = self._problem
+        A = self.snes.getJacobian()[0]
+        residual = LocalAssembler(p.F, self._packed_residual)
+        jacobian = (LocalAssembler(p.J, self._packed_jacobian, self._newton_bcs, matrix=A)
+                    if residual.usable else None)
+        if jacobian is None or not jacobian.usable:
+            self.local_assembly_reason = (residual if jacobian is None else jacobian).reason
+            return
+        self._local_residual, self._local_jacobian = residual, jacobian
+        self.local_assembly_reason = None
 
     def _compact_jacobian(self) -> bool:
         """Replace dolfinx's Jacobian matrix by one that stores only the entries that
@@ -510,6 +541,18 @@ class TransientProblem:
         from dolfinx.la.petsc import _ghost_update, _zero_vector
 
         self.residuals += 1
+        local = self._local_residual
+        if local is not None:
+            # one rank, one form (fem_cell.solvers.local_assembly): no ghosts to update;
+            # the form reads the iterate's function
+            x_r = x.array_r
+            if x.handle != self._x_handle:
+                self._problem.u.x.array[:] = x_r
+            b_w = b.array_w
+            local.vector(b_w)
+            for bc in self._newton_bcs:
+                bc._cpp_object.set(b_w, x_r, -1.0)
+            return
         _ghost_update(x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
         p = self._problem
         F = p.F
@@ -577,8 +620,12 @@ class TransientProblem:
             p = ref()
             if p is not None and not p._jacobian_due(snes):
                 return
-            if p is not None and x.handle == p._x_handle:
-                # dolfinx's, less the copy and its packing
+            if (p is not None and x.handle == p._x_handle and p._local_jacobian is not None
+                    and p._local_jacobian.matrix(J)):
+                pass                      # compiled loop, straight into PETSc's array
+            elif p is not None and x.handle == p._x_handle:
+                # dolfinx's, less the copy and its packing (also when a non-zero fell
+                # outside a compact pattern: PETSc extends it)
                 _assemble_jacobian(x, J, P, packed=p._packed_jacobian, **kwargs)
             else:
                 func(snes, x, J, P, *args, **kwargs)
@@ -779,6 +826,7 @@ class TransientProblem:
             banded = self._banded is not None and self._banded.banded
             out["factorisation"] = "band LU" if banded else self._sparse_solver
             out["compact_jacobian"] = self.compact_jacobian
+            out["compiled_assembly"] = self._local_residual is not None
             if self._condensed is not None:
                 out["factorised_unknowns"] = self._condensed.factorised
             memory = self._solve_memory
@@ -828,17 +876,17 @@ class TransientProblem:
     # -- time levels ---------------------------------------------------------------------
     def set_time_level(self, t_new: float, dt: float, order: int, dt_prev: float | None) -> None:
         """Set the time, the u̇ coefficients (BE: order 1; BDF2: order 2) and BC data."""
-        c0, c1, c2 = self.coefficients
+        c0, c1, c2, time = self._coefficient_values
         if order == 1:
-            c0.value, c1.value, c2.value = 1.0 / dt, -1.0 / dt, 0.0
+            c0[...], c1[...], c2[...] = 1.0 / dt, -1.0 / dt, 0.0
         elif order == 2:
             w = dt / dt_prev
-            c0.value = (1.0 + 2.0 * w) / ((1.0 + w) * dt)
-            c1.value = -(1.0 + w) / dt
-            c2.value = w * w / ((1.0 + w) * dt)
+            c0[...] = (1.0 + 2.0 * w) / ((1.0 + w) * dt)
+            c1[...] = -(1.0 + w) / dt
+            c2[...] = w * w / ((1.0 + w) * dt)
         else:
             raise ValueError(f"order must be 1 or 2, got {order}")
-        self.time.value = t_new
+        time[...] = t_new
         for b in self.blocks:
             if hasattr(b, "update"):
                 b.update(t_new)
@@ -866,8 +914,9 @@ class TransientProblem:
         self._old_start = False
         if self._one_space:
             self._space.gather()
+            w = self._space._w_array
             for bc in self._newton_bcs:
-                bc.set(self._space.w.x.array)
+                bc._cpp_object.set(w, None, 1.0)
         else:
             for f, bcs in zip(self.fields, self._field_bcs, strict=True):
                 for bc in bcs:
@@ -877,7 +926,8 @@ class TransientProblem:
         try:
             if self._x is not None:
                 self.snes.solve(None, self._x)
-                self._alias.x.scatter_forward()
+                if not self._serial:
+                    self._alias.x.scatter_forward()
             else:
                 self._problem.solve()
         except RuntimeError as e:  # e.g. a factorisation failure inside PETSc
@@ -896,7 +946,7 @@ class TransientProblem:
         its = self.snes.getIterationNumber() + int(self._ahead_taken)
         self.newton_iterations += its
         self.linear_iterations += self.snes.getLinearSolveIterations()
-        finite = (bool(np.isfinite(self._alias.x.array).all()) if self._alias is not None
+        finite = (bool(np.isfinite(self._alias_array).all()) if self._alias is not None
                   else all(np.all(np.isfinite(f.u.x.array)) for f in self.fields))
         ok = self._allreduce(bool(reason > 0 and finite), op=MPI.LAND)
         # the next solve may start on this Jacobian only if Newton converged and
@@ -968,16 +1018,16 @@ class TransientProblem:
         return None
 
     def get_state(self) -> list[np.ndarray]:
-        return [f.u.x.array.copy() for f in self.fields]
+        return [u.copy() for u, _, _ in self._arrays]
 
     def set_state(self, state: Sequence[np.ndarray]) -> None:
-        for f, a in zip(self.fields, state, strict=False):
-            f.u.x.array[:] = a
+        for (u, _, _), a in zip(self._arrays, state, strict=False):
+            u[:] = a
 
     def set_history(self, u_n: Sequence[np.ndarray], u_nm1: Sequence[np.ndarray]) -> None:
-        for f, a, b in zip(self.fields, u_n, u_nm1, strict=False):
-            f.u_n.x.array[:] = a
-            f.u_nm1.x.array[:] = b
+        for (_, n, nm1), a, b in zip(self._arrays, u_n, u_nm1, strict=False):
+            n[:] = a
+            nm1[:] = b
 
     def error_norm(self, state: Sequence[np.ndarray], reference: Sequence[np.ndarray],
                    factor: float) -> float:

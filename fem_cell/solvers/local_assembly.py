@@ -1,0 +1,491 @@
+"""One rank's residual and Jacobian assembled by a compiled loop over the form's kernels.
+
+dolfinx's assemblers are C++, but reaching them from a Newton callback costs more than
+the arithmetic on a small serial problem: on the 1-D transport (868 unknowns) a residual
+took about 45 µs on the machine of docs/architecture.md's thirteenth session, of which
+the kernels were a third; the rest was Python and PETSc plumbing around
+``assemble_vector`` (a local form of the vector, constants packed again, the
+coefficient dictionary converted, ghost updates that a single rank does not need).  A
+Jacobian spent 40 µs of its 90 inserting 64 values per cell through ``MatSetValues``,
+which searches each row for each column.
+
+:class:`LocalAssembler` does what dolfinx's assembler does, with the searching done
+once:
+
+* at construction it reads, for each integral of the form, the kernel
+  (``tabulate_tensor_float64`` of the form's UFCx integral), its entities
+  (``Form.domains``), their cells' coordinates, local facet or vertex indices and facet
+  permutations (the mesh does not move), and the cell DOFs; the constants' values are
+  read through views of dolfinx's own storage;
+* :meth:`LocalAssembler.vector` adds every element vector into an array with one C call
+  per integral, the coefficients packed by
+  :class:`~fem_cell.solvers.packing.PackedCoefficients` (the arrays that gather keeps, so
+  their addresses do not change);
+* :meth:`LocalAssembler.matrix` writes the Jacobian into PETSc's own array of a
+  sequential AIJ matrix (:mod:`fem_cell.solvers.petsc_aij`): each element entry's
+  position in that array is found once per matrix pattern (PETSc's non-zero state);
+  entries in a constrained row or column are skipped and the constrained rows get 1
+  on the diagonal, as ``assemble_matrix(J, a, bcs, diag=1)`` does.  An entry outside a
+  compact pattern (:mod:`fem_cell.solvers.sparsity`) that is not zero is counted, and
+  the caller then assembles with dolfinx, which extends the pattern (the positions are
+  found again at the next call).
+
+The loops visit integrals, entities and element entries in dolfinx's order (cells,
+exterior facets, interior facets; integrals by id), so the sums are the same
+sums: at construction both are assembled with the form's coefficients and constants set
+to random values (then restored) and compared entry by entry; any difference, an
+element that needs DOF transformations, a form on two meshes or several cell types, or
+no compiler leaves :attr:`LocalAssembler.usable` False and dolfinx assembles instead.
+One rank only: no ghosts, no parallel insertion.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from fem_cell._dolfinx import PETSc, fem
+from fem_cell.solvers.compiled import build
+from fem_cell.solvers.packing import PackedCoefficients
+from fem_cell.solvers.petsc_aij import petsc_aij
+
+_CDEF = """
+long long fem_cell_assemble(uintptr_t kernel, int n, const double *w, long long ws,
+                            const double *c, const double *x, int xs, const int *li,
+                            int nli, const unsigned char *pm, int npm, int ne,
+                            const long long *where, double *Ae, double *out);
+void fem_cell_zero(double *out, long long n);
+void fem_cell_put(const long long *where, long long n, double value, double *out);
+void fem_cell_gather(int n, const uintptr_t *from, const int *sizes, double *out);
+"""
+
+_SOURCE = r"""
+#include <stdint.h>
+#include <string.h>
+
+typedef void (*fem_cell_kernel)(double *, const double *, const double *, const double *,
+                                const int *, const unsigned char *, void *);
+
+/* one integral over n entities: entity e's kernel gets its coefficients w + e ws, the
+   constants c, its cells' coordinates x + e xs, local indices li + e nli and
+   permutations pm + e npm (NULL: none, as dolfinx passes for cells); its element tensor
+   of ne values is added at out[where[e ne + k]] where that is >= 0; where == -2 marks
+   a position outside a matrix's pattern: non-zero values there are counted (returned) */
+long long fem_cell_assemble(uintptr_t kernel, int n, const double *w, long long ws,
+                            const double *c, const double *x, int xs, const int *li,
+                            int nli, const unsigned char *pm, int npm, int ne,
+                            const long long *where, double *Ae, double *out)
+{
+    fem_cell_kernel k = (fem_cell_kernel)kernel;
+    long long outside = 0;
+    for (int e = 0; e < n; ++e) {
+        memset(Ae, 0, (size_t)ne * sizeof(double));
+        k(Ae, w + (size_t)e * ws, c, x + (size_t)e * xs, li ? li + (size_t)e * nli : NULL,
+          pm ? pm + (size_t)e * npm : NULL, NULL);
+        const long long *at = where + (size_t)e * ne;
+        for (int i = 0; i < ne; ++i) {
+            const long long p = at[i];
+            if (p >= 0)
+                out[p] += Ae[i];
+            else if (p == -2 && Ae[i] != 0.0)
+                ++outside;
+        }
+    }
+    return outside;
+}
+
+void fem_cell_zero(double *out, long long n)
+{
+    memset(out, 0, (size_t)n * sizeof(double));
+}
+
+void fem_cell_put(const long long *where, long long n, double value, double *out)
+{
+    for (long long i = 0; i < n; ++i)
+        out[where[i]] = value;
+}
+
+/* the values of n arrays (addresses from[i], sizes[i]) one after the other into out */
+void fem_cell_gather(int n, const uintptr_t *from, const int *sizes, double *out)
+{
+    for (int i = 0; i < n; ++i) {
+        memcpy(out, (const double *)from[i], (size_t)sizes[i] * sizeof(double));
+        out += sizes[i];
+    }
+}
+"""
+
+#: where-code of an element entry dropped (a constrained row or column)
+SKIP = -1
+#: where-code of an element entry outside the matrix's pattern
+OUTSIDE = -2
+
+#: why the compiled loop is not available (None: it is, or not tried yet)
+UNAVAILABLE: str | None = None
+_loaded = None
+
+
+def _load():
+    return build("fem_cell_assembly", _CDEF, _SOURCE)
+
+
+def kernels():
+    """The compiled module, or None if it cannot be built (:data:`UNAVAILABLE` says
+    why; a ``RuntimeWarning`` once)."""
+    global _loaded, UNAVAILABLE
+    if _loaded is None and UNAVAILABLE is None:
+        try:
+            _loaded = _load()
+        except Exception as e:  # noqa: BLE001 - any failure: dolfinx assembles instead
+            UNAVAILABLE = f"{type(e).__name__}: {e}"
+            warnings.warn(f"fem_cell: the assembly loop could not be compiled "
+                          f"({UNAVAILABLE}); serial problems are assembled by dolfinx "
+                          f"(slower, the same results)", RuntimeWarning, stacklevel=2)
+    return _loaded
+
+
+class _Integral:
+    """One integral's static data: kernel, entity arrays, cell DOFs (rows, columns)."""
+
+    def __init__(self, kernel: int, n: int, coords: np.ndarray, local: np.ndarray | None,
+                 perms: np.ndarray | None, rows: np.ndarray, cols: np.ndarray | None,
+                 key):
+        self.kernel, self.n, self.key = kernel, n, key
+        self.coords = np.ascontiguousarray(coords, dtype=np.float64)
+        self.local = None if local is None else np.ascontiguousarray(local, dtype=np.intc)
+        self.perms = None if perms is None else np.ascontiguousarray(perms, dtype=np.uint8)
+        self.rows = rows                  # (n, element rows): global row of each
+        self.cols = cols                  # (n, element columns) or None (a vector)
+        ne = rows.shape[1] * (1 if cols is None else cols.shape[1])
+        self.ne = ne
+        self.work = np.empty(ne)
+        self.where: np.ndarray | None = rows.astype(np.int64) if cols is None else None
+
+
+_ORDER = ("cell", "exterior_facet", "interior_facet")
+
+
+class LocalAssembler:
+    """Compiled assembly of one form on one rank.
+
+    Args:
+        form: a rank-1 (residual) or rank-2 (Jacobian) ``fem.Form``.
+        packed: its coefficients' gather (:class:`PackedCoefficients`, made if None).
+        bcs: the Dirichlet conditions of a Jacobian (rows and columns dropped, 1 on the
+            diagonal); unused for a residual.
+        check: compare with dolfinx at random coefficient values at construction
+            (:attr:`usable` False if any entry differs).
+    """
+
+    def __init__(self, form: fem.Form, packed: PackedCoefficients | None = None, bcs=(),
+                 *, matrix: PETSc.Mat | None = None, check: bool = True):
+        self.form = form
+        self.packed = packed if packed is not None else PackedCoefficients(form)
+        self.rank = form.rank
+        self.bcs = list(bcs)
+        #: why dolfinx assembles instead (None: the compiled loop does)
+        self.reason: str | None = None
+        self._module = None
+        self._pattern = None          # (matrix handle, non-zero state) of the positions
+        self._diag: np.ndarray | None = None
+        self._packed_arrays = None
+        self._args: list[tuple] = []
+        self.reason = self._setup()
+        if self.reason is None and self.rank == 1:
+            self._args = self._arguments()
+        if self.reason is None and check:
+            self.reason = self._compare(matrix)
+
+    @property
+    def usable(self) -> bool:
+        return self.reason is None
+
+    # -- set-up ---------------------------------------------------------------------
+    def _setup(self) -> str | None:
+        form = self.form
+        cf = form._cpp_object
+        if form.mesh.comm.size != 1:
+            return "more than one rank"
+        if self.rank not in (1, 2):
+            return f"a rank-{self.rank} form"
+        if isinstance(form.ufcx_form, list):
+            return "several cell types"
+        spaces = form.function_spaces
+        mesh = cf.mesh
+        for V in spaces:
+            if V.mesh is not mesh and V.mesh.topology.index_map(
+                    V.mesh.topology.dim) is not mesh.topology.index_map(mesh.topology.dim):
+                return "a form on two meshes"
+            if V.element.needs_dof_transformations:
+                return "an element that needs DOF transformations"
+        if not self.packed.gathered:
+            return "its coefficients are not a plain gather"
+        module = kernels()
+        if module is None:
+            return f"no compiled loop ({UNAVAILABLE})"
+        self._module = module
+        ffi = module.ffi
+        uf = form.ufcx_form
+        from dolfinx.fem import IntegralType
+
+        offsets = [uf.form_integral_offsets[i] for i in range(len(IntegralType) + 1)]
+        geometry = mesh.geometry
+        xg = geometry.x
+        gmap = geometry.dofmaps[0]
+        perms_all = None
+        if cf.needs_facet_permutations:
+            mesh.topology.create_entity_permutations()
+            perms_all = mesh.topology.get_facet_permutations()
+        cell_dofs = []
+        for V in spaces:
+            dm = V.dofmap
+            bs = dm.bs
+            m = dm.map()
+            flat = (m[:, :, None] * bs + np.arange(bs)[None, None, :]).reshape(m.shape[0], -1)
+            cell_dofs.append(flat)
+
+        def coords_of(cells):
+            return xg[gmap[cells]].reshape(len(cells), -1)
+
+        self._integrals: list[_Integral] = []
+        types = cf.integral_types
+        other = {t.name for t in types} - set(_ORDER)
+        if other:
+            # (dolfinx's Form.domains does not give vertex integrals' entities)
+            return f"{', '.join(sorted(other))} integrals"
+        for name in _ORDER:
+            itype = getattr(IntegralType, name)
+            if itype not in types:
+                continue
+            count = cf.num_integrals(itype, 0)
+            start, stop = offsets[itype.value], offsets[itype.value + 1]
+            if stop - start != count:
+                return "several kernels per integral"
+            for i in range(count):
+                ptr = int(ffi.cast("uintptr_t", uf.form_integrals[start + i]
+                                   .tabulate_tensor_float64))
+                ent = np.asarray(cf.domains(itype, i))
+                if ent.size == 0:
+                    continue
+                if name == "cell":
+                    cells = ent.reshape(-1)
+                    n = cells.size
+                    coords, local, perms = coords_of(cells), None, None
+                    rows = cell_dofs[0][cells]
+                    cols = cell_dofs[-1][cells] if self.rank == 2 else None
+                elif name == "exterior_facet":
+                    ent = ent.reshape(-1, 2)
+                    cells, le = ent[:, 0], ent[:, 1]
+                    n = cells.size
+                    coords, local = coords_of(cells), le.reshape(-1, 1)
+                    if perms_all is not None:
+                        nf = perms_all.size // gmap.shape[0]
+                        perms = perms_all[cells * nf + le].reshape(-1, 1)
+                    else:
+                        perms = np.zeros((n, 1), dtype=np.uint8)
+                    rows = cell_dofs[0][cells]
+                    cols = cell_dofs[-1][cells] if self.rank == 2 else None
+                else:  # interior facets: both cells
+                    ent = ent.reshape(-1, 2, 2)
+                    c0, c1 = ent[:, 0, 0], ent[:, 1, 0]
+                    n = c0.size
+                    coords = np.hstack([coords_of(c0), coords_of(c1)])
+                    local = ent[:, :, 1]
+                    if perms_all is not None:
+                        nf = perms_all.size // gmap.shape[0]
+                        perms = np.stack([perms_all[c0 * nf + ent[:, 0, 1]],
+                                          perms_all[c1 * nf + ent[:, 1, 1]]], axis=1)
+                    else:
+                        perms = np.zeros((n, 2), dtype=np.uint8)
+                    rows = np.hstack([cell_dofs[0][c0], cell_dofs[0][c1]])
+                    cols = (np.hstack([cell_dofs[-1][c0], cell_dofs[-1][c1]])
+                            if self.rank == 2 else None)
+                self._integrals.append(_Integral(ptr, n, coords, local, perms, rows, cols,
+                                                 (itype, i)))
+        # the constants: views of dolfinx's own storage, concatenated at each call
+        views = [np.asarray(c.value).reshape(-1) for c in cf.constants]
+        for c, v in zip(cf.constants, views, strict=True):
+            if not np.shares_memory(v, c.value):
+                return "a constant whose values are not a view"
+        self._constants = views
+        size = sum(v.size for v in views)
+        self._c = np.zeros(max(size, 1))
+        ffi = self._module.ffi
+        self._addresses = np.array([v.ctypes.data for v in views], dtype=np.uintp)
+        self._sizes = np.array([v.size for v in views], dtype=np.intc)
+        self._gather_args = (len(views), ffi.cast("uintptr_t *", self._addresses.ctypes.data),
+                             ffi.cast("int *", self._sizes.ctypes.data),
+                             ffi.cast("double *", self._c.ctypes.data))
+        if self.rank == 2:
+            self._bc_dofs = (np.unique(np.concatenate(
+                [bc._cpp_object.dof_indices()[0] for bc in self.bcs]))
+                if self.bcs else np.zeros(0, dtype=np.int32))
+        return None
+
+    def _pack_constants(self) -> None:
+        """The constants' current values into the kept array, in dolfinx's order
+        (``pack_constants``), read from dolfinx's storage by their addresses (a
+        constant's storage never moves: its size is fixed)."""
+        if self._constants:
+            self._module.lib.fem_cell_gather(*self._gather_args)
+
+    # -- matrix positions -----------------------------------------------------------
+    def _positions(self, A: PETSc.Mat) -> str | None:
+        """Each element entry's position in ``A``'s CSR value array (None: done)."""
+        if A.getType() != PETSc.Mat.Type.SEQAIJ:
+            return f"a {A.getType()} matrix, not seqaij"
+        ai, aj = A.getRowIJ()[:2]
+        ai = np.asarray(ai, dtype=np.int64)
+        aj = np.asarray(aj, dtype=np.int64)
+        nrows, ncols = A.getSize()
+        row_of = np.repeat(np.arange(nrows, dtype=np.int64), np.diff(ai))
+        keys = row_of * ncols + aj                           # ascending: CSR order
+        bc = np.zeros(max(nrows, ncols), dtype=bool)
+        bc[self._bc_dofs] = True
+
+        def find(r, c):
+            q = r.astype(np.int64) * ncols + c
+            k = np.searchsorted(keys, q)
+            k = np.minimum(k, keys.size - 1)
+            return np.where(keys[k] == q, k, OUTSIDE)
+
+        for it in self._integrals:
+            r = np.repeat(it.rows, it.cols.shape[1], axis=1)
+            c = np.tile(it.cols, (1, it.rows.shape[1]))
+            where = find(r, c)
+            where[bc[r] | bc[c]] = SKIP
+            it.where = np.ascontiguousarray(where.reshape(it.n, -1), dtype=np.int64)
+        if self._bc_dofs.size:
+            d = find(self._bc_dofs, self._bc_dofs)
+            if (d < 0).any():
+                return "a constrained row without its diagonal in the pattern"
+            self._diag = np.ascontiguousarray(d, dtype=np.int64)
+        else:
+            self._diag = np.zeros(0, dtype=np.int64)
+        self._nnz = int(ai[-1])
+        return None
+
+    # -- assembly -------------------------------------------------------------------
+    def _arguments(self) -> list[tuple]:
+        """Each integral's call arguments but the output, cast once: every array they
+        point to is kept (the gather's packed arrays are overwritten in place)."""
+        ffi = self._module.ffi
+        coeffs = self.packed()
+        cp = ffi.cast("double *", self._c.ctypes.data)
+        args = []
+        for it in self._integrals:
+            w = coeffs[it.key]
+            args.append((
+                it.kernel, it.n, ffi.cast("double *", w.ctypes.data), w.size // it.n, cp,
+                ffi.cast("double *", it.coords.ctypes.data), it.coords.shape[1],
+                ffi.NULL if it.local is None else ffi.cast("int *", it.local.ctypes.data),
+                0 if it.local is None else it.local.shape[1],
+                ffi.NULL if it.perms is None else ffi.cast("unsigned char *",
+                                                           it.perms.ctypes.data),
+                0 if it.perms is None else it.perms.shape[1], it.ne,
+                ffi.cast("long long *", it.where.ctypes.data),
+                ffi.cast("double *", it.work.ctypes.data)))
+        self._packed_arrays = coeffs
+        return args
+
+    def _run(self, out_ptr) -> int:
+        coeffs = self.packed()
+        if coeffs is not self._packed_arrays:          # pragma: no cover - gather kept
+            raise RuntimeError("the packed coefficients moved")
+        self._pack_constants()
+        assemble = self._module.lib.fem_cell_assemble
+        outside = 0
+        for args in self._args:
+            outside += assemble(*args, out_ptr)
+        return outside
+
+    def vector(self, b: np.ndarray) -> None:
+        """The residual into ``b`` (float64, contiguous, the owned DOFs): zeroed, then
+        every integral added."""
+        b[:] = 0.0
+        self._run(self._module.ffi.cast("double *", b.ctypes.data))
+
+    def matrix(self, A: PETSc.Mat) -> bool:
+        """The Jacobian into ``A`` (a ``seqaij`` matrix: values zeroed, every entry of the
+        pattern written, 1 on the constrained rows' diagonal).  Returns False, with
+        ``A``'s values unspecified, if a non-zero fell outside the pattern: the caller
+        then assembles with dolfinx."""
+        aij = petsc_aij()
+        if aij is None:
+            raise RuntimeError(f"PETSc's array is not reachable: {self.reason}")
+        key = (A.handle, aij.nonzero_state(A))
+        if key != self._pattern:
+            reason = self._positions(A)
+            if reason is not None:
+                self.reason = reason
+                return False
+            self._pattern = key
+            self._args = self._arguments()
+        lib, ffi = self._module.lib, self._module.ffi
+        values = aij.get_write(A)
+        try:
+            out = ffi.cast("double *", values)
+            lib.fem_cell_zero(out, self._nnz)
+            outside = self._run(out)
+            if self._diag.size:
+                lib.fem_cell_put(ffi.cast("long long *", self._diag.ctypes.data),
+                                 self._diag.size, 1.0, out)
+        finally:
+            aij.restore_write(A)
+        return outside == 0
+
+    # -- the check against dolfinx --------------------------------------------------
+    def _compare(self, A: PETSc.Mat | None) -> str | None:
+        from dolfinx.fem.assemble import _assemble_vector_array
+        from dolfinx.fem.petsc import assemble_matrix
+
+        cf = self.form._cpp_object
+        arrays = [f.x.array for f in cf.coefficients]
+        constants = [np.asarray(c.value) for c in cf.constants]
+        saved = [a.copy() for a in arrays], [c.copy() for c in constants]
+        rng = np.random.default_rng(1)
+        try:
+            for a in arrays:
+                a[:] = rng.uniform(0.5, 1.5, a.size)
+            for c in constants:
+                c[...] = c * rng.uniform(0.9, 1.1, c.shape)
+            if self.rank == 1:
+                n = self.form.function_spaces[0].dofmap.index_map.size_local * \
+                    self.form.function_spaces[0].dofmap.index_map_bs
+                ref = np.zeros(n)
+                _assemble_vector_array(ref, self.form)
+                got = np.zeros(n)
+                self.vector(got)
+                if not np.array_equal(ref, got):
+                    return (f"differs from dolfinx's assembly (by up to "
+                            f"{np.max(np.abs(ref - got)):.3g})")
+                return None
+            if A is None:
+                return "no matrix to compare in"
+            if A.getType() != PETSc.Mat.Type.SEQAIJ:
+                return f"a {A.getType()} matrix, not seqaij"
+            if petsc_aij() is None:
+                return "PETSc's array is not reachable"
+            # dolfinx first: it also makes the pattern of a matrix not assembled yet
+            A.zeroEntries()
+            assemble_matrix(A, self.form, self.bcs, diag=1.0)
+            A.assemble()
+            ia, ja, va = (a.copy() for a in A.getValuesCSR())
+            if not self.matrix(A):
+                return "a non-zero outside the matrix's pattern"
+            ib, jb, vb = A.getValuesCSR()
+            if not (np.array_equal(ia, ib) and np.array_equal(ja, jb)):
+                return "the matrix's pattern changed"
+            if not np.array_equal(va, vb):
+                return (f"differs from dolfinx's assembly (by up to "
+                        f"{np.max(np.abs(va - vb)):.3g})")
+            return None
+        finally:
+            for a, s in zip(arrays, saved[0], strict=True):
+                a[:] = s
+            for c, s in zip(constants, saved[1], strict=True):
+                c[...] = s
+
+
+__all__ = ["UNAVAILABLE", "LocalAssembler", "kernels"]
