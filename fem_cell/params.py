@@ -213,8 +213,13 @@ class Arrhenius:
     T_ref: float = T_REF
 
     def factor(self, T):
-        """exp(−E_a/k_B (1/T − 1/T_ref)): float for a number T, UFL for a UFL T."""
+        """exp(−E_a/k_B (1/T − 1/T_ref)): float for a number T, an array for a numpy
+        array of temperatures, UFL for a UFL T."""
         arg = -self.activation_energy / K_B * (1.0 / T - 1.0 / self.T_ref)
+        if getattr(T, "ndim", 0):
+            import numpy as np
+
+            return np.exp(arg)
         if _is_number(T):
             return math.exp(arg)
         if self.activation_energy == 0.0:
@@ -224,7 +229,7 @@ class Arrhenius:
         return ufl.exp(arg)
 
     def __call__(self, T):
-        """k(T) (float for a number, UFL expression for a UFL T)."""
+        """k(T) (float for a number, array for an array, UFL expression for a UFL T)."""
         f = self.factor(T)
         return self.value * f if not (isinstance(f, float) and f == 1.0) else self.value
 

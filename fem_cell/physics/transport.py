@@ -165,6 +165,10 @@ class TransportPhysics:
                  lumped_mass: bool = True, gauge_value: float = 0.0, prefix: str = ""):
         self.domain = domain
         self.T = temperature
+        #: the temperature laws of the volume terms as functions in T's space holding
+        #: their values at T's nodes (see :meth:`at_nodes`): key → (function, law)
+        self._nodal: dict[tuple, tuple[fem.Function, Callable]] = {}
+        self._nodal_T: np.ndarray | None = None
         self.phases = tuple(phases)
         if not 1 <= len(self.phases) <= 2:
             raise ValueError("one or two phases")
@@ -294,24 +298,70 @@ class TransportPhysics:
     def _theta(self):
         return T_REF / self.T
 
+    def at_nodes(self, key: tuple, law: Callable):
+        """``law(T)`` (a temperature law: float → float, numpy array → array) as a
+        function in T's Lagrange space whose value at each node is the law at that
+        node's temperature, i.e. the interpolant of k(T) instead of k of the
+        interpolated T.
+
+        The volume terms' rates (the diffusivities of the fluxes, the trapping rates)
+        use it: the form kernels then interpolate a coefficient instead of evaluating
+        an exponential at every quadrature point of every assembly (half of a 1-D
+        residual's kernel time, docs/architecture.md), and the exponentials are taken
+        once per temperature, at the nodes.  Where T is uniform over a cell (the 1-D
+        and 2-D anneals: µK across a film cell) the two are the same numbers; at the
+        nodes (the lumped trapping terms' vertex rule) they are always; elsewhere they
+        differ by the interpolation error, O(h²) (the MMS test keeps second order with
+        T varying by 100 K).  The values follow T: :meth:`before_assembly` recomputes
+        them when T's values changed (every assembler of these forms calls it first:
+        :class:`~fem_cell.solvers.problem.TransientProblem`).  A temperature that is
+        not a Lagrange function keeps the law in the forms (``law(self.T)``)."""
+        if not self._lagrange_T():
+            return law(self.T)
+        entry = self._nodal.get(key)
+        if entry is None:
+            f = fem.Function(self.T.function_space, name=f"{key[0]}_{key[1]}")
+            f.x.array[:] = law(self.T.x.array)
+            entry = self._nodal[key] = (f, law)
+        return entry[0]
+
+    def _lagrange_T(self) -> bool:
+        e = self.T.function_space.ufl_element()
+        return getattr(e, "family_name", None) in ("P", "Q", "Lagrange") and not e.discontinuous
+
+    def before_assembly(self) -> None:
+        """Bring the nodal rates of :meth:`at_nodes` up to T's current values (a
+        comparison of T's array with the one last used when nothing changed)."""
+        if not self._nodal:
+            return
+        T = self.T.x.array
+        if self._nodal_T is not None and np.array_equal(T, self._nodal_T):
+            return
+        for f, law in self._nodal.values():
+            f.x.array[:] = law(T)
+        self._nodal_T = T.copy()
+
     def proton_flux(self, phase: Phase, x, phi):
         """J_H (mol m⁻² s⁻¹) as UFL."""
         d, pr = self.domain, phase.properties
-        return -pr.proton_diffusivity(self.T) * pr.site_density * (
-            d.grad(x) + x * self._theta() * d.grad(phi))
+        D = self.at_nodes(("D_H", phase.name), pr.proton_diffusivity)
+        return -D * pr.site_density * (d.grad(x) + x * self._theta() * d.grad(phi))
 
     def lithium_flux(self, phase: Phase, x, phi, xt=None):
         """J_Li (mol m⁻² s⁻¹) as UFL; ``xt``: trapped fraction (also on Li sites)."""
         d, pr = self.domain, phase.properties
         occupied = x if xt is None else x + xt
-        return -pr.lithium_diffusivity(self.T) * pr.site_density * (
+        D = self.at_nodes(("D_Li", phase.name), pr.lithium_diffusivity)
+        return -D * pr.site_density * (
             -d.grad(occupied) + (1.0 - occupied) * self._theta() * d.grad(phi))
 
     def trap_reaction(self, phase: Phase, x, xt):
         """R = k_t x (n_t − x_t) − k_d x_t (1/s, per Li site) as UFL."""
         tr, pr = phase.properties.trapping, phase.properties
-        return (tr.capture_rate(pr.proton_diffusivity, self.T) * x * (tr.density - xt)
-                - tr.release_rate(self.T) * xt)
+        k_t = self.at_nodes(("k_t", phase.name),
+                            lambda T: tr.capture_rate(pr.proton_diffusivity, T))
+        k_d = self.at_nodes(("k_d", phase.name), tr.release_rate)
+        return k_t * x * (tr.density - xt) - k_d * xt
 
     def exchange_flux(self, x_lo, x_up, T):
         """j (mol m⁻² s⁻¹) lower → upper phase, UFL (arguments restricted already)."""
@@ -413,7 +463,8 @@ class TransportPhysics:
         preconditioner of the iterative solver path (:meth:`zero_current_residual`).
         """
         d, pr = self.domain, phase.properties
-        DH, DLi = pr.proton_diffusivity(self.T), pr.lithium_diffusivity(self.T)
+        DH = self.at_nodes(("D_H", phase.name), pr.proton_diffusivity)
+        DLi = self.at_nodes(("D_Li", phase.name), pr.lithium_diffusivity)
         if xt is None:
             return -pr.site_density * DH * DLi * d.grad(x) / (DH * x + DLi * (1.0 - x))
         den = DH * x + DLi * (1.0 - x - xt)
@@ -519,6 +570,7 @@ class TransportPhysics:
     # -- derived quantities (collective) -------------------------------------------------------
     def _scalar(self, key: str, build: Callable[[], ufl.Form]) -> float:
         """Assemble a scalar form, compiled once per ``key`` (collective)."""
+        self.before_assembly()
         form = self._forms.get(key)
         if form is None:
             form = self._forms[key] = compile_form(build())

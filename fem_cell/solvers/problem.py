@@ -242,6 +242,10 @@ class TransientProblem:
         self.krylov_max = 0
         self.fields = list(fields)
         self.blocks = list(blocks)
+        #: blocks with coefficients derived from other fields (e.g. the transport's
+        #: nodal rates of the temperature): brought up to date before every assembly
+        self._before_assembly = [b.before_assembly for b in self.blocks
+                                 if hasattr(b, "before_assembly")]
         self.time = time
         self.prefix = prefix
         msh = self.fields[0].space.mesh
@@ -541,6 +545,8 @@ class TransientProblem:
         from dolfinx.la.petsc import _ghost_update, _zero_vector
 
         self.residuals += 1
+        for refresh in self._before_assembly:
+            refresh()
         local = self._local_residual
         if local is not None:
             # one rank, one form (fem_cell.solvers.local_assembly): no ghosts to update;
@@ -620,6 +626,9 @@ class TransientProblem:
             p = ref()
             if p is not None and not p._jacobian_due(snes):
                 return
+            if p is not None:
+                for refresh in p._before_assembly:
+                    refresh()
             if (p is not None and x.handle == p._x_handle and p._local_jacobian is not None
                     and p._local_jacobian.matrix(J)):
                 pass                      # compiled loop, straight into PETSc's array
@@ -1060,6 +1069,8 @@ class TransientProblem:
             ∂G/∂p·1 and ∂(mass)/∂ṗ·1 (Gateaux derivatives in the direction p = 1).
             Single forms for one field, lists (of lists) for several.
         """
+        for refresh in self._before_assembly:
+            refresh()
         spaces = [f.space for f in self.fields]
         if len(spaces) == 1:
             trials = [ufl.TrialFunction(spaces[0])]
