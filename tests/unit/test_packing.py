@@ -2,7 +2,10 @@
 packing, bit for bit: on the transport's residual and Jacobian (1-D and coarse 2-D, the
 forms Newton assembles), on a form with cell, exterior- and interior-facet integrals of
 P2, vector, mixed and DG0 coefficients, after every coefficient changed, and under MPI
-(ghost values).  A packing that is not a plain gather falls back to dolfinx's."""
+(ghost values).  A packing that is not a plain gather falls back to dolfinx's.  The
+compiled gather copies only the entries the kernels read (FFCx's enabled coefficients);
+those are compared, and a kernel that read any other entry would make the compiled
+assembly's own check against dolfinx fail (tests/unit/test_local_assembly.py)."""
 
 import numpy as np
 import pytest
@@ -21,10 +24,14 @@ def _same(packed, form) -> None:
 
     ref = pack_coefficients(form)
     got = packed()
+    masks = packed.read_masks()     # compiled: the entries the kernels read
     assert set(got) == set(ref)
     for k in ref:
         assert got[k].shape == ref[k].shape
-        np.testing.assert_array_equal(got[k], ref[k])
+        if masks is None:
+            np.testing.assert_array_equal(got[k], ref[k])
+        else:
+            np.testing.assert_array_equal(got[k][masks[k]], ref[k][masks[k]])
 
 
 def _randomise(form, rng) -> None:
@@ -122,3 +129,36 @@ def test_probe_restores_the_coefficients():
     before = u.x.array.copy()
     PackedCoefficients(fem.form(u * ufl.TestFunction(V) * ufl.dx))
     np.testing.assert_array_equal(u.x.array, before)
+
+
+def test_the_compiled_gather_reads_the_enabled_coefficients_only():
+    """A form whose facet integral reads one of two coefficients: its other entries are
+    not copied; without a compiler numpy gathers every entry."""
+    from fem_cell.solvers import packing
+
+    msh = mesh.create_unit_square(MPI.COMM_SELF, 3, 3)
+    V = fem.functionspace(msh, ("Lagrange", 1))
+    f, g, v = fem.Function(V), fem.Function(V), ufl.TestFunction(V)
+    F = fem.form(f * g * v * ufl.dx + f * v * ufl.ds)
+    rng = np.random.default_rng(1)
+    _randomise(F, rng)
+    packed = PackedCoefficients(F)
+    assert packed.compiled and packed.read_entries < packed._src.size
+    masks = packed.read_masks()
+    assert all(m.all() for k, m in masks.items() if k[0].name == "cell")
+    assert any(not m.all() for k, m in masks.items() if k[0].name == "exterior_facet")
+    _randomise(F, rng)
+    _same(packed, F)
+
+    packing._loaded, packing.UNAVAILABLE = None, None
+    original = packing._load
+    try:
+        packing._load = lambda: (_ for _ in ()).throw(OSError("no C compiler"))
+        with pytest.warns(RuntimeWarning, match="could not be compiled"):
+            fallback = PackedCoefficients(F)
+        assert fallback.gathered and not fallback.compiled
+        assert fallback.read_masks() is None
+        _same(fallback, F)
+    finally:
+        packing._load = original
+        packing._loaded, packing.UNAVAILABLE = None, None
