@@ -318,6 +318,7 @@ class TransportPhysics:
         not a Lagrange function keeps the law in the forms (``law(self.T)``)."""
         if not self._lagrange_T():
             return law(self.T)
+        self._T_values = self.T.x.array     # (a view: its storage never moves)
         entry = self._nodal.get(key)
         if entry is None:
             f = fem.Function(self.T.function_space, name=f"{key[0]}_{key[1]}")
@@ -334,8 +335,8 @@ class TransportPhysics:
         comparison of T's array with the one last used when nothing changed)."""
         if not self._nodal:
             return
-        T = self.T.x.array
-        if self._nodal_T is not None and np.array_equal(T, self._nodal_T):
+        T = self._T_values
+        if self._nodal_T is not None and (T == self._nodal_T).all():
             return
         for f, law in self._nodal.values():
             f.x.array[:] = law(T)

@@ -541,9 +541,6 @@ class TransientProblem:
         are still set to x − g, as dolfinx does.  Several fields on one mesh: the
         residual is one form on their mixed space (:mod:`fem_cell.solvers.mixed`).
         """
-        from dolfinx.fem.petsc import assemble_vector, assign, set_bc
-        from dolfinx.la.petsc import _ghost_update, _zero_vector
-
         self.residuals += 1
         for refresh in self._before_assembly:
             refresh()
@@ -559,6 +556,9 @@ class TransientProblem:
             for bc in self._newton_bcs:
                 bc._cpp_object.set(b_w, x_r, -1.0)
             return
+        from dolfinx.fem.petsc import assemble_vector, assign, set_bc
+        from dolfinx.la.petsc import _ghost_update, _zero_vector
+
         _ghost_update(x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
         p = self._problem
         F = p.F
