@@ -38,7 +38,7 @@ element that needs DOF transformations, a form on two meshes or several cell typ
 no compiler leaves :attr:`LocalAssembler.usable` False and dolfinx assembles instead.
 One rank only: no ghosts, no parallel insertion.  The positions take 8 bytes per
 element-matrix entry (the default 2-D transport on one rank: 56,160 cells × 256
-entries, 117 MB, found with the check in 1–1.6 s).
+entries, 117 MB, found with the check in 1.6 s, measured beside another job).
 """
 
 from __future__ import annotations
