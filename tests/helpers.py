@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from fem_cell.constants import FARADAY, GAS_CONSTANT
 from fem_cell.params import EV, Arrhenius
@@ -351,3 +354,23 @@ class BandSolver:
     def destroy(self) -> None:
         for obj in (self.ksp, self.rhs, self.x):
             obj.destroy()
+
+
+def wait_for_handlers(pid: int, timeout: float = 60.0) -> None:
+    """Wait until process ``pid`` catches SIGTERM: the first statement of fem-cell's
+    console script (fem_cell/_entry.py) has run (Python itself catches only SIGINT, and
+    PETSc, which also catches SIGTERM, is imported after it).  A signal sent before that
+    reaches the interpreter's own start-up, where no code of ours runs.  Returns at once
+    without /proc (not Linux)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return
+        caught = int(next(ln.split()[1] for ln in status.splitlines()
+                          if ln.startswith("SigCgt:")), 16)
+        if caught & (1 << (signal.SIGTERM - 1)):
+            return
+        time.sleep(0.005)
+    raise AssertionError("fem-cell did not install its signal handlers")

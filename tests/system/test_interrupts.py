@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import COARSE_2D_MESH
+from helpers import COARSE_2D_MESH, wait_for_handlers
 
 from fem_cell.outputs.history import read_history
 
@@ -89,23 +89,6 @@ def test_signal_during_1d_run(tmp_path, sig, status):
     _check_interrupted(p, out, signal.Signals(sig).name, status)
 
 
-def _handlers_installed(pid: int, timeout: float = 60.0) -> None:
-    """Wait until the process catches SIGTERM: fem-cell's guard is installed (Python itself
-    catches only SIGINT, and PETSc, which also catches SIGTERM, is imported after it)."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            return
-        caught = int(next(ln.split()[1] for ln in status.splitlines()
-                          if ln.startswith("SigCgt:")), 16)
-        if caught & (1 << (signal.SIGTERM - 1)):
-            return
-        time.sleep(0.005)
-    raise AssertionError("fem-cell did not install its signal handlers")
-
-
 def test_sigint_during_startup(tmp_path):
     """Ctrl-C while dolfinx is imported / the mesh is built: 130, one line, no traceback.
 
@@ -116,7 +99,7 @@ def test_sigint_during_startup(tmp_path):
     out = tmp_path / "run"
     p = _start([sys.executable, "-m", "fem_cell", "anneal", "--dim", "1", "--out", str(out),
                 "-q"], tmp_path)
-    _handlers_installed(p.pid)
+    wait_for_handlers(p.pid)
     time.sleep(0.2)  # inside the dolfinx import or the model set-up
     p.send_signal(signal.SIGINT)
     stdout, stderr = p.communicate(timeout=120)
