@@ -362,9 +362,35 @@ def default_case_runner(base_config, overrides, job: str, record, comm):
         collect_garbage(comm)
 
 
+@dataclass(frozen=True)
+class CaseGroup:
+    """Targets that share one run (equal :meth:`Target.case_key`) and what it records."""
+
+    targets: tuple[Target, ...]
+    summary: tuple[str, ...]
+    history: tuple[tuple[str, float], ...]
+
+
+def case_plan(targets: Sequence[Target]) -> tuple[CaseGroup, ...]:
+    """The runs the targets need, in their first target's order (each case once)."""
+    groups: dict[str, list[Target]] = {}
+    for t in targets:
+        groups.setdefault(t.case_key(), []).append(t)
+    plan = []
+    for group in groups.values():
+        summary, history = [], []
+        for t in group:
+            s, h = parse_quantity_name(t.quantity)
+            summary += [x for x in s if x not in summary]
+            history += [x for x in h if x not in history]
+        plan.append(CaseGroup(tuple(group), tuple(summary), tuple(history)))
+    return tuple(plan)
+
+
 def evaluate_targets(base_config, targets: Sequence[Target], values: Mapping[str, Any],
                      comm, *, base_overrides: Mapping[str, Any] | None = None,
-                     runner: Callable | None = None) -> dict[str, float]:
+                     runner: Callable | None = None,
+                     plan: Sequence[CaseGroup] | None = None) -> dict[str, float]:
     """Model value of every target with the given parameter overrides (collective).
 
     Args:
@@ -378,25 +404,20 @@ def evaluate_targets(base_config, targets: Sequence[Target], values: Mapping[str
             in-process case of :func:`fem_cell.studies.cases.run_case`); ``overrides`` is
             the list [quiet output, base overrides, target overrides, parameter values],
             applied in that order (:func:`apply_overrides`).
+        plan: :func:`case_plan` of ``targets`` (computed here if not given; a sampler
+            that evaluates the same targets many times computes it once).
 
     Returns:
         target name → model value.
     """
     runner = runner or default_case_runner
-    groups: dict[str, list[Target]] = {}
-    for t in targets:
-        groups.setdefault(t.case_key(), []).append(t)
     out: dict[str, float] = {}
-    for group in groups.values():
-        summary, history = [], []
-        for t in group:
-            s, h = parse_quantity_name(t.quantity)
-            summary += [x for x in s if x not in summary]
-            history += [x for x in h if x not in history]
-        ov = [QUIET_OUTPUT, dict(base_overrides or {}), dict(group[0].overrides), dict(values)]
-        rec = runner(base_config, ov, group[0].job,
-                     Record(tuple(summary), tuple(history), dict(group[0].case)), comm)
-        for t in group:
+    for group in case_plan(targets) if plan is None else plan:
+        first = group.targets[0]
+        ov = [QUIET_OUTPUT, dict(base_overrides or {}), dict(first.overrides), dict(values)]
+        rec = runner(base_config, ov, first.job,
+                     Record(group.summary, group.history, dict(first.case)), comm)
+        for t in group.targets:
             out[t.name] = quantity_value(t.quantity, rec)
     return out
 

@@ -97,6 +97,7 @@ from fem_cell.studies.calibration import (
     _check_setup,
     _override_value,
     _resolve,
+    case_plan,
     evaluate_targets,
     residual_of,
 )
@@ -214,6 +215,7 @@ class _Evaluator:
         self.ngroups = comm.size // group_size
         self.color = comm.rank // group_size
         self.sub = comm.Split(self.color, comm.rank) if self.ngroups > 1 else comm
+        self.plan = case_plan(targets)
         self.failures: list[str] = []
         self.evaluations = 0
 
@@ -221,11 +223,12 @@ class _Evaluator:
         if self.sub is not self.comm:
             self.sub.Free()
 
-    def one(self, z: np.ndarray) -> tuple[float, np.ndarray, str | None, bool]:
+    def one(self, z: np.ndarray, lp: float | None = None
+            ) -> tuple[float, np.ndarray, str | None, bool]:
         """(log posterior, model values of the targets, failure message, whether the model
-        ran) at z (on ``self.sub``, collectively)."""
+        ran) at z (on ``self.sub``, collectively); ``lp``: its log prior if known."""
         nan = np.full(len(self.targets), np.nan)
-        lp = sum(log_prior(p, float(zi)) for p, zi in zip(self.parameters, z, strict=True))
+        lp = float(log_priors(self.parameters, z)[0]) if lp is None else lp
         if not math.isfinite(lp):
             return -math.inf, nan, None, False
         vals = [p.from_fit(float(zi)) for p, zi in zip(self.parameters, z, strict=True)]
@@ -233,7 +236,8 @@ class _Evaluator:
               for p, u, v in zip(self.parameters, self.units, vals, strict=True)}
         try:
             model = evaluate_targets(self.base_config, self.targets, ov, self.sub,
-                                     base_overrides=self.base_overrides, runner=self.runner)
+                                     base_overrides=self.base_overrides, runner=self.runner,
+                                     plan=self.plan)
             r = np.array([residual_of(t, model[t.name]) for t in self.targets])
         except (FemCellError, CalibrationError) as e:  # outside the model's domain
             return -math.inf, nan, f"{type(e).__name__}: {e}", True
@@ -244,9 +248,10 @@ class _Evaluator:
         """Log posterior and model values of every point (collective on ``comm``): points
         dealt round-robin over the groups, results gathered on every rank."""
         mine = {}
+        lps = log_priors(self.parameters, zs) if len(zs) else np.zeros(0)
         for i in range(self.color, len(zs), self.ngroups):
             try:
-                mine[i] = self.one(zs[i])
+                mine[i] = self.one(zs[i], float(lps[i]))
             except Exception as e:  # noqa: BLE001 — reported on every rank below
                 mine[i] = ("error", f"{type(e).__name__}: {e}", None, True)
         gathered = self.comm.allgather(mine if self.sub.rank == 0 else {})
@@ -289,9 +294,7 @@ class _SurrogateEvaluator:
 
     def many(self, zs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         zs = np.atleast_2d(np.asarray(zs, dtype=float))
-        lp = np.zeros(len(zs))
-        for j, p in enumerate(self.parameters):
-            lp += log_prior_many(p, zs[:, j])
+        lp = log_priors(self.parameters, zs)
         m = np.full((len(zs), len(self.targets)), np.nan)
         ok = np.isfinite(lp)
         if ok.any():
@@ -316,6 +319,16 @@ def residuals_of(t: Target, values: np.ndarray) -> np.ndarray:
     elif t.kind == "at_most":
         d = np.maximum(d, 0.0)
     return np.where(np.isfinite(d), d, np.inf)
+
+
+def log_priors(parameters: Sequence[FitParameter], zs: np.ndarray) -> np.ndarray:
+    """Joint log prior (independent parameters) of many fit-space points, the rows of
+    ``zs`` (one column per parameter)."""
+    zs = np.atleast_2d(np.asarray(zs, dtype=float))
+    lp = np.zeros(len(zs))
+    for j, p in enumerate(parameters):
+        lp += log_prior_many(p, zs[:, j])
+    return lp
 
 
 def log_prior_many(p: FitParameter, z: np.ndarray) -> np.ndarray:
