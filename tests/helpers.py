@@ -374,3 +374,15 @@ def wait_for_handlers(pid: int, timeout: float = 60.0) -> None:
             return
         time.sleep(0.005)
     raise AssertionError("fem-cell did not install its signal handlers")
+
+
+def without_compiler(monkeypatch, compiled) -> None:
+    """Make ``compiled`` (a :class:`fem_cell.solvers.compiled.CompiledModule`) behave as
+    on a machine without a C compiler, for this test: not built yet, and its build
+    raising."""
+    def no_compiler():
+        raise OSError("no C compiler")
+
+    monkeypatch.setattr(compiled, "_load", no_compiler)
+    monkeypatch.setattr(compiled, "module", None)
+    monkeypatch.setattr(compiled, "unavailable", None)

@@ -20,7 +20,7 @@ out as loops:
 They are compiled by cffi with dolfinx's JIT options into dolfinx's cache directory
 (:func:`fem_cell.solvers.compiled.build`).  :func:`kernels` returns None if that fails
 (no compiler, a read-only cache), with a ``RuntimeWarning`` and the reason in
-:data:`UNAVAILABLE`, and the caller then uses LAPACK (:mod:`fem_cell.solvers.banded`).
+``COMPILED.unavailable``, and the caller then uses LAPACK (:mod:`fem_cell.solvers.banded`).
 Its C function ``fem_cell_band_solve_permuted`` also applies the band LU's ordering,
 so a back-substitution is one call.  gcc or any C compiler cffi finds is needed
 anyway: FFCx compiles dolfinx's form kernels with it.
@@ -28,11 +28,9 @@ anyway: FFCx compiles dolfinx's form kernels with it.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
-from fem_cell.solvers.compiled import build
+from fem_cell.solvers.compiled import CompiledModule
 
 _CDEF = """
 void fem_cell_band_fill(int nnz, const double *values, const long long *where, double *ab,
@@ -177,28 +175,15 @@ void fem_cell_band_solve_permuted(int n, int kl, int ku, const double *ab, int l
 
 #: most sub-diagonals :func:`factor` takes
 MAX_KL = 64
-#: why the compiled kernels are not available (None: they are, or not tried yet)
-UNAVAILABLE: str | None = None
-_loaded = None
-
-
-def _load():
-    return build("fem_cell_band", _CDEF, _SOURCE)
+#: the compiled module, built on first use (``COMPILED.unavailable``: why it is not)
+COMPILED = CompiledModule("fem_cell_band", _CDEF, _SOURCE, "the band LU kernels",
+                          "1-D serial solves use LAPACK")
 
 
 def kernels():
-    """The compiled module (``ffi``, ``lib``), or None if it cannot be built or loaded
-    (then :data:`UNAVAILABLE` says why).  Built at most once per process."""
-    global _loaded, UNAVAILABLE
-    if _loaded is None and UNAVAILABLE is None:
-        try:
-            _loaded = _load()
-        except Exception as e:  # noqa: BLE001 - any failure: LAPACK instead, reason kept
-            UNAVAILABLE = f"{type(e).__name__}: {e}"
-            warnings.warn(f"fem_cell: the band LU kernels could not be compiled "
-                          f"({UNAVAILABLE}); 1-D serial solves use LAPACK (slower, "
-                          f"the same results)", RuntimeWarning, stacklevel=2)
-    return _loaded
+    """The compiled module (``ffi``, ``lib``), or None if it cannot be built
+    (``COMPILED.unavailable`` says why; a ``RuntimeWarning`` once)."""
+    return COMPILED.get()
 
 
 def _ptr(ffi, a: np.ndarray, ctype: str):
@@ -225,4 +210,4 @@ def solve(module, ab: np.ndarray, n: int, kl: int, ku: int, ipiv: np.ndarray,
                             _ptr(ffi, ipiv, "int *"), _ptr(ffi, b, "double *"))
 
 
-__all__ = ["MAX_KL", "UNAVAILABLE", "factor", "kernels", "solve"]
+__all__ = ["MAX_KL", "COMPILED", "factor", "kernels", "solve"]

@@ -4,9 +4,11 @@
 options (``dolfinx.jit.get_options()``: cache directory, compiler flags) into that cache
 directory, under a name that is the hash of the source, the flags and the Python
 version, and loads it from there afterwards; several processes compiling at once each
-write their own temporary file and move it into place.  Used by
-:mod:`fem_cell.solvers.band_kernels` and :mod:`fem_cell.solvers.local_assembly`, whose
-callers keep a fallback for a machine where it fails (no compiler, a read-only cache).
+write their own temporary file and move it into place.  :class:`CompiledModule` builds
+one at most once per process and, if that fails (no compiler, a read-only cache), says
+why and warns once; its users (:mod:`fem_cell.solvers.band_kernels`,
+:mod:`fem_cell.solvers.local_assembly`, :mod:`fem_cell.solvers.packing`) then fall back
+to slower code with the same results.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import importlib.util
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 
@@ -47,4 +50,39 @@ def build(prefix: str, cdef: str, source: str):
     return module
 
 
-__all__ = ["build"]
+class CompiledModule:
+    """One C module of ours (:func:`build`), built on first use, at most once per
+    process.
+
+    Args:
+        prefix, cdef, source: as :func:`build` takes them.
+        what: what it is, for the warning ("the band LU kernels").
+        fallback: what is used without it ("1-D serial solves use LAPACK").
+    """
+
+    def __init__(self, prefix: str, cdef: str, source: str, what: str, fallback: str):
+        self.prefix, self.cdef, self.source = prefix, cdef, source
+        self.what, self.fallback = what, fallback
+        #: the module (``ffi``, ``lib``) once built
+        self.module = None
+        #: why it is not available (None: it is, or not tried yet)
+        self.unavailable: str | None = None
+
+    def _load(self):
+        return build(self.prefix, self.cdef, self.source)
+
+    def get(self):
+        """The module, or None if it cannot be built or loaded (:attr:`unavailable`
+        says why; a ``RuntimeWarning`` the first time)."""
+        if self.module is None and self.unavailable is None:
+            try:
+                self.module = self._load()
+            except Exception as e:  # noqa: BLE001 - any failure: the fallback, reason kept
+                self.unavailable = f"{type(e).__name__}: {e}"
+                warnings.warn(f"fem_cell: {self.what} could not be compiled "
+                              f"({self.unavailable}); {self.fallback} (slower, the same "
+                              f"results)", RuntimeWarning, stacklevel=3)
+        return self.module
+
+
+__all__ = ["CompiledModule", "build"]

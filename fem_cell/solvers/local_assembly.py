@@ -43,12 +43,10 @@ entries, 117 MB, found with the check in 1.6 s, measured beside another job).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from fem_cell._dolfinx import PETSc, fem
-from fem_cell.solvers.compiled import build
+from fem_cell.solvers.compiled import CompiledModule
 from fem_cell.solvers.packing import PackedCoefficients
 from fem_cell.solvers.petsc_aij import petsc_aij
 
@@ -59,7 +57,7 @@ long long fem_cell_assemble(uintptr_t kernel, int n, const double *w, long long 
                             const long long *where, double *Ae, double *out);
 void fem_cell_zero(double *out, long long n);
 void fem_cell_put(const long long *where, long long n, double value, double *out);
-void fem_cell_gather(int n, const uintptr_t *from, const int *sizes, double *out);
+void fem_cell_concat(int n, const uintptr_t *from, const int *sizes, double *out);
 """
 
 _SOURCE = r"""
@@ -109,7 +107,7 @@ void fem_cell_put(const long long *where, long long n, double value, double *out
 }
 
 /* the values of n arrays (addresses from[i], sizes[i]) one after the other into out */
-void fem_cell_gather(int n, const uintptr_t *from, const int *sizes, double *out)
+void fem_cell_concat(int n, const uintptr_t *from, const int *sizes, double *out)
 {
     for (int i = 0; i < n; ++i) {
         memcpy(out, (const double *)from[i], (size_t)sizes[i] * sizeof(double));
@@ -123,28 +121,15 @@ SKIP = -1
 #: where-code of an element entry outside the matrix's pattern
 OUTSIDE = -2
 
-#: why the compiled loop is not available (None: it is, or not tried yet)
-UNAVAILABLE: str | None = None
-_loaded = None
-
-
-def _load():
-    return build("fem_cell_assembly", _CDEF, _SOURCE)
+#: the compiled module, built on first use (``COMPILED.unavailable``: why it is not)
+COMPILED = CompiledModule("fem_cell_assembly", _CDEF, _SOURCE, "the assembly loop",
+                          "serial problems are assembled by dolfinx")
 
 
 def kernels():
-    """The compiled module, or None if it cannot be built (:data:`UNAVAILABLE` says
-    why; a ``RuntimeWarning`` once)."""
-    global _loaded, UNAVAILABLE
-    if _loaded is None and UNAVAILABLE is None:
-        try:
-            _loaded = _load()
-        except Exception as e:  # noqa: BLE001 - any failure: dolfinx assembles instead
-            UNAVAILABLE = f"{type(e).__name__}: {e}"
-            warnings.warn(f"fem_cell: the assembly loop could not be compiled "
-                          f"({UNAVAILABLE}); serial problems are assembled by dolfinx "
-                          f"(slower, the same results)", RuntimeWarning, stacklevel=2)
-    return _loaded
+    """The compiled module (``ffi``, ``lib``), or None if it cannot be built
+    (``COMPILED.unavailable`` says why; a ``RuntimeWarning`` once)."""
+    return COMPILED.get()
 
 
 class _Integral:
@@ -223,9 +208,14 @@ class LocalAssembler:
                 return "an element that needs DOF transformations"
         if not self.packed.gathered:
             return "its coefficients are not a plain gather"
+        types = cf.integral_types
+        other = {t.name for t in types} - set(_ORDER)
+        if other:
+            # (dolfinx's Form.domains does not give vertex integrals' entities)
+            return f"{', '.join(sorted(other))} integrals"
         module = kernels()
         if module is None:
-            return f"no compiled loop ({UNAVAILABLE})"
+            return f"no compiled loop ({COMPILED.unavailable})"
         self._module = module
         ffi = module.ffi
         uf = form.ufcx_form
@@ -251,11 +241,6 @@ class LocalAssembler:
             return xg[gmap[cells]].reshape(len(cells), -1)
 
         self._integrals: list[_Integral] = []
-        types = cf.integral_types
-        other = {t.name for t in types} - set(_ORDER)
-        if other:
-            # (dolfinx's Form.domains does not give vertex integrals' entities)
-            return f"{', '.join(sorted(other))} integrals"
         for name in _ORDER:
             itype = getattr(IntegralType, name)
             if itype not in types:
@@ -313,10 +298,9 @@ class LocalAssembler:
         self._constants = views
         size = sum(v.size for v in views)
         self._c = np.zeros(max(size, 1))
-        ffi = self._module.ffi
         self._addresses = np.array([v.ctypes.data for v in views], dtype=np.uintp)
         self._sizes = np.array([v.size for v in views], dtype=np.intc)
-        self._gather_args = (len(views), ffi.cast("uintptr_t *", self._addresses.ctypes.data),
+        self._concat_args = (len(views), ffi.cast("uintptr_t *", self._addresses.ctypes.data),
                              ffi.cast("int *", self._sizes.ctypes.data),
                              ffi.cast("double *", self._c.ctypes.data))
         if self.rank == 2:
@@ -330,7 +314,7 @@ class LocalAssembler:
         (``pack_constants``), read from dolfinx's storage by their addresses (a
         constant's storage never moves: its size is fixed)."""
         if self._constants:
-            self._module.lib.fem_cell_gather(*self._gather_args)
+            self._module.lib.fem_cell_concat(*self._concat_args)
 
     # -- matrix positions -----------------------------------------------------------
     def _positions(self, A: PETSc.Mat) -> str | None:
@@ -490,4 +474,4 @@ class LocalAssembler:
                 c[...] = s
 
 
-__all__ = ["UNAVAILABLE", "LocalAssembler", "kernels"]
+__all__ = ["COMPILED", "LocalAssembler", "kernels"]

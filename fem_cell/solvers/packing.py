@@ -30,11 +30,10 @@ reads.  Without a compiler, numpy gathers every entry as before.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from fem_cell._dolfinx import fem
+from fem_cell.solvers.compiled import CompiledModule
 
 _CDEF = """
 void fem_cell_gather(long long m, const uintptr_t *arrays, const int *which,
@@ -53,29 +52,15 @@ void fem_cell_gather(long long m, const uintptr_t *arrays, const int *which,
 }
 """
 
-#: why the compiled gather is not available (None: it is, or not tried yet)
-UNAVAILABLE: str | None = None
-_loaded = None
-
-
-def _load():
-    from fem_cell.solvers.compiled import build
-
-    return build("fem_cell_packing", _CDEF, _SOURCE)
+#: the compiled module, built on first use (``COMPILED.unavailable``: why it is not)
+COMPILED = CompiledModule("fem_cell_packing", _CDEF, _SOURCE, "the coefficient gather",
+                          "numpy gathers")
 
 
 def kernels():
-    """The compiled gather, or None (numpy gathers; :data:`UNAVAILABLE` says why)."""
-    global _loaded, UNAVAILABLE
-    if _loaded is None and UNAVAILABLE is None:
-        try:
-            _loaded = _load()
-        except Exception as e:  # noqa: BLE001 - any failure: numpy instead
-            UNAVAILABLE = f"{type(e).__name__}: {e}"
-            warnings.warn(f"fem_cell: the coefficient gather could not be compiled "
-                          f"({UNAVAILABLE}); numpy gathers (slower, the same results)",
-                          RuntimeWarning, stacklevel=2)
-    return _loaded
+    """The compiled module (``ffi``, ``lib``), or None if it cannot be built
+    (``COMPILED.unavailable`` says why; a ``RuntimeWarning`` once)."""
+    return COMPILED.get()
 
 
 def _enabled(form: fem.Form, keys) -> dict | None:

@@ -13,7 +13,7 @@ band LU preconditioner reading PETSc's own array of values (fem_cell.solvers.ban
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from helpers import BandSolver, petsc_aij
+from helpers import BandSolver, petsc_aij, without_compiler
 from scipy.linalg import lapack
 
 from fem_cell.solvers import band_kernels
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.serial
 @pytest.fixture(scope="module")
 def kernels():
     module = band_kernels.kernels()
-    assert module is not None, band_kernels.UNAVAILABLE
+    assert module is not None, band_kernels.COMPILED.unavailable
     return module
 
 
@@ -142,15 +142,10 @@ def test_use_banded_uses_the_kernels_when_available(kernels):
 
 
 def test_without_a_compiler_the_band_lu_uses_lapack(monkeypatch):
-    def no_compiler():
-        raise OSError("no C compiler")
-
-    monkeypatch.setattr(band_kernels, "_load", no_compiler)
-    monkeypatch.setattr(band_kernels, "_loaded", None)
-    monkeypatch.setattr(band_kernels, "UNAVAILABLE", None)
+    without_compiler(monkeypatch, band_kernels.COMPILED)
     with pytest.warns(RuntimeWarning, match="no C compiler"):
         assert band_kernels.kernels() is None
-    assert "no C compiler" in band_kernels.UNAVAILABLE
+    assert "no C compiler" in band_kernels.COMPILED.unavailable
     rng = np.random.default_rng(8)
     A = sp.csr_matrix(_random_band(40, 2, 2, rng, zero_diagonal=True))
     M = petsc_aij(A)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from dolfinx.fem.assemble import _assemble_vector_array
 from dolfinx.fem.petsc import assemble_matrix, create_matrix
+from helpers import without_compiler
 
 from fem_cell._dolfinx import MPI, PETSc, dolfinx, fem, ufl
 from fem_cell.config import load_config
@@ -192,12 +193,7 @@ def test_refused_for_dof_transformations_and_vertex_integrals():
 
 
 def test_without_a_compiler_dolfinx_assembles(monkeypatch):
-    def no_compiler():
-        raise OSError("no C compiler")
-
-    monkeypatch.setattr(local_assembly, "_load", no_compiler)
-    monkeypatch.setattr(local_assembly, "_loaded", None)
-    monkeypatch.setattr(local_assembly, "UNAVAILABLE", None)
+    without_compiler(monkeypatch, local_assembly.COMPILED)
     F, *_ = problem("interval", 4, False)
     with pytest.warns(RuntimeWarning, match="could not be compiled"):
         asm = LocalAssembler(F)

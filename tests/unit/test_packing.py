@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import ufl
 from basix.ufl import element, mixed_element
+from helpers import without_compiler
 
 from fem_cell._dolfinx import MPI, fem, mesh
 from fem_cell.solvers.packing import PackedCoefficients
@@ -131,7 +132,7 @@ def test_probe_restores_the_coefficients():
     np.testing.assert_array_equal(u.x.array, before)
 
 
-def test_the_compiled_gather_reads_the_enabled_coefficients_only():
+def test_the_compiled_gather_reads_the_enabled_coefficients_only(monkeypatch):
     """A form whose facet integral reads one of two coefficients: its other entries are
     not copied; without a compiler numpy gathers every entry."""
     from fem_cell.solvers import packing
@@ -150,15 +151,9 @@ def test_the_compiled_gather_reads_the_enabled_coefficients_only():
     _randomise(F, rng)
     _same(packed, F)
 
-    packing._loaded, packing.UNAVAILABLE = None, None
-    original = packing._load
-    try:
-        packing._load = lambda: (_ for _ in ()).throw(OSError("no C compiler"))
-        with pytest.warns(RuntimeWarning, match="could not be compiled"):
-            fallback = PackedCoefficients(F)
-        assert fallback.gathered and not fallback.compiled
-        assert fallback.read_masks() is None
-        _same(fallback, F)
-    finally:
-        packing._load = original
-        packing._loaded, packing.UNAVAILABLE = None, None
+    without_compiler(monkeypatch, packing.COMPILED)
+    with pytest.warns(RuntimeWarning, match="could not be compiled"):
+        fallback = PackedCoefficients(F)
+    assert fallback.gathered and not fallback.compiled
+    assert fallback.read_masks() is None
+    _same(fallback, F)
