@@ -1,8 +1,9 @@
 # fem_cell — the two README commands:
 #   make run    set up (.venv, Python >= 3.12, dolfinx wheel) and run the main job:
 #               the reproduction of the paper on the built-in cell (1-D, report.html)
-#   make test   set up and run the whole test suite: lint + import layers, serial, then
-#               the MPI subset on 2 ranks (what CI runs)
+#   make test   set up and run the whole test suite: lint + import layers, the one-process
+#               tests (2 pytest-xdist workers; WORKERS=0: in one process), then the MPI
+#               subset on 2 ranks (what CI runs)
 #   make test-fast  the edit loop: lint, unit + verification tests without the slow ones
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
