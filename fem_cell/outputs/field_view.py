@@ -47,7 +47,29 @@ class FieldViewError(SectionError):
 
 
 def _significant(a: np.ndarray, digits: int = 5) -> list[float]:
-    return [float(f"{v:.{digits}g}") for v in np.asarray(a, dtype=float)]
+    """The values rounded to ``digits`` significant digits, exactly as
+    ``float(f"{v:.5g}")`` (so the page carries short numbers), vectorised: with p the
+    decimal exponent of the last kept digit, the integer m = rint(v / 10^p) and then
+    m / 10^-p or m · 10^p, one correctly rounded operation on two exact numbers
+    (10^|p| is exact up to 10^22).  Values outside that range, near a rounding tie or
+    with a misjudged exponent are formatted one by one.  The per-value formatting took
+    4.5 s of a default 2-D anneal's 17 s of post-processing."""
+    a = np.asarray(a, dtype=float).ravel()
+    out = a.copy()
+    ok = np.flatnonzero(np.isfinite(a) & (a != 0))
+    v = a[ok]
+    p = np.floor(np.log10(np.abs(v))).astype(np.int64) - (digits - 1)
+    scale = 10.0 ** np.minimum(np.abs(p), 22)
+    small = p < 0
+    q = np.where(small, v * scale, v / scale)
+    m = np.rint(q)
+    out[ok] = np.where(small, m / scale, m * scale)
+    am = np.abs(m)
+    odd = ((np.abs(p) > 22) | (np.abs(np.abs(q - m) - 0.5) < 1e-6)
+           | (am < 10.0 ** (digits - 1)) | (am > 10.0 ** digits))
+    for i in ok[odd]:
+        out[i] = float(f"{a[i]:.{digits}g}")
+    return out.tolist()
 
 
 def _select_times(n: int, most: int) -> list[int]:
