@@ -223,12 +223,10 @@ class _Evaluator:
         if self.sub is not self.comm:
             self.sub.Free()
 
-    def one(self, z: np.ndarray, lp: float | None = None
-            ) -> tuple[float, np.ndarray, str | None, bool]:
+    def one(self, z: np.ndarray, lp: float) -> tuple[float, np.ndarray, str | None, bool]:
         """(log posterior, model values of the targets, failure message, whether the model
-        ran) at z (on ``self.sub``, collectively); ``lp``: its log prior if known."""
+        ran) at z with log prior ``lp`` (on ``self.sub``, collectively)."""
         nan = np.full(len(self.targets), np.nan)
-        lp = float(log_priors(self.parameters, z)[0]) if lp is None else lp
         if not math.isfinite(lp):
             return -math.inf, nan, None, False
         vals = [p.from_fit(float(zi)) for p, zi in zip(self.parameters, z, strict=True)]
