@@ -1,10 +1,11 @@
 """Reading the runs' ``.pvd`` field series back, and handing them to other tools.
 
-dolfinx's ``VTKFile`` writes each output time as parallel ``.pvtu`` pieces of VTU 2.2
-with Lagrange cells, every rank's piece carrying its **ghost cells** (cell data
-``vtkGhostType`` = 1: cells owned by another rank, copied for the interface integrals).
-ParaView and pyvista read that; meshio 5.3 does not (it rejects VTU 2.2 and Lagrange
-cells), and a naive merge of the pieces counts ghost cells twice.
+A series (:mod:`fem_cell.outputs.fields`) stores each output time as parallel ``.pvtu``
+pieces, every rank's piece carrying its **ghost cells** (cell data ``vtkGhostType`` = 1:
+cells owned by another rank, copied for the interface integrals).  ParaView and pyvista
+read that, and meshio reads one piece; a naive merge of the pieces counts ghost cells
+twice.  Series written by dolfinx's ``VTKFile`` (VTU 2.2, Lagrange cells; meshio 5.3
+rejects them) read here the same way.
 
 :func:`read_time` gives one time as a single pyvista grid: pieces merged, ghost cells
 dropped, shared points merged.  :func:`to_meshio` turns such a grid into a

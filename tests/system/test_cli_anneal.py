@@ -68,8 +68,7 @@ def test_anneal_1d_default(tmp_path):
     assert np.all(np.abs(T - 423.15) < 0.2)
     assert np.allclose(np.asarray(grid.point_data["T_C"]), T - 273.15)
     assert set(np.unique(grid.cell_data["layer"]).astype(int)) == {1, 2, 3, 4, 5}
-    # the run's mesh, written by `fem-cell mesh`, re-reads with meshio (dolfinx's own
-    # VTU 2.2 pieces are for ParaView/pyvista; meshio 5.3 does not read that version)
+    # the run's mesh, written by `fem-cell mesh`, re-reads with meshio
     msh = tmp_path / "mesh1d.vtu"
     assert main(["mesh", "--dim", "1", "--out", str(msh)]) == 0
     m = meshio.read(msh)
