@@ -64,6 +64,15 @@ def test_checkpoint_n_to_m_ranks(shared_tmp):
             for fw, fs in zip(lw, ls, strict=False):
                 assert np.allclose(fw, fs, rtol=1e-8, atol=1e-8 * np.abs(fs).max())
         assert np.allclose(s_world.dts, s_self.dts, rtol=1e-8)
+        # the transport's fields share one coordinates dataset (hard links), the
+        # temperature has its own; each field still reads its own "coords"
+        import h5py
+
+        with h5py.File(ck_world, "r") as f:
+            c = {n: f[f"fields/{n}/coords"] for n in f["fields"]}
+            assert c["xH_LiCoO2"] == c["xH_Li3PO4"] == c["xT_LiCoO2"] == c["phi"]
+            assert c["T"] != c["phi"] and c["T"].shape[0] != c["phi"].shape[0]
+            assert f["fields/phi/level0"].compression_opts == 1
         # the heat's own (sub-cycled) stepper state: its levels and steps, at its own
         # time (ahead of the transport's: here the ramp's end, 330 s)
         lw, ls = s_world.lead, s_self.lead
