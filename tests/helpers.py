@@ -377,9 +377,9 @@ def wait_for_handlers(pid: int, timeout: float = 60.0) -> None:
 
 
 def without_compiler(monkeypatch, compiled) -> None:
-    """Make ``compiled`` (a :class:`fem_cell.solvers.compiled.CompiledModule`) behave as
-    on a machine without a C compiler, for this test: not built yet, and its build
-    raising."""
+    """Make ``compiled`` (a :class:`fem_cell.solvers.compiled.BuildOnce`, e.g. a
+    ``CompiledModule``) behave as on a machine without a C compiler, for this test: not
+    built yet, and its build raising."""
     def no_compiler():
         raise OSError("no C compiler")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from fem_cell._dolfinx import PETSc
+from fem_cell.solvers.compiled import BuildOnce
 
 
 class PetscAIJ:
@@ -71,21 +72,17 @@ class PetscAIJ:
             raise RuntimeError("MatSeqAIJRestoreArray failed")
 
 
-_aij: PetscAIJ | None = None
-#: why PETSc's array is not accessed directly (None: it is, or not tried yet)
-UNAVAILABLE: str | None = None
+#: the process's PetscAIJ, made on first use; without it (cffi cannot reach PETSc's
+#: symbols) the callers copy the values through petsc4py instead, silently (the same
+#: results)
+AIJ = BuildOnce(PetscAIJ, "direct access to PETSc's matrix arrays",
+                "the values are copied through petsc4py", warn=False)
 
 
 def petsc_aij() -> PetscAIJ | None:
     """The process's :class:`PetscAIJ`, or None if cffi cannot reach PETSc (then
-    :data:`UNAVAILABLE` says why)."""
-    global _aij, UNAVAILABLE
-    if _aij is None and UNAVAILABLE is None:
-        try:
-            _aij = PetscAIJ()
-        except Exception as e:  # noqa: BLE001 - any failure: the callers' copies instead
-            UNAVAILABLE = f"{type(e).__name__}: {e}"
-    return _aij
+    ``AIJ.unavailable`` says why)."""
+    return AIJ.get()
 
 
-__all__ = ["UNAVAILABLE", "PetscAIJ", "petsc_aij"]
+__all__ = ["AIJ", "PetscAIJ", "petsc_aij"]

@@ -160,6 +160,31 @@ def test_without_a_compiler_the_band_lu_uses_lapack(monkeypatch):
     M.destroy()
 
 
+def test_without_petscs_array_the_values_are_copied_silently(monkeypatch, kernels):
+    """PETSc's array out of reach (fem_cell.solvers.petsc_aij.AIJ cannot be made): the
+    band LU reads the values through petsc4py, with the same solution and no warning."""
+    import warnings
+
+    from fem_cell.solvers import petsc_aij as aij_module
+
+    without_compiler(monkeypatch, aij_module.AIJ)
+    rng = np.random.default_rng(9)
+    A = sp.csr_matrix(_random_band(40, 2, 3, rng, zero_diagonal=True))
+    M = petsc_aij(A)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _petsc_aij() is None
+        solver = BandSolver(M, compiled=True)
+        b = rng.normal(size=40)
+        x, reason = solver.solve(b)
+    assert "no C compiler" in aij_module.AIJ.unavailable
+    assert reason > 0
+    exact = np.linalg.solve(A.toarray(), b)
+    assert np.max(np.abs(x - exact)) <= 1e-10 * np.max(np.abs(exact))
+    solver.destroy()
+    M.destroy()
+
+
 def test_more_sub_diagonals_than_the_kernel_takes_is_refused(kernels):
     n, kl = 200, band_kernels.MAX_KL + 1
     flat = np.ones((2 * kl + 1 + 1) * n)
