@@ -51,9 +51,9 @@ class FieldSeriesWriter:
         comm: the mesh communicator (collective: every rank must call write/close).
         path: ``.pvd`` file path (same on every rank).  A series already there is
             replaced (its ``.pvd`` is rewritten from the first time on).
-        functions: continuous P1 and/or DG0 functions (scalar, or vectors of up to 3
-            components, written with 3) on the same degree-1 mesh; their names become
-            the VTK array names.
+        functions: continuous P1 and/or DG0 functions (scalars, or vectors of up to 3
+            components: 2 or 3 written as 3-vectors, 1 as a scalar) on the same
+            degree-1 mesh; their names become the VTK array names.
     """
 
     def __init__(self, comm, path: str | Path, functions: list[fem.Function]):
@@ -78,8 +78,12 @@ class FieldSeriesWriter:
         self._components = {}
         for f in self.functions:
             bs = f.function_space.dofmap.index_map_bs
-            if bs > 3:
-                raise ValueError(f"field {f.name!r} has {bs} components (at most 3)")
+            shape = f.function_space.ufl_element().reference_value_shape
+            if len(shape) > 1 or bs > 3:
+                raise ValueError(f"field {f.name!r}: scalars and vectors of up to 3 "
+                                 f"components are written, got value shape {shape}")
+            # a vector of 2 or 3 components as VTK's 3-vector (which ParaView draws as
+            # arrows); one of 1 component as a scalar, as dolfinx's VTKFile writes them
             self._components[f.name] = 1 if bs == 1 else 3
         self.times: list[float] = []
         self._closed = False
@@ -126,7 +130,7 @@ class FieldSeriesWriter:
             out[nodes] = arr[dm.ravel()]
         else:
             out = arr[dm[:, 0]]
-        if bs == 1:
+        if self._components[f.name] == 1:
             return out[:, 0]
         return np.hstack([out, np.zeros((out.shape[0], 3 - bs))]) if bs < 3 else out
 

@@ -76,24 +76,23 @@ def _w(x, t):
     return np.cos(3 * x[0]) + t
 
 
-def _q(x, t):
-    return np.vstack([x[0] + t, x[1] * x[0]])
+def _q(x, t, gdim=2):
+    return np.vstack([x[0] + t, x[1] * x[0]])[:gdim]
 
 
 def _functions(m):
     u = fem.Function(fem.functionspace(m, ("Lagrange", 1)), name="u")
     w = fem.Function(fem.functionspace(m, ("DG", 0)), name="w")
-    fs = [u, w]
-    if m.geometry.dim == 2:
-        fs.append(fem.Function(fem.functionspace(m, ("DG", 0, (2,))), name="q"))
-    return fs
+    gdim = m.geometry.dim
+    # a vector of the mesh's dimension (1 or 2 components)
+    return [u, w, fem.Function(fem.functionspace(m, ("DG", 0, (gdim,))), name="q")]
 
 
 def _fill(fs, t):
     fs[0].interpolate(lambda x: _u(x, t))
     fs[1].interpolate(lambda x: _w(x, t))
-    if len(fs) > 2:
-        fs[2].interpolate(lambda x: _q(x, t))
+    gdim = fs[2].function_space.mesh.geometry.dim
+    fs[2].interpolate(lambda x: _q(x, t, gdim))
 
 
 TIMES = (0.0, 0.25, 1.0 / 3.0)
@@ -141,8 +140,11 @@ def test_values_read_back_exactly(series, name):
         assert np.allclose(g.point_data["u"], _u(x, t), rtol=0, atol=1e-14)
         mid = np.asarray(g.cell_centers().points).T
         assert np.allclose(g.cell_data["w"], _w(mid, t), rtol=0, atol=1e-14)
-        if name != "line":
-            q = np.asarray(g.cell_data["q"])
+        q = np.asarray(g.cell_data["q"])
+        if name == "line":  # a vector of one component: a scalar, as dolfinx writes it
+            assert q.shape == (cells,)
+            assert np.allclose(q, _q(mid, t, 1)[0], rtol=0, atol=1e-14)
+        else:               # 2 components: VTK's 3-vector
             assert q.shape == (cells, 3) and not q[:, 2].any()
             assert np.allclose(q[:, :2], _q(mid, t).T, rtol=0, atol=1e-14)
 
@@ -161,7 +163,7 @@ def test_same_as_dolfinx_vtkfile(series, name):
         assert np.allclose(np.asarray(a.point_data["u"])[ia], np.asarray(b.point_data["u"])[ib],
                            rtol=1e-15, atol=1e-15)
         ca, cb = _sorted(a.cell_centers().points), _sorted(b.cell_centers().points)
-        for k in ("w", "q") if name != "line" else ("w",):
+        for k in ("w", "q"):
             assert np.allclose(np.asarray(a.cell_data[k])[ca], np.asarray(b.cell_data[k])[cb],
                                rtol=1e-15, atol=1e-15), k
 
@@ -189,6 +191,9 @@ def test_refusals(tmp_path):
                                            ("Lagrange", 1)), name="v")
     with pytest.raises(ValueError, match="not on the mesh"):
         FieldSeriesWriter(comm, tmp_path / "s.pvd", [u, other])
+    tensor = fem.Function(fem.functionspace(m, ("DG", 0, (2, 2))), name="s")
+    with pytest.raises(ValueError, match="value shape"):
+        FieldSeriesWriter(comm, tmp_path / "s.pvd", [u, tensor])
     with pytest.raises(ValueError, match="names must differ"):
         FieldSeriesWriter(comm, tmp_path / "s.pvd", [u, u])
     w = FieldSeriesWriter(comm, tmp_path / "s.pvd", [u])
