@@ -14,7 +14,8 @@ encoding:
   text;
 * cells are the classic linear VTK types (line 3, triangle 5, quad 9, tetra 10,
   hexahedron 12; file version 1.0), which meshio reads as well as VTK;
-* the mesh arrays of a piece are encoded once and reused at every time.
+* the mesh arrays of a piece are encoded once and reused at every time;
+* names (arrays, files) are escaped for XML: any field name or series name is kept.
 
 Encoding reference: VTK's XML file formats ("binary" inline data: for compressed data
 a base64 header ``[#blocks, block size, last block size, compressed sizes…]`` followed
@@ -27,6 +28,7 @@ import base64
 import os
 import zlib
 from collections.abc import Sequence
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +61,7 @@ def data_array(name: str | None, values: np.ndarray, *, components: int = 1,
     """One ``<DataArray>`` element (``text``: ``values`` already :func:`encode` d)."""
     attrs = [f'type="{VTK_TYPES[np.dtype(values.dtype)]}"']
     if name is not None:
-        attrs.append(f'Name="{name}"')
+        attrs.append(f'Name="{escape(name)}"')
     if id_type:
         attrs.append('IdType="1"')
     if components != 1:
@@ -136,8 +138,8 @@ def pvtu_text(pieces: Sequence[str], point_arrays: dict[str, int],
               cell_arrays: dict[str, int]) -> str:
     """The ``.pvtu`` naming ``pieces`` (file names) with the arrays (name → components)."""
     def declare(arrays: dict[str, int]) -> str:
-        return "".join(f'<PDataArray type="Float64" Name="{n}" NumberOfComponents="{c}"/>\n'
-                       for n, c in arrays.items())
+        return "".join(f'<PDataArray type="Float64" Name="{escape(n)}" '
+                       f'NumberOfComponents="{c}"/>\n' for n, c in arrays.items())
 
     return ('<?xml version="1.0"?>\n'
             '<VTKFile type="PUnstructuredGrid" version="1.0" byte_order="LittleEndian" '
@@ -150,13 +152,13 @@ def pvtu_text(pieces: Sequence[str], point_arrays: dict[str, int],
             '<PDataArray type="Int64" Name="vtkOriginalCellIds" IdType="1"/>\n'
             f'{declare(cell_arrays)}</PCellData>\n'
             '<PPoints>\n<PDataArray type="Float64" NumberOfComponents="3"/>\n</PPoints>\n'
-            + "".join(f'<Piece Source="{p}"/>\n' for p in pieces)
+            + "".join(f'<Piece Source="{escape(p)}"/>\n' for p in pieces)
             + '</PUnstructuredGrid>\n</VTKFile>\n')
 
 
 def pvd_text(entries: Sequence[tuple[float, str]]) -> str:
     """The ``.pvd`` collection of ``(time, file)`` entries."""
-    rows = "".join(f'    <DataSet timestep="{float(t)!r}" part="0" file="{f}"/>\n'
+    rows = "".join(f'    <DataSet timestep="{float(t)!r}" part="0" file="{escape(f)}"/>\n'
                    for t, f in entries)
     return ('<?xml version="1.0"?>\n<VTKFile type="Collection" version="1.0">\n'
             f'  <Collection>\n{rows}  </Collection>\n</VTKFile>\n')
