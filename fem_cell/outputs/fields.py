@@ -21,8 +21,8 @@ import numpy as np
 
 from fem_cell._dolfinx import fem
 from fem_cell.errors import on_root
-from fem_cell.outputs.rundir import OutputError
-from fem_cell.outputs.vtu_write import Piece, pvd_text, pvtu_text, write_text
+from fem_cell.outputs.rundir import OutputError, atomic_write
+from fem_cell.outputs.vtu_write import Piece, pvd_text, pvtu_text
 
 #: dolfinx cell name → classic linear VTK cell type
 VTK_LINEAR = {"interval": 3, "triangle": 5, "quadrilateral": 9, "tetrahedron": 10,
@@ -42,6 +42,10 @@ def _kind(f: fem.Function) -> str:
         return "cell"
     raise ValueError(f"field {f.name!r}: only continuous degree-1 Lagrange and degree-0 "
                      f"discontinuous fields are written, got {e}")
+
+
+def _cannot_write(path: Path, e: OSError) -> str:
+    return f"{path}: cannot write the field series ({e.strerror or e})"
 
 
 class FieldSeriesWriter:
@@ -91,10 +95,9 @@ class FieldSeriesWriter:
         def start() -> None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                write_text(path, pvd_text([]))
+                atomic_write(path, pvd_text([]))
             except OSError as e:
-                raise OutputError(f"{path}: cannot write the field series "
-                                  f"({e.strerror or e})") from None
+                raise OutputError(_cannot_write(path, e)) from None
 
         on_root(comm, start)
 
@@ -145,10 +148,10 @@ class FieldSeriesWriter:
             (point if kind == "point" else cell)[f.name] = self._values(f, kind)
         piece = self.path.with_name(f"{stem}_p{self.comm.rank}_{k:06d}.vtu")
         try:
-            write_text(piece, self._piece.text(point, cell))
+            atomic_write(piece, self._piece.text(point, cell))
             failed = None
         except OSError as e:
-            failed = f"{piece}: cannot write the field series ({e.strerror or e})"
+            failed = _cannot_write(piece, e)
         # every rank's piece is complete before the .pvtu names it; a failure on any
         # rank stops every rank here
         failures = [m for m in self.comm.allgather(failed) if m]
@@ -159,14 +162,13 @@ class FieldSeriesWriter:
         def index() -> None:
             try:
                 pieces = [f"{stem}_p{r}_{k:06d}.vtu" for r in range(self.comm.size)]
-                write_text(self.path.with_name(f"{stem}{k:06d}.pvtu"), pvtu_text(
+                atomic_write(self.path.with_name(f"{stem}{k:06d}.pvtu"), pvtu_text(
                     pieces, {n: self._components[n] for n in point},
                     {n: self._components[n] for n in cell}))
-                write_text(self.path, pvd_text(
+                atomic_write(self.path, pvd_text(
                     [(s, f"{stem}{i:06d}.pvtu") for i, s in enumerate(times)]))
             except OSError as e:
-                raise OutputError(f"{self.path}: cannot write the field series "
-                                  f"({e.strerror or e})") from None
+                raise OutputError(_cannot_write(self.path, e)) from None
 
         on_root(self.comm, index)
         self.times = times

@@ -420,7 +420,7 @@ class RunFolder:
         """Write a JSON file (rank 0) and record it."""
         p = self.add_file(rel)
         if self.comm.rank == 0:
-            _atomic_write(p, json.dumps(data, indent=2, default=json_default,
+            atomic_write(p, json.dumps(data, indent=2, default=json_default,
                                         allow_nan=True) + "\n")
 
     def write_summary(self, data: dict[str, Any]) -> None:
@@ -430,7 +430,7 @@ class RunFolder:
         if self.comm.rank != 0 or not self._info:
             return
         self._info["files"] = list(self._files)
-        _atomic_write(self.path / RUN_JSON,
+        atomic_write(self.path / RUN_JSON,
                       json.dumps(_finite(self._info), indent=2, default=json_default) + "\n")
 
 
@@ -468,7 +468,9 @@ def _finite(obj):
     return obj
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` whole: written beside it, then renamed, so a
+    reader never sees a half-written file."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)

@@ -1,12 +1,12 @@
 """Binary VTK XML files of a field series: ``.vtu`` pieces, their ``.pvtu`` and the ``.pvd``.
 
-Pure numpy and text (no dolfinx): :mod:`fem_cell.outputs.fields` takes the arrays from
-the mesh and the functions.  The layout is the one dolfinx's ``VTKFile`` writes — per
-output time ``<stem>NNNNNN.pvtu`` naming one ``<stem>_p<rank>_NNNNNN.vtu`` piece per
-rank, every piece carrying its ghost cells and points marked by ``vtkGhostType`` = 1,
-with ``vtkOriginalPointIds``/``vtkOriginalCellIds`` (global indices) — so ParaView,
-pyvista and :mod:`fem_cell.outputs.vtk_read` read both alike.  The difference is the
-encoding:
+Pure numpy and text (no dolfinx, no files): :mod:`fem_cell.outputs.fields` takes the
+arrays from the mesh and the functions and writes the files.  The layout is the one
+dolfinx's ``VTKFile`` writes — per output time ``<stem>NNNNNN.pvtu`` naming one
+``<stem>_p<rank>_NNNNNN.vtu`` piece per rank, every piece carrying its ghost cells and
+points marked by ``vtkGhostType`` = 1, with ``vtkOriginalPointIds``/``vtkOriginalCellIds``
+(global indices) — so ParaView, pyvista and :mod:`fem_cell.outputs.vtk_read` read both
+alike.  The difference is the encoding:
 
 * arrays are **binary** (base64 inside the XML, ``format="binary"``), compressed with
   zlib (``compressor="vtkZLibDataCompressor"``, 32 KiB blocks as VTK writes them), with
@@ -25,11 +25,9 @@ by the base64 of the concatenated compressed blocks).
 from __future__ import annotations
 
 import base64
-import os
 import zlib
 from collections.abc import Sequence
 from html import escape
-from pathlib import Path
 
 import numpy as np
 
@@ -57,8 +55,8 @@ def encode(values: np.ndarray) -> str:
 
 
 def data_array(name: str | None, values: np.ndarray, *, components: int = 1,
-               id_type: bool = False, text: str | None = None) -> str:
-    """One ``<DataArray>`` element (``text``: ``values`` already :func:`encode` d)."""
+               id_type: bool = False) -> str:
+    """One ``<DataArray>`` element of ``values`` (:func:`encode` d)."""
     attrs = [f'type="{VTK_TYPES[np.dtype(values.dtype)]}"']
     if name is not None:
         attrs.append(f'Name="{escape(name)}"')
@@ -66,8 +64,7 @@ def data_array(name: str | None, values: np.ndarray, *, components: int = 1,
         attrs.append('IdType="1"')
     if components != 1:
         attrs.append(f'NumberOfComponents="{components}"')
-    body = encode(values) if text is None else text
-    return f'<DataArray {" ".join(attrs)} format="binary">{body}</DataArray>\n'
+    return f'<DataArray {" ".join(attrs)} format="binary">{encode(values)}</DataArray>\n'
 
 
 class Piece:
@@ -162,10 +159,3 @@ def pvd_text(entries: Sequence[tuple[float, str]]) -> str:
                    for t, f in entries)
     return ('<?xml version="1.0"?>\n<VTKFile type="Collection" version="1.0">\n'
             f'  <Collection>\n{rows}  </Collection>\n</VTKFile>\n')
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` whole: a reader never sees a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="ascii")
-    os.replace(tmp, path)

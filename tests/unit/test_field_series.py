@@ -202,16 +202,16 @@ def test_refusals(tmp_path):
         w.write(0.0)
 
 
-def test_names_are_escaped_for_xml(tmp_path):
+def test_names_are_escaped_for_xml_and_kept_in_utf8(tmp_path):
     comm = MPI.COMM_SELF
     m = mesh.create_unit_square(comm, 2, 2)
-    u = fem.Function(fem.functionspace(m, ("Lagrange", 1)), name='x<"H">&1')
+    u = fem.Function(fem.functionspace(m, ("Lagrange", 1)), name='x<"H">&1 φ')
     u.x.array[:] = 2.0
     with FieldSeriesWriter(comm, tmp_path / "a&b.pvd", [u]) as w:
         w.write(0.5)
     g = read_time(tmp_path / "a&b.pvd")
     assert g.field_data["time_s"][0] == 0.5
-    assert np.array_equal(g.point_data['x<"H">&1'], np.full(g.n_points, 2.0))
+    assert np.array_equal(g.point_data['x<"H">&1 φ'], np.full(g.n_points, 2.0))
 
 
 def test_a_failed_piece_stops_every_rank(shared_tmp):
