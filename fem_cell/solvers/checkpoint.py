@@ -65,12 +65,11 @@ class CheckpointError(FemCellError):
     """A checkpoint that cannot be read or does not fit the model it is loaded into."""
 
 
-def _owned_coords_values(V, arrays: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-    n = V.dofmap.index_map.size_local * V.dofmap.index_map_bs
+def _owned(V) -> int:
+    """The number of owned DOFs of a scalar space."""
     if V.dofmap.index_map_bs != 1:
         raise CheckpointError("only scalar spaces can be checkpointed")
-    X = V.tabulate_dof_coordinates()[:n]
-    return X, [a[:n] for a in arrays]
+    return V.dofmap.index_map.size_local
 
 
 def _location(V) -> str:
@@ -112,20 +111,24 @@ def save_checkpoint(path: str | Path, comm, spaces: dict[str, Any], state: Stepp
     n_lead = len(lead.states[0]) if lead is not None else 0
     gathered: dict[str, tuple] = {}
     extra: dict[str, dict[str, np.ndarray]] = {}  # name -> dataset -> values (rank 0)
+    coords_of: dict[int, np.ndarray | None] = {}  # id(space) -> gathered coordinates
     for i, name in enumerate(names):
         named = {} if state.slope is None else {"slope": state.slope[i]}
         if i < n_lead:
             named.update({f"lead_level{k}": lvl[i] for k, lvl in enumerate(lead.states)})
             if lead.slope is not None:
                 named["lead_slope"] = lead.slope[i]
-        X, vals = _owned_coords_values(spaces[name],
-                                       [lvl[i] for lvl in state.states] + list(named.values()))
-        allX = comm.gather(X, root=0)
+        V = spaces[name]
+        n = _owned(V)
+        if id(V) not in coords_of:  # fields of one space: its coordinates once
+            allX = comm.gather(V.tabulate_dof_coordinates()[:n], root=0)
+            coords_of[id(V)] = np.concatenate(allX) if comm.rank == 0 else None
+        vals = [lvl[i][:n] for lvl in state.states] + [v[:n] for v in named.values()]
         allV = [comm.gather(v, root=0) for v in vals]
         if comm.rank == 0:
             joined = [np.concatenate(v) for v in allV]
             n_lvl = len(state.states)
-            gathered[name] = (np.concatenate(allX), joined[:n_lvl])
+            gathered[name] = (coords_of[id(V)], joined[:n_lvl])
             extra[name] = dict(zip(named, joined[n_lvl:], strict=True))
     if comm.rank == 0:
         path = Path(path)
@@ -164,7 +167,7 @@ def save_checkpoint(path: str | Path, comm, spaces: dict[str, Any], state: Stepp
                 unit, meaning = (describe or {}).get(name, ("", ""))
                 h.attrs["unit"], h.attrs["meaning"] = unit, meaning
                 h.attrs["location"] = where[name]
-                same = next((d for Y, d in coords if np.array_equal(X, Y)), None)
+                same = next((d for Y, d in coords if Y is X or np.array_equal(X, Y)), None)
                 if same is None:
                     coords.append((X, h.create_dataset("coords", data=X, **packed)))
                 else:
