@@ -427,13 +427,13 @@ class TransientProblem:
         self._packed_jacobian = (PackedCoefficients(self._problem.J)
                                  if single and isinstance(self._problem.J, fem.Form) else None)
         self._wrap_jacobian()
-        #: one rank, one form, the iterate aliased, a direct solve: the residual and the
-        #: Jacobian assembled by a compiled loop over the forms' kernels
+        #: one form, the iterate aliased, a direct solve: the residual and the Jacobian
+        #: assembled by a compiled loop over the forms' kernels, on any number of ranks
         #: (fem_cell.solvers.local_assembly; None: by dolfinx)
         self._local_residual = self._local_jacobian = None
         #: why not (None: they are), for solver_counts
-        self.local_assembly_reason: str | None = "not a one-rank, one-form direct solve"
-        if (self._serial and self._packed_jacobian is not None and self._x is not None
+        self.local_assembly_reason: str | None = "not a one-form direct solve"
+        if (self._packed_jacobian is not None and self._x is not None
                 and linear_solver == "direct"):
             self._use_local_assembly()
         #: the look-ahead update of the Newton test (direct solver only; see
@@ -546,15 +546,27 @@ class TransientProblem:
             refresh()
         local = self._local_residual
         if local is not None:
-            # one rank, one form (fem_cell.solvers.local_assembly): no ghosts to update;
-            # the form reads the iterate's function
+            # one form (fem_cell.solvers.local_assembly), read from the iterate's function
             x_r = x.array_r
+            if self._serial:
+                if x.handle != self._x_handle:
+                    self._problem.u.x.array[:] = x_r
+                b_w = b.array_w
+                local.vector(b_w)
+                for bc in self._newton_bcs:
+                    bc._cpp_object.set(b_w, x_r, -1.0)
+                return
+            u = self._problem.u.x
             if x.handle != self._x_handle:
-                self._problem.u.x.array[:] = x_r
+                u.array[:x_r.size] = x_r
+            u.scatter_forward()
+            with b.localForm() as b_local:
+                local.vector(b_local.array_w)
+            b.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
             b_w = b.array_w
-            local.vector(b_w)
             for bc in self._newton_bcs:
                 bc._cpp_object.set(b_w, x_r, -1.0)
+            b.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
             return
         from dolfinx.fem.petsc import assemble_vector, assign, set_bc
         from dolfinx.la.petsc import _ghost_update, _zero_vector
@@ -630,8 +642,8 @@ class TransientProblem:
                 for refresh in p._before_assembly:
                     refresh()
             if (p is not None and x.handle == p._x_handle and p._local_jacobian is not None
-                    and p._local_jacobian.matrix(J)):
-                pass                      # compiled loop, straight into PETSc's array
+                    and p._local_jacobian_at(J)):
+                pass                      # compiled loop, straight into PETSc's arrays
             elif p is not None and x.handle == p._x_handle:
                 # dolfinx's, less the copy and its packing (also when a non-zero fell
                 # outside a compact pattern: PETSc extends it)
@@ -643,6 +655,13 @@ class TransientProblem:
 
         # dolfinx's arguments stay with the callback (snes.getJacobian() shows them)
         snes.setJacobian(jacobian, J, P, args=args, kargs=kwargs)
+
+    def _local_jacobian_at(self, J: PETSc.Mat) -> bool:
+        """The compiled loop's Jacobian at the iterate (the function's own vector) into
+        ``J``; False: a non-zero fell outside J's pattern (on some rank)."""
+        if not self._serial:
+            self._problem.u.x.scatter_forward()     # the ghosts of the iterate
+        return self._local_jacobian.matrix(J)
 
     #: a solve starts on an earlier solve's Jacobian only if that Jacobian is at most
     #: this many solves old ...

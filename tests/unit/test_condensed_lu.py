@@ -99,6 +99,9 @@ def test_condensed_update_equals_lu_of_the_whole_jacobian():
         ksp.setOperators(A, A)
         ksp.solve(b, ours)
         assert ksp.getConvergedReason() > 0
+        # the transport's S = A − B D⁻¹ C has A's pattern: A's values are copied into
+        # it array to array (the toy system below takes the other way, the union)
+        assert p._condensed._s_is_a
         # the yardstick of round-off: MUMPS on the whole matrix with two orderings
         ref, alt = (_mumps_solve(A, b, ordering) for ordering in (5, 0))   # METIS, AMD
         a, r, o = ours.getArray(), ref.getArray(), alt.getArray()
@@ -261,6 +264,7 @@ def test_condensed_solve_of_a_small_system_is_the_dense_solve():
     try:
         assert ctx.factorised == 3 * n - (n - 1) - 2       # a and b less the pinned one
         ksp.solve(b, x)
+        assert not ctx._s_is_a          # B D⁻¹ C reaches outside A's pattern: the union
         want = np.linalg.solve(M, b.getArray())
         assert np.abs(x.getArray() - want).max() <= 1e-13 * np.abs(want).max()
         assert ctx.rebuilds == 1

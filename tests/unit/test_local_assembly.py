@@ -2,8 +2,9 @@
 what dolfinx's assembler does, bit for bit, on every kind of integral the models use
 (cells by subdomain, exterior and interior facets, vertices; blocked and mixed spaces;
 Dirichlet rows and columns), also after coefficients and constants change; it refuses
-what it cannot do (more than one rank, DOF transformations, no compiler) and reports a
-non-zero outside a compact pattern so that dolfinx can extend it."""
+what it cannot do (DOF transformations, vertex integrals, no compiler) and reports a
+non-zero outside a compact pattern so that dolfinx can extend it.  Several ranks:
+tests/parallel/test_local_assembly_mpi.py."""
 
 import numpy as np
 import pytest
