@@ -208,7 +208,7 @@ class LocalAssembler:
         self._diag: np.ndarray | None = None
         self._packed_arrays = None
         self._args: list[tuple] = []
-        self._stash = None            # rows another rank owns: (rows, pointers, columns)
+        self._stash = None            # rows other ranks own: rows, pointers, columns, values
         self.reason = self._agreed(self._setup)
         if self.reason is None:
             self._outs = self._module.ffi.new("double *[3]")
