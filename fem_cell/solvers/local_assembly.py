@@ -466,7 +466,6 @@ class LocalAssembler:
                            np.r_[first, slots].astype(itype),
                            np.concatenate(stash_cols).astype(itype),
                            np.zeros(slots))
-        self._handles_seq = kind == PETSc.Mat.Type.SEQAIJ
         owned_bc = self._bc_dofs[self._bc_dofs < n_rows]
         d = owned_codes(owned_bc.astype(np.int64), rows_g[owned_bc])
         if (d < 0).any() or ((d >> SHIFT) != DIAGONAL).any():
@@ -542,7 +541,8 @@ class LocalAssembler:
             self._pattern = key
             self._args = self._arguments()
         lib, ffi = self._module.lib, self._module.ffi
-        handles = [A.handle] if self._handles_seq else list(aij.mpi_blocks(A)[:2])
+        blocked = A.getType() == PETSc.Mat.Type.MPIAIJ     # (_positions allows these two)
+        handles = list(aij.mpi_blocks(A)[:2]) if blocked else [A.handle]
         outs = self._outs
         taken = []
         try:
@@ -561,12 +561,13 @@ class LocalAssembler:
         finally:
             for h in taken:
                 aij.restore_write(h)
-        if self._parallel:
+        if blocked:             # the blocks' values changed under the mpiaij matrix
             if self._stash is not None:
                 rows, pointers, columns, values = self._stash
                 A.setValuesIJV(pointers, columns, values, addv=PETSc.InsertMode.ADD_VALUES,
                                rowmap=rows)
             A.assemble()
+        if self._parallel:
             outside = self._comm.allreduce(outside)
         return outside == 0
 
