@@ -546,27 +546,24 @@ class TransientProblem:
             refresh()
         local = self._local_residual
         if local is not None:
-            # one form (fem_cell.solvers.local_assembly), read from the iterate's function
+            # one form (fem_cell.solvers.local_assembly), read from the iterate's function;
+            # one rank: no ghosts to update
             x_r = x.array_r
-            if self._serial:
-                if x.handle != self._x_handle:
-                    self._problem.u.x.array[:] = x_r
-                b_w = b.array_w
-                local.vector(b_w)
-                for bc in self._newton_bcs:
-                    bc._cpp_object.set(b_w, x_r, -1.0)
-                return
             u = self._problem.u.x
             if x.handle != self._x_handle:
                 u.array[:x_r.size] = x_r
-            u.scatter_forward()
-            with b.localForm() as b_local:
-                local.vector(b_local.array_w)
-            b.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+            if self._serial:
+                local.vector(b.array_w)
+            else:
+                u.scatter_forward()
+                with b.localForm() as b_local:
+                    local.vector(b_local.array_w)
+                b.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
             b_w = b.array_w
             for bc in self._newton_bcs:
                 bc._cpp_object.set(b_w, x_r, -1.0)
-            b.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
+            if not self._serial:
+                b.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
             return
         from dolfinx.fem.petsc import assemble_vector, assign, set_bc
         from dolfinx.la.petsc import _ghost_update, _zero_vector
