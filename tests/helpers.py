@@ -376,6 +376,31 @@ def wait_for_handlers(pid: int, timeout: float = 60.0) -> None:
     raise AssertionError("fem-cell did not install its signal handlers")
 
 
+def anneals_with_and_without_compiled_assembly(monkeypatch, comm, mesh: dict):
+    """The summaries of a short anneal (ramp to 150 degC at 10 K/min, 10 min hold, no
+    outputs) on ``mesh`` over ``comm``: with the compiled assembly
+    (fem_cell.solvers.local_assembly), then with dolfinx's; the exposure simulated each
+    time (its cache would share the exposed state)."""
+    from fem_cell.config import load_config
+    from fem_cell.jobs.anneal import run_anneal
+    from fem_cell.model import chemistry
+    from fem_cell.solvers.problem import TransientProblem
+
+    def run():
+        chemistry.clear_exposure_cache()
+        cfg = load_config(overrides={
+            "mesh": mesh, "output": {"fields": False, "plots": False, "render": False},
+            "anneal": {"segments": [{"ramp_to": "150 degC", "rate": "10 K/min"},
+                                    {"hold": "10 min"}]}})
+        return run_anneal(cfg, comm, progress=False).summary
+
+    with_loop = run()
+    monkeypatch.setattr(TransientProblem, "_use_local_assembly", lambda self: None)
+    without = run()
+    chemistry.clear_exposure_cache()
+    return with_loop, without
+
+
 def without_compiler(monkeypatch, compiled) -> None:
     """Make ``compiled`` (a :class:`fem_cell.solvers.compiled.BuildOnce`, e.g. a
     ``CompiledModule``) behave as on a machine without a C compiler, for this test: not

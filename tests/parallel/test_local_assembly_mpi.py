@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from dolfinx.fem.assemble import _assemble_vector_array
 from dolfinx.fem.petsc import assemble_matrix, create_matrix
+from helpers import anneals_with_and_without_compiled_assembly
 
 from fem_cell._dolfinx import MPI, PETSc, dolfinx, fem, ufl
 from fem_cell.config import load_config
@@ -186,23 +187,8 @@ def test_a_2d_anneal_is_the_same_with_and_without_it(monkeypatch):
     """On the coarse 2-D cross-section over every rank: the same steps, Newton
     iterations and results (to round-off: the sums of entries sent between ranks may
     be added in another order)."""
-    from fem_cell.jobs.anneal import run_anneal
-    from fem_cell.model import chemistry
-    from fem_cell.solvers.problem import TransientProblem
-
-    def run():
-        chemistry.clear_exposure_cache()
-        cfg = load_config(overrides={
-            "mesh": {"dim": 2, "cells_per_layer": 3},
-            "output": {"fields": False, "plots": False, "render": False},
-            "anneal": {"segments": [{"ramp_to": "150 degC", "rate": "10 K/min"},
-                                    {"hold": "10 min"}]}})
-        return run_anneal(cfg, MPI.COMM_WORLD, progress=False).summary
-
-    with_loop = run()
-    monkeypatch.setattr(TransientProblem, "_use_local_assembly", lambda self: None)
-    without = run()
-    chemistry.clear_exposure_cache()
+    with_loop, without = anneals_with_and_without_compiled_assembly(
+        monkeypatch, MPI.COMM_WORLD, {"dim": 2, "cells_per_layer": 3})
     assert with_loop["solver"]["transport"]["compiled_assembly"]
     assert with_loop["solver"]["heat"]["compiled_assembly"]
     assert not without["solver"]["transport"]["compiled_assembly"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from dolfinx.fem.assemble import _assemble_vector_array
 from dolfinx.fem.petsc import assemble_matrix, create_matrix
-from helpers import without_compiler
+from helpers import anneals_with_and_without_compiled_assembly, without_compiler
 
 from fem_cell._dolfinx import MPI, PETSc, dolfinx, fem, ufl
 from fem_cell.config import load_config
@@ -159,25 +159,9 @@ def test_the_transport_of_the_1d_cell_uses_it_and_matches_dolfinx():
 
 
 def test_an_anneal_is_the_same_with_and_without_it(monkeypatch):
-    """Bit for bit: the assembled values are dolfinx's, so every Newton iterate is
-    (exposure simulated each time: the cache would share the exposed state)."""
-    from fem_cell.jobs.anneal import run_anneal
-    from fem_cell.model import chemistry
-    from fem_cell.solvers.problem import TransientProblem
-
-    def run():
-        chemistry.clear_exposure_cache()
-        cfg = load_config(overrides={
-            "mesh": {"dim": 1, "cells_per_layer": 8},
-            "output": {"fields": False, "plots": False, "render": False},
-            "anneal": {"segments": [{"ramp_to": "150 degC", "rate": "10 K/min"},
-                                    {"hold": "10 min"}]}})
-        return run_anneal(cfg, MPI.COMM_SELF, progress=False).summary
-
-    with_loop = run()
-    monkeypatch.setattr(TransientProblem, "_use_local_assembly", lambda self: None)
-    without = run()
-    chemistry.clear_exposure_cache()
+    """Bit for bit: the assembled values are dolfinx's, so every Newton iterate is."""
+    with_loop, without = anneals_with_and_without_compiled_assembly(
+        monkeypatch, MPI.COMM_SELF, {"dim": 1, "cells_per_layer": 8})
     for k in ("R_interface_ohm_cm2", "H_LiCoO2_removed_fraction", "steps_accepted"):
         assert with_loop[k] == without[k], k
 
