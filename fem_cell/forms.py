@@ -143,6 +143,39 @@ def lift_constants(form: ufl.Form) -> ufl.Form:
     return map_integrands(_LiftFloats(domain), form)
 
 
+class Terms:
+    """A form built term by term and made a ``ufl.Form`` once (:meth:`form`).
+
+    ``F += t`` on UFL forms makes a new ``ufl.Form`` of all the integrals so far, and
+    UFL's ``Form`` constructor walks every node of every integrand (to list the
+    constants): a residual of n terms built by additions walked about n²/2 integrands.
+    In a 1-D exposure + anneal UFL's form constructions were the largest part of
+    building the problems (docs/architecture.md).  ``Terms`` keeps the integrals and
+    makes one ``Form`` of them, the same form the additions made: the same integrals in
+    the same order (UFL groups a form's integrals by domain, type and subdomain and
+    keeps the order of addition within a group, however many times it regroups), so the
+    same signature and kernels (tests/unit/test_forms.py).
+    """
+
+    def __init__(self, *forms: ufl.Form | None):
+        self._integrals: list = []
+        for f in forms:
+            self += f
+
+    def __iadd__(self, form: ufl.Form | None) -> Terms:
+        if form is not None:
+            self._integrals.extend(form.integrals())
+        return self
+
+    def __isub__(self, form: ufl.Form) -> Terms:
+        self._integrals.extend((-form).integrals())
+        return self
+
+    def form(self) -> ufl.Form | None:
+        """The sum of the terms added (None if there were none)."""
+        return ufl.Form(self._integrals) if self._integrals else None
+
+
 #: cells on which the vertex rule (Gauss–Lobatto–Legendre, degree 1) exists in basix
 _VERTEX_RULE_CELLS = ("interval", "quadrilateral", "hexahedron")
 

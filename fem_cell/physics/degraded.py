@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fem_cell._dolfinx import MPI, fem, ufl
-from fem_cell.domain import Domain
+from fem_cell._dolfinx import fem, ufl
+from fem_cell.domain import Domain, sum_over_ranks
 from fem_cell.forms import compile_form, constant
 from fem_cell.physics.parameters import DegradedLayerLaw
 
@@ -97,7 +97,7 @@ class InterfaceResistance:
         return chi
 
     def _assemble(self, form) -> float:
-        return self.domain.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)
+        return sum_over_ranks(self.domain.comm, fem.assemble_scalar(form))
 
     def layer(self, T: float | None = None) -> float:
         """∫ dz/σ_d of the degraded layer (Ω m²) at T (K); None: the current field."""

@@ -25,7 +25,7 @@ import numpy as np
 from fem_cell._dolfinx import fem, ufl
 from fem_cell.constants import STEFAN_BOLTZMANN
 from fem_cell.domain import Domain
-from fem_cell.forms import constant
+from fem_cell.forms import Terms, constant
 
 K_REF = 1.0  # W/(m K), residual normalisation
 
@@ -153,7 +153,7 @@ class HeatPhysics:
         """Steady residual G(T; v) (scaled), see module docstring."""
         d = self.domain
         T, w = u[self.field], v[self.field]
-        F = self.k * ufl.inner(d.grad(T), d.grad(w)) * d.dx()
+        F = Terms(self.k * ufl.inner(d.grad(T), d.grad(w)) * d.dx())
         if self.source is not None:
             F -= self.source * w * d.dx()
         for bc, c in self._loss_terms:
@@ -166,7 +166,7 @@ class HeatPhysics:
                 F += bc.conductance * (T - c) * w * d.ds(*bc.boundaries)
             else:
                 F -= bc.flux * w * d.ds(*bc.boundaries)
-        return self.scale * F
+        return self.scale * F.form()
 
     # -- Dirichlet conditions --------------------------------------------------------------
     def dirichlet_bcs(self, spaces: Mapping[str, fem.FunctionSpace]) -> list:

@@ -76,9 +76,9 @@ import numpy as np
 
 from fem_cell._dolfinx import MPI, dolfinx, fem, ufl
 from fem_cell.constants import FARADAY, GAS_CONSTANT
-from fem_cell.domain import Domain, ScaledMeasure
+from fem_cell.domain import Domain, ScaledMeasure, min_max_over_ranks, sum_over_ranks
 from fem_cell.errors import RunAborted
-from fem_cell.forms import compile_form, constant
+from fem_cell.forms import Terms, compile_form, constant
 from fem_cell.params import T_REF
 from fem_cell.physics.parameters import Exchange, PhaseTransport, Sink
 
@@ -383,7 +383,7 @@ class TransportPhysics:
         x = u[self.names[p.name]]
         d = self.domain
         J = self.proton_flux(p, x, u[self.phi_name]) if flux is None else flux
-        F = -ufl.inner(J, d.grad(w)) * self.dx(p)
+        F = Terms(-ufl.inner(J, d.grad(w)) * self.dx(p))
         if udot is not None:
             F += p.properties.site_density * udot[self.names[p.name]] * w * self.dx(p, True)
         if p.name in self.trapped:
@@ -396,16 +396,16 @@ class TransportPhysics:
             F += sign * j * ufl.avg(w) * d.dS(*self.interfaces)
         if self.sink is not None and self.sink.mode == "rate" and i == len(self.phases) - 1:
             F += self._sink_flux_expr(x) * w * d.ds(self.sink_boundary)
-        return F
+        return F.form()
 
     def _trap_equation(self, p: Phase, u: Mapping, udot: Mapping | None, q) -> ufl.Form:
         """Unscaled residual of phase p's trapped fraction, tested with q (lumped)."""
         x, xt = u[self.names[p.name]], u[self.trapped_names[p.name]]
         c = p.properties.site_density
-        F = -c * self.trap_reaction(p, x, xt) * q * self.dx(p, True)
+        F = Terms(-c * self.trap_reaction(p, x, xt) * q * self.dx(p, True))
         if udot is not None:
             F += c * udot[self.trapped_names[p.name]] * q * self.dx(p, True)
-        return F
+        return F.form()
 
     def mass(self, u: Mapping, udot: Mapping, v: Mapping):
         """∫ c_p ẋ v dx per phase (scaled, lumped).
@@ -416,23 +416,21 @@ class TransportPhysics:
         """
         if self._udot is None:
             self._udot = udot
-        F = None
+        F = Terms()
         for p in self.phases:
             names = [self.names[p.name]] + ([self.trapped_names[p.name]]
                                             if p.name in self.trapped else [])
             for n in names:
-                t = p.properties.site_density * udot[n] * v[n] * self.dx(p, True)
-                F = t if F is None else F + t
-        return self.scale * F
+                F += p.properties.site_density * udot[n] * v[n] * self.dx(p, True)
+        return self.scale * F.form()
 
     def residual(self, u: Mapping, v: Mapping):
         """Steady residual: proton equations (−∫J_H·∇v + interface/sink terms) and the
         zero-current equation −∫(J_H + J_Li)·∇w (scaled)."""
         d = self.domain
-        F = None
+        F = Terms()
         for i, p in enumerate(self.phases):
-            t = self._proton_equation(i, u, None, v[self.names[p.name]])
-            F = t if F is None else F + t
+            F += self._proton_equation(i, u, None, v[self.names[p.name]])
         phi, w = u[self.phi_name], v[self.phi_name]
         # zero-valued term on all film cells: puts the diagonal of every DOF of every
         # proton field into the sparsity pattern, so that the pinned (inactive) DOFs
@@ -447,7 +445,7 @@ class TransportPhysics:
             xt = u[self.trapped_names[p.name]] if p.name in self.trapped else None
             J = self.proton_flux(p, x, phi) + self.lithium_flux(p, x, phi, xt)
             F += -ufl.inner(J, d.grad(w)) * self.dx(p)
-        return self.scale * F
+        return self.scale * F.form()
 
     def zero_current_flux(self, phase: Phase, x, xt=None):
         """J_H with Φ eliminated by the zero-current condition J_H + J_Li = 0 (UFL).
@@ -476,18 +474,17 @@ class TransportPhysics:
         scaled as :meth:`residual`; tests ``v`` of the proton and trapped fields only.
         Its Jacobian preconditions the Schur complement of the Φ block
         (:mod:`fem_cell.solvers.linear`)."""
-        F = None
+        F = Terms()
         for i, p in enumerate(self.phases):
             n = self.names[p.name]
             xt = u[self.trapped_names[p.name]] if p.name in self.trapped else None
-            t = self._proton_equation(i, u, udot, v[n], self.zero_current_flux(p, u[n], xt))
-            F = t if F is None else F + t
+            F += self._proton_equation(i, u, udot, v[n], self.zero_current_flux(p, u[n], xt))
             F += self._pad * u[n] * v[n] * self.dx_all()
             if p.name in self.trapped:
                 tn = self.trapped_names[p.name]
-                F += (self._trap_equation(p, u, udot, v[tn])
-                      + self._pad * u[tn] * v[tn] * self.dx_all())
-        return self.scale * F
+                F += self._trap_equation(p, u, udot, v[tn])
+                F += self._pad * u[tn] * v[tn] * self.dx_all()
+        return self.scale * F.form()
 
     def dirichlet_bcs(self, spaces: Mapping[str, fem.FunctionSpace]) -> list:
         """Pinned inactive DOFs (0), the sink (x = 0) and the Φ gauge."""
@@ -575,7 +572,7 @@ class TransportPhysics:
         form = self._forms.get(key)
         if form is None:
             form = self._forms[key] = compile_form(build())
-        return self.domain.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)
+        return sum_over_ranks(self.domain.comm, fem.assemble_scalar(form))
 
     def inventory(self, phase: str | None = None) -> float:
         """Protons (mobile + trapped) in a phase (all phases if None): mol/m² in 1-D,
@@ -650,10 +647,10 @@ class TransportPhysics:
             u = {**{self.names[q.name]: self.x[q.name] for q in self.phases},
                  **{self.trapped_names[n]: f for n, f in self.trapped.items()},
                  self.phi_name: self.phi}
-            F = self._proton_equation(i, u, self._udot, chi)
+            F = Terms(self._proton_equation(i, u, self._udot, chi))
             if p.name in self.trapped:
                 F += self._trap_equation(p, u, self._udot, chi)
-            return F
+            return F.form()
 
         return self._scalar(key, build)
 
@@ -686,24 +683,21 @@ class TransportPhysics:
         """Global (min, max) over active owned DOFs of each phase's mobile fraction
         (key: phase), and with traps of its trapped fraction (``"<phase> trapped"``) and
         of the total (``"<phase> total"``)."""
-        comm = self.domain.comm
         n = self.V.dofmap.index_map.size_local
-
-        def bounds(a):
-            lo = comm.allreduce(float(a.min()) if a.size else np.inf, op=MPI.MIN)
-            hi = comm.allreduce(float(a.max()) if a.size else -np.inf, op=MPI.MAX)
-            return lo, hi
-
-        out = {}
+        keys, arrays = [], []
         for p in self.phases:
             act = self._active[p.name][:n]
             xm = self.x[p.name].x.array[:n][act]
-            out[p.name] = bounds(xm)
+            keys.append(p.name)
+            arrays.append(xm)
             if p.name in self.trapped:
                 xt = self.trapped[p.name].x.array[:n][act]
-                out[f"{p.name} trapped"] = bounds(xt)
-                out[f"{p.name} total"] = bounds(xm + xt)
-        return out
+                keys += [f"{p.name} trapped", f"{p.name} total"]
+                arrays += [xt, xm + xt]
+        lows = [a.min() if a.size else np.inf for a in arrays]
+        highs = [a.max() if a.size else -np.inf for a in arrays]
+        lo, hi = min_max_over_ranks(self.domain.comm, lows, highs)
+        return {k: (float(a), float(b)) for k, a, b in zip(keys, lo, hi, strict=True)}
 
     def check_fractions(self, tol: float = 1e-9, raise_error: bool = True, *,
                         relative: float = 0.0) -> dict:

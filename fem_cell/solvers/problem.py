@@ -37,7 +37,7 @@ import numpy as np
 
 from fem_cell._dolfinx import MPI, PETSc, fem, ufl
 from fem_cell.errors import ConvergenceError
-from fem_cell.forms import constant, lift_constants, vertex_quadrature
+from fem_cell.forms import Terms, constant, lift_constants, vertex_quadrature
 from fem_cell.solvers.banded import use_banded
 from fem_cell.solvers.condensed import use_condensed
 from fem_cell.solvers.linear import (
@@ -520,14 +520,14 @@ class TransientProblem:
     def _weak_form(self, u: Mapping, v: Mapping) -> ufl.Form:
         """Σ_blocks mass(u, u̇_h, v) + residual(u, v)."""
         udot = self._udot(u)
-        F = None
+        F = Terms()
         for b in self.blocks:
-            for term in (b.mass(u, udot, v), b.residual(u, v)):
-                if term is not None:
-                    F = term if F is None else F + term
-        if F is None:
+            F += b.mass(u, udot, v)
+            F += b.residual(u, v)
+        form = F.form()
+        if form is None:
             raise ValueError("the physics blocks produced no forms")
-        return F
+        return form
 
     def _residual(self, snes, x, b) -> None:
         """The residual at ``x`` into ``b`` (the SNES function).

@@ -16,7 +16,7 @@ import ufl
 
 from fem_cell._dolfinx import MPI, fem, mesh
 from fem_cell.config import load_config
-from fem_cell.forms import compile_expression, compile_form, lift_constants
+from fem_cell.forms import Terms, compile_expression, compile_form, lift_constants
 from fem_cell.model import CellModel
 
 
@@ -50,6 +50,43 @@ def test_lifting_keeps_the_value(space):
     ref = fem.assemble_scalar(fem.form(form))
     assert got == pytest.approx(ref, rel=1e-14)
     assert got > 0.0
+
+
+def _interleaved_terms(space):
+    """Terms on three measures and two subdomains of each, added out of group order (UFL
+    regroups a form's integrals by domain, type and subdomain)."""
+    msh = space.mesh
+    u, v = fem.Function(space), ufl.TestFunction(space)
+    cells = mesh.meshtags(msh, 1, np.arange(8, dtype=np.int32), np.arange(8) % 2)
+    dx = ufl.Measure("dx", domain=msh, subdomain_data=cells)
+    return [u * v * dx(1), 2.0 * v * ufl.ds(domain=msh), u**2 * v * dx(0),
+            3.0 * u * v * dx(1), ufl.avg(u) * ufl.avg(v) * ufl.dS(domain=msh),
+            ufl.exp(u) * v * dx(0), 4.0 * u * v * ufl.ds(domain=msh)]
+
+
+def test_terms_make_the_form_the_additions_make(space):
+    """One ``ufl.Form`` of the terms' integrals is the form their additions make: the
+    same integrals in the same order, so the same signature and kernels."""
+    terms = _interleaved_terms(space)
+    added = terms[0]
+    for t in terms[1:]:
+        added = added + t
+    added = added - 5.0 * terms[2]
+    made = Terms(*terms[:1])
+    for t in [*terms[1:], None]:
+        made += t
+    made -= 5.0 * terms[2]
+    form = made.form()
+    assert form.integrals() == added.integrals()
+    assert form.signature() == added.signature()
+    # and the constructions: one for the Terms' form instead of one per addition
+    assert [itg.subdomain_id() for itg in form.integrals()] != [
+        itg.subdomain_id() for t in terms for itg in t.integrals()]   # (regrouped)
+
+
+def test_terms_of_nothing_is_none():
+    assert Terms().form() is None
+    assert Terms(None, None).form() is None
 
 
 def test_nested_lists_and_none(space):
