@@ -27,6 +27,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -246,6 +247,14 @@ def parse_unit(text: str) -> Unit:
     """
     if not isinstance(text, str):
         raise UnitError(f"unit must be a string, got {text!r}")
+    return _parse_unit(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_unit(text: str) -> Unit:
+    """:func:`parse_unit` of a string, memoised: a configuration parses about 240 unit
+    strings, most of them the same few (half of a calibration case's configuration time
+    was spent here); a :class:`Unit` is immutable and an error is not memoised."""
     s = text.strip()
     for a in ("µ", "μ"):
         s = s.replace(a, "u")

@@ -8,6 +8,10 @@ Prints DOFs, steps, Newton iterations per step and wall time, measured in one ru
   posterior's inner loop; before fem_cell.forms each new value compiled new C modules);
   and a third time with the exposed state reused (a study over anneal programs; the
   exposure cache of fem_cell.model.chemistry);
+* 1-D calibration cases: what a calibration or a posterior pays per case
+  (``fem_cell.studies.calibration.default_case_runner``: the case's configuration, the
+  case, and the garbage collection after it), the varied parameter at a new value in
+  every case, with that time split into its three steps;
 * 2-D default cross-section on 1 and on 2 ranks (child processes under mpirun), with the
   1-rank/2-rank ratio — target < 2 min on 2 ranks with ≥ 100k DOFs.
 
@@ -92,7 +96,47 @@ def run_case(dim: int, cells_per_layer: int | None, repeats: int, vary: bool = F
     }
 
 
+def calibration_cases(n: int) -> dict:
+    """``n`` calibration cases of the built-in 1-D cell, the varied parameter new in each:
+    the wall time per case of ``default_case_runner``, then of its three steps timed one
+    by one over ``n`` more cases (configuration, case, garbage collection)."""
+    import gc
+
+    from fem_cell._dolfinx import MPI
+    from fem_cell.solvers.problem import collect_garbage
+    from fem_cell.studies import cases
+    from fem_cell.studies.calibration import QUIET_OUTPUT, case_config, default_case_runner
+
+    comm = MPI.COMM_SELF
+    record = cases.Record(("R_interface_ohm_cm2",), ())
+
+    def layers(i: int) -> list:
+        return [QUIET_OUTPUT, {"mesh": {"dim": 1}}, _vary({}, i)]
+
+    whole, steps = [], []
+    try:
+        for i in range(n):
+            t0 = time.perf_counter()
+            default_case_runner(None, layers(i), "anneal", record, comm)
+            whole.append(time.perf_counter() - t0)
+        for i in range(n, 2 * n):
+            t0 = time.perf_counter()
+            cfg = case_config(None, *layers(i))
+            t1 = time.perf_counter()
+            cases.run_case(cfg, comm, "anneal", record)
+            t2 = time.perf_counter()
+            collect_garbage(comm, freeze=True)
+            steps.append((t1 - t0, t2 - t1, time.perf_counter() - t2))
+    finally:
+        gc.unfreeze()
+    return {"whole": whole, "steps": steps}
+
+
 def child(args) -> None:
+    if args.calibration:
+        res = calibration_cases(args.calibration)
+        print("RESULT " + json.dumps(res), flush=True)
+        return
     res = run_case(args.case, args.cells_per_layer, args.repeats, args.vary, args.reuse_exposure,
                    args.jacobian_reuse)
     from fem_cell._dolfinx import MPI
@@ -137,6 +181,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--vary", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--reuse-exposure", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--calibration", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--cells-per-layer", type=int, default=None)
     ap.add_argument("--only-1d", action="store_true")
     ap.add_argument("--only-2-ranks", action="store_true",
@@ -146,7 +191,7 @@ def main() -> None:
                     "setting's default)")
     args = ap.parse_args()
     jr = {"jacobian_reuse": args.jacobian_reuse}
-    if args.case:
+    if args.case or args.calibration:
         child(args)
         return
     print("1-D, in-process (first run includes JIT compilation):")
@@ -167,6 +212,17 @@ def main() -> None:
     reuse = min(rr["wall_s"][1:])
     print(f"  -> anneal with the exposed state reused: {reuse:.2f} s per run "
           f"({reuse / best:.2f}x the full case)")
+    print("1-D calibration cases (default_case_runner: configuration + case + garbage "
+          "collection), the parameter new in each case:")
+    out = subprocess.run([sys.executable, str(HERE), "--calibration", "6"], capture_output=True,
+                         text=True, check=True).stdout
+    rc = json.loads([ln for ln in out.splitlines() if ln.startswith("RESULT ")][-1][7:])
+    per_case = sum(rc["whole"][1:]) / (len(rc["whole"]) - 1)
+    parts = [sum(s[k] for s in rc["steps"]) / len(rc["steps"]) for k in range(3)]
+    print("  per case: " + ", ".join(f"{x:.2f} s" for x in rc["whole"])
+          + f" (mean after the first {per_case:.2f} s)")
+    print(f"  -> steps, mean over {len(rc['steps'])} more cases: configuration {parts[0]:.3f} s, "
+          f"case {parts[1]:.3f} s, garbage collection {parts[2]:.3f} s")
     if args.only_1d:
         return
     print("2-D default cross-section:")

@@ -77,6 +77,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import gc
 import json
 import math
 import time
@@ -353,13 +354,16 @@ def default_case_runner(base_config, overrides, job: str, record, comm):
     :func:`case_config`).  The case's solvers are destroyed by the job itself; what is
     left (meshes, forms, with their duplicated communicators) is collected afterwards
     (:func:`~fem_cell.solvers.problem.collect_garbage`): MPI allows only ~2000
-    communicators per process, so a leak per case would end a long calibration.
+    communicators per process, so a leak per case would end a long calibration.  What
+    survives the collection is frozen, so the next case's collection scans only what
+    that case made (a full one cost a quarter of a 1-D case); :func:`calibrate` and
+    :func:`~fem_cell.studies.posterior.sample_posterior` unfreeze when they end.
     """
     try:
         layers = [overrides] if isinstance(overrides, Mapping) else list(overrides)
         return _cases.run_case(case_config(base_config, *layers), comm, job, record)
     finally:
-        collect_garbage(comm)
+        collect_garbage(comm, freeze=True)
 
 
 @dataclass(frozen=True)
@@ -504,15 +508,18 @@ def calibrate(base_config, parameters: Sequence[FitParameter], targets: Sequence
                      runner=runner, progress=progress,
                      limit=None if max_nfev is None else max_nfev * (len(parameters) + 1))
     u_init = points.scaled(x_init)
-    if comm.rank == 0:
-        solve = functools.partial(least_squares, bounds=(0.0, 1.0), method=method,
-                                  x_scale=1.0, max_nfev=max_nfev, xtol=xtol, ftol=ftol,
-                                  gtol=gtol)
-        opt = _drive(points, u_init, solve, fd_step)
-        comm.bcast(points.evaluations, root=0)
-    else:
-        opt = _follow(points)
-        points.evaluations = comm.bcast(None, root=0)
+    try:
+        if comm.rank == 0:
+            solve = functools.partial(least_squares, bounds=(0.0, 1.0), method=method,
+                                      x_scale=1.0, max_nfev=max_nfev, xtol=xtol, ftol=ftol,
+                                      gtol=gtol)
+            opt = _drive(points, u_init, solve, fd_step)
+            comm.bcast(points.evaluations, root=0)
+        else:
+            opt = _follow(points)
+            points.evaluations = comm.bcast(None, root=0)
+    finally:
+        gc.unfreeze()       # the cases froze what survived them (default_case_runner)
     result = calibration_result(parameters, targets, units, x_init, points.values_of(opt.u),
                                 points.span, opt, method=method,
                                 wall_time=time.perf_counter() - t_start,

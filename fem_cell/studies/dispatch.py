@@ -28,6 +28,7 @@ from collections import deque
 from fem_cell.config import load_config
 from fem_cell.errors import ConfigError, FemCellError
 from fem_cell.jobs.interrupts import NO_GUARD, Interrupted
+from fem_cell.solvers.problem import collect_garbage
 from fem_cell.studies import cases as _cases
 from fem_cell.studies.spec import StudySpec
 from fem_cell.units import format_duration
@@ -228,23 +229,11 @@ class CaseProgress:
 def _cleanup(gcomm) -> None:
     """After every case, on every rank of its group in step: collect garbage and destroy
     the PETSc objects petsc4py deferred — each holds a duplicated communicator, and MPI
-    runs out of them (2048) after ~100 cases otherwise.
-
-    What survives the collection (modules, JIT caches, the study's own data) is frozen
-    (``gc.freeze``), so the next collection scans only what the next case makes: a full
-    collection of a dolfinx process costs ~50–80 ms, 5 % of a 1-D case; this one ~3 ms.
-    :func:`run_cases` unfreezes at the end.
+    runs out of them (2048) after ~100 cases otherwise.  What survives is frozen
+    (:func:`~fem_cell.solvers.problem.collect_garbage`), so the next collection scans
+    only what the next case makes; :func:`run_cases` unfreezes at the end.
     """
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    try:
-        from petsc4py import PETSc
-
-        PETSc.garbage_cleanup(gcomm)
-    except ImportError:  # pragma: no cover
-        pass
+    collect_garbage(gcomm, freeze=True)
 
 
 def _run_one(spec: StudySpec, idx: int, gcomm, guard, world_rank: int, group: int) -> dict:

@@ -77,6 +77,7 @@ seed) is refused.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
@@ -220,6 +221,9 @@ class _Evaluator:
         self.evaluations = 0
 
     def free(self) -> None:
+        """Free the group communicator, and unfreeze what the cases froze
+        (:func:`~fem_cell.studies.calibration.default_case_runner`)."""
+        gc.unfreeze()
         if self.sub is not self.comm:
             self.sub.Free()
 

@@ -91,3 +91,16 @@ def test_si_units_cover_every_dimension():
     for name, unit in SI_UNITS.items():
         u = parse_unit(unit)
         assert u.dims == DIMENSIONS[name] and u.factor == 1.0, name
+
+
+def test_parsed_units_are_memoised_and_errors_are_not():
+    """A configuration parses the same few unit strings hundreds of times: they are
+    memoised (a Unit is immutable); a bad string raises every time, and a non-string
+    raises UnitError (not the memo's TypeError for an unhashable argument)."""
+    assert parse_unit("W/(m K)") is parse_unit("W/(m K)")
+    assert parse_unit("W/(m K)") == parse_unit(" W / ( m K ) ")
+    for _ in range(2):
+        with pytest.raises(UnitError):
+            parse_unit("W/(m K")
+    with pytest.raises(UnitError, match="must be a string"):
+        parse_unit(["m"])
