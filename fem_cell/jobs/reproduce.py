@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gc
 from pathlib import Path
 
 import numpy as np
@@ -233,11 +234,16 @@ class _Reproduction:
                      + ("" if d.converged else " (its chains did NOT converge: the bands are "
                         "indicative only)"))
         per = []
-        for i in range(n):
-            per.append(self._diagnostics(d.overrides(i)))
-            collect_garbage(self.comm)        # each sample's models and communicators
-            self.job.say(f"posterior sample {i + 1}/{n}: "
-                         + ", ".join(f"{k} {per[-1][k]:.4g}" for k in names))
+        try:
+            for i in range(n):
+                per.append(self._diagnostics(d.overrides(i)))
+                # each sample's models and communicators; what survives is frozen, so the
+                # next sample's collection scans only what that sample made
+                collect_garbage(self.comm, freeze=True)
+                self.job.say(f"posterior sample {i + 1}/{n}: "
+                             + ", ".join(f"{k} {per[-1][k]:.4g}" for k in names))
+        finally:
+            gc.unfreeze()
         self.bands = {k: tuple(float(q) for q in np.quantile([v[k] for v in per],
                                                               (0.05, 0.5, 0.95)))
                       for k in names}
