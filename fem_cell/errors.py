@@ -99,6 +99,42 @@ class Interrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an
             return f"signal {self.signum}"
 
 
+def on_ranks(comm, tasks, owners=None):
+    """Run independent rank-local ``tasks`` (callables) spread over the ranks, task i on
+    rank ``owners[i]`` (default i mod size), and return every task's result, in order,
+    on every rank.
+
+    The rank-0 post-processing of a job (plots, renders, the interactive view) so takes
+    the time of its largest share instead of the sum while the other ranks wait.  A
+    task's failure reaches every rank as in :func:`on_root` (the first failed task's, in
+    task order): a :class:`FemCellError` as itself, an :class:`Interrupted` as a
+    collective interruption, anything else as an :class:`InputError` with its message.
+    Results must be picklable (they are gathered).
+    """
+    if owners is None:
+        owners = [i % comm.size for i in range(len(tasks))]
+    if len(owners) != len(tasks) or not all(0 <= r < comm.size for r in owners):
+        raise ValueError(f"owners {list(owners)}: one rank of {comm.size} per task")
+    mine = []
+    for i in (i for i, r in enumerate(owners) if r == comm.rank):
+        try:
+            mine.append((i, "ok", tasks[i]()))
+        except FemCellError as e:
+            mine.append((i, "error", e))
+        except Interrupted as e:
+            mine.append((i, "interrupted", e.signum))
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - any failure reaches all ranks
+            mine.append((i, "error", InputError(f"{type(e).__name__}: {str(e)[:300]}")))
+    done = sorted((item for part in (comm.allgather(mine) if comm.size > 1 else [mine])
+                   for item in part), key=lambda item: item[0])
+    for _, status, value in done:
+        if status == "error":
+            raise value
+        if status == "interrupted":
+            raise Interrupted(value, collective=True)
+    return [value for _, _, value in done]
+
+
 def on_root(comm, fn):
     """Run ``fn()`` on rank 0 and broadcast its result.
 

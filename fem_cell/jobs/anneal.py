@@ -23,6 +23,7 @@ Guard: a Li-metal point above the Li melting point stops the run (status ``faile
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ from fem_cell.analysis.measured import MeasuredHistory, compare_history
 from fem_cell.config import RunConfig
 from fem_cell.constants import ZERO_CELSIUS
 from fem_cell.domain import Domain
-from fem_cell.errors import FemCellError, RunAborted
+from fem_cell.errors import FemCellError, RunAborted, on_ranks
 from fem_cell.jobs.interrupts import NO_GUARD, Interrupted
 from fem_cell.jobs.lifecycle import Job, JobResult
 from fem_cell.jobs.progress import ProgressLine
@@ -343,44 +344,83 @@ def _write_comparison(table: dict, path: Path) -> None:
 
 def write_run_outputs(result: JobResult, config: RunConfig, job: Job,
                       data: MeasuredHistory | None = None) -> None:
-    """Plots, renders and profile tables (after the time loop); collective."""
+    """Plots, renders and profile tables (after the time loop); collective.
+
+    Each output is made by one rank (:func:`~fem_cell.errors.on_ranks`): the 2-D job's
+    interactive film view, the largest, by the last rank, the renders and plots by the
+    others in turn, the 1-D profiles (gathered there) by rank 0 — instead of all of them
+    by rank 0 while the others wait."""
     heat = result.details["heat"]
     comm = result.model.comm
     chem = result.details["chemistry"]
     history = result.history
     out_times = result.details["output_times"]
-    if data is not None and comm.rank == 0:
-        _write_comparison(compare_with_data(result, data)["table"],
-                          job.file("data_comparison.csv"))
-    if config.output.plots and comm.rank == 0:
-        plots.plot_anneal_history(history, job.file("history.png"), title=config.title)
-        if chem is not None:
-            plots.plot_interface_resistance(history, job.file("R_interface.png"),
-                                            title=config.title, data=data)
     profiles = result.tables.get("profiles")
-    if profiles is not None and comm.rank == 0:
-        profiles.write_csv(job.file("proton_profiles.csv"))
-        if config.output.plots:
-            plots.plot_proton_profiles(profiles, job.file("proton_profiles.png"),
-                                       title=config.title)
+    # (who makes it: "last" rank, rank "0", or "any" other rank in turn; the task)
+    tasks: list[tuple[str, Callable]] = []
+    view = None
     if config.output.render and config.output.fields and heat.domain.dim == 2:
         t_render = config.anneal.hold_end() or config.anneal.duration
         t_render = min(out_times, key=lambda t: abs(t - t_render))
-        png = job.file("temperature_2d.png")
-        if comm.rank == 0:
-            section.render_temperature_2d(job.folder.path / "fields" / "temperature.pvd",
-                                          t_render, config.anneal.temperature(t_render), png)
+        fields = job.folder.path / "fields"
         if chem is not None:
-            png = job.file("protons_2d.png")
-            if comm.rank == 0:
-                section.render_protons_2d(job.folder.path / "fields" / "films.pvd",
-                                          [out_times[0], out_times[-1]], png)
+            view = len(tasks)
+
+            def film_view() -> str | None:
                 try:
                     write_film_view(job.folder.path, job.folder.path / "protons_2d.html",
                                     title=f"{config.title}: film fields through the anneal")
-                    job.folder.add_file("protons_2d.html")
                 except FieldViewError as e:
-                    job.say(f"no interactive view: {e}")
+                    return f"no interactive view: {e}"
+                return None
+
+            tasks.append(("last", film_view))
+            png = job.file("protons_2d.png")
+            tasks.append(("any", lambda: section.render_protons_2d(
+                fields / "films.pvd", [out_times[0], out_times[-1]], png)))
+        png_t = job.file("temperature_2d.png")
+        tasks.append(("any", lambda: section.render_temperature_2d(
+            fields / "temperature.pvd", t_render, config.anneal.temperature(t_render), png_t)))
+    if data is not None:
+        table = job.file("data_comparison.csv")
+        tasks.append(("any", lambda: _write_comparison(
+            compare_with_data(result, data)["table"], table)))
+    if config.output.plots:
+        files = (job.file("history.png"),
+                 job.file("R_interface.png") if chem is not None else None)
+
+        def history_plots() -> None:
+            plots.plot_anneal_history(history, files[0], title=config.title)
+            if files[1] is not None:
+                plots.plot_interface_resistance(history, files[1], title=config.title,
+                                                data=data)
+
+        tasks.append(("any", history_plots))
+    if profiles is not None:       # (its rows are on rank 0)
+        csv = job.file("proton_profiles.csv")
+        png_p = job.file("proton_profiles.png") if config.output.plots else None
+
+        def profile_outputs() -> None:
+            profiles.write_csv(csv)
+            if png_p is not None:
+                plots.plot_proton_profiles(profiles, png_p, title=config.title)
+
+        tasks.append(("0", profile_outputs))
+    others = list(range(max(comm.size - 1, 1)))
+    owners, k = [], 0
+    for who, _ in tasks:
+        if who == "any":
+            owners.append(others[k % len(others)])
+            k += 1
+        else:
+            owners.append(comm.size - 1 if who == "last" else 0)
+    comm.Barrier()       # every rank's pieces of the field series are written
+    results = on_ranks(comm, [fn for _, fn in tasks], owners)
+    if view is not None:
+        if results[view] is None:
+            job.folder.add_file("protons_2d.html")
+        else:
+            job.say(results[view])
     comm.Barrier()
 
 

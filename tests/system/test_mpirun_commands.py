@@ -107,7 +107,13 @@ def test_anneal_coarse_2d_example_exits(work):
     assert len(corners) == len(tri)
     assert min(data["x"]) == pytest.approx(0.0, abs=1e-6)
     assert max(data["x"]) == pytest.approx(3000.0)
-    assert "protons_2d.html" in json.loads((work / "a2" / "run.json").read_text())["files"]
+    files = json.loads((work / "a2" / "run.json").read_text())["files"]
+    assert "protons_2d.html" in files
+    # the outputs made after the time loop, spread over the two ranks (the film view by
+    # rank 1, the renders and plots by rank 0): all there and all recorded
+    for name in ("protons_2d.png", "temperature_2d.png", "history.png", "R_interface.png"):
+        assert (work / "a2" / name).stat().st_size > 10_000, name
+        assert name in files, name
     # what docs/outputs.md promises other tools: meshio reads the exported fields of the
     # 2-rank run, one cell per owned cell (no ghost twice), every point once
     import meshio
