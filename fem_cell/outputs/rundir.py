@@ -31,6 +31,7 @@ the same error.  Every method is collective unless it says otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import fnmatch
 import hashlib
@@ -468,12 +469,32 @@ def _finite(obj):
     return obj
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` whole: written beside it, then renamed, so a
-    reader never sees a half-written file."""
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "w", **kwargs):
+    """Open a file that replaces ``path`` whole when the block ends: it is written
+    beside it (``.<name>.tmp``) and renamed over it, so a reader (or a run killed while
+    writing) never sees a half-written file.  If the block raises, ``path`` is left as
+    it was and the temporary file removed.  ``mode``: ``"w"`` (UTF-8 text unless
+    ``encoding`` is given) or ``"wb"``; ``kwargs`` go to ``open`` (e.g. ``newline``)."""
+    path = Path(path)
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes a file whole: mode 'w' or 'wb', not {mode!r}")
+    if mode == "w":
+        kwargs.setdefault("encoding", "utf-8")
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, mode, **kwargs) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` whole (:func:`atomic_open`)."""
+    with atomic_open(path) as f:
+        f.write(text)
 
 
 def _now() -> str:

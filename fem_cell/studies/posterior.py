@@ -81,7 +81,6 @@ import gc
 import hashlib
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,6 +90,7 @@ from typing import Any
 import numpy as np
 
 from fem_cell.errors import FemCellError
+from fem_cell.outputs.rundir import atomic_open
 from fem_cell.studies.calibration import (
     CalibrationError,
     FitParameter,
@@ -407,12 +407,10 @@ class _RunCache:
             return
         keys = list(self.runs)
         z = np.array([np.frombuffer(k, dtype=float) for k in keys])
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with open(tmp, "wb") as f:
+        with atomic_open(self.path, "wb") as f:
             np.savez(f, signature=np.array(self.sig), z=z,
                      lp=np.array([self.runs[k][0] for k in keys]),
                      m=np.array([self.runs[k][1] for k in keys]))
-        os.replace(tmp, self.path)
 
 
 def _box(parameters) -> tuple[np.ndarray, np.ndarray]:
@@ -728,13 +726,11 @@ def _signature(parameters, targets, units, settings: SamplerSettings, base_overr
 
 
 def _save(path: Path, sig: str, chain, log_prob, model, accepted_cum, rstate) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
+    with atomic_open(path, "wb") as f:
         np.savez(f, signature=np.array(sig), chain=chain, log_prob=log_prob, model=model,
                  accepted=accepted_cum, rs_name=np.array(rstate[0]), rs_key=rstate[1],
                  rs_pos=np.array(rstate[2]), rs_gauss=np.array(rstate[3]),
                  rs_cached=np.array(rstate[4]))
-    os.replace(tmp, path)
 
 
 def _load(path: Path, sig: str) -> dict | None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from fem_cell.outputs.rundir import atomic_open
 from fem_cell.studies.spec import StudySpec, display_value
 
 
@@ -120,15 +121,13 @@ def table_rows(spec: StudySpec, records: dict[int, dict]) -> list[dict]:
 def write_csv(rows: list[dict], path: Path) -> None:
     if not rows:
         return
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
+    with atomic_open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         for r in rows:
             w.writerow({k: (repr(v) if isinstance(v, float) and math.isfinite(v) else
                             "" if isinstance(v, float) or v is None else v)
                         for k, v in r.items()})
-    tmp.replace(path)
 
 
 def read_results(path: str | Path):

@@ -31,7 +31,13 @@ from fem_cell.errors import ConfigError, on_root
 from fem_cell.jobs.interrupts import NO_GUARD, Interrupted
 from fem_cell.jobs.lifecycle import Job
 from fem_cell.limits import check_size
-from fem_cell.outputs.rundir import OUTPUTS, OutputError, json_default, read_run_json
+from fem_cell.outputs.rundir import (
+    OUTPUTS,
+    OutputError,
+    atomic_write,
+    json_default,
+    read_run_json,
+)
 from fem_cell.studies import calibration as _calibration
 from fem_cell.studies.calibration import FitParameter, Target
 from fem_cell.studies.dispatch import CaseProgress, run_cases
@@ -273,10 +279,7 @@ class _SweepRecords:
         self.new[rec["index"]] = rec
         p = self.job.file(f"cases/{rec['id']}.json")
         if p is not None:
-            tmp = p.with_name(f".{p.name}.tmp")
-            tmp.write_text(json.dumps(rec, indent=1, default=json_default) + "\n",
-                           encoding="utf-8")
-            tmp.replace(p)
+            atomic_write(p, json.dumps(rec, indent=1, default=json_default) + "\n")
 
     def outputs(self) -> tuple[list[dict], dict]:
         """Rows and summary of the cases done (rank 0); results.csv and the plot."""
