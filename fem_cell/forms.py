@@ -176,6 +176,42 @@ class Terms:
         return ufl.Form(self._integrals) if self._integrals else None
 
 
+#: (F's UFL signature, the position of u among F's coefficients) → the UFL signature of
+#: ∂F/∂u (see jacobian_form)
+_JACOBIAN_SIGNATURES: dict[tuple[str, int], str] = {}
+
+
+def jacobian_form(F: ufl.Form, u) -> ufl.Form:
+    """J = ∂F/∂u[δu], δu a trial function of u's space: the form dolfinx's
+    ``NonlinearProblem`` makes (``derivative_block(F, u)``), with its UFL signature known
+    without walking it when this process has differentiated a form of F's structure
+    before.
+
+    The JIT looks every form up by its signature, and UFL computes a signature by hashing
+    every node of the form: a Jacobian (F's integrands inside a ``CoefficientDerivative``)
+    cost as much as F again, 16 ms of the three problems of a 1-D case.  J is a function
+    of F and of which coefficient u is, and UFL numbers a form's coefficients (and
+    constants and domains) in the same order in J as in F: so two forms F of equal
+    signature give Jacobians of equal signature when u is the same coefficient of each.
+    That pair is the key of J's signature, which F's own compilation has computed
+    anyway (``tests/unit/test_forms.py`` checks the signature known against the one UFL
+    computes, on the models' problems).  A u that is not a coefficient of F: nothing
+    known, UFL computes it."""
+    from dolfinx.fem.forms import derivative_block
+
+    J = derivative_block(F, u)
+    coefficients = F.coefficients()
+    if u not in coefficients:
+        return J
+    key = (F.signature(), coefficients.index(u))
+    known = _JACOBIAN_SIGNATURES.get(key)
+    if known is None:
+        _JACOBIAN_SIGNATURES[key] = J.signature()
+    else:
+        J._signature = known       # what Form.signature() caches (a str)
+    return J
+
+
 #: cells on which the vertex rule (Gauss–Lobatto–Legendre, degree 1) exists in basix
 _VERTEX_RULE_CELLS = ("interval", "quadrilateral", "hexahedron")
 

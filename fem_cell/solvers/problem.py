@@ -37,7 +37,7 @@ import numpy as np
 
 from fem_cell._dolfinx import MPI, PETSc, fem, ufl
 from fem_cell.errors import ConvergenceError
-from fem_cell.forms import Terms, constant, lift_constants, vertex_quadrature
+from fem_cell.forms import Terms, constant, jacobian_form, lift_constants, vertex_quadrature
 from fem_cell.solvers.banded import use_banded
 from fem_cell.solvers.condensed import use_condensed
 from fem_cell.solvers.linear import (
@@ -354,12 +354,14 @@ class TransientProblem:
         if len(self.fields) == 1:
             P = derivative_block(vertex_quadrature(F), self.fields[0].u) if iterative else None
             self._problem = NonlinearProblem(F, self.fields[0].u, bcs=self.bcs, P=P,
+                                             J=jacobian_form(F, self.fields[0].u),
                                              petsc_options_prefix=prefix, petsc_options=opts,
                                              entity_maps=entity_maps)
         elif self._one_space:
             u, v = self._space.components()
-            self._problem = NonlinearProblem(lift_constants(self._weak_form(u, v)),
-                                             self._space.w, bcs=self._newton_bcs,
+            F = lift_constants(self._weak_form(u, v))
+            self._problem = NonlinearProblem(F, self._space.w, bcs=self._newton_bcs,
+                                             J=jacobian_form(F, self._space.w),
                                              petsc_options_prefix=prefix, petsc_options=opts)
         else:
             Fs = ufl.extract_blocks(F)

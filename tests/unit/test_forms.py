@@ -130,6 +130,37 @@ def test_a_parameter_change_keeps_every_kernel(override):
     assert sigs[0] == sigs[1]
 
 
+@pytest.mark.parametrize("dim", [1, 2])
+def test_a_known_jacobian_signature_is_the_one_ufl_computes(dim, monkeypatch):
+    """jacobian_form gives a Jacobian whose F has the structure of one differentiated
+    before the signature recorded then; it must be the one UFL computes for this J:
+    checked on every Jacobian jacobian_form makes for two models (a parameter changed),
+    1-D (Newton on the mixed space) and coarse 2-D."""
+    from ufl.algorithms.signature import compute_form_signature
+
+    import fem_cell.forms
+    import fem_cell.solvers.problem
+
+    made = []
+
+    def recording(F, u):
+        J = fem_cell.forms.jacobian_form(F, u)
+        made.append((J, J._signature))
+        return J
+
+    monkeypatch.setattr(fem_cell.solvers.problem, "jacobian_form", recording)
+    mesh = {"dim": dim, **({"cells_per_layer": 2} if dim == 2 else {})}
+    for ov in ({}, {"transport": {"exchange": {"velocity_activation_energy": "0.7 eV"}}}):
+        cfg = load_config(overrides={"mesh": mesh, **ov})
+        model = CellModel(cfg, MPI.COMM_SELF)
+        model.chemistry(expose=True)
+        model.destroy()
+    known = [(J, sig) for J, sig in made if sig is not None]
+    assert len(known) >= 2           # the second model's Jacobians (heat, transport)
+    for J, sig in known:
+        assert compute_form_signature(J, J._compute_renumbering()) == sig
+
+
 def _cache_entries() -> set[str]:
     from dolfinx.jit import get_options
 
