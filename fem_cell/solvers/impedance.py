@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fem_cell._dolfinx import MPI, PETSc, fem, ufl
+from fem_cell.domain import sum_over_ranks
 from fem_cell.forms import compile_form, constant, vertex_quadrature
 from fem_cell.solvers import LINEAR_SOLVERS
 from fem_cell.solvers.rom import _LU, _Basis, _CsrSum, _Krylov, _Projection
@@ -292,7 +293,7 @@ class SmallSignalSystem:
             return 0.0
         emaps = self.problem.entity_maps
         local = fem.assemble_scalar(compile_form(a, entity_maps=emaps))
-        return float(self.comm.allreduce(local, op=MPI.SUM))
+        return sum_over_ranks(self.comm, local)
 
     def _sum(self, local):
         """Sum a local number/array over the ranks (buffer Allreduce; none on one rank)."""

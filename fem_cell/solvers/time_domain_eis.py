@@ -17,7 +17,8 @@ import time
 
 import numpy as np
 
-from fem_cell._dolfinx import MPI, fem
+from fem_cell._dolfinx import fem
+from fem_cell.domain import sum_over_ranks
 from fem_cell.forms import compile_form
 
 
@@ -67,7 +68,7 @@ def time_domain_impedance(model, frequency: float, *, amplitude: float = 1e-3,
                 raise RuntimeError(f"time-domain EIS: Newton failed at step {k} (reason {reason})")
             if k >= n - fit_periods * steps_per_period:
                 times.append(t)
-                currents.append(comm.allreduce(fem.assemble_scalar(current), op=MPI.SUM))
+                currents.append(sum_over_ranks(comm, fem.assemble_scalar(current)))
             for f in prob.fields:
                 f.u_nm1.x.array[:] = f.u_n.x.array
                 f.u_n.x.array[:] = f.u.x.array
