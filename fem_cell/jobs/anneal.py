@@ -23,6 +23,7 @@ Guard: a Li-metal point above the Li melting point stops the run (status ``faile
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -356,8 +357,16 @@ def write_run_outputs(result: JobResult, config: RunConfig, job: Job,
     history = result.history
     out_times = result.details["output_times"]
     profiles = result.tables.get("profiles")
-    # (who makes it: "last" rank, rank "0", or "any" other rank in turn; the task)
-    tasks: list[tuple[str, Callable]] = []
+    tasks: list[Callable] = []
+    owners: list[int] = []
+    # the film view by the last rank, the 1-D profiles (gathered there) by rank 0, the
+    # other outputs in turn by the ranks before the last (rank 0 on one rank)
+    others = itertools.cycle(range(max(comm.size - 1, 1)))
+
+    def add(task: Callable, owner: int | None = None) -> None:
+        tasks.append(task)
+        owners.append(next(others) if owner is None else owner)
+
     view = None
     if config.output.render and config.output.fields and heat.domain.dim == 2:
         t_render = config.anneal.hold_end() or config.anneal.duration
@@ -374,17 +383,16 @@ def write_run_outputs(result: JobResult, config: RunConfig, job: Job,
                     return f"no interactive view: {e}"
                 return None
 
-            tasks.append(("last", film_view))
+            add(film_view, comm.size - 1)
             png = job.file("protons_2d.png")
-            tasks.append(("any", lambda: section.render_protons_2d(
-                fields / "films.pvd", [out_times[0], out_times[-1]], png)))
+            add(lambda: section.render_protons_2d(fields / "films.pvd",
+                                                  [out_times[0], out_times[-1]], png))
         png_t = job.file("temperature_2d.png")
-        tasks.append(("any", lambda: section.render_temperature_2d(
-            fields / "temperature.pvd", t_render, config.anneal.temperature(t_render), png_t)))
+        add(lambda: section.render_temperature_2d(
+            fields / "temperature.pvd", t_render, config.anneal.temperature(t_render), png_t))
     if data is not None:
         table = job.file("data_comparison.csv")
-        tasks.append(("any", lambda: _write_comparison(
-            compare_with_data(result, data)["table"], table)))
+        add(lambda: _write_comparison(compare_with_data(result, data)["table"], table))
     if config.output.plots:
         files = (job.file("history.png"),
                  job.file("R_interface.png") if chem is not None else None)
@@ -395,8 +403,8 @@ def write_run_outputs(result: JobResult, config: RunConfig, job: Job,
                 plots.plot_interface_resistance(history, files[1], title=config.title,
                                                 data=data)
 
-        tasks.append(("any", history_plots))
-    if profiles is not None:       # (its rows are on rank 0)
+        add(history_plots)
+    if profiles is not None:
         csv = job.file("proton_profiles.csv")
         png_p = job.file("proton_profiles.png") if config.output.plots else None
 
@@ -405,17 +413,9 @@ def write_run_outputs(result: JobResult, config: RunConfig, job: Job,
             if png_p is not None:
                 plots.plot_proton_profiles(profiles, png_p, title=config.title)
 
-        tasks.append(("0", profile_outputs))
-    others = list(range(max(comm.size - 1, 1)))
-    owners, k = [], 0
-    for who, _ in tasks:
-        if who == "any":
-            owners.append(others[k % len(others)])
-            k += 1
-        else:
-            owners.append(comm.size - 1 if who == "last" else 0)
+        add(profile_outputs, 0)
     comm.Barrier()       # every rank's pieces of the field series are written
-    results = on_ranks(comm, [fn for _, fn in tasks], owners)
+    results = on_ranks(comm, tasks, owners)
     if view is not None:
         if results[view] is None:
             job.folder.add_file("protons_2d.html")

@@ -114,9 +114,9 @@ def collect_garbage(comm, *, freeze: bool = False) -> None:
     ``freeze``: then move what survived the collection (modules, JIT caches, the
     caller's own data) to the garbage collector's permanent generation
     (``gc.freeze``), so that the next collection scans only what was made since.  A
-    full collection of a process that has run dolfinx cases costs about 60–120 ms on
-    this project's machines (a quarter of a 1-D calibration case); after a freeze it
-    costs a few ms (docs/architecture.md).  The loop that freezes unfreezes when it
+    full collection of a process that has run 1-D calibration cases took 33–44 ms of a
+    0.3–0.4 s case on this project's machine; after a freeze 0.6 ms
+    (docs/architecture.md).  The loop that freezes unfreezes when it
     ends (``gc.unfreeze()``: a frozen object that later becomes part of a garbage
     cycle is only collected after that)."""
     import gc
