@@ -115,24 +115,10 @@ def on_ranks(comm, tasks, owners=None):
         owners = [i % comm.size for i in range(len(tasks))]
     if len(owners) != len(tasks) or not all(0 <= r < comm.size for r in owners):
         raise ValueError(f"owners {list(owners)}: one rank of {comm.size} per task")
-    mine = []
-    for i in (i for i, r in enumerate(owners) if r == comm.rank):
-        try:
-            mine.append((i, "ok", tasks[i]()))
-        except FemCellError as e:
-            mine.append((i, "error", e))
-        except Interrupted as e:
-            mine.append((i, "interrupted", e.signum))
-        except (Exception, SystemExit) as e:  # noqa: BLE001 - any failure reaches all ranks
-            mine.append((i, "error", InputError(f"{type(e).__name__}: {str(e)[:300]}")))
+    mine = [(i, *_attempt(tasks[i])) for i, r in enumerate(owners) if r == comm.rank]
     done = sorted((item for part in (comm.allgather(mine) if comm.size > 1 else [mine])
                    for item in part), key=lambda item: item[0])
-    for _, status, value in done:
-        if status == "error":
-            raise value
-        if status == "interrupted":
-            raise Interrupted(value, collective=True)
-    return [value for _, _, value in done]
+    return [_outcome(status, value) for _, status, value in done]
 
 
 def on_root(comm, fn):
@@ -145,17 +131,26 @@ def on_root(comm, fn):
     :class:`InputError` with its message — never a rank 0 that died while the others
     wait in the broadcast.
     """
-    payload = None
-    if comm.rank == 0:
-        try:
-            payload = ("ok", fn())
-        except FemCellError as e:
-            payload = ("error", e)
-        except Interrupted as e:
-            payload = ("interrupted", e.signum)
-        except (Exception, SystemExit) as e:  # noqa: BLE001 - any failure reaches all ranks
-            payload = ("error", InputError(f"{type(e).__name__}: {str(e)[:300]}"))
-    status, value = comm.bcast(payload, root=0)
+    return _outcome(*comm.bcast(_attempt(fn) if comm.rank == 0 else None, root=0))
+
+
+def _attempt(fn) -> tuple[str, object]:
+    """``fn()``'s outcome as a picklable pair for the other ranks: ("ok", result),
+    ("error", a FemCellError: itself, anything else an InputError with its message) or
+    ("interrupted", the signal number)."""
+    try:
+        return "ok", fn()
+    except FemCellError as e:
+        return "error", e
+    except Interrupted as e:
+        return "interrupted", e.signum
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - any failure reaches all ranks
+        return "error", InputError(f"{type(e).__name__}: {str(e)[:300]}")
+
+
+def _outcome(status: str, value):
+    """An :func:`_attempt`'s outcome on this rank: the result, or the error raised (an
+    interruption as a collective one)."""
     if status == "error":
         raise value
     if status == "interrupted":

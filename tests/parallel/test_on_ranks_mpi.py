@@ -1,11 +1,13 @@
 """Rank-local tasks spread over the ranks (fem_cell.errors.on_ranks): every rank gets
 every result, and a failure on any rank reaches every rank (the post-processing of a
-job, fem_cell.jobs.anneal.write_run_outputs).  Serially and under ``mpirun -n 2``."""
+job, fem_cell.jobs.anneal.write_run_outputs); and rank-0-decides steps
+(fem_cell.errors.on_root), which share its error handling.  Serially and under
+``mpirun -n 2``."""
 
 import pytest
 
 from fem_cell._dolfinx import MPI
-from fem_cell.errors import ConfigError, InputError, Interrupted, on_ranks
+from fem_cell.errors import ConfigError, InputError, Interrupted, on_ranks, on_root
 
 
 def _task(i, ran):
@@ -67,3 +69,28 @@ def test_owners_must_name_one_rank_per_task():
         on_ranks(MPI.COMM_SELF, [lambda: 0], [1])
     with pytest.raises(ValueError):
         on_ranks(MPI.COMM_SELF, [lambda: 0, lambda: 1], [0])
+
+
+@pytest.mark.mpi
+def test_on_root_runs_on_rank_0_only_and_every_rank_gets_its_result_or_error():
+    comm = MPI.COMM_WORLD
+    ran = []
+    assert on_root(comm, _task(7, ran)) == (7, 0)
+    assert ran == ([7] if comm.rank == 0 else [])
+
+    def bad_config():
+        raise ConfigError("<test>", "key", 1, "something else")
+
+    def exits():
+        raise SystemExit("a library called sys.exit")
+
+    def stopped():
+        raise Interrupted(15)
+
+    with pytest.raises(ConfigError, match="something else"):
+        on_root(comm, bad_config)
+    with pytest.raises(InputError, match="SystemExit: a library called sys.exit"):
+        on_root(comm, exits)
+    with pytest.raises(Interrupted) as info:
+        on_root(comm, stopped)
+    assert info.value.collective and info.value.signum == 15
