@@ -36,6 +36,13 @@ class ScaledMeasure:
 
     (``factor * ufl.dx`` would already be a Form, which cannot be multiplied by an
     integrand afterwards.)
+
+    Over several regions (a tuple of subdomain ids: a phase of two layers) the form is
+    made of its integrals directly, one ``ufl.Form`` in all: UFL's own ``integrand *
+    measure`` makes a one-integral Form per id and then a Form of them, and UFL's Form
+    constructor walks every node of the integrand each time (to list its constants).
+    The integrals are UFL's: the same integrand, type, domain, id, metadata and
+    subdomain data, in the same order (``tests/unit/test_forms.py``).
     """
 
     def __init__(self, factor: float, measure):
@@ -43,7 +50,17 @@ class ScaledMeasure:
         self.measure = measure
 
     def __rmul__(self, integrand):
-        return (self.factor * integrand) * self.measure
+        scaled = self.factor * integrand
+        m = self.measure
+        ids, domain = m.subdomain_id(), m.ufl_domain()
+        if (not isinstance(ids, tuple) or domain is None
+                or not isinstance(scaled, ufl.core.expr.Expr) or scaled.ufl_shape
+                or scaled.ufl_free_indices):
+            return scaled * m         # UFL's own path (and its errors)
+        extra = {x.ufl_domain(): x.integral_type() for x in m.intersect_measures()}
+        return ufl.Form([ufl.Integral(scaled, m.integral_type(), domain, i, m.metadata(),
+                                      m.subdomain_data(), extra_domain_integral_type_map=extra)
+                         for i in ids])
 
 
 @dataclass

@@ -84,6 +84,35 @@ def test_terms_make_the_form_the_additions_make(space):
         itg.subdomain_id() for t in terms for itg in t.integrals()]   # (regrouped)
 
 
+def test_a_scaled_measure_over_several_regions_makes_the_integrals_ufl_makes(space):
+    """``expr * ScaledMeasure`` builds a several-region form from its integrals directly
+    (one Form instead of one per region and one of them): the integrals, their order and
+    the signature are those of UFL's own ``(factor * expr) * measure``; anything else
+    (one id, every cell, a float, a non-scalar) is UFL's own path."""
+    from fem_cell.domain import ScaledMeasure
+
+    msh = space.mesh
+    u, v = fem.Function(space), ufl.TestFunction(space)
+    cells = mesh.meshtags(msh, 1, np.arange(8, dtype=np.int32), np.arange(8) % 3)
+    facets = mesh.meshtags(msh, 0, np.arange(9, dtype=np.int32), np.arange(9) % 3)
+    dx = ufl.Measure("dx", domain=msh, subdomain_data=cells)
+    ds = ufl.Measure("ds", domain=msh, subdomain_data=facets)
+    dS = ufl.Measure("dS", domain=msh, subdomain_data=facets)
+    md = {"quadrature_degree": 1}
+    cases = [(u**2 * v, dx((2, 0))), (u * v, dx((1,))), (u * v, dx((0, 1, 2), metadata=md)),
+             (ufl.exp(u) * v, ds((0, 2))), (ufl.avg(u) * ufl.avg(v), dS((1, 2))),
+             (u * v, dx(1)), (u * v, dx), (3.0, dx((0, 1)))]
+    for expr, m in cases:
+        got = expr * ScaledMeasure(1e-6, m)
+        ref = (1e-6 * expr) * m
+        assert got.integrals() == ref.integrals()
+        assert [i.subdomain_id() for i in got.integrals()] == [
+            i.subdomain_id() for i in ref.integrals()]
+        assert got.signature() == ref.signature()
+    with pytest.raises(ValueError, match="scalar"):
+        ufl.grad(u) * ScaledMeasure(2.0, dx((0, 1)))
+
+
 def test_terms_of_nothing_is_none():
     assert Terms().form() is None
     assert Terms(None, None).form() is None
