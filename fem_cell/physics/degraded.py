@@ -73,9 +73,13 @@ class InterfaceResistance:
         dxd = dx(domain.cell_tag(region))
         scale = domain.length_scale**domain.dim
         L = self.thickness
-        self._form_T = compile_form(scale * weight * law.layer_resistivity(x_H, Tform, L) * dxd)
+        # the forms at the current T compiled on first use (the exposure's R_interface
+        # history uses only the one at the reference temperature)
+        self._build = {
+            "T": lambda: scale * weight * law.layer_resistivity(x_H, Tform, L) * dxd,
+            "Tmean": lambda: scale * weight * Tform * dxd}
+        self._forms: dict[str, object] = {}
         self._form_c = compile_form(scale * weight * law.layer_resistivity(x_H, self._Tc, L) * dxd)
-        self._form_Tmean = compile_form(scale * weight * Tform * dxd)
         self._volume = self._assemble(compile_form(scale * weight * dxd))
         if not self._volume > 0:
             raise ValueError(f"no {region!r} cells in the columns {columns}")
@@ -99,10 +103,17 @@ class InterfaceResistance:
     def _assemble(self, form) -> float:
         return sum_over_ranks(self.domain.comm, fem.assemble_scalar(form))
 
+    def _form(self, key: str):
+        """The form ``key`` of ``self._build``, compiled on first use (collective)."""
+        form = self._forms.get(key)
+        if form is None:
+            form = self._forms[key] = compile_form(self._build[key]())
+        return form
+
     def layer(self, T: float | None = None) -> float:
         """∫ dz/σ_d of the degraded layer (Ω m²) at T (K); None: the current field."""
         if T is None:
-            return self._assemble(self._form_T) / self.width
+            return self._assemble(self._form("T")) / self.width
         self._Tc.value = float(T)
         return self._assemble(self._form_c) / self.width
 
@@ -110,7 +121,7 @@ class InterfaceResistance:
         """Mean T over the averaged degraded cells (K)."""
         if isinstance(self.T, (int, float)):
             return float(self.T)
-        return self._assemble(self._form_Tmean) / self._volume
+        return self._assemble(self._form("Tmean")) / self._volume
 
     def total(self, T: float | None = None) -> float:
         """(1 − s) R_p(T) + ∫ dz/σ_d (Ω m²); T None: the current field (the charge
