@@ -12,6 +12,8 @@ Prints DOFs, steps, Newton iterations per step and wall time, measured in one ru
   (``fem_cell.studies.calibration.default_case_runner``: the case's configuration, the
   case, and the garbage collection after it), the varied parameter at a new value in
   every case, with that time split into its three steps;
+* each run's parts: the set-up (the model built, with the exposure simulated in it) and
+  the time loop (with the history rows computed in it), shown for the last run;
 * 2-D default cross-section on 1 and on 2 ranks (child processes under mpirun), with the
   1-rank/2-rank ratio — target < 2 min on 2 ranks with ≥ 100k DOFs.
 
@@ -71,6 +73,7 @@ def run_case(dim: int, cells_per_layer: int | None, repeats: int, vary: bool = F
     cfg = load_config(overrides=base)
     comm = MPI.COMM_WORLD
     walls = []
+    parts = _time_parts()
     for i in range(repeats):
         if vary and i > 0:
             cfg = load_config(overrides=_vary(base, i))
@@ -93,7 +96,44 @@ def run_case(dim: int, cells_per_layer: int | None, repeats: int, vary: bool = F
         "transport_jacobians": r.summary["solver"]["transport"]["jacobians"],
         "R_initial": float(h.column("R_interface_ohm_cm2")[0]),
         "R_final": float(h.column("R_interface_ohm_cm2")[-1]),
+        "parts": {k: v[-1] for k, v in parts.items() if v},
     }
+
+
+#: the parts of a run timed by _time_parts: (label, module, attribute path)
+PARTS = (("set-up", "fem_cell.jobs.anneal", "_AnnealRun.set_up"),
+         ("exposure", "fem_cell.model.chemistry", "expose_block"),
+         ("time loop", "fem_cell.jobs.anneal", "_AnnealRun.loop"),
+         ("history rows", "fem_cell.model.observers", "AnnealDiagnostics.__call__"))
+
+
+def _time_parts() -> dict[str, list[float]]:
+    """Wrap the parts of a run named in :data:`PARTS` with timers; returns label → the
+    seconds of each run (history rows: their sum per run; the exposure: 0 when its state
+    was reused).  The exposure is inside the set-up, the rows inside the time loop."""
+    import importlib
+
+    times: dict[str, list[float]] = {label: [] for label, _, _ in PARTS}
+    for label, module, path in PARTS:
+        owner = importlib.import_module(module)
+        *outer, name = path.split(".")
+        for part in outer:
+            owner = getattr(owner, part)
+        inner = getattr(owner, name)
+
+        def timed(*a, _inner=inner, _label=label, **k):
+            t0 = time.perf_counter()
+            try:
+                return _inner(*a, **k)
+            finally:
+                dt = time.perf_counter() - t0
+                if _label == "history rows" and len(times[_label]) > len(times["time loop"]):
+                    times[_label][-1] += dt        # a row of the run under way
+                else:
+                    times[_label].append(dt)
+
+        setattr(owner, name, timed)
+    return times
 
 
 def calibration_cases(n: int) -> dict:
@@ -173,6 +213,11 @@ def show(r: dict) -> None:
           f"{r['transport_jacobians']} transport Jacobians, wall "
           + ", ".join(f"{x:.2f} s" for x in w)
           + f"; R_interface {r['R_initial']:.1f} -> {r['R_final']:.3f} Ohm cm2 (last run)")
+    p = r.get("parts") or {}
+    if p:
+        print(f"    last run: set-up {p['set-up']:.3f} s (the exposure {p['exposure']:.3f} s "
+              f"of it), time loop {p['time loop']:.3f} s (the history rows "
+              f"{p['history rows']:.3f} s of it)")
 
 
 def main() -> None:

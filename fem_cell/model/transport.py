@@ -18,6 +18,7 @@ from fem_cell.physics.transport import (
     Phase,
     TransportPhysics,
 )
+from fem_cell.solvers.packing import ScalarAssembly
 from fem_cell.solvers.problem import Field, TransientProblem
 
 #: the film layers the transport runs on, bottom → top (those present in the mesh)
@@ -64,7 +65,8 @@ def transport_block(config: RunConfig, film: Domain, T: fem.Function, *,
     chem = config.chemistry
     return TransportPhysics(film, T, phases(config, chem, film), exchange=chem.exchange,
                             sink=chem.sink if sink else None,
-                            sink_boundary=sink_boundary(config, chem) if sink else None)
+                            sink_boundary=sink_boundary(config, chem) if sink else None,
+                            assemble_scalar=ScalarAssembly())
 
 
 def transport_fields(block: TransportPhysics, settings: SolverSettings, *,
@@ -165,7 +167,8 @@ def interface_resistance(config: RunConfig, film: Domain, block: TransportPhysic
     lower = block.phases[0].name
     L = config.geometry.layer(DEGRADED_REGION).thickness
     return InterfaceResistance(film, block.total_fraction(lower), T,
-                               config.chemistry.degraded_layer, L, columns=columns)
+                               config.chemistry.degraded_layer, L, columns=columns,
+                               assemble_scalar=ScalarAssembly())
 
 
 def pad_columns(config: RunConfig) -> tuple[float, float] | None:
