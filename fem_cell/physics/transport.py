@@ -215,6 +215,8 @@ class TransportPhysics:
         self._udot = None
         self._pad = constant(msh, 0.0)
         self._active = {p.name: self._active_dofs(p) for p in self.phases}
+        #: each phase's active owned DOFs (fraction_bounds; made on first use)
+        self._owned_active: dict[str, np.ndarray] | None = None
         self._forms: dict[str, fem.Form] = {}  # compiled diagnostics (see _scalar)
         self._all_tagged: bool | None = None  # every local cell tagged (see dx_all)
 
@@ -689,15 +691,18 @@ class TransportPhysics:
         """Global (min, max) over active owned DOFs of each phase's mobile fraction
         (key: phase), and with traps of its trapped fraction (``"<phase> trapped"``) and
         of the total (``"<phase> total"``)."""
-        n = self.V.dofmap.index_map.size_local
+        if self._owned_active is None:     # (the phases' DOFs never change)
+            n = self.V.dofmap.index_map.size_local
+            self._owned_active = {p.name: np.flatnonzero(self._active[p.name][:n])
+                                  for p in self.phases}
         keys, arrays = [], []
         for p in self.phases:
-            act = self._active[p.name][:n]
-            xm = self.x[p.name].x.array[:n][act]
+            act = self._owned_active[p.name]
+            xm = self.x[p.name].x.array.take(act)
             keys.append(p.name)
             arrays.append(xm)
             if p.name in self.trapped:
-                xt = self.trapped[p.name].x.array[:n][act]
+                xt = self.trapped[p.name].x.array.take(act)
                 keys += [f"{p.name} trapped", f"{p.name} total"]
                 arrays += [xt, xm + xt]
         lows = [a.min() if a.size else np.inf for a in arrays]
