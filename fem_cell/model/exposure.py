@@ -42,7 +42,6 @@ from fem_cell.physics.degraded import ohm_m2_to_ohm_cm2
 from fem_cell.physics.exposure import surface_fraction, water_activity, water_dose
 from fem_cell.physics.parameters import Exposure
 from fem_cell.physics.transport import TransportPhysics
-from fem_cell.solvers.packing import ScalarAssembly
 from fem_cell.solvers.problem import TransientProblem
 from fem_cell.solvers.time_stepping import StepInfo, StepperStats, TimeStepper
 
@@ -133,8 +132,7 @@ class ExposureSimulation:
         self.T.x.array[:] = exposure.temperature
         lower = phases(config, chem, film)[0]
         self.block = TransportPhysics(film, self.T, [lower],
-                                      surface=(lower_phase_top(config, film), self.x_s),
-                                      assemble_scalar=ScalarAssembly())
+                                      surface=(lower_phase_top(config, film), self.x_s))
         self.phase = lower
         self.problem: TransientProblem | None = None
         if self.active:

@@ -22,7 +22,6 @@ from fem_cell.meshing.io import check_domain_against_geometry, read_mesh
 from fem_cell.meshing.line import build_line_mesh
 from fem_cell.model.transport import FILM_TRANSPORT_LAYERS
 from fem_cell.physics.heat import ContactBC, HeatPhysics, SurfaceLossBC, TemperatureBC
-from fem_cell.solvers.packing import ScalarAssembly
 from fem_cell.solvers.problem import Field, TransientProblem
 
 #: absolute Newton tolerance on the scaled heat residual (k_ref·K per unit cell size):
@@ -158,7 +157,6 @@ class FilmTemperatures:
         self.top_dofs = top[top < n_owned]
         self.film_volume = domain.volume(*films)
         self._mean = compile_form(T * domain.dx(*films))
-        self._assemble = ScalarAssembly()
 
     def __call__(self) -> dict[str, float]:
         comm = self.domain.comm
@@ -169,7 +167,7 @@ class FilmTemperatures:
         lo = np.array([float(loc.min()) if len(loc) else np.inf])
         hi = np.array([float(loc.max()) if len(loc) else -np.inf,
                        float(met.max()) if len(met) else -np.inf])
-        sums = np.array([float(top.sum()), float(len(top)), self._assemble(self._mean)])
+        sums = np.array([float(top.sum()), float(len(top)), fem.assemble_scalar(self._mean)])
         comm.Allreduce(MPI.IN_PLACE, lo, op=MPI.MIN)
         comm.Allreduce(MPI.IN_PLACE, hi, op=MPI.MAX)
         comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)

@@ -18,7 +18,6 @@ from fem_cell.physics.transport import (
     Phase,
     TransportPhysics,
 )
-from fem_cell.solvers.packing import ScalarAssembly
 from fem_cell.solvers.problem import Field, TransientProblem
 
 #: the film layers the transport runs on, bottom → top (those present in the mesh)
@@ -65,8 +64,7 @@ def transport_block(config: RunConfig, film: Domain, T: fem.Function, *,
     chem = config.chemistry
     return TransportPhysics(film, T, phases(config, chem, film), exchange=chem.exchange,
                             sink=chem.sink if sink else None,
-                            sink_boundary=sink_boundary(config, chem) if sink else None,
-                            assemble_scalar=ScalarAssembly())
+                            sink_boundary=sink_boundary(config, chem) if sink else None)
 
 
 def transport_fields(block: TransportPhysics, settings: SolverSettings, *,
@@ -167,8 +165,7 @@ def interface_resistance(config: RunConfig, film: Domain, block: TransportPhysic
     lower = block.phases[0].name
     L = config.geometry.layer(DEGRADED_REGION).thickness
     return InterfaceResistance(film, block.total_fraction(lower), T,
-                               config.chemistry.degraded_layer, L, columns=columns,
-                               assemble_scalar=ScalarAssembly())
+                               config.chemistry.degraded_layer, L, columns=columns)
 
 
 def pad_columns(config: RunConfig) -> tuple[float, float] | None:

@@ -57,15 +57,10 @@ class InterfaceResistance:
         thickness: L_d, the degraded layer's thickness (m).
         region: the degraded layer's cell tag name.
         columns: 2-D: lateral range (m) of the columns averaged (None: all).
-        assemble_scalar: assembles its functionals (a compiled form → the rank's local
-            value); default dolfinx's ``fem.assemble_scalar`` (see
-            :class:`~fem_cell.physics.transport.TransportPhysics`).
     """
 
     def __init__(self, domain: Domain, x_H, T, law: DegradedLayerLaw, thickness: float, *,
-                 region: str = DEGRADED_REGION, columns: tuple[float, float] | None = None,
-                 assemble_scalar=None):
-        self._assemble_scalar = assemble_scalar or fem.assemble_scalar
+                 region: str = DEGRADED_REGION, columns: tuple[float, float] | None = None):
         if not thickness > 0:
             raise ValueError(f"degraded layer thickness {thickness!r}: expected > 0 m")
         self.domain, self.x, self.T, self.law = domain, x_H, T, law
@@ -106,7 +101,7 @@ class InterfaceResistance:
         return chi
 
     def _assemble(self, form) -> float:
-        return sum_over_ranks(self.domain.comm, self._assemble_scalar(form))
+        return sum_over_ranks(self.domain.comm, fem.assemble_scalar(form))
 
     def _form(self, key: str):
         """The form ``key`` of ``self._build``, compiled on first use (collective)."""

@@ -155,10 +155,6 @@ class TransportPhysics:
         lumped_mass: lumped (vertex-quadrature) mass term.
         gauge_value: Φ at the gauge node (lowest film node).
         prefix: name prefix of the fields.
-        assemble_scalar: assembles the derived quantities' functionals (a compiled form
-            → the rank's local value); default dolfinx's ``fem.assemble_scalar``, the
-            model gives the one that keeps each form's packing
-            (:class:`fem_cell.solvers.packing.ScalarAssembly`: the same values).
     """
 
     def __init__(self, domain: Domain, temperature: fem.Function, phases: Sequence[Phase],
@@ -166,10 +162,8 @@ class TransportPhysics:
                  sink_boundary: str | None = None, *,
                  surface: tuple[str, float] | None = None,
                  temperature_program: Callable[[float], float] | None = None,
-                 lumped_mass: bool = True, gauge_value: float = 0.0, prefix: str = "",
-                 assemble_scalar: Callable[[fem.Form], float] | None = None):
+                 lumped_mass: bool = True, gauge_value: float = 0.0, prefix: str = ""):
         self.domain = domain
-        self._assemble_scalar = assemble_scalar or fem.assemble_scalar
         self.T = temperature
         #: the temperature laws of the volume terms as functions in T's space holding
         #: their values at T's nodes (see :meth:`at_nodes`): key → (function, law)
@@ -580,7 +574,7 @@ class TransportPhysics:
         form = self._forms.get(key)
         if form is None:
             form = self._forms[key] = compile_form(build())
-        return sum_over_ranks(self.domain.comm, self._assemble_scalar(form))
+        return sum_over_ranks(self.domain.comm, fem.assemble_scalar(form))
 
     def inventory(self, phase: str | None = None) -> float:
         """Protons (mobile + trapped) in a phase (all phases if None): mol/m² in 1-D,

@@ -225,45 +225,4 @@ class PackedCoefficients:
         return self._gather(self._arrays)
 
 
-class ScalarAssembly:
-    """``fem.assemble_scalar`` with each form's packing prepared once: the same C++
-    assembly of the same packed values, so the same number bit for bit (tested).
-
-    dolfinx packs a functional's coefficients and constants anew at every call (an
-    allocation per integral, the positions found again); on the 1-D film a diagnostic
-    functional took 16 µs, 10 of them packing, and a history row assembles about a
-    dozen.  Here a form's coefficients are packed by its :class:`PackedCoefficients`
-    and its constants are read from their storage into a kept array (a constant's
-    storage never moves; one that is not a view is packed by dolfinx).  Returns the
-    rank's local value, as dolfinx does (the sum over ranks is the caller's).
-
-    Forms are kept (with their packing) for the object's lifetime, keyed by identity.
-    """
-
-    def __init__(self):
-        self._prepared: dict[int, tuple] = {}
-
-    def __call__(self, form: fem.Form) -> float:
-        entry = self._prepared.get(id(form))
-        if entry is None or entry[0] is not form:
-            entry = self._prepared[id(form)] = self._prepare(form)
-        _, packed, views, buffer = entry
-        if views is None:
-            constants = fem.pack_constants(form)
-        elif views:
-            constants = np.concatenate(views, out=buffer)
-        else:
-            constants = buffer
-        return fem.assemble_scalar(form, constants=constants, coeffs=packed())
-
-    @staticmethod
-    def _prepare(form: fem.Form) -> tuple:
-        views = [np.asarray(c.value).reshape(-1) for c in form._cpp_object.constants]
-        if not all(np.shares_memory(v, c.value)
-                   for v, c in zip(views, form._cpp_object.constants, strict=True)):
-            views = None
-        size = sum(v.size for v in views) if views else 0
-        return form, PackedCoefficients(form), views, np.zeros(size)
-
-
-__all__ = ["PackedCoefficients", "ScalarAssembly"]
+__all__ = ["PackedCoefficients"]

@@ -5,9 +5,7 @@ P2, vector, mixed and DG0 coefficients, after every coefficient changed, and und
 (ghost values).  A packing that is not a plain gather falls back to dolfinx's.  The
 compiled gather copies only the entries the kernels read (FFCx's enabled coefficients);
 those are compared, and a kernel that read any other entry would make the compiled
-assembly's own check against dolfinx fail (tests/unit/test_local_assembly.py).
-Functionals assembled with that packing and their constants read from storage
-(ScalarAssembly) are dolfinx's assemble_scalar, bit for bit, as values change."""
+assembly's own check against dolfinx fail (tests/unit/test_local_assembly.py)."""
 
 import numpy as np
 import pytest
@@ -16,7 +14,7 @@ from basix.ufl import element, mixed_element
 from helpers import without_compiler
 
 from fem_cell._dolfinx import MPI, fem, mesh
-from fem_cell.solvers.packing import PackedCoefficients, ScalarAssembly
+from fem_cell.solvers.packing import PackedCoefficients
 
 COARSE_2D = {"dim": 2, "cells_per_layer": 2, "lateral_cells": 6, "growth": 1.5,
              "max_cell_size": "50 um"}
@@ -69,41 +67,6 @@ def test_mixed_form_with_facet_integrals_packs_as_dolfinx():
     for _ in range(2):                      # every call reads the current values
         _randomise(F, rng)
         _same(packed, F)
-
-
-@pytest.mark.mpi
-def test_scalar_assembly_is_dolfinx_assemble_scalar_bit_for_bit():
-    """Functionals of every integral kind with P2, vector, mixed and DG0 coefficients and
-    several constants, one without coefficients, one without constants: the value on
-    each rank is fem.assemble_scalar's, bit for bit, at every call as the coefficients
-    and the constants change (nothing packed is stale)."""
-    from fem_cell.forms import constant
-
-    comm = MPI.COMM_WORLD
-    msh = mesh.create_unit_square(comm, 5, 4, ghost_mode=mesh.GhostMode.shared_facet)
-    cell = msh.basix_cell()
-    f = {"p2": fem.Function(fem.functionspace(msh, ("Lagrange", 2))),
-         "vec": fem.Function(fem.functionspace(msh, ("Lagrange", 1, (2,)))),
-         "mixed": fem.Function(fem.functionspace(msh, mixed_element(
-             [element("Lagrange", cell, 1), element("Lagrange", cell, 2)]))),
-         "dg0": fem.Function(fem.functionspace(msh, ("DG", 0)))}
-    c = [constant(msh, 1.5), constant(msh, -0.25)]
-    a, b = ufl.split(f["mixed"])
-    n = ufl.FacetNormal(msh)
-    forms = [fem.form(c[0] * f["p2"] * a * ufl.dx + c[1] * ufl.dot(f["vec"], n) * b * ufl.ds
-                      + ufl.avg(f["dg0"]) * ufl.jump(b) ** 2 * ufl.dS),
-             fem.form(c[0] * c[1] * ufl.dx(domain=msh)),           # no coefficients
-             fem.form(ufl.exp(f["p2"]) * f["dg0"] * ufl.dx)]       # no constants
-    assemble = ScalarAssembly()
-    rng = np.random.default_rng(comm.rank)
-    for _ in range(3):
-        for form in forms:
-            _randomise(form, rng)
-        for k in c:
-            k.value = rng.normal()
-        for form in forms:
-            assert assemble(form) == fem.assemble_scalar(form)
-    assert len(assemble._prepared) == len(forms)        # each form prepared once
 
 
 @pytest.mark.mpi
