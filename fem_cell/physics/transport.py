@@ -209,8 +209,10 @@ class TransportPhysics:
         self._udot = None
         self._pad = constant(msh, 0.0)
         self._active = {p.name: self._active_dofs(p) for p in self.phases}
-        #: each phase's active owned DOFs (fraction_bounds; made on first use)
-        self._owned_active: dict[str, np.ndarray] | None = None
+        n_owned = self.V.dofmap.index_map.size_local
+        #: each phase's active owned DOFs (fraction_bounds)
+        self._owned_active = {p.name: np.flatnonzero(self._active[p.name][:n_owned])
+                              for p in self.phases}
         self._forms: dict[str, fem.Form] = {}  # compiled diagnostics (see _scalar)
         self._all_tagged: bool | None = None  # every local cell tagged (see dx_all)
 
@@ -685,10 +687,6 @@ class TransportPhysics:
         """Global (min, max) over active owned DOFs of each phase's mobile fraction
         (key: phase), and with traps of its trapped fraction (``"<phase> trapped"``) and
         of the total (``"<phase> total"``)."""
-        if self._owned_active is None:     # (the phases' DOFs never change)
-            n = self.V.dofmap.index_map.size_local
-            self._owned_active = {p.name: np.flatnonzero(self._active[p.name][:n])
-                                  for p in self.phases}
         keys, arrays = [], []
         for p in self.phases:
             act = self._owned_active[p.name]
