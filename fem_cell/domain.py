@@ -263,13 +263,25 @@ class Domain:
         return self.region_indicator({n: float(t) for n, t in self.cell_names.items()}, "layer")
 
 
-def sum_over_ranks(comm: MPI.Comm, local: float) -> float:
-    """Σ of ``local`` over the ranks of ``comm`` (collective); on one rank the value
-    itself, without mpi4py's pickled ``allreduce`` (4 µs even there: a diagnostics row
-    of the transport made about 20 of them per time step)."""
+def sum_over_ranks(comm: MPI.Comm, local):
+    """Σ of ``local`` over the ranks of ``comm`` (collective).
+
+    A real number gives a float.  A complex number or an array (any shape, real or
+    complex) gives the same kind back, summed by one buffer reduction (a 0-d array as
+    a NumPy scalar).  On one rank the value itself, without a reduction: mpi4py's
+    pickled ``allreduce`` costs 4 µs even there, and a diagnostics row of the transport
+    made about 20 of them per time step.
+    """
+    if np.ndim(local) == 0 and np.isrealobj(local):
+        if comm.size == 1:
+            return float(local)
+        return comm.allreduce(float(local), op=MPI.SUM)
     if comm.size == 1:
-        return float(local)
-    return comm.allreduce(float(local), op=MPI.SUM)
+        return local
+    a = np.array(local, order="C")          # a copy; 0-d stays 0-d
+    out = np.empty_like(a)
+    comm.Allreduce(a, out, op=MPI.SUM)
+    return out if out.ndim else out[()]
 
 
 def min_max_over_ranks(comm: MPI.Comm, lows: np.ndarray,

@@ -14,7 +14,7 @@ import numpy as np
 
 from fem_cell._dolfinx import MPI, fem
 from fem_cell.config import RunConfig
-from fem_cell.domain import Domain
+from fem_cell.domain import Domain, min_max_over_ranks, sum_over_ranks
 from fem_cell.errors import MeshError
 from fem_cell.forms import compile_form, constant
 from fem_cell.meshing.cross_section import build_cross_section_mesh
@@ -164,13 +164,12 @@ class FilmTemperatures:
         loc = a[self.film_dofs]
         met = a[self.metal_dofs]
         top = a[self.top_dofs]
-        lo = np.array([float(loc.min()) if len(loc) else np.inf])
-        hi = np.array([float(loc.max()) if len(loc) else -np.inf,
-                       float(met.max()) if len(met) else -np.inf])
-        sums = np.array([float(top.sum()), float(len(top)), fem.assemble_scalar(self._mean)])
-        comm.Allreduce(MPI.IN_PLACE, lo, op=MPI.MIN)
-        comm.Allreduce(MPI.IN_PLACE, hi, op=MPI.MAX)
-        comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
+        lo, hi = min_max_over_ranks(
+            comm, [float(loc.min()) if len(loc) else np.inf],
+            [float(loc.max()) if len(loc) else -np.inf,
+             float(met.max()) if len(met) else -np.inf])
+        sums = sum_over_ranks(comm, np.array([float(top.sum()), float(len(top)),
+                                              fem.assemble_scalar(self._mean)]))
         return {"T_min": float(lo[0]), "T_max": float(hi[0]),
                 "T_mean": float(sums[2]) / self.film_volume,
                 "T_top": float(sums[0]) / max(float(sums[1]), 1.0),

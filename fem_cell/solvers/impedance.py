@@ -295,22 +295,13 @@ class SmallSignalSystem:
         local = fem.assemble_scalar(compile_form(a, entity_maps=emaps))
         return sum_over_ranks(self.comm, local)
 
-    def _sum(self, local):
-        """Sum a local number/array over the ranks (buffer Allreduce; none on one rank)."""
-        if self.comm.size == 1:
-            return local
-        a = np.array(local, order="C")          # a copy, 0-d stays 0-d
-        out = np.empty_like(a)
-        self.comm.Allreduce(a, out, op=MPI.SUM)
-        return out if out.ndim else out[()]
-
     def _norm(self, x: np.ndarray) -> float:
-        return float(np.sqrt(self._sum(np.array(np.vdot(x, x).real))))
+        return float(np.sqrt(sum_over_ranks(self.comm, float(np.vdot(x, x).real))))
 
     def _dot(self, a: np.ndarray, b: np.ndarray):
         """Global aᴴb (a: (n,) or (n, k)) — one reduction."""
         aH = a.conj().T if np.iscomplexobj(a) else a.T
-        return self._sum(np.asarray(aH @ b))
+        return sum_over_ranks(self.comm, np.asarray(aH @ b))
 
     def rhs(self, omega: float) -> np.ndarray:
         """δb(ω) (complex, owned entries)."""
@@ -322,7 +313,7 @@ class SmallSignalSystem:
     def current(self, x: np.ndarray, omega: float) -> complex:
         """δI for δu = x (complex owned entries), δV = 1 (A, or A/m² in 1-D)."""
         g = self.g_u + 1j * omega * self.g_udot
-        tot = complex(self._sum(np.array(np.dot(g, x))))
+        tot = complex(sum_over_ranks(self.comm, complex(np.dot(g, x))))
         return tot + self.g_V + 1j * omega * self.g_Vdot
 
     def impedance_from_current(self, dI: complex, omega: float) -> complex:

@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from fem_cell._dolfinx import MPI, PETSc
+from fem_cell.domain import sum_over_ranks
 from fem_cell.errors import ConvergenceError
 from fem_cell.solvers.linear import block_index_sets, direct_solver_options, iterative_options
 
@@ -75,8 +76,6 @@ class LinearisedSystem(Protocol):
     offsets: list[int]
 
     def _csr(self, kind: str) -> _CsrSum: ...
-
-    def _sum(self, local): ...
 
     def _norm(self, x: np.ndarray) -> float: ...
 
@@ -432,7 +431,7 @@ class _Basis:
         append them (block CGS2; within the block an SVD of its TSQR R factor, directions
         with a remaining norm below ``drop_tol`` dropped); the number added."""
         s = self.s
-        nrm = np.sqrt(s._sum(np.einsum("ij,ij->j", V, V)))
+        nrm = np.sqrt(sum_over_ranks(s.comm, np.einsum("ij,ij->j", V, V)))
         V = V[:, nrm > 0] / nrm[nrm > 0]
         for _ in range(2):
             if V.shape[1] == 0:
@@ -476,7 +475,7 @@ class _Projection:
         QT = Q.T
         parts = [QT @ self.JV, QT @ self.MV, QT @ s.b0, QT @ b1,
                  QT @ (s.scale * s.g_u), QT @ (s.scale * s.g_udot)]
-        red = s._sum(np.concatenate([a.ravel() for a in parts]))
+        red = sum_over_ranks(s.comm, np.concatenate([a.ravel() for a in parts]))
         kk = k * k
         self.Jr, self.Mr = red[:kk].reshape(k, k), red[kk:2 * kk].reshape(k, k)
         self.b0r, self.b1r, self.gu, self.gud = red[2 * kk:].reshape(4, k)
@@ -507,6 +506,6 @@ class _Projection:
             Ri = JY[:, m:] + wc * MY[:, :m] - wc * b1
             rr[c] = np.einsum("ij,ij->j", Rr, Rr) + np.einsum("ij,ij->j", Ri, Ri)
         bb = np.array([s.b0 @ s.b0, self.b1 @ self.b1])
-        tot = s._sum(np.concatenate([rr, bb]))
+        tot = sum_over_ranks(s.comm, np.concatenate([rr, bb]))
         n = w.size
         return Z, np.sqrt(tot[:n] / (tot[n] + w ** 2 * tot[n + 1]))
