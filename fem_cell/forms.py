@@ -258,6 +258,22 @@ def compile_form(a, **kwargs):
     return fem.form(_lift_nested(a), **kwargs)
 
 
+class FormsOnDemand:
+    """Forms compiled on first use, one per key: ``forms(key, build)`` compiles
+    ``build()`` (:func:`compile_form`) the first time ``key`` is asked for and returns
+    that compiled form ever after.  For diagnostics a run may never ask for; compiling
+    is collective, so every rank asks for the same keys in the same order."""
+
+    def __init__(self):
+        self._compiled: dict = {}
+
+    def __call__(self, key, build):
+        form = self._compiled.get(key)
+        if form is None:
+            form = self._compiled[key] = compile_form(build())
+        return form
+
+
 def compile_expression(expr, points) -> fem.Expression:
     """``dolfinx.fem.Expression`` of a UFL expression at ``points`` with its float
     literals lifted into constants (as :func:`compile_form`)."""

@@ -32,7 +32,7 @@ import numpy as np
 
 from fem_cell._dolfinx import fem, ufl
 from fem_cell.domain import Domain, sum_over_ranks
-from fem_cell.forms import compile_form, constant
+from fem_cell.forms import FormsOnDemand, compile_form, constant
 from fem_cell.physics.parameters import DegradedLayerLaw
 
 OHM_M2_PER_OHM_CM2 = 1e-4
@@ -78,7 +78,7 @@ class InterfaceResistance:
         self._build = {
             "T": lambda: scale * weight * law.layer_resistivity(x_H, Tform, L) * dxd,
             "Tmean": lambda: scale * weight * Tform * dxd}
-        self._forms: dict[str, object] = {}
+        self._forms = FormsOnDemand()
         self._form_c = compile_form(scale * weight * law.layer_resistivity(x_H, self._Tc, L) * dxd)
         self._volume = self._assemble(compile_form(scale * weight * dxd))
         if not self._volume > 0:
@@ -105,10 +105,7 @@ class InterfaceResistance:
 
     def _form(self, key: str):
         """The form ``key`` of ``self._build``, compiled on first use (collective)."""
-        form = self._forms.get(key)
-        if form is None:
-            form = self._forms[key] = compile_form(self._build[key]())
-        return form
+        return self._forms(key, self._build[key])
 
     def layer(self, T: float | None = None) -> float:
         """∫ dz/σ_d of the degraded layer (Ω m²) at T (K); None: the current field."""

@@ -78,7 +78,7 @@ from fem_cell._dolfinx import MPI, dolfinx, fem, ufl
 from fem_cell.constants import FARADAY, GAS_CONSTANT
 from fem_cell.domain import Domain, ScaledMeasure, min_max_over_ranks, sum_over_ranks
 from fem_cell.errors import RunAborted
-from fem_cell.forms import Terms, compile_form, constant
+from fem_cell.forms import FormsOnDemand, Terms, constant
 from fem_cell.params import T_REF
 from fem_cell.physics.parameters import Exchange, PhaseTransport, Sink
 
@@ -213,7 +213,7 @@ class TransportPhysics:
         #: each phase's active owned DOFs (fraction_bounds)
         self._owned_active = {p.name: np.flatnonzero(self._active[p.name][:n_owned])
                               for p in self.phases}
-        self._forms: dict[str, fem.Form] = {}  # compiled diagnostics (see _scalar)
+        self._forms = FormsOnDemand()  # compiled diagnostics (see _scalar)
         self._all_tagged: bool | None = None  # every local cell tagged (see dx_all)
 
     # -- geometry helpers ---------------------------------------------------------------
@@ -573,10 +573,7 @@ class TransportPhysics:
     def _scalar(self, key: str, build: Callable[[], ufl.Form]) -> float:
         """Assemble a scalar form, compiled once per ``key`` (collective)."""
         self.before_assembly()
-        form = self._forms.get(key)
-        if form is None:
-            form = self._forms[key] = compile_form(build())
-        return sum_over_ranks(self.domain.comm, fem.assemble_scalar(form))
+        return sum_over_ranks(self.domain.comm, fem.assemble_scalar(self._forms(key, build)))
 
     def inventory(self, phase: str | None = None) -> float:
         """Protons (mobile + trapped) in a phase (all phases if None): mol/m² in 1-D,

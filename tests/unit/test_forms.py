@@ -16,7 +16,13 @@ import ufl
 
 from fem_cell._dolfinx import MPI, fem, mesh
 from fem_cell.config import load_config
-from fem_cell.forms import Terms, compile_expression, compile_form, lift_constants
+from fem_cell.forms import (
+    FormsOnDemand,
+    Terms,
+    compile_expression,
+    compile_form,
+    lift_constants,
+)
 from fem_cell.model import CellModel
 
 
@@ -123,6 +129,28 @@ def test_nested_lists_and_none(space):
     forms = compile_form([3.0 * u * v * ufl.dx, None])
     assert forms[1] is None
     assert forms[0].rank == 1
+
+
+def test_forms_on_demand_compile_each_key_once(space):
+    u = fem.Function(space)
+    u.x.array[:] = 2.0
+    built = []
+
+    def build(k):
+        def make():
+            built.append(k)
+            return k * u * ufl.dx
+        return make
+
+    forms = FormsOnDemand()
+    first = forms("a", build(3.0))
+    assert forms("a", build(5.0)) is first          # compiled once: the builder unused
+    other = forms("b", build(5.0))
+    assert other is not first and built == [3.0, 5.0]
+    assert fem.assemble_scalar(first) == pytest.approx(6.0, rel=1e-14)
+    assert fem.assemble_scalar(other) == pytest.approx(10.0, rel=1e-14)
+    # lifted like compile_form: the literal is a constant, not in the kernel
+    assert first.ufcx_form.num_constants == 1
 
 
 def test_expression_lifting(space):
