@@ -3,7 +3,8 @@
 Layers, bottom → top; a module may import only from its own layer or below, and within
 the numerics layer physics and solvers never import each other (nor physics meshing):
 
-    0 base         fem_cell (package), _dolfinx, units, constants, errors, params, limits
+    0 base         fem_cell (package), _dolfinx, units, constants, errors, params, limits,
+                   files
     1 description  geometry, program
     2 domain       domain, forms
     3 numerics     physics, solvers, meshing, analysis
@@ -32,7 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "fem_cell"
 LAYERS = [
     ("base", ("fem_cell", "fem_cell._dolfinx", "fem_cell.units", "fem_cell.constants",
-              "fem_cell.errors", "fem_cell.params", "fem_cell.limits")),
+              "fem_cell.errors", "fem_cell.params", "fem_cell.limits",
+              "fem_cell.files")),
     ("description", ("fem_cell.geometry", "fem_cell.program")),
     ("domain", ("fem_cell.domain", "fem_cell.forms")),
     ("numerics", ("fem_cell.physics", "fem_cell.solvers", "fem_cell.meshing",

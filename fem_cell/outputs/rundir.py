@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from fem_cell.errors import FemCellError
+from fem_cell.files import replaced_whole
 
 RUN_JSON = "run.json"
 SUMMARY_JSON = "summary.json"
@@ -471,24 +472,19 @@ def _finite(obj):
 
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w", **kwargs):
-    """Open a file that replaces ``path`` whole when the block ends: it is written
-    beside it (``.<name>.tmp``) and renamed over it, so a reader (or a run killed while
-    writing) never sees a half-written file.  If the block raises, ``path`` is left as
-    it was and the temporary file removed.  ``mode``: ``"w"`` (UTF-8 text unless
+    """Open a file that replaces ``path`` whole when the block ends
+    (:func:`fem_cell.files.replaced_whole`): it is written beside it (``.<name>.tmp``)
+    and renamed over it, so a reader (or a run killed while writing) never sees a
+    half-written file.  If the block raises, ``path`` is left as it was and the
+    temporary file removed.  ``mode``: ``"w"`` (UTF-8 text unless
     ``encoding`` is given) or ``"wb"``; ``kwargs`` go to ``open`` (e.g. ``newline``)."""
     path = Path(path)
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes a file whole: mode 'w' or 'wb', not {mode!r}")
     if mode == "w":
         kwargs.setdefault("encoding", "utf-8")
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, mode, **kwargs) as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with replaced_whole(path) as tmp, open(tmp, mode, **kwargs) as f:
+        yield f
 
 
 def atomic_write(path: Path, text: str) -> None:

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from fem_cell.errors import FemCellError
+from fem_cell.files import replaced_whole
 from fem_cell.solvers.time_stepping import StepperState
 
 FORMAT = "fem_cell-checkpoint-1"
@@ -133,8 +134,7 @@ def save_checkpoint(path: str | Path, comm, spaces: dict[str, Any], state: Stepp
     if comm.rank == 0:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with h5py.File(tmp, "w") as f:
+        with replaced_whole(path) as tmp, h5py.File(tmp, "w") as f:
             m = f.create_group("meta")
             m.attrs["format"] = FORMAT
             m.attrs["t"] = state.t
@@ -176,7 +176,6 @@ def save_checkpoint(path: str | Path, comm, spaces: dict[str, Any], state: Stepp
                     h.create_dataset(f"level{k}", data=v, **packed)
                 for key, v in extra[name].items():
                     h.create_dataset(key, data=v, **packed)
-        tmp.replace(path)
     comm.Barrier()
 
 
