@@ -253,6 +253,27 @@ def _transfer_grid_field(dom: Domain, name: str, ux: np.ndarray, uz: np.ndarray,
     return xr
 
 
+def section_grid_domain(film: Domain, ux: np.ndarray, zn: np.ndarray,
+                        levels: tuple[float, float, float, float],
+                        pad_x: np.ndarray) -> tuple[Domain, float]:
+    """The tensor grid ``ux`` × ``zn`` (mesh units) as a film domain with ``film``'s cell
+    and facet names and tags (collective): rows below ``levels[1]`` (LiCoO2|degraded)
+    are LiCoO2, then degraded up to ``levels[2]``, then Li3PO4; ``levels`` = the
+    substrate|LiCoO2, LiCoO2|degraded, degraded|Li3PO4 and top heights, ``pad_x`` the
+    lateral nodes of the Li3PO4|Li contact.  Returns (domain, the height tolerance
+    that located its facets: a quarter of the thinnest row)."""
+    _, z_if, z_d, _ = levels
+    names = film.cell_names
+    zm = 0.5 * (zn[1:] + zn[:-1])
+    row_tag = np.where(zm < z_if, names["LiCoO2"],
+                       np.where(zm < z_d, names["degraded"], names["Li3PO4"])).astype(np.int32)
+    msh, ctags = _quad_grid_mesh(film.comm, ux, zn, row_tag)
+    tol = 0.25 * float(np.min(np.diff(zn)))
+    ftags, fnames = _section_facet_tags(msh, film, ux, levels, pad_x, tol)
+    ctags.name, ftags.name = film.cell_tags.name, film.facet_tags.name
+    return Domain(msh, ctags, ftags, dict(names), fnames, film.length_scale), tol
+
+
 def refined_section_domain(film: Domain, x: fem.Function | None = None,
                            interface_cell: float = 1e-11, growth: float = 1.2,
                            cells_per_layer: int = 32) -> tuple[Domain, fem.Function | None]:
@@ -282,15 +303,7 @@ def refined_section_domain(film: Domain, x: fem.Function | None = None,
                                  growth) / ell
     zn = np.unique(np.concatenate([uz, extra]))
     zn = np.concatenate([[zn[0]], zn[1:][np.diff(zn) > 1e-3 * interface_cell / ell]])
-    names = film.cell_names
-    zm = 0.5 * (zn[1:] + zn[:-1])
-    row_tag = np.where(zm < z_if, names["LiCoO2"],
-                       np.where(zm < z_d, names["degraded"], names["Li3PO4"])).astype(np.int32)
-    msh, ctags = _quad_grid_mesh(film.comm, ux, zn, row_tag)
-    tol = 0.25 * float(np.min(np.diff(zn)))
-    ftags, fnames = _section_facet_tags(msh, film, ux, (z_bot, z_if, z_d, z_top), pad_x, tol)
-    ctags.name, ftags.name = film.cell_tags.name, film.facet_tags.name
-    dom = Domain(msh, ctags, ftags, dict(names), fnames, ell)
+    dom, tol = section_grid_domain(film, ux, zn, (z_bot, z_if, z_d, z_top), pad_x)
     xr = None
     if x is not None:
         xr = _transfer_grid_field(dom, x.name, ux, uz, grid, zn, tol)
@@ -313,4 +326,5 @@ def refined_film_domain(film: Domain, x: fem.Function | None = None, grading=Non
 
 
 __all__ = ["REFINE_1D", "REFINE_2D", "line_domain", "refined_film_domain",
-           "refined_line_domain", "refined_section_domain", "section_column_domain"]
+           "refined_line_domain", "refined_section_domain", "section_column_domain",
+           "section_grid_domain"]

@@ -32,9 +32,8 @@ from fem_cell.meshing.refine import (
     REFINE_1D,
     _gather_level,
     _p1,
-    _quad_grid_mesh,
-    _section_facet_tags,
     refined_line_domain,
+    section_grid_domain,
 )
 
 #: pad-edge refinement of the 2-D small-signal mesh: first lateral cell at a pad edge (m)
@@ -202,15 +201,7 @@ def refined_pad_edge_domain(film: Domain, x: fem.Function | None = None, *,
         extra = z_bot + layer_nodes(L, L / cells_per_layer, grading[0], L / cells_per_layer,
                                      grading[1]) / ell
         zn = merge_levels(uz, extra, 1e-3 * grading[0] / ell)
-    names = film.cell_names
-    zm = 0.5 * (zn[1:] + zn[:-1])
-    row_tag = np.where(zm < z_if, names["LiCoO2"],
-                       np.where(zm < z_d, names["degraded"], names["Li3PO4"])).astype(np.int32)
-    msh, ctags = _quad_grid_mesh(film.comm, uxn, zn, row_tag)
-    tol = 0.25 * float(np.min(np.diff(zn)))
-    ftags, fnames = _section_facet_tags(msh, film, uxn, (z_bot, z_if, z_d, z_top), pad_x, tol)
-    ctags.name, ftags.name = film.cell_tags.name, film.facet_tags.name
-    dom = Domain(msh, ctags, ftags, dict(names), fnames, ell)
+    dom, _ = section_grid_domain(film, uxn, zn, (z_bot, z_if, z_d, z_top), pad_x)
     xr = None if x is None else transfer_grid_field(dom, x.name, (ux, uz), grid, (uxn, zn))
     return dom, xr
 
