@@ -41,7 +41,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fem_cell.errors import FemCellError
+from fem_cell.errors import FemCellError, on_root
 from fem_cell.files import replaced_whole
 
 RUN_JSON = "run.json"
@@ -270,19 +270,22 @@ def check_output_dir(path: str | Path, comm, overwrite: bool = False,
     Raises:
         OutputError: one line naming the path and the problem.
     """
-    payload: tuple[str, Any] = ("ok", [])
-    if comm.rank == 0:
+    stale = _decided_on_root(comm, path, lambda: _check_path_local(
+        Path(path), overwrite, tuple(planned), tuple(inputs)))
+    return stale if comm.rank == 0 else []
+
+
+def _decided_on_root(comm, path, check):
+    """``check()`` run on rank 0, its result on every rank (:func:`fem_cell.errors.on_root`),
+    an ``OSError`` or ``ValueError`` of it as the :class:`OutputError` "--out <path>:
+    cannot be used (…)" on every rank."""
+    def attempt():
         try:
-            payload = ("ok", _check_path_local(Path(path), overwrite, tuple(planned),
-                                               tuple(inputs)))
-        except OutputError as e:
-            payload = ("error", str(e))
+            return check()
         except (OSError, ValueError) as e:
-            payload = ("error", f"--out {path}: cannot be used ({e})")
-    status, value = comm.bcast(payload, root=0)
-    if status == "error":
-        raise OutputError(value)
-    return value if comm.rank == 0 else []
+            raise OutputError(f"--out {path}: cannot be used ({e})") from e
+
+    return on_root(comm, attempt)
 
 
 class RunFolder:
@@ -311,20 +314,13 @@ class RunFolder:
         self.job = job
         self.planned = tuple(planned) if planned is not None else OUTPUTS[job]
         self._lock = _Lock(self.path)
-        payload: tuple[str, Any] = ("ok", [])
-        if comm.rank == 0:
-            try:
-                stale = _check_path_local(self.path, overwrite, self.planned, tuple(inputs))
-                self._lock.acquire()
-                payload = ("ok", [f for f in stale if not _matches(f, keep)])
-            except OutputError as e:
-                payload = ("error", str(e))
-            except (OSError, ValueError) as e:
-                payload = ("error", f"--out {path}: cannot be used ({e})")
-        status, value = comm.bcast(payload, root=0)
-        if status == "error":
-            raise OutputError(value)
-        self._stale = value if comm.rank == 0 else []
+        def check():
+            stale = _check_path_local(self.path, overwrite, self.planned, tuple(inputs))
+            self._lock.acquire()
+            return [f for f in stale if not _matches(f, keep)]
+
+        stale = _decided_on_root(comm, path, check)
+        self._stale = stale if comm.rank == 0 else []
         self._files: list[str] = []
         self._info: dict[str, Any] = {}
         self.status: str | None = None
