@@ -197,6 +197,21 @@ def clean_number(x):
     return x
 
 
+def clean_numbers(obj):
+    """:func:`clean_number` of every number in nested dicts, lists and tuples (tuples
+    become lists, as in JSON).
+
+    Examples:
+        >>> clean_numbers({"d": [90 * 1e-9, "nm"], "n": 3})
+        {'d': [9e-08, 'nm'], 'n': 3}
+    """
+    if isinstance(obj, dict):
+        return {k: clean_numbers(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean_numbers(v) for v in obj]
+    return clean_number(obj)
+
+
 def format_number(x) -> str:
     """Text of a number with at most :data:`DISPLAY_DIGITS` significant digits.
 

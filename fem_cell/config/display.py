@@ -35,7 +35,7 @@ from typing import Any
 from fem_cell.config.reader import Setting
 from fem_cell.config.run import RunConfig, physics_dict
 from fem_cell.constants import ZERO_CELSIUS
-from fem_cell.units import clean_number, format_number
+from fem_cell.units import clean_number, clean_numbers, format_number
 
 FORMATS = ("text", "json")
 COLUMNS = ("key", "value", "unit", "SI value", "origin", "source")
@@ -83,17 +83,11 @@ def as_json_dict(cfg: RunConfig) -> dict[str, Any]:
         },
         "li_layers": list(cfg.li_layers),
         "li_melting_point_K": clean_number(cfg.li_melting_point),
-        "physics": _clean(physics_dict(cfg)),
+        "physics": clean_numbers(physics_dict(cfg)),
         "warnings": list(cfg.warnings),
     }
 
 
-def _clean(obj):
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    return clean_number(obj)
 
 
 def exposure_summary(cfg: RunConfig) -> str:

@@ -22,7 +22,7 @@ from fem_cell.physics.parameters import (
     ThermalBoundary,
 )
 from fem_cell.program import AnnealProgram
-from fem_cell.units import SI_UNITS, clean_number, from_si
+from fem_cell.units import SI_UNITS, clean_number, clean_numbers, from_si
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ class RunConfig:
         files, layers, the program's breakpoints, every setting (dotted key → value,
         unit, SI value, SI unit, origin, source), the Li layers and the warnings."""
         g = self.geometry
-        return _clean({
+        return clean_numbers({
             "cell": {"name": self.name, "title": self.title, "reference": self.reference},
             "files": list(self.files),
             "layers": [{"name": lay.name, "material": lay.material,
@@ -215,13 +215,6 @@ def physics_dict(cfg: RunConfig) -> dict[str, Any]:
     }
 
 
-def _clean(obj):
-    """Recursively round floats to 12 significant digits (see units.clean_number)."""
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    return clean_number(obj)
 
 
 __all__ = ["RunConfig", "physics_dict"]
