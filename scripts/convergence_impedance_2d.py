@@ -15,9 +15,9 @@ through-thickness grading in both models); each row gives, over the frequencies,
 A level's small-signal film mesh is either the one before the fix (``refine`` =
 "before": :func:`fem_cell.meshing.refine.refined_film_domain`, LiCoO2 rows 1e-11 m / 1.2)
 or :func:`fem_cell.meshing.refine_2d.small_signal_film_domain` with a pad-edge refinement
-(first lateral cell, growth) and a LiCoO2 grading; the script swaps it into
-``build_small_signal`` for the duration of one build (:func:`small_signal_mesh`; the 1-D
-twins use ``refined_film_domain`` with their grading, i.e. the 1-D job model).  Run::
+(first lateral cell, growth) and a LiCoO2 grading; the script passes it to
+``build_small_signal`` as its ``film_mesh`` (the 1-D twins use ``refined_film_domain``
+with their grading, i.e. the 1-D job model).  Run::
 
     .venv/bin/python scripts/convergence_impedance_2d.py [--levels default,pad25,ref]
         [--cache DIR] [--list] [--cost]
@@ -28,7 +28,6 @@ twins use ``refined_film_domain`` with their grading, i.e. the 1-D job model).  
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +40,6 @@ from fem_cell.jobs.impedance import cell_impedance
 from fem_cell.meshing.refine import REFINE_1D, REFINE_2D, refined_film_domain
 from fem_cell.meshing.refine_2d import PAD_EDGE_2D, small_signal_film_domain
 from fem_cell.model import CellModel
-from fem_cell.model import impedance as model_impedance
 from fem_cell.solvers.impedance import ImpedanceSolver, log_frequencies
 
 FREQUENCIES = log_frequencies(1e-2, 1e6, 15)
@@ -94,11 +92,6 @@ LEVELS = {
 RICHARDSON = ("pad50", "pad25", "pad12.5")
 
 
-#: the names ``build_small_signal`` may call to refine its film (before / after the fix is
-#: wired in); :func:`small_signal_mesh` replaces both
-_REFINERS = ("refined_film_domain", "small_signal_film_domain")
-
-
 def refiner(refine):
     """The film refinement f(film, x, grading) of a level's ``refine``."""
     if refine == "before":
@@ -106,22 +99,6 @@ def refiner(refine):
     pad_edge, grading = refine
     return lambda film, x, _grading=None: small_signal_film_domain(film, x, grading,
                                                                    pad_edge=pad_edge)
-
-
-@contextlib.contextmanager
-def small_signal_mesh(fn):
-    """Inside the block ``build_small_signal`` refines its film with ``fn``."""
-    saved = {n: getattr(model_impedance, n) for n in _REFINERS if hasattr(model_impedance, n)}
-    for n in _REFINERS:
-        setattr(model_impedance, n, fn)
-    try:
-        yield
-    finally:
-        for n in _REFINERS:
-            if n in saved:
-                setattr(model_impedance, n, saved[n])
-            else:
-                delattr(model_impedance, n)
 
 
 def spectrum(comm, mesh: dict, refine, tag: str) -> tuple[np.ndarray, int, float, float]:
@@ -135,9 +112,9 @@ def spectrum(comm, mesh: dict, refine, tag: str) -> tuple[np.ndarray, int, float
     try:
         op = cell.operating_point()
         one_d = cfg.mesh.dim == 1
-        with small_signal_mesh(refined_film_domain if one_d else refiner(refine)):
-            cm = cell.small_signal(op, 298.15, prefix=f"conv_{tag}_",
-                                   refine_electrode=refine if one_d else True)
+        cm = cell.small_signal(op, 298.15, prefix=f"conv_{tag}_",
+                               refine_electrode=refine if one_d else True,
+                               film_mesh=refined_film_domain if one_d else refiner(refine))
         # METIS ordering: with the default AMF ordering MUMPS's block factorisation lost
         # accuracy on the finest meshes (relative residual 0.18 at 100 Hz, 242k DOFs)
         PETSc.Options()[f"conv_{tag}_s_mat_mumps_icntl_7"] = 5
@@ -213,8 +190,7 @@ def cost(comm, meshes=({}, {"cells_per_layer": 64})) -> None:
         for name, refine in (("before the fix", "before"), ("pad-edge refined",
                                                     (PAD_EDGE_2D, REFINE_1D))):
             t0 = time.perf_counter()
-            with small_signal_mesh(refiner(refine)):
-                r = cell_impedance(cfg, comm)
+            r = cell_impedance(cfg, comm, film_mesh=refiner(refine))
             wall = time.perf_counter() - t0
             sw = r.sweep
             if comm.rank == 0:

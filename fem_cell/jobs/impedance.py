@@ -323,7 +323,8 @@ def _fit_and_check(frequencies, Z, el: Elements):
 
 def _run(model: CellModel, *, state=None, proton_fraction=None, temperature=298.15,
          frequencies=None, method="rom", prefix="fem_cell_imp_", guard=NO_GUARD,
-         say=None, refine_electrode=True) -> tuple[CellImpedance, SmallSignalModel, object]:
+         say=None, refine_electrode=True,
+         film_mesh=None) -> tuple[CellImpedance, SmallSignalModel, object]:
     """The sweep keeping the model and the solver (for field maps); caller destroys."""
     wall0 = time.perf_counter()
     comm = model.comm
@@ -332,7 +333,8 @@ def _run(model: CellModel, *, state=None, proton_fraction=None, temperature=298.
         raise ImpedanceJobError(f"method {method!r}: expected 'rom' or 'direct'")
     op = model.operating_point(state=state, proton_fraction=proton_fraction)
     guard.check(comm)
-    cm = model.small_signal(op, temperature, prefix=prefix, refine_electrode=refine_electrode)
+    cm = model.small_signal(op, temperature, prefix=prefix, refine_electrode=refine_electrode,
+                            film_mesh=film_mesh)
     solver = ImpedanceSolver(cm.model.problem, cm.model.physics, prefix=prefix + "eis_",
                              linear_solver=model.config.solver.linear_solver)
     if say:
@@ -356,7 +358,8 @@ def _run(model: CellModel, *, state=None, proton_fraction=None, temperature=298.
 
 def cell_impedance(config: RunConfig, comm: MPI.Comm, *, state=None, proton_fraction=None,
                    temperature: float = 298.15, frequencies=None,
-                   method: str = "rom", refine_electrode: bool = True) -> CellImpedance:
+                   method: str = "rom", refine_electrode: bool = True,
+                   film_mesh=None) -> CellImpedance:
     """Impedance of the configured cell at a state (collective; no files).
 
     Args:
@@ -367,8 +370,12 @@ def cell_impedance(config: RunConfig, comm: MPI.Comm, *, state=None, proton_frac
         temperature: uniform temperature (K); default 25 °C.
         frequencies: Hz; default 61 points 10 mHz – 1 MHz.
         method: ``"rom"`` (default) or ``"direct"``.
-        refine_electrode: 1-D: refine the LiCoO2 bulk for the Li diffusion; False = the
-            film mesh as it is (what 2-D uses).
+        refine_electrode: solve on a refinement of the film mesh (the LiCoO2 bulk
+            graded for the Li diffusion, in 2-D also the Li pad edges); False = the film
+            mesh as it is.
+        film_mesh: the refinement, f(film, x, grading) → (domain, x on it) (None: the
+            default, :func:`fem_cell.meshing.refine_2d.small_signal_film_domain`; e.g.
+            another grading for a mesh-convergence study).
 
     Returns:
         A :class:`CellImpedance` (Z in Ω cm² per Li-pad area, fit, KK, elements).
@@ -377,7 +384,7 @@ def cell_impedance(config: RunConfig, comm: MPI.Comm, *, state=None, proton_frac
     try:
         res, _, solver = _run(model, state=state, proton_fraction=proton_fraction,
                               temperature=temperature, frequencies=frequencies, method=method,
-                              refine_electrode=refine_electrode)
+                              refine_electrode=refine_electrode, film_mesh=film_mesh)
         solver.destroy()
     finally:
         model.destroy()

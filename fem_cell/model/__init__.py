@@ -57,6 +57,7 @@ from fem_cell.model.heat import (
 from fem_cell.model.impedance import (
     FILM_REGIONS,
     Elements,
+    FilmMesh,
     ImpedanceJobError,
     OperatingPoint,
     SmallSignalModel,
@@ -188,10 +189,14 @@ class CellModel:
 
     def small_signal(self, op: OperatingPoint, temperature: float = 298.15, *,
                      prefix: str = "fem_cell_imp_",
-                     refine_electrode: bool | tuple[float, float] = True) -> SmallSignalModel:
-        """The electrochemistry linearised at ``op`` and ``temperature`` (K)."""
+                     refine_electrode: bool | tuple[float, float] = True,
+                     film_mesh: FilmMesh | None = None) -> SmallSignalModel:
+        """The electrochemistry linearised at ``op`` and ``temperature`` (K) (its mesh:
+        ``refine_electrode`` and ``film_mesh`` of
+        :func:`~fem_cell.model.impedance.build_small_signal`)."""
         return self._own(build_small_signal(self.config, op, temperature, prefix=prefix,
-                                            refine_electrode=refine_electrode))
+                                            refine_electrode=refine_electrode,
+                                            film_mesh=film_mesh))
 
     def destroy(self) -> None:
         """Destroy every solver this model built, in the order built (collective)."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,15 +175,24 @@ def degraded_sigma(film: Domain, x, law: DegradedLayerLaw, T: float,
     return sigma
 
 
+#: a small-signal film mesh: (the state's film domain, its proton field, a (cell m,
+#: growth) grading or None) → (the refined domain, the field on it)
+FilmMesh = Callable[[Domain, fem.Function, tuple[float, float] | None],
+                    tuple[Domain, fem.Function]]
+
+
 def build_small_signal(config: RunConfig, op: OperatingPoint, temperature: float = 298.15, *,
                        prefix: str = "fem_cell_imp_",
-                       refine_electrode: bool | tuple[float, float] = True) -> SmallSignalModel:
+                       refine_electrode: bool | tuple[float, float] = True,
+                       film_mesh: FilmMesh | None = None) -> SmallSignalModel:
     """The electrochemistry on ``op.film`` at a uniform temperature (K) (collective).
 
-    ``refine_electrode``: run the electrochemistry on the film mesh refined in the
-    LiCoO2 bulk (:func:`~fem_cell.meshing.refine.refined_film_domain`; a ``(cell m,
-    growth)`` tuple sets the grading); the diagnostic R_interface is always integrated on
-    ``op.film``, the state's own mesh.
+    ``refine_electrode``: run the electrochemistry on a refinement of the film mesh made
+    by ``film_mesh(film, x, grading)`` (default
+    :func:`~fem_cell.meshing.refine_2d.small_signal_film_domain`: the LiCoO2 bulk
+    graded, in 2-D also the Li pad edges; a ``(cell m, growth)`` tuple is the
+    ``grading``, True the default one); False: on the film mesh as it is.  The diagnostic
+    R_interface is always integrated on ``op.film``, the state's own mesh.
     """
     T = float(temperature)
     if not T > 0:
@@ -199,7 +209,7 @@ def build_small_signal(config: RunConfig, op: OperatingPoint, temperature: float
         exchange_current(law.charge_transfer(T), T, base.alpha_a, base.alpha_c), 0.0, T))
     ec_film, ec_x = film, x
     if refine_electrode:
-        ec_film, ec_x = small_signal_film_domain(
+        ec_film, ec_x = (film_mesh or small_signal_film_domain)(
             film, x, refine_electrode if isinstance(refine_electrode, tuple) else None)
     sigma = degraded_sigma(ec_film, ec_x, law, T, L_d)
     regions = FilmRegions(electrode="LiCoO2", degraded=DEGRADED_REGION, electrolyte="Li3PO4",
@@ -232,6 +242,6 @@ def _elements(p, law: DegradedLayerLaw, T: float, L_lco: float, L_se: float, R_l
         R_interface_state=law.charge_transfer(T) + R_layer)
 
 
-__all__ = ["Elements", "F_CM2", "FILM_REGIONS", "ImpedanceJobError", "MIN_TEMPERATURE",
+__all__ = ["Elements", "F_CM2", "FILM_REGIONS", "FilmMesh", "ImpedanceJobError", "MIN_TEMPERATURE",
            "check_temperature", "OHM_CM2", "OperatingPoint",
            "SmallSignalModel", "build_small_signal", "degraded_sigma"]

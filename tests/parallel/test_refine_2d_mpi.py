@@ -8,8 +8,6 @@ transferred field, and the same impedance of the small-signal model on it (1e-8)
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 
@@ -17,7 +15,6 @@ from fem_cell._dolfinx import MPI, fem, ufl
 from fem_cell.config import load_config
 from fem_cell.meshing.refine_2d import film_grid, small_signal_film_domain
 from fem_cell.model import CellModel
-from fem_cell.model import impedance as model_impedance
 from fem_cell.solvers.impedance import ImpedanceSolver, log_frequencies
 
 pytestmark = pytest.mark.mpi
@@ -25,27 +22,6 @@ pytestmark = pytest.mark.mpi
 MESH = {"dim": 2, "cells_per_layer": 2, "growth": 2.0, "lateral_cells": 16,
         "lateral_growth": 1.5, "max_cell_size": "100 um"}
 FREQS = log_frequencies(1e-2, 1e6, 9)
-
-
-#: the names ``build_small_signal`` may call to refine its film (before / after the
-#: refinement of fem_cell/meshing/refine_2d.py is wired in): both are replaced
-_REFINERS = ("refined_film_domain", "small_signal_film_domain")
-
-
-@contextlib.contextmanager
-def small_signal_mesh(fn):
-    """Inside the block ``build_small_signal`` refines its film with fn(film, x, grading)."""
-    saved = {n: getattr(model_impedance, n) for n in _REFINERS if hasattr(model_impedance, n)}
-    for n in _REFINERS:
-        setattr(model_impedance, n, fn)
-    try:
-        yield
-    finally:
-        for n in _REFINERS:
-            if n in saved:
-                setattr(model_impedance, n, saved[n])
-            else:
-                delattr(model_impedance, n)
 
 
 def _integral(dom, f, region: str) -> float:
@@ -69,8 +45,8 @@ def _case(comm, tag: str) -> dict:
                    < dom.mesh.topology.index_map(1).size_local)), op=MPI.SUM)
                    for n, t in dom.facet_names.items()},
                "xH": [_integral(dom, xr, r) for r in ("LiCoO2", "degraded")]}
-        with small_signal_mesh(lambda film, x, _g=None: small_signal_film_domain(film, x)):
-            cm = cell.small_signal(op, 298.15, prefix=f"r2d_{tag}_")
+        cm = cell.small_signal(op, 298.15, prefix=f"r2d_{tag}_",
+                               film_mesh=small_signal_film_domain)
         s = ImpedanceSolver(cm.model.problem, cm.model.physics, prefix=f"r2d_{tag}_s_")
         try:
             r = s.sweep(FREQS, "direct")

@@ -275,3 +275,34 @@ def test_dispatch_and_errors(film):
     tags = dolfinx.mesh.meshtags(tri, 2, np.arange(0, dtype=np.int32), np.zeros(0, np.int32))
     with pytest.raises(MeshError, match="tensor grid"):
         film_grid(Domain(tri, tags, tags, {}, {}, 1.0), None)
+
+
+@pytest.mark.parametrize("refine", [True, (1e-12, 1.3), False])
+def test_the_small_signal_model_solves_on_the_mesh_film_mesh_makes(refine):
+    """``film_mesh`` (build_small_signal, CellModel.small_signal): the refinement the
+    small-signal model solves on, given the grading asked for; unused without one."""
+    from fem_cell.config import load_config
+    from fem_cell.model import CellModel
+
+    made = []
+
+    def spy(film, x, grading):
+        made.append(grading)
+        dom, xr = refined_line_domain(film, x, interface_cell=(grading or REFINE_1D)[0],
+                                      growth=(grading or REFINE_1D)[1])
+        made.append(dom)
+        return dom, xr
+
+    cell = CellModel(load_config(overrides={"mesh": {"dim": 1}}), MPI.COMM_SELF)
+    try:
+        op = cell.operating_point()
+        cm = cell.small_signal(op, 298.15, prefix=f"spy_{len(str(refine))}_",
+                               refine_electrode=refine, film_mesh=spy)
+        mesh = cm.model.problem.fields[0].space.mesh
+        if refine is False:
+            assert made == [] and mesh is op.film.mesh
+        else:
+            assert made[0] == (None if refine is True else refine)
+            assert mesh is made[1].mesh and mesh is not op.film.mesh
+    finally:
+        cell.destroy()

@@ -14,8 +14,6 @@ up to 62 %, which the same comparison detects.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 
@@ -24,7 +22,6 @@ from fem_cell.config import load_config
 from fem_cell.meshing.refine import refined_film_domain
 from fem_cell.meshing.refine_2d import PAD_EDGE_2D, small_signal_film_domain
 from fem_cell.model import CellModel
-from fem_cell.model import impedance as model_impedance
 from fem_cell.solvers.impedance import ImpedanceSolver, log_frequencies
 
 pytestmark = [pytest.mark.serial, pytest.mark.slow]
@@ -32,27 +29,6 @@ pytestmark = [pytest.mark.serial, pytest.mark.slow]
 FREQS = log_frequencies(1e-2, 1e6, 9)
 FINE_ROWS = (1e-14, 1.05)
 FINE_EDGE = (5e-9, 1.1)
-
-
-#: the names ``build_small_signal`` may call to refine its film (before / after the
-#: refinement of fem_cell/meshing/refine_2d.py is wired in): both are replaced
-_REFINERS = ("refined_film_domain", "small_signal_film_domain")
-
-
-@contextlib.contextmanager
-def small_signal_mesh(fn):
-    """Inside the block ``build_small_signal`` refines its film with fn(film, x, grading)."""
-    saved = {n: getattr(model_impedance, n) for n in _REFINERS if hasattr(model_impedance, n)}
-    for n in _REFINERS:
-        setattr(model_impedance, n, fn)
-    try:
-        yield
-    finally:
-        for n in _REFINERS:
-            if n in saved:
-                setattr(model_impedance, n, saved[n])
-            else:
-                delattr(model_impedance, n)
 
 
 def spectrum(dim: int, tag: str, grading_1d=None, **kw) -> np.ndarray:
@@ -69,9 +45,8 @@ def spectrum(dim: int, tag: str, grading_1d=None, **kw) -> np.ndarray:
         if dim == 2 and kw:
             def fn(film, x, _g=None):
                 return small_signal_film_domain(film, x, **kw)
-        with small_signal_mesh(fn):
-            cm = cell.small_signal(op, 298.15, prefix=f"pe_{tag}_",
-                                   refine_electrode=grading_1d or True)
+        cm = cell.small_signal(op, 298.15, prefix=f"pe_{tag}_",
+                               refine_electrode=grading_1d or True, film_mesh=fn)
         PETSc.Options()[f"pe_{tag}_s_mat_mumps_icntl_7"] = 5
         s = ImpedanceSolver(cm.model.problem, cm.model.physics, prefix=f"pe_{tag}_s_")
         try:
