@@ -88,8 +88,6 @@ def as_json_dict(cfg: RunConfig) -> dict[str, Any]:
     }
 
 
-
-
 def exposure_summary(cfg: RunConfig) -> str:
     """One line describing the exposure, e.g.
     ``exposure: H2O, 30 min at 25 degC, water pressure: saturated``."""

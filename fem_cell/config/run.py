@@ -215,6 +215,4 @@ def physics_dict(cfg: RunConfig) -> dict[str, Any]:
     }
 
 
-
-
 __all__ = ["RunConfig", "physics_dict"]

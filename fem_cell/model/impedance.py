@@ -242,6 +242,6 @@ def _elements(p, law: DegradedLayerLaw, T: float, L_lco: float, L_se: float, R_l
         R_interface_state=law.charge_transfer(T) + R_layer)
 
 
-__all__ = ["Elements", "F_CM2", "FILM_REGIONS", "FilmMesh", "ImpedanceJobError", "MIN_TEMPERATURE",
-           "check_temperature", "OHM_CM2", "OperatingPoint",
+__all__ = ["Elements", "F_CM2", "FILM_REGIONS", "FilmMesh", "ImpedanceJobError",
+           "MIN_TEMPERATURE", "check_temperature", "OHM_CM2", "OperatingPoint",
            "SmallSignalModel", "build_small_signal", "degraded_sigma"]
