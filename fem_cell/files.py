@@ -12,18 +12,14 @@ import os
 from pathlib import Path
 
 
-def temporary_name(path: Path) -> Path:
-    """Where :func:`replaced_whole` writes ``path`` first: ``.<name>.tmp`` beside it."""
-    return path.with_name(f".{path.name}.tmp")
-
-
 @contextlib.contextmanager
 def replaced_whole(path: str | Path):
-    """Yield the temporary path to write instead of ``path``; when the block ends it is
-    renamed over ``path`` (``os.replace``, atomic on one file system).  If the block
-    raises, ``path`` is left as it was and the temporary file removed."""
+    """Yield the temporary path to write instead of ``path`` (``.<name>.tmp`` beside
+    it); when the block ends it is renamed over ``path`` (``os.replace``, atomic on one
+    file system).  If the block raises, ``path`` is left as it was and the temporary
+    file removed."""
     path = Path(path)
-    tmp = temporary_name(path)
+    tmp = path.with_name(f".{path.name}.tmp")
     try:
         yield tmp
         os.replace(tmp, path)
@@ -32,4 +28,4 @@ def replaced_whole(path: str | Path):
         raise
 
 
-__all__ = ["replaced_whole", "temporary_name"]
+__all__ = ["replaced_whole"]

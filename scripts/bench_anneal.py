@@ -131,7 +131,6 @@ def run_case(dim: int, cells_per_layer: int | None, repeats: int, vary: bool = F
         "steps": st.accepted, "rejected": st.rejected_error + st.rejected_newton,
         "newton_per_step": st.newton_iterations / max(st.accepted, 1),
         "wall_s": walls,
-        "transport_jacobians": r.summary["solver"]["transport"]["jacobians"],
         "jacobians": {k: (v["factorisation"], v["jacobians"])
                       for k, v in r.summary["solver"].items()},
         "R_initial": float(h.column("R_interface_ohm_cm2")[0]),
@@ -251,7 +250,7 @@ def show(r: dict) -> None:
     print(f"  {r['dim']}-D on {r['ranks']} rank(s): heat {r['heat_dofs']} + transport "
           f"{r['transport_dofs']} DOFs, {r['steps']} steps ({r['rejected']} rejected), "
           f"{r['newton_per_step']:.2f} Newton iterations/step (heat + transport), "
-          f"{r['transport_jacobians']} transport Jacobians, wall "
+          f"{r['jacobians']['transport'][1]} transport Jacobians, wall "
           + ", ".join(f"{x:.2f} s" for x in w)
           + f"; R_interface {r['R_initial']:.1f} -> {r['R_final']:.3f} Ohm cm2 (last run)")
     p = r.get("parts") or {}
