@@ -90,6 +90,10 @@ class BandedLU(RepeatedSolve):
     # -- PETSc python-PC interface ------------------------------------------------------
     def setUp(self, pc: PETSc.PC) -> None:  # noqa: N802 - PETSc's name
         self.forget()
+        # a python PC's failed reason outlives its set-up (PETSc resets it only in its
+        # own preconditioners): cleared here, or one zero pivot failed every later solve
+        # of the problem (a rejected step could never recover with a smaller one)
+        pc.setFailedReason(PETSc.PC.FailedReason.NOERROR)
         _, P = pc.getOperators()
         if P.getComm().getSize() > 1:
             raise RuntimeError("BandedLU is a serial solver: the matrix is distributed")

@@ -115,6 +115,9 @@ class CondensedLU(RepeatedSolve):
     # -- PETSc python-PC interface ------------------------------------------------------
     def setUp(self, pc: PETSc.PC) -> None:  # noqa: N802 - PETSc's name
         self.forget()
+        # a python PC's failed reason outlives its set-up: cleared, or one failed
+        # factorisation failed every later solve (fem_cell.solvers.banded, the same)
+        pc.setFailedReason(PETSc.PC.FailedReason.NOERROR)
         try:
             self._set_up(pc)
         except CondensationError as e:  # kept: PETSc reports a callback's error by code

@@ -97,6 +97,30 @@ def test_singular_matrix_fails_the_solve():
     assert ctx.failure is not None and "zero pivot" in ctx.failure
 
 
+def test_a_failed_factorisation_does_not_fail_the_next_one():
+    """PETSc keeps a python preconditioner's failed reason through later set-ups: the
+    band LU clears it, so the solve after a singular matrix's (a Newton step rejected and
+    retried with a smaller step) succeeds."""
+    rng = np.random.default_rng(6)
+    A = _band(40, 2, 2, rng, zero_diagonal=False).tolil()
+    A[17, :] = 0.0
+    A[17, 17] = 0.0
+    M = petsc_aij(A.tocsr(), extra_room=True)
+    solver = BandSolver(M)
+    b = rng.normal(size=40)
+    _, reason = solver.solve(b)
+    assert reason == PETSc.KSP.ConvergedReason.DIVERGED_PCSETUP_FAILED
+    M.setValue(17, 17, 3.0)                  # now regular: a new factorisation
+    M.assemble()
+    x, reason = solver.solve(b)
+    assert reason > 0 and solver.ctx.failure is None
+    A[17, 17] = 3.0
+    exact = np.linalg.solve(A.toarray(), b)
+    assert np.max(np.abs(x - exact)) <= 1e-10 * np.max(np.abs(exact))
+    solver.destroy()
+    M.destroy()
+
+
 def _transport(mumps: bool):
     from fem_cell.config import load_config
     from fem_cell.model import CellModel

@@ -290,6 +290,38 @@ def test_condensed_solve_of_a_small_system_is_the_dense_solve():
             obj.destroy()
 
 
+def test_a_failed_factorisation_does_not_fail_the_next_one(monkeypatch):
+    """A set-up whose factorisation failed (as the condensed LU reports one: the failure
+    and the python preconditioner's failed reason) fails its solve; the next set-up, of
+    a new operator, clears the failed reason, which PETSc keeps through set-ups, and the
+    solve is the dense one."""
+    n = 12
+    M, A = _toy_system(n)
+    ksp, ctx, b, x = _toy_solve(A, n, "test_toy_fail_")
+    set_up = ctx._set_up
+
+    def failing(pc):
+        set_up(pc)
+        ctx.failure = "sparse direct solver of the condensed system failed: reason 2"
+        pc.setFailedReason(PETSc.PC.FailedReason.FACTOR_NUMERIC_ZEROPIVOT)
+
+    try:
+        monkeypatch.setattr(ctx, "_set_up", failing)
+        ksp.solve(b, x)
+        assert ksp.getConvergedReason() < 0
+        monkeypatch.setattr(ctx, "_set_up", set_up)
+        A.setValue(0, 0, M[0, 0])             # a new operator state: set up again
+        A.assemble()
+        ksp.setOperators(A, A)
+        ksp.solve(b, x)
+        assert ksp.getConvergedReason() > 0 and ctx.failure is None
+        want = np.linalg.solve(M, b.getArray())
+        assert np.abs(x.getArray() - want).max() <= 1e-13 * np.abs(want).max()
+    finally:
+        for obj in (ksp, A, b, x):
+            obj.destroy()
+
+
 def test_a_remembered_solve_is_answered_again_until_the_operator_changes():
     """RepeatedSolve (the Newton look-ahead's solve, SNES's next): armed, a solve is
     kept; the next solve of the same right-hand side gets its solution without a
