@@ -21,7 +21,12 @@ from fem_cell._dolfinx import fem
 from fem_cell.config import RunConfig, SolverSettings
 from fem_cell.domain import Domain, SubmeshTransfer
 from fem_cell.forms import constant
-from fem_cell.model.exposure import ExposureResult, exposure_simulation, set_exposed_state
+from fem_cell.model.exposure import (
+    ExposureResult,
+    clear_kept_simulations,
+    exposure_simulation,
+    set_exposed_state,
+)
 from fem_cell.model.heat import HeatModel, build_heat
 from fem_cell.model.transport import (
     FILM_TRANSPORT_LAYERS,
@@ -152,7 +157,16 @@ EXPOSURE_CACHE_MAX_DOFS = 200_000
 
 
 def clear_exposure_cache() -> None:
-    """Forget every exposed state kept in this process."""
+    """Forget every exposed state and destroy every exposure simulation kept in this
+    process (:func:`clear_exposed_states`,
+    :func:`~fem_cell.model.exposure.clear_kept_simulations`)."""
+    clear_exposed_states()
+    clear_kept_simulations()
+
+
+def clear_exposed_states() -> None:
+    """Forget every exposed state kept in this process (the simulations stay: the next
+    exposure is simulated, on a kept simulation where there is one)."""
     _EXPOSED.clear()
 
 
@@ -188,12 +202,14 @@ def expose_block(config: RunConfig, film: Domain, exposure: Exposure, block: Tra
         set_exposed_state(block, name, x, xt)
         return result
     sim, index = exposure_simulation(config, film, exposure, block)
+    failed = True
     try:
         result = sim.run(**hooks)
         sim.copy_into(block, index)
         name = sim.phase.name
+        failed = False
     finally:
-        sim.destroy()
+        sim.release(failed=failed)
     if key is not None:
         xt = block.trapped[name].x.array.copy() if name in block.trapped else None
         _EXPOSED[key] = (name, block.x[name].x.array.copy(), xt, result)

@@ -26,6 +26,8 @@ product (a user's unstructured mesh) is exposed in 2-D as before.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -124,22 +126,58 @@ class ExposureSimulation:
 
     def __init__(self, config: RunConfig, film: Domain, exposure: Exposure, *,
                  prefix: str = "fem_cell_exposure_"):
-        chem = config.chemistry
-        self.config, self.film, self.exposure = config, film, exposure
-        self.x_s = surface_fraction(chem.exposure_model, exposure)
-        self.result = ExposureResult(exposure, self.x_s, water_activity(exposure))
+        self.film = film
+        #: kept for the next case by :func:`exposure_simulation` (see :meth:`release`)
+        self.kept = False
         self.T = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)), name="T_film_K")
-        self.T.x.array[:] = exposure.temperature
-        lower = phases(config, chem, film)[0]
-        self.block = TransportPhysics(film, self.T, [lower],
+        self._take_values(config, exposure)
+        self.block = TransportPhysics(film, self.T, [self.phase],
                                       surface=(lower_phase_top(config, film), self.x_s))
-        self.phase = lower
         self.problem: TransientProblem | None = None
         if self.active:
             self.problem = build_transport_problem(self.block, config.solver, prefix=prefix)
         self.resistance = interface_resistance(config, film, self.block, 298.15)
-        trap = lower.properties.trapping
-        self._capacity = lower.properties.site_density * (trap.density if trap else self.x_s)
+
+    def _take_values(self, config: RunConfig, exposure: Exposure) -> None:
+        """The configuration's and the exposure's values: the Python-side ones, a new
+        result, the exposure temperature into T."""
+        chem = config.chemistry
+        self.config, self.exposure = config, exposure
+        self.x_s = surface_fraction(chem.exposure_model, exposure)
+        self.result = ExposureResult(exposure, self.x_s, water_activity(exposure))
+        self.T.x.array[:] = exposure.temperature
+        self.phase = phases(config, chem, self.film)[0]
+        trap = self.phase.properties.trapping
+        self._capacity = self.phase.properties.site_density * (trap.density if trap
+                                                               else self.x_s)
+
+    def renew(self, config: RunConfig, exposure: Exposure) -> None:
+        """Make this simulation the one :class:`ExposureSimulation` would build for
+        ``config`` and ``exposure``, keeping its compiled forms and solver: for a
+        configuration of the same structure (:func:`structure_key`), whose parameter
+        values may all differ.  The phase's parameters and x_s go into the block's
+        constants and nodal coefficients (:meth:`TransportPhysics.set_phases`), the
+        problem is reset to a new one's state, and R_interface's diagnostic is rebuilt
+        (its law's parameters are UFL literals; cheap).  A run then takes the steps, and
+        writes the history, of a new simulation bit for bit
+        (``tests/unit/test_kept_exposure.py`` perturbs every declared parameter)."""
+        self._take_values(config, exposure)
+        self.block.set_phases([self.phase])
+        self.block.set_surface_fraction(self.x_s)
+        if self.problem is not None:
+            self.problem.reset()
+        self.resistance = interface_resistance(config, self.film, self.block, 298.15)
+
+    def release(self, *, failed: bool = False) -> None:
+        """The caller is done with this run: destroy the solvers, unless the simulation is
+        kept for a later case (:func:`exposure_simulation`) and the run did not fail (a
+        failed or interrupted run may leave its solver mid-solve: it is dropped from
+        the pool and destroyed)."""
+        if self.kept and not failed:
+            return
+        if self.kept:
+            _drop_kept(self)
+        self.destroy()
 
     @property
     def active(self) -> bool:
@@ -280,7 +318,11 @@ def exposure_simulation(config: RunConfig, film: Domain, exposure: Exposure, blo
     simulation runs on the film's 1-D column, on every rank, with the direct solver (see
     the module docstring), and the index maps each of ``block``'s DOFs (owned and
     ghost) to the column DOF at its height; otherwise it runs on ``film`` and the index
-    is None (collective).
+    is None (collective).  In a serial 1-D run the simulation is kept for later cases
+    and renewed for each (:func:`structure_key`, :meth:`ExposureSimulation.renew`: a
+    1-D calibration case no longer builds its exposure's problem); it then runs on the
+    film of the case that built it, equal to ``film`` node for node.  Either way, hand
+    it back with :meth:`ExposureSimulation.release` (not ``destroy``).
     """
     column = film_column(film) if film.dim == 2 else None
     if column is not None:
@@ -296,7 +338,80 @@ def exposure_simulation(config: RunConfig, film: Domain, exposure: Exposure, blo
             sim.result.column_nodes = int(sim.block.V.dofmap.index_map.size_global)
             return sim, index
         sim.destroy()
-    return ExposureSimulation(config, film, exposure), None
+    return _kept_or_new(config, film, exposure), None
+
+
+#: exposure simulations kept for later cases, by :func:`structure_key`, most recent last
+_KEPT: OrderedDict[str, ExposureSimulation] = OrderedDict()
+#: how many simulations a process keeps (a study alternating two structures keeps both)
+KEPT_SIMULATIONS = 2
+
+
+def structure_key(config: RunConfig, film: Domain, exposure: Exposure) -> str | None:
+    """What an exposure simulation's forms and solver depend on, apart from parameter
+    values (the :class:`ExposureSimulation` of one key serves every configuration of
+    that key through :meth:`~ExposureSimulation.renew`), or None where none is kept.
+
+    The key: the film mesh (its geometry, cells, cell and facet tags and names, length
+    scale: equal keys mean equal meshes, so that a kept simulation's fields copy DOF
+    by DOF into the case's block), the exposed phase's name, regions and whether it
+    has traps, the exposed surface, whether anything enters (x_s > 0 for a non-zero
+    time: else there is no problem), and every solver setting.  Parameter values enter
+    its forms as constants and nodal coefficients only
+    (:meth:`~fem_cell.physics.transport.TransportPhysics.set_phases`), so a value
+    crossing zero does not change them.  Kept only on one rank and in 1-D (2-D
+    exposures run on the film's 1-D column, rebuilt with each mesh).
+    """
+    if film.comm.size != 1 or film.dim != 1:
+        return None
+    chem = config.chemistry
+    lower = phases(config, chem, film)[0]
+    active = surface_fraction(chem.exposure_model, exposure) > 0.0 and exposure.duration > 0.0
+    msh = film.mesh
+    h = hashlib.sha256()
+    for a in (msh.geometry.x, msh.geometry.dofmaps[0], film.cell_tags.indices,
+              film.cell_tags.values, film.facet_tags.indices, film.facet_tags.values):
+        h.update(np.ascontiguousarray(a).tobytes())
+    h.update(repr((sorted(film.cell_names.items()), sorted(film.facet_names.items()),
+                   film.length_scale, lower.name, tuple(lower.regions),
+                   lower.properties.trapping is not None, lower_phase_top(config, film),
+                   active, config.solver)).encode())
+    return h.hexdigest()
+
+
+def _kept_or_new(config: RunConfig, film: Domain, exposure: Exposure) -> ExposureSimulation:
+    """The kept simulation of this structure renewed for ``config``, or a new one (kept
+    when it has a key)."""
+    key = structure_key(config, film, exposure)
+    if key is None:
+        return ExposureSimulation(config, film, exposure)
+    sim = _KEPT.get(key)
+    if sim is not None:
+        _KEPT.move_to_end(key)
+        sim.renew(config, exposure)
+        return sim
+    sim = ExposureSimulation(config, film, exposure)
+    sim.kept = True
+    _KEPT[key] = sim
+    while len(_KEPT) > KEPT_SIMULATIONS:
+        _, old = _KEPT.popitem(last=False)
+        old.kept = False
+        old.destroy()
+    return sim
+
+
+def _drop_kept(sim: ExposureSimulation) -> None:
+    for key in [k for k, v in _KEPT.items() if v is sim]:
+        del _KEPT[key]
+    sim.kept = False
+
+
+def clear_kept_simulations() -> None:
+    """Destroy every exposure simulation kept in this process."""
+    while _KEPT:
+        _, sim = _KEPT.popitem()
+        sim.kept = False
+        sim.destroy()
 
 
 def run_exposure(config: RunConfig, film: Domain, exposure: Exposure, **kw) -> tuple[
@@ -311,6 +426,7 @@ def run_exposure(config: RunConfig, film: Domain, exposure: Exposure, **kw) -> t
     return sim, res
 
 
-__all__ = ["EXPOSURE_COLUMNS", "EXPOSURE_DEPTH_LIMIT", "ExposureResult", "ExposureSimulation",
-           "ExposureValidityError", "exposure_simulation", "lower_phase_top", "run_exposure",
-           "set_exposed_state"]
+__all__ = ["EXPOSURE_COLUMNS", "EXPOSURE_DEPTH_LIMIT", "KEPT_SIMULATIONS", "ExposureResult",
+           "ExposureSimulation", "ExposureValidityError", "clear_kept_simulations",
+           "exposure_simulation", "lower_phase_top", "run_exposure", "set_exposed_state",
+           "structure_key"]

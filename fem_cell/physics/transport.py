@@ -203,6 +203,15 @@ class TransportPhysics:
         self.trapped = {n: fem.Function(fem.functionspace(msh, ("Lagrange", 1)), name=tn)
                         for n, tn in self.trapped_names.items()}
         self.gauge_value = gauge_value
+        #: the parameters the forms read as constants (not as float literals), so that
+        #: :meth:`set_phases` can change their values under compiled forms: each phase's
+        #: site density c and (with traps) trap density n_t, and the surface fraction x_s
+        self._site_density = {p.name: constant(msh, p.properties.site_density)
+                              for p in self.phases}
+        self._trap_density = {p.name: constant(msh, p.properties.trapping.density)
+                              for p in self.phases if p.properties.trapping is not None}
+        self._surface_value = (constant(msh, float(surface[1])) if surface is not None
+                               else None)
         self.scale = domain.length_scale ** (2 - domain.dim) / (C_REF * D_REF)
         self._md = _lumped_metadata(domain) if lumped_mass else {}
         self.interfaces = self._interface_names()
@@ -262,6 +271,56 @@ class TransportPhysics:
                 return p
         raise KeyError(f"no phase {name!r}; phases are {[p.name for p in self.phases]}")
 
+    def _c(self, phase: Phase):
+        """The phase's site density c (mol/m³) as the constant the forms read."""
+        return self._site_density[phase.name]
+
+    # -- new parameter values under the compiled forms ------------------------------------
+    def set_phases(self, phases: Sequence[Phase]) -> None:
+        """Give the block new phase parameters of the same structure, in place: the
+        forms compiled on it (the problem's, the diagnostics') then compute with them.
+
+        Every parameter of a phase reaches the forms through this block's constants (site
+        and trap densities) or its nodal coefficients (D_H, D_Li, k_t, k_d: recomputed
+        here from the new laws at T's current values), never as a float literal.  The
+        structure must stay: the same phase names and regions, traps in the same phases,
+        a Lagrange temperature (else the laws are UFL of T), and a block without an
+        interface exchange or a sink (their laws are UFL of T: not refreshed here).
+
+        Raises:
+            ValueError: a change of structure (build a new block instead).
+        """
+        phases = tuple(phases)
+        shape = [(p.name, tuple(p.regions), p.properties.trapping is not None) for p in phases]
+        mine = [(p.name, tuple(p.regions), p.properties.trapping is not None)
+                for p in self.phases]
+        if shape != mine:
+            raise ValueError(f"set_phases: the phases {shape} do not have the block's "
+                             f"structure {mine} (names, regions, traps)")
+        if self.exchange is not None or self.sink is not None or not self._lagrange_T():
+            raise ValueError("set_phases: a block with an interface exchange, a sink or a "
+                             "non-Lagrange temperature keeps parameters in UFL laws of T")
+        self.phases = phases
+        for p in phases:
+            self._site_density[p.name].value = p.properties.site_density
+            if p.name in self._trap_density:
+                self._trap_density[p.name].value = p.properties.trapping.density
+        T = self.T.x.array
+        for key, (f, _) in list(self._nodal.items()):
+            law = self._law(key)
+            f.x.array[:] = law(T)
+            self._nodal[key] = (f, law)
+        self._nodal_T = T.copy() if self._nodal else None
+
+    def set_surface_fraction(self, value: float) -> None:
+        """The mobile fraction x_s held on the ``surface`` facets (0 … 1), in place."""
+        if self.surface is None:
+            raise ValueError("set_surface_fraction: the block has no surface condition")
+        if not 0.0 <= float(value) <= 1.0:
+            raise ValueError(f"surface fraction {value!r}: expected 0 ... 1")
+        self.surface = (self.surface[0], float(value))
+        self._surface_value.value = float(value)
+
     # -- fields ----------------------------------------------------------------------------
     def unknowns(self) -> list[tuple[str, fem.Function, bool]]:
         """``(name, function, has_time_derivative)`` of each unknown: the (mobile) proton
@@ -302,9 +361,25 @@ class TransportPhysics:
     def _theta(self):
         return T_REF / self.T
 
-    def at_nodes(self, key: tuple, law: Callable):
-        """``law(T)`` (a temperature law: float → float, numpy array → array) as a
-        function in T's Lagrange space whose value at each node is the law at that
+    def _law(self, key: tuple) -> Callable:
+        """The temperature law of a nodal coefficient (:meth:`at_nodes`), from the current
+        phases: ``("D_H" | "D_Li" | "k_t" | "k_d", phase name)``."""
+        kind, name = key
+        pr = self.phase(name).properties
+        tr = pr.trapping
+        if kind == "D_H":
+            return pr.proton_diffusivity
+        if kind == "D_Li":
+            return pr.lithium_diffusivity
+        if kind == "k_t":
+            return lambda T: tr.capture_rate(pr.proton_diffusivity, T)
+        if kind == "k_d":
+            return tr.release_rate
+        raise KeyError(f"no temperature law {key!r}")
+
+    def at_nodes(self, key: tuple):
+        """The law ``key`` (:meth:`_law`: a temperature law, float → float, numpy array →
+        array) as a function in T's Lagrange space whose value at each node is the law at that
         node's temperature, i.e. the interpolant of k(T) instead of k of the
         interpolated T.
 
@@ -321,10 +396,11 @@ class TransportPhysics:
         :class:`~fem_cell.solvers.problem.TransientProblem`).  A temperature that is
         not a Lagrange function keeps the law in the forms (``law(self.T)``)."""
         if not self._lagrange_T():
-            return law(self.T)
+            return self._law(key)(self.T)
         self._T_values = self.T.x.array     # (a view: its storage never moves)
         entry = self._nodal.get(key)
         if entry is None:
+            law = self._law(key)
             f = fem.Function(self.T.function_space, name=f"{key[0]}_{key[1]}")
             f.x.array[:] = law(self.T.x.array)
             entry = self._nodal[key] = (f, law)
@@ -348,35 +424,33 @@ class TransportPhysics:
 
     def proton_flux(self, phase: Phase, x, phi):
         """J_H (mol m⁻² s⁻¹) as UFL."""
-        d, pr = self.domain, phase.properties
-        D = self.at_nodes(("D_H", phase.name), pr.proton_diffusivity)
-        return -D * pr.site_density * (d.grad(x) + x * self._theta() * d.grad(phi))
+        d = self.domain
+        D = self.at_nodes(("D_H", phase.name))
+        return -D * self._c(phase) * (d.grad(x) + x * self._theta() * d.grad(phi))
 
     def lithium_flux(self, phase: Phase, x, phi, xt=None):
         """J_Li (mol m⁻² s⁻¹) as UFL; ``xt``: trapped fraction (also on Li sites)."""
-        d, pr = self.domain, phase.properties
+        d = self.domain
         occupied = x if xt is None else x + xt
-        D = self.at_nodes(("D_Li", phase.name), pr.lithium_diffusivity)
-        return -D * pr.site_density * (
+        D = self.at_nodes(("D_Li", phase.name))
+        return -D * self._c(phase) * (
             -d.grad(occupied) + (1.0 - occupied) * self._theta() * d.grad(phi))
 
     def trap_reaction(self, phase: Phase, x, xt):
         """R = k_t x (n_t − x_t) − k_d x_t (1/s, per Li site) as UFL."""
-        tr, pr = phase.properties.trapping, phase.properties
-        k_t = self.at_nodes(("k_t", phase.name),
-                            lambda T: tr.capture_rate(pr.proton_diffusivity, T))
-        k_d = self.at_nodes(("k_d", phase.name), tr.release_rate)
-        return k_t * x * (tr.density - xt) - k_d * xt
+        k_t = self.at_nodes(("k_t", phase.name))
+        k_d = self.at_nodes(("k_d", phase.name))
+        return k_t * x * (self._trap_density[phase.name] - xt) - k_d * xt
 
     def exchange_flux(self, x_lo, x_up, T):
         """j (mol m⁻² s⁻¹) lower → upper phase, UFL (arguments restricted already)."""
         lo = self.phases[0]
         e = self.exchange
-        return e.velocity(T) * lo.properties.site_density * (x_lo - x_up / e.partition(T))
+        return e.velocity(T) * self._c(lo) * (x_lo - x_up / e.partition(T))
 
     def _sink_flux_expr(self, x):
         up = self.phases[-1]
-        return self.sink.velocity(self.T) * up.properties.site_density * x
+        return self.sink.velocity(self.T) * self._c(up) * x
 
     # -- forms -----------------------------------------------------------------------------
     def _proton_equation(self, i: int, u: Mapping, udot: Mapping | None, w,
@@ -389,10 +463,10 @@ class TransportPhysics:
         J = self.proton_flux(p, x, u[self.phi_name]) if flux is None else flux
         F = Terms(-ufl.inner(J, d.grad(w)) * self.dx(p))
         if udot is not None:
-            F += p.properties.site_density * udot[self.names[p.name]] * w * self.dx(p, True)
+            F += self._c(p) * udot[self.names[p.name]] * w * self.dx(p, True)
         if p.name in self.trapped:
             xt = u[self.trapped_names[p.name]]
-            F += p.properties.site_density * self.trap_reaction(p, x, xt) * w * self.dx(p, True)
+            F += self._c(p) * self.trap_reaction(p, x, xt) * w * self.dx(p, True)
         if self.interfaces:
             lo, up = (u[self.names[q.name]] for q in self.phases)
             j = self.exchange_flux(ufl.avg(lo), ufl.avg(up), ufl.avg(self.T))
@@ -405,7 +479,7 @@ class TransportPhysics:
     def _trap_equation(self, p: Phase, u: Mapping, udot: Mapping | None, q) -> ufl.Form:
         """Unscaled residual of phase p's trapped fraction, tested with q (lumped)."""
         x, xt = u[self.names[p.name]], u[self.trapped_names[p.name]]
-        c = p.properties.site_density
+        c = self._c(p)
         F = Terms(-c * self.trap_reaction(p, x, xt) * q * self.dx(p, True))
         if udot is not None:
             F += c * udot[self.trapped_names[p.name]] * q * self.dx(p, True)
@@ -425,7 +499,7 @@ class TransportPhysics:
             names = [self.names[p.name]] + ([self.trapped_names[p.name]]
                                             if p.name in self.trapped else [])
             for n in names:
-                F += p.properties.site_density * udot[n] * v[n] * self.dx(p, True)
+                F += self._c(p) * udot[n] * v[n] * self.dx(p, True)
         return self.scale * F.form()
 
     def residual(self, u: Mapping, v: Mapping):
@@ -465,13 +539,14 @@ class TransportPhysics:
         iteration over a 1-D run, 4.4–6.2 in 2-D; docs/scaling.md).  It is the Schur-complement
         preconditioner of the iterative solver path (:meth:`zero_current_residual`).
         """
-        d, pr = self.domain, phase.properties
-        DH = self.at_nodes(("D_H", phase.name), pr.proton_diffusivity)
-        DLi = self.at_nodes(("D_Li", phase.name), pr.lithium_diffusivity)
+        d = self.domain
+        DH = self.at_nodes(("D_H", phase.name))
+        DLi = self.at_nodes(("D_Li", phase.name))
+        c = self._c(phase)
         if xt is None:
-            return -pr.site_density * DH * DLi * d.grad(x) / (DH * x + DLi * (1.0 - x))
+            return -c * DH * DLi * d.grad(x) / (DH * x + DLi * (1.0 - x))
         den = DH * x + DLi * (1.0 - x - xt)
-        return -pr.site_density * DH * DLi * ((1.0 - xt) * d.grad(x) + x * d.grad(xt)) / den
+        return -c * DH * DLi * ((1.0 - xt) * d.grad(x) + x * d.grad(xt)) / den
 
     def zero_current_residual(self, u: Mapping, udot: Mapping, v: Mapping):
         """The proton and trap equations with Φ eliminated (:meth:`zero_current_flux`),
@@ -503,7 +578,7 @@ class TransportPhysics:
         if self.surface is not None:
             V = spaces[self.names[self.phases[0].name]]
             dofs = fem.locate_dofs_topological(V, d.dim - 1, d.facets(self.surface[0]))
-            out.append(fem.dirichletbc(constant(d.mesh, float(self.surface[1])), dofs, V))
+            out.append(fem.dirichletbc(self._surface_value, dofs, V))
         if self.sink is not None and self.sink.mode == "sink":
             V = spaces[self.names[self.phases[-1].name]]
             dofs = fem.locate_dofs_topological(V, d.dim - 1, d.facets(self.sink_boundary))
@@ -579,7 +654,7 @@ class TransportPhysics:
         """Protons (mobile + trapped) in a phase (all phases if None): mol/m² in 1-D,
         mol/m in 2-D."""
         phases = self.phases if phase is None else (self.phase(phase),)
-        return sum(self._scalar(f"inventory:{p.name}", lambda p=p: p.properties.site_density
+        return sum(self._scalar(f"inventory:{p.name}", lambda p=p: self._c(p)
                                 * self.total_fraction(p.name) * self.dx(p))
                    for p in phases)
 
@@ -587,7 +662,7 @@ class TransportPhysics:
         """Trapped protons in a phase (all phases if None), same units as
         :meth:`inventory`; 0 without traps."""
         phases = self.phases if phase is None else (self.phase(phase),)
-        return sum(self._scalar(f"trapped:{p.name}", lambda p=p: p.properties.site_density
+        return sum(self._scalar(f"trapped:{p.name}", lambda p=p: self._c(p)
                                 * self.trapped[p.name] * self.dx(p))
                    for p in phases if p.name in self.trapped)
 
@@ -608,7 +683,7 @@ class TransportPhysics:
             ud = self._udot[self.names[p.name]]
             if p.name in self.trapped:
                 ud = ud + self._udot[self.trapped_names[p.name]]
-            return p.properties.site_density * ud * self.dx(p, True)
+            return self._c(p) * ud * self.dx(p, True)
 
         return self._scalar(f"rate:{p.name}", build)
 

@@ -911,6 +911,37 @@ class TransientProblem:
             db.delValue(k)
         self._own_options = []
 
+    def reset(self) -> None:
+        """Back to the state of a problem just built, for a new run on the same forms
+        and solver objects (a kept model, :mod:`fem_cell.model.exposure`): the counters,
+        the Jacobian policy's and the Newton test's memory, the direct solver's memory of
+        a look-ahead, the u̇ coefficients and the time at 0, and each field's history set
+        to its current values (as :class:`Field` does).  The next solve assembles a new
+        Jacobian, as a new problem's first solve does.  Collective-free."""
+        self.residuals = self.jacobians = self.jacobian_reuses = self.jacobian_retries = 0
+        self._jac_valid = False
+        self._jac_c0 = 0.0
+        self._jac_age = 0
+        self._jac_fresh_it = None
+        self._old_start = False
+        self._solve_rate = self._last_solve_rate = None
+        self.newton_iterations = self.linear_iterations = self.krylov_max = 0
+        self.last_error = None
+        self._rnorm0 = 0.0
+        self._ahead_taken = False
+        self.look_aheads = 0
+        self._rate = self._first_rate = 1e-3
+        self._last_update = None
+        memory = self._solve_memory
+        if memory is not None:
+            memory.forget()
+            memory.repeats = 0
+        for v in self._coefficient_values:
+            v[...] = 0.0
+        for u, n, nm1 in self._arrays:
+            n[:] = u
+            nm1[:] = u
+
     # -- time levels ---------------------------------------------------------------------
     def set_time_level(self, t_new: float, dt: float, order: int, dt_prev: float | None) -> None:
         """Set the time, the u̇ coefficients (BE: order 1; BDF2: order 2) and BC data."""

@@ -27,8 +27,8 @@ from fem_cell.config import SolverSettings, load_config
 from fem_cell.geometry import LayerSpec, StackGeometry
 from fem_cell.meshing.line import build_line_mesh
 from fem_cell.meshing.settings import MeshSettings
-from fem_cell.model import CellModel, build_transport_problem
-from fem_cell.model.exposure import ExposureSimulation
+from fem_cell.model import CellModel, build_transport_problem, chemistry, transport_block
+from fem_cell.model.exposure import ExposureSimulation, exposure_simulation, structure_key
 from fem_cell.params import Arrhenius
 from fem_cell.physics.parameters import PhaseTransport
 from fem_cell.physics.transport import Phase, TransportPhysics
@@ -96,3 +96,43 @@ def test_default_exposure_same_on_any_rank_count():
     scale = np.maximum(np.abs(serial).max(axis=0), 1e-300)
     assert np.max(np.abs(serial - parallel) / scale) < 1e-8
     assert parallel[-1, 1] > 0 and parallel[-1, 3] > parallel[0, 3]  # protons went in
+
+
+def _via_pool(cfg, comm):
+    """The exposure through exposure_simulation (kept and renewed on one rank), its rows
+    and whether it was kept."""
+    film = CellModel(cfg, comm).film
+    T = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)))
+    sim, _ = exposure_simulation(cfg, film, cfg.exposure, transport_block(cfg, film, T))
+    try:
+        res = sim.run()
+    finally:
+        sim.release()
+    return np.array([res.rows[c] for c in COLUMNS]).T, sim.kept
+
+
+@pytest.mark.mpi
+def test_kept_exposure_on_one_rank_matches_the_parallel_one():
+    """On one rank the exposure's simulation is kept across cases and renewed for each
+    (fem_cell.model.exposure.structure_key); on several ranks it is not kept.  A kept
+    simulation renewed for a new trap energy (on every rank's COMM_SELF, in an mpirun
+    process) gives the exposure a new simulation gives on all ranks."""
+    chemistry.clear_exposure_cache()
+    try:
+        base = load_config(overrides={"mesh": {"dim": 1, "cells_per_layer": 16}})
+        other = load_config(overrides={"mesh": {"dim": 1, "cells_per_layer": 16}, "transport": {
+            "LiCoO2": {"trapping": {"detrapping_activation_energy": "1.25 eV"}}}})
+        _, kept = _via_pool(base, MPI.COMM_SELF)
+        renewed, kept_again = _via_pool(other, MPI.COMM_SELF)
+        assert kept and kept_again
+        world = MPI.COMM_WORLD
+        parallel, kept_parallel = _via_pool(other, world)
+        assert kept_parallel == (world.size == 1)
+        film = CellModel(other, world).film
+        assert (structure_key(other, film, other.exposure) is None) == (world.size > 1)
+        same_on_every_rank(world, parallel)
+        assert renewed.shape == parallel.shape
+        scale = np.maximum(np.abs(parallel).max(axis=0), 1e-300)
+        assert np.max(np.abs(renewed - parallel) / scale) < 1e-8
+    finally:
+        chemistry.clear_exposure_cache()
