@@ -379,8 +379,8 @@ class TransportPhysics:
 
     def at_nodes(self, key: tuple):
         """The law ``key`` (:meth:`_law`: a temperature law, float → float, numpy array →
-        array) as a function in T's Lagrange space whose value at each node is the law at that
-        node's temperature, i.e. the interpolant of k(T) instead of k of the
+        array) as a function in T's Lagrange space whose value at each node is the law
+        at that node's temperature, i.e. the interpolant of k(T) instead of k of the
         interpolated T.
 
         The volume terms' rates (the diffusivities of the fluxes, the trapping rates)
