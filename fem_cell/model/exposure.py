@@ -175,8 +175,6 @@ class ExposureSimulation:
         the pool and destroyed)."""
         if self.kept and not failed:
             return
-        if self.kept:
-            _drop_kept(self)
         self.destroy()
 
     @property
@@ -185,6 +183,11 @@ class ExposureSimulation:
         return self.x_s > 0.0 and self.exposure.duration > 0.0
 
     def destroy(self) -> None:
+        """Destroy the solver (a kept simulation also leaves the pool: a caller that
+        destroys what :func:`exposure_simulation` gave it leaves no destroyed solver
+        for a later case)."""
+        if self.kept:
+            _drop_kept(self)
         if self.problem is not None:
             self.problem.destroy()
 
@@ -322,7 +325,8 @@ def exposure_simulation(config: RunConfig, film: Domain, exposure: Exposure, blo
     and renewed for each (:func:`structure_key`, :meth:`ExposureSimulation.renew`: a
     1-D calibration case no longer builds its exposure's problem); it then runs on the
     film of the case that built it, equal to ``film`` node for node.  Either way, hand
-    it back with :meth:`ExposureSimulation.release` (not ``destroy``).
+    it back with :meth:`ExposureSimulation.release` (``destroy`` also works, and takes
+    a kept simulation out of the pool).
     """
     column = film_column(film) if film.dim == 2 else None
     if column is not None:

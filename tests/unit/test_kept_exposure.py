@@ -215,7 +215,11 @@ def test_the_pool_keeps_two_structures_and_releases_failed_runs(clean):
     newer, _ = exposure_simulation(cfgs[2], film, cfgs[2].exposure,
                                    _block(cfgs[2], film))
     assert newer is not again and newer.kept
-    newer.release()
+    newer.destroy()                         # destroyed by its caller: it leaves the pool
+    assert not newer.kept
+    last, _ = exposure_simulation(cfgs[2], film, cfgs[2].exposure, _block(cfgs[2], film))
+    assert last is not newer and last.kept
+    last.release()
 
 
 def test_set_phases_refuses_a_change_of_structure(clean):
