@@ -232,25 +232,8 @@ class TransientProblem:
         #: the factorised Jacobian of an earlier one
         self.jacobian_lag = int(jacobian_lag)
         self.jacobian_reuse = bool(jacobian_reuse)
-        #: residuals evaluated, Jacobians assembled (and factorised), solves started on
-        #: an earlier solve's Jacobian, and solves repeated on a fresh one after failing
-        #: on an old one
-        self.residuals = self.jacobians = self.jacobian_reuses = self.jacobian_retries = 0
-        self._jac_valid = False
-        self._jac_c0 = 0.0
-        self._jac_age = 0
-        self._jac_fresh_it: int | None = None
-        self._old_start = False
-        self._solve_rate: float | None = None
-        self._last_solve_rate: float | None = None
+        self._new_run_state()
         self.linear_solver = linear_solver
-        #: Newton and Krylov iterations summed over every solve, and the most Krylov
-        #: iterations of one linear solve (diagnostics: :meth:`solver_counts`)
-        self.newton_iterations = 0
-        #: why the last solve failed, when more is known than the SNES reason
-        self.last_error: str | None = None
-        self.linear_iterations = 0
-        self.krylov_max = 0
         self.fields = list(fields)
         self.blocks = list(blocks)
         #: blocks with coefficients derived from other fields (e.g. the transport's
@@ -398,7 +381,6 @@ class TransientProblem:
         self._condensed = self._use_condensed(nodal, opts) if condense else None
         self._extensions: int | None = None
         self._schur_matrix = None
-        self._rnorm0 = 0.0
         if linear_solver == "iterative":
             self.snes.getKSP().setConvergenceTest(
                 _weak_callback(self, "_krylov_test", PETSc.KSP.ConvergedReason.DIVERGED_NULL))
@@ -450,15 +432,8 @@ class TransientProblem:
                 and linear_solver == "direct"):
             self._use_local_assembly()
         #: the look-ahead update of the Newton test (direct solver only; see
-        #: _update_convergence_test), and whether the last solve ended on it
-        self._ahead = None
-        self._ahead_taken = False
-        #: look-aheads tried (diagnostics), the last contraction ratio of the Newton
-        #: updates and this solve's last update (both all-reduced; see
         #: _update_convergence_test)
-        self.look_aheads = 0
-        self._rate = self._first_rate = 1e-3
-        self._last_update: float | None = None
+        self._ahead = None
         #: each owned entry's Newton tolerance in the update vector (inf: a field without
         #: one); a field's entries are a slice of the blocked layout, or its DOFs in the
         #: mixed space
@@ -911,27 +886,48 @@ class TransientProblem:
             db.delValue(k)
         self._own_options = []
 
-    def reset(self) -> None:
-        """Back to the state of a problem just built, for a new run on the same forms
-        and solver objects (a kept model, :mod:`fem_cell.model.exposure`): the counters,
-        the Jacobian policy's and the Newton test's memory, the direct solver's memory of
-        a look-ahead, the u̇ coefficients and the time at 0, and each field's history set
-        to its current values (as :class:`Field` does).  The next solve assembles a new
-        Jacobian, as a new problem's first solve does.  Collective-free."""
+    def _new_run_state(self) -> None:
+        """The counters and the solves' memory of a problem just built (the one list of
+        them: :meth:`__init__` and :meth:`reset` use it)."""
+        #: residuals evaluated, Jacobians assembled (and factorised), solves started on
+        #: an earlier solve's Jacobian, and solves repeated on a fresh one after failing
+        #: on an old one
         self.residuals = self.jacobians = self.jacobian_reuses = self.jacobian_retries = 0
+        #: the Jacobian policy's memory (see :meth:`_jacobian_due`)
         self._jac_valid = False
         self._jac_c0 = 0.0
         self._jac_age = 0
-        self._jac_fresh_it = None
+        self._jac_fresh_it: int | None = None
         self._old_start = False
-        self._solve_rate = self._last_solve_rate = None
-        self.newton_iterations = self.linear_iterations = self.krylov_max = 0
-        self.last_error = None
+        self._solve_rate: float | None = None
+        self._last_solve_rate: float | None = None
+        #: Newton and Krylov iterations summed over every solve, and the most Krylov
+        #: iterations of one linear solve (diagnostics: :meth:`solver_counts`)
+        self.newton_iterations = 0
+        self.linear_iterations = 0
+        self.krylov_max = 0
+        #: why the last solve failed, when more is known than the SNES reason
+        self.last_error: str | None = None
+        #: the initial residual norm of the current Krylov solve (see _krylov_test)
         self._rnorm0 = 0.0
+        #: whether the last solve ended on the Newton test's look-ahead update, the
+        #: look-aheads tried (diagnostics), the last contraction ratio of the Newton
+        #: updates and this solve's last update (both all-reduced; see
+        #: _update_convergence_test)
         self._ahead_taken = False
         self.look_aheads = 0
         self._rate = self._first_rate = 1e-3
-        self._last_update = None
+        self._last_update: float | None = None
+
+    def reset(self) -> None:
+        """Back to the state of a problem just built, for a new run on the same forms
+        and solver objects (a kept model, :mod:`fem_cell.model.exposure`): the counters
+        and the Jacobian policy's and Newton test's memory (:meth:`_new_run_state`), the
+        direct solver's memory of a look-ahead, the u̇ coefficients and the time at 0,
+        and each field's history set to its current values (as :class:`Field` does).
+        The next solve assembles a new Jacobian, as a new problem's first solve does.
+        Collective-free."""
+        self._new_run_state()
         memory = self._solve_memory
         if memory is not None:
             memory.forget()
