@@ -61,6 +61,17 @@ def _vary(overrides: dict, i: int) -> dict:
     return {**overrides, **value}
 
 
+#: each run's exposure: simulated on the simulation kept across runs (the full cost of a
+#: case), simulated on one built anew ("rebuilt": before it was kept), or its exposed
+#: state reused ("reused": a study over anneal programs)
+EXPOSURE_MODES = ("kept", "rebuilt", "reused")
+
+
+def _mean_after_first(walls: list[float]) -> float:
+    """The mean wall time of the runs after the first (which pays the JIT)."""
+    return sum(walls[1:]) / (len(walls) - 1)
+
+
 #: PETSc log events reported for the last run: label → event names (summed)
 SOLVER_EVENTS = (("LU factorisations", ("MatLUFactorNum",)),
                  ("Cholesky factorisations", ("MatCholFctrNum",)),
@@ -91,8 +102,7 @@ def _solver_log(before: dict) -> dict:
 
 
 def run_case(dim: int, cells_per_layer: int | None, repeats: int, vary: bool = False,
-             reuse_exposure: bool = False, jacobian_reuse: str | None = None,
-             rebuild_exposure: bool = False) -> dict:
+             exposure: str = "kept", jacobian_reuse: str | None = None) -> dict:
     from fem_cell._dolfinx import MPI, PETSc
     from fem_cell.config import load_config
     from fem_cell.jobs.anneal import run_anneal
@@ -115,9 +125,9 @@ def run_case(dim: int, cells_per_layer: int | None, repeats: int, vary: bool = F
     for i in range(repeats):
         if vary and i > 0:
             cfg = load_config(overrides=_vary(base, i))
-        if rebuild_exposure:
+        if exposure == "rebuilt":
             clear_exposure_cache()      # also the kept exposure simulation: built anew
-        elif not reuse_exposure:
+        elif exposure == "kept":
             clear_exposed_states()      # the full cost: exposure simulated every run
         before = _solver_events() if logged else {}
         comm.Barrier()
@@ -222,8 +232,8 @@ def child(args) -> None:
         res = calibration_cases(args.calibration)
         print("RESULT " + json.dumps(res), flush=True)
         return
-    res = run_case(args.case, args.cells_per_layer, args.repeats, args.vary, args.reuse_exposure,
-                   args.jacobian_reuse, args.rebuild_exposure)
+    res = run_case(args.case, args.cells_per_layer, args.repeats, args.vary, args.exposure,
+                   args.jacobian_reuse)
     from fem_cell._dolfinx import MPI
 
     if MPI.COMM_WORLD.rank == 0:
@@ -231,17 +241,13 @@ def child(args) -> None:
 
 
 def spawn(dim: int, ranks: int, cells: int | None, repeats: int, vary: bool = False,
-          reuse_exposure: bool = False, jacobian_reuse: str | None = None,
-          rebuild_exposure: bool = False) -> dict:
+          exposure: str = "kept", jacobian_reuse: str | None = None) -> dict:
     py = sys.executable
     mpirun = Path(py).with_name("mpirun")
     cmd = [py, str(HERE), "--case", str(dim), "--repeats", str(repeats)]
     if vary:
         cmd.append("--vary")
-    if reuse_exposure:
-        cmd.append("--reuse-exposure")
-    if rebuild_exposure:
-        cmd.append("--rebuild-exposure")
+    cmd += ["--exposure", exposure]
     if cells:
         cmd += ["--cells-per-layer", str(cells)]
     if jacobian_reuse:
@@ -279,8 +285,7 @@ def main() -> None:
     ap.add_argument("--case", type=int, choices=(1, 2), help=argparse.SUPPRESS)
     ap.add_argument("--repeats", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--vary", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--reuse-exposure", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--rebuild-exposure", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--exposure", choices=EXPOSURE_MODES, default="kept", help=argparse.SUPPRESS)
     ap.add_argument("--calibration", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--cells-per-layer", type=int, default=None)
     ap.add_argument("--only-1d", action="store_true")
@@ -303,18 +308,18 @@ def main() -> None:
     print(f"1-D, in-process, {'.'.join(VARY_KEY)} changed in every run after the first:")
     rv = spawn(1, 1, None, repeats=6, vary=True, **jr)
     show(rv)
-    mean = sum(rv["wall_s"][1:]) / (len(rv["wall_s"]) - 1)
+    mean = _mean_after_first(rv["wall_s"])
     print(f"  -> a new parameter value every run: {mean:.2f} s per run "
           f"({mean / best:.2f}x the repeated cell; issue target 0.2 s: {mean / 0.2:.2f}x it)")
     print("1-D, in-process, as above with the exposure's simulation built anew in every run "
           "(before it was kept across cases):")
-    rb = spawn(1, 1, None, repeats=6, vary=True, rebuild_exposure=True, **jr)
+    rb = spawn(1, 1, None, repeats=6, vary=True, exposure="rebuilt", **jr)
     show(rb)
-    before = sum(rb["wall_s"][1:]) / (len(rb["wall_s"]) - 1)
+    before = _mean_after_first(rb["wall_s"])
     print(f"  -> exposure built every run: {before:.2f} s per run; kept: {mean:.2f} s "
           f"({mean / before:.2f}x)")
     print("1-D, in-process, the same exposure reused (a study over anneal programs):")
-    rr = spawn(1, 1, None, repeats=4, reuse_exposure=True, **jr)
+    rr = spawn(1, 1, None, repeats=4, exposure="reused", **jr)
     show(rr)
     reuse = min(rr["wall_s"][1:])
     print(f"  -> anneal with the exposed state reused: {reuse:.2f} s per run "

@@ -127,8 +127,6 @@ class ExposureSimulation:
     def __init__(self, config: RunConfig, film: Domain, exposure: Exposure, *,
                  prefix: str = "fem_cell_exposure_"):
         self.film = film
-        #: kept for the next case by :func:`exposure_simulation` (see :meth:`release`)
-        self.kept = False
         self.T = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)), name="T_film_K")
         self._take_values(config, exposure)
         self.block = TransportPhysics(film, self.T, [self.phase],
@@ -178,6 +176,12 @@ class ExposureSimulation:
         self.destroy()
 
     @property
+    def kept(self) -> bool:
+        """Whether the simulation is kept for later cases (:func:`exposure_simulation`,
+        :meth:`release`)."""
+        return any(sim is self for sim in _KEPT.values())
+
+    @property
     def active(self) -> bool:
         """Whether anything enters (water present for a non-zero time)."""
         return self.x_s > 0.0 and self.exposure.duration > 0.0
@@ -186,8 +190,8 @@ class ExposureSimulation:
         """Destroy the solver (a kept simulation also leaves the pool: a caller that
         destroys what :func:`exposure_simulation` gave it leaves no destroyed solver
         for a later case)."""
-        if self.kept:
-            _drop_kept(self)
+        for key in [k for k, sim in _KEPT.items() if sim is self]:
+            del _KEPT[key]
         if self.problem is not None:
             self.problem.destroy()
 
@@ -394,28 +398,16 @@ def _kept_or_new(config: RunConfig, film: Domain, exposure: Exposure) -> Exposur
         _KEPT.move_to_end(key)
         sim.renew(config, exposure)
         return sim
-    sim = ExposureSimulation(config, film, exposure)
-    sim.kept = True
-    _KEPT[key] = sim
+    sim = _KEPT[key] = ExposureSimulation(config, film, exposure)
     while len(_KEPT) > KEPT_SIMULATIONS:
-        _, old = _KEPT.popitem(last=False)
-        old.kept = False
-        old.destroy()
+        _KEPT.popitem(last=False)[1].destroy()
     return sim
-
-
-def _drop_kept(sim: ExposureSimulation) -> None:
-    for key in [k for k, v in _KEPT.items() if v is sim]:
-        del _KEPT[key]
-    sim.kept = False
 
 
 def clear_kept_simulations() -> None:
     """Destroy every exposure simulation kept in this process."""
     while _KEPT:
-        _, sim = _KEPT.popitem()
-        sim.kept = False
-        sim.destroy()
+        _KEPT.popitem()[1].destroy()
 
 
 def run_exposure(config: RunConfig, film: Domain, exposure: Exposure, **kw) -> tuple[

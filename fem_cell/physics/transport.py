@@ -126,6 +126,18 @@ class Phase:
 
 
 # ------------------------------------------------------------------------- the block --
+def _surface_fraction(value) -> float:
+    """A surface condition's mobile fraction x_s, checked (0 … 1)."""
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"surface fraction {value!r}: expected 0 ... 1")
+    return float(value)
+
+
+def _structure(phases: Sequence[Phase]) -> list[tuple]:
+    """What of the phases shapes a block's forms: names, regions, traps present."""
+    return [(p.name, tuple(p.regions), p.properties.trapping is not None) for p in phases]
+
+
 def _lumped_metadata(domain: Domain) -> dict:
     name = domain.mesh.topology.cell_name()
     if name in ("interval", "quadrilateral", "hexahedron"):
@@ -184,8 +196,7 @@ class TransportPhysics:
         if surface is not None:
             if surface[0] not in domain.facet_names:
                 raise ValueError(f"surface {surface[0]!r} not in {sorted(domain.facet_names)}")
-            if not 0.0 <= float(surface[1]) <= 1.0:
-                raise ValueError(f"surface fraction {surface[1]!r}: expected 0 ... 1")
+            surface = (surface[0], _surface_fraction(surface[1]))
         self.surface = surface
         self.temperature_program = temperature_program
         msh = domain.mesh
@@ -210,8 +221,7 @@ class TransportPhysics:
                               for p in self.phases}
         self._trap_density = {p.name: constant(msh, p.properties.trapping.density)
                               for p in self.phases if p.properties.trapping is not None}
-        self._surface_value = (constant(msh, float(surface[1])) if surface is not None
-                               else None)
+        self._surface_value = constant(msh, surface[1]) if surface is not None else None
         self.scale = domain.length_scale ** (2 - domain.dim) / (C_REF * D_REF)
         self._md = _lumped_metadata(domain) if lumped_mass else {}
         self.interfaces = self._interface_names()
@@ -291,9 +301,7 @@ class TransportPhysics:
             ValueError: a change of structure (build a new block instead).
         """
         phases = tuple(phases)
-        shape = [(p.name, tuple(p.regions), p.properties.trapping is not None) for p in phases]
-        mine = [(p.name, tuple(p.regions), p.properties.trapping is not None)
-                for p in self.phases]
+        shape, mine = _structure(phases), _structure(self.phases)
         if shape != mine:
             raise ValueError(f"set_phases: the phases {shape} do not have the block's "
                              f"structure {mine} (names, regions, traps)")
@@ -316,10 +324,8 @@ class TransportPhysics:
         """The mobile fraction x_s held on the ``surface`` facets (0 … 1), in place."""
         if self.surface is None:
             raise ValueError("set_surface_fraction: the block has no surface condition")
-        if not 0.0 <= float(value) <= 1.0:
-            raise ValueError(f"surface fraction {value!r}: expected 0 ... 1")
-        self.surface = (self.surface[0], float(value))
-        self._surface_value.value = float(value)
+        self.surface = (self.surface[0], _surface_fraction(value))
+        self._surface_value.value = self.surface[1]
 
     # -- fields ----------------------------------------------------------------------------
     def unknowns(self) -> list[tuple[str, fem.Function, bool]]:
