@@ -263,6 +263,8 @@ class _AnnealRun:
     def loop(self):
         """The initial state, then every step through the program (observed)."""
         comm, prog, guard = self.model.comm, self.config.anneal, self.guard
+        if self.chem is not None:     # (kept for a later case only if the run goes through)
+            self.chem.reusable = False
         bar = ProgressLine(comm, prog.duration, t0=self.t_start) if self.progress else None
         self.chain.notify(self.t_start, float(self.meta.get("last_dt", 0.0)),
                           newton_iterations=int(self.meta.get("newton_iterations", 0)),
@@ -274,6 +276,8 @@ class _AnnealRun:
         if stats.accepted == 0 and self.t_start < prog.duration:
             raise RunAborted(f"the program ({prog.duration:.3g} s) is shorter than one time "
                              f"step; nothing was computed")
+        if self.chem is not None:
+            self.chem.reusable = True
         return stats
 
     def result(self, stats) -> JobResult:

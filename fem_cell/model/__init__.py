@@ -35,6 +35,7 @@ from fem_cell.model.chemistry import (
     build_transport_problem,
     expose_block,
     film_regions,
+    kept_transport,
     proton_inventories,
     summary_values,
     transport_block,
@@ -121,9 +122,20 @@ class CellModel:
     def chemistry(self, *, expose: bool = True, exposure: Exposure | None = None,
                   exposure_hooks: dict | None = None) -> ChemistryModel:
         """Heat + transport, starting from the simulated exposure (or proton-free);
-        ``exposure_hooks``: ``on_step``/``poll`` of the exposure's run."""
+        ``exposure_hooks``: ``on_step``/``poll`` of the exposure's run.
+
+        A model that has not built its mesh yet takes a kept transport of its
+        configuration's structure and its mesh where the process has one, and has its
+        transport kept once it is gone (serial 1-D: :func:`kept_transport`; not after a
+        failed run)."""
+        key = kept = None
+        if self._domain is None:
+            key, kept = kept_transport(self.config, self.comm, expose=expose)
+            if kept is not None:
+                self._domain = kept.domain
         return self._own(build_chemistry(self.config, self.domain, expose=expose,
-                                         exposure=exposure, exposure_hooks=exposure_hooks))
+                                         exposure=exposure, exposure_hooks=exposure_hooks,
+                                         kept=kept, keep_key=key))
 
     def operating_point(self, *, state=None, proton_fraction=None) -> OperatingPoint:
         """A proton state on the film (collective).

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,6 +85,13 @@ class ChemistryModel:
     pad_resistance: InterfaceResistance | None = None
     exposure: Exposure | None = None
     exposure_result: ExposureResult | None = None
+    #: the structure key under which the transport is kept for a later case once this
+    #: model is gone (:func:`kept_transport`), or None
+    keep_key: str | None = None
+    #: whether the transport may be kept after :meth:`destroy`: true for a model just
+    #: built; a run clears it while it steps and sets it again when it went through (a
+    #: failed or interrupted run's transport may be mid-solve: it is not kept)
+    reusable: bool = True
 
     @property
     def domain(self) -> Domain:
@@ -95,13 +103,25 @@ class ChemistryModel:
 
     def destroy(self) -> None:
         """Destroy the heat and transport solvers, in that order (collective; the
-        fields stay usable)."""
-        self.problem.destroy()
+        fields stay usable).  A :attr:`reusable` model with a :attr:`keep_key` destroys the
+        heat's only: its transport (mesh, block, problem) goes back to the process's pool when
+        this model is garbage (:func:`kept_transport`; while anything holds the model,
+        e.g. a job's result, its fields are not reused)."""
+        if self.keep_key is None or not self.reusable:
+            self.problem.destroy()
+            return
+        self.heat.destroy()
+        kept = KeptTransport(self.keep_key, self.domain, self.film, self.T_film,
+                             self.transport, self.transport_problem)
+        weakref.finalize(self, _give_back, kept).atexit = False
+        self.keep_key = None          # (a second destroy() destroys nothing)
 
 
 def build_chemistry(config: RunConfig, domain: Domain, *, expose: bool = True,
                     exposure: Exposure | None = None,
-                    exposure_hooks: dict[str, Callable] | None = None) -> ChemistryModel:
+                    exposure_hooks: dict[str, Callable] | None = None,
+                    kept: KeptTransport | None = None,
+                    keep_key: str | None = None) -> ChemistryModel:
     """Heat + transport model of the anneal, starting from the simulated exposure.
 
     Args:
@@ -112,20 +132,49 @@ def build_chemistry(config: RunConfig, domain: Domain, *, expose: bool = True,
         exposure: an exposure overriding the configuration's.
         exposure_hooks: ``on_step``/``poll`` callables handed to the exposure's run
             (progress, Ctrl-C).
+        kept: a kept transport of this configuration's structure (on ``domain``, which
+            must be ``kept.domain``), renewed for it instead of building one
+            (:func:`kept_transport`).
+        keep_key: the structure key the model's transport is kept under once the model
+            is gone (:attr:`ChemistryModel.keep_key`).
     """
+    if kept is not None and kept.domain is not domain:
+        raise ValueError("a kept transport runs on the mesh it was built on")
+    try:
+        return _build_chemistry(config, domain, expose, exposure, exposure_hooks, kept,
+                                keep_key)
+    except BaseException:
+        if kept is not None:      # not stepped: renewed again by the next case
+            _give_back(kept)
+        raise
+
+
+def _build_chemistry(config: RunConfig, domain: Domain, expose: bool, exposure, exposure_hooks,
+                     kept: KeptTransport | None, keep_key: str | None) -> ChemistryModel:
     heat = build_heat(config, domain)
-    film = domain.submesh(*film_regions(domain))
-    T_film = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)), name="T_film_K")
+    if kept is None:
+        film = domain.submesh(*film_regions(domain))
+        T_film = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)), name="T_film_K")
+    else:
+        film, T_film = kept.film, kept.T_film
     transfer = SubmeshTransfer(heat.T, T_film, film)
     transfer()
-    block = transport_block(config, film, T_film)
+    if kept is None:
+        block = transport_block(config, film, T_film)
+    else:
+        block, chem = kept.block, config.chemistry
+        block.set_phases(phases(config, chem, film), exchange=chem.exchange, sink=chem.sink)
     ex = exposure if exposure is not None else config.exposure
     result = None
     if expose:
         result = expose_block(config, film, ex, block, **(exposure_hooks or {}))
     else:
         _zero(block)
-    tp = build_transport_problem(block, config.solver, prefix="fem_cell_transport_")
+    if kept is None:
+        tp = build_transport_problem(block, config.solver, prefix="fem_cell_transport_")
+    else:
+        tp = kept.problem
+        tp.reset()      # (its fields' history: the state just set)
     # the heat on its own steps, ahead of the transport's (fem_cell.solvers.coupled),
     # with the hard restarts at the program's kinks that its lock-step run had.  Its
     # steps are not capped by dt_max (the transport's): between the kinks the plate
@@ -145,7 +194,92 @@ def build_chemistry(config: RunConfig, domain: Domain, *, expose: bool = True,
     cols = pad_columns(config) if film.dim == 2 else None
     R_pad = interface_resistance(config, film, block, T_film, columns=cols) if cols else None
     return ChemistryModel(heat, film, T_film, transfer, block, tp, problem, R, R_pad,
-                          ex if expose else None, result)
+                          ex if expose else None, result, keep_key=keep_key)
+
+
+@dataclass
+class KeptTransport:
+    """An anneal's transport kept for a later case of the same structure: the stack mesh,
+    the film, the film's temperature, the transport block and its problem (compiled
+    forms, matrices, band LU ordering, the diagnostics' compiled forms)."""
+
+    key: str
+    domain: Domain
+    film: Domain
+    T_film: fem.Function
+    block: TransportPhysics
+    problem: TransientProblem
+
+    def destroy(self) -> None:
+        self.problem.destroy()
+
+
+#: anneal transports kept for later cases, by :func:`anneal_structure_key`, most recent
+#: last (only those no model uses)
+_KEPT_TRANSPORTS: OrderedDict[str, KeptTransport] = OrderedDict()
+#: how many a process keeps (a study alternating two structures keeps both)
+KEPT_TRANSPORTS = 2
+
+
+def anneal_structure_key(config: RunConfig, comm, *, expose: bool = True) -> str | None:
+    """What an anneal's transport (its mesh, forms and solver) depends on, apart from
+    parameter values, or None where none is kept.
+
+    The key: the geometry and the mesh settings (the stack mesh is built from them
+    alone, so equal keys build equal meshes), the phases' names, regions and traps, the
+    exchange's presence, the sink's mode and boundary, and every solver setting.  Every
+    parameter value enters the transport's forms as a constant or a nodal coefficient
+    (:meth:`~fem_cell.physics.transport.TransportPhysics.set_phases`).  Kept only in a
+    serial 1-D run of the simulated exposure on a built mesh (not a mesh file), where
+    the transport's set-up is a third of a case; a 2-D case is its solves.
+    """
+    m = config.mesh
+    if comm.size != 1 or m.dim != 1 or m.file or not expose:
+        return None
+    chem = config.chemistry
+    layers = config.geometry.layers
+    shape = [(name, tuple(lay.name for lay in layers if lay.material == name),
+              props.trapping is not None) for name, props in chem.phases]
+    sink = chem.sink.mode if chem.sink is not None else None
+    text = repr((config.geometry, m, shape, chem.exchange is None, sink,
+                 sink_boundary(config, chem), config.solver))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def kept_transport(config: RunConfig, comm, *, expose: bool = True
+                   ) -> tuple[str | None, KeptTransport | None]:
+    """The structure key of ``config``'s anneal (:func:`anneal_structure_key`) and the
+    kept transport of that key, taken out of the pool (None: none is kept; build one and
+    hand :func:`build_chemistry` the key, so that it is kept once its model is gone).
+
+    A kept transport is renewed for the new case by :func:`build_chemistry`: the new
+    phase, exchange and sink parameters go into its block's constants and nodal
+    coefficients, the exposed state into its fields, and its problem is reset to a new
+    one's state (:meth:`~fem_cell.solvers.problem.TransientProblem.reset`).  The case then
+    takes the steps and writes the history of one built new, bit for bit
+    (``tests/unit/test_kept_anneal.py`` perturbs every declared parameter).  It returns
+    to the pool when the case's model is garbage: while a result holds the model, its
+    fields are its own.
+    """
+    key = anneal_structure_key(config, comm, expose=expose)
+    return key, (_KEPT_TRANSPORTS.pop(key, None) if key is not None else None)
+
+
+def _give_back(kept: KeptTransport) -> None:
+    """A model that used ``kept`` is gone: keep it for the next case of its key (the
+    oldest beyond :data:`KEPT_TRANSPORTS`, or a second one of the same key, destroyed)."""
+    old = _KEPT_TRANSPORTS.pop(kept.key, None)
+    if old is not None:
+        old.destroy()
+    _KEPT_TRANSPORTS[kept.key] = kept
+    while len(_KEPT_TRANSPORTS) > KEPT_TRANSPORTS:
+        _KEPT_TRANSPORTS.popitem(last=False)[1].destroy()
+
+
+def clear_kept_transports() -> None:
+    """Destroy every anneal transport kept in this process."""
+    while _KEPT_TRANSPORTS:
+        _KEPT_TRANSPORTS.popitem()[1].destroy()
 
 
 #: exposed states kept in this process, most recent last (see :func:`expose_block`)
@@ -157,11 +291,13 @@ EXPOSURE_CACHE_MAX_DOFS = 200_000
 
 
 def clear_exposure_cache() -> None:
-    """Forget every exposed state and destroy every exposure simulation kept in this
-    process (:func:`clear_exposed_states`,
-    :func:`~fem_cell.model.exposure.clear_kept_simulations`)."""
+    """Forget every exposed state and destroy every exposure simulation and anneal
+    transport kept in this process (:func:`clear_exposed_states`,
+    :func:`~fem_cell.model.exposure.clear_kept_simulations`,
+    :func:`clear_kept_transports`)."""
     clear_exposed_states()
     clear_kept_simulations()
+    clear_kept_transports()
 
 
 def clear_exposed_states() -> None:

@@ -163,6 +163,10 @@ class ExposureSimulation:
         self.block.set_phases([self.phase])
         self.block.set_surface_fraction(self.x_s)
         if self.problem is not None:
+            # a new simulation's fields are zero when its problem is built (the problem's
+            # compact Jacobian pattern is found at the current values)
+            for _, f, _ in self.block.unknowns():
+                f.x.array[:] = 0.0
             self.problem.reset()
         self.resistance = interface_resistance(config, self.film, self.block, 298.15)
 

@@ -79,7 +79,7 @@ from fem_cell.constants import FARADAY, GAS_CONSTANT
 from fem_cell.domain import Domain, ScaledMeasure, min_max_over_ranks, sum_over_ranks
 from fem_cell.errors import RunAborted
 from fem_cell.forms import FormsOnDemand, Terms, constant
-from fem_cell.params import T_REF
+from fem_cell.params import K_B, T_REF, Arrhenius
 from fem_cell.physics.parameters import Exchange, PhaseTransport, Sink
 
 #: quadrature of the (non-lumped) volume terms: degree 3, the 2-point Gauss rule per
@@ -136,6 +136,28 @@ def _surface_fraction(value) -> float:
 def _structure(phases: Sequence[Phase]) -> list[tuple]:
     """What of the phases shapes a block's forms: names, regions, traps present."""
     return [(p.name, tuple(p.regions), p.properties.trapping is not None) for p in phases]
+
+
+class _ConstantLaw:
+    """An Arrhenius law k(T) = k_ref exp(−E_a/k_B (1/T − 1/T_ref)) whose value k_ref
+    and energy E_a are constants (``fem.Constant``): a form written with it computes with the law
+    given last (:meth:`set`).  Its UFL is :meth:`Arrhenius.__call__`'s, with the
+    exponential kept also for E_a = 0 (the form must not depend on a value)."""
+
+    def __init__(self, msh, law: Arrhenius):
+        self.T_ref = law.T_ref
+        self.value = constant(msh, law.value)
+        self.energy = constant(msh, law.activation_energy)
+
+    def set(self, law: Arrhenius) -> None:
+        if law.T_ref != self.T_ref:
+            raise ValueError(f"a law of reference temperature {law.T_ref} K for one of "
+                             f"{self.T_ref} K (a change of the form)")
+        self.value.value = law.value
+        self.energy.value = law.activation_energy
+
+    def __call__(self, T):
+        return self.value * ufl.exp(-self.energy / K_B * (1.0 / T - 1.0 / self.T_ref))
 
 
 def _lumped_metadata(domain: Domain) -> dict:
@@ -222,6 +244,11 @@ class TransportPhysics:
         self._trap_density = {p.name: constant(msh, p.properties.trapping.density)
                               for p in self.phases if p.properties.trapping is not None}
         self._surface_value = constant(msh, surface[1]) if surface is not None else None
+        #: the exchange's and the sink's temperature laws with constant parameters
+        self._exchange_laws = (None if exchange is None else
+                               {"velocity": _ConstantLaw(msh, exchange.velocity),
+                                "partition": _ConstantLaw(msh, exchange.partition)})
+        self._sink_law = _ConstantLaw(msh, self.sink.velocity) if self.sink else None
         self.scale = domain.length_scale ** (2 - domain.dim) / (C_REF * D_REF)
         self._md = _lumped_metadata(domain) if lumped_mass else {}
         self.interfaces = self._interface_names()
@@ -286,16 +313,19 @@ class TransportPhysics:
         return self._site_density[phase.name]
 
     # -- new parameter values under the compiled forms ------------------------------------
-    def set_phases(self, phases: Sequence[Phase]) -> None:
-        """Give the block new phase parameters of the same structure, in place: the
-        forms compiled on it (the problem's, the diagnostics') then compute with them.
+    def set_phases(self, phases: Sequence[Phase], *, exchange: Exchange | None = None,
+                   sink: Sink | None = None) -> None:
+        """Give the block new phase, exchange and sink parameters of the same structure,
+        in place: the forms compiled on it (the problem's, the diagnostics') then compute
+        with them.
 
-        Every parameter of a phase reaches the forms through this block's constants (site
-        and trap densities) or its nodal coefficients (D_H, D_Li, k_t, k_d: recomputed
-        here from the new laws at T's current values), never as a float literal.  The
-        structure must stay: the same phase names and regions, traps in the same phases,
-        a Lagrange temperature (else the laws are UFL of T), and a block without an
-        interface exchange or a sink (their laws are UFL of T: not refreshed here).
+        Every parameter reaches the forms through this block's constants (site and trap
+        densities, the exchange's and the sink's laws: :class:`_ConstantLaw`) or its
+        nodal coefficients (D_H, D_Li, k_t, k_d: recomputed here from the new laws at T's
+        current values), never as a float literal.  The structure must stay: the same
+        phase names and regions, traps in the same phases, an exchange where the block
+        has one (given again here), the same sink mode, a Lagrange temperature (else the
+        laws are UFL of T).
 
         Raises:
             ValueError: a change of structure (build a new block instead).
@@ -305,9 +335,23 @@ class TransportPhysics:
         if shape != mine:
             raise ValueError(f"set_phases: the phases {shape} do not have the block's "
                              f"structure {mine} (names, regions, traps)")
-        if self.exchange is not None or self.sink is not None or not self._lagrange_T():
-            raise ValueError("set_phases: a block with an interface exchange, a sink or a "
-                             "non-Lagrange temperature keeps parameters in UFL laws of T")
+        if (exchange is None) != (self.exchange is None):
+            raise ValueError("set_phases: the block has " + ("an" if self.exchange else "no")
+                             + " interface exchange; give its parameters exactly then")
+        new_sink = sink if sink is not None and sink.mode != "blocking" else None
+        if (None if new_sink is None else new_sink.mode) != (None if self.sink is None
+                                                              else self.sink.mode):
+            raise ValueError(f"set_phases: sink {sink!r} for the block's {self.sink!r} (a "
+                             "change of the sink's mode changes the forms)")
+        if not self._lagrange_T():
+            raise ValueError("set_phases: a non-Lagrange temperature keeps the phases' "
+                             "parameters in UFL laws of T")
+        if exchange is not None:
+            for name, law in self._exchange_laws.items():
+                law.set(getattr(exchange, name))
+        if new_sink is not None:
+            self._sink_law.set(new_sink.velocity)
+        self.exchange, self.sink = exchange, new_sink
         self.phases = phases
         for p in phases:
             self._site_density[p.name].value = p.properties.site_density
@@ -451,12 +495,12 @@ class TransportPhysics:
     def exchange_flux(self, x_lo, x_up, T):
         """j (mol m⁻² s⁻¹) lower → upper phase, UFL (arguments restricted already)."""
         lo = self.phases[0]
-        e = self.exchange
-        return e.velocity(T) * self._c(lo) * (x_lo - x_up / e.partition(T))
+        e = self._exchange_laws
+        return e["velocity"](T) * self._c(lo) * (x_lo - x_up / e["partition"](T))
 
     def _sink_flux_expr(self, x):
         up = self.phases[-1]
-        return self.sink.velocity(self.T) * self._c(up) * x
+        return self._sink_law(self.T) * self._c(up) * x
 
     # -- forms -----------------------------------------------------------------------------
     def _proton_equation(self, i: int, u: Mapping, udot: Mapping | None, w,

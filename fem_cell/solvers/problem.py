@@ -472,15 +472,44 @@ class TransientProblem:
         """Replace dolfinx's Jacobian matrix by one that stores only the entries that
         can be non-zero (:func:`fem_cell.solvers.sparsity.compact_matrix`; the same
         values, a narrower band for the band LU).  Returns whether it did."""
-        p = self._problem
-        J, _, (func, args, kwargs) = self.snes.getJacobian()
+        J, _, (_, _, kwargs) = self.snes.getJacobian()
         new = compact_matrix(J, kwargs["jacobian"], kwargs["bcs"])
         if new is None:
             return False
-        self.snes.setJacobian(func, new, new, args=args, kargs=kwargs)
-        p._A = new  # dolfinx's NonlinearProblem keeps (and destroys) its matrix here
-        J.destroy()
+        self._swap_jacobian(new)
         return True
+
+    def _swap_jacobian(self, new: PETSc.Mat) -> None:
+        """Make ``new`` the Jacobian matrix (and its preconditioner matrix); the old one
+        is destroyed after ``new`` exists, so that no cache keyed by a matrix's handle
+        (the compiled loop's, the band LU's) can take ``new`` for it."""
+        J, _, (func, args, kwargs) = self.snes.getJacobian()
+        self.snes.setJacobian(func, new, new, args=args, kargs=kwargs)
+        self._problem._A = new  # dolfinx's NonlinearProblem keeps (and destroys) it here
+        J.destroy()
+
+    def _renew_compact_jacobian(self) -> None:
+        """A compact Jacobian's pattern found again, at the current values, on a new
+        matrix, as :meth:`__init__` found it (:func:`~fem_cell.solvers.sparsity.compact_matrix`
+        on dolfinx's matrix of the Jacobian form).  The entries it finds are those
+        non-zero at random perturbations of the current values, so the pattern may
+        differ from state to state by an entry that vanishes (the default 1-D anneal's
+        transport: 992 entries at 25 °C, 988 at 26.25 °C), and a run may have extended
+        it: the direct solver's ordering, and with it the round-off, then follow the
+        pattern.  Collective."""
+        if not self.compact_jacobian:
+            return
+        from dolfinx.fem.petsc import create_matrix
+
+        full = create_matrix(self._problem.J)   # (kind None, as NonlinearProblem made it)
+        _, _, (_, _, kwargs) = self.snes.getJacobian()
+        new = compact_matrix(full, kwargs["jacobian"], kwargs["bcs"])
+        if new is None:         # (as __init__ would: dolfinx's matrix)
+            self.compact_jacobian = False
+            self._swap_jacobian(full)
+            return
+        full.destroy()
+        self._swap_jacobian(new)
 
     def pattern_extensions(self) -> int:
         """Entries PETSc had to add to a compact Jacobian's pattern (0: it held every
@@ -925,9 +954,11 @@ class TransientProblem:
         and the Jacobian policy's and Newton test's memory (:meth:`_new_run_state`), the
         direct solver's memory of a look-ahead, the u̇ coefficients and the time at 0,
         and each field's history set to its current values (as :class:`Field` does).
-        The next solve assembles a new Jacobian, as a new problem's first solve does.
-        Collective-free."""
+        The next solve assembles a new Jacobian, as a new problem's first solve does, on
+        a matrix whose pattern is found at the current values as a new problem's is
+        (:meth:`_renew_compact_jacobian`): set the fields' state first.  Collective."""
         self._new_run_state()
+        self._renew_compact_jacobian()
         memory = self._solve_memory
         if memory is not None:
             memory.forget()
