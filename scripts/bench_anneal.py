@@ -8,8 +8,11 @@ Prints DOFs, steps, Newton iterations per step and wall time, measured in one ru
   posterior's inner loop; before fem_cell.forms each new value compiled new C modules);
   and a third time with the exposed state reused (a study over anneal programs; the
   exposure cache of fem_cell.model.chemistry); the exposure is simulated in every run
-  but the third, on the simulation kept across cases (fem_cell.model.exposure:
-  before/after: the new-value runs once more with the simulation built anew in each);
+  but the third, on the simulation kept across cases (fem_cell.model.exposure), and the
+  anneal's transport runs on the one kept across cases (fem_cell.model.chemistry:
+  kept_transport).  Before/after: the new-value runs once more with the anneal's
+  transport built anew in each (before it was kept), and once more with the exposure's
+  simulation built anew too (before either was kept);
 * 1-D calibration cases: what a calibration or a posterior pays per case
   (``fem_cell.studies.calibration.default_case_runner``: the case's configuration, the
   case, and the garbage collection after it), the varied parameter at a new value in
@@ -61,10 +64,12 @@ def _vary(overrides: dict, i: int) -> dict:
     return {**overrides, **value}
 
 
-#: each run's exposure: simulated on the simulation kept across runs (the full cost of a
-#: case), simulated on one built anew ("rebuilt": before it was kept), or its exposed
-#: state reused ("reused": a study over anneal programs)
-EXPOSURE_MODES = ("kept", "rebuilt", "reused")
+#: each run's exposure and anneal: the exposure simulated on the simulation kept across
+#: runs and the anneal on the transport kept across runs (the full cost of a case);
+#: the transport built anew ("transport-rebuilt": before it was kept); both built anew
+#: ("rebuilt": before either was kept); or the exposed state reused ("reused": a study
+#: over anneal programs)
+EXPOSURE_MODES = ("kept", "transport-rebuilt", "rebuilt", "reused")
 
 
 def _mean_after_first(walls: list[float]) -> float:
@@ -106,7 +111,11 @@ def run_case(dim: int, cells_per_layer: int | None, repeats: int, vary: bool = F
     from fem_cell._dolfinx import MPI, PETSc
     from fem_cell.config import load_config
     from fem_cell.jobs.anneal import run_anneal
-    from fem_cell.model.chemistry import clear_exposed_states, clear_exposure_cache
+    from fem_cell.model.chemistry import (
+        clear_exposed_states,
+        clear_exposure_cache,
+        clear_kept_transports,
+    )
 
     mesh = {"dim": dim}
     if cells_per_layer:
@@ -126,7 +135,10 @@ def run_case(dim: int, cells_per_layer: int | None, repeats: int, vary: bool = F
         if vary and i > 0:
             cfg = load_config(overrides=_vary(base, i))
         if exposure == "rebuilt":
-            clear_exposure_cache()      # also the kept exposure simulation: built anew
+            clear_exposure_cache()      # also the kept simulation and transport: built anew
+        elif exposure == "transport-rebuilt":
+            clear_exposed_states()
+            clear_kept_transports()     # the anneal's transport built anew
         elif exposure == "kept":
             clear_exposed_states()      # the full cost: exposure simulated every run
         before = _solver_events() if logged else {}
@@ -311,13 +323,18 @@ def main() -> None:
     mean = _mean_after_first(rv["wall_s"])
     print(f"  -> a new parameter value every run: {mean:.2f} s per run "
           f"({mean / best:.2f}x the repeated cell; issue target 0.2 s: {mean / 0.2:.2f}x it)")
-    print("1-D, in-process, as above with the exposure's simulation built anew in every run "
+    print("1-D, in-process, as above with the anneal's transport built anew in every run "
           "(before it was kept across cases):")
+    rt = spawn(1, 1, None, repeats=6, vary=True, exposure="transport-rebuilt", **jr)
+    show(rt)
+    print("1-D, in-process, as above with the exposure's simulation built anew too (before "
+          "either was kept):")
     rb = spawn(1, 1, None, repeats=6, vary=True, exposure="rebuilt", **jr)
     show(rb)
-    before = _mean_after_first(rb["wall_s"])
-    print(f"  -> exposure built every run: {before:.2f} s per run; kept: {mean:.2f} s "
-          f"({mean / before:.2f}x)")
+    before, between = _mean_after_first(rb["wall_s"]), _mean_after_first(rt["wall_s"])
+    print(f"  -> per run: both built every run {before:.2f} s; the exposure kept "
+          f"{between:.2f} s; both kept {mean:.2f} s ({mean / between:.2f}x, "
+          f"{mean / before:.2f}x)")
     print("1-D, in-process, the same exposure reused (a study over anneal programs):")
     rr = spawn(1, 1, None, repeats=4, exposure="reused", **jr)
     show(rr)

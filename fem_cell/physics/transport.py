@@ -139,25 +139,29 @@ def _structure(phases: Sequence[Phase]) -> list[tuple]:
 
 
 class _ConstantLaw:
-    """An Arrhenius law k(T) = k_ref exp(−E_a/k_B (1/T − 1/T_ref)) whose value k_ref
-    and energy E_a are constants (``fem.Constant``): a form written with it computes with the law
-    given last (:meth:`set`).  Its UFL is :meth:`Arrhenius.__call__`'s, with the
-    exponential kept also for E_a = 0 (the form must not depend on a value)."""
+    """An Arrhenius law k(T) = k_ref exp(−E_a/k_B (1/T − 1/T_ref)) whose value k_ref and
+    activation temperature E_a/k_B (K) are constants (``fem.Constant``): a form written
+    with it computes with the law given last (:meth:`set`).  Its UFL is
+    :meth:`Arrhenius.__call__`'s (the same arithmetic), with the exponential kept also for
+    E_a = 0 (the form must not depend on a value).  The energy is held in kelvin, not
+    joules: a form's structural pattern is found by shifting every constant by a share of
+    its value, or by 0.05 for a zero one (:mod:`fem_cell.solvers.sparsity`): 0.05 J is an
+    energy whose exponential overflows, 0.05 K is not."""
 
     def __init__(self, msh, law: Arrhenius):
         self.T_ref = law.T_ref
         self.value = constant(msh, law.value)
-        self.energy = constant(msh, law.activation_energy)
+        self.temperature = constant(msh, law.activation_energy / K_B)
 
     def set(self, law: Arrhenius) -> None:
         if law.T_ref != self.T_ref:
             raise ValueError(f"a law of reference temperature {law.T_ref} K for one of "
                              f"{self.T_ref} K (a change of the form)")
         self.value.value = law.value
-        self.energy.value = law.activation_energy
+        self.temperature.value = law.activation_energy / K_B
 
     def __call__(self, T):
-        return self.value * ufl.exp(-self.energy / K_B * (1.0 / T - 1.0 / self.T_ref))
+        return self.value * ufl.exp(-self.temperature * (1.0 / T - 1.0 / self.T_ref))
 
 
 def _lumped_metadata(domain: Domain) -> dict:

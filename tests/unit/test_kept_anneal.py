@@ -30,6 +30,7 @@ from fem_cell.model.chemistry import (
 )
 from fem_cell.model.exposure import ExposureValidityError
 from fem_cell.model.transport import phases
+from fem_cell.params import K_B
 from tests.unit.test_kept_exposure import BASE, SKIP, _config, _perturbed
 
 #: parameters the anneal depends on beyond the exposure's: each must change its result
@@ -230,7 +231,7 @@ def test_set_phases_renews_the_exchange_and_refuses_a_change_of_structure(clean)
         "velocity_activation_energy": "0.5 eV"}}}).chemistry
     block.set_phases(ph, exchange=faster.exchange, sink=chem.sink)
     law = block._exchange_laws["velocity"]
-    assert float(law.energy.value) == faster.exchange.velocity.activation_energy
+    assert float(law.temperature.value) == faster.exchange.velocity.activation_energy / K_B
     # the law's UFL evaluates to the parameters' law
     form = fem.form(law(block.T) * film.dx())
     expected = faster.exchange.velocity(400.0) * film.volume(*film.cell_names)
