@@ -134,6 +134,9 @@ def run_case(dim: int, cells_per_layer: int | None, repeats: int, vary: bool = F
     for i in range(repeats):
         if vary and i > 0:
             cfg = load_config(overrides=_vary(base, i))
+        # the last run's result dropped first, as a study's loop drops it: a model no one
+        # holds gives its transport back for this run (fem_cell.model.chemistry)
+        r = None
         if exposure == "rebuilt":
             clear_exposure_cache()      # also the kept simulation and transport: built anew
         elif exposure == "transport-rebuilt":
