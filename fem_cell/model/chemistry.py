@@ -14,7 +14,7 @@ import json
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -92,6 +92,9 @@ class ChemistryModel:
     #: built; a run clears it while it steps and sets it again when it went through (a
     #: failed or interrupted run's transport may be mid-solve: it is not kept)
     reusable: bool = True
+    #: whether :meth:`destroy` handed the transport over to the pool (for when this
+    #: model is gone)
+    _handed_over: bool = field(default=False, init=False, repr=False)
 
     @property
     def domain(self) -> Domain:
@@ -107,6 +110,8 @@ class ChemistryModel:
         heat's only: its transport (mesh, block, problem) goes back to the process's pool when
         this model is garbage (:func:`kept_transport`; while anything holds the model,
         e.g. a job's result, its fields are not reused)."""
+        if self._handed_over:         # (a second destroy(): the transport is the pool's)
+            return
         if self.keep_key is None or not self.reusable:
             self.problem.destroy()
             return
@@ -114,7 +119,7 @@ class ChemistryModel:
         kept = KeptTransport(self.keep_key, self.domain, self.film, self.T_film,
                              self.transport, self.transport_problem)
         weakref.finalize(self, _give_back, kept).atexit = False
-        self.keep_key = None          # (a second destroy() destroys nothing)
+        self._handed_over = True
 
 
 def build_chemistry(config: RunConfig, domain: Domain, *, expose: bool = True,

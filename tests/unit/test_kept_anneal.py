@@ -175,12 +175,19 @@ def test_a_held_result_keeps_its_transport_and_a_failed_run_is_not_kept(clean, m
     # while the first result lives, its fields are its own: the second built anew
     assert taken.n == 0
     assert np.array_equal(first.details["chemistry"].transport.x["Li3PO4"].x.array, state)
+    # a second destroy() of a model whose transport is handed over destroys nothing
+    second.details["chemistry"].destroy()
+    second.model.destroy()
     del first, second
     gc.collect()
     # both models are gone: one transport of the key kept (the other destroyed)
     assert len(chemistry._KEPT_TRANSPORTS) == 1
-    run_anneal(cfg, MPI.COMM_SELF, progress=False)
+    # (the kept transport, not destroyed by the second destroy(), runs this case)
+    third = run_anneal(cfg, MPI.COMM_SELF, progress=False)
     assert taken.n == 1
+    assert third.summary["R_interface_ohm_cm2"] == run_anneal(
+        cfg, MPI.COMM_SELF, progress=False).summary["R_interface_ohm_cm2"]
+    del third
     gc.collect()
     # a run stopped mid-way (e.g. by a guard): it took the kept transport, which is
     # then dropped, not kept
