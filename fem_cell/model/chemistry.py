@@ -28,7 +28,7 @@ from fem_cell.model.exposure import (
     exposure_simulation,
     set_exposed_state,
 )
-from fem_cell.model.heat import HeatModel, build_heat
+from fem_cell.model.heat import HeatModel, build_heat, heat_structure
 from fem_cell.model.transport import (
     FILM_TRANSPORT_LAYERS,
     build_transport_problem,
@@ -106,18 +106,17 @@ class ChemistryModel:
 
     def destroy(self) -> None:
         """Destroy the heat and transport solvers, in that order (collective; the
-        fields stay usable).  A :attr:`reusable` model with a :attr:`keep_key` destroys the
-        heat's only: its transport (mesh, block, problem) goes back to the process's pool when
-        this model is garbage (:func:`kept_transport`; while anything holds the model,
+        fields stay usable).  A :attr:`reusable` model with a :attr:`keep_key` destroys
+        nothing: its heat and transport (mesh, blocks, problems) go back to the process's
+        pool when this model is garbage (:func:`kept_transport`; while anything holds the model,
         e.g. a job's result, its fields are not reused)."""
         if self._handed_over:         # (a second destroy(): the transport is the pool's)
             return
         if self.keep_key is None or not self.reusable:
             self.problem.destroy()
             return
-        self.heat.destroy()
         kept = KeptTransport(self.keep_key, self.domain, self.film, self.T_film,
-                             self.transport, self.transport_problem)
+                             self.transport, self.transport_problem, self.heat)
         weakref.finalize(self, _give_back, kept).atexit = False
         self._handed_over = True
 
@@ -156,7 +155,7 @@ def build_chemistry(config: RunConfig, domain: Domain, *, expose: bool = True,
 
 def _build_chemistry(config: RunConfig, domain: Domain, expose: bool, exposure, exposure_hooks,
                      kept: KeptTransport | None, keep_key: str | None) -> ChemistryModel:
-    heat = build_heat(config, domain)
+    heat = build_heat(config, domain, kept=kept.heat if kept is not None else None)
     if kept is None:
         film = domain.submesh(*film_regions(domain))
         T_film = fem.Function(fem.functionspace(film.mesh, ("Lagrange", 1)), name="T_film_K")
@@ -204,9 +203,10 @@ def _build_chemistry(config: RunConfig, domain: Domain, expose: bool, exposure, 
 
 @dataclass
 class KeptTransport:
-    """An anneal's transport kept for a later case of the same structure: the stack mesh,
-    the film, the film's temperature, the transport block and its problem (compiled
-    forms, matrices, band LU ordering, the diagnostics' compiled forms)."""
+    """An anneal's transport and heat kept for a later case of the same structure: the
+    stack mesh, the film, the film's temperature, the transport block and its problem
+    (compiled forms, matrices, band LU ordering, the diagnostics' compiled forms), and
+    the heat model on the stack mesh."""
 
     key: str
     domain: Domain
@@ -214,8 +214,10 @@ class KeptTransport:
     T_film: fem.Function
     block: TransportPhysics
     problem: TransientProblem
+    heat: HeatModel
 
     def destroy(self) -> None:
+        self.heat.destroy()
         self.problem.destroy()
 
 
@@ -232,9 +234,12 @@ def anneal_structure_key(config: RunConfig, comm, *, expose: bool = True) -> str
 
     The key: the geometry and the mesh settings (the stack mesh is built from them
     alone, so equal keys build equal meshes), the phases' names, regions and traps, the
-    exchange's presence, the sink's mode and boundary, and every solver setting.  Every
+    exchange's presence, the sink's mode and boundary, the heat's structure
+    (:func:`~fem_cell.model.heat.heat_structure`), and every solver setting.  Every
     parameter value enters the transport's forms as a constant or a nodal coefficient
-    (:meth:`~fem_cell.physics.transport.TransportPhysics.set_phases`).  Kept only in a
+    (:meth:`~fem_cell.physics.transport.TransportPhysics.set_phases`), and the heat's as
+    a constant or a cell-wise function
+    (:meth:`~fem_cell.physics.heat.HeatPhysics.set_parameters`).  Kept only in a
     serial 1-D run of the simulated exposure on a built mesh (not a mesh file), where
     the transport's set-up is a third of a case; a 2-D case is its solves.
     """
@@ -247,7 +252,7 @@ def anneal_structure_key(config: RunConfig, comm, *, expose: bool = True) -> str
               props.trapping is not None) for name, props in chem.phases]
     sink = chem.sink.mode if chem.sink is not None else None
     text = repr((config.geometry, m, shape, chem.exchange is None, sink,
-                 sink_boundary(config, chem), config.solver))
+                 sink_boundary(config, chem), heat_structure(config), config.solver))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

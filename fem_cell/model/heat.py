@@ -93,7 +93,7 @@ class HeatModel:
         self.problem.destroy()
 
 
-def build_heat(config: RunConfig, domain: Domain) -> HeatModel:
+def build_heat(config: RunConfig, domain: Domain, *, kept: HeatModel | None = None) -> HeatModel:
     """Heat physics + boundary conditions of the anneal, as a transient problem.
 
     The heat Jacobian (mass + conduction + convection/radiation/contact terms, Dirichlet
@@ -102,6 +102,11 @@ def build_heat(config: RunConfig, domain: Domain) -> HeatModel:
     least one Newton iteration is forced so the time-error
     estimate never sees u = predictor.  The Jacobian of a step's first iteration serves
     its second too (:data:`HEAT_JACOBIAN_LAG`).
+
+    ``kept``: a heat model of a configuration of the same structure on ``domain``
+    (:func:`heat_structure`), renewed for this one instead of building one: the
+    materials and boundary values into its block (:meth:`HeatPhysics.set_parameters`),
+    T to the initial temperature, its problem reset to a new one's state.
     """
     th = config.thermal
     prog = config.anneal
@@ -114,6 +119,14 @@ def build_heat(config: RunConfig, domain: Domain) -> HeatModel:
         bcs.append(TemperatureBC(("bottom",), prog.temperature))
     else:
         bcs.append(ContactBC(("bottom",), th.contact_conductance, prog.temperature))
+    if kept is not None:
+        if kept.domain is not domain:
+            raise ValueError("a kept heat model runs on the mesh it was built on")
+        kept.physics.set_parameters(k, rho_cp, bcs)
+        kept.physics.update(0.0)
+        kept.T.x.array[:] = prog.initial_temperature
+        kept.problem.reset()
+        return kept
     heat = HeatPhysics(domain, k, rho_cp, bcs)
     V = fem.functionspace(domain.mesh, ("Lagrange", 1))
     T = fem.Function(V, name="T_K")
@@ -127,6 +140,13 @@ def build_heat(config: RunConfig, domain: Domain) -> HeatModel:
         petsc_options={"pc_type": "cholesky", "snes_force_iteration": True},
         linear_solver=s.linear_solver, symmetric=True, jacobian_lag=HEAT_JACOBIAN_LAG)
     return HeatModel(domain, T, heat, problem)
+
+
+def heat_structure(config: RunConfig) -> tuple:
+    """What of a configuration shapes its heat problem's forms besides the mesh and the
+    solver settings: the bottom condition's kind and whether the top radiates."""
+    th = config.thermal
+    return (th.bottom, th.top_emissivity > 0)
 
 
 class FilmTemperatures:
@@ -176,4 +196,4 @@ class FilmTemperatures:
                 "T_metal_max": float(hi[1])}
 
 __all__ = ["FilmTemperatures", "HEAT_NEWTON_ATOL", "HeatModel", "build_domain", "build_heat",
-           "film_layers", "li_metal_layers", "top_boundaries"]
+           "film_layers", "heat_structure", "li_metal_layers", "top_boundaries"]

@@ -36,8 +36,13 @@ class _TimeValue:
     """A scalar that may depend on time, as a fem.Constant updated each step."""
 
     def __init__(self, mesh, value: Value):
+        self.constant = constant(mesh, 0.0)
+        self.set(value)
+
+    def set(self, value: Value) -> None:
+        """A new value (a number or f(t)), at t = 0 until the next :meth:`update`."""
         self._f = value if callable(value) else None
-        self.constant = constant(mesh, float(value(0.0) if callable(value) else value))
+        self.constant.value = float(value(0.0) if callable(value) else value)
 
     def update(self, t: float) -> None:
         if self._f is not None:
@@ -122,26 +127,63 @@ class HeatPhysics:
         self.field = field
         self.k = domain.region_indicator(dict(conductivity), "k")
         self.rho_cp = domain.region_indicator(dict(heat_capacity), "rho_cp")
+        self.k_values, self.rho_cp_values = dict(conductivity), dict(heat_capacity)
         self.source = source
         self.bcs = list(bcs)
         self.scale = domain.length_scale ** (2 - domain.dim) / K_REF
         self._time_values: list[_TimeValue] = []
-        self._dirichlet: list[tuple[TemperatureBC, fem.Function | fem.Constant]] = []
-        self._loss_terms = []
+        self._dirichlet: list[tuple[int, fem.Function]] = []
+        #: per boundary condition, the constants its terms read (its coefficients and
+        #: its time value: :meth:`set_parameters` gives them new values under compiled
+        #: forms); a TemperatureBC's are made with its Dirichlet condition
+        self._slots: list[dict] = []
         msh = domain.mesh
         for bc in self.bcs:
             if isinstance(bc, SurfaceLossBC):
-                tv = _TimeValue(msh, bc.ambient)
-                self._time_values.append(tv)
-                self._loss_terms.append((bc, tv.constant))
+                slot = {"h": constant(msh, bc.h), "emissivity": constant(msh, bc.emissivity),
+                        "T": _TimeValue(msh, bc.ambient)}
             elif isinstance(bc, ContactBC):
-                tv = _TimeValue(msh, bc.temperature)
-                self._time_values.append(tv)
-                self._loss_terms.append((bc, tv.constant))
-            elif isinstance(bc, HeatFluxBC):
-                self._loss_terms.append((bc, None))
-            elif not isinstance(bc, TemperatureBC):
+                slot = {"h": constant(msh, bc.conductance), "T": _TimeValue(msh, bc.temperature)}
+            elif isinstance(bc, (HeatFluxBC, TemperatureBC)):
+                slot = {}
+            else:
                 raise TypeError(f"unknown heat boundary condition {bc!r}")
+            if "T" in slot:
+                self._time_values.append(slot["T"])
+            self._slots.append(slot)
+
+    def set_parameters(self, conductivity: Mapping[str, float],
+                       heat_capacity: Mapping[str, float], bcs: Sequence) -> None:
+        """New material and boundary values of the same structure, in place: the forms
+        compiled on this block then compute with them (k and ρ c_p are cell-wise
+        functions refreshed here; the boundary coefficients and time values are
+        constants).  The structure must stay: the same regions, and the same conditions
+        in the same order (kinds, boundaries, radiation on or off, a Dirichlet value of
+        the same kind).  Call :meth:`update` (the problem's time level) afterwards.
+
+        Raises:
+            ValueError: a change of structure (build a new block instead).
+        """
+        bcs = list(bcs)
+        if _structure(bcs) != _structure(self.bcs):
+            raise ValueError(f"set_parameters: the conditions {_structure(bcs)} do not have "
+                             f"the block's structure {_structure(self.bcs)}")
+        if set(conductivity) != set(self.k_values) or set(heat_capacity) != set(
+                self.rho_cp_values):
+            raise ValueError("set_parameters: other regions than the block's")
+        for f, values in ((self.k, conductivity), (self.rho_cp, heat_capacity)):
+            _refill(self.domain, f, values)
+        self.k_values, self.rho_cp_values = dict(conductivity), dict(heat_capacity)
+        for bc, slot in zip(bcs, self._slots, strict=True):
+            if isinstance(bc, SurfaceLossBC):
+                slot["h"].value, slot["emissivity"].value = bc.h, bc.emissivity
+                slot["T"].set(bc.ambient)
+            elif isinstance(bc, ContactBC):
+                slot["h"].value = bc.conductance
+                slot["T"].set(bc.temperature)
+            elif isinstance(bc, TemperatureBC) and "T" in slot:
+                slot["T"].set(bc.value)
+        self.bcs = bcs
 
     # -- forms -------------------------------------------------------------------------
     def mass(self, u: Mapping, udot: Mapping, v: Mapping):
@@ -156,15 +198,16 @@ class HeatPhysics:
         F = Terms(self.k * ufl.inner(d.grad(T), d.grad(w)) * d.dx())
         if self.source is not None:
             F -= self.source * w * d.dx()
-        for bc, c in self._loss_terms:
+        for bc, slot in zip(self.bcs, self._slots, strict=True):
             if isinstance(bc, SurfaceLossBC):
-                flux_out = bc.h * (T - c)
+                c = slot["T"].constant
+                flux_out = slot["h"] * (T - c)
                 if bc.emissivity > 0:
-                    flux_out += bc.emissivity * STEFAN_BOLTZMANN * (T**4 - c**4)
+                    flux_out += slot["emissivity"] * STEFAN_BOLTZMANN * (T**4 - c**4)
                 F += flux_out * w * d.ds(*bc.boundaries)
             elif isinstance(bc, ContactBC):
-                F += bc.conductance * (T - c) * w * d.ds(*bc.boundaries)
-            else:
+                F += slot["h"] * (T - slot["T"].constant) * w * d.ds(*bc.boundaries)
+            elif isinstance(bc, HeatFluxBC):
                 F -= bc.flux * w * d.ds(*bc.boundaries)
         return self.scale * F.form()
 
@@ -175,16 +218,16 @@ class HeatPhysics:
         d = self.domain
         fdim = d.dim - 1
         out = []
-        for bc in self.bcs:
+        for i, (bc, slot) in enumerate(zip(self.bcs, self._slots, strict=True)):
             if not isinstance(bc, TemperatureBC):
                 continue
             dofs = fem.locate_dofs_topological(V, fdim, d.facets(*bc.boundaries))
             if callable(bc.value) and _n_args(bc.value) == 2:
                 g = fem.Function(V)
-                self._dirichlet.append((bc, g))
+                self._dirichlet.append((i, g))
                 out.append(fem.dirichletbc(g, dofs))
             else:
-                tv = _TimeValue(d.mesh, bc.value)
+                tv = slot["T"] = _TimeValue(d.mesh, bc.value)
                 self._time_values.append(tv)
                 out.append(fem.dirichletbc(tv.constant, dofs, V))
         self.update(0.0)
@@ -195,7 +238,8 @@ class HeatPhysics:
         for tv in self._time_values:
             tv.update(t)
         ell = self.domain.length_scale
-        for bc, g in self._dirichlet:
+        for i, g in self._dirichlet:
+            bc = self.bcs[i]
             g.interpolate(lambda x, bc=bc: bc.value(x * ell, t) * np.ones(x.shape[1]))
 
 
@@ -213,6 +257,32 @@ def uniform_temperature(V: fem.FunctionSpace, T0: float, name: str = "T") -> fem
     T = fem.Function(V, name=name)
     T.x.array[:] = T0
     return T
+
+
+def _structure(bcs: Sequence) -> list[tuple]:
+    """What of the boundary conditions shapes the heat's forms: each one's kind and
+    boundaries, radiation on or off, and a Dirichlet value's kind (a number or f(t): a
+    constant; f(x, t): a function)."""
+    out = []
+    for bc in bcs:
+        extra = None
+        if isinstance(bc, SurfaceLossBC):
+            extra = bc.emissivity > 0
+        elif isinstance(bc, TemperatureBC):
+            extra = callable(bc.value) and _n_args(bc.value) == 2
+        elif isinstance(bc, HeatFluxBC):
+            extra = id(bc.flux)             # (a UFL expression: the same one only)
+        out.append((type(bc).__name__, tuple(bc.boundaries), extra))
+    return out
+
+
+def _refill(domain: Domain, f: fem.Function, values: Mapping[str, float]) -> None:
+    """``f`` (DG0) set as :meth:`Domain.region_indicator` makes it, in place."""
+    Q = f.function_space
+    f.x.array[:] = 0.0
+    for region, value in values.items():
+        f.x.array[Q.dofmap.list[domain.cells(region)].ravel()] = value
+    f.x.scatter_forward()
 
 
 __all__ = ["ContactBC", "HeatFluxBC", "HeatPhysics", "SurfaceLossBC", "TemperatureBC",

@@ -146,6 +146,31 @@ def test_the_rate_sinks_law_is_renewed(clean, monkeypatch, key):
     assert kept != base_run
 
 
+@pytest.mark.parametrize("over", [
+    {"anneal": {"segments": [{"ramp_to": "100 degC", "rate": "5 K/min"}, {"hold": "60 min"},
+                             {"ramp_to": "25 degC", "rate": "5 K/min"}]}},
+    {"thermal": {"bottom": "contact", "contact_conductance": "500 W/(m2 K)"}},
+    {"thermal": {"top_emissivity": 0}}],
+    ids=["program", "contact", "no-radiation"])
+def test_the_heat_is_renewed_for_a_program_and_its_boundary_conditions(clean, monkeypatch,
+                                                                       over):
+    """The anneal program (skipped by the main test: a list) and the heat's other
+    structures: a case on the kept heat and transport runs as a new one; a second case
+    of the structure renews the first's."""
+    taken = _Taken(monkeypatch)
+    cfg = load_config(overrides={**BASE, **over})
+    base_run = _run(load_config(overrides=BASE))
+    first = _run(cfg)
+    assert taken.n == ("anneal" in over)      # (another structure: its own transport)
+    warmer = load_config(overrides={**BASE, **over, "anneal": {
+        **over.get("anneal", {}), "initial_temperature": "27 degC"}})
+    kept = _run(warmer)
+    assert taken.n == 1 + ("anneal" in over)
+    assert kept == _fresh(warmer, monkeypatch)
+    assert first == _fresh(cfg, monkeypatch)
+    assert first != base_run and kept != first
+
+
 def test_the_structure_key(clean):
     base = load_config(overrides=BASE)
     comm = MPI.COMM_SELF
@@ -157,7 +182,8 @@ def test_the_structure_key(clean):
     for other in ({"mesh": {"dim": 1, "cells_per_layer": 13}},
                   {"layers": {"Li3PO4": {"thickness": "1.1 um"}}},
                   {"solver": {"transport_jacobian_lag": 3}},
-                  RATE_SINK):
+                  RATE_SINK, {"thermal": {"bottom": "contact"}},
+                  {"thermal": {"top_emissivity": 0}}):
         cfg = load_config(overrides={**BASE, **other})
         assert anneal_structure_key(cfg, comm) != key, other
     assert anneal_structure_key(base, comm, expose=False) is None
@@ -243,3 +269,28 @@ def test_set_phases_renews_the_exchange_and_refuses_a_change_of_structure(clean)
     form = fem.form(law(block.T) * film.dx())
     expected = faster.exchange.velocity(400.0) * film.volume(*film.cell_names)
     assert fem.assemble_scalar(form) == pytest.approx(expected, rel=1e-12)
+
+
+def test_heat_set_parameters_refreshes_values_and_refuses_a_change_of_structure(clean):
+    from fem_cell.physics.heat import HeatPhysics, SurfaceLossBC, TemperatureBC
+
+    cfg = load_config(overrides=BASE)
+    domain = model_module.CellModel(cfg, MPI.COMM_SELF).domain
+    names = list(domain.cell_names)
+    k = {n: 1.0 + i for i, n in enumerate(names)}
+    rho_cp = {n: 1e6 for n in names}
+    bcs = [SurfaceLossBC(("top",), 10.0, 0.5, 298.15), TemperatureBC(("bottom",), 300.0)]
+    heat = HeatPhysics(domain, k, rho_cp, bcs)
+    new_k = {n: 2.0 * v for n, v in k.items()}
+    heat.set_parameters(new_k, rho_cp, [SurfaceLossBC(("top",), 20.0, 0.7, 290.0),
+                                        TemperatureBC(("bottom",), lambda t: 310.0 + t)])
+    assert np.array_equal(heat.k.x.array, domain.region_indicator(new_k).x.array)
+    h, eps, amb = (heat._slots[0][key] for key in ("h", "emissivity", "T"))
+    assert (float(h.value), float(eps.value), float(amb.constant.value)) == (20.0, 0.7, 290.0)
+    with pytest.raises(ValueError, match="structure"):      # radiation switched off
+        heat.set_parameters(k, rho_cp, [SurfaceLossBC(("top",), 10.0, 0.0, 298.15), bcs[1]])
+    with pytest.raises(ValueError, match="structure"):      # another boundary
+        heat.set_parameters(k, rho_cp, [SurfaceLossBC(("bottom",), 10.0, 0.5, 298.15),
+                                        bcs[1]])
+    with pytest.raises(ValueError, match="regions"):
+        heat.set_parameters({names[0]: 1.0}, rho_cp, bcs)
