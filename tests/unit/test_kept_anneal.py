@@ -31,7 +31,7 @@ from fem_cell.model.chemistry import (
 from fem_cell.model.exposure import ExposureValidityError
 from fem_cell.model.transport import phases
 from fem_cell.params import K_B
-from tests.unit.test_kept_exposure import BASE, SKIP, _config, _perturbed
+from tests.unit.test_kept_exposure import BASE, _perturbed, perturbed_configs
 
 #: parameters the anneal depends on beyond the exposure's: each must change its result
 #: (else the comparison would prove nothing for it)
@@ -101,17 +101,7 @@ def test_an_anneal_on_a_kept_transport_runs_as_on_a_new_one_for_every_parameter(
     base_run = _run(base)
     assert base_run == _fresh(base, monkeypatch)
     tested, renewed, changed = [], [], []
-    for key, setting in base.settings.items():
-        if key.startswith(SKIP) or setting.origin == "derived":
-            continue
-        cfg = None
-        for factor in (1.05, 0.95):       # (the other way where 1.05 is out of bounds)
-            value = _perturbed(key, setting, factor)
-            cfg = _config(key, value) if value is not None else None
-            if cfg is not None or isinstance(value, int):
-                break
-        if cfg is None:
-            continue
+    for key, cfg in perturbed_configs(base):
         n = taken.n
         kept = _run(cfg)
         tested.append(key)
