@@ -375,8 +375,9 @@ class TransientProblem:
         #: element couples every pair of fields in every cell, needs it.  (A band too
         #: wide for the band LU falls back to the sparse solver on the compact matrix:
         #: not met by the built-in cell, not measured.)
-        self.compact_jacobian = ((self._banded is not None or (condense and self._one_space))
-                                 and len(self.fields) > 1 and self._compact_jacobian())
+        self._compactable = ((self._banded is not None or (condense and self._one_space))
+                             and len(self.fields) > 1)
+        self.compact_jacobian = self._compactable and self._compact_jacobian()
         #: the condensed direct solve (fem_cell.solvers.condensed; None: not used)
         self._condensed = self._use_condensed(nodal, opts) if condense else None
         self._extensions: int | None = None
@@ -497,15 +498,15 @@ class TransientProblem:
         transport: 992 entries at 25 °C, 988 at 26.25 °C), and a run may have extended
         it: the direct solver's ordering, and with it the round-off, then follow the
         pattern.  Collective."""
-        if not self.compact_jacobian:
+        if not self._compactable:
             return
         from dolfinx.fem.petsc import create_matrix
 
         full = create_matrix(self._problem.J)   # (kind None, as NonlinearProblem made it)
         _, _, (_, _, kwargs) = self.snes.getJacobian()
         new = compact_matrix(full, kwargs["jacobian"], kwargs["bcs"])
+        self.compact_jacobian = new is not None
         if new is None:         # (as __init__ would: dolfinx's matrix)
-            self.compact_jacobian = False
             self._swap_jacobian(full)
             return
         full.destroy()
@@ -956,7 +957,9 @@ class TransientProblem:
         and each field's history set to its current values (as :class:`Field` does).
         The next solve assembles a new Jacobian, as a new problem's first solve does, on
         a matrix whose pattern is found at the current values as a new problem's is
-        (:meth:`_renew_compact_jacobian`): set the fields' state first.  Collective."""
+        (:meth:`_renew_compact_jacobian`): set the fields' state first.  Collective.
+        Used by the kept models of serial 1-D runs (band LU); the condensed solve of a
+        problem reset with a new matrix is not tested."""
         self._new_run_state()
         self._renew_compact_jacobian()
         memory = self._solve_memory
