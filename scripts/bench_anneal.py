@@ -9,10 +9,10 @@ Prints DOFs, steps, Newton iterations per step and wall time, measured in one ru
   and a third time with the exposed state reused (a study over anneal programs; the
   exposure cache of fem_cell.model.chemistry); the exposure is simulated in every run
   but the third, on the simulation kept across cases (fem_cell.model.exposure), and the
-  anneal's transport runs on the one kept across cases (fem_cell.model.chemistry:
-  kept_transport).  Before/after: the new-value runs once more with the anneal's
-  transport built anew in each (before it was kept), and once more with the exposure's
-  simulation built anew too (before either was kept);
+  anneal runs on the heat and transport kept across cases (fem_cell.model.chemistry:
+  kept_anneal).  Before/after: the new-value runs once more with the anneal's heat and
+  transport built anew in each (before they were kept), and once more with the
+  exposure's simulation built anew too (before either was kept);
 * 1-D calibration cases: what a calibration or a posterior pays per case
   (``fem_cell.studies.calibration.default_case_runner``: the case's configuration, the
   case, and the garbage collection after it), the varied parameter at a new value in
@@ -65,11 +65,11 @@ def _vary(overrides: dict, i: int) -> dict:
 
 
 #: each run's exposure and anneal: the exposure simulated on the simulation kept across
-#: runs and the anneal on the transport kept across runs (the full cost of a case);
-#: the transport built anew ("transport-rebuilt": before it was kept); both built anew
-#: ("rebuilt": before either was kept); or the exposed state reused ("reused": a study
-#: over anneal programs)
-EXPOSURE_MODES = ("kept", "transport-rebuilt", "rebuilt", "reused")
+#: runs and the anneal on the heat and transport kept across runs (the full cost of a
+#: case); the anneal's heat and transport built anew ("anneal-rebuilt": before they were
+#: kept); both built anew ("rebuilt": before either was kept); or the exposed state
+#: reused ("reused": a study over anneal programs)
+EXPOSURE_MODES = ("kept", "anneal-rebuilt", "rebuilt", "reused")
 
 
 def _mean_after_first(walls: list[float]) -> float:
@@ -114,7 +114,7 @@ def run_case(dim: int, cells_per_layer: int | None, repeats: int, vary: bool = F
     from fem_cell.model.chemistry import (
         clear_exposed_states,
         clear_exposure_cache,
-        clear_kept_transports,
+        clear_kept_anneals,
     )
 
     mesh = {"dim": dim}
@@ -139,9 +139,9 @@ def run_case(dim: int, cells_per_layer: int | None, repeats: int, vary: bool = F
         r = None
         if exposure == "rebuilt":
             clear_exposure_cache()      # also the kept simulation and transport: built anew
-        elif exposure == "transport-rebuilt":
+        elif exposure == "anneal-rebuilt":
             clear_exposed_states()
-            clear_kept_transports()     # the anneal's transport built anew
+            clear_kept_anneals()     # the anneal's heat and transport built anew
         elif exposure == "kept":
             clear_exposed_states()      # the full cost: exposure simulated every run
         before = _solver_events() if logged else {}
@@ -326,9 +326,9 @@ def main() -> None:
     mean = _mean_after_first(rv["wall_s"])
     print(f"  -> a new parameter value every run: {mean:.2f} s per run "
           f"({mean / best:.2f}x the repeated cell; issue target 0.2 s: {mean / 0.2:.2f}x it)")
-    print("1-D, in-process, as above with the anneal's transport built anew in every run "
-          "(before it was kept across cases):")
-    rt = spawn(1, 1, None, repeats=6, vary=True, exposure="transport-rebuilt", **jr)
+    print("1-D, in-process, as above with the anneal's heat and transport built anew in every "
+          "run (before they were kept across cases):")
+    rt = spawn(1, 1, None, repeats=6, vary=True, exposure="anneal-rebuilt", **jr)
     show(rt)
     print("1-D, in-process, as above with the exposure's simulation built anew too (before "
           "either was kept):")

@@ -178,9 +178,9 @@ def run_anneal(config: RunConfig, comm: MPI.Comm, *, job: Job | None = None,
         A :class:`~fem_cell.jobs.lifecycle.JobResult`: ``summary`` (:func:`summary_of`),
         ``tables["history"]`` (and ``["profiles"]`` in 1-D with chemistry), ``model``
         (the :class:`~fem_cell.model.CellModel` at its final state; its solvers are
-        destroyed, its fields usable; a serial 1-D run's transport is kept instead, for
-        a later case of the same structure once this result is gone:
-        :func:`~fem_cell.model.chemistry.kept_transport`).
+        destroyed, its fields usable; a serial 1-D run's heat and transport are kept
+        instead, for a later case of the same structure once this result is gone:
+        :func:`~fem_cell.model.chemistry.kept_anneal`).
 
     Raises:
         ConvergenceError: the step could not be cut back further.

@@ -35,7 +35,7 @@ from fem_cell.model.chemistry import (
     build_transport_problem,
     expose_block,
     film_regions,
-    kept_transport,
+    kept_anneal,
     proton_inventories,
     summary_values,
     transport_block,
@@ -124,13 +124,13 @@ class CellModel:
         """Heat + transport, starting from the simulated exposure (or proton-free);
         ``exposure_hooks``: ``on_step``/``poll`` of the exposure's run.
 
-        A model that has not built its mesh yet takes a kept transport of its
-        configuration's structure and its mesh where the process has one, and has its
-        transport kept once it is gone (serial 1-D: :func:`kept_transport`; not after a
-        failed run)."""
+        A model that has not built its mesh yet takes a kept anneal (heat and transport)
+        of its configuration's structure and its mesh where the process has one, and has
+        its own kept once it is gone (serial 1-D: :func:`kept_anneal`; not after a failed
+        run)."""
         key = kept = None
         if self._domain is None:
-            key, kept = kept_transport(self.config, self.comm, expose=expose)
+            key, kept = kept_anneal(self.config, self.comm, expose=expose)
             if kept is not None:
                 self._domain = kept.domain
         return self._own(build_chemistry(self.config, self.domain, expose=expose,

@@ -85,8 +85,8 @@ class ChemistryModel:
     pad_resistance: InterfaceResistance | None = None
     exposure: Exposure | None = None
     exposure_result: ExposureResult | None = None
-    #: the structure key under which the transport is kept for a later case once this
-    #: model is gone (:func:`kept_transport`), or None
+    #: the structure key under which the heat and transport are kept for a later case
+    #: once this model is gone (:func:`kept_anneal`), or None
     keep_key: str | None = None
     #: whether the transport may be kept after :meth:`destroy`: true for a model just
     #: built; a run clears it while it steps and sets it again when it went through (a
@@ -108,14 +108,14 @@ class ChemistryModel:
         """Destroy the heat and transport solvers, in that order (collective; the
         fields stay usable).  A :attr:`reusable` model with a :attr:`keep_key` destroys
         nothing: its heat and transport (mesh, blocks, problems) go back to the process's
-        pool when this model is garbage (:func:`kept_transport`; while anything holds the model,
+        pool when this model is garbage (:func:`kept_anneal`; while anything holds the model,
         e.g. a job's result, its fields are not reused)."""
         if self._handed_over:         # (a second destroy(): the transport is the pool's)
             return
         if self.keep_key is None or not self.reusable:
             self.problem.destroy()
             return
-        kept = KeptTransport(self.keep_key, self.domain, self.film, self.T_film,
+        kept = KeptAnneal(self.keep_key, self.domain, self.film, self.T_film,
                              self.transport, self.transport_problem, self.heat)
         weakref.finalize(self, _give_back, kept).atexit = False
         self._handed_over = True
@@ -124,7 +124,7 @@ class ChemistryModel:
 def build_chemistry(config: RunConfig, domain: Domain, *, expose: bool = True,
                     exposure: Exposure | None = None,
                     exposure_hooks: dict[str, Callable] | None = None,
-                    kept: KeptTransport | None = None,
+                    kept: KeptAnneal | None = None,
                     keep_key: str | None = None) -> ChemistryModel:
     """Heat + transport model of the anneal, starting from the simulated exposure.
 
@@ -136,14 +136,14 @@ def build_chemistry(config: RunConfig, domain: Domain, *, expose: bool = True,
         exposure: an exposure overriding the configuration's.
         exposure_hooks: ``on_step``/``poll`` callables handed to the exposure's run
             (progress, Ctrl-C).
-        kept: a kept transport of this configuration's structure (on ``domain``, which
-            must be ``kept.domain``), renewed for it instead of building one
-            (:func:`kept_transport`).
+        kept: a kept anneal of this configuration's structure (on ``domain``, which must
+            be ``kept.domain``), renewed for it instead of building its heat and transport
+            (:func:`kept_anneal`).
         keep_key: the structure key the model's transport is kept under once the model
             is gone (:attr:`ChemistryModel.keep_key`).
     """
     if kept is not None and kept.domain is not domain:
-        raise ValueError("a kept transport runs on the mesh it was built on")
+        raise ValueError("a kept anneal runs on the mesh it was built on")
     try:
         return _build_chemistry(config, domain, expose, exposure, exposure_hooks, kept,
                                 keep_key)
@@ -154,7 +154,7 @@ def build_chemistry(config: RunConfig, domain: Domain, *, expose: bool = True,
 
 
 def _build_chemistry(config: RunConfig, domain: Domain, expose: bool, exposure, exposure_hooks,
-                     kept: KeptTransport | None, keep_key: str | None) -> ChemistryModel:
+                     kept: KeptAnneal | None, keep_key: str | None) -> ChemistryModel:
     heat = build_heat(config, domain, kept=kept.heat if kept is not None else None)
     if kept is None:
         film = domain.submesh(*film_regions(domain))
@@ -202,7 +202,7 @@ def _build_chemistry(config: RunConfig, domain: Domain, expose: bool, exposure, 
 
 
 @dataclass
-class KeptTransport:
+class KeptAnneal:
     """An anneal's transport and heat kept for a later case of the same structure: the
     stack mesh, the film, the film's temperature, the transport block and its problem
     (compiled forms, matrices, band LU ordering, the diagnostics' compiled forms), and
@@ -221,11 +221,11 @@ class KeptTransport:
         self.problem.destroy()
 
 
-#: anneal transports kept for later cases, by :func:`anneal_structure_key`, most recent
-#: last (only those no model uses)
-_KEPT_TRANSPORTS: OrderedDict[str, KeptTransport] = OrderedDict()
+#: anneals (heat and transport) kept for later cases, by :func:`anneal_structure_key`,
+#: most recent last (only those no model uses)
+_KEPT_ANNEALS: OrderedDict[str, KeptAnneal] = OrderedDict()
 #: how many a process keeps (a study alternating two structures keeps both)
-KEPT_TRANSPORTS = 2
+KEPT_ANNEALS = 2
 
 
 def anneal_structure_key(config: RunConfig, comm, *, expose: bool = True) -> str | None:
@@ -256,40 +256,42 @@ def anneal_structure_key(config: RunConfig, comm, *, expose: bool = True) -> str
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def kept_transport(config: RunConfig, comm, *, expose: bool = True
-                   ) -> tuple[str | None, KeptTransport | None]:
+def kept_anneal(config: RunConfig, comm, *, expose: bool = True
+                ) -> tuple[str | None, KeptAnneal | None]:
     """The structure key of ``config``'s anneal (:func:`anneal_structure_key`) and the
-    kept transport of that key, taken out of the pool (None: none is kept; build one and
-    hand :func:`build_chemistry` the key, so that it is kept once its model is gone).
+    kept anneal (heat and transport) of that key, taken out of the pool (None: none is
+    kept; build one and hand :func:`build_chemistry` the key, so that it is kept once its
+    model is gone).
 
-    A kept transport is renewed for the new case by :func:`build_chemistry`: the new
-    phase, exchange and sink parameters go into its block's constants and nodal
-    coefficients, the exposed state into its fields, and its problem is reset to a new
-    one's state (:meth:`~fem_cell.solvers.problem.TransientProblem.reset`).  The case then
-    takes the steps and writes the history of one built new, bit for bit
+    A kept anneal is renewed for the new case by :func:`build_chemistry`: the materials
+    and boundary values go into the heat block, the new phase, exchange and sink
+    parameters into the transport block's constants and nodal coefficients, the exposed
+    state into its fields, and both problems are reset to a new one's state
+    (:meth:`~fem_cell.solvers.problem.TransientProblem.reset`).  The case then takes the
+    steps and writes the history of one built new, bit for bit
     (``tests/unit/test_kept_anneal.py`` perturbs every declared parameter).  It returns
     to the pool when the case's model is garbage: while a result holds the model, its
     fields are its own.
     """
     key = anneal_structure_key(config, comm, expose=expose)
-    return key, (_KEPT_TRANSPORTS.pop(key, None) if key is not None else None)
+    return key, (_KEPT_ANNEALS.pop(key, None) if key is not None else None)
 
 
-def _give_back(kept: KeptTransport) -> None:
+def _give_back(kept: KeptAnneal) -> None:
     """A model that used ``kept`` is gone: keep it for the next case of its key (the
-    oldest beyond :data:`KEPT_TRANSPORTS`, or a second one of the same key, destroyed)."""
-    old = _KEPT_TRANSPORTS.pop(kept.key, None)
+    oldest beyond :data:`KEPT_ANNEALS`, or a second one of the same key, destroyed)."""
+    old = _KEPT_ANNEALS.pop(kept.key, None)
     if old is not None:
         old.destroy()
-    _KEPT_TRANSPORTS[kept.key] = kept
-    while len(_KEPT_TRANSPORTS) > KEPT_TRANSPORTS:
-        _KEPT_TRANSPORTS.popitem(last=False)[1].destroy()
+    _KEPT_ANNEALS[kept.key] = kept
+    while len(_KEPT_ANNEALS) > KEPT_ANNEALS:
+        _KEPT_ANNEALS.popitem(last=False)[1].destroy()
 
 
-def clear_kept_transports() -> None:
-    """Destroy every anneal transport kept in this process."""
-    while _KEPT_TRANSPORTS:
-        _KEPT_TRANSPORTS.popitem()[1].destroy()
+def clear_kept_anneals() -> None:
+    """Destroy every anneal (heat and transport) kept in this process."""
+    while _KEPT_ANNEALS:
+        _KEPT_ANNEALS.popitem()[1].destroy()
 
 
 #: exposed states kept in this process, most recent last (see :func:`expose_block`)
@@ -302,12 +304,12 @@ EXPOSURE_CACHE_MAX_DOFS = 200_000
 
 def clear_exposure_cache() -> None:
     """Forget every exposed state and destroy every exposure simulation and anneal
-    transport kept in this process (:func:`clear_exposed_states`,
+    (heat and transport) kept in this process (:func:`clear_exposed_states`,
     :func:`~fem_cell.model.exposure.clear_kept_simulations`,
-    :func:`clear_kept_transports`)."""
+    :func:`clear_kept_anneals`)."""
     clear_exposed_states()
     clear_kept_simulations()
-    clear_kept_transports()
+    clear_kept_anneals()
 
 
 def clear_exposed_states() -> None:

@@ -1,4 +1,4 @@
-"""The kept anneal transport (fem_cell.model.chemistry.kept_transport) under MPI.  Run
+"""The kept anneal transport (fem_cell.model.chemistry.kept_anneal) under MPI.  Run
 under ``mpirun -n 2 python -m pytest -m mpi``; serially it runs on one rank.
 
 On several ranks nothing is kept (the key is None, the pool stays empty).  On each
@@ -20,7 +20,7 @@ from fem_cell._dolfinx import MPI
 from fem_cell.config import load_config
 from fem_cell.jobs.anneal import run_anneal
 from fem_cell.model import chemistry
-from fem_cell.model.chemistry import anneal_structure_key, kept_transport
+from fem_cell.model.chemistry import anneal_structure_key, kept_anneal
 
 BASE = {"mesh": {"dim": 1, "cells_per_layer": 16},
         "output": {"fields": False, "plots": False, "render": False}}
@@ -46,11 +46,11 @@ def test_a_kept_transport_renewed_on_one_rank_matches_the_parallel_anneal(monkey
     taken = []
 
     def counting(*a, **k):
-        key, kept = kept_transport(*a, **k)
+        key, kept = kept_anneal(*a, **k)
         taken.append(kept is not None)
         return key, kept
 
-    monkeypatch.setattr(model_module, "kept_transport", counting)
+    monkeypatch.setattr(model_module, "kept_anneal", counting)
     chemistry.clear_exposure_cache()
     try:
         base, other = load_config(overrides=BASE), load_config(overrides=OTHER)
@@ -62,7 +62,7 @@ def test_a_kept_transport_renewed_on_one_rank_matches_the_parallel_anneal(monkey
         parallel = _history(other, world)
         # on several ranks nothing was taken and nothing is kept for the world's key
         assert taken[2] == (world.size == 1)
-        assert len(chemistry._KEPT_TRANSPORTS) == 1
+        assert len(chemistry._KEPT_ANNEALS) == 1
         for c in TEMPERATURES + CHEMISTRY:
             mine = parallel[c]
             every = world.allgather(mine.tobytes())

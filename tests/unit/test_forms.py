@@ -208,8 +208,8 @@ def test_a_known_jacobian_signature_is_the_one_ufl_computes(dim, monkeypatch):
 
     monkeypatch.setattr(fem_cell.solvers.problem, "jacobian_form", recording)
     # the second model builds its own problems (a serial 1-D model would otherwise renew
-    # the first's kept ones: fem_cell.model.chemistry.kept_transport)
-    monkeypatch.setattr(fem_cell.model, "kept_transport", lambda *a, **k: (None, None))
+    # the first's kept ones: fem_cell.model.chemistry.kept_anneal)
+    monkeypatch.setattr(fem_cell.model, "kept_anneal", lambda *a, **k: (None, None))
     mesh = {"dim": dim, **({"cells_per_layer": 2} if dim == 2 else {})}
     for ov in ({}, {"transport": {"exchange": {"velocity_activation_energy": "0.7 eV"}}}):
         cfg = load_config(overrides={"mesh": mesh, **ov})

@@ -1,5 +1,5 @@
 """A serial 1-D anneal's transport (its mesh, block and problem) is kept across cases and
-renewed for each (fem_cell.model.chemistry: anneal_structure_key, kept_transport,
+renewed for each (fem_cell.model.chemistry: anneal_structure_key, kept_anneal,
 build_chemistry(kept=...)): a case on a kept transport must run exactly as one built
 new, for any parameter values.
 
@@ -24,9 +24,9 @@ from fem_cell.jobs.anneal import run_anneal
 from fem_cell.jobs.interrupts import _NoGuard
 from fem_cell.model import chemistry, transport_block
 from fem_cell.model.chemistry import (
-    KEPT_TRANSPORTS,
+    KEPT_ANNEALS,
     anneal_structure_key,
-    kept_transport,
+    kept_anneal,
 )
 from fem_cell.model.exposure import ExposureValidityError
 from fem_cell.model.transport import phases
@@ -75,14 +75,14 @@ def _run(cfg) -> object:
 
 
 class _Taken:
-    """Counts the cases that ran on a kept transport (wraps kept_transport)."""
+    """Counts the cases that ran on a kept transport (wraps kept_anneal)."""
 
     def __init__(self, monkeypatch):
         self.n = 0
-        monkeypatch.setattr(model_module, "kept_transport", self)
+        monkeypatch.setattr(model_module, "kept_anneal", self)
 
     def __call__(self, *a, **k):
-        key, kept = kept_transport(*a, **k)
+        key, kept = kept_anneal(*a, **k)
         self.n += kept is not None
         return key, kept
 
@@ -90,7 +90,7 @@ class _Taken:
 def _fresh(cfg, monkeypatch) -> object:
     """The anneal with a transport built new (none taken, none kept)."""
     with monkeypatch.context() as m:
-        m.setattr(model_module, "kept_transport", lambda *a, **k: (None, None))
+        m.setattr(model_module, "kept_anneal", lambda *a, **k: (None, None))
         return _run(cfg)
 
 
@@ -197,7 +197,7 @@ def test_a_held_result_keeps_its_transport_and_a_failed_run_is_not_kept(clean, m
     del first, second
     gc.collect()
     # both models are gone: one transport of the key kept (the other destroyed)
-    assert len(chemistry._KEPT_TRANSPORTS) == 1
+    assert len(chemistry._KEPT_ANNEALS) == 1
     # (the kept transport, not destroyed by the second destroy(), runs this case)
     third = run_anneal(cfg, MPI.COMM_SELF, progress=False)
     assert taken.n == 1
@@ -207,12 +207,12 @@ def test_a_held_result_keeps_its_transport_and_a_failed_run_is_not_kept(clean, m
     gc.collect()
     # a run stopped mid-way (e.g. by a guard): it took the kept transport, which is
     # then dropped, not kept
-    assert len(chemistry._KEPT_TRANSPORTS) == 1
+    assert len(chemistry._KEPT_ANNEALS) == 1
     with pytest.raises(RunAborted, match="the test"):
         run_anneal(cfg, MPI.COMM_SELF, progress=False, guard=_StopAt(600.0))
     assert taken.n == 2
     gc.collect()
-    assert not chemistry._KEPT_TRANSPORTS
+    assert not chemistry._KEPT_ANNEALS
 
 
 class _StopAt(_NoGuard):
@@ -231,10 +231,10 @@ def test_the_pool_keeps_two_structures(clean):
         cfg = load_config(overrides={**BASE, "mesh": {"dim": 1, "cells_per_layer": n}})
         run_anneal(cfg, MPI.COMM_SELF, progress=False)
         gc.collect()
-    assert len(chemistry._KEPT_TRANSPORTS) == KEPT_TRANSPORTS == 2
+    assert len(chemistry._KEPT_ANNEALS) == KEPT_ANNEALS == 2
     keys = [anneal_structure_key(load_config(overrides={**BASE, "mesh": {
         "dim": 1, "cells_per_layer": n}}), MPI.COMM_SELF) for n in (13, 14)]
-    assert list(chemistry._KEPT_TRANSPORTS) == keys
+    assert list(chemistry._KEPT_ANNEALS) == keys
 
 
 def test_set_phases_renews_the_exchange_and_refuses_a_change_of_structure(clean):

@@ -16,7 +16,7 @@ import pytest
 from fem_cell._dolfinx import MPI, PETSc, dolfinx, fem, ufl
 from fem_cell.config import load_config
 from fem_cell.model import CellModel
-from fem_cell.model.chemistry import clear_kept_transports
+from fem_cell.model.chemistry import clear_kept_anneals
 from fem_cell.physics.transport import PHI_NEWTON_TOL
 from fem_cell.solvers.mixed import MixedSpace
 from fem_cell.solvers.problem import Field, TransientProblem
@@ -135,10 +135,10 @@ def test_every_cell_is_assembled_once(mesh):
 def _blocked_only(monkeypatch):
     """Problems built from here on assemble as dolfinx does (no mixed space); the
     anneal transports kept so far (built on the mixed space) are dropped, so that the
-    next model builds its own (fem_cell.model.chemistry.kept_transport)."""
+    next model builds its own (fem_cell.model.chemistry.kept_anneal)."""
     monkeypatch.setattr(MixedSpace, "build", classmethod(lambda cls, *a, **k: None))
     gc.collect()                # (a model that is garbage gives its transport back)
-    clear_kept_transports()
+    clear_kept_anneals()
 
 
 @pytest.mark.mpi
