@@ -42,7 +42,7 @@ from fem_cell.model.transport import (
 )
 from fem_cell.physics.degraded import InterfaceResistance, ohm_m2_to_ohm_cm2
 from fem_cell.physics.parameters import Chemistry, Exposure
-from fem_cell.physics.transport import TransportPhysics
+from fem_cell.physics.transport import TransportPhysics, phase_structure
 from fem_cell.solvers.coupled import SubcycledProblem
 from fem_cell.solvers.problem import TransientProblem
 
@@ -173,7 +173,7 @@ def _build_chemistry(config: RunConfig, domain: Domain, expose: bool, exposure, 
     if expose:
         result = expose_block(config, film, ex, block, **(exposure_hooks or {}))
     else:
-        _zero(block)
+        block.set_zero()
     if kept is None:
         tp = build_transport_problem(block, config.solver, prefix="fem_cell_transport_")
     else:
@@ -247,9 +247,7 @@ def anneal_structure_key(config: RunConfig, comm, *, expose: bool = True) -> str
     if comm.size != 1 or m.dim != 1 or m.file or not expose:
         return None
     chem = config.chemistry
-    layers = config.geometry.layers
-    shape = [(name, tuple(lay.name for lay in layers if lay.material == name),
-              props.trapping is not None) for name, props in chem.phases]
+    shape = phase_structure(phases(config, chem, None))
     sink = chem.sink.mode if chem.sink is not None else None
     text = repr((config.geometry, m, shape, chem.exchange is None, sink,
                  sink_boundary(config, chem), heat_structure(config), config.solver))
@@ -364,14 +362,6 @@ def expose_block(config: RunConfig, film: Domain, exposure: Exposure, block: Tra
         while len(_EXPOSED) > EXPOSURE_CACHE_SIZE:
             _EXPOSED.popitem(last=False)
     return result
-
-
-def _zero(block: TransportPhysics) -> None:
-    for p in block.phases:
-        block.set_uniform(p.name, 0.0)
-        if p.name in block.trapped:
-            block.set_uniform(p.name, 0.0, trapped=True)
-    block.phi.x.array[:] = 0.0
 
 
 class ChemistryDiagnostics:

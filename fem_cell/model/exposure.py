@@ -43,7 +43,7 @@ from fem_cell.model.transport import build_transport_problem, interface_resistan
 from fem_cell.physics.degraded import ohm_m2_to_ohm_cm2
 from fem_cell.physics.exposure import surface_fraction, water_activity, water_dose
 from fem_cell.physics.parameters import Exposure
-from fem_cell.physics.transport import TransportPhysics
+from fem_cell.physics.transport import TransportPhysics, phase_structure
 from fem_cell.solvers.problem import TransientProblem
 from fem_cell.solvers.time_stepping import StepInfo, StepperStats, TimeStepper
 
@@ -165,8 +165,7 @@ class ExposureSimulation:
         if self.problem is not None:
             # a new simulation's fields are zero when its problem is built (the problem's
             # compact Jacobian pattern is found at the current values)
-            for _, f, _ in self.block.unknowns():
-                f.x.array[:] = 0.0
+            self.block.set_zero()
             self.problem.reset()
         self.resistance = interface_resistance(config, self.film, self.block, 298.15)
 
@@ -231,11 +230,7 @@ class ExposureSimulation:
             poll: called before every step attempt (may raise to stop, e.g. Ctrl-C).
         """
         s = settings if settings is not None else self.config.solver
-        for p in self.block.phases:
-            self.block.set_uniform(p.name, 0.0)
-            if p.name in self.block.trapped:
-                self.block.set_uniform(p.name, 0.0, trapped=True)
-        self.block.phi.x.array[:] = 0.0
+        self.block.set_zero()
         self.record(0.0)
         if not self.active:
             return self.result
@@ -303,14 +298,10 @@ def set_exposed_state(block: TransportPhysics, phase: str, x: np.ndarray,
                       xt: np.ndarray | None) -> None:
     """An exposed state on ``block``: the exposed ``phase``'s mobile (``x``) and trapped
     (``xt``) fractions as DOF arrays of the same film mesh, 0 in the other phases, Φ = 0."""
-    for p in block.phases:
-        block.set_uniform(p.name, 0.0)
-        if p.name in block.trapped:
-            block.set_uniform(p.name, 0.0, trapped=True)
+    block.set_zero()
     _copy(x, block.x[phase])
     if xt is not None and phase in block.trapped:
         _copy(xt, block.trapped[phase])
-    block.phi.x.array[:] = 0.0
 
 
 def _copy(src: np.ndarray, dst: fem.Function) -> None:
@@ -385,8 +376,7 @@ def structure_key(config: RunConfig, film: Domain, exposure: Exposure) -> str | 
               film.cell_tags.values, film.facet_tags.indices, film.facet_tags.values):
         h.update(np.ascontiguousarray(a).tobytes())
     h.update(repr((sorted(film.cell_names.items()), sorted(film.facet_names.items()),
-                   film.length_scale, lower.name, tuple(lower.regions),
-                   lower.properties.trapping is not None, lower_phase_top(config, film),
+                   film.length_scale, phase_structure([lower]), lower_phase_top(config, film),
                    active, config.solver)).encode())
     return h.hexdigest()
 

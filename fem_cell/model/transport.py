@@ -30,18 +30,20 @@ def film_regions(domain: Domain) -> tuple[str, ...]:
     return tuple(n for n in FILM_TRANSPORT_LAYERS if n in domain.cell_names)
 
 
-def phases(config: RunConfig, chem: Chemistry, film: Domain) -> tuple[Phase, ...]:
+def phases(config: RunConfig, chem: Chemistry, film: Domain | None) -> tuple[Phase, ...]:
     """The transport phases present in ``film``, bottom → top: a phase's regions are
-    the layers whose material has the phase's name (LiCoO2: ``LiCoO2`` + ``degraded``)."""
+    the layers whose material has the phase's name (LiCoO2: ``LiCoO2`` + ``degraded``);
+    ``film`` None: every layer of the stack (a 1-D mesh has them all)."""
+    present = set(film.cell_names if film is not None else config.geometry.layer_names)
     out = []
     for name, props in chem.phases:
         regions = tuple(lay.name for lay in config.geometry.layers
-                        if lay.material == name and lay.name in film.cell_names)
+                        if lay.material == name and lay.name in present)
         if regions:
             out.append(Phase(name, regions, props))
     if not out:
         raise ValueError(f"no transport phase {list(chem.phase_names)} has a region in the "
-                         f"film (regions: {sorted(film.cell_names)})")
+                         f"film (regions: {sorted(present)})")
     return tuple(out)
 
 

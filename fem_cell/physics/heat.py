@@ -119,19 +119,14 @@ class HeatPhysics:
     def __init__(self, domain: Domain, conductivity: Mapping[str, float],
                  heat_capacity: Mapping[str, float], bcs: Sequence = (), source=None,
                  field: str = "T"):
-        regions = set(domain.cell_names)
-        missing = regions - set(conductivity) | regions - set(heat_capacity)
-        if missing:
-            raise ValueError(f"no thermal properties for regions {sorted(missing)}")
+        _check_regions(domain, conductivity, heat_capacity)
         self.domain = domain
         self.field = field
         self.k = domain.region_indicator(dict(conductivity), "k")
         self.rho_cp = domain.region_indicator(dict(heat_capacity), "rho_cp")
-        self.k_values, self.rho_cp_values = dict(conductivity), dict(heat_capacity)
         self.source = source
         self.bcs = list(bcs)
         self.scale = domain.length_scale ** (2 - domain.dim) / K_REF
-        self._time_values: list[_TimeValue] = []
         self._dirichlet: list[tuple[int, fem.Function]] = []
         #: per boundary condition, the constants its terms read (its coefficients and
         #: its time value: :meth:`set_parameters` gives them new values under compiled
@@ -148,8 +143,6 @@ class HeatPhysics:
                 slot = {}
             else:
                 raise TypeError(f"unknown heat boundary condition {bc!r}")
-            if "T" in slot:
-                self._time_values.append(slot["T"])
             self._slots.append(slot)
 
     def set_parameters(self, conductivity: Mapping[str, float],
@@ -168,12 +161,9 @@ class HeatPhysics:
         if _structure(bcs) != _structure(self.bcs):
             raise ValueError(f"set_parameters: the conditions {_structure(bcs)} do not have "
                              f"the block's structure {_structure(self.bcs)}")
-        if set(conductivity) != set(self.k_values) or set(heat_capacity) != set(
-                self.rho_cp_values):
-            raise ValueError("set_parameters: other regions than the block's")
+        _check_regions(self.domain, conductivity, heat_capacity)
         for f, values in ((self.k, conductivity), (self.rho_cp, heat_capacity)):
             _refill(self.domain, f, values)
-        self.k_values, self.rho_cp_values = dict(conductivity), dict(heat_capacity)
         for bc, slot in zip(bcs, self._slots, strict=True):
             if isinstance(bc, SurfaceLossBC):
                 slot["h"].value, slot["emissivity"].value = bc.h, bc.emissivity
@@ -228,15 +218,15 @@ class HeatPhysics:
                 out.append(fem.dirichletbc(g, dofs))
             else:
                 tv = slot["T"] = _TimeValue(d.mesh, bc.value)
-                self._time_values.append(tv)
                 out.append(fem.dirichletbc(tv.constant, dofs, V))
         self.update(0.0)
         return out
 
     def update(self, t: float) -> None:
         """Set every time-dependent boundary value to time t (s)."""
-        for tv in self._time_values:
-            tv.update(t)
+        for slot in self._slots:
+            if "T" in slot:
+                slot["T"].update(t)
         ell = self.domain.length_scale
         for i, g in self._dirichlet:
             bc = self.bcs[i]
@@ -274,6 +264,15 @@ def _structure(bcs: Sequence) -> list[tuple]:
             extra = id(bc.flux)             # (a UFL expression: the same one only)
         out.append((type(bc).__name__, tuple(bc.boundaries), extra))
     return out
+
+
+def _check_regions(domain: Domain, conductivity: Mapping[str, float],
+                   heat_capacity: Mapping[str, float]) -> None:
+    """Every region of ``domain`` has its k and ρ c_p."""
+    regions = set(domain.cell_names)
+    missing = regions - set(conductivity) | regions - set(heat_capacity)
+    if missing:
+        raise ValueError(f"no thermal properties for regions {sorted(missing)}")
 
 
 def _refill(domain: Domain, f: fem.Function, values: Mapping[str, float]) -> None:

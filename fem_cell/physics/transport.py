@@ -133,7 +133,7 @@ def _surface_fraction(value) -> float:
     return float(value)
 
 
-def _structure(phases: Sequence[Phase]) -> list[tuple]:
+def phase_structure(phases: Sequence[Phase]) -> list[tuple]:
     """What of the phases shapes a block's forms: names, regions, traps present."""
     return [(p.name, tuple(p.regions), p.properties.trapping is not None) for p in phases]
 
@@ -335,7 +335,7 @@ class TransportPhysics:
             ValueError: a change of structure (build a new block instead).
         """
         phases = tuple(phases)
-        shape, mine = _structure(phases), _structure(self.phases)
+        shape, mine = phase_structure(phases), phase_structure(self.phases)
         if shape != mine:
             raise ValueError(f"set_phases: the phases {shape} do not have the block's "
                              f"structure {mine} (names, regions, traps)")
@@ -678,6 +678,11 @@ class TransportPhysics:
             raise KeyError(f"phase {phase!r} has no traps")
         return self.trapped[phase]
 
+    def set_zero(self) -> None:
+        """Every unknown 0: no protons, mobile or trapped, in any phase, and Φ = 0."""
+        for _, f, _ in self.unknowns():
+            f.x.array[:] = 0.0
+
     def set_uniform(self, phase: str, value: float, *, trapped: bool = False) -> None:
         """x (or x_t with ``trapped``) = value on the phase's active DOFs (0 elsewhere)."""
         a = self._field(phase, trapped).x.array
@@ -865,4 +870,5 @@ def _add_mode():
 
 
 __all__ = ["C_REF", "D_REF", "FractionOutOfRangeError", "PHI_NEWTON_TOL", "Phase",
-           "TransportPhysics", "X_NEWTON_TOL", "lithium_diffusivity_from_conductivity"]
+           "TransportPhysics", "X_NEWTON_TOL", "lithium_diffusivity_from_conductivity",
+           "phase_structure"]

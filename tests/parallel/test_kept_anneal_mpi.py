@@ -15,12 +15,12 @@ import gc
 import numpy as np
 import pytest
 
-import fem_cell.model as model_module
 from fem_cell._dolfinx import MPI
 from fem_cell.config import load_config
 from fem_cell.jobs.anneal import run_anneal
 from fem_cell.model import chemistry
-from fem_cell.model.chemistry import anneal_structure_key, kept_anneal
+from fem_cell.model.chemistry import anneal_structure_key
+from tests.unit.test_kept_anneal import _Taken
 
 BASE = {"mesh": {"dim": 1, "cells_per_layer": 16},
         "output": {"fields": False, "plots": False, "render": False}}
@@ -43,14 +43,7 @@ def _history(cfg, comm) -> dict[str, np.ndarray]:
 @pytest.mark.mpi
 def test_a_kept_transport_renewed_on_one_rank_matches_the_parallel_anneal(monkeypatch):
     world = MPI.COMM_WORLD
-    taken = []
-
-    def counting(*a, **k):
-        key, kept = kept_anneal(*a, **k)
-        taken.append(kept is not None)
-        return key, kept
-
-    monkeypatch.setattr(model_module, "kept_anneal", counting)
+    taken = _Taken(monkeypatch).taken
     chemistry.clear_exposure_cache()
     try:
         base, other = load_config(overrides=BASE), load_config(overrides=OTHER)

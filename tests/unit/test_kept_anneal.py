@@ -75,15 +75,20 @@ def _run(cfg) -> object:
 
 
 class _Taken:
-    """Counts the cases that ran on a kept transport (wraps kept_anneal)."""
+    """Records, for every model built, whether it took a kept anneal (wraps
+    kept_anneal): ``taken`` in order, ``n`` how many did."""
 
     def __init__(self, monkeypatch):
-        self.n = 0
+        self.taken: list[bool] = []
         monkeypatch.setattr(model_module, "kept_anneal", self)
+
+    @property
+    def n(self) -> int:
+        return sum(self.taken)
 
     def __call__(self, *a, **k):
         key, kept = kept_anneal(*a, **k)
-        self.n += kept is not None
+        self.taken.append(kept is not None)
         return key, kept
 
 
