@@ -133,15 +133,11 @@ def set_exposed_profile(block, mobile: float = 2e-3, trapped: float = 0.05,
     top = d.comm.allreduce(float(xyz[:, vert].max()) if len(dofs) else -np.inf, op=MPI.MAX)
     top *= d.length_scale
     erfc = np.vectorize(math.erfc)
-    for q in block.phases:
-        block.set_uniform(q.name, 0.0)
-        if q.name in block.trapped:
-            block.set_uniform(q.name, 0.0, trapped=True)
+    block.set_zero()
     block.set_profile(phase, lambda X: mobile * erfc(np.maximum(top - X[vert], 0.0) / depth))
     if phase in block.trapped:
         block.set_profile(phase, lambda X: trapped * erfc(np.maximum(top - X[vert], 0.0)
                                                           / (2 * depth)), trapped=True)
-    block.phi.x.array[:] = 0.0
 
 
 #: a coarse mesh ([mesh] overrides, any dim) for tests of the transport's linear algebra
