@@ -257,3 +257,36 @@ def test_fields_that_cannot_share_a_mixed_space_keep_the_blocked_assembly():
         p1.destroy()
         p2.destroy()
         p3.destroy()
+
+
+def test_the_compiled_copies_between_fields_and_mixed_space_are_numpys():
+    """MixedSpace.gather/scatter by the compiled loop (fem_cell.solvers.mixed.COPIES)
+    move every value where numpy's indexing moves it, owned and ghost DOFs; without the
+    module (``_copy_args`` None) numpy does."""
+    msh = dolfinx.mesh.create_unit_interval(MPI.COMM_SELF, 9)
+    V = fem.functionspace(msh, ("Lagrange", 1))
+    fields = [Field(n, fem.Function(V)) for n in ("a", "b", "c")]
+    rng = np.random.default_rng(3)
+    for f in fields:
+        f.u.x.array[:] = rng.standard_normal(f.u.x.array.size)
+    values = [f.u.x.array.copy() for f in fields]
+    space = MixedSpace.build(fields, MPI.COMM_SELF)
+    assert space._copy_args is not None
+    space.gather()
+    w = space.w.x.array
+    for v, m in zip(values, space.maps, strict=True):
+        assert np.array_equal(w[m], v)
+    assert np.all(np.isin(np.arange(w.size), np.concatenate(space.maps)))
+    w[:] = rng.standard_normal(w.size)
+    space.scatter()
+    for f, m in zip(fields, space.maps, strict=True):
+        assert np.array_equal(f.u.x.array, w[m])
+    # the numpy path: the same
+    numpy_space = MixedSpace.build(fields, MPI.COMM_SELF)
+    numpy_space._copy_args = None
+    numpy_space.w.x.array[:] = w
+    for f in fields:
+        f.u.x.array[:] = 0.0
+    numpy_space.scatter()
+    for f, m in zip(fields, space.maps, strict=True):
+        assert np.array_equal(f.u.x.array, w[m])
