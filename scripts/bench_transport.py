@@ -3,7 +3,8 @@
 Both run in this process on the same 1-D film mesh, with the same fixed step sequence
 (backward Euler, ``--steps`` steps of ``--dt``), the same direct solver (the one our
 problem gets: on one rank the band LU of ``fem_cell.solvers.banded``, else MUMPS) and
-Newton (SNES newtonls, no line search):
+Newton with the full step (ours: on one rank ``fem_cell.solvers.newton.DirectNewton``,
+SNES newtonls's iteration without SNES; the floor: SNES newtonls, no line search):
 
 * **ours**: the default cell's transport problem (``fem_cell.model.transport``: mobile
   H⁺ in LiCoO2 and Li3PO4, trapped H⁺, the potential Φ; exchange, sink, trapping) started
@@ -32,11 +33,14 @@ values added at positions found beforehand; no solver) — a lower bound on the 
 that no solver or bookkeeping can go below, and its ratio.
 Times, not assertions: tests never time anything.
 
+With ``--snes`` every round also times ours with SNES's Newton loop (as before
+``fem_cell.solvers.newton``: the same iterates bit for bit) and prints its floor ratio
+and how much slower it is.
 With ``--breakdown`` a second run of ours, with timers around the solver's callbacks,
 prints where a step goes (residuals, Jacobian, band LU set-up and solves, Newton test,
 the stepper's own work).
 
-    OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_transport.py [--breakdown]
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_transport.py [--snes] [--breakdown]
 """
 
 from __future__ import annotations
@@ -51,8 +55,10 @@ import ufl
 from fem_cell._dolfinx import MPI, fem
 from fem_cell.config import load_config
 from fem_cell.model import CellModel
+from fem_cell.model.chemistry import clear_kept_anneals
 from fem_cell.solvers.banded import use_banded
 from fem_cell.solvers.linear import direct_solver_options
+from fem_cell.solvers.problem import TransientProblem
 from fem_cell.solvers.time_stepping import predict
 
 
@@ -101,7 +107,7 @@ TIMED_PARTS = {
     "Jacobian (assembly)": (("Local", "matrix"), ("problem", "_assemble_jacobian")),
     "band LU set-up (factorisation)": (("BandedLU", "setUp"),),
     "band LU solves": (("BandedLU", "apply"),),
-    "Newton test (with its look-ahead solve)": (("P", "_update_convergence_test"),),
+    "Newton test (with its look-ahead solve)": (("P", "_newton_test"),),
     "stepper: history": (("P", "set_history"),),
     "stepper: state copies": (("P", "set_state"), ("P", "get_state")),
     "stepper: time level": (("P", "set_time_level"),),
@@ -141,7 +147,11 @@ def timers():
 
 
 def ours(cells_per_layer: int, steps: int, dt: float, settle: int, predictor: bool,
-         kernels: bool = True):
+         kernels: bool = True, snes: bool = False):
+    # SNES or Newton without it (fem_cell.solvers.newton): a problem built anew (a
+    # kept one would carry the other run's choice)
+    clear_kept_anneals()
+    TransientProblem.DIRECT_NEWTON = not snes
     cfg = load_config(overrides={"mesh": {"dim": 1, "cells_per_layer": cells_per_layer},
                                  "output": {"fields": False}})
     model = CellModel(cfg, MPI.COMM_SELF)
@@ -223,6 +233,9 @@ def main() -> int:
                     help="alternating timed rounds of ours and the floor (best of each)")
     ap.add_argument("--no-predictor", action="store_true",
                     help="start every step of ours from the last state")
+    ap.add_argument("--snes", action="store_true",
+                    help="also time ours with SNES's Newton loop (before "
+                         "fem_cell.solvers.newton) in every round, and its floor ratio")
     ap.add_argument("--breakdown", action="store_true",
                     help="also time each part of our step (a separate run with timers "
                          "around the solver's callbacks)")
@@ -232,11 +245,16 @@ def main() -> int:
         ap.error("--rounds must be >= 1")
     film, banded, *_ = ours(args.cells_per_layer, 5, args.dt, args.settle, pred)  # JIT warm-up
     floor(film, banded, 5, args.dt)
-    mine, base = [], []
+    if args.snes:
+        ours(args.cells_per_layer, 5, args.dt, args.settle, pred, snes=True)
+    mine, base, snes = [], [], []
     for r in range(args.rounds):  # alternated; the kernels timed in the first round only
         mine.append(ours(args.cells_per_layer, args.steps, args.dt, args.settle, pred,
                          kernels=r == 0))
         base.append(floor(mine[-1][0], mine[-1][1], args.steps, args.dt, kernels=r == 0))
+        if args.snes:
+            snes.append(ours(args.cells_per_layer, args.steps, args.dt, args.settle, pred,
+                             kernels=False, snes=True))
     film, banded, dofs, its, _, kern = mine[0]
     fdofs, fits, _, fkern = base[0]
     per_step = min(m[4] for m in mine)
@@ -246,8 +264,10 @@ def main() -> int:
           f"direct solver: {'band LU' if banded else 'MUMPS'}; ours started from "
           + (f"the predictor (after {args.settle} steps)" if pred else "the last state"))
     for r, (m, b) in enumerate(zip(mine, base, strict=True)):
+        with_snes = (f"; ours with SNES {1e3 * snes[r][4]:.3f} ms/step, ratio "
+                     f"{snes[r][4] / b[2]:.2f}" if snes else "")
         print(f"  round {r + 1}: ours {1e3 * m[4]:.3f} ms/step, floor {1e3 * b[2]:.3f} ms/step, "
-              f"ratio {m[4] / b[2]:.2f}")
+              f"ratio {m[4] / b[2]:.2f}{with_snes}")
     print(f"  ours : {dofs:6d} DOFs (coupled x_H, x_t, Φ), {its:.2f} Newton iterations/step, "
           f"{1e3 * per_step:.3f} ms/step (best of {args.rounds})")
     print(f"  floor: {fdofs:6d} DOFs (one P1 field),        {fits:.2f} Newton iterations/step, "
@@ -266,6 +286,13 @@ def main() -> int:
               "Newton test's look-ahead solve is also under the band LU's solves):")
         for label in dict.fromkeys(TIMED_PARTS):
             print(f"    {label:42s}{1e6 * totals.get(label, 0.0) / args.steps:7.1f} us/step")
+    if snes:
+        before = [n[4] / b[2] for n, b in zip(snes, base, strict=True)]
+        gain = [n[4] / m[4] for n, m in zip(snes, mine, strict=True)]
+        print(f"  ours with SNES's Newton loop: {1e3 * min(n[4] for n in snes):.3f} ms/step "
+              f"(best of {args.rounds}), floor ratio {float(np.median(before)):.2f} (median); "
+              f"with SNES / without: {float(np.median(gain)):.2f} (median of the rounds, "
+              f"{min(gain):.2f}-{max(gain):.2f})")
     ratios = [m[4] / b[2] for m, b in zip(mine, base, strict=True)]
     print(f"  best of each: {per_step / fper:.2f}; rounds' ratios {min(ratios):.2f}-"
           f"{max(ratios):.2f}")

@@ -249,7 +249,7 @@ def _measure_iterative(p, snes, J, P, x, jac_kwargs) -> dict:
 
     def jacobian():
         assemble_jacobian(snes, x, J, P, **jac_kwargs)
-        p._after_jacobian(J, x)           # the Schur complement's preconditioner matrix
+        p._after_jacobian(J, 0)           # the Schur complement's preconditioner matrix
 
     t_jac = _best(jacobian)
     ksp = snes.getKSP()

@@ -114,7 +114,9 @@ class BandedLU(RepeatedSolve):
                                          self._flat_c, flat.size)
             finally:
                 aij.restore(P)
-            info = band_kernels.factor(K, flat, n, self._kl, self._ku, self._ipiv)
+            # (band_kernels.factor with the pointers cast once per pattern)
+            info = K.lib.fem_cell_band_factor(n, self._kl, self._ku, self._flat_c,
+                                              *self._solve_args[4:6])
             lu, piv = flat, self._ipiv
         else:
             flat = np.zeros(ldab * n)

@@ -50,6 +50,7 @@ from fem_cell.solvers.linear import (
 )
 from fem_cell.solvers.local_assembly import LocalAssembler
 from fem_cell.solvers.mixed import MixedResidual, MixedSpace
+from fem_cell.solvers.newton import DirectNewton, NewtonView, SnesView
 from fem_cell.solvers.packing import PackedCoefficients
 from fem_cell.solvers.sparsity import compact_matrix, pattern_extensions
 
@@ -145,6 +146,12 @@ def _weak_callback(problem, method: str, gone):
     return callback
 
 
+def _enum_name(enum, value) -> str:
+    """The name of a petsc4py enumeration's ``value`` (e.g. a PC's failed reason)."""
+    return next((k for k in dir(enum) if k.isupper() and getattr(enum, k) == value),
+                str(value))
+
+
 def _assemble_jacobian(x, J, P, *, u, jacobian, preconditioner, bcs, packed=None) -> None:
     """dolfinx's ``assemble_jacobian`` for a solution vector that is the array of ``u``
     itself (no copy of ``x`` into ``u``); ``packed``: the Jacobian's
@@ -204,6 +211,9 @@ class TransientProblem:
 
     #: ``petsc_options`` keys that configure the direct solver only
     DIRECT_ONLY = ("pc_type", "pc_factor_mat_solver_type", "ksp_type")
+    #: problems built while this is True run Newton without SNES where they can
+    #: (:attr:`direct_newton`; False: SNES everywhere, to compare the two)
+    DIRECT_NEWTON = True
 
     def __init__(self, fields: Sequence[Field], blocks: Sequence[PhysicsBlock], *,
                  time: fem.Constant, prefix: str, petsc_options: Mapping | None = None,
@@ -359,6 +369,7 @@ class TransientProblem:
         #: the band LU of a serial 1-D problem (fem_cell.solvers.banded; None: the
         #: sparse direct solver, or the iterative path)
         self._banded = None
+        self._newton: DirectNewton | None = None      # (set below)
         #: the sparse direct solver's name (direct path; e.g. "mumps")
         self._sparse_solver = opts.get("pc_factor_mat_solver_type")
         if linear_solver == "direct" and msh.topology.dim == 1 and self.comm.size == 1:
@@ -454,6 +465,20 @@ class TransientProblem:
             self.snes.setConvergenceTest(_weak_callback(
                 self, "_update_convergence_test",
                 PETSc.SNES.ConvergedReason.DIVERGED_FUNCTION_DOMAIN))
+        #: Newton's iteration without SNES (:mod:`fem_cell.solvers.newton`: the same
+        #: iterates, bit for bit): one rank, the direct solver, the iterate aliased and
+        #: the per-field update test; None: SNES's.  The callbacks hold this problem
+        #: weakly, as SNES's do.
+        if self._serial and self._ahead is not None and self._x is not None:
+            gone = PETSc.SNES.ConvergedReason.DIVERGED_FUNCTION_DOMAIN
+            self._newton = DirectNewton(
+                self.snes.getKSP().getPC(), self._x, self._problem.b, self._problem.A,
+                residual=_weak_callback(self, "_residual_at", None),
+                jacobian=_weak_callback(self, "_jacobian_at", False),
+                test=_weak_callback(self, "_newton_test", gone))
+        #: whether a solve runs :attr:`_newton` (when there is one) or SNES: the same
+        #: iterates; False compares the two (tests, ``scripts/bench_transport.py``)
+        self.direct_newton = self._newton is not None and self.DIRECT_NEWTON
 
     def _use_local_assembly(self) -> None:
         """Build the compiled residual and Jacobian loops, each checked against
@@ -487,6 +512,8 @@ class TransientProblem:
         J, _, (func, args, kwargs) = self.snes.getJacobian()
         self.snes.setJacobian(func, new, new, args=args, kargs=kwargs)
         self._problem._A = new  # dolfinx's NonlinearProblem keeps (and destroys) it here
+        if self._newton is not None:
+            self._newton.set_matrix(new)
         J.destroy()
 
     def _renew_compact_jacobian(self) -> None:
@@ -547,7 +574,7 @@ class TransientProblem:
             raise ValueError("the physics blocks produced no forms")
         return form
 
-    def _residual(self, snes, x, b) -> None:
+    def _residual(self, snes, x, b, refresh: bool = True) -> None:
         """The residual at ``x`` into ``b`` (the SNES function).
 
         dolfinx's ``assemble_residual`` less the lifting ``b −= J (g − x)``: :meth:`solve`
@@ -558,10 +585,13 @@ class TransientProblem:
         anneal profile: 0.78 s of 1.51 s).  The residual rows of the constrained DOFs
         are still set to x − g, as dolfinx does.  Several fields on one mesh: the
         residual is one form on their mixed space (:mod:`fem_cell.solvers.mixed`).
+        ``refresh``: bring the blocks' derived coefficients up to date first (False: the
+        caller did, for the whole solve: :meth:`_solve_once` under DirectNewton).
         """
         self.residuals += 1
-        for refresh in self._before_assembly:
-            refresh()
+        if refresh:
+            for before in self._before_assembly:
+                before()
         local = self._local_residual
         if local is not None:
             # one form (fem_cell.solvers.local_assembly), read from the iterate's function;
@@ -651,7 +681,8 @@ class TransientProblem:
 
         def jacobian(snes, x, J, P, *args, **kwargs):
             p = ref()
-            if p is not None and not p._jacobian_due(snes):
+            it = snes.getIterationNumber()
+            if p is not None and not p._jacobian_due(it):
                 return
             if p is not None:
                 for refresh in p._before_assembly:
@@ -666,10 +697,29 @@ class TransientProblem:
             else:
                 func(snes, x, J, P, *args, **kwargs)
             if p is not None:
-                p._after_jacobian(J, x)
+                p._after_jacobian(J, it)
 
         # dolfinx's arguments stay with the callback (snes.getJacobian() shows them)
         snes.setJacobian(jacobian, J, P, args=args, kargs=kwargs)
+
+    def _residual_at(self, x, b) -> None:
+        """:meth:`_residual` for :class:`~fem_cell.solvers.newton.DirectNewton` (the
+        derived coefficients brought up to date once per solve, by :meth:`_solve_once`)."""
+        self._residual(None, x, b, refresh=False)
+
+    def _jacobian_at(self, it: int) -> bool:
+        """The Jacobian for :class:`~fem_cell.solvers.newton.DirectNewton` at Newton
+        iteration ``it``, as SNES's callback (:meth:`_wrap_jacobian`) assembles it at the
+        aliased iterate (the derived coefficients up to date: :meth:`_solve_once`):
+        assembled if due; returns whether it was."""
+        if not self._jacobian_due(it):
+            return False
+        J = self._problem.A
+        if self._local_jacobian is None or not self._local_jacobian_at(J):
+            _assemble_jacobian(self._x, J, J, packed=self._packed_jacobian,
+                               **self.snes.getJacobian()[2][2])
+        self._after_jacobian(J, it)
+        return True
 
     def _local_jacobian_at(self, J: PETSc.Mat) -> bool:
         """The compiled loop's Jacobian at the iterate (the function's own vector) into
@@ -688,9 +738,8 @@ class TransientProblem:
     #: a solve started on an old Jacobian, a contraction above it re-assembles
     REUSE_RATE = 0.3
 
-    def _jacobian_due(self, snes) -> bool:
-        """Whether Newton iteration ``snes.getIterationNumber()`` assembles (and
-        factorises) a new Jacobian.
+    def _jacobian_due(self, it: int) -> bool:
+        """Whether Newton iteration ``it`` assembles (and factorises) a new Jacobian.
 
         Every ``jacobian_lag``-th iteration of a solve does (lag 1: full Newton),
         counted from the last assembly of this solve, or from its start.  At a solve's
@@ -703,10 +752,9 @@ class TransientProblem:
         start on a new Jacobian (:meth:`solve`), so an old Jacobian costs iterations,
         never a rejected step.  Every input is global (iteration counts, c0, the
         all-reduced contraction), so every rank decides alike."""
-        it = snes.getIterationNumber()
         if it == 0:
             self._jac_fresh_it = None
-            c0 = float(self.coefficients[0].value)
+            c0 = float(self._coefficient_values[0])
             self._old_start = (
                 self.jacobian_reuse and self._jac_valid
                 and self._jac_age <= self.REUSE_MAX_AGE and self._jac_c0 != 0.0
@@ -720,14 +768,16 @@ class TransientProblem:
             return self._solve_rate is not None and self._solve_rate > self.REUSE_RATE
         return it - self._jac_fresh_it >= self.jacobian_lag
 
-    def _after_jacobian(self, J, x) -> None:
+    def _after_jacobian(self, J, it: int) -> None:
+        """Bookkeeping after the Jacobian ``J`` was assembled at Newton iteration ``it``
+        (and the Schur complement's preconditioner matrix assembled with it)."""
         from dolfinx.fem.petsc import assemble_matrix
 
         self.jacobians += 1
-        self._jac_fresh_it = self.snes.getIterationNumber()
+        self._jac_fresh_it = it
         self._jac_valid = True
         self._jac_age = 0
-        self._jac_c0 = float(self.coefficients[0].value)
+        self._jac_c0 = float(self._coefficient_values[0])
         S = self._schur_matrix
         if S is not None:
             S.zeroEntries()
@@ -765,12 +815,19 @@ class TransientProblem:
     LOOK_AHEAD_WITHIN = 100.0
 
     def _update_convergence_test(self, snes, it, norms):
+        """SNES's convergence test: :meth:`_newton_test` on SNES's solve."""
+        return self._newton_test(it, norms[2], SnesView(snes))
+
+    def _newton_test(self, it: int, fnorm: float, view: NewtonView):
         """Per-field Newton test on the update (see :attr:`Field.newton_tol`), looking
         one update ahead.
 
         The update vector holds the owned DOFs of every field in order (blocked
-        layout, or the single field's owned DOFs).  After iteration ``it`` ≥ 1, SNES
-        holds the residual F(u_it) of the new iterate, and the factorisation of the
+        layout, or the single field's owned DOFs).  ``fnorm`` is the residual's norm
+        (tested for being finite) and ``view`` the solve in progress (SNES's, or
+        :class:`~fem_cell.solvers.newton.DirectNewton`'s: the same iteration).  After
+        iteration ``it`` ≥ 1, the solver holds the residual F(u_it) of the new
+        iterate, and the factorisation of the
         Jacobian it last used: the next Newton update δ = J⁻¹ F(u_it) then costs one
         back-substitution (direct solver).  If δ passes the test, u_it − δ is taken
         and Newton stops there: SNES would have computed the same δ in its next
@@ -794,15 +851,14 @@ class TransientProblem:
         docs/architecture.md.
         """
         reasons = PETSc.SNES.ConvergedReason
-        if not np.isfinite(norms[2]):
-            return reasons.DIVERGED_FNORM_NAN
+        if not np.isfinite(fnorm):
+            return reasons.DIVERGED_FUNCTION_NANORINF
         if it == 0:
             self._last_update = None
             return reasons.ITERATING
-        worst = self._allreduce(
-            self._worst_update(snes.getSolutionUpdate().getArray(readonly=True)), op=MPI.MAX)
+        worst = self._allreduce(self._worst_update(view.update()), op=MPI.MAX)
         if not np.isfinite(worst):
-            return reasons.DIVERGED_FNORM_NAN
+            return reasons.DIVERGED_FUNCTION_NANORINF
         if self._last_update is not None and self._last_update > 0:
             self._note_rate(it - 1, worst / self._last_update)
         self._last_update = worst
@@ -813,15 +869,11 @@ class TransientProblem:
         # the first one of the previous solve
         rate = self._rate if it > 1 else self._first_rate
         if ahead is not None and worst * rate <= self.LOOK_AHEAD_WITHIN:
-            ksp = snes.getKSP()
             memory = self._solve_memory
             if memory is not None:  # a failed look-ahead is SNES's next solve: kept
                 memory.remember_next()
-            ksp.solve(snes.getFunction()[0], ahead)
+            solved = view.look_ahead(ahead)
             self.look_aheads += 1
-            # a failed solve (e.g. a factorisation PETSc could not complete) leaves no
-            # update to take: SNES's own next solve reports the failure
-            solved = ksp.getConvergedReason() > 0
             next_worst = self._allreduce(
                 self._worst_update(ahead.getArray(readonly=True)) if solved else np.inf,
                 op=MPI.MAX)
@@ -830,7 +882,7 @@ class TransientProblem:
             if next_worst <= 1.0:
                 if memory is not None:
                     memory.forget()
-                snes.getSolution().axpy(-1.0, ahead)
+                view.take(ahead)
                 self._ahead_taken = True
                 return reasons.CONVERGED_SNORM_RELATIVE
         if it >= self._max_it:
@@ -903,7 +955,7 @@ class TransientProblem:
         if self.compact_jacobian and self._extensions is None:
             self._extensions = pattern_extensions(p.A)
         for obj in (p.solver, p.A, p.P_mat, p.b, p.x, self._schur_matrix, self._ahead,
-                    self._x):
+                    self._x, self._newton):
             if obj is not None:
                 obj.destroy()
         if self._mixed is not None:
@@ -1022,8 +1074,17 @@ class TransientProblem:
                     bc.set(f.u.x.array)
         self._ahead_taken = False
         self.last_error = None
+        newton = self._newton if self.direct_newton else None
         try:
-            if self._x is not None:
+            if newton is not None:
+                # the blocks' derived coefficients (the transport's rates at the nodes'
+                # temperatures) once for the whole solve: nothing changes what they
+                # derive from while Newton iterates (SNES's callbacks check at every
+                # assembly, and find nothing changed)
+                for before in self._before_assembly:
+                    before()
+                newton.solve()
+            elif self._x is not None:
                 self.snes.solve(None, self._x)
                 if not self._serial:
                     self._alias.x.scatter_forward()
@@ -1035,16 +1096,21 @@ class TransientProblem:
             self.last_error = str(e)
             self._jac_valid = False
             self._last_solve_rate = None
-            return False, self.snes.getIterationNumber(), -99
+            its = newton.iterations if newton is not None else self.snes.getIterationNumber()
+            return False, its, -99
         finally:
             if self._one_space:
                 self._space.scatter()
-        reason = self.snes.getConvergedReason()
+        if newton is not None:
+            reason, its = newton.reason, newton.iterations
+            self.linear_iterations += its       # (one per solve, as KSP preonly counts)
+        else:
+            reason, its = self.snes.getConvergedReason(), self.snes.getIterationNumber()
+            self.linear_iterations += self.snes.getLinearSolveIterations()
         if reason == PETSc.SNES.ConvergedReason.DIVERGED_LINEAR_SOLVE:
-            self.last_error = self._linear_failure()
-        its = self.snes.getIterationNumber() + int(self._ahead_taken)
+            self.last_error = self._linear_failure(newton)
+        its += int(self._ahead_taken)
         self.newton_iterations += its
-        self.linear_iterations += self.snes.getLinearSolveIterations()
         finite = (bool(np.isfinite(self._alias_array).all()) if self._alias is not None
                   else all(np.all(np.isfinite(f.u.x.array)) for f in self.fields))
         ok = self._allreduce(bool(reason > 0 and finite), op=MPI.LAND)
@@ -1083,11 +1149,16 @@ class TransientProblem:
         return use_condensed(self.snes.getKSP().getPC(), rows, pairs, pinned,
                              {k: opts[k] for k in keys if k in opts}, self.prefix)
 
-    def _linear_failure(self) -> str:
-        """Why the last linear solve failed: the KSP reason and, for MUMPS, its error
-        code INFOG(1) and INFO(2) (e.g. −9: workspace too small after pivoting)."""
+    def _linear_failure(self, newton: DirectNewton | None = None) -> str:
+        """Why the last linear solve failed: the KSP reason (under
+        :class:`~fem_cell.solvers.newton.DirectNewton`, which has no KSP: the direct
+        solver's failed reason) and the band LU's failure or, for MUMPS, its error code
+        INFOG(1) and INFO(2) (e.g. −9: workspace too small after pivoting)."""
         ksp = self.snes.getKSP()
-        text = f"linear solve failed (KSP reason {ksp.getConvergedReason()})"
+        text = (f"linear solve failed (KSP reason {ksp.getConvergedReason()})"
+                if newton is None else
+                f"linear solve failed (the direct solver's set-up: "
+                f"{_enum_name(PETSc.PC.FailedReason, newton.pc_failure)})")
         if self._banded is not None and self._banded.failure:
             return f"{text}, {self._banded.failure}"
         try:

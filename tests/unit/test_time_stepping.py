@@ -200,8 +200,9 @@ def test_newton_failure_reason_includes_the_linear_solvers_word():
 
 
 def test_a_failed_linear_solve_is_explained():
-    """A transport-like problem whose Jacobian is singular: Newton fails with SNES reason
-    DIVERGED_LINEAR_SOLVE and ``last_error`` names the KSP reason (and MUMPS's code)."""
+    """A transport-like problem whose Jacobian is singular: Newton fails with SNES's reason
+    DIVERGED_LINEAR_SOLVE and ``last_error`` names the direct solver's failure (SNES: the
+    KSP reason, and MUMPS's code: test_direct_newton.py)."""
 
     class Singular:
         def mass(self, u, udot, v):
@@ -219,7 +220,11 @@ def test_a_failed_linear_solve_is_explained():
     ok, _, reason = prob.solve()
     prob.destroy()
     assert not ok
-    assert reason == -3 and "linear solve failed (KSP reason" in prob.last_error
+    # one rank: Newton without SNES (fem_cell.solvers.newton), on the band LU
+    assert reason == -3 and prob.direct_newton
+    assert prob.last_error.startswith(
+        "linear solve failed (the direct solver's set-up: FACTOR_NUMERIC_ZEROPIVOT), "
+        "banded LU: zero pivot at unknown")
 
 
 # -- smooth restarts and sub-cycling -------------------------------------------------------
