@@ -26,7 +26,9 @@ made):
 
 These are SNES's operations in SNES's order on the same vectors (x − δ in the same
 floating-point operation as SNES's full step), so the iterates, and every result, are
-the same bit for bit (``tests/unit/test_direct_newton.py``).  The convergence test
+the same bit for bit (``tests/unit/test_direct_newton.py``).  The residuals and the
+Jacobian calls are logged under SNES's own events (``SNESFunctionEval``,
+``SNESJacobianEval``), so ``-log_view`` counts them as it counted SNES's.  The convergence test
 reads the update and may solve once more with the factorisation at hand (the
 problem's look-ahead) through :class:`NewtonView`, which :class:`SnesView` provides for
 the SNES path.
@@ -115,6 +117,10 @@ class DirectNewton(NewtonView):
         self.reason = 0
         #: the direct solver's failed reason when the last solve ended on it
         self.pc_failure = None
+        # SNES's own log events (the same events: ``-log_view`` and the benchmarks count
+        # and time these residuals and Jacobians as SNES's)
+        self._log_residual = PETSc.Log.Event("SNESFunctionEval")
+        self._log_jacobian = PETSc.Log.Event("SNESJacobianEval")
 
     def set_matrix(self, J: PETSc.Mat) -> None:
         """The Jacobian matrix (a new one after the problem swapped it)."""
@@ -139,14 +145,20 @@ class DirectNewton(NewtonView):
         :attr:`iterations` (the look-ahead update, taken inside the test, not counted:
         as SNES counts)."""
         x, b, pc, test = self.x, self.b, self.pc, self.test
+        log_f, log_j = self._log_residual, self._log_jacobian
         self.solves = self.iterations = 0
         self.reason = 0
         self.pc_failure = None
         it = 0
+        log_f.begin()
         self.residual(x, b)
+        log_f.end()
         reason = test(it, b.norm(), self)
         while reason == _REASONS.ITERATING:
-            if self.jacobian(it):
+            log_j.begin()
+            assembled = self.jacobian(it)
+            log_j.end()
+            if assembled:
                 pc.setUp()
                 failed = pc.getFailedReason()
                 if failed != _NO_FAILURE:
@@ -156,7 +168,9 @@ class DirectNewton(NewtonView):
             pc.apply(b, self.dx)
             self.solves += 1
             self._x_array -= self._dx_array
+            log_f.begin()
             self.residual(x, b)
+            log_f.end()
             fnorm = b.norm()
             if not math.isfinite(fnorm):
                 # SNES's line search stops here, before the iteration counts
