@@ -63,8 +63,13 @@ def _steps(tp, dts, predictor=3):
     return out
 
 
+def _logged(name):
+    return PETSc.Log.Event(name).getPerfInfo()["count"]
+
+
 def _transport_run(use, direct, dts, solver=None):
     use(direct)
+    PETSc.Log.begin()
     over = {**QUIET, "mesh": {"dim": 1, "cells_per_layer": 12}}
     if solver:
         over["solver"] = solver
@@ -73,9 +78,15 @@ def _transport_run(use, direct, dts, solver=None):
     chem.T_film.x.array[:] = 423.15
     tp = chem.transport_problem
     assert tp.direct_newton is direct
+    logged = [_logged(n) for n in ("SNESFunctionEval", "SNESJacobianEval")]
+    residuals = tp.residuals
     steps = _steps(tp, dts)
     counts = tp.solver_counts()
     counts.update(residuals=tp.residuals)
+    # PETSc's log: the residuals and Jacobian calls under SNES's events on either path
+    counts.update(logged=[_logged(n) - c for n, c in
+                          zip(("SNESFunctionEval", "SNESJacobianEval"), logged, strict=True)])
+    assert counts["logged"][0] == tp.residuals - residuals > 0
     model.destroy()
     return steps, counts
 
