@@ -16,10 +16,13 @@ and potential) and a field may live on a sub-mesh (pass ``entity_maps``).
 
 which covers backward Euler and variable-step BDF2 without recompiling, and hands it
 to a PETSc SNES Newton solver (MUMPS LU by default, or Krylov + AMG:
-:mod:`fem_cell.solvers.linear`).  Several fields on one mesh are assembled as one form on
-their mixed space: Newton runs on it on the direct path in 1-D, and in 2-D when
-node-local fields are condensed out of the factorisation (its Jacobian then stores only
-the entries that can be non-zero: :mod:`fem_cell.solvers.condensed`,
+:mod:`fem_cell.solvers.linear`); on one rank, with the direct solver and the per-field
+update test, to the same Newton iteration without SNES
+(:mod:`fem_cell.solvers.newton`: the same iterates, bit for bit).  Several fields on
+one mesh are assembled as one form on their mixed space: Newton runs on it on the
+direct path in 1-D, and in 2-D when node-local fields are condensed out of the
+factorisation (its Jacobian then stores only the entries that can be non-zero:
+:mod:`fem_cell.solvers.condensed`,
 :mod:`fem_cell.solvers.sparsity`); elsewhere Newton and its matrix are blocked (one
 monolithic matrix holding only the coupled blocks) and only the residual is mixed
 (:mod:`fem_cell.solvers.mixed` has the measurements).  The same
