@@ -18,7 +18,8 @@ solver (the preconditioner of the problem's KSP, called directly: the band LU of
 made):
 
 1. b = F(x₀); the test at iteration 0;
-2. while the test says iterate: assemble the Jacobian if it is due (the problem's
+2. while the test says iterate (and fewer than SNES's ``snes_max_it`` iterations are
+   done): assemble the Jacobian if it is due (the problem's
    policy) and set the direct solver up on it (a failed factorisation ends the solve as
    SNES's ``DIVERGED_LINEAR_SOLVE``); δ = J⁻¹ b; x ← x − δ; b = F(x) (not finite: the
    solve ends, as SNES's line search ends it, with the iteration not counted); the
@@ -97,10 +98,12 @@ class DirectNewton(NewtonView):
         test: ``test(it, fnorm, view)``: a SNES convergence reason (``ITERATING`` = 0,
             converged > 0, diverged < 0) after iteration ``it``, given the residual's
             norm and this solve as a :class:`NewtonView`.
+        max_it: SNES's iteration limit (``snes_max_it``): a solve still iterating after
+            it ends with ``DIVERGED_MAX_IT``, as SNES's loop ends.
     """
 
     def __init__(self, pc: PETSc.PC, x: PETSc.Vec, b: PETSc.Vec, J: PETSc.Mat, *,
-                 residual, jacobian, test):
+                 residual, jacobian, test, max_it: int):
         if x.getComm().getSize() != 1:
             raise ValueError("DirectNewton is serial: the vector is distributed")
         self.pc = pc
@@ -109,6 +112,7 @@ class DirectNewton(NewtonView):
         self._x_array = x.array_w
         self._dx_array = self.dx.array_r
         self.residual, self.jacobian, self.test = residual, jacobian, test
+        self.max_it = int(max_it)
         self.set_matrix(J)
         #: the last solve's Newton iterations, its linear solves (look-aheads included)
         #: and its reason (SNES's codes)
@@ -155,6 +159,9 @@ class DirectNewton(NewtonView):
         log_f.end()
         reason = test(it, b.norm(), self)
         while reason == _REASONS.ITERATING:
+            if it >= self.max_it:
+                reason = _REASONS.DIVERGED_MAX_IT
+                break
             log_j.begin()
             assembled = self.jacobian(it)
             log_j.end()

@@ -469,16 +469,21 @@ class TransientProblem:
                 self, "_update_convergence_test",
                 PETSc.SNES.ConvergedReason.DIVERGED_FUNCTION_DOMAIN))
         #: Newton's iteration without SNES (:mod:`fem_cell.solvers.newton`: the same
-        #: iterates, bit for bit): one rank, the direct solver, the iterate aliased and
-        #: the per-field update test; None: SNES's.  The callbacks hold this problem
-        #: weakly, as SNES's do.
-        if self._serial and self._ahead is not None and self._x is not None:
+        #: iterates, bit for bit): one rank, the direct solver (a KSP that only applies
+        #: its preconditioner: not, e.g., iterative refinement given in
+        #: ``petsc_options``), the iterate aliased (the full step) and the per-field
+        #: update test; None: SNES's.  The callbacks hold this problem weakly, as
+        #: SNES's do.
+        ksp = self.snes.getKSP()
+        if (self._serial and self._ahead is not None and self._x is not None
+                and ksp.getType() == PETSc.KSP.Type.PREONLY):
             gone = PETSc.SNES.ConvergedReason.DIVERGED_FUNCTION_DOMAIN
             self._newton = DirectNewton(
-                self.snes.getKSP().getPC(), self._x, self._problem.b, self._problem.A,
+                ksp.getPC(), self._x, self._problem.b, self._problem.A,
                 residual=_weak_callback(self, "_residual_at", None),
                 jacobian=_weak_callback(self, "_jacobian_at", False),
-                test=_weak_callback(self, "_newton_test", gone))
+                test=_weak_callback(self, "_newton_test", gone),
+                max_it=self.snes.getTolerances()[3])
         #: whether a solve runs :attr:`_newton` (when there is one) or SNES: the same
         #: iterates; False compares the two (tests, ``scripts/bench_transport.py``)
         self.direct_newton = self._newton is not None and self.DIRECT_NEWTON

@@ -48,11 +48,13 @@ def test_direct_newton_refuses_a_distributed_vector():
     A = PETSc.Mat().createAIJ(((2, PETSc.DECIDE), (2, PETSc.DECIDE)), comm=comm)
     try:
         if comm.size == 1:
-            newton = DirectNewton(pc, x, b, A, residual=None, jacobian=None, test=None)
+            newton = DirectNewton(pc, x, b, A, residual=None, jacobian=None, test=None,
+                                  max_it=1)
             newton.destroy()
         else:
             with pytest.raises(ValueError, match="serial"):
-                DirectNewton(pc, x, b, A, residual=None, jacobian=None, test=None)
+                DirectNewton(pc, x, b, A, residual=None, jacobian=None, test=None,
+                             max_it=1)
     finally:
         for obj in (x, b, pc, A):
             obj.destroy()

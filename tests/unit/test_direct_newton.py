@@ -227,13 +227,21 @@ def test_the_iteration_limit_is_the_same(snes_or_direct):
     assert np.array_equal(full[0][4], full[1][4])
     assert full[1][4] == pytest.approx(np.log(2.0), abs=1e-12)
     assert full[0][5:] == full[1][5:]
+    # SNES's own limit, given in the PETSc options below the problem's: SNES's loop ends
+    # there, and so does DirectNewton's
+    options = [_solve_one(snes_or_direct, d, form, u0=5.0,
+                          petsc_options={"snes_max_it": 2}) for d in (False, True)]
+    for ok, its, reason, *_ in options:
+        assert not ok and its == 2 and reason == REASONS.DIVERGED_MAX_IT
+    assert np.array_equal(options[0][4], options[1][4])
+    assert np.array_equal(options[0][4], limited[0][4])
 
 
 # -- where it is used -----------------------------------------------------------------
 
 def test_direct_newton_is_used_on_one_rank_with_the_update_test_only(snes_or_direct):
     """The transport (per-field update test, direct solver) runs it; the heat (SNES's
-    residual test) and the iterative path do not."""
+    residual test), the iterative path and a KSP other than ``preonly`` do not."""
     snes_or_direct(True)
     for solver, expected in (("direct", True), ("iterative", False)):
         cfg = load_config(overrides={**QUIET, "mesh": {"dim": 1, "cells_per_layer": 6},
@@ -244,6 +252,17 @@ def test_direct_newton_is_used_on_one_rank_with_the_update_test_only(snes_or_dir
         assert isinstance(chem.transport_problem._newton, DirectNewton) is expected
         assert chem.heat.problem.direct_newton is False
         model.destroy()
+    # a KSP that does more than apply its preconditioner (here: GMRES around the LU)
+    # keeps SNES
+    msh = dolfinx.mesh.create_unit_interval(MPI.COMM_SELF, 4)
+    u = fem.Function(fem.functionspace(msh, ("Lagrange", 1)))
+    prob = TransientProblem([Field("u", u, newton_tol=1e-10)], [_Form(lambda u: u - 1.0)],
+                            time=fem.Constant(msh, 0.0), prefix="test_direct_newton_ksp_",
+                            petsc_options={"ksp_type": "gmres"})
+    assert prob._newton is None and prob.direct_newton is False
+    prob.set_time_level(1.0, 1.0, 1, None)
+    assert prob.solve()[0] and u.x.array == pytest.approx(1.0, rel=1e-12)
+    prob.destroy()
     snes_or_direct(False)
     model = CellModel(load_config(overrides={**QUIET, "mesh": {"dim": 1,
                                                                "cells_per_layer": 6}}),
