@@ -38,6 +38,7 @@ the SNES path.
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
 
@@ -47,22 +48,20 @@ _REASONS = PETSc.SNES.ConvergedReason
 _NO_FAILURE = PETSc.PC.FailedReason.NOERROR
 
 
-class NewtonView:
-    """What a Newton convergence test reads of the solve in progress: the last update δ,
-    and a look-ahead solve δ' = J⁻¹ F(x) on the factorisation at hand, which it may
-    take (x ← x − δ')."""
+class NewtonView(Protocol):
+    """What a Newton convergence test reads of the solve in progress: the last update δ
+    (``update``), and a look-ahead solve δ' = J⁻¹ F(x) on the factorisation at hand
+    (``look_ahead(ahead)``: into ``ahead``; False if it failed), which it may take
+    (``take(ahead)``: x ← x − δ')."""
 
-    def update(self) -> np.ndarray:  # pragma: no cover - interface
-        raise NotImplementedError
+    def update(self) -> np.ndarray: ...
 
-    def look_ahead(self, ahead: PETSc.Vec) -> bool:  # pragma: no cover - interface
-        raise NotImplementedError
+    def look_ahead(self, ahead: PETSc.Vec) -> bool: ...
 
-    def take(self, ahead: PETSc.Vec) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    def take(self, ahead: PETSc.Vec) -> None: ...
 
 
-class SnesView(NewtonView):
+class SnesView:
     """:class:`NewtonView` of a SNES inside its convergence test."""
 
     __slots__ = ("snes",)
@@ -84,7 +83,7 @@ class SnesView(NewtonView):
         self.snes.getSolution().axpy(-1.0, ahead)
 
 
-class DirectNewton(NewtonView):
+class DirectNewton:
     """Newton's iteration on one rank with a direct solver (see the module docstring).
 
     Args:
