@@ -175,7 +175,7 @@ def measure(mesh: dict, solver: str = "direct") -> dict:
         raise RuntimeError(f"the transport step did not converge ({mesh})")
     snes = p.snes
     J, P, (_, _, jac_kwargs) = snes.getJacobian()
-    x = snes.getSolution()
+    x = p.newton_vector        # (one rank: SNES never solved, fem_cell.solvers.newton)
     f = x.duplicate()
     comm.Barrier()
     t_res = _best(lambda: snes.computeFunction(x, f))

@@ -476,7 +476,7 @@ class TransientProblem:
         #: SNES's do.
         ksp = self.snes.getKSP()
         if (self._serial and self._ahead is not None and self._x is not None
-                and ksp.getType() == PETSc.KSP.Type.PREONLY):
+                and ksp.getType() == PETSc.KSP.Type.PREONLY and self._plain_newton()):
             gone = PETSc.SNES.ConvergedReason.DIVERGED_FUNCTION_DOMAIN
             self._newton = DirectNewton(
                 ksp.getPC(), self._x, self._problem.b, self._problem.A,
@@ -487,6 +487,29 @@ class TransientProblem:
         #: whether a solve runs :attr:`_newton` (when there is one) or SNES: the same
         #: iterates; False compares the two (tests, ``scripts/bench_transport.py``)
         self.direct_newton = self._newton is not None and self.DIRECT_NEWTON
+
+    #: the SNES options DirectNewton takes as SNES does (the type, the full step) or
+    #: that do not bear on its iteration (the update test replaces SNES's tolerances);
+    #: any other ``snes_`` option of this problem (``petsc_options``, or the options
+    #: database under its prefix, e.g. ``snes_lag_jacobian``, a monitor) keeps SNES
+    DIRECT_NEWTON_SNES_OPTIONS = frozenset({
+        "snes_type", "snes_linesearch_type", "snes_rtol", "snes_atol", "snes_stol",
+        "snes_max_it", "snes_error_if_not_converged", "snes_force_iteration"})
+
+    def _plain_newton(self) -> bool:
+        """Whether SNES is configured as the full-step Newton DirectNewton writes out:
+        ``newtonls`` and no ``snes_`` option beyond :attr:`DIRECT_NEWTON_SNES_OPTIONS`."""
+        if self.snes.getType() != PETSc.SNES.Type.NEWTONLS:
+            return False
+        n = len(self.prefix)
+        return not any(k[n:].startswith("snes_") and k[n:] not in self.DIRECT_NEWTON_SNES_OPTIONS
+                       for k in PETSc.Options().getAll() if k.startswith(self.prefix))
+
+    @property
+    def newton_vector(self) -> PETSc.Vec:
+        """The vector Newton iterates on (the iterate's own array when aliased, else
+        SNES's solution vector, which exists once SNES has solved)."""
+        return self._x if self._x is not None else self.snes.getSolution()
 
     def _use_local_assembly(self) -> None:
         """Build the compiled residual and Jacobian loops, each checked against

@@ -241,7 +241,8 @@ def test_the_iteration_limit_is_the_same(snes_or_direct):
 
 def test_direct_newton_is_used_on_one_rank_with_the_update_test_only(snes_or_direct):
     """The transport (per-field update test, direct solver) runs it; the heat (SNES's
-    residual test), the iterative path and a KSP other than ``preonly`` do not."""
+    residual test), the iterative path, a KSP other than ``preonly`` and SNES options
+    that change SNES's iteration do not."""
     snes_or_direct(True)
     for solver, expected in (("direct", True), ("iterative", False)):
         cfg = load_config(overrides={**QUIET, "mesh": {"dim": 1, "cells_per_layer": 6},
@@ -252,17 +253,27 @@ def test_direct_newton_is_used_on_one_rank_with_the_update_test_only(snes_or_dir
         assert isinstance(chem.transport_problem._newton, DirectNewton) is expected
         assert chem.heat.problem.direct_newton is False
         model.destroy()
-    # a KSP that does more than apply its preconditioner (here: GMRES around the LU)
-    # keeps SNES
+    # a KSP that does more than apply its preconditioner (here: GMRES around the LU),
+    # a SNES option that changes SNES's iteration, given to the problem or in the
+    # options database under its prefix (a user's PETSC_OPTIONS), keep SNES
     msh = dolfinx.mesh.create_unit_interval(MPI.COMM_SELF, 4)
-    u = fem.Function(fem.functionspace(msh, ("Lagrange", 1)))
-    prob = TransientProblem([Field("u", u, newton_tol=1e-10)], [_Form(lambda u: u - 1.0)],
-                            time=fem.Constant(msh, 0.0), prefix="test_direct_newton_ksp_",
-                            petsc_options={"ksp_type": "gmres"})
-    assert prob._newton is None and prob.direct_newton is False
-    prob.set_time_level(1.0, 1.0, 1, None)
-    assert prob.solve()[0] and u.x.array == pytest.approx(1.0, rel=1e-12)
-    prob.destroy()
+    db = PETSc.Options()
+    db["test_direct_newton_db_snes_lag_jacobian"] = 2
+    try:
+        for prefix, options in (("ksp", {"ksp_type": "gmres"}),
+                                ("lag", {"snes_lag_jacobian": 2}), ("db", {}),
+                                ("plain", {"snes_max_it": 10})):
+            u = fem.Function(fem.functionspace(msh, ("Lagrange", 1)))
+            prob = TransientProblem([Field("u", u, newton_tol=1e-10)],
+                                    [_Form(lambda u: u - 1.0)], time=fem.Constant(msh, 0.0),
+                                    prefix=f"test_direct_newton_{prefix}_",
+                                    petsc_options=options)
+            assert prob.direct_newton is (prefix == "plain"), prefix
+            prob.set_time_level(1.0, 1.0, 1, None)
+            assert prob.solve()[0] and u.x.array == pytest.approx(1.0, rel=1e-12)
+            prob.destroy()
+    finally:
+        db.delValue("test_direct_newton_db_snes_lag_jacobian")
     snes_or_direct(False)
     model = CellModel(load_config(overrides={**QUIET, "mesh": {"dim": 1,
                                                                "cells_per_layer": 6}}),

@@ -134,9 +134,11 @@ def test_the_look_ahead_never_assembles_a_jacobian(lag):
 @pytest.mark.parametrize("lag", [2, 3])
 def test_the_jacobian_lag_is_snes_lag_jacobian(lag):
     """The lag the problem applies is PETSc's ``snes_lag_jacobian`` rule (the same
-    iterates, bit for bit)."""
+    iterates, bit for bit).  ``a`` runs Newton without SNES (fem_cell.solvers.newton);
+    ``b``, given a SNES option DirectNewton does not take, keeps SNES."""
     a, _ = make(jacobian_lag=lag)
     b, _ = make(petsc_options={"snes_lag_jacobian": lag})
+    assert a.direct_newton and not b.direct_newton
     assert_same_steps(a, b)
 
 
