@@ -80,7 +80,7 @@ class BandedLU(RepeatedSolve):
         self._kernels = band_kernels.kernels() if compiled else None
         self._key = None
         self._matrix = None
-        self._flat = self._flat_c = self._where_c = self._ipiv = None
+        self._flat = self._flat_c = self._where_c = self._ipiv = self._ipiv_c = None
 
     @property
     def compiled_factors(self) -> bool:
@@ -115,8 +115,8 @@ class BandedLU(RepeatedSolve):
             finally:
                 aij.restore(P)
             # (band_kernels.factor with the pointers cast once per pattern)
-            info = K.lib.fem_cell_band_factor(n, self._kl, self._ku, self._flat_c,
-                                              *self._solve_args[4:6])
+            info = K.lib.fem_cell_band_factor(n, self._kl, self._ku, self._flat_c, ldab,
+                                              self._ipiv_c)
             lu, piv = flat, self._ipiv
         else:
             flat = np.zeros(ldab * n)
@@ -201,9 +201,9 @@ class BandedLU(RepeatedSolve):
             self._work = np.zeros(n)
             self._perm_c = np.ascontiguousarray(self._perm, dtype=np.int64)
             self._work_c = ffi.cast("double *", self._work.ctypes.data)
+            self._ipiv_c = ffi.cast("int *", self._ipiv.ctypes.data)
             self._solve_args = (n, self._kl, self._ku, self._flat_c,
-                                2 * self._kl + self._ku + 1,
-                                ffi.cast("int *", self._ipiv.ctypes.data),
+                                2 * self._kl + self._ku + 1, self._ipiv_c,
                                 ffi.cast("long long *", self._perm_c.ctypes.data))
         self._matrix = P         # held: its handle cannot be reused while the key is
         self._key = key
