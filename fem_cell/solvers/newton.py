@@ -113,10 +113,8 @@ class DirectNewton:
         self.residual, self.jacobian, self.test = residual, jacobian, test
         self.max_it = int(max_it)
         self.set_matrix(J)
-        #: the last solve's Newton iterations, its linear solves (look-aheads included)
-        #: and its reason (SNES's codes)
+        #: the last solve's Newton iterations and its reason (SNES's codes)
         self.iterations = 0
-        self.solves = 0
         self.reason = 0
         #: the direct solver's failed reason when the last solve ended on it
         self.pc_failure = None
@@ -126,8 +124,8 @@ class DirectNewton:
         self._log_jacobian = PETSc.Log.Event("SNESJacobianEval")
 
     def set_matrix(self, J: PETSc.Mat) -> None:
-        """The Jacobian matrix (a new one after the problem swapped it)."""
-        self.J = J
+        """The Jacobian matrix (a new one after the problem swapped it): the direct
+        solver's operator."""
         self.pc.setOperators(J, J)
 
     # -- NewtonView ----------------------------------------------------------------------
@@ -136,7 +134,6 @@ class DirectNewton:
 
     def look_ahead(self, ahead: PETSc.Vec) -> bool:
         self.pc.apply(self.b, ahead)
-        self.solves += 1
         return True   # (a failed factorisation ended the solve before any look-ahead)
 
     def take(self, ahead: PETSc.Vec) -> None:
@@ -149,7 +146,7 @@ class DirectNewton:
         as SNES counts)."""
         x, b, pc, test = self.x, self.b, self.pc, self.test
         log_f, log_j = self._log_residual, self._log_jacobian
-        self.solves = self.iterations = 0
+        self.iterations = 0
         self.reason = 0
         self.pc_failure = None
         it = 0
@@ -172,7 +169,6 @@ class DirectNewton:
                     reason = _REASONS.DIVERGED_LINEAR_SOLVE
                     break
             pc.apply(b, self.dx)
-            self.solves += 1
             self._x_array -= self._dx_array
             log_f.begin()
             self.residual(x, b)

@@ -718,13 +718,8 @@ class TransientProblem:
             if p is not None:
                 for refresh in p._before_assembly:
                     refresh()
-            if (p is not None and x.handle == p._x_handle and p._local_jacobian is not None
-                    and p._local_jacobian_at(J)):
-                pass                      # compiled loop, straight into PETSc's arrays
-            elif p is not None and x.handle == p._x_handle:
-                # dolfinx's, less the copy and its packing (also when a non-zero fell
-                # outside a compact pattern: PETSc extends it)
-                _assemble_jacobian(x, J, P, packed=p._packed_jacobian, **kwargs)
+            if p is not None and x.handle == p._x_handle:
+                p._jacobian_at_alias(J, P, kwargs)
             else:
                 func(snes, x, J, P, *args, **kwargs)
             if p is not None:
@@ -746,11 +741,17 @@ class TransientProblem:
         if not self._jacobian_due(it):
             return False
         J = self._problem.A
-        if self._local_jacobian is None or not self._local_jacobian_at(J):
-            _assemble_jacobian(self._x, J, J, packed=self._packed_jacobian,
-                               **self.snes.getJacobian()[2][2])
+        self._jacobian_at_alias(J, J, self.snes.getJacobian()[2][2])
         self._after_jacobian(J, it)
         return True
+
+    def _jacobian_at_alias(self, J: PETSc.Mat, P: PETSc.Mat, kwargs: Mapping) -> None:
+        """The Jacobian at the aliased iterate into ``J`` (``P``: its preconditioner
+        matrix; ``kwargs``: dolfinx's Jacobian callback arguments): by the compiled loop,
+        straight into PETSc's arrays, else dolfinx's assembly less the copy and its
+        packing (also when a non-zero fell outside a compact pattern: PETSc extends it)."""
+        if self._local_jacobian is None or not self._local_jacobian_at(J):
+            _assemble_jacobian(self._x, J, P, packed=self._packed_jacobian, **kwargs)
 
     def _local_jacobian_at(self, J: PETSc.Mat) -> bool:
         """The compiled loop's Jacobian at the iterate (the function's own vector) into
