@@ -21,7 +21,7 @@ are per unit film area (m²); in 2-D per unit depth (m).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -251,12 +251,18 @@ class Domain:
 
     def region_indicator(self, values: dict[str, float], name: str = "indicator") -> fem.Function:
         """DG0 function equal to ``values[region]`` on each region (0 elsewhere)."""
-        Q = fem.functionspace(self.mesh, ("DG", 0))
-        f = fem.Function(Q, name=name)
+        f = fem.Function(fem.functionspace(self.mesh, ("DG", 0)), name=name)
+        self.fill_region_indicator(f, values)
+        return f
+
+    def fill_region_indicator(self, f: fem.Function, values: Mapping[str, float]) -> None:
+        """``f`` (DG0 on this mesh) set in place as :meth:`region_indicator` makes it:
+        ``values[region]`` on each region, 0 elsewhere."""
+        Q = f.function_space
+        f.x.array[:] = 0.0
         for region, value in values.items():
             f.x.array[Q.dofmap.list[self.cells(region)].ravel()] = value
         f.x.scatter_forward()
-        return f
 
     def layer_id_function(self) -> fem.Function:
         """DG0 field holding each cell's region tag (for ParaView thresholding)."""

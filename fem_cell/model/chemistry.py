@@ -116,7 +116,7 @@ class ChemistryModel:
             self.problem.destroy()
             return
         kept = KeptAnneal(self.keep_key, self.domain, self.film, self.T_film,
-                             self.transport, self.transport_problem, self.heat)
+                          self.transport, self.transport_problem, self.heat)
         weakref.finalize(self, _give_back, kept).atexit = False
         self._handed_over = True
 

@@ -163,7 +163,7 @@ class HeatPhysics:
                              f"the block's structure {_structure(self.bcs)}")
         _check_regions(self.domain, conductivity, heat_capacity)
         for f, values in ((self.k, conductivity), (self.rho_cp, heat_capacity)):
-            _refill(self.domain, f, values)
+            self.domain.fill_region_indicator(f, values)
         for bc, slot in zip(bcs, self._slots, strict=True):
             if isinstance(bc, SurfaceLossBC):
                 slot["h"].value, slot["emissivity"].value = bc.h, bc.emissivity
@@ -273,15 +273,6 @@ def _check_regions(domain: Domain, conductivity: Mapping[str, float],
     missing = regions - set(conductivity) | regions - set(heat_capacity)
     if missing:
         raise ValueError(f"no thermal properties for regions {sorted(missing)}")
-
-
-def _refill(domain: Domain, f: fem.Function, values: Mapping[str, float]) -> None:
-    """``f`` (DG0) set as :meth:`Domain.region_indicator` makes it, in place."""
-    Q = f.function_space
-    f.x.array[:] = 0.0
-    for region, value in values.items():
-        f.x.array[Q.dofmap.list[domain.cells(region)].ravel()] = value
-    f.x.scatter_forward()
 
 
 __all__ = ["ContactBC", "HeatFluxBC", "HeatPhysics", "SurfaceLossBC", "TemperatureBC",
