@@ -48,6 +48,10 @@ from fem_cell._dolfinx import PETSc
 from fem_cell.solvers.linear import RepeatedSolve
 
 
+#: the attribute marking the operator matrix a :class:`CondensedLU` was set up on
+_MARK = "fem_cell_condensed_lu"
+
+
 class CondensationError(RuntimeError):
     """A field declared node-local has an equation coupling it to other nodes."""
 
@@ -106,9 +110,13 @@ class CondensedLU(RepeatedSolve):
         #: a broken assumption (the caller re-raises it: see TransientProblem.solve)
         self.error: CondensationError | None = None
         #: how many times the condensed system was set up from scratch (its pattern
-        #: analysed): once, and again after the matrix's pattern grew
+        #: analysed): once, and again after the matrix's pattern grew or for another
+        #: matrix
         self.rebuilds = 0
         self._mallocs = 0
+        #: the mark left on the matrix last set up (a token: the matrix holds no
+        #: reference to this context)
+        self._token: object | None = None
         #: global number of unknowns the sparse solver factorises (set by use_condensed)
         self.factorised = 0
 
@@ -127,14 +135,20 @@ class CondensedLU(RepeatedSolve):
     def _set_up(self, pc: PETSc.PC) -> None:
         _, P = pc.getOperators()
         # an entry added outside the matrix's pattern (a compact Jacobian allocates it:
-        # fem_cell.solvers.sparsity) changes the sub-matrices' patterns: start again
+        # fem_cell.solvers.sparsity), or another matrix (a problem reset: its Jacobian's
+        # pattern found again, TransientProblem.reset), changes the sub-matrices'
+        # patterns: start again (reusing them raised PETSc error 101).  The matrix set up
+        # is marked, not recognised by its handle: a new matrix can take a destroyed
+        # one's address.  (Every rank sees the same matrix: no rank decides alone.)
         mallocs = P.getComm().tompi4py().allreduce(
             int(P.getInfo(PETSc.Mat.InfoType.LOCAL)["mallocs"]))
-        if self._ready and mallocs != self._mallocs:
+        if self._ready and (mallocs != self._mallocs or P.getAttr(_MARK) is not self._token):
             self._release()
         if not self._ready:
             self._build(P)
             self._mallocs = mallocs
+            self._token = object()      # (new for each set-up: A, then B, then A)
+            P.setAttr(_MARK, self._token)
             self.rebuilds += 1
         m = self._mats
         P.createSubMatrix(self._is_y, self._is_y, submat=m["A"])

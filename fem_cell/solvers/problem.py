@@ -1042,8 +1042,9 @@ class TransientProblem:
         The next solve assembles a new Jacobian, as a new problem's first solve does, on
         a matrix whose pattern is found at the current values as a new problem's is
         (:meth:`_renew_compact_jacobian`): set the fields' state first.  Collective.
-        Used by the kept models of serial 1-D runs (band LU); the condensed solve of a
-        problem reset with a new matrix is not tested."""
+        Used by the kept models of serial 1-D runs (band LU); the condensed solve (2-D)
+        sets itself up again on the new matrix, and a reset 2-D problem steps as a new
+        one, bit for bit (``tests/unit/test_condensed_lu.py``, also on 2 ranks)."""
         self._new_run_state()
         self._renew_compact_jacobian()
         memory = self._solve_memory
