@@ -29,6 +29,7 @@ from fem_cell.model.exposure import (
     set_exposed_state,
 )
 from fem_cell.model.heat import HeatModel, build_heat, heat_structure
+from fem_cell.model.pool import KeptPool
 from fem_cell.model.transport import (
     FILM_TRANSPORT_LAYERS,
     build_transport_problem,
@@ -221,11 +222,11 @@ class KeptAnneal:
         self.problem.destroy()
 
 
-#: anneals (heat and transport) kept for later cases, by :func:`anneal_structure_key`,
-#: most recent last (only those no model uses)
-_KEPT_ANNEALS: OrderedDict[str, KeptAnneal] = OrderedDict()
-#: how many a process keeps (a study alternating two structures keeps both)
+#: how many anneals a process keeps (a study alternating two structures keeps both)
 KEPT_ANNEALS = 2
+#: anneals (heat and transport) kept for later cases, by :func:`anneal_structure_key`
+#: (only those no model uses: taken out while one does)
+_KEPT_ANNEALS: KeptPool[KeptAnneal] = KeptPool(KEPT_ANNEALS)
 
 
 def anneal_structure_key(config: RunConfig, comm, *, expose: bool = True) -> str | None:
@@ -272,24 +273,18 @@ def kept_anneal(config: RunConfig, comm, *, expose: bool = True
     fields are its own.
     """
     key = anneal_structure_key(config, comm, expose=expose)
-    return key, (_KEPT_ANNEALS.pop(key, None) if key is not None else None)
+    return key, (_KEPT_ANNEALS.take(key) if key is not None else None)
 
 
 def _give_back(kept: KeptAnneal) -> None:
     """A model that used ``kept`` is gone: keep it for the next case of its key (the
     oldest beyond :data:`KEPT_ANNEALS`, or a second one of the same key, destroyed)."""
-    old = _KEPT_ANNEALS.pop(kept.key, None)
-    if old is not None:
-        old.destroy()
-    _KEPT_ANNEALS[kept.key] = kept
-    while len(_KEPT_ANNEALS) > KEPT_ANNEALS:
-        _KEPT_ANNEALS.popitem(last=False)[1].destroy()
+    _KEPT_ANNEALS.put(kept.key, kept)
 
 
 def clear_kept_anneals() -> None:
     """Destroy every anneal (heat and transport) kept in this process."""
-    while _KEPT_ANNEALS:
-        _KEPT_ANNEALS.popitem()[1].destroy()
+    _KEPT_ANNEALS.clear()
 
 
 #: exposed states kept in this process, most recent last (see :func:`expose_block`)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -39,6 +38,7 @@ from fem_cell.constants import ZERO_CELSIUS
 from fem_cell.domain import Domain
 from fem_cell.errors import InputError
 from fem_cell.meshing.column import column_index, film_column
+from fem_cell.model.pool import KeptPool
 from fem_cell.model.transport import build_transport_problem, interface_resistance, phases
 from fem_cell.physics.degraded import ohm_m2_to_ohm_cm2
 from fem_cell.physics.exposure import surface_fraction, water_activity, water_dose
@@ -182,7 +182,7 @@ class ExposureSimulation:
     def kept(self) -> bool:
         """Whether the simulation is kept for later cases (:func:`exposure_simulation`,
         :meth:`release`)."""
-        return any(sim is self for sim in _KEPT.values())
+        return _KEPT.holds(self)
 
     @property
     def active(self) -> bool:
@@ -193,8 +193,7 @@ class ExposureSimulation:
         """Destroy the solver (a kept simulation also leaves the pool: a caller that
         destroys what :func:`exposure_simulation` gave it leaves no destroyed solver
         for a later case)."""
-        for key in [k for k, sim in _KEPT.items() if sim is self]:
-            del _KEPT[key]
+        _KEPT.drop(self)
         if self.problem is not None:
             self.problem.destroy()
 
@@ -344,10 +343,10 @@ def exposure_simulation(config: RunConfig, film: Domain, exposure: Exposure, blo
     return _kept_or_new(config, film, exposure), None
 
 
-#: exposure simulations kept for later cases, by :func:`structure_key`, most recent last
-_KEPT: OrderedDict[str, ExposureSimulation] = OrderedDict()
 #: how many simulations a process keeps (a study alternating two structures keeps both)
 KEPT_SIMULATIONS = 2
+#: exposure simulations kept for later cases, by :func:`structure_key` (in use while kept)
+_KEPT: KeptPool[ExposureSimulation] = KeptPool(KEPT_SIMULATIONS)
 
 
 def structure_key(config: RunConfig, film: Domain, exposure: Exposure) -> str | None:
@@ -389,19 +388,16 @@ def _kept_or_new(config: RunConfig, film: Domain, exposure: Exposure) -> Exposur
         return ExposureSimulation(config, film, exposure)
     sim = _KEPT.get(key)
     if sim is not None:
-        _KEPT.move_to_end(key)
         sim.renew(config, exposure)
         return sim
-    sim = _KEPT[key] = ExposureSimulation(config, film, exposure)
-    while len(_KEPT) > KEPT_SIMULATIONS:
-        _KEPT.popitem(last=False)[1].destroy()
+    sim = ExposureSimulation(config, film, exposure)
+    _KEPT.put(key, sim)
     return sim
 
 
 def clear_kept_simulations() -> None:
     """Destroy every exposure simulation kept in this process."""
-    while _KEPT:
-        _KEPT.popitem()[1].destroy()
+    _KEPT.clear()
 
 
 def run_exposure(config: RunConfig, film: Domain, exposure: Exposure, **kw) -> tuple[

@@ -47,7 +47,6 @@ import numpy as np
 from fem_cell._dolfinx import PETSc
 from fem_cell.solvers.linear import RepeatedSolve
 
-
 #: the attribute marking the operator matrix a :class:`CondensedLU` was set up on
 _MARK = "fem_cell_condensed_lu"
 
