@@ -163,6 +163,8 @@ def run_case(dim: int, cells_per_layer: int | None, repeats: int, vary: bool = F
         "wall_s": walls,
         "jacobians": {k: (v["factorisation"], v["jacobians"])
                       for k, v in r.summary["solver"].items()},
+        "factors": {k: r.summary["solver"]["transport"].get(k) for k in
+                    ("factor_entries", "factor_flops_min_rank", "factor_flops_max_rank")},
         "R_initial": float(h.column("R_interface_ohm_cm2")[0]),
         "R_final": float(h.column("R_interface_ohm_cm2")[-1]),
         "parts": {k: v[-1] for k, v in parts.items() if v},
@@ -287,6 +289,12 @@ def show(r: dict) -> None:
         print(f"    last run: set-up {p['set-up']:.3f} s (the exposure {p['exposure']:.3f} s "
               f"of it), time loop {p['time loop']:.3f} s (the history rows "
               f"{p['history rows']:.3f} s of it)")
+    f = r.get("factors") or {}
+    if f.get("factor_entries"):
+        lo, hi = f["factor_flops_min_rank"], f["factor_flops_max_rank"]
+        print(f"    transport's MUMPS factors (condensed system): "
+              f"{f['factor_entries'] / 1e6:.1f} M entries; elimination {lo / 1e9:.2f}–"
+              f"{hi / 1e9:.2f} GFlop per rank (most / least loaded: {hi / lo:.2f})")
     log = r.get("solver_log") or {}
     if log:
         w = r["wall_s"][-1]

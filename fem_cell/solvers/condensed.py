@@ -44,7 +44,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from fem_cell._dolfinx import PETSc
+from fem_cell._dolfinx import MPI, PETSc
 from fem_cell.solvers.linear import RepeatedSolve
 
 #: the attribute marking the operator matrix a :class:`CondensedLU` was set up on
@@ -118,6 +118,12 @@ class CondensedLU(RepeatedSolve):
         self._token: object | None = None
         #: global number of unknowns the sparse solver factorises (set by use_condensed)
         self.factorised = 0
+        #: MUMPS's factors of the condensed system, read at the first factorisation of
+        #: each set-up (None: none yet, or another sparse solver): the entries stored in
+        #: the factors on all ranks (INFOG(29)) and the flops of the elimination on the
+        #: least and on the most loaded rank (RINFO(3)): the factorisation's balance
+        #: across ranks (docs/scaling.md)
+        self.factor_stats: dict[str, float] | None = None
 
     # -- PETSc python-PC interface ------------------------------------------------------
     def setUp(self, pc: PETSc.PC) -> None:  # noqa: N802 - PETSc's name
@@ -145,6 +151,7 @@ class CondensedLU(RepeatedSolve):
             self._release()
         if not self._ready:
             self._build(P)
+            self.factor_stats = None
             self._mallocs = mallocs
             self._token = object()      # (new for each set-up: A, then B, then A)
             P.setAttr(_MARK, self._token)
@@ -184,6 +191,9 @@ class CondensedLU(RepeatedSolve):
         if reason != PETSc.PC.FailedReason.NOERROR:
             self.failure = f"sparse direct solver of the condensed system failed: reason {reason}"
             pc.setFailedReason(reason)
+        elif self.factor_stats is None and self._options.get(
+                "pc_factor_mat_solver_type") == "mumps":
+            self.factor_stats = _mumps_stats(self._inner.getFactorMatrix(), self._comm)
 
     def apply(self, pc: PETSc.PC, r: PETSc.Vec, x: PETSc.Vec) -> None:
         if self.failure is not None:  # no factorisation: no solution (the KSP reports it)
@@ -336,6 +346,18 @@ class CondensedLU(RepeatedSolve):
             return self._inner.getFactorMatrix() if self._inner is not None else None
         except PETSc.Error:  # pragma: no cover - no factor yet
             return None
+
+
+def _mumps_stats(F: PETSc.Mat, comm) -> dict[str, float]:
+    """The factor entries on all ranks and the elimination's flops on the least and the
+    most loaded rank of a MUMPS factorisation (collective: every rank factorised)."""
+    entries = F.getMumpsInfog(29)
+    if entries < 0:                 # MUMPS: −INFOG(29) millions beyond 2³¹ − 1
+        entries = -entries * 1_000_000
+    flops = float(F.getMumpsRinfo(3))
+    return {"factor_entries": float(entries),
+            "factor_flops_min_rank": comm.allreduce(flops, op=MPI.MIN),
+            "factor_flops_max_rank": comm.allreduce(flops, op=MPI.MAX)}
 
 
 def use_condensed(pc: PETSc.PC, rows: Sequence[np.ndarray], nodal: Mapping[int, int],

@@ -942,7 +942,10 @@ class TransientProblem:
     def solver_counts(self) -> dict:
         """Linear solver, Newton iterations, Jacobians assembled, and (direct) the
         factorisation used (``"band LU"``: :mod:`fem_cell.solvers.banded`, else the
-        sparse solver's name, e.g. ``"mumps"``; with the look-ahead of the Newton test,
+        sparse solver's name, e.g. ``"mumps"``; with the condensed LU, the unknowns it
+        factorises and MUMPS's factor entries and flops per rank,
+        :attr:`~fem_cell.solvers.condensed.CondensedLU.factor_stats`; with the
+        look-ahead of the Newton test,
         the look-aheads tried and the solves answered from the one remembered
         (:class:`~fem_cell.solvers.linear.RepeatedSolve`); with ``jacobian_reuse``, the
         solves started on an earlier solve's Jacobian and those repeated on a new one) or
@@ -956,6 +959,7 @@ class TransientProblem:
             out["compiled_assembly"] = self._local_residual is not None
             if self._condensed is not None:
                 out["factorised_unknowns"] = self._condensed.factorised
+                out.update(self._condensed.factor_stats or {})
             memory = self._solve_memory
             if memory is not None and self._ahead is not None:
                 out.update(look_aheads=self.look_aheads, solves_recalled=memory.repeats)

@@ -71,6 +71,31 @@ def test_2d_transport_factorises_the_condensed_system():
         p.destroy()
 
 
+@pytest.mark.mpi
+def test_the_factorisation_size_and_balance_are_reported():
+    """solver_counts gives MUMPS's factor entries and the elimination's flops on the least
+    and the most loaded rank, read once per set-up: the factor's own INFOG(29), and
+    flops whose sum over the ranks is MUMPS's global count RINFOG(3)."""
+    p = _problem("test_condensed_stats_")
+    try:
+        assert "factor_entries" not in p.solver_counts()     # nothing factorised yet
+        assert _step(p, 1.0)[0]
+        counts = p.solver_counts()
+        F = p._condensed.inner_factor()
+        assert counts["factor_entries"] == F.getMumpsInfog(29) > 0
+        low, high = counts["factor_flops_min_rank"], counts["factor_flops_max_rank"]
+        assert 0 < low <= high
+        total = F.getMumpsRinfog(3)
+        if p.comm.size == 1:
+            assert low == high == total
+        else:
+            flops = p.comm.allreduce(F.getMumpsRinfo(3))
+            assert flops == pytest.approx(total, rel=1e-12)
+            assert low + high == pytest.approx(total, rel=1e-12)   # (2 ranks)
+    finally:
+        p.destroy()
+
+
 def test_serial_1d_transport_keeps_the_band_lu():
     p = _problem("test_condensed_1d_", dim=1)
     try:
