@@ -269,6 +269,12 @@ def _toy_system(n: int = 12, seed: int = 3):
     return M, A
 
 
+def _assert_dense_solution(x, M, b) -> None:
+    """``x`` is the dense solve of ``M`` against ``b`` (to 1e-13 of its largest entry)."""
+    want = np.linalg.solve(M, b.getArray())
+    assert np.abs(x.getArray() - want).max() <= 1e-13 * np.abs(want).max()
+
+
 def _toy_solve(A, n: int, prefix: str):
     """A preonly KSP whose PC is the condensed LU of the toy system of size 3n: field 1
     node-local to field 0, field 1's last DOF and field 2's first pinned."""
@@ -293,8 +299,7 @@ def test_condensed_solve_of_a_small_system_is_the_dense_solve():
         assert ctx.factorised == 3 * n - (n - 1) - 2       # a and b less the pinned one
         ksp.solve(b, x)
         assert not ctx._s_is_a          # B D⁻¹ C reaches outside A's pattern: the union
-        want = np.linalg.solve(M, b.getArray())
-        assert np.abs(x.getArray() - want).max() <= 1e-13 * np.abs(want).max()
+        _assert_dense_solution(x, M, b)
         assert ctx.rebuilds == 1
         # an entry outside the pattern (a–a block): allocated by PETSc, the condensed
         # system is set up again, and the answer is still the dense one
@@ -303,9 +308,8 @@ def test_condensed_solve_of_a_small_system_is_the_dense_solve():
         M[0, 5] += 0.7
         ksp.setOperators(A, A)
         ksp.solve(b, x)
-        want = np.linalg.solve(M, b.getArray())
         assert ctx.rebuilds == 2
-        assert np.abs(x.getArray() - want).max() <= 1e-13 * np.abs(want).max()
+        _assert_dense_solution(x, M, b)
         # a node-local DOF coupled to another node of its own field is refused
         A.setValue(n + 2, n + 3, 0.5)
         A.assemble()
@@ -344,16 +348,14 @@ def test_another_operator_matrix_is_set_up_again():
         ksp.setOperators(A2, A2)
         ksp.solve(b, x)
         assert ctx.rebuilds == 2
-        want = np.linalg.solve(M2, b.getArray())
-        assert np.abs(x.getArray() - want).max() <= 1e-13 * np.abs(want).max()
+        _assert_dense_solution(x, M2, b)
         ksp.setOperators(A2, A2)         # the same matrix: factorised, not set up again
         ksp.solve(b, x)
         assert ctx.rebuilds == 2
         ksp.setOperators(A, A)           # back to the first: its own pattern again
         ksp.solve(b, x)
         assert ctx.rebuilds == 3
-        want = np.linalg.solve(M, b.getArray())
-        assert np.abs(x.getArray() - want).max() <= 1e-13 * np.abs(want).max()
+        _assert_dense_solution(x, M, b)
     finally:
         for obj in (ksp, A, A2, b, x):
             obj.destroy()
@@ -424,8 +426,7 @@ def test_a_failed_factorisation_does_not_fail_the_next_one(monkeypatch):
         ksp.setOperators(A, A)
         ksp.solve(b, x)
         assert ksp.getConvergedReason() > 0 and ctx.failure is None
-        want = np.linalg.solve(M, b.getArray())
-        assert np.abs(x.getArray() - want).max() <= 1e-13 * np.abs(want).max()
+        _assert_dense_solution(x, M, b)
     finally:
         for obj in (ksp, A, b, x):
             obj.destroy()
@@ -476,8 +477,7 @@ def test_a_remembered_solve_is_answered_again_until_the_operator_changes():
         ksp.setOperators(A, A)
         ksp.solve(b, y)
         assert ctx.repeats == 1
-        want = np.linalg.solve(0.5 * M, b.getArray())
-        assert np.abs(y.getArray() - want).max() <= 1e-13 * np.abs(want).max()
+        _assert_dense_solution(y, 0.5 * M, b)
     finally:
         for obj in (ksp, A, b, x, y):
             obj.destroy()
