@@ -86,7 +86,9 @@ def test_iterative_equals_direct(mesh):
     # on the compact Jacobian
     lu = "band LU" if mesh["dim"] == 1 and MPI.COMM_WORLD.size == 1 else "mumps"
     t = direct["solver"]["transport"]
-    condensed = {} if lu == "band LU" else {"factorised_unknowns": t["factorised_unknowns"]}
+    condensed = {} if lu == "band LU" else {
+        k: t[k] for k in ("factorised_unknowns", "factor_entries", "factor_flops_min_rank",
+                          "factor_flops_max_rank")}
     # the compiled assembly loop on one rank (fem_cell.solvers.local_assembly)
     serial = MPI.COMM_WORLD.size == 1
     assert t == {"linear_solver": "direct", "factorisation": lu, "compact_jacobian": True,
@@ -100,6 +102,8 @@ def test_iterative_equals_direct(mesh):
     assert "look_aheads" not in s["transport"]   # the iterative path does not look ahead
     if condensed:   # measured: 4,901 of the coarse mesh's 9,696 (default mesh: 50 %)
         assert 0 < condensed["factorised_unknowns"] < 0.55 * direct["transport_dofs"]
+        assert condensed["factor_entries"] > condensed["factorised_unknowns"]
+        assert 0 < condensed["factor_flops_min_rank"] <= condensed["factor_flops_max_rank"]
     # the Jacobian lag: at most one assembly per iteration, at least one per step
     assert direct["steps_accepted"] <= t["jacobians"] <= t["newton_iterations"]
     # the 2-D exposure runs on the film's 1-D column with the direct solver
