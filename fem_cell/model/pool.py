@@ -23,7 +23,6 @@ class Destroyable(Protocol):
     def destroy(self) -> None: ...
 
 
-
 class KeptPool[T: Destroyable]:
     """Objects kept by structure key, most recently used last, at most ``capacity``.
 
