@@ -44,7 +44,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from fem_cell._dolfinx import MPI, PETSc
+from fem_cell._dolfinx import PETSc
+from fem_cell.domain import min_max_over_ranks
 from fem_cell.solvers.linear import RepeatedSolve
 
 #: the attribute marking the operator matrix a :class:`CondensedLU` was set up on
@@ -354,10 +355,10 @@ def _mumps_stats(F: PETSc.Mat, comm) -> dict[str, float]:
     entries = F.getMumpsInfog(29)
     if entries < 0:                 # MUMPS: −INFOG(29) millions beyond 2³¹ − 1
         entries = -entries * 1_000_000
-    flops = float(F.getMumpsRinfo(3))
-    return {"factor_entries": float(entries),
-            "factor_flops_min_rank": comm.allreduce(flops, op=MPI.MIN),
-            "factor_flops_max_rank": comm.allreduce(flops, op=MPI.MAX)}
+    flops = [F.getMumpsRinfo(3)]
+    low, high = min_max_over_ranks(comm, flops, flops)
+    return {"factor_entries": float(entries), "factor_flops_min_rank": float(low[0]),
+            "factor_flops_max_rank": float(high[0])}
 
 
 def use_condensed(pc: PETSc.PC, rows: Sequence[np.ndarray], nodal: Mapping[int, int],

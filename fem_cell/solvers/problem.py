@@ -1048,7 +1048,8 @@ class TransientProblem:
         (:meth:`_renew_compact_jacobian`): set the fields' state first.  Collective.
         Used by the kept models of serial 1-D runs (band LU); the condensed solve (2-D)
         sets itself up again on the new matrix, and a reset 2-D problem steps as a new
-        one, bit for bit (``tests/unit/test_condensed_lu.py``, also on 2 ranks)."""
+        one (``tests/unit/test_condensed_lu.py``: bit for bit on one rank, to MUMPS's
+        round-off on 2)."""
         self._new_run_state()
         self._renew_compact_jacobian()
         memory = self._solve_memory
